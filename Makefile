@@ -1,0 +1,160 @@
+# Makefile - the one build system of dxtrace.
+#
+#   make                 build everything under build/ (CUDA parts too where nvcc is found)
+#   make test            run every test (tests/run.sh); installs missing packages first (root)
+#   make demo            simulate a 16-rank job with one slow rank, analyze it, draw it
+#   make bench           print the benchmarks (record cost, writer throughput, sizes, analysis)
+#   make install PREFIX=/usr/local   library, public headers, dxtrec.pc, tools
+#   make deps            install the Debian packages dxtrace needs (as root)
+#   make SAN=1 test      the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
+#   make TSAN=1 test-threads   the recorder's thread tests under ThreadSanitizer (build-tsan/)
+#   make fuzz            run every libFuzzer target for FUZZ_SECONDS each (clang)
+#
+# Layout: format/ and recorder/ make libdxtrec (.a and .so, only the public API visible);
+# analyzer/, plots/ and samples/*.c (but the files holding main) make an internal archive
+# libdxt.a that the tools and the tests link. Every .c file is picked up by its folder:
+# adding a source file needs no change here.
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= cc
+PKGS    := hdf5-serial jansson
+
+ifeq ($(SAN),1)
+BUILD   := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+ifeq ($(TSAN),1)
+BUILD   := build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
+
+# pkg-config is asked only when a target needs to compile: `make deps` must work without it.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden -pthread \
+           -Iformat -Irecorder -Ianalyzer -Iplots -Isamples $(SANFLAGS)
+LDFLAGS += -pthread $(SANFLAGS)
+LDLIBS  += -lm
+
+# --- CUDA (optional) ---------------------------------------------------------
+NVCC ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+ifneq ($(NVCC),)
+ifneq ($(NOCUDA),1)
+CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_INC    := $(firstword $(wildcard $(CUDA_HOME)/include/cuda_runtime_api.h /usr/include/cuda_runtime_api.h))
+CUDA_CFLAGS := -DDXT_HAVE_CUDA -I$(dir $(CUDA_INC))
+CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64/libcudart.so /usr/lib/x86_64-linux-gnu/libcudart.so))
+CUDA_LIBS   := -L$(dir $(CUDA_LIBDIR)) -Wl,-rpath,$(dir $(CUDA_LIBDIR)) -lcudart
+NVCCFLAGS   ?= -O2 -g -arch=sm_90 -std=c++17 -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
+               -Iformat -Irecorder -Isamples
+HAVE_CUDA   := 1
+endif
+endif
+
+# --- sources -------------------------------------------------------------------
+CUDA_C_SRC  := $(wildcard recorder/*_cuda.c)
+LIBREC_SRC  := $(wildcard format/*.c) $(filter-out $(CUDA_C_SRC),$(wildcard recorder/*.c))
+ifeq ($(HAVE_CUDA),1)
+LIBREC_SRC  += $(CUDA_C_SRC)
+LDLIBS      += $(CUDA_LIBS)
+endif
+MAIN_SRC    := analyzer/main.c samples/synth.c
+LIBDXT_SRC  := $(filter-out $(MAIN_SRC),$(wildcard analyzer/*.c plots/*.c samples/*.c))
+TEST_SRC    := $(wildcard tests/test_*.c)
+BENCH_SRC   := $(wildcard bench/bench_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIBREC_OBJ  := $(call obj,$(LIBREC_SRC))
+LIBDXT_OBJ  := $(call obj,$(LIBDXT_SRC))
+
+LIBREC_A  := $(BUILD)/lib/libdxtrec.a
+LIBREC_SO := $(BUILD)/lib/libdxtrec.so
+LIBDXT_A  := $(BUILD)/lib/libdxt.a
+BINS      := $(BUILD)/bin/dxt-analyze $(BUILD)/bin/dxt-synth
+TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+ifeq ($(HAVE_CUDA),1)
+CU_BINS   := $(if $(wildcard samples/ep_gpu.cu),$(BUILD)/bin/dxt-ep-gpu)
+endif
+LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(LDLIBS)
+
+.PHONY: all test demo bench install deps deps-check clean fuzz test-threads
+all: $(LIBREC_A) $(LIBREC_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS)
+
+$(BUILD)/obj/%.o: %.c | deps-check
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(if $(filter %_cuda.c,$<),$(CUDA_CFLAGS)) -MMD -MP -c $< -o $@
+
+$(LIBREC_A): $(LIBREC_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBREC_SO): $(LIBREC_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdxtrec.so.1 -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(LIBDXT_A): $(LIBDXT_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/dxt-analyze: $(call obj,analyzer/main.c) $(LIBDXT_A) $(LIBREC_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS)
+
+$(BUILD)/bin/dxt-synth: $(call obj,samples/synth.c) $(LIBDXT_A) $(LIBREC_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDXT_A) $(LIBREC_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBDXT_A) $(LIBREC_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS)
+
+# CUDA sample: the LL-style exchange on one GPU
+$(BUILD)/bin/dxt-ep-gpu: samples/ep_gpu.cu $(LIBREC_A) $(wildcard recorder/*.cuh)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -o $@ $< $(LIBREC_A) $(PKG_LIBS) -lm
+
+# --- the README's two commands and friends -------------------------------------
+deps:
+	@scripts/deps.sh
+
+# Every build first makes sure the packages are there: installs them as root,
+# otherwise stops with the exact apt-get line.
+deps-check:
+	@scripts/deps.sh
+
+test: all
+	@tests/run.sh $(BUILD)
+
+test-threads:
+	$(MAKE) TSAN=1 $(BUILD)/tests/test_recorder
+	build-tsan/tests/test_recorder
+
+demo: all
+	@scripts/demo.sh $(BUILD)
+
+bench: all
+	@scripts/bench.sh $(BUILD)
+
+install: $(LIBREC_A) $(LIBREC_SO) $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(LIBREC_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBREC_SO) $(DESTDIR)$(PREFIX)/lib/libdxtrec.so.1
+	ln -sf libdxtrec.so.1 $(DESTDIR)$(PREFIX)/lib/libdxtrec.so
+	install -m 644 recorder/dxtrec.h $(wildcard recorder/dxt_probe.cuh) $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@REQUIRES@|$(PKGS)|' recorder/dxtrec.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dxtrec.pc
+
+clean:
+	rm -rf build build-san build-tsan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

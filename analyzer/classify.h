@@ -1,0 +1,92 @@
+/* classify.h - the classifier of dxt-analyze: judges each window's N x N wait
+ * matrix and merges the windows of one op into findings.
+ *
+ * M[i][j] is the wait of rank i for rank j in one window (row i comes from
+ * rank i's file), in the trace's unit (us, or cycles when no clock rate is
+ * known). NAN marks a missing value: no traffic (a zero in hierarchical
+ * all-to-all), a missing rank, or the diagonal. The loader feeds windows in
+ * step order; the tracker keeps O(N^2) state plus O(windows) per flagged
+ * subject, never the matrices of past windows.
+ *
+ * Kinds (shared/contracts/report.md): */
+#ifndef DXT_CLASSIFY_H
+#define DXT_CLASSIFY_H
+
+#include <stdint.h>
+
+#define DXT_FINDING_KINDS(X)                                                   \
+    X(DXT_SLOW_SOURCE, "slow_source", "peers wait for this rank (a high column)")      \
+    X(DXT_SLOW_DESTINATION, "slow_destination", "this rank waits for its peers (a high row)") \
+    X(DXT_SLOW_PATH, "slow_path", "dst waits for src and for no one else as much (a cell)") \
+    X(DXT_SLOW_NODE, "slow_node", "all ranks of one node slow as sources or destinations") \
+    X(DXT_LOAD_IMBALANCE, "load_imbalance", "extra wait explained by extra tokens")
+
+typedef enum {
+#define DXT_KIND_ENUM(id, str, what) id,
+    DXT_FINDING_KINDS(DXT_KIND_ENUM)
+#undef DXT_KIND_ENUM
+    DXT_KIND_COUNT
+} dxt_kind;
+
+const char *dxt_kind_str(dxt_kind kind);       /* "slow_source", ... */
+const char *dxt_kind_meaning(dxt_kind kind);   /* one line for people */
+
+/* Which node each rank is on. node_of[i] in 0 .. nnodes-1 (every rank has one:
+ * when the trace names no nodes, the loader groups ranks by per_node). */
+typedef struct dxt_topology {
+    int n;
+    int nnodes;
+    const int *node_of;            /* n entries */
+    const char *const *node_names; /* nnodes entries */
+} dxt_topology;
+
+typedef struct dxt_classify_opts {
+    double min_severity;  /* observed / expected below this is never a finding */
+    double min_score;     /* robust z below this is never a finding */
+    double min_share;     /* share of the window's excess wait below this is not reported */
+    int verbose;          /* 1: print per-window reasoning to stderr */
+} dxt_classify_opts;
+
+void dxt_classify_opts_init(dxt_classify_opts *opts); /* the defaults */
+
+/* One finding, merged over the windows in which its subject was flagged. */
+typedef struct dxt_finding {
+    dxt_kind kind;
+    char op[64];
+    int rank;             /* slow_source, slow_destination, load_imbalance; else -1 */
+    int src, dst;         /* slow_path; else -1 */
+    int node;             /* slow_node: node index (topology); else -1 */
+    int as_source;        /* slow_node: 1 slow as sources, 0 as destinations */
+    int64_t first_step, last_step; /* bounds of the flagged windows */
+    double severity;      /* peak observed / expected (> 1) */
+    double score;         /* peak robust z */
+    double share;         /* share of the excess wait it explains, 0..1 (extension) */
+    double excess;        /* total excess wait over its windows, trace unit */
+    int windows_flagged, windows_seen;
+    int persistent;       /* 1: flagged in (nearly) every window since onset */
+} dxt_finding;
+
+typedef struct dxt_tracker dxt_tracker;
+
+/* A tracker for one op. topo and opts are copied. NULL on out of memory. */
+dxt_tracker *dxt_tracker_new(const char *op, const dxt_topology *topo,
+                             const dxt_classify_opts *opts);
+
+/* Judge one window (steps first..last). wait and tokens are n x n row-major;
+ * tokens may be NULL. Returns 0, or -1 on out of memory. */
+int dxt_tracker_add_window(dxt_tracker *t, int64_t first_step, int64_t last_step,
+                           const double *wait, const double *tokens);
+
+/* The findings so far, ranked by severity x share (most important first).
+ * The array is owned by the tracker, valid until the next call on it. */
+int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out);
+
+/* For plots: the per-window series of a finding's subject (its mean wait) and
+ * of its peers (their median), and the windows' first steps. Arrays owned by
+ * the tracker; returns the number of windows, or 0. */
+int dxt_tracker_series(dxt_tracker *t, const dxt_finding *f, const int64_t **first_steps,
+                       const double **subject, const double **peers);
+
+void dxt_tracker_free(dxt_tracker *t);
+
+#endif

@@ -1,0 +1,180 @@
+/* dxt_format.h - trace format v1: every name of the format, file creation,
+ * appends, validation and block reads.
+ *
+ * The one module that knows the on-disk layout (contract:
+ * shared/contracts/trace-format.md, project prose: format/FORMAT.md). The
+ * recorder's writer thread uses the dxt_writer half, dxt-analyze the
+ * dxt_reader half; nobody else calls HDF5 on a trace. No attribute or dataset
+ * name is spelled anywhere but in DXT_FORMAT_NAMES below.
+ *
+ * Errors: every function that can fail returns 0 on success and -1 on error,
+ * and fills a dxt_error with one line naming the file and the field
+ * ("trace/rank-00003.h5: attribute 'world_size' missing"). No function exits,
+ * aborts or prints; HDF5's own error stack printing is switched off.
+ *
+ * Threads: a dxt_writer or dxt_reader is used by one thread at a time. */
+#ifndef DXT_FORMAT_H
+#define DXT_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DXT_FORMAT_MAGIC   "dxtrace"
+#define DXT_FORMAT_VERSION 1
+#define DXT_STR_MAX        256   /* longest string attribute kept (longer: truncated) */
+#define DXT_OP_NAME_MAX    64
+#define DXT_MAX_OPS        16
+#define DXT_MAX_WORLD      (1 << 20)  /* a claimed world_size above this is refused */
+
+/* Every name of the format, once. X(identifier, "on-disk name", "meaning").
+ * Contract names first; then this project's extensions, which readers that
+ * do not know them ignore (the contract allows added fields). */
+#define DXT_FORMAT_NAMES(X)                                                              \
+    /* root attributes (contract) */                                                     \
+    X(DXT_A_FORMAT, "format", "the literal dxtrace")                                     \
+    X(DXT_A_FORMAT_VERSION, "format_version", "major version, 1")                        \
+    X(DXT_A_RUN_ID, "run_id", "same for every rank of one job")                          \
+    X(DXT_A_RANK, "rank", "0 <= rank < world_size")                                      \
+    X(DXT_A_WORLD_SIZE, "world_size", "number of ranks N")                               \
+    X(DXT_A_NODE, "node", "host name of the rank")                                       \
+    X(DXT_A_LOCAL_RANK, "local_rank", "index of the rank within its node")               \
+    X(DXT_A_CLOCK_HZ, "clock_hz", "counter ticks per second for unit=cycles")            \
+    X(DXT_A_CREATED_UNIX_NS, "created_unix_ns", "file creation time")                    \
+    /* root attributes (extensions) */                                                   \
+    X(DXT_A_GPU_NAME, "gpu_name", "name of the rank's GPU")                              \
+    X(DXT_A_GPU_UUID, "gpu_uuid", "UUID of the rank's GPU")                              \
+    X(DXT_A_WRITER, "writer", "program and version that wrote the file")                 \
+    /* groups and datasets (contract) */                                                 \
+    X(DXT_G_OPS, "ops", "one group per operation")                                       \
+    X(DXT_D_WAIT, "wait", "T x N wait of this rank for each peer")                       \
+    X(DXT_D_STEP, "step", "T step numbers, strictly increasing")                         \
+    X(DXT_D_TIME_NS, "time_ns", "T host wall clock times (Unix ns)")                     \
+    X(DXT_D_TOKENS, "tokens", "T x N tokens received from each peer")                    \
+    /* datasets (extensions) */                                                          \
+    X(DXT_D_CLOCK_HZ, "clock_hz", "T measured counter rate for the interval ending at row t") \
+    /* attributes of wait and tokens (contract) */                                       \
+    X(DXT_A_UNIT, "unit", "cycles or ns")                                                \
+    X(DXT_A_COUNTING, "counting", "cumulative or delta")                                 \
+    /* attributes of an op group (extensions): rows the recorder had to drop */          \
+    X(DXT_A_ROWS_DROPPED, "rows_dropped", "rows recorded but never written")             \
+    X(DXT_A_DROPPED_FIRST_STEP, "dropped_first_step", "first step of a dropped row")     \
+    X(DXT_A_DROPPED_LAST_STEP, "dropped_last_step", "last step of a dropped row")        \
+    /* attribute values (contract) */                                                    \
+    X(DXT_V_CYCLES, "cycles", "unit: GPU clock cycles (convert with clock_hz)")          \
+    X(DXT_V_NS, "ns", "unit: nanoseconds")                                               \
+    X(DXT_V_CUMULATIVE, "cumulative", "counting: running totals")                        \
+    X(DXT_V_DELTA, "delta", "counting: what accrued since the previous row")
+
+typedef enum {
+#define DXT_NAME_ENUM(id, str, what) id,
+    DXT_FORMAT_NAMES(DXT_NAME_ENUM)
+#undef DXT_NAME_ENUM
+    DXT_NAME_COUNT
+} dxt_name;
+
+/* The on-disk spelling of a name. */
+const char *dxt_name_str(dxt_name name);
+
+typedef enum { DXT_UNIT_CYCLES = 0, DXT_UNIT_NS = 1 } dxt_unit;
+typedef enum { DXT_COUNTING_CUMULATIVE = 0, DXT_COUNTING_DELTA = 1 } dxt_counting;
+
+const char *dxt_unit_str(dxt_unit unit);             /* "cycles" / "ns" */
+const char *dxt_counting_str(dxt_counting counting); /* "cumulative" / "delta" */
+int dxt_unit_parse(const char *s, dxt_unit *out);         /* 0 ok, -1 unknown */
+int dxt_counting_parse(const char *s, dxt_counting *out); /* 0 ok, -1 unknown */
+
+/* One error line. */
+typedef struct dxt_error {
+    char msg[512];
+} dxt_error;
+
+/* Root attributes of one rank's file. Absent optional fields: local_rank -1,
+ * clock_hz 0, created_unix_ns 0, strings "". */
+typedef struct dxt_meta {
+    char run_id[DXT_STR_MAX];
+    int64_t rank;
+    int64_t world_size;
+    char node[DXT_STR_MAX];
+    int64_t local_rank;
+    double clock_hz;
+    int64_t created_unix_ns;
+    char gpu_name[DXT_STR_MAX];
+    char gpu_uuid[DXT_STR_MAX];
+    char writer[DXT_STR_MAX];
+} dxt_meta;
+
+/* What a reader knows of one /ops/<name> group. */
+typedef struct dxt_op_info {
+    char name[DXT_OP_NAME_MAX];
+    int64_t rows;          /* rows readable (a trailing chunk that fails to inflate is cut off) */
+    dxt_unit unit;
+    dxt_counting counting;
+    int has_tokens;
+    dxt_counting tokens_counting;
+    int has_time_ns;
+    int has_clock_hz;      /* per-row measured counter rate (extension) */
+    int64_t rows_dropped;  /* 0 when the attribute is absent */
+    int64_t dropped_first_step, dropped_last_step; /* -1 when unknown */
+} dxt_op_info;
+
+/* ---- writing (the recorder's writer thread) ---------------------------------- */
+
+typedef struct dxt_writer dxt_writer;
+
+typedef struct dxt_writer_opts {
+    int compress_level;   /* shuffle + deflate level 1..9; 0: no compression */
+    int64_t chunk_rows;   /* rows per chunk; 0: chosen from N (chunk of 64 KiB .. 1 MiB) */
+    int has_tokens;       /* create the tokens datasets */
+    int has_clock_hz;     /* create the per-row clock_hz datasets */
+    int fsync;            /* fsync after every flush (power-loss safety, slower) */
+} dxt_writer_opts;
+
+/* Create (truncate) a rank's file with its root attributes and one group per op.
+ * Crash safety (see FORMAT.md): what dxt_writer_flush returned for survives a
+ * SIGKILL of the writer, readable with plain H5Fopen. */
+int dxt_writer_create(const char *path, const dxt_meta *meta, const char *const *ops, int nops,
+                      dxt_unit unit, dxt_counting counting, const dxt_writer_opts *opts,
+                      dxt_writer **out, dxt_error *err);
+
+/* Append nrows rows to op. wait and tokens are nrows x world_size, row-major.
+ * time_ns, tokens, clock_hz may be NULL (tokens/clock_hz only when created). */
+int dxt_writer_append(dxt_writer *w, int op, int64_t nrows, const int64_t *step,
+                      const int64_t *time_ns, const int64_t *wait, const int64_t *tokens,
+                      const double *clock_hz, dxt_error *err);
+
+/* Store the dropped-row count of op and the step range of the drops. */
+int dxt_writer_set_dropped(dxt_writer *w, int op, int64_t rows_dropped, int64_t first_step,
+                           int64_t last_step, dxt_error *err);
+
+/* Make everything appended so far survive a kill of this process. */
+int dxt_writer_flush(dxt_writer *w, dxt_error *err);
+
+/* Flush and close; w is freed even on error. */
+int dxt_writer_close(dxt_writer *w, dxt_error *err);
+
+/* ---- reading (dxt-analyze, tests) ---------------------------------------------- */
+
+typedef struct dxt_reader dxt_reader;
+
+/* Open and validate a rank's file: required attributes present with the right
+ * type, format == "dxtrace", format_version <= 1, 0 <= rank < world_size <=
+ * DXT_MAX_WORLD, every op's datasets of the right rank, shape and type, unit
+ * and counting known. Accepts files left flagged open by a killed SWMR writer
+ * and files whose last chunk cannot be decompressed (rows before it kept). */
+int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err);
+
+const dxt_meta *dxt_reader_meta(const dxt_reader *r);
+const char *dxt_reader_path(const dxt_reader *r);
+int dxt_reader_op_count(const dxt_reader *r);
+const dxt_op_info *dxt_reader_op(const dxt_reader *r, int op);
+int dxt_reader_find_op(const dxt_reader *r, const char *name); /* index or -1 */
+
+/* Read rows [first, first + nrows) of op into the arrays that are not NULL
+ * (wait and tokens: nrows x world_size). Returns the rows read, or -1. */
+int64_t dxt_reader_read(dxt_reader *r, int op, int64_t first, int64_t nrows, int64_t *step,
+                        int64_t *time_ns, int64_t *wait, int64_t *tokens, double *clock_hz,
+                        dxt_error *err);
+
+void dxt_reader_close(dxt_reader *r);
+
+#endif
