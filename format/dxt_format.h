@@ -122,16 +122,17 @@ typedef struct dxt_op_info {
 typedef struct dxt_writer dxt_writer;
 
 typedef struct dxt_writer_opts {
-    int compress_level;   /* shuffle + deflate level 1..9; 0: no compression */
-    int64_t chunk_rows;   /* rows per chunk; 0: chosen from N (chunk of 64 KiB .. 1 MiB) */
+    int64_t chunk_rows;   /* rows per chunk; 0: chosen from N (a chunk of 64 KiB .. 1 MiB) */
     int has_tokens;       /* create the tokens datasets */
     int has_clock_hz;     /* create the per-row clock_hz datasets */
     int fsync;            /* fsync after every flush (power-loss safety, slower) */
 } dxt_writer_opts;
 
 /* Create (truncate) a rank's file with its root attributes and one group per op.
- * Crash safety (see FORMAT.md): what dxt_writer_flush returned for survives a
- * SIGKILL of the writer, readable with plain H5Fopen. */
+ * Crash safety (see FORMAT.md): the file is written uncompressed (chunks are
+ * rewritten in place, freed space is never reused, metadata is written only by
+ * a flush), so what dxt_writer_flush returned for survives a SIGKILL of the
+ * writer, readable with plain H5Fopen by any HDF5 reader. */
 int dxt_writer_create(const char *path, const dxt_meta *meta, const char *const *ops, int nops,
                       dxt_unit unit, dxt_counting counting, const dxt_writer_opts *opts,
                       dxt_writer **out, dxt_error *err);
@@ -151,6 +152,11 @@ int dxt_writer_flush(dxt_writer *w, dxt_error *err);
 
 /* Flush and close; w is freed even on error. */
 int dxt_writer_close(dxt_writer *w, dxt_error *err);
+
+/* Rewrite a closed trace file with shuffle + deflate(level) chunks: written to
+ * "<path>.tmp", then renamed over path (atomic: a kill leaves either file whole;
+ * a stale .tmp is ignored by readers and removed by the next compression). */
+int dxt_file_compress(const char *path, int level, dxt_error *err);
 
 /* ---- reading (dxt-analyze, tests) ---------------------------------------------- */
 
