@@ -18,7 +18,8 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
-PKGS    := hdf5-serial jansson
+REC_PKGS  := hdf5-serial
+TOOL_PKGS := jansson
 
 ifeq ($(SAN),1)
 BUILD   := build-san
@@ -30,8 +31,11 @@ SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 endif
 
 # pkg-config is asked only when a target needs to compile: `make deps` must work without it.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The recorder needs HDF5 only (the GPU machine has no jansson); the tools need jansson too.
+REC_CFLAGS = $(shell pkg-config --cflags $(REC_PKGS) 2>/dev/null)
+REC_LIBS   = $(shell pkg-config --libs $(REC_PKGS) 2>/dev/null)
+PKG_CFLAGS = $(REC_CFLAGS) $(shell pkg-config --cflags $(TOOL_PKGS) 2>/dev/null)
+PKG_LIBS   = $(REC_LIBS) $(shell pkg-config --libs $(TOOL_PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
@@ -82,7 +86,7 @@ CU_BINS   := $(if $(wildcard samples/ep_gpu.cu),$(BUILD)/bin/dxt-ep-gpu)
 endif
 LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(LDLIBS)
 
-.PHONY: all test demo bench install deps deps-check clean fuzz test-threads
+.PHONY: all gpu test demo bench install deps deps-check clean fuzz test-threads
 all: $(LIBREC_A) $(LIBREC_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS)
 
 $(BUILD)/obj/%.o: %.c | deps-check
@@ -95,7 +99,7 @@ $(LIBREC_A): $(LIBREC_OBJ)
 
 $(LIBREC_SO): $(LIBREC_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdxtrec.so.1 -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdxtrec.so.1 -o $@ $^ $(REC_LIBS) $(LDLIBS)
 
 $(LIBDXT_A): $(LIBDXT_OBJ)
 	@mkdir -p $(dir $@)
@@ -120,16 +124,20 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBDXT_A) $(LIBREC_A)
 # CUDA sample: the LL-style exchange on one GPU
 $(BUILD)/bin/dxt-ep-gpu: samples/ep_gpu.cu $(LIBREC_A) $(wildcard recorder/*.cuh)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -o $@ $< $(LIBREC_A) $(PKG_LIBS) -lm
+	$(NVCC) $(NVCCFLAGS) -o $@ $< $(LIBREC_A) $(REC_LIBS) -lm
 
 # --- the README's two commands and friends -------------------------------------
 deps:
 	@scripts/deps.sh
 
 # Every build first makes sure the packages are there: installs them as root,
-# otherwise stops with the exact apt-get line.
+# otherwise stops with the exact apt-get line. NODEPS=1 skips it (the GPU
+# machine: Ubuntu, no network; build only `make NODEPS=1 gpu` there).
 deps-check:
-	@scripts/deps.sh
+	@[ "$(NODEPS)" = 1 ] || scripts/deps.sh
+
+# What the GPU machine builds: the recorder and the CUDA sample.
+gpu: $(LIBREC_A) $(LIBREC_SO) $(CU_BINS)
 
 test: all
 	@tests/run.sh $(BUILD)
@@ -151,7 +159,7 @@ install: $(LIBREC_A) $(LIBREC_SO) $(BINS)
 	ln -sf libdxtrec.so.1 $(DESTDIR)$(PREFIX)/lib/libdxtrec.so
 	install -m 644 recorder/dxtrec.h $(wildcard recorder/dxt_probe.cuh) $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@REQUIRES@|$(PKGS)|' recorder/dxtrec.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@REQUIRES@|$(REC_PKGS)|' recorder/dxtrec.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dxtrec.pc
 
 clean:
