@@ -32,8 +32,12 @@ endif
 
 # pkg-config is asked only when a target needs to compile: `make deps` must work without it.
 # The recorder needs HDF5 only (the GPU machine has no jansson); the tools need jansson too.
-REC_CFLAGS = $(shell pkg-config --cflags $(REC_PKGS) 2>/dev/null)
-REC_LIBS   = $(shell pkg-config --libs $(REC_PKGS) 2>/dev/null)
+# Without pkg-config's hdf5-serial (the GPU machine), Debian/Ubuntu's serial HDF5 paths.
+HDF5_SERIAL_LIBDIR := /usr/lib/x86_64-linux-gnu/hdf5/serial
+REC_CFLAGS = $(or $(shell pkg-config --cflags $(REC_PKGS) 2>/dev/null),\
+               $(if $(wildcard /usr/include/hdf5/serial/hdf5.h),-I/usr/include/hdf5/serial))
+REC_LIBS   = $(or $(shell pkg-config --libs $(REC_PKGS) 2>/dev/null),\
+               $(if $(wildcard $(HDF5_SERIAL_LIBDIR)),-L$(HDF5_SERIAL_LIBDIR)) -lhdf5)
 PKG_CFLAGS = $(REC_CFLAGS) $(shell pkg-config --cflags $(TOOL_PKGS) 2>/dev/null)
 PKG_LIBS   = $(REC_LIBS) $(shell pkg-config --libs $(TOOL_PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -56,6 +60,9 @@ CUDA_LIBS   := -L$(dir $(CUDA_LIBDIR)) -Wl,-rpath,$(dir $(CUDA_LIBDIR)) -lcudart
 NVCCFLAGS   ?= -O2 -g -arch=sm_90 -std=c++17 -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
                -Iformat -Irecorder -Isamples
 HAVE_CUDA   := 1
+# every file sees the define (dxtrec.c calls the CUDA path's hooks under it);
+# only *_cuda.c gets the CUDA include path
+CFLAGS      += -DDXT_HAVE_CUDA
 endif
 endif
 
@@ -70,6 +77,7 @@ MAIN_SRC    := analyzer/main.c samples/synth.c
 LIBDXT_SRC  := $(filter-out $(MAIN_SRC),$(wildcard analyzer/*.c plots/*.c samples/*.c))
 TEST_SRC    := $(wildcard tests/test_*.c)
 BENCH_SRC   := $(wildcard bench/bench_*.c)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBREC_OBJ  := $(call obj,$(LIBREC_SRC))
@@ -81,13 +89,15 @@ LIBDXT_A  := $(BUILD)/lib/libdxt.a
 BINS      := $(BUILD)/bin/dxt-analyze $(BUILD)/bin/dxt-synth
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+# each libFuzzer target also as a plain replay tool (tests/fuzz/replay.c) for make test
+FUZZ_REPLAYS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
 ifeq ($(HAVE_CUDA),1)
 CU_BINS   := $(if $(wildcard samples/ep_gpu.cu),$(BUILD)/bin/dxt-ep-gpu)
 endif
 LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(LDLIBS)
 
 .PHONY: all gpu test demo bench install deps deps-check clean fuzz test-threads
-all: $(LIBREC_A) $(LIBREC_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS)
+all: $(LIBREC_A) $(LIBREC_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS) $(FUZZ_REPLAYS)
 
 $(BUILD)/obj/%.o: %.c | deps-check
 	@mkdir -p $(dir $@)
@@ -121,8 +131,12 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBDXT_A) $(LIBREC_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS)
 
+$(BUILD)/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIBDXT_A) $(LIBREC_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS)
+
 # CUDA sample: the LL-style exchange on one GPU
-$(BUILD)/bin/dxt-ep-gpu: samples/ep_gpu.cu $(LIBREC_A) $(wildcard recorder/*.cuh)
+$(BUILD)/bin/dxt-ep-gpu: samples/ep_gpu.cu $(LIBREC_A) $(wildcard recorder/*.cuh samples/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -o $@ $< $(LIBREC_A) $(REC_LIBS) -lm
 
@@ -142,9 +156,14 @@ gpu: $(LIBREC_A) $(LIBREC_SO) $(CU_BINS)
 test: all
 	@tests/run.sh $(BUILD)
 
+# The recorder's thread tests and the soak (8 threads x DXT_SOAK_RECORDS rows each
+# into a small ring with a slow writer) under ThreadSanitizer.
+DXT_SOAK_RECORDS ?= 10000000
 test-threads:
-	$(MAKE) TSAN=1 $(BUILD)/tests/test_recorder
-	build-tsan/tests/test_recorder
+	$(MAKE) TSAN=1 build-tsan/tests/test_recorder build-tsan/tests/test_soak
+	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_recorder
+	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" DXT_SOAK_RECORDS=$(DXT_SOAK_RECORDS) \
+	    build-tsan/tests/test_soak
 
 demo: all
 	@scripts/demo.sh $(BUILD)
@@ -162,7 +181,36 @@ install: $(LIBREC_A) $(LIBREC_SO) $(BINS)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@REQUIRES@|$(REC_PKGS)|' recorder/dxtrec.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dxtrec.pc
 
+# --- fuzzing (owner: reliability, tests/fuzz/) -----------------------------------
+# `make fuzz FUZZ_SECONDS=N`: every tests/fuzz/fuzz_<name>.c built with clang's
+# libFuzzer + ASan + UBSan against the project's sources (compiled again with clang
+# into build-fuzz/), then run N seconds each on tests/fuzz/corpus/<name>/
+# (new inputs go to build-fuzz/corpus/<name>/, crashes to build-fuzz/crashes/).
+FUZZ_BUILD   := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread \
+                -Iformat -Irecorder -Ianalyzer -Iplots -Isamples $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_LIB_SRC := $(filter-out $(CUDA_C_SRC),$(wildcard format/*.c recorder/*.c)) $(LIBDXT_SRC)
+FUZZ_LIB_A   := $(FUZZ_BUILD)/lib/libfuzzsrc.a
+FUZZ_BINS    := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_SRC))
+
+$(FUZZ_BUILD)/obj/%.o: %.c | deps-check
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB_A): $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_A)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ $(PKG_LIBS) -lm
+
+fuzz: $(FUZZ_BINS)
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
 	rm -rf build build-san build-tsan build-fuzz
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(if $(filter fuzz build-fuzz/%,$(MAKECMDGOALS)),$(FUZZ_BUILD)/obj) -name '*.d' 2>/dev/null)

@@ -45,6 +45,12 @@ typedef struct dxt_classify_opts {
     double min_score;     /* robust z below this is never a finding */
     double min_share;     /* share of the window's excess wait below this is not reported */
     int verbose;          /* 1: print per-window reasoning to stderr */
+    /* (added by the classifier; defaults and why: dxt_classify_opts_init) */
+    double min_path_severity;   /* slow_path against the cell's own history */
+    double min_static_severity; /* a cell judged without history */
+    double min_static_rank_severity; /* a rank judged without history */
+    double min_token_ratio;     /* load_imbalance: tokens over the rank's usual */
+    int min_path_windows;       /* slow_path: windows flagged, when there are more */
 } dxt_classify_opts;
 
 void dxt_classify_opts_init(dxt_classify_opts *opts); /* the defaults */

@@ -39,8 +39,9 @@ typedef struct sim_fault {
     int node;           /* slow_node (node index); as_source 1: sends late, 0: receives late */
     int as_source;
     int64_t onset, end; /* steps [onset, end); end -1: to the last step */
-    double magnitude;   /* multiplies the affected wait (slow_*) or the hot expert's popularity */
-    double duty;        /* fraction of steps on, 1: persistent; intermittent faults come in bursts */
+    double magnitude;   /* multiplies the affected wait (slow_*) or the hot expert's popularity;
+                         * exactly what is multiplied: the header comment of sim.c */
+    double duty;        /* fraction of steps on, 1: persistent; intermittent: on in bursts */
 } sim_fault;
 
 typedef struct sim_config {
@@ -52,11 +53,22 @@ typedef struct sim_config {
     int topk;           /* experts per token, default 8 */
     int tokens_per_rank;/* default 128 */
     double spike_prob;  /* per cell and step, default 1e-4 */
+    int experts_per_rank; /* default 4 (added) */
     int nfaults;
     sim_fault faults[SIM_MAX_FAULTS];
 } sim_config;
 
 void sim_config_init(sim_config *cfg); /* defaults; world 16, steps 1000, no faults */
+
+/* Check a whole config (world, per_node, ops, every fault's ranges). Returns 0,
+ * or -1 with a message naming the bad field (and fault) in err. (added) */
+int sim_config_check(const sim_config *cfg, char *err, size_t errlen);
+
+const char *sim_kind_str(sim_kind kind); /* "slow_source", ...; "?" if out of range (added) */
+
+/* A fault of kind with the parser's defaults: every op, onset 0, no end,
+ * magnitude 2, duty 1, as_source 1, ranks / node -1 (set them). (added) */
+void sim_fault_init(sim_fault *f, sim_kind kind);
 
 /* Parse "KIND:key=value,..." (see dxt-synth --help) into *out.
  * Returns 0, or -1 with a message naming the bad part in err. */
@@ -68,9 +80,19 @@ typedef struct sim sim;
 sim *sim_new(const sim_config *cfg); /* NULL on bad config or out of memory */
 
 /* One step of one op: wait_ns[i*N+j] (wait of i for j, ns; diagonal small) and
- * tokens[i*N+j] (tokens i received from j; may be NULL). Steps in order. */
+ * tokens[i*N+j] (tokens i received from j; may be NULL). Steps in order (any
+ * order works: a step's output depends only on the config, op and step). */
 void sim_step(sim *s, int op, int64_t step, double *wait_ns, int64_t *tokens);
 
 void sim_free(sim *s);
+
+/* 1 if fault number f of the config is on at this step for op (onset, end,
+ * op and the duty cycle's bursts), else 0. (added) */
+int sim_fault_active(const sim *s, int f, int op, int64_t step);
+
+/* The healthy model's mean wait matrix for op (n x n, ns), measured by sim_new
+ * on calibration steps without faults or spikes; the magnitudes are defined
+ * against it. NULL for a bad op. (added) */
+const double *sim_baseline(const sim *s, int op);
 
 #endif

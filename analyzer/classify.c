@@ -1,0 +1,586 @@
+/* classify.c - the judgement of one window of the classifier (classify.h):
+ * a robust additive fit of the log wait per step, then robust z-scores of the
+ * column (slow_source), row (slow_destination) and cell (slow_path) effects,
+ * whole nodes (slow_node) and the token check (load_imbalance).
+ * Owner: the classifier engineer (A1). The tracker is in track.c.
+ *
+ * The fit: X = log(M / steps) - ref, where ref is the cell's own level in
+ * earlier windows (track.c) or, with no history, 0 plus one constant per
+ * topology block (node of i, node of j: intra-node, and each inter-node
+ * direction apart). Tukey's median polish splits X into block constants, row
+ * effects r_i, column effects c_j and residuals e_ij. Medians by quickselect.
+ *
+ * The judgement, in this order (lessons of shared/notes/analysis-lessons.md):
+ *  1. columns: z = (c_j - center) / scale (scale: MAD of the effects around
+ *     their node's median, floored); flagged ones are late ranks;
+ *  2. the rows and columns of late ranks are masked and the fit redone (a late
+ *     rank waits for nobody: its row is no evidence);
+ *  3. rows, the same way; then cells outside flagged rows and columns;
+ *  4. most ranks of one node flagged the same way -> one slow_node;
+ *  5. a flagged rank whose tokens rose with its wait -> load_imbalance;
+ *  6. each hit's excess wait (observed - expected, trace unit) over the sum of
+ *     every candidate's: below min_share it explains none of the slowdown. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify_internal.h"
+
+/* Fit and scale constants (measured on the peer cases and simulated runs). */
+#define POLISH_ITERS 4       /* median polish converges in 2-3 sweeps here */
+#define MIN_RANK_SCALE 0.03  /* log units: rank effects of a healthy window vary ~1-2 % */
+#define MIN_CELL_SCALE 0.05  /* log units: cells of a healthy window vary ~5 % (spikes aside) */
+#define NODE_FRACTION 0.75   /* share of a node's ranks flagged alike that makes a slow_node */
+
+static const char *const kind_names[] = {
+#define DXT_KIND_NAME(id, str, what) str,
+    DXT_FINDING_KINDS(DXT_KIND_NAME)
+#undef DXT_KIND_NAME
+};
+static const char *const kind_meanings[] = {
+#define DXT_KIND_WHAT(id, str, what) what,
+    DXT_FINDING_KINDS(DXT_KIND_WHAT)
+#undef DXT_KIND_WHAT
+};
+
+const char *dxt_kind_str(dxt_kind kind)
+{
+    return (int)kind >= 0 && kind < DXT_KIND_COUNT ? kind_names[kind] : "?";
+}
+
+const char *dxt_kind_meaning(dxt_kind kind)
+{
+    return (int)kind >= 0 && kind < DXT_KIND_COUNT ? kind_meanings[kind] : "?";
+}
+
+void dxt_classify_opts_init(dxt_classify_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    /* A rank whose waits rose 20 %: the weakest simulated fault (1.3x) is found
+     * at severity 1.25-1.3, healthy ranks stay below 1.1 (sim, N 8-128). */
+    opts->min_severity = 1.2;
+    /* Robust z: healthy windows of the sim peak near 3 (spikes excluded); 5
+     * keeps every peer case exact (deepxtrace_point's second-largest cell,
+     * 38 next to ~15, scores ~4). */
+    opts->min_score = 5.0;
+    /* deepxtrace_col: rows at 4x but a 2e-5 share next to two hot columns;
+     * a real slow path next to a slow rank on 128 ranks keeps ~1 %. */
+    opts->min_share = 0.002;
+    /* A cell against its own history: 1.5x (the sim's static pair spread is
+     * +-15 %, a window's noise ~1 %). */
+    opts->min_path_severity = 1.3;
+    /* Without history (one window, or the first) a cell is judged against its
+     * row and column fit: static differences below ~2x are not faults (real
+     * EP16: healthy pairs differ 2-10x), and deepxtrace_point's (6,0), 38 next
+     * to ~15 (2.5x over its fit), is such a pair; its hot cell is 7.7x. */
+    opts->min_static_severity = 3.0;
+    /* A rank without history: the sim's healthy routing alone makes some
+     * ranks 1.3x slower than the median (uneven expert popularity); real
+     * static differences below ~2x are not faults either. */
+    opts->min_static_rank_severity = 1.5;
+    /* load_imbalance: the rank's tokens at least 1.25x its usual share (healthy
+     * windows drift < 10 %; a hot expert of 1.5x gives ~1.45x). */
+    opts->min_token_ratio = 1.25;
+    /* slow_path: flagged in at least this many windows when there are several
+     * (a spike hits one cell in one window, rarely twice). */
+    opts->min_path_windows = 3;
+}
+
+int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts)
+{
+    memset(j, 0, sizeof *j);
+    if (!topo || topo->n < 1 || topo->nnodes < 1 || topo->n > 65536 || topo->nnodes > topo->n)
+        return -1;
+    size_t n = (size_t)topo->n, nn = (size_t)topo->nnodes;
+    j->n = topo->n;
+    j->nnodes = topo->nnodes;
+    j->opts = *opts;
+    j->node_of = malloc(n * sizeof *j->node_of);
+    j->members = malloc(n * sizeof *j->members);
+    j->node_start = calloc(nn + 1, sizeof *j->node_start);
+    j->logm = malloc(n * n * sizeof *j->logm);
+    j->res = malloc(n * n * sizeof *j->res);
+    j->scratch = malloc(n * n * sizeof *j->scratch);
+    j->row = malloc(n * sizeof *j->row);
+    j->col = malloc(n * sizeof *j->col);
+    j->blk = malloc(nn * nn * sizeof *j->blk);
+    j->late = malloc(n);
+    j->hot_row = malloc(n);
+    j->hot_cell = malloc(n * n);
+    j->flag = malloc(n);
+    j->node_flag = malloc(nn);
+    j->rank_z = malloc(n * sizeof *j->rank_z);
+    j->rank_obs = malloc(n * sizeof *j->rank_obs);
+    j->rank_exp = malloc(n * sizeof *j->rank_exp);
+    j->tok_sums = malloc(2 * n * sizeof *j->tok_sums);
+    if (!j->flag || !j->node_flag || !j->rank_z || !j->rank_obs || !j->rank_exp || !j->tok_sums) goto fail;
+    if (!j->node_of || !j->members || !j->node_start || !j->logm || !j->res || !j->scratch ||
+        !j->row || !j->col || !j->blk || !j->late || !j->hot_row || !j->hot_cell)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        int a = topo->node_of ? topo->node_of[i] : 0;
+        j->node_of[i] = a >= 0 && a < topo->nnodes ? a : 0;
+        j->node_start[j->node_of[i] + 1]++;
+    }
+    for (size_t a = 0; a < nn; a++) j->node_start[a + 1] += j->node_start[a];
+    int *fill = j->members; /* counting sort of the ranks by node */
+    for (int a = 0; a < j->nnodes; a++)
+        for (int i = 0; i < j->n; i++)
+            if (j->node_of[i] == a) *fill++ = i;
+    return 0;
+fail:
+    dxt_judge_free(j);
+    return -1;
+}
+
+void dxt_judge_free(dxt_judge *j)
+{
+    free(j->node_of);
+    free(j->members);
+    free(j->node_start);
+    free(j->logm);
+    free(j->res);
+    free(j->scratch);
+    free(j->row);
+    free(j->col);
+    free(j->blk);
+    free(j->late);
+    free(j->hot_row);
+    free(j->hot_cell);
+    free(j->flag);
+    free(j->node_flag);
+    free(j->rank_z);
+    free(j->rank_obs);
+    free(j->rank_exp);
+    free(j->tok_sums);
+    free(j->hits);
+    memset(j, 0, sizeof *j);
+}
+
+/* log(wait per step); zeros, negatives, NAN and the diagonal are missing. */
+static void build_log(dxt_judge *j, const double *wait, double steps)
+{
+    int n = j->n;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            double w = wait[(size_t)i * n + k];
+            j->logm[(size_t)i * n + k] = i == k || !(w > 0.0) || !isfinite(w) ? NAN : log(w / steps);
+        }
+}
+
+/* Subtract the median of block (a, b) from its residuals, add it to blk. */
+static void polish_block(dxt_judge *j, int a, int b)
+{
+    int n = j->n;
+    size_t count = 0;
+    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
+        for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++)
+            j->scratch[count++] = j->res[(size_t)j->members[p] * n + j->members[q]];
+    double m = dxt_median_inplace(j->scratch, count);
+    if (isnan(m)) return;
+    j->blk[a * j->nnodes + b] += m;
+    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
+        for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++)
+            j->res[(size_t)j->members[p] * n + j->members[q]] -= m;
+}
+
+/* One sweep over rows (by_col 0) or columns (1): move each line's median
+ * residual into its effect. */
+static void polish_lines(dxt_judge *j, int by_col)
+{
+    int n = j->n;
+    size_t stride_in = by_col ? (size_t)n : 1, stride_line = by_col ? 1 : (size_t)n;
+    double *effect = by_col ? j->col : j->row;
+    for (int l = 0; l < n; l++) {
+        double *line = j->res + (size_t)l * stride_line;
+        for (int k = 0; k < n; k++) j->scratch[k] = line[(size_t)k * stride_in];
+        double m = dxt_median_inplace(j->scratch, (size_t)n);
+        if (isnan(m)) continue;
+        effect[l] += m;
+        for (int k = 0; k < n; k++) line[(size_t)k * stride_in] -= m;
+    }
+}
+
+/* Fit X = log M - ref into blocks (no history only), rows, columns and
+ * residuals, with the rows and columns of late ranks masked. */
+static void fit(dxt_judge *j, const double *ref)
+{
+    int n = j->n;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            size_t c = (size_t)i * n + k;
+            double x = j->logm[c] - (ref ? ref[c] : 0.0);
+            j->res[c] = j->late[i] || j->late[k] || j->hot_row[i] ? NAN : x;
+        }
+    memset(j->row, 0, (size_t)n * sizeof *j->row);
+    memset(j->col, 0, (size_t)n * sizeof *j->col);
+    memset(j->blk, 0, (size_t)j->nnodes * j->nnodes * sizeof *j->blk);
+    for (int it = 0; it < POLISH_ITERS; it++) {
+        for (int a = 0; !ref && a < j->nnodes; a++)
+            for (int b = 0; b < j->nnodes; b++) polish_block(j, a, b);
+        polish_lines(j, 0);
+        polish_lines(j, 1);
+    }
+}
+
+static int push_hit(dxt_judge *j, const dxt_hit *h)
+{
+    if (j->nhits == j->cap) {
+        int cap = j->cap ? 2 * j->cap : 16;
+        dxt_hit *grown = realloc(j->hits, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;
+        j->hits = grown;
+        j->cap = cap;
+    }
+    j->hits[j->nhits++] = *h;
+    return 0;
+}
+
+/* Robust center and scale of rank effects: the center is 0 against history
+ * (no change expected) or the median without it; the scale is the MAD of the
+ * effects around their own node's median (a slow node does not widen it). */
+static void rank_center_scale(dxt_judge *j, const double *eff, const unsigned char *skip,
+                              int history, double *center, double *scale)
+{
+    double *buf = j->scratch, *dev = j->scratch + j->n;
+    size_t ndev = 0, nall = 0;
+    for (int a = 0; a < j->nnodes; a++) {
+        size_t count = 0;
+        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
+            int r = j->members[p];
+            if (!skip[r] && isfinite(eff[r])) buf[count++] = eff[r];
+        }
+        double med = dxt_median_inplace(buf, count);
+        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
+            int r = j->members[p];
+            if (!skip[r] && isfinite(eff[r])) dev[ndev++] = fabs(eff[r] - med);
+        }
+    }
+    for (int r = 0; r < j->n; r++)
+        if (!skip[r] && isfinite(eff[r])) buf[nall++] = eff[r];
+    *center = history ? 0.0 : dxt_median_inplace(buf, nall);
+    if (isnan(*center)) *center = 0.0;
+    double s = 1.4826 * dxt_median_inplace(dev, ndev);
+    *scale = isfinite(s) && s > MIN_RANK_SCALE ? s : MIN_RANK_SCALE;
+}
+
+/* Observed and expected wait per step of line l (column if by_col): expected
+ * is the fit without this line's deviation from the center. */
+static void line_waits(const dxt_judge *j, int l, int by_col, double dev, double *obs,
+                       double *expd)
+{
+    int n = j->n;
+    *obs = *expd = 0.0;
+    for (int k = 0; k < n; k++) {
+        size_t c = by_col ? (size_t)k * n + l : (size_t)l * n + k;
+        if (isnan(j->res[c]) || isnan(j->logm[c])) continue;
+        *obs += exp(j->logm[c]);
+        *expd += exp(j->logm[c] - j->res[c] - dev);
+    }
+}
+
+/* Flag lines (columns: sources; rows: destinations) into j->flag. */
+static void flag_lines(dxt_judge *j, int by_col, int history)
+{
+    const double *eff = by_col ? j->col : j->row;
+    const unsigned char *skip = j->late; /* columns: nothing is late yet */
+    double center, scale;
+    double min_sev = history ? j->opts.min_severity : j->opts.min_static_rank_severity;
+    rank_center_scale(j, eff, skip, history, &center, &scale);
+    for (int l = 0; l < j->n; l++) {
+        j->flag[l] = 0;
+        j->rank_z[l] = NAN;
+        if (skip[l] || !isfinite(eff[l])) continue;
+        j->rank_z[l] = (eff[l] - center) / scale;
+        line_waits(j, l, by_col, eff[l] - center, &j->rank_obs[l], &j->rank_exp[l]);
+        if (j->rank_z[l] >= j->opts.min_score && j->rank_exp[l] > 0.0 &&
+            j->rank_obs[l] >= min_sev * j->rank_exp[l])
+            j->flag[l] = 1;
+    }
+}
+
+/* Nodes with most ranks flagged alike; 1 when every node qualifies (a shift
+ * of the whole job, not a slow node: nothing is flagged then). */
+static int group_nodes(dxt_judge *j, unsigned char *node_flag)
+{
+    int flagged_nodes = 0;
+    for (int a = 0; a < j->nnodes; a++) {
+        int size = j->node_start[a + 1] - j->node_start[a], count = 0;
+        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) count += j->flag[j->members[p]];
+        node_flag[a] = j->nnodes >= 2 && size >= 2 && count >= ceil(NODE_FRACTION * size);
+        flagged_nodes += node_flag[a];
+    }
+    return j->nnodes >= 2 && flagged_nodes == j->nnodes;
+}
+
+/* Turn j->flag into hits (ranks, or their node), marking late / hot rows. */
+static int emit_lines(dxt_judge *j, int by_col, double steps)
+{
+    unsigned char *node_flag = j->node_flag;
+    if (group_nodes(j, node_flag)) {
+        memset(j->flag, 0, (size_t)j->n);
+        return 0;
+    }
+    unsigned char *mark = by_col ? j->late : j->hot_row;
+    for (int a = 0; a < j->nnodes; a++) {
+        if (!node_flag[a]) continue;
+        double obs = 0.0, expd = 0.0;
+        size_t nz = 0;
+        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
+            int r = j->members[p];
+            if (isnan(j->rank_z[r]) || (!by_col && j->late[r])) continue;
+            obs += j->rank_obs[r];
+            expd += j->rank_exp[r];
+            j->scratch[nz++] = j->rank_z[r];
+            mark[r] = 1;
+            j->flag[r] = 0;
+        }
+        dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, by_col, expd > 0 ? obs / expd : 0.0,
+                     dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0};
+        if (push_hit(j, &h)) return -1;
+    }
+    for (int r = 0; r < j->n; r++) {
+        if (!j->flag[r]) continue;
+        mark[r] = 1;
+        dxt_hit h = {by_col ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION, r, -1, -1, -1, 0,
+                     j->rank_obs[r] / j->rank_exp[r], j->rank_z[r],
+                     (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0};
+        if (push_hit(j, &h)) return -1;
+    }
+    return 0;
+}
+
+/* Median of D = log M - ref over every block (into j->blk) and the pooled
+ * MAD of D around its block's median (the cells' noise). */
+static double block_medians(dxt_judge *j, const double *ref)
+{
+    int n = j->n, nn = j->nnodes;
+    size_t ndev = 0;
+    for (int a = 0; a < nn; a++)
+        for (int b = 0; b < nn; b++) {
+            size_t count = 0;
+            for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
+                for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++) {
+                    size_t c = (size_t)j->members[p] * n + j->members[q];
+                    j->scratch[count++] = j->logm[c] - ref[c];
+                }
+            j->blk[a * nn + b] = dxt_median_inplace(j->scratch, count);
+        }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            size_t c = (size_t)i * n + k;
+            double d = j->logm[c] - ref[c] - j->blk[j->node_of[i] * nn + j->node_of[k]];
+            if (!isnan(d)) j->scratch[ndev++] = fabs(d);
+        }
+    double s = 1.4826 * dxt_median_inplace(j->scratch, ndev);
+    return isfinite(s) && s > MIN_CELL_SCALE ? s : MIN_CELL_SCALE;
+}
+
+/* Median over the blocks of node K's row (by_col 0) or column (1) of block
+ * medians, the own block left out when skip_own. */
+static double node_line(dxt_judge *j, int node, int by_col, int skip_own)
+{
+    int nn = j->nnodes;
+    double *buf = j->scratch;
+    size_t count = 0;
+    for (int o = 0; o < nn; o++)
+        if (!(skip_own && o == node)) buf[count++] = j->blk[by_col ? o * nn + node : node * nn + o];
+    return dxt_median_inplace(buf, count);
+}
+
+/* Observed and expected (ref) wait per step of node K's rows, or of its
+ * columns seen from the other nodes. */
+static void node_waits(const dxt_judge *j, const double *ref, int node, int as_source,
+                       double *obs, double *expd)
+{
+    int n = j->n;
+    *obs = *expd = 0.0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            size_t c = (size_t)i * n + k;
+            int in = as_source ? j->node_of[k] == node && j->node_of[i] != node
+                               : j->node_of[i] == node;
+            if (!in || isnan(j->logm[c]) || isnan(ref[c])) continue;
+            *obs += exp(j->logm[c]);
+            *expd += exp(ref[c]);
+        }
+}
+
+/* Slow nodes against history, from the blocks' changes: as destination its
+ * whole rows rose (its own block too); as source the other nodes' waits for
+ * it rose, its own block did not, and its rows to others fell (it is late).
+ * Every node alike is a shift of the whole job, not a slow node. */
+static int judge_nodes_history(dxt_judge *j, const double *ref, double steps)
+{
+    int nn = j->nnodes, nflag = 0;
+    if (nn < 2) return 0;
+    double scale = block_medians(j, ref), floor_log = log(j->opts.min_severity);
+    for (int a = 0; a < nn; a++) {
+        double own = j->blk[a * nn + a], dst = node_line(j, a, 0, 0);
+        double src = node_line(j, a, 1, 1), out = node_line(j, a, 0, 1);
+        /* a node line's median over m cells varies ~1.25 scale / sqrt(m) */
+        double size = j->node_start[a + 1] - j->node_start[a];
+        double se_dst = 1.25 * scale / sqrt(size * j->n), se_src = 1.25 * scale / sqrt(size * (j->n - size));
+        int is_dst = dst >= floor_log && own >= dst / 2 && dst / se_dst >= j->opts.min_score;
+        int is_src = !is_dst && src >= floor_log && own < src / 2 && out <= -src / 2 &&
+                     src / se_src >= j->opts.min_score;
+        j->rank_z[a] = is_dst ? dst / se_dst : src / se_src; /* rank_z: free scratch here */
+        j->node_flag[a] = (unsigned char)(is_dst ? 1 : is_src ? 2 : 0);
+        if (j->opts.verbose > 1)
+            fprintf(stderr, "dxt-classify: node %d own %.3f dst %.3f src %.3f out %.3f scale %.3f\n",
+                    a, own, dst, src, out, scale);
+        nflag += j->node_flag[a] != 0;
+    }
+    if (nflag == nn) return 0;
+    for (int a = 0; a < nn; a++) {
+        if (!j->node_flag[a]) continue;
+        int as_source = j->node_flag[a] == 2;
+        double obs, expd, z = j->rank_z[a];
+        node_waits(j, ref, a, as_source, &obs, &expd);
+        if (!(expd > 0.0) || obs < j->opts.min_severity * expd) continue;
+        dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, obs / expd, z, (obs - expd) * steps, 0.0};
+        if (push_hit(j, &h)) return -1;
+        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
+            (as_source ? j->late : j->hot_row)[j->members[p]] = 1;
+    }
+    return 0;
+}
+
+/* May cell c (dst i, src k) be a slow path? Not in the row or column of a
+ * late rank, nor in a slow destination's row. */
+static int path_eligible(const dxt_judge *j, int i, int k)
+{
+    return !j->late[i] && !j->late[k] && !j->hot_row[i];
+}
+
+/* Flag cells of ranks dst (in block a) x src (in block b), or of the whole
+ * matrix when a < 0, against the MAD of that group's residuals. */
+static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double steps)
+{
+    int n = j->n;
+    int r0 = a < 0 ? 0 : j->node_start[a], r1 = a < 0 ? n : j->node_start[a + 1];
+    int c0 = a < 0 ? 0 : j->node_start[b], c1 = a < 0 ? n : j->node_start[b + 1];
+    size_t count = 0;
+    for (int p = r0; p < r1; p++)
+        for (int q = c0; q < c1; q++) {
+            int i = j->members[p], k = j->members[q];
+            if (path_eligible(j, i, k)) j->scratch[count++] = j->res[(size_t)i * n + k];
+        }
+    double scale = dxt_mad_inplace(j->scratch, count, 0.0);
+    if (!(scale > MIN_CELL_SCALE)) scale = MIN_CELL_SCALE;
+    for (int p = r0; p < r1; p++)
+        for (int q = c0; q < c1; q++) {
+            int i = j->members[p], k = j->members[q];
+            size_t c = (size_t)i * n + k;
+            double e = j->res[c];
+            if (!path_eligible(j, i, k) || !(e / scale >= j->opts.min_score) ||
+                exp(e) < min_sev)
+                continue;
+            j->hot_cell[c] = 1;
+            dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, exp(e), e / scale,
+                         (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0};
+            if (push_hit(j, &h)) return -1;
+        }
+    return 0;
+}
+
+static int judge_cells(dxt_judge *j, int history, double steps)
+{
+    if (history) return judge_cell_group(j, -1, -1, j->opts.min_path_severity, steps);
+    for (int a = 0; a < j->nnodes; a++)
+        for (int b = 0; b < j->nnodes; b++)
+            if (judge_cell_group(j, a, b, j->opts.min_static_severity, steps)) return -1;
+    return 0;
+}
+
+/* Tokens per step each rank received (row sums) and sent (column sums). */
+static void token_sums(dxt_judge *j, const double *tokens, double steps)
+{
+    int n = j->n;
+    for (int r = 0; r < 2 * n; r++) j->tok_sums[r] = 0.0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            double t = tokens[(size_t)i * n + k];
+            if (i == k || !isfinite(t) || t < 0.0) continue;
+            j->tok_sums[i] += t / steps;
+            j->tok_sums[n + k] += t / steps;
+        }
+}
+
+/* A slow rank whose tokens (received for a row, sent for a column) rose with
+ * its wait is a hot expert: load_imbalance. The usual share is the rank's own
+ * history, or the median rank without it. */
+static void check_tokens(dxt_judge *j, const double *tok_ref)
+{
+    int n = j->n;
+    double median[2];
+    for (int side = 0; side < 2; side++) {
+        for (int r = 0; r < n; r++) j->scratch[r] = j->tok_sums[side * n + r];
+        median[side] = dxt_median_inplace(j->scratch, (size_t)n);
+    }
+    for (int h = 0; h < j->nhits; h++) {
+        dxt_hit *hit = &j->hits[h];
+        if (hit->kind != DXT_SLOW_SOURCE && hit->kind != DXT_SLOW_DESTINATION) continue;
+        int side = hit->kind == DXT_SLOW_SOURCE;
+        double usual = tok_ref && tok_ref[side * n + hit->rank] > 0.0
+                           ? tok_ref[side * n + hit->rank] : median[side];
+        if (usual > 0.0 && j->tok_sums[side * n + hit->rank] >= j->opts.min_token_ratio * usual) {
+            hit->kind = DXT_LOAD_IMBALANCE;
+            hit->as_source = side; /* which line carries it: the series use it */
+        }
+    }
+}
+
+/* Each hit's share of the window's excess; hits below min_share are dropped. */
+static void apply_share(dxt_judge *j)
+{
+    double total = 0.0;
+    for (int h = 0; h < j->nhits; h++)
+        if (j->hits[h].excess > 0.0) total += j->hits[h].excess;
+    int kept = 0;
+    for (int h = 0; h < j->nhits; h++) {
+        dxt_hit *hit = &j->hits[h];
+        hit->share = total > 0.0 && hit->excess > 0.0 ? hit->excess / total : 0.0;
+        if (hit->share >= j->opts.min_share) j->hits[kept++] = *hit;
+    }
+    j->nhits = kept;
+}
+
+static void print_hits(const dxt_judge *j)
+{
+    for (int h = 0; h < j->nhits; h++) {
+        const dxt_hit *x = &j->hits[h];
+        fprintf(stderr, "dxt-classify: %s rank %d src %d dst %d node %d sev %.3g z %.3g share %.3g\n",
+                dxt_kind_str(x->kind), x->rank, x->src, x->dst, x->node, x->severity, x->score,
+                x->share);
+    }
+}
+
+int dxt_judge_window(dxt_judge *j, const double *wait, const double *tokens, double steps,
+                     const double *ref, const double *tok_ref)
+{
+    int n = j->n, history = ref != NULL;
+    if (!(steps > 0.0)) steps = 1.0;
+    j->nhits = 0;
+    memset(j->late, 0, (size_t)n);
+    memset(j->hot_row, 0, (size_t)n);
+    memset(j->hot_cell, 0, (size_t)n * n);
+    build_log(j, wait, steps);
+    if (history && judge_nodes_history(j, ref, steps)) return -1;
+    fit(j, ref);
+    flag_lines(j, 1, history);
+    if (emit_lines(j, 1, steps)) return -1;
+    if (j->nhits > 0) fit(j, ref); /* without the late ranks' rows and columns */
+    flag_lines(j, 0, history);
+    if (emit_lines(j, 0, steps)) return -1;
+    if (judge_cells(j, history, steps)) return -1;
+    j->have_tokens = tokens != NULL;
+    if (tokens) {
+        token_sums(j, tokens, steps);
+        check_tokens(j, tok_ref);
+    }
+    apply_share(j);
+    if (j->opts.verbose) print_hits(j);
+    return 0;
+}

@@ -1,0 +1,70 @@
+/* classify_internal.h - what the classifier's files share (not for callers):
+ * robust statistics (classify_stats.c), the judgement of one window
+ * (classify.c) and the tracker across windows (track.c, track_series.c).
+ * Owner: the classifier engineer (A1). */
+#ifndef DXT_CLASSIFY_INTERNAL_H
+#define DXT_CLASSIFY_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "classify.h"
+
+/* --- robust statistics (classify_stats.c) --------------------------------- */
+
+/* Median of the non-NAN values of x[0..n) (x is reordered: quickselect, no
+ * sort). NAN when there is none. */
+double dxt_median_inplace(double *x, size_t n);
+
+/* 1.4826 x the median absolute deviation of x[0..n) from center (x is
+ * overwritten). NAN when there is no value. */
+double dxt_mad_inplace(double *x, size_t n, double center);
+
+/* --- one window (classify.c) ---------------------------------------------- */
+
+/* One subject flagged in one window. */
+typedef struct dxt_hit {
+    dxt_kind kind;
+    int rank, src, dst, node, as_source;
+    double severity, score;
+    double excess; /* observed - expected wait of its cells, trace unit (whole window) */
+    double share;  /* excess / the excess of every candidate of the window */
+} dxt_hit;
+
+/* The judge: the topology, the options and the scratch space of one window,
+ * O(N^2), allocated once per tracker. */
+typedef struct dxt_judge {
+    int n, nnodes;
+    int *node_of;        /* n */
+    int *members;        /* n: ranks grouped by node */
+    int *node_start;     /* nnodes + 1: members[node_start[a] .. node_start[a+1]) */
+    dxt_classify_opts opts;
+    double *logm;        /* n*n: log(wait per step), NAN missing */
+    double *res;         /* n*n: residual of the fit */
+    double *row, *col;   /* n: row and column effects */
+    double *blk;         /* nnodes*nnodes: block constants (no history only) */
+    double *scratch;     /* n*n */
+    unsigned char *late; /* n: judged a slow source (its row carries no evidence) */
+    unsigned char *hot_row; /* n: judged a slow destination */
+    unsigned char *hot_cell; /* n*n: part of a flagged path */
+    unsigned char *flag; /* n: scratch, ranks flagged in the current sweep */
+    unsigned char *node_flag; /* nnodes: scratch, nodes flagged in the current sweep */
+    double *rank_z, *rank_obs, *rank_exp; /* n: scratch of the current sweep */
+    double *tok_sums;    /* 2n: this window's tokens per step, row sums then column sums */
+    int have_tokens;
+    dxt_hit *hits;
+    int nhits, cap;
+} dxt_judge;
+
+int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts);
+void dxt_judge_free(dxt_judge *j);
+
+/* Judge one window. wait, tokens: n*n (tokens may be NULL); steps: how many
+ * steps the window sums; ref: n*n log wait per step of each cell in earlier
+ * windows (NULL: no history, judge against the topology blocks);
+ * tok_ref: 2n token sums per step (rows, then columns) of earlier windows, or
+ * NULL. Fills j->hits. Returns 0, or -1 on out of memory. */
+int dxt_judge_window(dxt_judge *j, const double *wait, const double *tokens, double steps,
+                     const double *ref, const double *tok_ref);
+
+#endif

@@ -1,0 +1,238 @@
+/* input.c - dxt-analyze's input: kind detection, the messages collected while
+ * loading, node grouping by count, and the op stream that hides whether the
+ * windows come from a trace or from text.
+ * Owner: the loader/report engineer (A2). */
+#include "input.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const input_kind_names[] = {
+#define DXT_INPUT_STR(id, str, what) str,
+    DXT_INPUT_KINDS(DXT_INPUT_STR)
+#undef DXT_INPUT_STR
+};
+
+const char *dxt_input_kind_str(dxt_input_kind kind)
+{
+    if ((int)kind < 0 || kind >= DXT_INPUT_KIND_COUNT)
+        return "?";
+    return input_kind_names[kind];
+}
+
+void dxt_set_error(dxt_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+void dxt_input_opts_init(dxt_input_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->per_node = 8;
+    opts->text_op = "dispatch";
+}
+
+int dxt_input_warn(dxt_input *in, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    char **grown = realloc(in->warnings, (size_t)(in->nwarnings + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    in->warnings = grown;
+    in->warnings[in->nwarnings] = strdup(line);
+    if (!in->warnings[in->nwarnings])
+        return -1;
+    in->nwarnings++;
+    return 0;
+}
+
+int dxt_input_skip(dxt_input *in, const char *path, const char *reason)
+{
+    dxt_skipped *grown = realloc(in->skipped, (size_t)(in->nskipped + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    in->skipped = grown;
+    dxt_skipped *s = &in->skipped[in->nskipped];
+    s->path = strdup(path);
+    s->reason = strdup(reason);
+    if (!s->path || !s->reason) {
+        free(s->path);
+        free(s->reason);
+        return -1;
+    }
+    in->nskipped++;
+    return 0;
+}
+
+int dxt_input_nodes_by_count(dxt_input *in, int per_node)
+{
+    int n = in->n;
+    int nnodes = (per_node > 0 && n > per_node && n % per_node == 0) ? n / per_node : 1;
+    int size = n / nnodes;
+    in->node_of = calloc((size_t)n, sizeof *in->node_of);
+    in->node_names = calloc((size_t)nnodes, sizeof *in->node_names);
+    if (!in->node_of || !in->node_names)
+        return -1;
+    in->nnodes = nnodes;
+    for (int i = 0; i < n; i++)
+        in->node_of[i] = i / size;
+    for (int k = 0; k < nnodes; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "node-%d", k);
+        in->node_names[k] = strdup(name);
+        if (!in->node_names[k])
+            return -1;
+    }
+    return 0;
+}
+
+int dxt_input_find_op(const dxt_input *in, const char *name)
+{
+    for (int k = 0; k < in->nops; k++)
+        if (strcmp(in->ops[k], name) == 0)
+            return k;
+    return -1;
+}
+
+int dxt_input_open(const char *path, const dxt_input_opts *opts, dxt_input **out,
+                   dxt_error *err)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        dxt_set_error(err, "%s: no such file or directory", path);
+        return -1;
+    }
+    dxt_input *in = calloc(1, sizeof *in);
+    if (!in || !(in->path = strdup(path))) {
+        free(in);
+        dxt_set_error(err, "%s: out of memory", path);
+        return -1;
+    }
+    in->first_step = in->last_step = -1;
+    int rc;
+    if (S_ISDIR(st.st_mode) || dxt_is_hdf5_file(path)) {
+        in->kind = DXT_INPUT_TRACE;
+        rc = dxt_trace_load(in, path, opts, err);
+    } else {
+        rc = dxt_text_load(in, path, opts, err);
+    }
+    if (rc != 0) {
+        dxt_input_free(in);
+        return -1;
+    }
+    *out = in;
+    return 0;
+}
+
+void dxt_input_free(dxt_input *in)
+{
+    if (!in)
+        return;
+    dxt_trace_free(in->trace);
+    dxt_text_free(in->text);
+    for (int k = 0; in->node_names && k < in->nnodes; k++)
+        free(in->node_names[k]);
+    free(in->node_names);
+    free(in->node_of);
+    free(in->rank_present);
+    for (int k = 0; k < in->nskipped; k++) {
+        free(in->skipped[k].path);
+        free(in->skipped[k].reason);
+    }
+    free(in->skipped);
+    free(in->dropped);
+    for (int k = 0; k < in->nwarnings; k++)
+        free(in->warnings[k]);
+    free(in->warnings);
+    free(in->path);
+    free(in);
+}
+
+/* ---- op streams ---------------------------------------------------------------- */
+
+struct dxt_op_stream {
+    dxt_input *in;
+    int op;
+    int64_t from, to, window_steps, next_first;
+    dxt_trace_stream *trace;
+};
+
+int dxt_op_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t window_steps,
+                       dxt_op_stream **out, dxt_error *err)
+{
+    *out = NULL;
+    if (op < 0 || op >= in->nops || window_steps < 1) {
+        dxt_set_error(err, "%s: bad op or window", in->path);
+        return -1;
+    }
+    dxt_op_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        dxt_set_error(err, "%s: out of memory", in->path);
+        return -1;
+    }
+    *s = (dxt_op_stream){in, op, from, to, window_steps, from, NULL};
+    if (in->kind == DXT_INPUT_TRACE &&
+        dxt_trace_stream_open(in, op, from, to, window_steps, &s->trace, err) != 0) {
+        free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+static int text_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
+                            double *wait, int64_t *rank_rows)
+{
+    int64_t end = s->in->last_step < s->to ? s->in->last_step : s->to;
+    while (s->next_first <= end) {
+        int64_t first = s->next_first;
+        int64_t last = first + s->window_steps - 1;
+        if (last > end)
+            last = end;
+        s->next_first = last + 1;
+        if (dxt_text_window(s->in, s->op, first, last, wait, rank_rows) > 0) {
+            *first_step = first;
+            *last_step = last;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int dxt_op_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
+                       double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
+{
+    if (s->trace)
+        return dxt_trace_stream_next(s->trace, first_step, last_step, wait, tokens, rank_rows,
+                                     err);
+    return text_stream_next(s, first_step, last_step, wait, rank_rows);
+}
+
+double dxt_op_stream_progress(const dxt_op_stream *s)
+{
+    if (s->trace)
+        return dxt_trace_stream_progress(s->trace);
+    int64_t span = s->in->last_step - s->from + 1;
+    return span > 0 ? (double)(s->next_first - s->from) / (double)span : 1.0;
+}
+
+void dxt_op_stream_close(dxt_op_stream *s)
+{
+    if (!s)
+        return;
+    dxt_trace_stream_close(s->trace);
+    free(s);
+}

@@ -1,0 +1,139 @@
+/* input.h - dxt-analyze's inputs behind one interface: a trace directory
+ * (load_trace.c, streamed by load_stream.c), a DeepXTrace diagnose log or a
+ * plain text matrix (textin.c). Internal to the analyzer.
+ * Owner: the loader/report engineer (A2). The classifier (classify.h) is not here.
+ *
+ * An input knows the run (id, world size, topology, ops, unit, step range) and
+ * what went wrong while loading (skipped files, dropped rows, warnings). Its
+ * windows are read op by op through a dxt_op_stream: each call sums the rows of
+ * every rank whose step lies in the next window of steps, as per-step deltas in
+ * the input's unit. Memory is O(N^2) per stream plus block buffers, whatever the
+ * number of steps. Nothing here prints: messages are collected for main. */
+#ifndef DXT_INPUT_H
+#define DXT_INPUT_H
+
+#include <stdint.h>
+
+#include "dxt_format.h"
+
+#define DXT_INPUT_KINDS(X)                                  \
+    X(DXT_INPUT_TRACE, "trace", "a trace directory of HDF5 files") \
+    X(DXT_INPUT_LOG, "deepxtrace-log", "a DeepXTrace diagnose log") \
+    X(DXT_INPUT_MATRIX, "matrix", "a plain text matrix")
+
+typedef enum {
+#define DXT_INPUT_ENUM(id, str, what) id,
+    DXT_INPUT_KINDS(DXT_INPUT_ENUM)
+#undef DXT_INPUT_ENUM
+    DXT_INPUT_KIND_COUNT
+} dxt_input_kind;
+
+const char *dxt_input_kind_str(dxt_input_kind kind);
+
+typedef struct dxt_skipped {
+    char *path;
+    char *reason;
+} dxt_skipped;
+
+typedef struct dxt_dropped {
+    int rank;
+    char op[DXT_OP_NAME_MAX];
+    int64_t rows, first_step, last_step; /* steps -1 when unknown */
+} dxt_dropped;
+
+typedef struct dxt_input_opts {
+    const char *run_id;   /* --run: the run to analyze; NULL: the only one */
+    int per_node;         /* ranks per node when the input names no nodes */
+    const char *text_op;  /* op name given to text inputs */
+} dxt_input_opts;
+
+void dxt_input_opts_init(dxt_input_opts *opts);
+
+typedef struct dxt_trace_state dxt_trace_state; /* load_trace.c */
+typedef struct dxt_text_state dxt_text_state;   /* textin.c */
+
+typedef struct dxt_input {
+    dxt_input_kind kind;
+    char *path;
+    char run_id[DXT_STR_MAX];
+    int n;                      /* world size */
+    char unit[16];              /* "us" or "cycles" */
+    int64_t first_step, last_step;
+    int nops;
+    char ops[DXT_MAX_OPS][DXT_OP_NAME_MAX];
+    int op_has_tokens[DXT_MAX_OPS]; /* tokens usable for this op */
+    /* topology: every rank has a node */
+    int nnodes;
+    int *node_of;               /* n */
+    char **node_names;          /* nnodes */
+    unsigned char *rank_present;/* n: 1 when some file/row gives this rank */
+    int nfiles;                 /* files used (trace) */
+    /* what went wrong, for the report */
+    dxt_skipped *skipped;
+    int nskipped;
+    dxt_dropped *dropped;
+    int ndropped;
+    char **warnings;
+    int nwarnings;
+    dxt_trace_state *trace;
+    dxt_text_state *text;
+} dxt_input;
+
+/* Open path, detecting the kind by content: a directory is a trace, a text
+ * file holding "rank=<i> [" lines is a DeepXTrace log, other text is a plain
+ * matrix. On error *out is NULL and err says why. */
+int dxt_input_open(const char *path, const dxt_input_opts *opts, dxt_input **out,
+                   dxt_error *err);
+void dxt_input_free(dxt_input *in);
+
+/* Index of op name in the input, or -1. */
+int dxt_input_find_op(const dxt_input *in, const char *name);
+
+/* ---- windows of one op ------------------------------------------------------ */
+
+typedef struct dxt_op_stream dxt_op_stream;
+
+/* Stream the windows of op over steps [from, to], window_steps steps each,
+ * aligned on from. */
+int dxt_op_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t window_steps,
+                       dxt_op_stream **out, dxt_error *err);
+
+/* The next window holding rows: wait (and tokens, when the op has them and
+ * tokens is not NULL) n x n sums, 0 where a rank had rows but no wait;
+ * rank_rows[i] the rows of rank i summed (0: rank i had none, its row is
+ * meaningless). Returns 1 with a window, 0 at the end, -1 on error. */
+int dxt_op_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
+                       double *wait, double *tokens, int64_t *rank_rows, dxt_error *err);
+
+/* Steps consumed so far (for progress), of the total span. */
+double dxt_op_stream_progress(const dxt_op_stream *s);
+
+/* Closing also moves the stream's warnings (overlapping segments) to the input. */
+void dxt_op_stream_close(dxt_op_stream *s);
+
+/* ---- helpers shared by the loaders (input.c) ---------------------------------- */
+int dxt_input_warn(dxt_input *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int dxt_input_skip(dxt_input *in, const char *path, const char *reason);
+/* Group ranks into nodes of per_node (one node when n is not a multiple or n <= per_node). */
+int dxt_input_nodes_by_count(dxt_input *in, int per_node);
+void dxt_set_error(dxt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Loaders (load_trace.c, textin.c). */
+int dxt_is_hdf5_file(const char *path); /* 1: starts with the HDF5 signature */
+int dxt_trace_load(dxt_input *in, const char *dir, const dxt_input_opts *opts, dxt_error *err);
+void dxt_trace_free(dxt_trace_state *t);
+typedef struct dxt_trace_stream dxt_trace_stream; /* load_stream.c */
+int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t window_steps,
+                          dxt_trace_stream **out, dxt_error *err);
+int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
+                          double *wait, double *tokens, int64_t *rank_rows, dxt_error *err);
+double dxt_trace_stream_progress(const dxt_trace_stream *s);
+void dxt_trace_stream_close(dxt_trace_stream *s);
+int dxt_text_load(dxt_input *in, const char *path, const dxt_input_opts *opts, dxt_error *err);
+void dxt_text_free(dxt_text_state *t);
+/* Text windows: matrices first..last (steps are matrix indices) summed into
+ * wait. Returns the matrices summed (0: none in that range). */
+int dxt_text_window(const dxt_input *in, int op, int64_t first, int64_t last, double *wait,
+                    int64_t *rank_rows);
+
+#endif

@@ -1,0 +1,275 @@
+/* load_meta.c - what the trace loader learns from the files' attributes and
+ * step datasets before any wait is read: ops, their step ranges, the unit
+ * (us when every file can be converted, else cycles), tokens, dropped rows,
+ * ranks present and missing, segments, nodes.
+ * Owner: the loader/report engineer (A2). */
+#include "load_trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int add_op(dxt_input *in, const char *name)
+{
+    int k = dxt_input_find_op(in, name);
+    if (k >= 0 || in->nops >= DXT_MAX_OPS)
+        return k;
+    snprintf(in->ops[in->nops], sizeof in->ops[0], "%s", name);
+    return in->nops++;
+}
+
+/* Step range of the file's op fo; rows 0 -> absent. */
+static int read_step_range(dxt_trace_file *f, int k, int fo, dxt_error *err)
+{
+    const dxt_op_info *info = dxt_reader_op(f->reader, fo);
+    f->op_index[k] = -1;
+    if (info->rows <= 0)
+        return 0;
+    int64_t first, last;
+    if (dxt_reader_read(f->reader, fo, 0, 1, &first, NULL, NULL, NULL, NULL, err) != 1 ||
+        dxt_reader_read(f->reader, fo, info->rows - 1, 1, &last, NULL, NULL, NULL, NULL,
+                        err) != 1)
+        return -1;
+    f->op_index[k] = fo;
+    f->op_first[k] = first;
+    f->op_last[k] = last;
+    return 0;
+}
+
+static int add_dropped(dxt_input *in, int rank, const char *op, const dxt_op_info *info)
+{
+    for (int k = 0; k < in->ndropped; k++) {
+        dxt_dropped *d = &in->dropped[k];
+        if (d->rank != rank || strcmp(d->op, op) != 0)
+            continue;
+        d->rows += info->rows_dropped;
+        if (info->dropped_first_step >= 0 &&
+            (d->first_step < 0 || info->dropped_first_step < d->first_step))
+            d->first_step = info->dropped_first_step;
+        if (info->dropped_last_step > d->last_step)
+            d->last_step = info->dropped_last_step;
+        return 0;
+    }
+    dxt_dropped *grown = realloc(in->dropped, (size_t)(in->ndropped + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    in->dropped = grown;
+    dxt_dropped *d = &in->dropped[in->ndropped++];
+    d->rank = rank;
+    snprintf(d->op, sizeof d->op, "%s", op);
+    d->rows = info->rows_dropped;
+    d->first_step = info->dropped_first_step;
+    d->last_step = info->dropped_last_step;
+    return 0;
+}
+
+/* One file's ops: names, step ranges, dropped rows, unit and tokens counts. */
+static int file_ops(dxt_input *in, dxt_trace_file *f, int *no_clock, int *has_ns,
+                    int *with_op, int *with_tokens, dxt_error *err)
+{
+    for (int k = 0; k < DXT_MAX_OPS; k++)
+        f->op_index[k] = -1;
+    const dxt_meta *meta = dxt_reader_meta(f->reader);
+    for (int fo = 0; fo < dxt_reader_op_count(f->reader); fo++) {
+        const dxt_op_info *info = dxt_reader_op(f->reader, fo);
+        int k = add_op(in, info->name);
+        if (k < 0) {
+            if (dxt_input_warn(in, "%s: op '%s' ignored (more than %d ops)", f->path,
+                               info->name, DXT_MAX_OPS) != 0)
+                return -1;
+            continue;
+        }
+        if (read_step_range(f, k, fo, err) != 0)
+            return -1;
+        if (info->rows_dropped > 0 && add_dropped(in, f->rank, info->name, info) != 0)
+            return -1;
+        if (f->op_index[k] < 0)
+            continue;
+        with_op[k]++;
+        with_tokens[k] += info->has_tokens;
+        if (info->unit == DXT_UNIT_NS)
+            *has_ns = 1;
+        else if (meta->clock_hz <= 0 && !info->has_clock_hz)
+            *no_clock = 1;
+        if (in->first_step < 0 || f->op_first[k] < in->first_step)
+            in->first_step = f->op_first[k];
+        if (f->op_last[k] > in->last_step)
+            in->last_step = f->op_last[k];
+    }
+    return 0;
+}
+
+/* Known ops first (dispatch, combine), then the others in the files' order. */
+static int op_rank(const char *name)
+{
+    return strcmp(name, "dispatch") == 0 ? 0 : strcmp(name, "combine") == 0 ? 1 : 2;
+}
+
+static void order_ops(dxt_input *in, dxt_trace_state *t)
+{
+    int order[DXT_MAX_OPS], count = 0;
+    for (int pass = 0; pass < 3; pass++)
+        for (int k = 0; k < in->nops; k++)
+            if (op_rank(in->ops[k]) == pass)
+                order[count++] = k;
+    char names[DXT_MAX_OPS][DXT_OP_NAME_MAX];
+    int tokens[DXT_MAX_OPS];
+    memcpy(names, in->ops, sizeof names);
+    memcpy(tokens, in->op_has_tokens, sizeof tokens);
+    for (int k = 0; k < in->nops; k++) {
+        memcpy(in->ops[k], names[order[k]], sizeof names[0]);
+        in->op_has_tokens[k] = tokens[order[k]];
+    }
+    for (int f = 0; f < t->nfiles; f++) {
+        dxt_trace_file *file = &t->files[f], copy = *file;
+        for (int k = 0; k < in->nops; k++) {
+            file->op_index[k] = copy.op_index[order[k]];
+            file->op_first[k] = copy.op_first[order[k]];
+            file->op_last[k] = copy.op_last[order[k]];
+        }
+    }
+}
+
+int dxt_trace_gather_ops(dxt_input *in, dxt_trace_state *t, dxt_error *err)
+{
+    int no_clock = 0, has_ns = 0;
+    int with_op[DXT_MAX_OPS] = {0}, with_tokens[DXT_MAX_OPS] = {0};
+    for (int k = 0; k < t->nfiles; k++) {
+        if (file_ops(in, &t->files[k], &no_clock, &has_ns, with_op, with_tokens, err) != 0) {
+            if (err->msg[0] == '\0')
+                dxt_set_error(err, "%s: out of memory", in->path);
+            return -1;
+        }
+    }
+    if (in->nops == 0 || in->first_step < 0) {
+        dxt_set_error(err, "%s: no op holds any row", in->path);
+        return -1;
+    }
+    for (int k = 0; k < in->nops; k++)
+        in->op_has_tokens[k] = with_op[k] > 0 && 2 * with_tokens[k] > with_op[k];
+    order_ops(in, t);
+    t->unit_us = !no_clock;
+    snprintf(in->unit, sizeof in->unit, "%s", t->unit_us ? "us" : "cycles");
+    if (no_clock && has_ns &&
+        dxt_input_warn(in, "%s: some files count cycles with no clock_hz, others ns: "
+                       "values are compared as they are", in->path) != 0)
+        return -1;
+    return 0;
+}
+
+/* "3, 7-9, 12" into buf. */
+static void format_ranks(const unsigned char *present, int n, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used + 16 < size; i++) {
+        if (present[i])
+            continue;
+        int j = i;
+        while (j + 1 < n && !present[j + 1])
+            j++;
+        if (j > i)
+            used += (size_t)snprintf(buf + used, size - used, "%s%d-%d", used ? ", " : "", i, j);
+        else
+            used += (size_t)snprintf(buf + used, size - used, "%s%d", used ? ", " : "", i);
+        i = j;
+    }
+}
+
+/* Nodes from the node attributes (in order of first rank), when every file has one. */
+static int nodes_from_files(dxt_input *in, dxt_trace_state *t, int *ok)
+{
+    const char **name_of = calloc((size_t)in->n, sizeof *name_of);
+    int rc = -1;
+    *ok = 0;
+    if (!name_of || !(in->node_of = calloc((size_t)in->n, sizeof *in->node_of)) ||
+        !(in->node_names = calloc((size_t)in->n, sizeof *in->node_names)))
+        goto fail;
+    for (int k = 0; k < t->nfiles; k++) {
+        const char *node = dxt_reader_meta(t->files[k].reader)->node;
+        if (node[0] == '\0') {
+            rc = 0; /* no node: group by count */
+            goto fail;
+        }
+        if (!name_of[t->files[k].rank])
+            name_of[t->files[k].rank] = node;
+    }
+    for (int i = 0; i < in->n; i++) {
+        if (!name_of[i]) /* a missing rank joins the node before it (or after, for rank 0) */
+            continue;
+        int found = -1;
+        for (int m = 0; m < in->nnodes && found < 0; m++)
+            if (strcmp(in->node_names[m], name_of[i]) == 0)
+                found = m;
+        if (found < 0) {
+            if (!(in->node_names[in->nnodes] = strdup(name_of[i])))
+                goto fail;
+            found = in->nnodes++;
+        }
+        in->node_of[i] = found;
+    }
+    int last = 0;
+    for (int i = 0; i < in->n; i++)
+        if (name_of[i]) {
+            last = in->node_of[i];
+            break;
+        }
+    for (int i = 0; i < in->n; i++) {
+        if (name_of[i])
+            last = in->node_of[i];
+        else
+            in->node_of[i] = last;
+    }
+    *ok = 1;
+    rc = 0;
+fail:
+    free(name_of);
+    return rc;
+}
+
+static int trace_nodes(dxt_input *in, dxt_trace_state *t, int per_node)
+{
+    int ok = 0;
+    if (nodes_from_files(in, t, &ok) != 0)
+        return -1;
+    if (ok)
+        return 0;
+    for (int k = 0; k < in->nnodes; k++)
+        free(in->node_names[k]);
+    free(in->node_names);
+    free(in->node_of);
+    in->node_names = NULL;
+    in->node_of = NULL;
+    in->nnodes = 0;
+    return dxt_input_nodes_by_count(in, per_node);
+}
+
+int dxt_trace_gather_ranks(dxt_input *in, dxt_trace_state *t, int per_node, dxt_error *err)
+{
+    int *files_of = calloc((size_t)in->n, sizeof *files_of);
+    int rc = -1;
+    if (!files_of || !(in->rank_present = calloc((size_t)in->n, 1)))
+        goto fail;
+    for (int k = 0; k < t->nfiles; k++) {
+        files_of[t->files[k].rank]++;
+        in->rank_present[t->files[k].rank] = 1;
+    }
+    char list[512];
+    format_ranks(in->rank_present, in->n, list, sizeof list);
+    if (list[0] && dxt_input_warn(in, "%s: no file for rank(s) %s of %d: their rows are "
+                                  "missing", in->path, list, in->n) != 0)
+        goto fail;
+    for (int i = 0; i < in->n; i++)
+        if (files_of[i] > 1 &&
+            dxt_input_warn(in, "%s: rank %d has %d files: merged as segments by step",
+                           in->path, i, files_of[i]) != 0)
+            goto fail;
+    if (trace_nodes(in, t, per_node) != 0)
+        goto fail;
+    rc = 0;
+fail:
+    free(files_of);
+    if (rc != 0)
+        dxt_set_error(err, "%s: out of memory", in->path);
+    return rc;
+}

@@ -1,0 +1,313 @@
+/* load_stream.c - the windows of one op of a trace, streamed: each rank's rows
+ * are read in blocks (dxt_reader_read) from its segments in step order, turned
+ * into per-step deltas (cumulative counters: the difference to the previous
+ * row; a row where any value went down is a counter reset and counts as it
+ * is; the first row counts as it is), converted to the input's unit (cycles /
+ * clock_hz, per-row clock_hz when recorded; ns / 1000) and summed per window.
+ * Rows whose step is not after the rank's last step (overlapping segments) are
+ * duplicates: skipped, counted, reported at close. Memory: O(N^2) (the previous
+ * row of every rank) plus one block buffer per rank.
+ * Owner: the loader/report engineer (A2). */
+#include "load_trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_BUDGET_BYTES (128u << 20) /* all block buffers together, when it fits */
+#define STREAM_CHUNK_BYTES (256u << 10)   /* the writer's chunk of one dataset (about) */
+#define STREAM_MAX_BLOCK 4096
+
+typedef struct rank_cursor {
+    int nseg, seg;          /* segments (file indices) in step order, the current one */
+    int *segs;
+    int64_t next_row;       /* next row of the current segment to read */
+    int64_t buf_n, buf_pos;
+    int64_t *step, *wait, *tokens;
+    double *hz;
+    int64_t *prev_wait, *prev_tokens;
+    int have_prev, have_prev_tokens;
+    int64_t last_step;      /* last step taken; INT64_MIN before the first */
+    int64_t duplicates;
+    double last_hz;
+} rank_cursor;
+
+struct dxt_trace_stream {
+    dxt_input *in;
+    int op, n, with_tokens;
+    int64_t from, to, window_steps, block, done_to;
+    rank_cursor *ranks;
+};
+
+static int cmp_segments(const void *a, const void *b, void *ctx)
+{
+    const dxt_trace_stream *s = ctx;
+    const dxt_trace_file *fa = &s->in->trace->files[*(const int *)a];
+    const dxt_trace_file *fb = &s->in->trace->files[*(const int *)b];
+    int64_t x = fa->op_first[s->op], y = fb->op_first[s->op];
+    if (x != y)
+        return x < y ? -1 : 1;
+    return strcmp(fa->path, fb->path);
+}
+
+static int cursor_init(dxt_trace_stream *s, rank_cursor *c, int rank)
+{
+    const dxt_trace_state *t = s->in->trace;
+    size_t n = (size_t)s->n, b = (size_t)s->block;
+    c->last_step = INT64_MIN;
+    c->segs = calloc((size_t)t->nfiles, sizeof *c->segs);
+    if (!c->segs)
+        return -1;
+    for (int k = 0; k < t->nfiles; k++)
+        if (t->files[k].rank == rank && t->files[k].op_index[s->op] >= 0)
+            c->segs[c->nseg++] = k;
+    if (c->nseg == 0)
+        return 0; /* no rows: no buffers */
+    qsort_r(c->segs, (size_t)c->nseg, sizeof *c->segs, cmp_segments, s);
+    c->step = malloc(b * sizeof *c->step);
+    c->wait = malloc(b * n * sizeof *c->wait);
+    c->hz = malloc(b * sizeof *c->hz);
+    c->prev_wait = malloc(n * sizeof *c->prev_wait);
+    if (!c->step || !c->wait || !c->hz || !c->prev_wait)
+        return -1;
+    if (s->with_tokens && (!(c->tokens = malloc(b * n * sizeof *c->tokens)) ||
+                           !(c->prev_tokens = malloc(n * sizeof *c->prev_tokens))))
+        return -1;
+    return 0;
+}
+
+static void cursor_free(rank_cursor *c)
+{
+    free(c->segs);
+    free(c->step);
+    free(c->wait);
+    free(c->tokens);
+    free(c->hz);
+    free(c->prev_wait);
+    free(c->prev_tokens);
+}
+
+static const dxt_trace_file *cursor_file(const dxt_trace_stream *s, const rank_cursor *c)
+{
+    return &s->in->trace->files[c->segs[c->seg]];
+}
+
+static const dxt_op_info *cursor_info(const dxt_trace_stream *s, const rank_cursor *c)
+{
+    const dxt_trace_file *f = cursor_file(s, c);
+    return dxt_reader_op(f->reader, f->op_index[s->op]);
+}
+
+/* Make a row available at buf_pos: 1, 0 when the rank has no more rows, -1. */
+static int cursor_fill(dxt_trace_stream *s, rank_cursor *c, dxt_error *err)
+{
+    while (c->buf_pos >= c->buf_n) {
+        if (c->seg >= c->nseg)
+            return 0;
+        const dxt_trace_file *f = cursor_file(s, c);
+        const dxt_op_info *info = cursor_info(s, c);
+        if (c->next_row >= info->rows) {
+            c->seg++;
+            c->next_row = 0;
+            continue;
+        }
+        int64_t want = info->rows - c->next_row < s->block ? info->rows - c->next_row : s->block;
+        int has_tokens = c->tokens && info->has_tokens;
+        int64_t got = dxt_reader_read(f->reader, f->op_index[s->op], c->next_row, want,
+                                      c->step, NULL, c->wait, has_tokens ? c->tokens : NULL,
+                                      info->has_clock_hz ? c->hz : NULL, err);
+        if (got <= 0) {
+            if (got == 0)
+                dxt_set_error(err, "%s: op '%s': no row at %lld of %lld", f->path,
+                              info->name, (long long)c->next_row, (long long)info->rows);
+            return -1;
+        }
+        if (!info->has_clock_hz)
+            for (int64_t r = 0; r < got; r++)
+                c->hz[r] = 0;
+        if (c->tokens && !has_tokens)
+            memset(c->tokens, 0, (size_t)got * (size_t)s->n * sizeof *c->tokens);
+        c->next_row += got;
+        c->buf_n = got;
+        c->buf_pos = 0;
+    }
+    return 1;
+}
+
+/* The value of one unit of the current row in the input's unit. */
+static double row_scale(const dxt_trace_stream *s, rank_cursor *c)
+{
+    const dxt_op_info *info = cursor_info(s, c);
+    if (!s->in->trace->unit_us)
+        return 1.0;
+    if (info->unit == DXT_UNIT_NS)
+        return 1e-3;
+    double hz = c->hz[c->buf_pos];
+    if (!(hz > 0))
+        hz = dxt_reader_meta(cursor_file(s, c)->reader)->clock_hz;
+    if (!(hz > 0))
+        hz = c->last_hz;
+    if (!(hz > 0))
+        return 1.0;
+    c->last_hz = hz;
+    return 1e6 / hz;
+}
+
+/* The deltas of one row of values vs prev (updated); out += delta * scale. */
+static void add_deltas(const int64_t *row, int64_t *prev, int *have_prev, dxt_counting counting,
+                       int n, double scale, double *out)
+{
+    int reset = !*have_prev || counting == DXT_COUNTING_DELTA;
+    for (int j = 0; j < n && !reset; j++)
+        reset = row[j] < prev[j];
+    for (int j = 0; j < n; j++) {
+        int64_t d = reset ? row[j] : row[j] - prev[j];
+        if (out)
+            out[j] += (double)d * scale;
+    }
+    memcpy(prev, row, (size_t)n * sizeof *prev);
+    *have_prev = counting == DXT_COUNTING_CUMULATIVE;
+}
+
+/* Take the row at buf_pos: add it to wait/tokens rows when they are not NULL. */
+static void cursor_take(dxt_trace_stream *s, rank_cursor *c, double *wait_row,
+                        double *tokens_row)
+{
+    const dxt_op_info *info = cursor_info(s, c);
+    size_t off = (size_t)c->buf_pos * (size_t)s->n;
+    double scale = row_scale(s, c);
+    add_deltas(c->wait + off, c->prev_wait, &c->have_prev, info->counting, s->n, scale,
+               wait_row);
+    if (c->tokens && info->has_tokens)
+        add_deltas(c->tokens + off, c->prev_tokens, &c->have_prev_tokens,
+                   info->tokens_counting, s->n, 1.0, tokens_row);
+    c->last_step = c->step[c->buf_pos];
+    c->buf_pos++;
+}
+
+/* The step of the rank's next usable row (rows before from are taken for
+ * their counters only; duplicates skipped), INT64_MAX when none, or -1 error. */
+static int cursor_peek(dxt_trace_stream *s, rank_cursor *c, int64_t *step, dxt_error *err)
+{
+    for (;;) {
+        int rc = cursor_fill(s, c, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            *step = INT64_MAX;
+            return 0;
+        }
+        int64_t st = c->step[c->buf_pos];
+        if (st <= c->last_step) {
+            c->duplicates++;
+            c->buf_pos++;
+        } else if (st < s->from) {
+            cursor_take(s, c, NULL, NULL);
+        } else {
+            *step = st;
+            return 0;
+        }
+    }
+}
+
+int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t window_steps,
+                          dxt_trace_stream **out, dxt_error *err)
+{
+    dxt_trace_stream *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s || !(s->ranks = calloc((size_t)in->n, sizeof *s->ranks)))
+        goto oom;
+    s->in = in;
+    s->op = op;
+    s->n = in->n;
+    s->with_tokens = in->op_has_tokens[op];
+    s->from = from;
+    s->to = to;
+    s->done_to = from;
+    s->window_steps = window_steps;
+    uint64_t per_row = (uint64_t)in->n * (uint64_t)in->n * 8u * (s->with_tokens ? 2u : 1u);
+    /* blocks of at least a chunk: the reader has no chunk cache, a chunk read in
+     * two pieces is inflated twice */
+    s->block = (int64_t)(STREAM_BUDGET_BYTES / per_row);
+    int64_t chunk_rows = (int64_t)(STREAM_CHUNK_BYTES / ((uint64_t)in->n * 8u));
+    if (s->block < chunk_rows)
+        s->block = chunk_rows;
+    if (s->block < 1)
+        s->block = 1;
+    if (s->block > STREAM_MAX_BLOCK)
+        s->block = STREAM_MAX_BLOCK;
+    for (int i = 0; i < in->n; i++)
+        if (cursor_init(s, &s->ranks[i], i) != 0)
+            goto oom;
+    *out = s;
+    return 0;
+oom:
+    dxt_set_error(err, "%s: out of memory for the window buffers of %d ranks", in->path, in->n);
+    dxt_trace_stream_close(s);
+    return -1;
+}
+
+int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
+                          double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
+{
+    int64_t min_step = INT64_MAX, n = s->n;
+    for (int i = 0; i < n; i++) {
+        int64_t st;
+        if (cursor_peek(s, &s->ranks[i], &st, err) != 0)
+            return -1;
+        if (st < min_step)
+            min_step = st;
+    }
+    if (min_step == INT64_MAX || min_step > s->to) {
+        s->done_to = s->to;
+        return 0;
+    }
+    int64_t first = s->from + (min_step - s->from) / s->window_steps * s->window_steps;
+    int64_t last = first + s->window_steps - 1;
+    if (last > s->to || last < first)
+        last = s->to;
+    memset(wait, 0, (size_t)(n * n) * sizeof *wait);
+    if (tokens)
+        memset(tokens, 0, (size_t)(n * n) * sizeof *tokens);
+    for (int i = 0; i < n; i++) {
+        rank_cursor *c = &s->ranks[i];
+        rank_rows[i] = 0;
+        int64_t st;
+        for (;;) {
+            if (cursor_peek(s, c, &st, err) != 0)
+                return -1;
+            if (st > last)
+                break;
+            cursor_take(s, c, wait + i * n, tokens && s->with_tokens ? tokens + i * n : NULL);
+            rank_rows[i]++;
+        }
+    }
+    *first_step = first;
+    *last_step = last;
+    s->done_to = last;
+    return 1;
+}
+
+double dxt_trace_stream_progress(const dxt_trace_stream *s)
+{
+    int64_t end = s->to < s->in->last_step ? s->to : s->in->last_step;
+    if (end <= s->from)
+        return 1.0;
+    return (double)(s->done_to - s->from) / (double)(end - s->from);
+}
+
+void dxt_trace_stream_close(dxt_trace_stream *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; s->ranks && i < s->n; i++) {
+        rank_cursor *c = &s->ranks[i];
+        if (c->duplicates > 0)
+            (void)dxt_input_warn(s->in, "rank %d, op '%s': %lld rows overlap steps of an earlier "
+                           "segment (duplicate rank files?): kept the first",
+                           i, s->in->ops[s->op], (long long)c->duplicates);
+        cursor_free(c);
+    }
+    free(s->ranks);
+    free(s);
+}

@@ -1,0 +1,247 @@
+/* load_trace.c - loading a trace directory for dxt-analyze: list the *.h5
+ * files, open and validate each (a bad one is skipped and reported), keep one
+ * run, agree on world_size, gather each rank's segments (the recorder's
+ * rank-%05d.<k>.h5 files after a write error), ops, unit, step range, dropped
+ * rows and nodes. The rows themselves are streamed later (load_stream.c).
+ * Owner: the loader/report engineer (A2). */
+#include "load_trace.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int dxt_is_hdf5_file(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char head[8];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return got == sizeof head && memcmp(head, sig, sizeof sig) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+/* The *.h5 paths of dir (or dir itself when it is a file), sorted. */
+static int list_files(const char *dir, char ***out, int *count, dxt_error *err)
+{
+    struct stat st;
+    char **paths = NULL;
+    int n = 0, rc = -1;
+    DIR *d = NULL;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        paths = malloc(sizeof *paths);
+        if (!paths || !(paths[0] = strdup(dir)))
+            goto oom;
+        n = 1;
+        goto done;
+    }
+    if (!(d = opendir(dir))) {
+        dxt_set_error(err, "%s: cannot read directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!ends_with(e->d_name, ".h5"))
+            continue;
+        char **grown = realloc(paths, (size_t)(n + 1) * sizeof *paths);
+        if (!grown)
+            goto oom;
+        paths = grown;
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        if (!(paths[n] = malloc(len)))
+            goto oom;
+        snprintf(paths[n++], len, "%s/%s", dir, e->d_name);
+    }
+    if (n > 1)
+        qsort(paths, (size_t)n, sizeof *paths, cmp_str);
+done:
+    *out = paths;
+    *count = n;
+    paths = NULL;
+    rc = 0;
+    goto fail;
+oom:
+    dxt_set_error(err, "%s: out of memory", dir);
+fail:
+    for (int k = 0; paths && k < n; k++)
+        free(paths[k]);
+    free(paths);
+    if (d)
+        closedir(d);
+    return rc;
+}
+
+static void file_close(dxt_trace_file *f)
+{
+    dxt_reader_close(f->reader);
+    f->reader = NULL;
+    free(f->path);
+    f->path = NULL;
+}
+
+void dxt_trace_free(dxt_trace_state *t)
+{
+    if (!t)
+        return;
+    for (int k = 0; k < t->nfiles; k++)
+        file_close(&t->files[k]);
+    free(t->files);
+    free(t);
+}
+
+/* Open every listed file; the bad ones go to in->skipped. */
+static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npaths,
+                      dxt_error *err)
+{
+    t->files = calloc((size_t)(npaths ? npaths : 1), sizeof *t->files);
+    if (!t->files) {
+        dxt_set_error(err, "%s: out of memory", in->path);
+        return -1;
+    }
+    for (int k = 0; k < npaths; k++) {
+        dxt_reader *r = NULL;
+        dxt_error ferr = {{0}};
+        if (dxt_reader_open(paths[k], &r, &ferr) != 0) {
+            if (dxt_input_skip(in, paths[k], ferr.msg) != 0)
+                goto oom;
+            continue;
+        }
+        dxt_trace_file *f = &t->files[t->nfiles++];
+        f->reader = r;
+        f->rank = (int)dxt_reader_meta(r)->rank;
+        if (!(f->path = strdup(paths[k])))
+            goto oom;
+    }
+    return 0;
+oom:
+    dxt_set_error(err, "%s: out of memory", in->path);
+    return -1;
+}
+
+/* Drop file k (not of the chosen run, or disagreeing): close it, remove it. */
+static void drop_file(dxt_trace_state *t, int k)
+{
+    file_close(&t->files[k]);
+    t->files[k] = t->files[--t->nfiles];
+}
+
+/* Keep the files of one run: the one named, else the only one. */
+static int choose_run(dxt_input *in, dxt_trace_state *t, const char *want, dxt_error *err)
+{
+    char runs[1024] = "";
+    int nruns = 0;
+    const char *chosen = want;
+    for (int k = 0; k < t->nfiles; k++) {
+        const char *id = dxt_reader_meta(t->files[k].reader)->run_id;
+        int seen = 0;
+        for (int m = 0; m < k && !seen; m++)
+            seen = strcmp(dxt_reader_meta(t->files[m].reader)->run_id, id) == 0;
+        if (seen)
+            continue;
+        nruns++;
+        size_t used = strlen(runs);
+        snprintf(runs + used, sizeof runs - used, "%s'%s' (%s, ...)", used ? ", " : "", id,
+                 t->files[k].path);
+        if (!want)
+            chosen = id;
+    }
+    if (want) {
+        int found = 0;
+        for (int k = 0; k < t->nfiles && !found; k++)
+            found = strcmp(dxt_reader_meta(t->files[k].reader)->run_id, want) == 0;
+        if (!found) {
+            dxt_set_error(err, "%s: no file of run '%s'; runs here: %s", in->path, want, runs);
+            return -1;
+        }
+    } else if (nruns > 1) {
+        dxt_set_error(err, "%s: files of %d runs, not mixed: %s; pick one with --run ID",
+                      in->path, nruns, runs);
+        return -1;
+    }
+    snprintf(in->run_id, sizeof in->run_id, "%s", chosen ? chosen : "");
+    for (int k = t->nfiles - 1; k >= 0; k--)
+        if (strcmp(dxt_reader_meta(t->files[k].reader)->run_id, in->run_id) != 0)
+            drop_file(t, k);
+    return 0;
+}
+
+/* world_size: the value most files give; files that disagree are skipped. */
+static int agree_world_size(dxt_input *in, dxt_trace_state *t)
+{
+    int64_t best = 0;
+    int best_count = 0;
+    for (int k = 0; k < t->nfiles; k++) {
+        int64_t w = dxt_reader_meta(t->files[k].reader)->world_size, count = 0;
+        for (int m = 0; m < t->nfiles; m++)
+            count += dxt_reader_meta(t->files[m].reader)->world_size == w;
+        if (count > best_count)
+            best = w, best_count = (int)count;
+    }
+    in->n = (int)best;
+    for (int k = t->nfiles - 1; k >= 0; k--) {
+        int64_t w = dxt_reader_meta(t->files[k].reader)->world_size;
+        if (w == best)
+            continue;
+        char reason[160];
+        snprintf(reason, sizeof reason, "world_size %lld, the other files say %lld",
+                 (long long)w, (long long)best);
+        if (dxt_input_skip(in, t->files[k].path, reason) != 0)
+            return -1;
+        drop_file(t, k);
+    }
+    return 0;
+}
+
+int dxt_trace_load(dxt_input *in, const char *dir, const dxt_input_opts *opts, dxt_error *err)
+{
+    char **paths = NULL;
+    int npaths = 0, rc = -1;
+    dxt_trace_state *t = calloc(1, sizeof *t);
+    if (!t) {
+        dxt_set_error(err, "%s: out of memory", dir);
+        return -1;
+    }
+    in->trace = t;
+    if (list_files(dir, &paths, &npaths, err) != 0)
+        goto fail;
+    if (npaths == 0) {
+        dxt_set_error(err, "%s: no *.h5 file (expected a trace directory)", dir);
+        goto fail;
+    }
+    if (open_files(in, t, paths, npaths, err) != 0)
+        goto fail;
+    if (t->nfiles == 0) {
+        dxt_set_error(err, "%s: none of its %d .h5 files is usable (first: %s)", dir, npaths,
+                      in->nskipped ? in->skipped[0].reason : "?");
+        goto fail;
+    }
+    if (choose_run(in, t, opts->run_id, err) != 0)
+        goto fail;
+    if (agree_world_size(in, t) != 0 || dxt_trace_gather_ops(in, t, err) != 0 ||
+        dxt_trace_gather_ranks(in, t, opts->per_node, err) != 0)
+        goto fail;
+    in->nfiles = t->nfiles;
+    rc = 0;
+fail:
+    for (int k = 0; k < npaths; k++)
+        free(paths[k]);
+    free(paths);
+    if (rc != 0 && err->msg[0] == '\0')
+        dxt_set_error(err, "%s: out of memory", dir);
+    return rc;
+}

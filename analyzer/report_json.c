@@ -1,0 +1,176 @@
+/* report_json.c - dxt-analyze --format json: the report of
+ * shared/contracts/report.md (format, version, run_id, world_size, unit,
+ * steps, findings with kind, op, rank | src+dst | node+ranks, first_step,
+ * last_step, severity, score), plus extensions: per finding share, excess,
+ * persistent, windows_flagged, windows_seen (and "as" for slow_node); at the
+ * top input, window_steps, nodes, ops, skipped, dropped, warnings. Built with
+ * jansson. Owner: the loader/report engineer (A2). */
+#include "analysis.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* json_real refuses NAN and infinities: those become null. */
+static json_t *real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* Set key to value (stolen); a NULL value marks the whole object bad. */
+static int put(json_t *obj, const char *key, json_t *value)
+{
+    return value ? json_object_set_new(obj, key, value) : -1;
+}
+
+static json_t *node_rank_list(const dxt_analysis *a, int node)
+{
+    json_t *ranks = json_array();
+    for (int i = 0; ranks && i < a->in->n; i++)
+        if (a->topo.node_of[i] == node && json_array_append_new(ranks, json_integer(i)) != 0) {
+            json_decref(ranks);
+            return NULL;
+        }
+    return ranks;
+}
+
+static int put_subject(json_t *o, const dxt_analysis *a, const dxt_finding *f)
+{
+    switch (f->kind) {
+    case DXT_SLOW_PATH:
+        return put(o, "src", json_integer(f->src)) | put(o, "dst", json_integer(f->dst));
+    case DXT_SLOW_NODE:
+        return put(o, "node", json_string(f->node >= 0 && f->node < a->topo.nnodes
+                                              ? a->topo.node_names[f->node]
+                                              : "?")) |
+               put(o, "ranks", node_rank_list(a, f->node)) |
+               put(o, "as", json_string(f->as_source ? "source" : "destination"));
+    default:
+        return put(o, "rank", json_integer(f->rank));
+    }
+}
+
+static json_t *finding_json(const dxt_analysis *a, const dxt_finding *f)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int bad = put(o, "kind", json_string(dxt_kind_str(f->kind))) |
+              put(o, "op", json_string(f->op)) | put_subject(o, a, f) |
+              put(o, "first_step", json_integer(f->first_step)) |
+              put(o, "last_step", json_integer(f->last_step)) |
+              put(o, "severity", real_or_null(f->severity)) |
+              put(o, "score", real_or_null(f->score)) |
+              put(o, "share", real_or_null(f->share)) |
+              put(o, "excess", real_or_null(f->excess)) |
+              put(o, "persistent", json_boolean(f->persistent)) |
+              put(o, "windows_flagged", json_integer(f->windows_flagged)) |
+              put(o, "windows_seen", json_integer(f->windows_seen));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *findings_json(const dxt_analysis *a)
+{
+    const dxt_finding **fs = NULL;
+    int count = dxt_ranked_findings(a, &fs);
+    json_t *arr = count >= 0 ? json_array() : NULL;
+    for (int m = 0; arr && m < count; m++)
+        if (json_array_append_new(arr, finding_json(a, fs[m])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    free(fs);
+    return arr;
+}
+
+static json_t *ops_json(const dxt_analysis *a)
+{
+    json_t *arr = json_array();
+    for (int k = 0; arr && k < a->nops; k++) {
+        const dxt_op_result *r = &a->ops[k];
+        dxt_op_summary s;
+        json_t *o = json_object();
+        if (!o || dxt_op_summarize(a, r, &s) != 0 || json_array_append_new(arr, o) != 0 ||
+            (put(o, "name", json_string(r->name)) | put(o, "windows", json_integer(r->windows)) |
+             put(o, "first_step", json_integer(r->first_step)) |
+             put(o, "last_step", json_integer(r->last_step)) |
+             put(o, "tokens", json_boolean(a->in->op_has_tokens[r->input_op])) |
+             put(o, "intra_node_median", real_or_null(s.intra_median)) |
+             put(o, "inter_node_median", real_or_null(s.inter_median)))) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *notes_json(const dxt_input *in, json_t *top)
+{
+    json_t *skipped = json_array(), *dropped = json_array(), *warnings = json_array();
+    int bad = put(top, "skipped", skipped) | put(top, "dropped", dropped) |
+              put(top, "warnings", warnings);
+    for (int k = 0; !bad && k < in->nskipped; k++) {
+        json_t *o = json_object();
+        bad = json_array_append_new(skipped, o) | put(o, "file", json_string(in->skipped[k].path)) |
+              put(o, "reason", json_string(in->skipped[k].reason));
+    }
+    for (int k = 0; !bad && k < in->ndropped; k++) {
+        const dxt_dropped *d = &in->dropped[k];
+        json_t *o = json_object();
+        bad = json_array_append_new(dropped, o) | put(o, "rank", json_integer(d->rank)) |
+              put(o, "op", json_string(d->op)) | put(o, "rows", json_integer(d->rows)) |
+              put(o, "first_step", json_integer(d->first_step)) |
+              put(o, "last_step", json_integer(d->last_step));
+    }
+    for (int k = 0; !bad && k < in->nwarnings; k++)
+        bad = json_array_append_new(warnings, json_string(in->warnings[k]));
+    return bad ? NULL : top;
+}
+
+static json_t *nodes_json(const dxt_analysis *a)
+{
+    json_t *arr = json_array();
+    for (int k = 0; arr && k < a->topo.nnodes; k++) {
+        json_t *o = json_object();
+        if (json_array_append_new(arr, o) != 0 ||
+            (put(o, "name", json_string(a->topo.node_names[k])) |
+             put(o, "ranks", node_rank_list(a, k)))) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+int dxt_report_json(FILE *out, const dxt_analysis *a)
+{
+    const dxt_input *in = a->in;
+    int64_t first = a->from, last = a->to;
+    json_t *top = json_object(), *steps = json_object();
+    int rc = -1;
+    if (!top || put(top, "format", json_string("dxtrace-report")) |
+                    put(top, "version", json_integer(1)) |
+                    put(top, "run_id", json_string(in->run_id)) |
+                    put(top, "world_size", json_integer(in->n)) |
+                    put(top, "unit", json_string(in->unit)) | put(top, "steps", steps) |
+                    put(steps, "first", json_integer(first)) |
+                    put(steps, "last", json_integer(last)) |
+                    put(top, "findings", findings_json(a)) |
+                    put(top, "input", json_string(dxt_input_kind_str(in->kind))) |
+                    put(top, "window_steps", json_integer(a->window_steps)) |
+                    put(top, "nodes", nodes_json(a)) | put(top, "ops", ops_json(a)))
+        goto fail;
+    if (!notes_json(in, top))
+        goto fail;
+    if (json_dumpf(top, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) != 0 || fputc('\n', out) < 0)
+        goto fail;
+    rc = 0;
+fail:
+    json_decref(top);
+    return rc;
+}

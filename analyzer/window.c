@@ -1,0 +1,189 @@
+/* window.c - the analysis driver of dxt-analyze: choose the window, stream
+ * each chosen op window by window, mark what is missing (no traffic, missing
+ * ranks, the diagonal) as NAN and feed the op's tracker; keep the whole-range
+ * matrix for the reports and plots.
+ * Owner: the loader/report engineer (A2). */
+#include "analysis.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dxt_analysis_opts_init(dxt_analysis_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->from = INT64_MIN;
+    opts->to = INT64_MAX;
+    dxt_classify_opts_init(&opts->classify);
+}
+
+/* The classifier's view of one window: NAN for no traffic, missing rows, diagonal. */
+static void mark_missing(int n, const double *wait, const double *tokens,
+                         const int64_t *rank_rows, double *m, double *mt)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            size_t k = (size_t)i * n + j;
+            int gone = i == j || rank_rows[i] == 0;
+            m[k] = gone || wait[k] == 0 ? NAN : wait[k];
+            if (mt)
+                mt[k] = gone ? NAN : tokens[k];
+        }
+}
+
+typedef struct window_bufs {
+    double *wait, *tokens, *m, *mt;
+    int64_t *rows;
+} window_bufs;
+
+static void bufs_free(window_bufs *b)
+{
+    free(b->wait);
+    free(b->tokens);
+    free(b->m);
+    free(b->mt);
+    free(b->rows);
+}
+
+static int bufs_alloc(window_bufs *b, size_t n, int tokens)
+{
+    memset(b, 0, sizeof *b);
+    b->wait = malloc(n * n * sizeof *b->wait);
+    b->m = malloc(n * n * sizeof *b->m);
+    b->rows = malloc(n * sizeof *b->rows);
+    if (tokens) {
+        b->tokens = malloc(n * n * sizeof *b->tokens);
+        b->mt = malloc(n * n * sizeof *b->mt);
+    }
+    return b->wait && b->m && b->rows && (!tokens || (b->tokens && b->mt)) ? 0 : -1;
+}
+
+static void accumulate(dxt_op_result *r, size_t n, const window_bufs *b)
+{
+    for (size_t k = 0; k < n * n; k++)
+        r->total[k] += b->wait[k];
+    for (size_t k = 0; r->total_tokens && k < n * n; k++)
+        r->total_tokens[k] += b->tokens[k];
+    for (size_t i = 0; i < n; i++)
+        r->rank_rows[i] += b->rows[i];
+}
+
+static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *opts,
+                  dxt_error *err)
+{
+    dxt_input *in = a->in;
+    size_t n = (size_t)in->n;
+    int tokens = in->op_has_tokens[r->input_op];
+    dxt_op_stream *s = NULL;
+    window_bufs b;
+    int rc = -1, got;
+    if (bufs_alloc(&b, n, tokens) != 0 || !(r->total = calloc(n * n, sizeof *r->total)) ||
+        !(r->rank_rows = calloc(n, sizeof *r->rank_rows)) ||
+        (tokens && !(r->total_tokens = calloc(n * n, sizeof *r->total_tokens))) ||
+        !(r->tracker = dxt_tracker_new(r->name, &a->topo, &opts->classify))) {
+        dxt_set_error(err, "%s: out of memory for op '%s' (%zu ranks)", in->path, r->name, n);
+        goto fail;
+    }
+    if (dxt_op_stream_open(in, r->input_op, a->from, a->to, a->window_steps, &s, err) != 0)
+        goto fail;
+    int64_t first, last;
+    while ((got = dxt_op_stream_next(s, &first, &last, b.wait, b.tokens, b.rows, err)) == 1) {
+        accumulate(r, n, &b);
+        mark_missing((int)n, b.wait, b.tokens, b.rows, b.m, b.mt);
+        if (dxt_tracker_add_window(r->tracker, first, last, b.m, b.mt) != 0) {
+            dxt_set_error(err, "op '%s': out of memory in the classifier", r->name);
+            goto fail;
+        }
+        if (r->windows++ == 0)
+            r->first_step = first;
+        r->last_step = last;
+        if (opts->progress)
+            opts->progress(opts->progress_user, r->name, dxt_op_stream_progress(s));
+    }
+    if (got < 0)
+        goto fail;
+    rc = 0;
+fail:
+    dxt_op_stream_close(s);
+    bufs_free(&b);
+    return rc;
+}
+
+/* The ops chosen (all when none named); an unknown name is an error. */
+static int choose_ops(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *err)
+{
+    const dxt_input *in = a->in;
+    int count = opts->nops ? opts->nops : in->nops;
+    for (int k = 0; k < count; k++) {
+        int op = opts->nops ? dxt_input_find_op(in, opts->ops[k]) : k;
+        if (op < 0) {
+            char have[512] = "";
+            for (int m = 0; m < in->nops; m++) {
+                size_t used = strlen(have);
+                snprintf(have + used, sizeof have - used, "%s%s", m ? ", " : "", in->ops[m]);
+            }
+            dxt_set_error(err, "%s: no op '%s' (ops: %s)", in->path, opts->ops[k], have);
+            return -1;
+        }
+        int dup = 0;
+        for (int m = 0; m < a->nops; m++)
+            dup |= a->ops[m].input_op == op;
+        if (dup)
+            continue;
+        dxt_op_result *r = &a->ops[a->nops++];
+        snprintf(r->name, sizeof r->name, "%s", in->ops[op]);
+        r->input_op = op;
+        r->first_step = r->last_step = -1;
+    }
+    return 0;
+}
+
+int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis **out,
+                     dxt_error *err)
+{
+    int rc = -2; /* nothing to analyze: the user's request */
+    *out = NULL;
+    dxt_analysis *a = calloc(1, sizeof *a);
+    if (!a) {
+        dxt_set_error(err, "%s: out of memory", in->path);
+        return -1;
+    }
+    a->in = in;
+    a->topo = (dxt_topology){in->n, in->nnodes, in->node_of,
+                             (const char *const *)in->node_names};
+    a->from = opts->from > in->first_step ? opts->from : in->first_step;
+    a->to = opts->to < in->last_step ? opts->to : in->last_step;
+    if (a->from > a->to) {
+        dxt_set_error(err, "%s: no step in the range asked: steps %lld .. %lld (the input "
+                      "has steps %lld .. %lld)", in->path, (long long)a->from, (long long)a->to,
+                      (long long)in->first_step, (long long)in->last_step);
+        goto fail;
+    }
+    a->window_steps = opts->window_steps > 0 ? opts->window_steps
+                                             : dxt_default_window(a->to - a->from + 1);
+    if (choose_ops(a, opts, err) != 0)
+        goto fail;
+    rc = -1;
+    for (int k = 0; k < a->nops; k++)
+        if (run_op(a, &a->ops[k], opts, err) != 0)
+            goto fail;
+    *out = a;
+    return 0;
+fail:
+    dxt_analysis_free(a);
+    return rc;
+}
+
+void dxt_analysis_free(dxt_analysis *a)
+{
+    if (!a)
+        return;
+    for (int k = 0; k < a->nops; k++) {
+        if (a->ops[k].tracker)
+            dxt_tracker_free(a->ops[k].tracker);
+        free(a->ops[k].total);
+        free(a->ops[k].total_tokens);
+        free(a->ops[k].rank_rows);
+    }
+    free(a);
+}

@@ -1,0 +1,64 @@
+/* fmt_internal.h - private helpers shared by the files of the format module
+ * (fmt_names.c, fmt_writer.c, fmt_reader.c, fmt_attrs.c, fmt_compress.c,
+ * fmt_vfd.c).
+ * Owner: the format module.
+ * Not installed, not used outside format/. */
+#ifndef DXT_FMT_INTERNAL_H
+#define DXT_FMT_INTERNAL_H
+
+#include <hdf5.h>
+
+#include "dxt_format.h"
+
+#define DXT_STR_ATTR_MAX_BYTES (1 << 20) /* a fixed string attribute larger than this is refused */
+
+/* The datasets of one op group, in the order the writer and reader keep them. */
+enum { DSET_WAIT, DSET_STEP, DSET_TIME_NS, DSET_TOKENS, DSET_CLOCK_HZ, DSET_COUNT };
+extern const dxt_name dxt_dset_names[DSET_COUNT];
+
+/* Switch HDF5's automatic error printing off, once per process (thread-safe). */
+void dxt_h5_init(void);
+
+/* Fill err (may be NULL) with a printf-style line; always returns -1. */
+int dxt_fail(dxt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Rows per chunk of a T x N int64 dataset: about 256 KiB per chunk, at least one row. */
+int64_t dxt_default_chunk_rows(int64_t world_size);
+
+/* What one op group holds; the writer creates from it, compress copies it. */
+typedef struct dxt_op_spec {
+    const char *name;
+    dxt_unit unit;
+    dxt_counting counting;
+    dxt_counting tokens_counting;
+    int has_time_ns, has_tokens, has_clock_hz;
+} dxt_op_spec;
+
+typedef struct dxt_writer_layout {
+    int64_t chunk_rows;  /* 0: dxt_default_chunk_rows */
+    int deflate_level;   /* 0: uncompressed; 1..9: shuffle + deflate */
+    int fsync;
+} dxt_writer_layout;
+
+/* The general writer constructor: per-op specs, optional compression. */
+int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op_spec *ops,
+                            int nops, const dxt_writer_layout *layout, dxt_writer **out,
+                            dxt_error *err);
+
+/* A file access list with the read-only "dxt-tail" driver (fmt_vfd.c): reads
+ * every byte the file holds, even past a stale end-of-allocation address.
+ * H5I_INVALID_HID on error; the caller closes it. */
+hid_t dxt_tail_fapl(void);
+
+/* Single-value attributes of loc (fmt_attrs.c). Return 1 read, 0 absent and
+ * optional, -1 error (err names path and where/name). where: the object's
+ * path in the file, "" for the root group. Integers of any integer type;
+ * floats also from integers; strings fixed or variable, truncated to cap - 1. */
+int dxt_read_int_attr(const char *path, hid_t loc, const char *where, dxt_name name, int required,
+                      int64_t *out, dxt_error *err);
+int dxt_read_float_attr(const char *path, hid_t loc, const char *where, dxt_name name,
+                        int required, double *out, dxt_error *err);
+int dxt_read_str_attr(const char *path, hid_t loc, const char *where, dxt_name name, int required,
+                      char *buf, size_t cap, dxt_error *err);
+
+#endif

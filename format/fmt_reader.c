@@ -1,0 +1,498 @@
+/* fmt_reader.c - opening and validating a rank's trace file, finding the readable
+ * prefix of each op, block reads. Owner: the format module (format/).
+ * Used by dxt-analyze's loader, dxt_file_compress and the tests.
+ *
+ * Validation reads the attributes, the shapes and types of every dataset,
+ * the whole step dataset (8 bytes a row) and only the tail of the others:
+ * op.rows is the longest prefix that reads without an HDF5 error (a last
+ * chunk that fails to inflate, addresses past the end after a kill) and has
+ * strictly increasing steps (a torn flush leaves zero-filled rows). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmt_internal.h"
+
+#define STEP_BLOCK_ROWS  65536              /* step is checked in blocks of this many rows */
+#define SCRATCH_MAX      (16 * 1024 * 1024) /* largest tail read when probing readability */
+
+struct dxt_reader {
+    char *path;
+    hid_t file;
+    dxt_meta meta;
+    int nops;
+    dxt_op_info info[DXT_MAX_OPS];
+    hid_t dset[DXT_MAX_OPS][DSET_COUNT]; /* H5I_INVALID_HID when absent */
+};
+
+/* ---- root attributes --------------------------------------------------------- */
+
+static int read_format_attrs(dxt_reader *r, dxt_error *err)
+{
+    char magic[DXT_STR_MAX];
+    int64_t version = 0;
+    const char *p = r->path;
+    if (dxt_read_str_attr(p, r->file, "", DXT_A_FORMAT, 1, magic, sizeof magic, err) < 0)
+        return -1;
+    if (strcmp(magic, DXT_FORMAT_MAGIC) != 0)
+        return dxt_fail(err, "%s: attribute 'format' is '%s', not '%s'", p, magic,
+                        DXT_FORMAT_MAGIC);
+    if (dxt_read_int_attr(p, r->file, "", DXT_A_FORMAT_VERSION, 1, &version, err) < 0)
+        return -1;
+    if (version < 1 || version > DXT_FORMAT_VERSION)
+        return dxt_fail(err, "%s: attribute 'format_version': unsupported format_version %lld "
+                             "(this reader knows %d)", p, (long long)version, DXT_FORMAT_VERSION);
+    return 0;
+}
+
+static int read_meta(dxt_reader *r, dxt_error *err)
+{
+    dxt_meta *m = &r->meta;
+    const char *p = r->path;
+    hid_t f = r->file;
+    m->local_rank = -1;
+    if (read_format_attrs(r, err) < 0 ||
+        dxt_read_str_attr(p, f, "", DXT_A_RUN_ID, 1, m->run_id, sizeof m->run_id, err) < 0 ||
+        dxt_read_int_attr(p, f, "", DXT_A_WORLD_SIZE, 1, &m->world_size, err) < 0 ||
+        dxt_read_int_attr(p, f, "", DXT_A_RANK, 1, &m->rank, err) < 0)
+        return -1;
+    if (m->world_size < 1 || m->world_size > DXT_MAX_WORLD)
+        return dxt_fail(err, "%s: attribute 'world_size' %lld out of range 1..%d", p,
+                        (long long)m->world_size, DXT_MAX_WORLD);
+    if (m->rank < 0 || m->rank >= m->world_size)
+        return dxt_fail(err, "%s: attribute 'rank' %lld not in 0..%lld (world_size %lld)", p,
+                        (long long)m->rank, (long long)m->world_size - 1,
+                        (long long)m->world_size);
+    if (dxt_read_str_attr(p, f, "", DXT_A_NODE, 0, m->node, sizeof m->node, err) < 0 ||
+        dxt_read_int_attr(p, f, "", DXT_A_LOCAL_RANK, 0, &m->local_rank, err) < 0 ||
+        dxt_read_float_attr(p, f, "", DXT_A_CLOCK_HZ, 0, &m->clock_hz, err) < 0 ||
+        dxt_read_int_attr(p, f, "", DXT_A_CREATED_UNIX_NS, 0, &m->created_unix_ns, err) < 0 ||
+        dxt_read_str_attr(p, f, "", DXT_A_GPU_NAME, 0, m->gpu_name, sizeof m->gpu_name, err) < 0 ||
+        dxt_read_str_attr(p, f, "", DXT_A_GPU_UUID, 0, m->gpu_uuid, sizeof m->gpu_uuid, err) < 0 ||
+        dxt_read_str_attr(p, f, "", DXT_A_WRITER, 0, m->writer, sizeof m->writer, err) < 0)
+        return -1;
+    if (m->clock_hz < 0 || m->clock_hz != m->clock_hz)
+        return dxt_fail(err, "%s: attribute 'clock_hz' is not a positive number", p);
+    return 0;
+}
+
+/* ---- datasets -------------------------------------------------------------- */
+
+/* Open dataset name of op group g; check rank (width 0: 1-D, else 2-D of
+ * width columns) and class. Sets *rows to its length. 1 ok, 0 absent, -1 error. */
+static int open_dset(dxt_reader *r, int op, hid_t g, int d, int required, int64_t width,
+                     int64_t *rows, dxt_error *err)
+{
+    const char *name = dxt_name_str(dxt_dset_names[d]), *opname = r->info[op].name;
+    hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    hsize_t dims[2] = {0, 0};
+    int rc = -1, want_rank = width > 0 ? 2 : 1;
+    htri_t exists = H5Lexists(g, name, H5P_DEFAULT);
+    if (exists <= 0) {
+        if (required || exists < 0)
+            return dxt_fail(err, "%s: dataset 'ops/%s/%s' missing", r->path, opname, name);
+        return 0;
+    }
+    if ((dset = H5Dopen2(g, name, H5P_DEFAULT)) < 0 || (space = H5Dget_space(dset)) < 0 ||
+        (type = H5Dget_type(dset)) < 0) {
+        dxt_fail(err, "%s: dataset 'ops/%s/%s' unreadable", r->path, opname, name);
+        goto fail;
+    }
+    int ndims = H5Sget_simple_extent_ndims(space);
+    if (ndims != want_rank || H5Sget_simple_extent_dims(space, dims, NULL) < 0 ||
+        (width > 0 && dims[1] != (hsize_t)width) || dims[0] > (hsize_t)INT64_MAX) {
+        char want[48];
+        if (width > 0)
+            snprintf(want, sizeof want, "T x %lld", (long long)width);
+        else
+            snprintf(want, sizeof want, "1-D, T");
+        dxt_fail(err, "%s: dataset 'ops/%s/%s' has the wrong shape (want %s)", r->path, opname,
+                 name, want);
+        goto fail;
+    }
+    H5T_class_t cls = H5Tget_class(type);
+    if (cls != H5T_INTEGER && !(d == DSET_CLOCK_HZ && cls == H5T_FLOAT)) {
+        dxt_fail(err, "%s: dataset 'ops/%s/%s' has the wrong type (want %s)", r->path, opname,
+                 name, d == DSET_CLOCK_HZ ? "float" : "integer");
+        goto fail;
+    }
+    *rows = (int64_t)dims[0];
+    r->dset[op][d] = dset;
+    dset = H5I_INVALID_HID;
+    rc = 1;
+fail:
+    if (dset >= 0)
+        H5Dclose(dset);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    return rc;
+}
+
+static int read_enum_attrs(dxt_reader *r, int op, dxt_error *err)
+{
+    dxt_op_info *o = &r->info[op];
+    char where[DXT_OP_NAME_MAX + 32], value[DXT_STR_MAX];
+    snprintf(where, sizeof where, "ops/%s/%s", o->name, dxt_name_str(DXT_D_WAIT));
+    if (dxt_read_str_attr(r->path, r->dset[op][DSET_WAIT], where, DXT_A_UNIT, 1, value,
+                          sizeof value, err) < 0)
+        return -1;
+    if (dxt_unit_parse(value, &o->unit) < 0)
+        return dxt_fail(err, "%s: attribute '%s/unit' has unknown value '%s'", r->path, where,
+                        value);
+    if (dxt_read_str_attr(r->path, r->dset[op][DSET_WAIT], where, DXT_A_COUNTING, 1, value,
+                          sizeof value, err) < 0)
+        return -1;
+    if (dxt_counting_parse(value, &o->counting) < 0)
+        return dxt_fail(err, "%s: attribute '%s/counting' has unknown value '%s'", r->path, where,
+                        value);
+    if (!o->has_tokens)
+        return 0;
+    snprintf(where, sizeof where, "ops/%s/%s", o->name, dxt_name_str(DXT_D_TOKENS));
+    if (dxt_read_str_attr(r->path, r->dset[op][DSET_TOKENS], where, DXT_A_COUNTING, 1, value,
+                          sizeof value, err) < 0)
+        return -1;
+    if (dxt_counting_parse(value, &o->tokens_counting) < 0)
+        return dxt_fail(err, "%s: attribute '%s/counting' has unknown value '%s'", r->path, where,
+                        value);
+    return 0;
+}
+
+static int read_dropped_attrs(dxt_reader *r, int op, hid_t g, dxt_error *err)
+{
+    dxt_op_info *o = &r->info[op];
+    char where[DXT_OP_NAME_MAX + 8];
+    snprintf(where, sizeof where, "ops/%s", o->name);
+    o->rows_dropped = 0;
+    o->dropped_first_step = o->dropped_last_step = -1;
+    if (dxt_read_int_attr(r->path, g, where, DXT_A_ROWS_DROPPED, 0, &o->rows_dropped, err) < 0 ||
+        dxt_read_int_attr(r->path, g, where, DXT_A_DROPPED_FIRST_STEP, 0, &o->dropped_first_step,
+                          err) < 0 ||
+        dxt_read_int_attr(r->path, g, where, DXT_A_DROPPED_LAST_STEP, 0, &o->dropped_last_step,
+                          err) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- readable prefix ---------------------------------------------------------- */
+
+/* Read rows [first, first + n) of dset (width columns, 0: 1-D) into buf. */
+static int read_rows(hid_t dset, hid_t mem_type, int64_t first, int64_t n, int64_t width,
+                     void *buf)
+{
+    int rank = width > 0 ? 2 : 1;
+    hsize_t start[2] = {(hsize_t)first, 0}, count[2] = {(hsize_t)n, (hsize_t)width};
+    hid_t fspace = H5Dget_space(dset), mspace = H5I_INVALID_HID;
+    int rc = -1;
+    if (n == 0) {
+        rc = 0;
+        goto fail;
+    }
+    if (fspace < 0 || H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        (mspace = H5Screate_simple(rank, count, NULL)) < 0 ||
+        H5Dread(dset, mem_type, mspace, fspace, H5P_DEFAULT, buf) < 0)
+        goto fail;
+    rc = 0;
+fail:
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    return rc;
+}
+
+/* Rows per chunk of dset (its length, at least 1, when not chunked). */
+static int64_t chunk_rows_of(hid_t dset, int64_t rows)
+{
+    hsize_t chunk[2] = {0, 0};
+    hid_t dcpl = H5Dget_create_plist(dset);
+    int64_t out = rows > 0 ? rows : 1;
+    if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, 2, chunk) > 0 &&
+        chunk[0] > 0 && chunk[0] < (hsize_t)INT64_MAX)
+        out = (int64_t)chunk[0];
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return out;
+}
+
+/* The largest k in [lo, hi] such that rows [base, base + k) read (rows
+ * [base, base + lo) are known to read, [base, base + hi) known not to). */
+static int64_t bisect_rows(hid_t dset, hid_t mt, int64_t base, int64_t lo, int64_t hi,
+                           int64_t width, void *scratch)
+{
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (read_rows(dset, mt, base, mid, width, scratch) == 0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Rows [0, result) of dset read without error: the tail is tried first; when
+ * it fails, bisection by chunks (unit rows each), then by rows. */
+static int64_t readable_prefix(hid_t dset, hid_t mt, int64_t rows, int64_t width, void *scratch,
+                               int64_t scratch_rows)
+{
+    if (rows == 0)
+        return 0;
+    int64_t unit = chunk_rows_of(dset, rows);
+    if (unit > scratch_rows)
+        unit = scratch_rows;
+    int64_t units = (rows + unit - 1) / unit, last = units - 1;
+    if (read_rows(dset, mt, last * unit, rows - last * unit, width, scratch) == 0)
+        return rows;
+    int64_t lo = 0, hi = last; /* first bad unit is in [lo, hi]; hi is bad */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (read_rows(dset, mt, mid * unit, unit, width, scratch) == 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int64_t len = hi == last ? rows - last * unit : unit;
+    return hi * unit + bisect_rows(dset, mt, hi * unit, 0, len, width, scratch);
+}
+
+/* Rows of step that read and increase strictly, from the start. */
+static int64_t step_prefix(hid_t step, int64_t rows, int64_t *block)
+{
+    int64_t prev = 0;
+    for (int64_t first = 0; first < rows; first += STEP_BLOCK_ROWS) {
+        int64_t n = rows - first < STEP_BLOCK_ROWS ? rows - first : STEP_BLOCK_ROWS;
+        if (read_rows(step, H5T_NATIVE_INT64, first, n, 0, block) < 0) {
+            int64_t ok = bisect_rows(step, H5T_NATIVE_INT64, first, 0, n, 0, block);
+            read_rows(step, H5T_NATIVE_INT64, first, ok, 0, block);
+            n = ok;
+            rows = first + ok;
+        }
+        for (int64_t t = 0; t < n; t++) {
+            if ((first > 0 || t > 0) && block[t] <= prev)
+                return first + t;
+            prev = block[t];
+        }
+    }
+    return rows;
+}
+
+static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
+{
+    int64_t n = r->meta.world_size, scratch_rows = SCRATCH_MAX / (n * 8);
+    if (scratch_rows < 1)
+        scratch_rows = 1;
+    size_t bytes = (size_t)scratch_rows * (size_t)n * 8;
+    if (bytes < STEP_BLOCK_ROWS * 8)
+        bytes = STEP_BLOCK_ROWS * 8;
+    void *scratch = malloc(bytes);
+    if (!scratch)
+        return dxt_fail(err, "%s: out of memory", r->path);
+    rows = step_prefix(r->dset[op][DSET_STEP], rows, scratch);
+    for (int d = 0; d < DSET_COUNT; d++) {
+        hid_t dset = r->dset[op][d];
+        if (d == DSET_STEP || dset < 0)
+            continue;
+        int64_t width = (d == DSET_WAIT || d == DSET_TOKENS) ? n : 0;
+        int64_t sr = width > 0 ? scratch_rows : scratch_rows * n;
+        hid_t mt = d == DSET_CLOCK_HZ ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
+        int64_t ok = readable_prefix(dset, mt, rows, width, scratch, sr);
+        if (ok < rows)
+            rows = ok;
+    }
+    free(scratch);
+    r->info[op].rows = rows;
+    return 0;
+}
+
+/* ---- ops ------------------------------------------------------------------------- */
+
+static int open_op(dxt_reader *r, int op, hid_t g, dxt_error *err)
+{
+    dxt_op_info *o = &r->info[op];
+    int64_t n = r->meta.world_size, len[DSET_COUNT] = {0};
+    int present[DSET_COUNT] = {0};
+    for (int d = 0; d < DSET_COUNT; d++) {
+        int64_t width = (d == DSET_WAIT || d == DSET_TOKENS) ? n : 0;
+        int required = d == DSET_WAIT || d == DSET_STEP;
+        present[d] = open_dset(r, op, g, d, required, width, &len[d], err);
+        if (present[d] < 0)
+            return -1;
+    }
+    o->has_time_ns = present[DSET_TIME_NS];
+    o->has_tokens = present[DSET_TOKENS];
+    o->has_clock_hz = present[DSET_CLOCK_HZ];
+    if (read_enum_attrs(r, op, err) < 0 || read_dropped_attrs(r, op, g, err) < 0)
+        return -1;
+    /* Datasets grow together; different lengths are a flush cut short by a
+     * kill: the rows all of them hold count. */
+    int64_t rows = len[DSET_WAIT];
+    for (int d = 0; d < DSET_COUNT; d++)
+        if (present[d] && len[d] < rows)
+            rows = len[d];
+    return find_rows(r, op, rows, err);
+}
+
+static int open_ops(dxt_reader *r, dxt_error *err)
+{
+    const char *ops_name = dxt_name_str(DXT_G_OPS);
+    H5G_info_t ginfo;
+    hid_t ops = H5I_INVALID_HID, g = H5I_INVALID_HID;
+    int rc = -1;
+    htri_t exists = H5Lexists(r->file, ops_name, H5P_DEFAULT);
+    if (exists <= 0 || (ops = H5Gopen2(r->file, ops_name, H5P_DEFAULT)) < 0)
+        return dxt_fail(err, "%s: group '%s' missing or not a group", r->path, ops_name);
+    if (H5Gget_info(ops, &ginfo) < 0 || ginfo.nlinks == 0 || ginfo.nlinks > DXT_MAX_OPS) {
+        dxt_fail(err, "%s: group '%s' must hold 1..%d ops", r->path, ops_name, DXT_MAX_OPS);
+        goto fail;
+    }
+    for (int i = 0; i < (int)ginfo.nlinks; i++) {
+        dxt_op_info *o = &r->info[i];
+        ssize_t len = H5Lget_name_by_idx(ops, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)i, o->name,
+                                         sizeof o->name, H5P_DEFAULT);
+        if (len <= 0 || len >= DXT_OP_NAME_MAX) {
+            dxt_fail(err, "%s: group '%s' entry %d has a bad name", r->path, ops_name, i);
+            goto fail;
+        }
+        for (int d = 0; d < DSET_COUNT; d++)
+            r->dset[i][d] = H5I_INVALID_HID;
+        r->nops = i + 1;
+        if ((g = H5Gopen2(ops, o->name, H5P_DEFAULT)) < 0) {
+            dxt_fail(err, "%s: group 'ops/%s' is not a group", r->path, o->name);
+            goto fail;
+        }
+        if (open_op(r, i, g, err) < 0)
+            goto fail;
+        H5Gclose(g);
+        g = H5I_INVALID_HID;
+    }
+    rc = 0;
+fail:
+    if (g >= 0)
+        H5Gclose(g);
+    H5Gclose(ops);
+    return rc;
+}
+
+/* ---- public ------------------------------------------------------------------- */
+
+/* A file access list without raw-data chunk cache, through the dxt-tail
+ * driver when tail is set. */
+static hid_t reader_fapl(int tail)
+{
+    hid_t fapl = tail ? dxt_tail_fapl() : H5Pcreate(H5P_FILE_ACCESS);
+    /* No raw-data chunk cache: readers read in blocks, and dxt-analyze keeps every
+     * rank's file open; 1 MiB per open dataset took 1.4 GB at 256 ranks (edit: A2). */
+    if (fapl >= 0 && H5Pset_cache(fapl, 0, 521, 0, 1.0) < 0) {
+        H5Pclose(fapl);
+        fapl = H5I_INVALID_HID;
+    }
+    return fapl;
+}
+
+/* Through the dxt-tail driver first (metadata past a stale end-of-allocation
+ * address after a kill in mid-flush stays readable), then the stock driver; a
+ * file left flagged open by a killed SWMR writer opens only in SWMR-read mode. */
+static hid_t open_file(const char *path)
+{
+    hid_t file = H5I_INVALID_HID, tail = reader_fapl(1), plain = reader_fapl(0);
+    hid_t access = plain >= 0 ? plain : H5P_DEFAULT;
+    if (tail >= 0)
+        file = H5Fopen(path, H5F_ACC_RDONLY, tail);
+    if (file < 0)
+        file = H5Fopen(path, H5F_ACC_RDONLY, access);
+    if (file < 0)
+        file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, access);
+    if (tail >= 0)
+        H5Pclose(tail);
+    if (plain >= 0)
+        H5Pclose(plain);
+    return file;
+}
+
+int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err)
+{
+    dxt_reader *r = NULL;
+    dxt_h5_init();
+    if (!path || !out)
+        return dxt_fail(err, "dxt_reader_open: NULL argument");
+    *out = NULL;
+    if ((r = calloc(1, sizeof *r)))
+        r->file = H5I_INVALID_HID;
+    if (!r || !(r->path = strdup(path))) {
+        dxt_fail(err, "%s: out of memory", path);
+        goto fail;
+    }
+    r->file = open_file(path);
+    if (r->file < 0) {
+        dxt_fail(err, "%s: file cannot be opened as HDF5", path);
+        goto fail;
+    }
+    if (read_meta(r, err) < 0 || open_ops(r, err) < 0)
+        goto fail;
+    *out = r;
+    return 0;
+fail:
+    dxt_reader_close(r);
+    return -1;
+}
+
+const dxt_meta *dxt_reader_meta(const dxt_reader *r) { return r ? &r->meta : NULL; }
+const char *dxt_reader_path(const dxt_reader *r) { return r ? r->path : NULL; }
+int dxt_reader_op_count(const dxt_reader *r) { return r ? r->nops : 0; }
+
+const dxt_op_info *dxt_reader_op(const dxt_reader *r, int op)
+{
+    return (r && op >= 0 && op < r->nops) ? &r->info[op] : NULL;
+}
+
+int dxt_reader_find_op(const dxt_reader *r, const char *name)
+{
+    for (int i = 0; r && name && i < r->nops; i++)
+        if (strcmp(r->info[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int64_t dxt_reader_read(dxt_reader *r, int op, int64_t first, int64_t nrows, int64_t *step,
+                        int64_t *time_ns, int64_t *wait, int64_t *tokens, double *clock_hz,
+                        dxt_error *err)
+{
+    if (!r)
+        return dxt_fail(err, "dxt_reader_read: NULL reader");
+    if (op < 0 || op >= r->nops)
+        return dxt_fail(err, "%s: op index %d out of range", r->path, op);
+    const dxt_op_info *o = &r->info[op];
+    if (first < 0 || nrows < 0 || first > o->rows)
+        return dxt_fail(err, "%s: dataset 'ops/%s/step': rows %lld.. out of range 0..%lld",
+                        r->path, o->name, (long long)first, (long long)o->rows);
+    int64_t n = o->rows - first < nrows ? o->rows - first : nrows;
+    void *dest[DSET_COUNT] = {wait, step, time_ns, tokens, clock_hz};
+    for (int d = 0; d < DSET_COUNT; d++) {
+        if (!dest[d])
+            continue;
+        const char *name = dxt_name_str(dxt_dset_names[d]);
+        if (r->dset[op][d] < 0)
+            return dxt_fail(err, "%s: dataset 'ops/%s/%s' absent", r->path, o->name, name);
+        int64_t width = (d == DSET_WAIT || d == DSET_TOKENS) ? r->meta.world_size : 0;
+        hid_t mt = d == DSET_CLOCK_HZ ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
+        if (read_rows(r->dset[op][d], mt, first, n, width, dest[d]) < 0)
+            return dxt_fail(err, "%s: dataset 'ops/%s/%s' rows %lld..%lld unreadable", r->path,
+                            o->name, name, (long long)first, (long long)(first + n - 1));
+    }
+    return n;
+}
+
+void dxt_reader_close(dxt_reader *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->nops; i++)
+        for (int d = 0; d < DSET_COUNT; d++)
+            if (r->dset[i][d] >= 0)
+                H5Dclose(r->dset[i][d]);
+    if (r->file >= 0)
+        H5Fclose(r->file);
+    free(r->path);
+    free(r);
+}

@@ -1,0 +1,37 @@
+/* analysis_plots.h - what dxt-analyze draws from an analysis (--plots DIR,
+ * --plot-window A:B, --log-color, --show): per op a heatmap of the analyzed
+ * range (or of A:B), a heatmap of each finding's flagged steps, a timeline;
+ * the terminal view. Glue between analyzer/analysis.h and plots.h.
+ * Owned by the plots engineer (plots/). */
+#ifndef DXT_ANALYSIS_PLOTS_H
+#define DXT_ANALYSIS_PLOTS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "analysis.h"
+#include "plots.h"
+
+#define DXT_PLOTS_FINDING_MAPS 8 /* heatmaps of findings per op, at most */
+
+typedef struct dxt_plots_request {
+    const char *dir;          /* --plots DIR (created if missing); NULL: no PNGs */
+    int show;                 /* --show: the terminal view of each op */
+    int log_color;            /* --log-color */
+    int have_window;          /* --plot-window A:B given: the heatmap of steps A..B */
+    int64_t window_from, window_to;
+} dxt_plots_request;
+
+/* Parse "A:B" (A <= B, integers). 0, or -1 with a message in err. */
+int dxt_plots_parse_window(const char *arg, int64_t *from, int64_t *to, char *err,
+                           size_t errlen);
+
+/* Draw what req asks from a (the terminal view on show_out). Files are
+ * DIR/<op>-heatmap.png (or <op>-heatmap-steps-A-B.png),
+ * DIR/<op>-finding<K>-<kind>.png, DIR/<op>-timeline.png; *written counts them.
+ * Returns DXT_PLOT_OK or the first error; DXT_PLOT_ENOGNUPLOT stops the PNGs
+ * at once (print err once and go on: the report does not depend on it). */
+dxt_plot_rc dxt_plots_run(const dxt_analysis *a, const dxt_plots_request *req, FILE *show_out,
+                          int *written, char *err, size_t errlen);
+
+#endif

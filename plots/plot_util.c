@@ -1,0 +1,293 @@
+/* plot_util.c - the shared pieces of plots/: script buffer and quoting, error
+ * text, palette, value formatting, color range, finding labels.
+ * Owned by the plots engineer (plots/). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot_internal.h"
+
+static const char *const plot_rc_names[] = {
+#define DXT_PLOT_RC_STR(id, str) str,
+    DXT_PLOT_RESULTS(DXT_PLOT_RC_STR)
+#undef DXT_PLOT_RC_STR
+};
+
+const char *dxt_plot_rc_str(dxt_plot_rc rc)
+{
+    if ((int)rc < 0 || rc >= DXT_PLOT_RC_COUNT)
+        return "unknown result";
+    return plot_rc_names[rc];
+}
+
+void dxt_plot_opts_init(dxt_plot_opts *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->unit = "us";
+    opts->color_mode = DXT_COLOR_AUTO;
+}
+
+void pb_free(plot_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static int pb_reserve(plot_buf *b, size_t extra)
+{
+    if (b->failed)
+        return -1;
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *grown = realloc(b->data, cap);
+    if (!grown) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = grown;
+    b->cap = cap;
+    return 0;
+}
+
+void pb_printf(plot_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0) {
+        b->failed = 1;
+        return;
+    }
+    if (pb_reserve(b, (size_t)need) != 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)need;
+}
+
+void pb_quoted(plot_buf *b, const char *s)
+{
+    /* gnuplot 5.4's scanner mis-tokenizes '' next to a " in single quotes:
+     * quote characters become sprintf('%c', code) pieces joined with '.' */
+    int open = 0, pieces = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '\'' || *p == '"') {
+            pb_printf(b, "%s%ssprintf('%%c',%d)", open ? "'" : "", pieces ? "." : "", *p);
+            open = 0;
+            pieces++;
+            continue;
+        }
+        if (!open) {
+            pb_printf(b, "%s'", pieces ? "." : "");
+            open = 1;
+            pieces++;
+        }
+        char c = (*p < 0x20 || *p == 0x7f) ? ' ' : (char)*p;
+        pb_printf(b, "%c", c);
+    }
+    if (open)
+        pb_printf(b, "'");
+    if (pieces == 0)
+        pb_printf(b, "''");
+}
+
+int plot_check_path(const char *path, const char *field, char *err, size_t errlen)
+{
+    if (!path || !*path) {
+        plot_fail(DXT_PLOT_EINVAL, err, errlen, "%s: empty path", field);
+        return -1;
+    }
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            plot_fail(DXT_PLOT_EINVAL, err, errlen,
+                      "%s: path contains a control character (byte 0x%02x)", field, *p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+dxt_plot_rc plot_fail(dxt_plot_rc rc, char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* Stops of PLOT_PALETTE_GNUPLOT, for the terminal. */
+static const struct {
+    double at;
+    int rgb[3];
+} palette_stops[] = {
+    {0.0, {0x1a, 0x98, 0x50}},
+    {0.5, {0xfd, 0xd8, 0x35}},
+    {1.0, {0xd7, 0x30, 0x27}},
+};
+
+void plot_palette_rgb(double t, int rgb[3])
+{
+    if (!(t > 0.0))
+        t = 0.0;
+    if (t > 1.0)
+        t = 1.0;
+    size_t k = 0;
+    while (k + 2 < sizeof(palette_stops) / sizeof(palette_stops[0]) &&
+           t > palette_stops[k + 1].at)
+        k++;
+    double span = palette_stops[k + 1].at - palette_stops[k].at;
+    double f = (t - palette_stops[k].at) / span;
+    for (int c = 0; c < 3; c++) {
+        double a = palette_stops[k].rgb[c], z = palette_stops[k + 1].rgb[c];
+        rgb[c] = (int)lround(a + (z - a) * f);
+    }
+}
+
+void plot_format_value(double v, char *buf, size_t len)
+{
+    static const char suffix[] = {'\0', 'k', 'M', 'G', 'T', 'P'};
+    if (!isfinite(v)) {
+        snprintf(buf, len, "%s", isnan(v) ? "" : "inf");
+        return;
+    }
+    double a = fabs(v);
+    size_t k = 0;
+    while (a >= 999.5 && k + 1 < sizeof(suffix)) {
+        a /= 1000.0;
+        v /= 1000.0;
+        k++;
+    }
+    if (k == 0)
+        snprintf(buf, len, "%.3g", v);
+    else
+        snprintf(buf, len, "%.3g%c", v, suffix[k]);
+}
+
+static void swap_values(double *a, double *b)
+{
+    double t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* The k-th smallest of v[0..n) (reorders v): quickselect with a three-way
+ * partition, so that many equal values stay linear. */
+static double select_kth(double *v, size_t n, size_t k)
+{
+    size_t left = 0, right = n - 1;
+    while (left < right) {
+        double pivot = v[left + (right - left) / 2];
+        size_t lt = left, i = left, gt = right + 1; /* < pivot | == pivot | > pivot */
+        while (i < gt) {
+            if (v[i] < pivot)
+                swap_values(&v[lt++], &v[i++]);
+            else if (v[i] > pivot)
+                swap_values(&v[i], &v[--gt]);
+            else
+                i++;
+        }
+        if (k < lt)
+            right = lt - 1;
+        else if (k >= gt)
+            left = gt;
+        else
+            return pivot;
+    }
+    return v[k];
+}
+
+/* The median of the finite values (a sample of at most PLOT_MEDIAN_SAMPLES);
+ * NAN when there is none or no memory. */
+#define PLOT_MEDIAN_SAMPLES 1000000
+static double sampled_median(const double *v, const float *vf, size_t count)
+{
+    size_t stride = count / PLOT_MEDIAN_SAMPLES + 1, m = 0;
+    double *sample = count ? malloc((count / stride + 1) * sizeof(*sample)) : NULL;
+    if (!sample)
+        return NAN;
+    for (size_t k = 0; k < count; k += stride) {
+        double x = v ? v[k] : (double)vf[k];
+        if (isfinite(x))
+            sample[m++] = x;
+    }
+    double median = m ? select_kth(sample, m, m / 2) : NAN;
+    free(sample);
+    return median;
+}
+
+int plot_color_range(const double *v, const float *vf, size_t count, const dxt_plot_opts *o,
+                     double *lo, double *hi)
+{
+    int log_color = o && o->log_color, from_median = 0;
+    double mn = INFINITY, mx = -INFINITY;
+    for (size_t k = 0; k < count; k++) {
+        double x = v ? v[k] : (double)vf[k];
+        if (!isfinite(x) || (log_color && x <= 0))
+            continue;
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+    }
+    if (o && (o->cb_min != 0 || o->cb_max != 0)) {
+        mn = o->cb_min;
+        mx = o->cb_max;
+    } else if (!log_color && isfinite(mn)) {
+        double median = sampled_median(v, vf, count);
+        from_median = isfinite(median) && median > mn && median < mx;
+        mn = from_median ? median : mn;
+    }
+    if (!isfinite(mn) || !isfinite(mx) || (log_color && mn <= 0)) {
+        mn = log_color ? 1.0 : 0.0;
+        mx = log_color ? 10.0 : 1.0;
+    }
+    if (!(mx > mn))
+        mx = log_color ? mn * 10.0 : mn + (fabs(mn) > 0 ? fabs(mn) : 1.0);
+    *lo = mn;
+    *hi = mx;
+    return from_median;
+}
+
+int plot_finding_matches(const dxt_finding *f, const char *op)
+{
+    if (!op)
+        return 1;
+    return strncmp(f->op, op, sizeof(f->op)) == 0;
+}
+
+static const char *const finding_kind_names[] = {
+#define DXT_PLOT_KIND_STR(id, str, what) str,
+    DXT_FINDING_KINDS(DXT_PLOT_KIND_STR)
+#undef DXT_PLOT_KIND_STR
+};
+
+void dxt_finding_label(const dxt_finding *f, const dxt_topology *topo, char *buf, size_t len)
+{
+    const char *kind = ((int)f->kind >= 0 && f->kind < DXT_KIND_COUNT)
+                           ? finding_kind_names[f->kind] : "finding";
+    switch (f->kind) {
+    case DXT_SLOW_PATH:
+        snprintf(buf, len, "%s %d->%d", kind, f->src, f->dst);
+        break;
+    case DXT_SLOW_NODE:
+        if (topo && topo->node_names && f->node >= 0 && f->node < topo->nnodes &&
+            topo->node_names[f->node])
+            snprintf(buf, len, "%s %s (as %s)", kind, topo->node_names[f->node],
+                     f->as_source ? "source" : "destination");
+        else
+            snprintf(buf, len, "%s %d (as %s)", kind, f->node,
+                     f->as_source ? "source" : "destination");
+        break;
+    default:
+        snprintf(buf, len, "%s rank %d", kind, f->rank);
+        break;
+    }
+}

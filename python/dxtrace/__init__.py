@@ -1,0 +1,344 @@
+"""dxtrace: record per-peer wait vectors of GPU all-to-all from Python.
+
+A ctypes binding over libdxtrec (no compiler needed at install time). One
+Recorder per rank writes <directory>/rank-<rank>.h5 (dxtrace trace format v1);
+`dxt-analyze <directory>` finds the slow rank, receiver or link.
+
+    import dxtrace
+    rec = dxtrace.Recorder("trace", rank, world_size, run_id="job-42")
+    # after each low_latency_dispatch / low_latency_combine of DeepEP:
+    rec.record("dispatch", step, dispatch_wait_recv_cost_stats)
+    rec.record("combine", step, combine_wait_recv_cost_stats)
+    rec.close()
+
+record() takes torch CUDA tensors (device path: a snapshot queued behind the
+work on the current stream, never synchronizing it), CPU tensors, numpy arrays
+or sequences of integers (host path: copied at once). DeepEP's stats tensors
+are cumulative: pass them as they are, never zero them.
+
+The library is found through $DXTREC_LIB (a path), then build/lib of this
+repository, then the system's libdxtrec.so.1.
+
+Owner: the GPU side of dxtrace (python/dxtrace/). Mirrors recorder/dxtrec.h.
+"""
+
+import ctypes
+import ctypes.util
+import enum
+import os
+import warnings
+
+import numpy as np
+
+__all__ = ["Recorder", "Result", "Counters", "DxtraceError", "load_library"]
+
+# recorder/dxtrec.h DXTREC_RESULTS, in order: (name, message)
+_RESULTS = (
+    ("SUCCESS", "success"),
+    ("ERR_INVALID_ARG", "invalid argument"),
+    ("ERR_NO_MEMORY", "out of memory"),
+    ("ERR_IO", "file or HDF5 error"),
+    ("ERR_DROPPED", "ring full: row dropped and counted"),
+    ("ERR_CLOSED", "recorder is closed or failed to start"),
+    ("ERR_THREAD", "could not start the writer thread"),
+    ("ERR_CUDA", "CUDA error"),
+    ("ERR_NO_CUDA", "this libdxtrec was built without CUDA"),
+)
+Result = enum.IntEnum("Result", [(name, i) for i, (name, _) in enumerate(_RESULTS)])
+RESULT_MESSAGES = tuple(msg for _, msg in _RESULTS)
+
+UNITS = {"cycles": 0, "ns": 1}             # dxtrec_unit
+COUNTINGS = {"cumulative": 0, "delta": 1}  # dxtrec_counting
+
+
+class DxtraceError(RuntimeError):
+    """The recorder could not be opened (bad arguments, no memory, no library)."""
+
+
+class _Config(ctypes.Structure):  # dxtrec_config, field for field
+    _fields_ = [
+        ("dir", ctypes.c_char_p),
+        ("rank", ctypes.c_int),
+        ("world_size", ctypes.c_int),
+        ("run_id", ctypes.c_char_p),
+        ("node", ctypes.c_char_p),
+        ("local_rank", ctypes.c_int),
+        ("ops", ctypes.POINTER(ctypes.c_char_p)),
+        ("nops", ctypes.c_int),
+        ("unit", ctypes.c_int),
+        ("clock_hz", ctypes.c_double),
+        ("counting", ctypes.c_int),
+        ("record_tokens", ctypes.c_int),
+        ("flush_interval_s", ctypes.c_double),
+        ("ring_capacity", ctypes.c_int),
+        ("compress_level", ctypes.c_int),
+        ("fsync", ctypes.c_int),
+        ("quiet", ctypes.c_int),
+    ]
+
+
+class Counters(ctypes.Structure):  # dxtrec_counters
+    _fields_ = [
+        ("rows_recorded", ctypes.c_uint64),
+        ("rows_written", ctypes.c_uint64),
+        ("rows_dropped", ctypes.c_uint64),
+        ("last_error", ctypes.c_int),
+    ]
+
+    def __repr__(self):
+        return ("Counters(rows_recorded=%d, rows_written=%d, rows_dropped=%d, last_error=%s)"
+                % (self.rows_recorded, self.rows_written, self.rows_dropped,
+                   Result(self.last_error).name))
+
+
+_lib = None
+
+
+def _candidates():
+    env = os.environ.get("DXTREC_LIB")
+    if env:
+        yield env
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.join(here, "..", "..", "build", "lib", "libdxtrec.so")
+    found = ctypes.util.find_library("dxtrec")
+    if found:
+        yield found
+    yield "libdxtrec.so.1"
+
+
+def _declare(lib):
+    p64 = ctypes.POINTER(ctypes.c_int64)
+    sigs = {
+        "dxtrec_config_init": (None, [ctypes.POINTER(_Config)]),
+        "dxtrec_open": (ctypes.c_int, [ctypes.POINTER(_Config), ctypes.POINTER(ctypes.c_void_p)]),
+        "dxtrec_record": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, p64, p64]),
+        "dxtrec_record_device": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64,
+                                                ctypes.c_void_p, ctypes.c_void_p,
+                                                ctypes.c_void_p]),
+        "dxtrec_flush": (ctypes.c_int, [ctypes.c_void_p]),
+        "dxtrec_close": (ctypes.c_int, [ctypes.c_void_p]),
+        "dxtrec_get_counters": (None, [ctypes.c_void_p, ctypes.POINTER(Counters)]),
+        "dxtrec_last_error": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]),
+        "dxtrec_result_string": (ctypes.c_char_p, [ctypes.c_int]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+def load_library():
+    """The loaded libdxtrec (loaded once); DxtraceError when none is found."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    tried = []
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            tried.append("%s (%s)" % (path, e))
+            continue
+        _declare(lib)
+        _lib = lib
+        return lib
+    raise DxtraceError("libdxtrec not found; set DXTREC_LIB. Tried: " + "; ".join(tried))
+
+
+def _is_torch_tensor(x):
+    return type(x).__module__.startswith("torch") and hasattr(x, "data_ptr")
+
+
+def _host_vector(x, n, what):
+    """x as a contiguous int64 numpy vector of n elements (TypeError/ValueError)."""
+    if _is_torch_tensor(x):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise TypeError("%s: integers expected, got dtype %s" % (what, arr.dtype))
+    arr = np.ascontiguousarray(arr.reshape(-1), dtype=np.int64)
+    if arr.size != n:
+        raise ValueError("%s: %d values expected (world_size), got %d" % (what, n, arr.size))
+    return arr
+
+
+def _current_raw_stream(device_index):
+    """torch's current stream of a device as a cudaStream_t integer."""
+    import torch
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return raw(device_index)
+    return torch.cuda.current_stream(device_index).cuda_stream
+
+
+def _check_cuda_tensor(t, n, what):
+    import torch
+    if t.dtype != torch.int64:
+        raise TypeError("%s: torch.int64 expected, got %s" % (what, t.dtype))
+    if not t.is_contiguous() or t.numel() != n:
+        raise ValueError("%s: a contiguous tensor of %d values expected (world_size), got "
+                         "shape %s" % (what, n, tuple(t.shape)))
+
+
+class Recorder:
+    """One rank's recorder: writes <directory>/rank-<rank, 5 digits>.h5.
+
+    Arguments mirror dxtrec_config (recorder/dxtrec.h). unit: "cycles" (clock64,
+    DeepEP's stats) or "ns"; clock_hz: cycles per second, 0: the library fills
+    in the GPU's peak SM clock where it sees one; counting: "cumulative"
+    (DeepEP) or "delta"; record_tokens: keep a tokens dataset.
+
+    A file error at open (directory not writable, ...) does not raise: the
+    recorder counts rows as dropped and retries; open_result says what
+    happened (a warning is issued unless quiet).
+    """
+
+    def __init__(self, directory, rank, world_size, run_id="dxtrace",
+                 ops=("dispatch", "combine"), unit="cycles", clock_hz=0.0,
+                 counting="cumulative", record_tokens=False, node=None, local_rank=-1,
+                 flush_interval_s=1.0, ring_capacity=4096, compress_level=1, fsync=False,
+                 quiet=False):
+        lib = load_library()
+        if unit not in UNITS or counting not in COUNTINGS:
+            raise ValueError("unit must be one of %s, counting one of %s"
+                             % (sorted(UNITS), sorted(COUNTINGS)))
+        self._lib = lib
+        self._handle = None
+        self._cuda_set_up = False
+        self.world_size = int(world_size)
+        self.ops = tuple(str(o) for o in ops)
+        self._op_index = {name: i for i, name in enumerate(self.ops)}
+        self._keep = [os.fsencode(directory), str(run_id).encode(),
+                      None if node is None else str(node).encode()]
+        self._ops_c = (ctypes.c_char_p * max(1, len(self.ops)))(*[o.encode() for o in self.ops])
+        cfg = _Config()
+        lib.dxtrec_config_init(ctypes.byref(cfg))
+        cfg.dir, cfg.run_id, cfg.node = self._keep
+        cfg.rank, cfg.world_size, cfg.local_rank = int(rank), self.world_size, int(local_rank)
+        cfg.ops, cfg.nops = self._ops_c, len(self.ops)
+        cfg.unit, cfg.counting = UNITS[unit], COUNTINGS[counting]
+        cfg.clock_hz = float(clock_hz)
+        cfg.record_tokens = 1 if record_tokens else 0
+        cfg.flush_interval_s = float(flush_interval_s)
+        cfg.ring_capacity, cfg.compress_level = int(ring_capacity), int(compress_level)
+        cfg.fsync, cfg.quiet = int(bool(fsync)), int(bool(quiet))
+        handle = ctypes.c_void_p()
+        res = Result(lib.dxtrec_open(ctypes.byref(cfg), ctypes.byref(handle)))
+        if not handle.value:
+            raise DxtraceError("dxtrec_open(%r, rank %s): %s" % (directory, rank,
+                                                                  RESULT_MESSAGES[res]))
+        self._handle = handle
+        self.open_result = res
+        if res != Result.SUCCESS and not quiet:
+            warnings.warn("dxtrace: %s" % self.last_error()[1], RuntimeWarning, stacklevel=2)
+
+    # ---- recording ----
+
+    def _op(self, op):
+        if isinstance(op, str):
+            if op not in self._op_index:
+                raise ValueError("unknown op %r (ops: %s)" % (op, ", ".join(self.ops)))
+            return self._op_index[op]
+        return int(op)
+
+    def _live(self):
+        if self._handle is None:
+            raise DxtraceError("recorder is closed")
+        return self._handle
+
+    def record(self, op, step, wait, tokens=None, stream=None):
+        """Record one row of op (a name or an index) at step.
+
+        wait, tokens: world_size integers each. torch CUDA tensors (int64,
+        contiguous) go through the device path on stream (default: torch's
+        current stream of the tensor's device); anything else is copied now.
+        Returns a Result: SUCCESS, ERR_DROPPED (ring or pool full: counted),
+        ERR_CUDA, ... Raises TypeError/ValueError on malformed input."""
+        handle, op_i = self._live(), self._op(op)
+        if _is_torch_tensor(wait) and wait.is_cuda:
+            return self._record_torch_cuda(handle, op_i, step, wait, tokens, stream)
+        w = _host_vector(wait, self.world_size, "wait")
+        t = None if tokens is None else _host_vector(tokens, self.world_size, "tokens")
+        p64 = ctypes.POINTER(ctypes.c_int64)
+        return Result(self._lib.dxtrec_record(
+            handle, op_i, int(step), w.ctypes.data_as(p64),
+            None if t is None else t.ctypes.data_as(p64)))
+
+    def _record_torch_cuda(self, handle, op_i, step, wait, tokens, stream):
+        _check_cuda_tensor(wait, self.world_size, "wait")
+        tok_ptr = None
+        if tokens is not None:
+            if not (_is_torch_tensor(tokens) and tokens.device == wait.device):
+                raise TypeError("tokens: a CUDA tensor on the device of wait expected")
+            _check_cuda_tensor(tokens, self.world_size, "tokens")
+            tok_ptr = tokens.data_ptr()
+        dev = wait.device.index
+        if stream is None:
+            stream = _current_raw_stream(dev)
+        elif hasattr(stream, "cuda_stream"):
+            stream = stream.cuda_stream
+        if not self._cuda_set_up:  # the first call sets the pool up on the current device
+            import torch
+            with torch.cuda.device(dev):
+                res = self._lib.dxtrec_record_device(handle, op_i, int(step), wait.data_ptr(),
+                                                     tok_ptr, int(stream))
+            self._cuda_set_up = True
+            return Result(res)
+        return Result(self._lib.dxtrec_record_device(handle, op_i, int(step), wait.data_ptr(),
+                                                     tok_ptr, int(stream)))
+
+    def record_device(self, op, step, wait_ptr, tokens_ptr=None, stream=0):
+        """Device path with raw pointers (CuPy, Numba, ...): wait_ptr and
+        tokens_ptr are device addresses of world_size int64 each, stream a
+        cudaStream_t as an integer (0: the legacy default stream). The first
+        call sets up the copy pool on the current CUDA device: make it the
+        device of the counters."""
+        handle = self._live()
+        return Result(self._lib.dxtrec_record_device(
+            handle, self._op(op), int(step), int(wait_ptr),
+            None if tokens_ptr is None else int(tokens_ptr), int(stream)))
+
+    # ---- state, flush, close ----
+
+    @property
+    def counters(self):
+        c = Counters()
+        self._lib.dxtrec_get_counters(self._live(), ctypes.byref(c))
+        return c
+
+    def last_error(self):
+        """(Result, message) of the last error; (SUCCESS, "") when none."""
+        buf = ctypes.create_string_buffer(1024)
+        res = self._lib.dxtrec_last_error(self._live(), buf, len(buf))
+        return Result(res), buf.value.decode(errors="replace")
+
+    def flush(self):
+        """Block until every row recorded so far (host path; device rows whose
+        copies completed) is in the file. Returns a Result."""
+        return Result(self._lib.dxtrec_flush(self._live()))
+
+    def close(self):
+        """Flush, close and compress the file. Idempotent. Returns a Result."""
+        if self._handle is None:
+            return Result.ERR_CLOSED
+        handle, self._handle = self._handle, None
+        return Result(self._lib.dxtrec_close(handle))
+
+    @property
+    def closed(self):
+        return self._handle is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        if getattr(self, "_handle", None) is not None:
+            try:
+                self.close()
+            except Exception:  # interpreter shutdown: the library may be gone
+                pass

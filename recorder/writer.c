@@ -1,0 +1,520 @@
+/* writer.c - libdxtrec's writer thread: the only thread that does file work.
+ *
+ * Owner: recorder host path. The thread drains the ring (ring.c) in batches
+ * into per-op staging arrays and appends each op's rows with one
+ * dxt_writer_append; flushes every flush_interval_s when something changed;
+ * serves dxtrec_flush requests; keeps the dropped-row counters in the file.
+ * File errors never stop it: the broken file is closed, rows are counted as
+ * dropped, and a new file is tried every retry interval: rank-RRRRR.h5 first,
+ * then rank-RRRRR.<k>.h5 for the k-th file after one that broke (a file that
+ * held rows is never truncated). HDF5 calls of all recorders of the process
+ * are serialized by one mutex (serial HDF5 is not thread-safe). */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#define STAGING_BUDGET_BYTES (8u << 20) /* all ops' staging arrays together */
+#define STAGING_MAX_ROWS 1024
+#define IDLE_WAIT_NS 1000000            /* sleep when the ring is empty */
+#define WRITER_NAME "libdxtrec 1.0"
+/* Room a file must keep for its next chunks (a chunk is at most 1 MiB per 2-D
+ * dataset) and metadata: the writer stops a file before it reaches the file
+ * size limit or fills the disk, because a write that fails half way leaves an
+ * HDF5 file that no longer opens. */
+#define SPACE_MARGIN_PER_OP (3u << 20)
+#define SPACE_MARGIN_FILE (1u << 20)
+
+static pthread_mutex_t hdf5_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct op_batch {
+    int64_t n;
+    int64_t *step, *time_ns, *wait, *tokens;
+    double *clock_hz;
+    int64_t last_step; /* last step staged (written) for this op */
+    int has_last;
+} op_batch;
+
+struct dxtrec_writer_state {
+    dxt_writer *file;     /* NULL while there is no good file */
+    int file_index;       /* k of the file to create next / being written */
+    char path[PATH_MAX];  /* of the current file */
+    double last_attempt_s; /* monotonic time of the last create attempt or failure */
+    double last_flush_s;
+    int dirty;            /* rows appended or drops counted since the last flush */
+    uint64_t drops_stored;
+    uint64_t ring_full_seen;
+    uint64_t done_gen;    /* flush generation served */
+    int64_t batch_rows;
+    op_batch ops[DXT_MAX_OPS];
+};
+
+/* ---- state ------------------------------------------------------------------- */
+
+int dxtrec_writer_state_new(dxtrec_t *rec)
+{
+    int n = rec->cfg.world_size, nops = rec->cfg.nops;
+    dxtrec_writer_state *ws = calloc(1, sizeof(*ws));
+    if (!ws)
+        return -1;
+    rec->ws = ws;
+    size_t row_bytes = sizeof(int64_t) * (2 + (size_t)n * (rec->cfg.record_tokens ? 2 : 1)) +
+                       sizeof(double);
+    size_t rows = STAGING_BUDGET_BYTES / (row_bytes * (size_t)nops);
+    ws->batch_rows = rows < 1 ? 1 : rows > STAGING_MAX_ROWS ? STAGING_MAX_ROWS : (int64_t)rows;
+    size_t b = (size_t)ws->batch_rows;
+    for (int op = 0; op < nops; op++) {
+        op_batch *ob = &ws->ops[op];
+        ob->step = malloc(b * sizeof(int64_t));
+        ob->time_ns = malloc(b * sizeof(int64_t));
+        ob->wait = malloc(b * (size_t)n * sizeof(int64_t));
+        ob->tokens = rec->cfg.record_tokens ? malloc(b * (size_t)n * sizeof(int64_t)) : NULL;
+        ob->clock_hz = malloc(b * sizeof(double));
+        if (!ob->step || !ob->time_ns || !ob->wait || !ob->clock_hz ||
+            (rec->cfg.record_tokens && !ob->tokens))
+            return -1; /* freed by dxtrec_writer_state_free */
+    }
+    return 0;
+}
+
+void dxtrec_writer_state_free(dxtrec_t *rec)
+{
+    dxtrec_writer_state *ws = rec->ws;
+    if (!ws)
+        return;
+    for (int op = 0; op < DXT_MAX_OPS; op++) {
+        free(ws->ops[op].step);
+        free(ws->ops[op].time_ns);
+        free(ws->ops[op].wait);
+        free(ws->ops[op].tokens);
+        free(ws->ops[op].clock_hz);
+    }
+    free(ws);
+    rec->ws = NULL;
+}
+
+/* ---- files ------------------------------------------------------------------- */
+
+static double retry_interval_s(dxtrec_t *rec)
+{
+    return (double)atomic_load(&rec->retry_interval_ms) / 1000.0;
+}
+
+/* mkdir -p; 0 or -1 with errno. */
+static int make_dirs(const char *dir)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(dir);
+    if (len >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        buf[i] = saved;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static void fill_meta(dxtrec_t *rec, dxt_meta *meta)
+{
+    memset(meta, 0, sizeof(*meta));
+    snprintf(meta->run_id, sizeof(meta->run_id), "%s", rec->run_id);
+    snprintf(meta->node, sizeof(meta->node), "%s", rec->node);
+    snprintf(meta->writer, sizeof(meta->writer), "%s", WRITER_NAME);
+    snprintf(meta->gpu_name, sizeof(meta->gpu_name), "%s", rec->gpu_name);
+    snprintf(meta->gpu_uuid, sizeof(meta->gpu_uuid), "%s", rec->gpu_uuid);
+    meta->rank = rec->cfg.rank;
+    meta->world_size = rec->cfg.world_size;
+    meta->local_rank = rec->cfg.local_rank;
+    meta->clock_hz = rec->cfg.clock_hz;
+    meta->created_unix_ns = dxtrec_now_realtime_ns();
+}
+
+/* 0 when the current file (ws->path) may grow by bytes and keep the margin;
+ * -1 with a sentence in why otherwise. */
+static int room_to_grow(dxtrec_t *rec, dxtrec_writer_state *ws, uint64_t bytes, char *why,
+                        size_t len)
+{
+    if (atomic_load(&rec->test_no_space_guard))
+        return 0;
+    uint64_t need = bytes + (uint64_t)rec->cfg.nops * SPACE_MARGIN_PER_OP + SPACE_MARGIN_FILE;
+    struct stat st;
+    uint64_t size = stat(ws->path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        size + need > (uint64_t)lim.rlim_cur) {
+        snprintf(why, len, "%.400s: file size limit (RLIMIT_FSIZE, %llu bytes) reached", ws->path,
+                 (unsigned long long)lim.rlim_cur);
+        return -1;
+    }
+    struct statvfs vfs;
+    if (statvfs(rec->dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
+        snprintf(why, len, "%.400s: disk full (%llu bytes free)", ws->path,
+                 (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+        return -1;
+    }
+    return 0;
+}
+
+static void try_create(dxtrec_t *rec, dxtrec_writer_state *ws)
+{
+    ws->last_attempt_s = dxtrec_now_mono_s();
+    if (make_dirs(rec->dir) != 0) {
+        dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_CREATE,
+                      "%s: cannot create the trace directory: %s", rec->dir, strerror(errno));
+        return;
+    }
+    if (ws->file_index == 0)
+        snprintf(ws->path, sizeof(ws->path), "%s/rank-%05d.h5", rec->dir, rec->cfg.rank);
+    else
+        snprintf(ws->path, sizeof(ws->path), "%s/rank-%05d.%d.h5", rec->dir, rec->cfg.rank,
+                 ws->file_index);
+    dxt_error err = {{0}};
+    if (room_to_grow(rec, ws, 0, err.msg, sizeof(err.msg)) != 0) {
+        dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_CREATE, "%s", err.msg);
+        return;
+    }
+    dxt_meta meta;
+    fill_meta(rec, &meta);
+    dxt_writer_opts opts = {.chunk_rows = 0,
+                            .has_tokens = rec->cfg.record_tokens,
+                            .has_clock_hz = rec->has_clock_hz,
+                            .fsync = rec->cfg.fsync};
+    dxt_unit unit = rec->cfg.unit == DXTREC_UNIT_NS ? DXT_UNIT_NS : DXT_UNIT_CYCLES;
+    dxt_counting counting =
+        rec->cfg.counting == DXTREC_DELTA ? DXT_COUNTING_DELTA : DXT_COUNTING_CUMULATIVE;
+    dxt_writer *w = NULL;
+    pthread_mutex_lock(&hdf5_lock);
+    int rc = dxt_writer_create(ws->path, &meta, (const char *const *)rec->op_names,
+                               rec->cfg.nops, unit, counting, &opts, &w, &err);
+    if (rc == 0 && dxt_writer_flush(w, &err) != 0) {
+        dxt_error ignored;
+        dxt_writer_close(w, &ignored);
+        rc = -1;
+    }
+    pthread_mutex_unlock(&hdf5_lock);
+    if (rc != 0) {
+        dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_CREATE, "%s", err.msg);
+        return;
+    }
+    ws->file = w;
+    ws->dirty = 1; /* store the drop counters at the next flush */
+}
+
+/* The current file failed: keep the message, close it, aim at the next name. */
+static void file_failed(dxtrec_t *rec, dxtrec_writer_state *ws, const dxt_error *err)
+{
+    dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_WRITE,
+                  "%s (rows are dropped until a new file can be created)", err->msg);
+    dxt_error ignored;
+    pthread_mutex_lock(&hdf5_lock);
+    dxt_writer_close(ws->file, &ignored);
+    pthread_mutex_unlock(&hdf5_lock);
+    ws->file = NULL;
+    ws->file_index++;
+    ws->last_attempt_s = dxtrec_now_mono_s();
+}
+
+/* Store the drop counters and flush. */
+static dxtrecResult_t flush_file(dxtrec_t *rec, dxtrec_writer_state *ws)
+{
+    ws->last_flush_s = dxtrec_now_mono_s();
+    if (!ws->file)
+        return DXTREC_ERR_IO;
+    dxt_error err = {{0}};
+    uint64_t dropped_total = atomic_load(&rec->rows_dropped);
+    int rc = 0;
+    pthread_mutex_lock(&hdf5_lock);
+    for (int op = 0; op < rec->cfg.nops && rc == 0; op++) {
+        dxtrec_op_drops *d = &rec->drops[op];
+        uint64_t count = atomic_load_explicit(&d->count, memory_order_acquire);
+        if (count > 0)
+            rc = dxt_writer_set_dropped(ws->file, op, (int64_t)count,
+                                        atomic_load(&d->first_step), atomic_load(&d->last_step),
+                                        &err);
+    }
+    if (rc == 0)
+        rc = dxt_writer_flush(ws->file, &err);
+    pthread_mutex_unlock(&hdf5_lock);
+    if (rc != 0) {
+        file_failed(rec, ws, &err);
+        return DXTREC_ERR_IO;
+    }
+    ws->drops_stored = dropped_total;
+    ws->dirty = 0;
+    return DXTREC_SUCCESS;
+}
+
+/* ---- rows -------------------------------------------------------------------- */
+
+/* Append op's staged rows (or count them as dropped when there is no file). */
+static void append_op(dxtrec_t *rec, dxtrec_writer_state *ws, int op)
+{
+    op_batch *b = &ws->ops[op];
+    if (b->n == 0)
+        return;
+    int64_t n = b->n;
+    b->n = 0;
+    ws->dirty = 1;
+    if (!ws->file) {
+        dxtrec_count_drops(rec, op, (uint64_t)n, b->step[0], b->step[n - 1]);
+        return;
+    }
+    dxt_error err = {{0}};
+    uint64_t bytes = (uint64_t)n * sizeof(int64_t) *
+                     (3 + (uint64_t)rec->cfg.world_size * (rec->cfg.record_tokens ? 2 : 1));
+    if (room_to_grow(rec, ws, bytes, err.msg, sizeof(err.msg)) != 0) {
+        dxtrec_count_drops(rec, op, (uint64_t)n, b->step[0], b->step[n - 1]);
+        file_failed(rec, ws, &err);
+        return;
+    }
+    pthread_mutex_lock(&hdf5_lock);
+    int rc = dxt_writer_append(ws->file, op, n, b->step, b->time_ns, b->wait,
+                               rec->cfg.record_tokens ? b->tokens : NULL,
+                               rec->has_clock_hz ? b->clock_hz : NULL, &err);
+    pthread_mutex_unlock(&hdf5_lock);
+    if (rc != 0) {
+        dxtrec_count_drops(rec, op, (uint64_t)n, b->step[0], b->step[n - 1]);
+        file_failed(rec, ws, &err);
+        return;
+    }
+    atomic_fetch_add(&rec->rows_written, (uint64_t)n);
+}
+
+static void stage_row(dxtrec_t *rec, dxtrec_writer_state *ws, dxtrec_slot *slot)
+{
+    int op = slot->op, n = rec->cfg.world_size;
+    op_batch *b = &ws->ops[op];
+    if (b->has_last && slot->step <= b->last_step) {
+        dxtrec_count_drops(rec, op, 1, slot->step, slot->step);
+        dxtrec_report(rec, DXTREC_ERR_DROPPED, DXTREC_TROUBLE_STEP_ORDER,
+                      "op '%s': step %lld recorded after step %lld (steps must increase): "
+                      "row dropped",
+                      rec->op_names[op], (long long)slot->step, (long long)b->last_step);
+        return;
+    }
+    int64_t i = b->n;
+    b->step[i] = slot->step;
+    b->time_ns[i] = slot->time_ns;
+    b->clock_hz[i] = slot->clock_hz;
+    memcpy(b->wait + i * n, dxtrec_slot_wait(slot), (size_t)n * sizeof(int64_t));
+    if (b->tokens) {
+        if (slot->has_tokens)
+            memcpy(b->tokens + i * n, dxtrec_slot_tokens(slot, n), (size_t)n * sizeof(int64_t));
+        else
+            for (int j = 0; j < n; j++)
+                b->tokens[i * n + j] = -1;
+    }
+    b->n = i + 1;
+    b->last_step = slot->step;
+    b->has_last = 1;
+    if (b->n == ws->batch_rows)
+        append_op(rec, ws, op);
+}
+
+/* Move up to max published rows from the ring to the file. Returns the rows moved. */
+static int64_t drain(dxtrec_t *rec, dxtrec_writer_state *ws, int64_t max)
+{
+    int64_t moved = 0;
+    dxtrec_slot *slot;
+    while (moved < max && (slot = dxtrec_ring_peek(&rec->ring)) != NULL) {
+        stage_row(rec, ws, slot);
+        dxtrec_ring_release(&rec->ring, slot);
+        moved++;
+    }
+    for (int op = 0; op < rec->cfg.nops; op++)
+        append_op(rec, ws, op);
+    long sleep_ns = atomic_load(&rec->test_batch_sleep_ns);
+    if (moved > 0 && sleep_ns > 0) {
+        struct timespec ts = {sleep_ns / 1000000000L, sleep_ns % 1000000000L};
+        nanosleep(&ts, NULL);
+    }
+    return moved;
+}
+
+/* Drain every row claimed before position pos (producers finish a claim quickly). */
+static void drain_to(dxtrec_t *rec, dxtrec_writer_state *ws, uint64_t pos)
+{
+    while (dxtrec_ring_dequeued(&rec->ring) < pos) {
+        if (rec->poll_device)
+            rec->poll_device(rec);
+        if (drain(rec, ws, (int64_t)rec->ring.capacity) == 0)
+            sched_yield();
+    }
+}
+
+/* ---- the thread -------------------------------------------------------------- */
+
+static void note_drops(dxtrec_t *rec, dxtrec_writer_state *ws)
+{
+    uint64_t full = atomic_load(&rec->rows_ring_full);
+    if (full != ws->ring_full_seen) {
+        ws->ring_full_seen = full;
+        dxtrec_report(rec, DXTREC_ERR_DROPPED, DXTREC_TROUBLE_RING_FULL,
+                      "%s: ring full (%llu rows): %llu rows dropped so far", rec->dir,
+                      (unsigned long long)rec->ring.capacity, (unsigned long long)full);
+    }
+    if (atomic_load(&rec->rows_dropped) != ws->drops_stored)
+        ws->dirty = 1;
+}
+
+static void serve_flush(dxtrec_t *rec, dxtrec_writer_state *ws, uint64_t gen, uint64_t pos)
+{
+    drain_to(rec, ws, pos);
+    note_drops(rec, ws);
+    dxtrecResult_t result = flush_file(rec, ws);
+    pthread_mutex_lock(&rec->lock);
+    ws->done_gen = gen;
+    rec->flush_done_gen = gen;
+    rec->flush_result = result;
+    pthread_cond_broadcast(&rec->wake_callers);
+    pthread_mutex_unlock(&rec->lock);
+}
+
+static void idle_wait(dxtrec_t *rec, dxtrec_writer_state *ws)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += IDLE_WAIT_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&rec->lock);
+    if (rec->flush_req_gen == ws->done_gen && !rec->stop)
+        pthread_cond_timedwait(&rec->wake_writer, &rec->lock, &until);
+    pthread_mutex_unlock(&rec->lock);
+}
+
+/* Close: last flush with the counters, close, compress. */
+static dxtrecResult_t finish(dxtrec_t *rec, dxtrec_writer_state *ws)
+{
+    if (!ws->file)
+        try_create(rec, ws); /* one last try, so that the drop counters are stored */
+    note_drops(rec, ws);
+    dxtrecResult_t result = flush_file(rec, ws);
+    if (!ws->file)
+        return DXTREC_ERR_IO;
+    dxt_error err = {{0}};
+    pthread_mutex_lock(&hdf5_lock);
+    int rc = dxt_writer_close(ws->file, &err);
+    ws->file = NULL;
+    if (rc == 0 && rec->cfg.compress_level > 0) {
+        rc = dxt_file_compress(ws->path, rec->cfg.compress_level, &err);
+        if (rc != 0) {
+            pthread_mutex_unlock(&hdf5_lock);
+            dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_COMPRESS, "%s", err.msg);
+            return DXTREC_ERR_IO;
+        }
+    }
+    pthread_mutex_unlock(&hdf5_lock);
+    if (rc != 0) {
+        dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_WRITE, "%s", err.msg);
+        return DXTREC_ERR_IO;
+    }
+    return result;
+}
+
+/* One pass of the loop; returns 1 when the thread may stop. */
+static int writer_step(dxtrec_t *rec, dxtrec_writer_state *ws, double *stop_deadline)
+{
+    int pending = rec->poll_device ? rec->poll_device(rec) : 0;
+    int64_t moved = drain(rec, ws, (int64_t)rec->ring.capacity);
+    double now = dxtrec_now_mono_s();
+    if (!ws->file && now >= ws->last_attempt_s + retry_interval_s(rec))
+        try_create(rec, ws);
+    note_drops(rec, ws);
+    pthread_mutex_lock(&rec->lock);
+    uint64_t gen = rec->flush_req_gen, pos = rec->flush_req_pos;
+    int stop = rec->stop;
+    pthread_mutex_unlock(&rec->lock);
+    if (gen != ws->done_gen) {
+        serve_flush(rec, ws, gen, pos);
+        return 0;
+    }
+    if (ws->dirty && now - ws->last_flush_s >= rec->cfg.flush_interval_s)
+        flush_file(rec, ws);
+    if (stop) {
+        if (*stop_deadline == 0)
+            *stop_deadline = now + DXTREC_DEVICE_DRAIN_S;
+        if (rec->poll_device) /* again: rows recorded after the first poll, before the stop */
+            pending = rec->poll_device(rec);
+        int ring_empty = dxtrec_ring_dequeued(&rec->ring) == dxtrec_ring_enqueued(&rec->ring);
+        if (ring_empty && (pending <= 0 || now > *stop_deadline))
+            return 1;
+    }
+    if (moved == 0)
+        idle_wait(rec, ws);
+    return 0;
+}
+
+static void *writer_main(void *arg)
+{
+    dxtrec_t *rec = arg;
+    dxtrec_writer_state *ws = rec->ws;
+    try_create(rec, ws);
+    ws->last_flush_s = dxtrec_now_mono_s();
+    pthread_mutex_lock(&rec->lock);
+    rec->open_result = ws->file ? DXTREC_SUCCESS : DXTREC_ERR_IO;
+    rec->started = 1;
+    pthread_cond_broadcast(&rec->wake_callers);
+    pthread_mutex_unlock(&rec->lock);
+
+    double stop_deadline = 0;
+    while (!writer_step(rec, ws, &stop_deadline)) {
+    }
+    dxtrecResult_t result = finish(rec, ws);
+    pthread_mutex_lock(&rec->lock);
+    rec->close_result = result;
+    rec->flush_done_gen = rec->flush_req_gen;
+    rec->flush_result = result;
+    pthread_cond_broadcast(&rec->wake_callers);
+    pthread_mutex_unlock(&rec->lock);
+    return NULL;
+}
+
+/* The thread starts with every asynchronous signal blocked: the job's signal
+ * handlers run in its own threads, and SIGXFSZ (file size limit) turns into
+ * EFBIG from write() instead of killing the job. */
+int dxtrec_writer_start(dxtrec_t *rec)
+{
+    sigset_t all, saved;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &all, &saved);
+    int rc = pthread_create(&rec->thread, NULL, writer_main, rec);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    rec->thread_running = 1;
+    return 0;
+}

@@ -1,0 +1,455 @@
+/* synth.c - dxt-synth: simulate an expert-parallel job (samples/sim.h) and
+ * write its trace through libdxtrec (one recorder per rank, exactly as a real
+ * job would), plus DIR/truth.json: the config, the injected faults and the
+ * findings dxt-analyze should report (shared/contracts/report.md terms).
+ * Owner: the simulator engineer (samples/sim*.c, samples/synth*.c). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dxtrec.h"
+#include "sim.h"
+#include "sim_truth.h"
+
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 1
+#define CYCLES_PER_NS 1.98
+#define RING_BUDGET_BYTES (256.0 * 1024 * 1024) /* all recorders' rings together */
+#define PROGRESS_EVERY_S 2.0
+
+static const char *const synth_ops[] = {"dispatch", "combine"};
+
+static const char synth_help[] =
+    "Usage: dxt-synth [OPTIONS]\n"
+    "Simulate an expert-parallel (MoE dispatch/combine) job and write its trace\n"
+    "through libdxtrec (one HDF5 file per rank) plus DIR/truth.json.\n"
+    "\n"
+    "  -o, --out DIR          trace directory (default: trace)\n"
+    "  -n, --world N          ranks (default 16)\n"
+    "  -r, --per-node R       ranks per node (default 8); rank i is on node-<i/R>\n"
+    "  -t, --steps T          steps (default 1000); each records dispatch and combine\n"
+    "  -s, --seed S           seed (default 1); same options, same trace\n"
+    "      --unit U           cycles (clock_hz 1.98e9, values = ns * 1.98; default) or ns\n"
+    "      --counting C       cumulative (default, as DeepEP's stats) or delta\n"
+    "  -f, --fault SPEC       inject a fault (repeatable, up to 16; syntax below)\n"
+    "      --rate R           write R steps per second in real time (live / crash tests)\n"
+    "      --run-id ID        run id (default synth-<seed>)\n"
+    "      --no-tokens        do not record the tokens dataset\n"
+    "      --reset-at STEP    cumulative counters restart from zero at STEP on every rank\n"
+    "      --gap-every K      do not record every K-th step (steps K-1, 2K-1, ...)\n"
+    "      --ring ROWS        recorder ring capacity (default: fits 256 MiB for all ranks)\n"
+    "      --flush SECONDS    recorder flush interval (default 1)\n"
+    "      --tokens-per-rank K, --topk K, --experts-per-rank E, --spike-prob P\n"
+    "                         routing (defaults 128, 8, 4) and spike rate (1e-4 per cell)\n"
+    "  -q, --quiet            no progress on stderr\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Fault SPEC: KIND:key=value,...\n"
+    "  slow_source       rank=R      R starts late: column R's mean wait x magnitude,\n"
+    "                                its own row drops\n"
+    "  slow_destination  rank=R      R receives slowly: row R's waits x magnitude\n"
+    "  slow_path         src=S,dst=D D's wait for S x magnitude (one cell)\n"
+    "  slow_node         node=K|node-K[,as=source|destination]  every rank of node K\n"
+    "                                late (off-node columns x magnitude) or receiving\n"
+    "                                slowly (rows x magnitude)\n"
+    "  load_imbalance    rank=R      a hot expert: R's expert popularity x magnitude;\n"
+    "                                R gets more tokens in dispatch, sends more in combine\n"
+    "  common keys: op=dispatch|combine|all (default all; load_imbalance: all only)\n"
+    "               onset=STEP (default 0)  end=STEP (first step after; default: last)\n"
+    "               magnitude=X or x=X (1..1000, default 2)\n"
+    "               duty=F (0<F<=1, default 1; <1: on in 20-step bursts, F of the steps)\n"
+    "Examples:\n"
+    "  dxt-synth -n 16 -t 2000 --fault slow_source:rank=4,onset=500,x=1.5\n"
+    "  dxt-synth --fault slow_path:src=3,dst=11,op=combine,x=2,duty=0.3\n"
+    "  dxt-synth -n 32 --fault slow_node:node=node-2,as=destination,x=1.4 \\\n"
+    "            --fault load_imbalance:rank=7,x=3,onset=100,end=900\n"
+    "\n"
+    "Exit status: 0 trace written; 1 a recorder or file error (message on stderr);\n"
+    "2 bad options or fault spec.\n";
+
+enum {
+    OPT_UNIT = 256, OPT_COUNTING, OPT_RATE, OPT_RUN_ID, OPT_NO_TOKENS, OPT_RESET_AT,
+    OPT_GAP_EVERY, OPT_RING, OPT_FLUSH, OPT_TOKENS_PER_RANK, OPT_TOPK, OPT_EXPERTS,
+    OPT_SPIKE_PROB
+};
+
+static const struct option synth_long_opts[] = {
+    {"out", required_argument, NULL, 'o'},
+    {"world", required_argument, NULL, 'n'},
+    {"per-node", required_argument, NULL, 'r'},
+    {"steps", required_argument, NULL, 't'},
+    {"seed", required_argument, NULL, 's'},
+    {"unit", required_argument, NULL, OPT_UNIT},
+    {"counting", required_argument, NULL, OPT_COUNTING},
+    {"fault", required_argument, NULL, 'f'},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"run-id", required_argument, NULL, OPT_RUN_ID},
+    {"no-tokens", no_argument, NULL, OPT_NO_TOKENS},
+    {"reset-at", required_argument, NULL, OPT_RESET_AT},
+    {"gap-every", required_argument, NULL, OPT_GAP_EVERY},
+    {"ring", required_argument, NULL, OPT_RING},
+    {"flush", required_argument, NULL, OPT_FLUSH},
+    {"tokens-per-rank", required_argument, NULL, OPT_TOKENS_PER_RANK},
+    {"topk", required_argument, NULL, OPT_TOPK},
+    {"experts-per-rank", required_argument, NULL, OPT_EXPERTS},
+    {"spike-prob", required_argument, NULL, OPT_SPIKE_PROB},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_i64(const char *text, int64_t min, int64_t max, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_int_opt(const char *text, int min, int max, int *out)
+{
+    int64_t v;
+    if (parse_i64(text, min, max, &v)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_num(const char *text, double min, double max, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= min && v <= max)) return -1;
+    *out = v;
+    return 0;
+}
+
+static void synth_opts_init(synth_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    sim_config_init(&o->sim);
+    o->out = "trace";
+    o->unit = DXTREC_UNIT_CYCLES;
+    o->counting = DXTREC_CUMULATIVE;
+    o->tokens = 1;
+    o->reset_at = -1;
+    o->flush_s = 1.0;
+}
+
+/* One option (not a fault). Returns 0, or -1 when its value is bad. */
+static int apply_option(synth_opts *o, int c, const char *arg)
+{
+    sim_config *s = &o->sim;
+    int64_t v;
+    switch (c) {
+    case 'o': o->out = arg; return 0;
+    case 'n': return parse_int_opt(arg, 2, 4096, &s->world);
+    case 'r': return parse_int_opt(arg, 1, 4096, &s->per_node);
+    case 't': return parse_i64(arg, 1, INT64_MAX / 2, &s->steps);
+    case 's':
+        if (parse_i64(arg, 0, INT64_MAX, &v)) return -1;
+        s->seed = (uint64_t)v;
+        return 0;
+    case OPT_UNIT:
+        if (strcmp(arg, "cycles") && strcmp(arg, "ns")) return -1;
+        o->unit = strcmp(arg, "ns") == 0 ? DXTREC_UNIT_NS : DXTREC_UNIT_CYCLES;
+        return 0;
+    case OPT_COUNTING:
+        if (strcmp(arg, "cumulative") && strcmp(arg, "delta")) return -1;
+        o->counting = strcmp(arg, "delta") == 0 ? DXTREC_DELTA : DXTREC_CUMULATIVE;
+        return 0;
+    case OPT_RATE: return parse_num(arg, 1e-3, 1e9, &o->rate);
+    case OPT_RUN_ID: o->run_id = arg; return *arg ? 0 : -1;
+    case OPT_NO_TOKENS: o->tokens = 0; return 0;
+    case OPT_RESET_AT: return parse_i64(arg, 0, INT64_MAX / 2, &o->reset_at);
+    case OPT_GAP_EVERY: return parse_i64(arg, 2, INT64_MAX / 2, &o->gap_every);
+    case OPT_RING: return parse_int_opt(arg, 1, 1 << 24, &o->ring);
+    case OPT_FLUSH: return parse_num(arg, 1e-3, 3600, &o->flush_s);
+    case OPT_TOKENS_PER_RANK: return parse_int_opt(arg, 1, 1000000, &s->tokens_per_rank);
+    case OPT_TOPK: return parse_int_opt(arg, 1, 1 << 20, &s->topk);
+    case OPT_EXPERTS: return parse_int_opt(arg, 1, 1024, &s->experts_per_rank);
+    case OPT_SPIKE_PROB: return parse_num(arg, 0.0, 0.999, &s->spike_prob);
+    case 'q': o->quiet = 1; return 0;
+    default: return -1;
+    }
+}
+
+static int add_fault(synth_opts *o, const char *spec)
+{
+    char err[256];
+    if (o->sim.nfaults >= SIM_MAX_FAULTS) {
+        fprintf(stderr, "dxt-synth: --fault %s: at most %d faults\n", spec, SIM_MAX_FAULTS);
+        return -1;
+    }
+    if (sim_fault_parse(spec, synth_ops, 2, o->sim.per_node, &o->sim.faults[o->sim.nfaults],
+                        err, sizeof err)) {
+        fprintf(stderr, "dxt-synth: --fault %s: %s\n", spec, err);
+        return -1;
+    }
+    o->fault_specs[o->sim.nfaults++] = spec;
+    return 0;
+}
+
+/* Returns 0 to run, 1 after --help, -1 on a usage error (message printed). */
+static int parse_args(int argc, char **argv, synth_opts *o)
+{
+    int c;
+    synth_opts_init(o);
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:n:r:t:s:f:qh", synth_long_opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(synth_help, stdout);
+            return 1;
+        }
+        if (c == '?' || c == ':') {
+            fprintf(stderr, "dxt-synth: bad or incomplete option '%s' (see --help)\n",
+                    argv[optind - 1]);
+            return -1;
+        }
+        if (c == 'f') {
+            if (add_fault(o, optarg)) return -1;
+            continue;
+        }
+        if (apply_option(o, c, optarg)) {
+            fprintf(stderr, "dxt-synth: bad value '%s' for %s (see --help)\n", optarg,
+                    argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "dxt-synth: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return -1;
+    }
+    char err[256];
+    if (sim_config_check(&o->sim, err, sizeof err)) {
+        fprintf(stderr, "dxt-synth: %s\n", err);
+        return -1;
+    }
+    if (!o->run_id) {
+        snprintf(o->run_id_buf, sizeof o->run_id_buf, "synth-%" PRIu64, o->sim.seed);
+        o->run_id = o->run_id_buf;
+    }
+    if (o->ring == 0) { /* all rings (wait + tokens rows of N values) within the budget */
+        double row_bytes = 16.0 * o->sim.world;
+        double rows = RING_BUDGET_BYTES / row_bytes / o->sim.world;
+        o->ring = rows > 4096 ? 4096 : rows < 64 ? 64 : (int)rows;
+    }
+    return 0;
+}
+
+/* The state of the run: recorders, the model, counters. */
+typedef struct synth_run {
+    const synth_opts *o;
+    sim *model;
+    dxtrec_t **recs;
+    double *wait_ns;      /* n*n */
+    int64_t *tokens;      /* n*n */
+    int64_t *acc_wait;    /* nops*n*n: counter values since the last reset (cumulative)
+                           * or since the last recorded row (delta) */
+    int64_t *acc_tokens;
+} synth_run;
+
+static int open_recorders(synth_run *run)
+{
+    const synth_opts *o = run->o;
+    int n = o->sim.world;
+    for (int rank = 0; rank < n; rank++) {
+        char node[32];
+        dxtrec_config cfg;
+        dxtrec_config_init(&cfg);
+        snprintf(node, sizeof node, "node-%d", rank / o->sim.per_node);
+        cfg.dir = o->out;
+        cfg.rank = rank;
+        cfg.world_size = n;
+        cfg.run_id = o->run_id;
+        cfg.node = node;
+        cfg.local_rank = rank % o->sim.per_node;
+        cfg.ops = synth_ops;
+        cfg.nops = 2;
+        cfg.unit = o->unit;
+        cfg.clock_hz = o->unit == DXTREC_UNIT_CYCLES ? CYCLES_PER_NS * 1e9 : 0.0;
+        cfg.counting = o->counting;
+        cfg.record_tokens = o->tokens;
+        cfg.flush_interval_s = o->flush_s;
+        cfg.ring_capacity = o->ring;
+        cfg.quiet = 1;
+        dxtrecResult_t rc = dxtrec_open(&cfg, &run->recs[rank]);
+        if (rc != DXTREC_SUCCESS) {
+            char msg[512] = "";
+            if (run->recs[rank]) dxtrec_last_error(run->recs[rank], msg, sizeof msg);
+            fprintf(stderr, "dxt-synth: rank %d: dxtrec_open: %s%s%s\n", rank,
+                    dxtrec_result_string(rc), *msg ? ": " : "", msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Wait while rank's ring is more than half full, so no row is ever dropped. */
+static void backpressure(dxtrec_t *rec, int ring)
+{
+    struct timespec nap = {0, 200000};
+    for (int tries = 0; tries < 50000; tries++) {
+        dxtrec_counters c;
+        dxtrec_get_counters(rec, &c);
+        if (c.rows_recorded - c.rows_written - c.rows_dropped < (uint64_t)(ring + 1) / 2) return;
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* Add one step of op to the counters and record every rank's row (unless gap). */
+static int record_op(synth_run *run, int op, int64_t step, int skip)
+{
+    const synth_opts *o = run->o;
+    int n = o->sim.world;
+    double scale = o->unit == DXTREC_UNIT_CYCLES ? CYCLES_PER_NS : 1.0;
+    size_t cells = (size_t)n * n;
+    int64_t *acc_w = run->acc_wait + op * cells, *acc_t = run->acc_tokens + op * cells;
+    sim_step(run->model, op, step, run->wait_ns, run->tokens);
+    if (step == o->reset_at && o->counting == DXTREC_CUMULATIVE) {
+        memset(acc_w, 0, cells * sizeof *acc_w);
+        memset(acc_t, 0, cells * sizeof *acc_t);
+    }
+    for (size_t c = 0; c < cells; c++) {
+        acc_w[c] += llround(run->wait_ns[c] * scale);
+        acc_t[c] += run->tokens[c];
+    }
+    if (skip) return 0;
+    for (int rank = 0; rank < n; rank++) {
+        int64_t *w = acc_w + (size_t)rank * n, *t = acc_t + (size_t)rank * n;
+        backpressure(run->recs[rank], o->ring);
+        dxtrecResult_t rc = dxtrec_record(run->recs[rank], op, step, w, o->tokens ? t : NULL);
+        if (rc != DXTREC_SUCCESS) {
+            fprintf(stderr, "dxt-synth: rank %d step %" PRId64 ": dxtrec_record: %s\n", rank,
+                    step, dxtrec_result_string(rc));
+            return -1;
+        }
+        if (o->counting == DXTREC_DELTA) {
+            memset(w, 0, n * sizeof *w);
+            memset(t, 0, n * sizeof *t);
+        }
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void pace(const synth_opts *o, double start, int64_t step)
+{
+    if (o->rate <= 0) return;
+    double wait = start + (double)(step + 1) / o->rate - now_s();
+    if (wait <= 0) return;
+    struct timespec ts = {(time_t)wait, (long)((wait - floor(wait)) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static int run_steps(synth_run *run)
+{
+    const synth_opts *o = run->o;
+    double start = now_s(), last_progress = start;
+    for (int64_t step = 0; step < o->sim.steps; step++) {
+        int skip = o->gap_every > 0 && (step + 1) % o->gap_every == 0;
+        for (int op = 0; op < 2; op++)
+            if (record_op(run, op, step, skip)) return -1;
+        pace(o, start, step);
+        double now = now_s();
+        if (!o->quiet && now - last_progress >= PROGRESS_EVERY_S) {
+            fprintf(stderr, "dxt-synth: step %" PRId64 "/%" PRId64 " (%.0f steps/s)\n", step + 1,
+                    o->sim.steps, (step + 1) / (now - start));
+            last_progress = now;
+        }
+    }
+    return 0;
+}
+
+/* Close every recorder; with report, print dropped rows and errors. */
+static int close_recorders(synth_run *run, int report)
+{
+    int bad = 0;
+    for (int rank = 0; rank < run->o->sim.world; rank++) {
+        dxtrec_t *rec = run->recs[rank];
+        if (!rec) continue;
+        dxtrec_counters c;
+        char msg[512] = "";
+        dxtrec_get_counters(rec, &c);
+        if (c.last_error != DXTREC_SUCCESS) dxtrec_last_error(rec, msg, sizeof msg);
+        dxtrecResult_t rc = dxtrec_close(rec);
+        run->recs[rank] = NULL;
+        if ((rc != DXTREC_SUCCESS || c.rows_dropped) && report) {
+            fprintf(stderr, "dxt-synth: rank %d: %s, %" PRIu64 " rows dropped%s%s\n", rank,
+                    dxtrec_result_string(rc), c.rows_dropped, *msg ? ": " : "", msg);
+        }
+        bad |= rc != DXTREC_SUCCESS || c.rows_dropped;
+    }
+    return bad ? -1 : 0;
+}
+
+static int alloc_run(synth_run *run, const synth_opts *o)
+{
+    size_t n = (size_t)o->sim.world, cells = n * n;
+    memset(run, 0, sizeof *run);
+    run->o = o;
+    run->recs = calloc(n, sizeof *run->recs);
+    run->wait_ns = malloc(cells * sizeof *run->wait_ns);
+    run->tokens = malloc(cells * sizeof *run->tokens);
+    run->acc_wait = calloc(2 * cells, sizeof *run->acc_wait);
+    run->acc_tokens = calloc(2 * cells, sizeof *run->acc_tokens);
+    if (!run->recs || !run->wait_ns || !run->tokens || !run->acc_wait || !run->acc_tokens) {
+        fprintf(stderr, "dxt-synth: out of memory for %zu ranks\n", n);
+        return -1;
+    }
+    run->model = sim_new(&o->sim);
+    if (!run->model) {
+        fprintf(stderr, "dxt-synth: could not build the model (out of memory?)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void free_run(synth_run *run)
+{
+    sim_free(run->model);
+    free(run->recs);
+    free(run->wait_ns);
+    free(run->tokens);
+    free(run->acc_wait);
+    free(run->acc_tokens);
+}
+
+int main(int argc, char **argv)
+{
+    synth_opts opts;
+    synth_run run;
+    int status = EXIT_RUNTIME;
+    int parsed = parse_args(argc, argv, &opts);
+    if (parsed) return parsed > 0 ? 0 : EXIT_USAGE;
+    if (alloc_run(&run, &opts)) goto done;
+    if (open_recorders(&run)) goto done;
+    if (run_steps(&run)) goto done;
+    if (close_recorders(&run, 1)) goto done;
+    char err[512];
+    if (synth_write_truth(&opts, run.model, synth_ops, 2, err, sizeof err)) {
+        fprintf(stderr, "dxt-synth: %s\n", err);
+        goto done;
+    }
+    if (!opts.quiet)
+        fprintf(stderr, "dxt-synth: wrote %d ranks x %" PRId64 " steps to %s/\n", opts.sim.world,
+                opts.sim.steps, opts.out);
+    status = 0;
+done:
+    if (run.recs) close_recorders(&run, 0);
+    free_run(&run);
+    return status;
+}

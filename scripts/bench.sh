@@ -1,0 +1,15 @@
+#!/bin/sh
+# bench.sh - print every benchmark of dxtrace (make bench calls it).
+#   scripts/bench.sh [BUILD_DIR]
+# Runs each BUILD_DIR/bench/bench_* binary in turn (each prints its own lines);
+# other benchmarks (analysis, Python, ...) add their lines below.
+# Owner of this file's first part: recorder host path.
+set -u
+BUILD=${1:-build}
+status=0
+for b in "$BUILD"/bench/bench_*; do
+    [ -x "$b" ] || continue
+    echo "== $(basename "$b")"
+    "$b" || { echo "$(basename "$b") failed" >&2; status=1; }
+done
+exit $status

@@ -1,0 +1,101 @@
+#!/bin/sh
+# test_analyze.sh - dxt-analyze end to end: dxt-synth writes small traces with
+# a known fault (cumulative and delta counting, cycles and ns, a counter reset,
+# step gaps), dxt-analyze --format json must find it; a healthy trace gives no
+# finding; a bad file is skipped and named; two runs are refused; the exit
+# codes and --quiet. Needs $DXT_BUILD/bin/dxt-synth and dxt-analyze.
+# Owner: the loader/report engineer (A2).
+set -u
+BUILD=${DXT_BUILD:-build}
+SYNTH=$BUILD/bin/dxt-synth
+ANALYZE=$BUILD/bin/dxt-analyze
+PY=/usr/bin/python3
+TMP=$(mktemp -d /tmp/dxt_test_analyze.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+
+ok()   { echo "ok   $1"; }
+bad()  { echo "FAIL $1"; fails=$((fails + 1)); }
+check() { # name, command...: passes when the command succeeds
+    name=$1; shift
+    if "$@"; then ok "$name"; else bad "$name"; fi
+}
+
+# has_finding FILE KIND KEY VALUE: the JSON report in FILE holds that finding
+has_finding() {
+    $PY - "$@" <<'PYEOF'
+import json, sys
+path, kind, key, value = sys.argv[1:5]
+report = json.load(open(path))
+sys.exit(0 if any(f["kind"] == kind and str(f.get(key)) == value
+                  for f in report["findings"]) else 1)
+PYEOF
+}
+
+# json_expr FILE EXPR: python expression over `r` (the report) must be true
+json_expr() {
+    $PY -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"
+}
+
+synth() { # dir, options...
+    d=$1; shift
+    "$SYNTH" -q -o "$TMP/$d" -n 16 -t 400 "$@" >"$TMP/$d.synth.log" 2>&1 ||
+        { echo "dxt-synth $*:"; cat "$TMP/$d.synth.log"; return 1; }
+}
+
+analyze_json() { # dir, extra options...: report in $TMP/<dir>.json, exit code checked
+    d=$1; shift
+    "$ANALYZE" "$TMP/$d" --format json "$@" >"$TMP/$d.json" 2>"$TMP/$d.err" ||
+        { echo "dxt-analyze $d exit $?:"; cat "$TMP/$d.err"; return 1; }
+}
+
+for tool in "$SYNTH" "$ANALYZE"; do
+    [ -x "$tool" ] || { echo "FAIL missing $tool (build first)"; exit 1; }
+done
+
+# 1. slow source, cumulative cycles (DeepEP's counters)
+synth src --fault slow_source:rank=5,onset=100,x=3 &&
+    analyze_json src && check "slow_source cumulative cycles" has_finding "$TMP/src.json" slow_source rank 5
+check "unit us from cycles + clock_hz" json_expr "$TMP/src.json" 'r["unit"] == "us" and r["world_size"] == 16 and r["steps"] == {"first": 0, "last": 399}'
+
+# 2. slow destination, delta ns, with a gap every 7 steps
+synth dst --counting delta --unit ns --gap-every 7 --fault slow_destination:rank=9,x=3 &&
+    analyze_json dst && check "slow_destination delta ns gaps" has_finding "$TMP/dst.json" slow_destination rank 9
+
+# 3. slow path with a counter reset in the middle
+synth path --reset-at 200 --fault slow_path:src=3,dst=11,x=4 &&
+    analyze_json path && check "slow_path with a counter reset" has_finding "$TMP/path.json" slow_path src 3
+
+# 4. healthy: no finding
+synth healthy && analyze_json healthy &&
+    check "healthy trace: no finding" json_expr "$TMP/healthy.json" 'r["findings"] == []'
+
+# 5. a bad file among good ones: skipped, named, the analysis completes
+cp -r "$TMP/src" "$TMP/badfile" && echo garbage >"$TMP/badfile/rank-00099.h5" &&
+    analyze_json badfile &&
+    check "bad file skipped and reported" json_expr "$TMP/badfile.json" \
+        'len(r["skipped"]) == 1 and r["skipped"][0]["file"].endswith("rank-00099.h5") and any(f["rank"] == 5 for f in r["findings"] if "rank" in f)'
+check "bad file named on stderr" grep -q "rank-00099.h5" "$TMP/badfile.err"
+
+# 6. two runs: refused (exit 2, both named); --run picks one
+synth run2 --run-id other-run -n 16 && cp "$TMP/run2/rank-00003.h5" "$TMP/badfile/rank-00003.x.h5"
+"$ANALYZE" "$TMP/badfile" >/dev/null 2>"$TMP/two.err"
+check "two runs refused with exit 2" [ $? -eq 2 ]
+check "two runs named" grep -q "other-run" "$TMP/two.err"
+"$ANALYZE" "$TMP/badfile" --run other-run --quiet >/dev/null 2>&1; check "--run picks one" [ $? -eq 0 ]
+
+# 7. the command line
+"$ANALYZE" >/dev/null 2>&1; check "no TRACE: exit 1" [ $? -eq 1 ]
+"$ANALYZE" "$TMP/src" --window 0 >/dev/null 2>&1; check "--window 0: exit 1" [ $? -eq 1 ]
+"$ANALYZE" "$TMP/nowhere" >/dev/null 2>&1; check "missing input: exit 2" [ $? -eq 2 ]
+"$ANALYZE" "$TMP/src" --op nosuch >/dev/null 2>&1; check "unknown op: exit 2" [ $? -eq 2 ]
+"$ANALYZE" --help | grep -q "Exit codes"; check "--help documents exit codes" [ $? -eq 0 ]
+"$ANALYZE" "$TMP/src" --quiet --op dispatch >"$TMP/quiet.txt"
+check "--quiet: findings only" sh -c "[ \$(wc -l <'$TMP/quiet.txt') -ge 1 ] && ! grep -q '^dxt-analyze\|Per op' '$TMP/quiet.txt'"
+"$ANALYZE" "$TMP/src" --from 100 --to 299 --window 10 --format json >"$TMP/range.json"
+check "--from/--to/--window" json_expr "$TMP/range.json" 'r["steps"] == {"first": 100, "last": 299} and r["window_steps"] == 10 and r["ops"][0]["windows"] == 20'
+"$ANALYZE" "$TMP/src" >"$TMP/src.txt"
+check "text report header and finding" sh -c "grep -q 'unit us' '$TMP/src.txt' && grep -q 'slow_source.*rank 5' '$TMP/src.txt'"
+
+echo "$fails failed"
+[ "$fails" = 0 ]

@@ -1,0 +1,353 @@
+/* test_classify.c - the classifier on single windows: every peer case of
+ * shared/peer-cases (exact verdicts at default settings), the ep16 case parsed
+ * from DeepXTrace's log, kind strings, healthy and NAN-heavy matrices, the
+ * tracker's merge and series on a few synthetic windows.
+ * Owner: the classifier engineer (A1). Peer cases: $DXT_PEER_CASES or
+ * /work/shared/peer-cases (the suite skips those tests when neither exists). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+
+#define MAX_N 64
+
+static const char *peer_dir(void)
+{
+    const char *d = getenv("DXT_PEER_CASES");
+    return d && *d ? d : "/work/shared/peer-cases";
+}
+
+/* Topology of n ranks, per_node per node. */
+typedef struct topo_buf {
+    int node_of[MAX_N];
+    dxt_topology topo;
+} topo_buf;
+
+static const dxt_topology *make_topo(topo_buf *b, int n, int per_node)
+{
+    for (int i = 0; i < n; i++) b->node_of[i] = i / per_node;
+    b->topo.n = n;
+    b->topo.nnodes = (n + per_node - 1) / per_node;
+    b->topo.node_of = b->node_of;
+    b->topo.node_names = NULL;
+    return &b->topo;
+}
+
+/* Classify one window with the defaults; returns the number of findings. */
+static int classify_one(const double *m, int n, int per_node, dxt_finding *out, int max)
+{
+    topo_buf tb;
+    dxt_classify_opts opts;
+    dxt_classify_opts_init(&opts);
+    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, n, per_node), &opts);
+    assert_non_null(t);
+    assert_int_equal(dxt_tracker_add_window(t, 0, 0, m, NULL), 0);
+    const dxt_finding *fs = NULL;
+    int count = dxt_tracker_findings(t, &fs);
+    for (int k = 0; k < count && k < max; k++) out[k] = fs[k];
+    dxt_tracker_free(t);
+    return count;
+}
+
+static void print_findings(const char *name, const dxt_finding *fs, int count)
+{
+    printf("%s: %d finding(s)\n", name, count);
+    for (int k = 0; k < count; k++)
+        printf("  %-16s rank %2d src %2d dst %2d node %d sev %.3g z %.3g share %.3g\n",
+               dxt_kind_str(fs[k].kind), fs[k].rank, fs[k].src, fs[k].dst, fs[k].node,
+               fs[k].severity, fs[k].score, fs[k].share);
+}
+
+/* Does finding f match the expected JSON object e? */
+static int matches(const dxt_finding *f, json_t *e)
+{
+    const char *kind = json_string_value(json_object_get(e, "kind"));
+    if (!kind || strcmp(kind, dxt_kind_str(f->kind))) return 0;
+    if (f->kind == DXT_SLOW_PATH)
+        return f->src == json_integer_value(json_object_get(e, "src")) &&
+               f->dst == json_integer_value(json_object_get(e, "dst"));
+    if (f->kind == DXT_SLOW_NODE) return f->node == json_integer_value(json_object_get(e, "node"));
+    return f->rank == json_integer_value(json_object_get(e, "rank"));
+}
+
+/* Every expected finding once, nothing else. */
+static void check_exact(const char *name, const dxt_finding *fs, int count, json_t *expect)
+{
+    size_t ne = json_array_size(expect);
+    if ((size_t)count != ne) print_message("%s: %d findings, expected %zu\n", name, count, ne);
+    assert_int_equal(count, (int)ne);
+    for (size_t e = 0; e < ne; e++) {
+        int found = 0;
+        for (int k = 0; k < count; k++) found += matches(&fs[k], json_array_get(expect, e));
+        if (found != 1) print_message("%s: expected finding %zu found %d times\n", name, e, found);
+        assert_int_equal(found, 1);
+    }
+}
+
+static int matrix_from_json(json_t *rows, double *m, int *n)
+{
+    *n = (int)json_array_size(rows);
+    if (*n < 2 || *n > MAX_N) return -1;
+    for (int i = 0; i < *n; i++) {
+        json_t *row = json_array_get(rows, (size_t)i);
+        if ((int)json_array_size(row) != *n) return -1;
+        for (int k = 0; k < *n; k++) m[i * *n + k] = json_number_value(json_array_get(row, (size_t)k));
+    }
+    return 0;
+}
+
+static void test_peer_cases(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/deepxtrace-cases.json", peer_dir());
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    if (!root) {
+        print_message("no peer cases at %s: skipped\n", path);
+        skip();
+    }
+    json_t *cases = json_object_get(root, "cases");
+    assert_true(json_array_size(cases) >= 6);
+    for (size_t c = 0; c < json_array_size(cases); c++) {
+        json_t *cs = json_array_get(cases, c);
+        const char *name = json_string_value(json_object_get(cs, "name"));
+        int per_node = (int)json_integer_value(json_object_get(cs, "per_node"));
+        static double m[MAX_N * MAX_N];
+        dxt_finding fs[MAX_N];
+        int n;
+        assert_int_equal(matrix_from_json(json_object_get(cs, "matrix"), m, &n), 0);
+        int count = classify_one(m, n, per_node > 0 ? per_node : n, fs, MAX_N);
+        print_findings(name, fs, count);
+        json_t *expect = json_object_get(cs, "expect");
+        if (json_is_array(expect)) check_exact(name, fs, count, expect);
+    }
+    json_decref(root);
+}
+
+/* Lines "rank=i [v v ...]" of a DeepXTrace log -> n x n matrix (rows in
+ * order, every row n wide). */
+static int parse_deepxtrace_log(FILE *f, double *m, int *n)
+{
+    static char line[1 << 16];
+    int width[MAX_N];
+    *n = 0;
+    while (fgets(line, sizeof line, f)) {
+        int rank, used = 0;
+        if (sscanf(line, "rank=%d [%n", &rank, &used) != 1 || used == 0) continue;
+        if (rank != *n || rank >= MAX_N) return -1;
+        char *p = line + used, *end;
+        int k = 0;
+        for (double v = strtod(p, &end); end != p && k < MAX_N; v = strtod(p, &end)) {
+            m[rank * MAX_N + k++] = v;
+            p = end;
+        }
+        width[(*n)++] = k;
+    }
+    for (int i = 0; i < *n; i++)
+        if (width[i] != *n) return -1;
+    for (int i = 0; i < *n; i++) /* compact to n x n */
+        for (int k = 0; k < *n; k++) m[i * *n + k] = m[i * MAX_N + k];
+    return *n >= 2 ? 0 : -1;
+}
+
+static void test_ep16_log(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/ep16-dispatch-deepxtrace.log", peer_dir());
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        print_message("no %s: skipped\n", path);
+        skip();
+    }
+    static double m[MAX_N * MAX_N];
+    int n = 0;
+    int rc = parse_deepxtrace_log(f, m, &n);
+    fclose(f);
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 16);
+    dxt_finding fs[MAX_N];
+    int count = classify_one(m, n, 8, fs, MAX_N);
+    print_findings("ep16 log", fs, count);
+    assert_int_equal(count, 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 4);
+    assert_true(fs[0].severity > 2.0);
+    assert_true(fs[0].share > 0.9);
+}
+
+static void test_kind_strings(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"slow_source", "slow_destination", "slow_path",
+                                        "slow_node", "load_imbalance"};
+    assert_int_equal(DXT_KIND_COUNT, 5);
+    for (int k = 0; k < DXT_KIND_COUNT; k++) {
+        assert_string_equal(dxt_kind_str((dxt_kind)k), names[k]);
+        assert_true(strlen(dxt_kind_meaning((dxt_kind)k)) > 10);
+    }
+    assert_string_equal(dxt_kind_str(DXT_KIND_COUNT), "?");
+    assert_string_equal(dxt_kind_meaning((dxt_kind)-1), "?");
+    dxt_classify_opts o;
+    dxt_classify_opts_init(&o);
+    assert_true(o.min_severity > 1.0 && o.min_score > 0.0 && o.min_share > 0.0);
+    assert_true(o.min_static_severity >= o.min_path_severity && o.min_path_windows >= 1);
+}
+
+/* Deterministic normal numbers (xorshift + Box-Muller). */
+static uint64_t rng_state;
+static double uniform(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return ((rng_state >> 11) + 0.5) * 0x1.0p-53;
+}
+static double normal(void) { return sqrt(-2.0 * log(uniform())) * cos(6.283185307179586 * uniform()); }
+
+/* A healthy window: intra-node ~5, inter-node ~50 with a per-direction factor,
+ * static pair factors (sigma .15) and 3 % noise; nan_share of cells missing. */
+static void healthy_matrix(double *m, const double *pair, int n, int per_node, double nan_share)
+{
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            int same = i / per_node == k / per_node;
+            double base = same ? 5.0 : 50.0 * (i / per_node > k / per_node ? 1.6 : 1.0);
+            double v = base * pair[i * n + k] * exp(0.03 * normal());
+            m[i * n + k] = i == k ? 0.0 : uniform() < nan_share ? (uniform() < 0.5 ? NAN : 0.0) : v;
+        }
+}
+
+static int classify_windows(const double *pair, int n, int per_node, double nan_share,
+                            int windows, dxt_finding *fs)
+{
+    topo_buf tb;
+    static double m[MAX_N * MAX_N];
+    dxt_tracker *t = dxt_tracker_new("combine", make_topo(&tb, n, per_node), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < windows; w++) {
+        healthy_matrix(m, pair, n, per_node, nan_share);
+        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
+    }
+    const dxt_finding *out = NULL;
+    int count = dxt_tracker_findings(t, &out);
+    for (int k = 0; k < count && k < MAX_N; k++) fs[k] = out[k];
+    dxt_tracker_free(t);
+    return count;
+}
+
+static void random_pairs(double *pair, int n)
+{
+    for (int c = 0; c < n * n; c++) {
+        double p = exp(0.15 * normal());
+        pair[c] = p < 0.6 ? 0.6 : p > 1.6 ? 1.6 : p;
+    }
+}
+
+static void test_healthy_random(void **state)
+{
+    (void)state;
+    static double pair[MAX_N * MAX_N];
+    dxt_finding fs[MAX_N];
+    static const int sizes[] = {8, 16, 32, 64};
+    for (int s = 0; s < 4; s++)
+        for (uint64_t seed = 1; seed <= 5; seed++) {
+            rng_state = seed * 0x9E3779B97F4A7C15ull + (uint64_t)sizes[s];
+            random_pairs(pair, sizes[s]);
+            int count = classify_windows(pair, sizes[s], 8, 0.0, 1 + (int)seed % 3 * 5, fs);
+            if (count) print_findings("healthy", fs, count);
+            assert_int_equal(count, 0);
+        }
+}
+
+static void test_nan_heavy(void **state)
+{
+    (void)state;
+    static double pair[MAX_N * MAX_N];
+    dxt_finding fs[MAX_N];
+    rng_state = 42;
+    random_pairs(pair, 32);
+    int count = classify_windows(pair, 32, 8, 0.7, 6, fs);
+    if (count) print_findings("nan-heavy", fs, count);
+    assert_int_equal(count, 0);
+    /* all missing, and a 2 x 2 job: no crash, nothing found */
+    static double m[4] = {NAN, NAN, NAN, NAN};
+    assert_int_equal(classify_one(m, 2, 8, fs, MAX_N), 0);
+}
+
+/* Windows of a 16-rank job: rank 5 a 1.6x slow source from window 6, one
+ * spike on cell (2, 9) in window 3: one finding, onset right, series kept. */
+static void test_tracker_onset_and_spike(void **state)
+{
+    (void)state;
+    enum { N = 16, WINDOWS = 12, ONSET = 6 };
+    static double pair[N * N], m[N * N];
+    topo_buf tb;
+    rng_state = 7;
+    random_pairs(pair, N);
+    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, N, 8), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        if (w >= ONSET)
+            for (int i = 0; i < N; i++)
+                if (i != 5) m[i * N + 5] *= 1.6;
+        if (w == 3) m[2 * N + 9] *= 8.0;
+        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
+    }
+    const dxt_finding *fs = NULL;
+    int count = dxt_tracker_findings(t, &fs);
+    print_findings("onset", fs, count);
+    assert_int_equal(count, 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 5);
+    assert_int_equal(fs[0].first_step, ONSET * 100);
+    assert_int_equal(fs[0].last_step, WINDOWS * 100 - 1);
+    assert_int_equal(fs[0].windows_flagged, WINDOWS - ONSET);
+    assert_int_equal(fs[0].windows_seen, WINDOWS - ONSET);
+    assert_true(fs[0].persistent);
+    assert_true(fs[0].severity > 1.4 && fs[0].severity < 1.8);
+    assert_string_equal(fs[0].op, "dispatch");
+    const int64_t *steps = NULL;
+    const double *subj = NULL, *peers = NULL;
+    assert_int_equal(dxt_tracker_series(t, &fs[0], &steps, &subj, &peers), WINDOWS);
+    assert_int_equal(steps[ONSET], ONSET * 100);
+    assert_true(subj[WINDOWS - 1] > 1.3 * subj[0]);
+    assert_true(peers[WINDOWS - 1] < 1.1 * peers[0]);
+    dxt_tracker_free(t);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    dxt_topology bad = {0, 0, NULL, NULL};
+    assert_null(dxt_tracker_new("x", &bad, NULL));
+    assert_int_equal(dxt_tracker_add_window(NULL, 0, 0, NULL, NULL), -1);
+    assert_int_equal(dxt_tracker_findings(NULL, NULL), 0);
+    assert_int_equal(dxt_tracker_series(NULL, NULL, NULL, NULL, NULL), 0);
+    dxt_tracker_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_peer_cases),
+        cmocka_unit_test(test_ep16_log),
+        cmocka_unit_test(test_kind_strings),
+        cmocka_unit_test(test_healthy_random),
+        cmocka_unit_test(test_nan_heavy),
+        cmocka_unit_test(test_tracker_onset_and_spike),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,92 @@
+#!/bin/sh
+# test_plots_cli.sh - dxt-analyze's pictures end to end: --plots DIR writes per op
+# a heatmap, a heatmap per finding and a timeline (PNG, size checked);
+# --plot-window A:B, --log-color, --show (ANSI colors, the finding named); a
+# healthy trace gets no finding maps; with no gnuplot in PATH the report still
+# comes out, exit 0, one clear message. Skipped while dxt-analyze has no --plots.
+# Needs $DXT_BUILD/bin/dxt-synth and dxt-analyze. Owner: the plots engineer.
+set -u
+BUILD=${DXT_BUILD:-build}
+SYNTH=$BUILD/bin/dxt-synth
+ANALYZE=$BUILD/bin/dxt-analyze
+PY=/usr/bin/python3
+TMP=$(mktemp -d /tmp/dxt_test_plots.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+
+ok()   { echo "ok   $1"; }
+bad()  { echo "FAIL $1"; fails=$((fails + 1)); }
+check() { # name, command...: passes when the command succeeds
+    name=$1; shift
+    if "$@"; then ok "$name"; else bad "$name"; fi
+}
+
+quiet() { "$@" >/dev/null; } # the report is not what is tested here
+
+# png_at_least FILE W H: a PNG of at least W x H pixels (IHDR)
+png_at_least() {
+    $PY - "$@" <<'PYEOF'
+import struct, sys
+path, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+head = open(path, "rb").read(24)
+ok = head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+pw, ph = struct.unpack(">II", head[16:24]) if ok else (0, 0)
+sys.exit(0 if ok and pw >= w and ph >= h else 1)
+PYEOF
+}
+
+for tool in "$SYNTH" "$ANALYZE"; do
+    [ -x "$tool" ] || { echo "FAIL missing $tool (build first)"; exit 1; }
+done
+if ! "$ANALYZE" --help 2>&1 | grep -q -- --plots; then
+    echo "skip: dxt-analyze has no --plots yet"
+    exit 0
+fi
+
+"$SYNTH" -q -o "$TMP/src" -n 16 -t 400 --fault slow_source:rank=5,onset=100,x=3 \
+    >"$TMP/synth.log" 2>&1 || { cat "$TMP/synth.log"; exit 1; }
+"$SYNTH" -q -o "$TMP/healthy" -n 16 -t 400 >"$TMP/synth2.log" 2>&1 ||
+    { cat "$TMP/synth2.log"; exit 1; }
+
+# 1. --plots: heatmaps, finding maps, timelines
+check "--plots exit 0" quiet "$ANALYZE" "$TMP/src" --plots "$TMP/p" -q
+for f in dispatch-heatmap combine-heatmap dispatch-timeline combine-timeline \
+         dispatch-finding1-slow_source; do
+    check "$f.png" png_at_least "$TMP/p/$f.png" 16 16
+done
+
+# 2. --plot-window and --log-color
+check "--plot-window 100:199" quiet "$ANALYZE" "$TMP/src" --plots "$TMP/w" --plot-window 100:199 \
+    --log-color -q
+check "window heatmap" png_at_least "$TMP/w/dispatch-heatmap-steps-100-199.png" 16 16
+check "bad --plot-window refused" sh -c '! "$1" "$2" --plot-window 9:1 >/dev/null 2>&1' \
+    sh "$ANALYZE" "$TMP/src"
+
+"$ANALYZE" "$TMP/src" --plots "$TMP/o" --plot-window 5000:6000 -q >/dev/null 2>"$TMP/o.err"
+check "--plot-window outside the trace: exit 0" [ $? = 0 ]
+check "--plot-window outside the trace: said" grep -q "holds no step" "$TMP/o.err"
+
+# 3. --show: ANSI colors and the finding, on stdout with the report
+"$ANALYZE" "$TMP/src" --show >"$TMP/show.out" 2>"$TMP/show.err"
+check "--show exit 0" [ $? = 0 ]
+check "--show colors" grep -q "$(printf '\033')\[48;" "$TMP/show.out"
+check "--show names the finding" grep -q "slow_source rank 5" "$TMP/show.out"
+
+# 4. healthy: a timeline, no finding maps
+check "healthy --plots" quiet "$ANALYZE" "$TMP/healthy" --plots "$TMP/h" -q
+check "healthy timeline" png_at_least "$TMP/h/dispatch-timeline.png" 100 100
+check "healthy: no finding maps" sh -c '! ls "$1"/*finding* >/dev/null 2>&1' sh "$TMP/h"
+
+# 5. no gnuplot: the report still comes, exit 0, one message
+mkdir "$TMP/empty-path"
+PATH="$TMP/empty-path" "$ANALYZE" "$TMP/src" --plots "$TMP/n" --format json \
+    >"$TMP/nognuplot.json" 2>"$TMP/nognuplot.err"
+check "no gnuplot: exit 0" [ $? = 0 ]
+check "no gnuplot: report" $PY -c \
+    "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r['findings'] else 1)" \
+    "$TMP/nognuplot.json"
+check "no gnuplot: one message" [ "$(grep -c 'gnuplot not found: install gnuplot-nox' \
+    "$TMP/nognuplot.err")" = 1 ]
+
+[ "$fails" = 0 ] && echo "all passed"
+[ "$fails" = 0 ]

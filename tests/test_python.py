@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""test_python.py - the dxtrace Python binding (python/dxtrace) on the host
+path: numpy arrays, lists, bad input, counters, errors, the context manager,
+and what ends up in the file (read back with h5py). Also checks that the
+binding's copy of the config struct and result list matches the library.
+
+Owner: the GPU side of dxtrace. Skips (exit 0, with a message) when
+build/lib/libdxtrec.so (or $DXTREC_LIB) is missing. The torch/CUDA half runs on
+a GPU machine: tests/gpu/test_torch.py.
+"""
+import os
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+BUILD = os.environ.get("DXT_BUILD", "build")
+LIB = os.environ.get("DXTREC_LIB") or os.path.join(REPO, BUILD, "lib", "libdxtrec.so")
+
+if not os.path.exists(LIB):
+    print("SKIP test_python: %s not built (make %s/lib/libdxtrec.so)" % (LIB, BUILD))
+    sys.exit(0)
+os.environ["DXTREC_LIB"] = LIB
+sys.path.insert(0, os.path.join(REPO, "python"))
+
+import numpy as np  # noqa: E402
+import h5py  # noqa: E402
+import dxtrace  # noqa: E402
+
+N = 8
+
+
+def read_op(path, op):
+    with h5py.File(path, "r") as f:
+        g = f["ops"][op]
+        out = {k: g[k][()] for k in g.keys()}
+        out["attrs"] = dict(f.attrs)
+        out["unit"] = g["wait"].attrs["unit"]
+        out["counting"] = g["wait"].attrs["counting"]
+        return out
+
+
+def as_str(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class BindingTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="dxt-py-")
+        self.dir = os.path.join(self.tmp.name, "trace")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_results_match_library(self):
+        lib = dxtrace.load_library()
+        for code, msg in enumerate(dxtrace.RESULT_MESSAGES):
+            self.assertEqual(lib.dxtrec_result_string(code).decode(), msg)
+        self.assertEqual(lib.dxtrec_result_string(len(dxtrace.RESULT_MESSAGES)).decode(),
+                         "unknown result")
+
+    def test_config_round_trip(self):
+        # every field of the mirrored struct lands where the library reads it
+        with dxtrace.Recorder(self.dir, 3, N, run_id="py-cfg", ops=("a", "b", "c"), unit="ns",
+                              clock_hz=1.5e9, counting="delta", record_tokens=True,
+                              node="node-x", local_rank=2, flush_interval_s=0.5,
+                              ring_capacity=64, compress_level=0, quiet=True) as rec:
+            self.assertEqual(rec.open_result, dxtrace.Result.SUCCESS)
+            self.assertEqual(rec.record("c", 7, list(range(N)), tokens=[1] * N),
+                             dxtrace.Result.SUCCESS)
+        d = read_op(os.path.join(self.dir, "rank-00003.h5"), "c")
+        a = d["attrs"]
+        self.assertEqual(int(a["rank"]), 3)
+        self.assertEqual(int(a["world_size"]), N)
+        self.assertEqual(int(a["local_rank"]), 2)
+        self.assertEqual(as_str(a["run_id"]), "py-cfg")
+        self.assertEqual(as_str(a["node"]), "node-x")
+        self.assertAlmostEqual(float(a["clock_hz"]), 1.5e9)
+        self.assertEqual(as_str(d["unit"]), "ns")
+        self.assertEqual(as_str(d["counting"]), "delta")
+        self.assertEqual(d["wait"].tolist(), [list(range(N))])
+        self.assertEqual(d["tokens"].tolist(), [[1] * N])
+        self.assertEqual(d["step"].tolist(), [7])
+
+    def test_rows_numpy_lists_and_int_ops(self):
+        rng = np.random.default_rng(5)
+        waits = np.cumsum(rng.integers(0, 1000, size=(20, N)), axis=0)
+        with dxtrace.Recorder(self.dir, 0, N, run_id="py-rows", quiet=True) as rec:
+            for step in range(20):
+                w = waits[step]
+                arg = w.tolist() if step % 3 == 0 else (w.astype(np.int32) if step % 3 == 1
+                                                         else w)
+                self.assertEqual(rec.record(0, step, arg), dxtrace.Result.SUCCESS)
+                self.assertEqual(rec.record("combine", step, w * 2), dxtrace.Result.SUCCESS)
+            self.assertEqual(rec.flush(), dxtrace.Result.SUCCESS)
+            c = rec.counters
+            self.assertEqual((c.rows_recorded, c.rows_written, c.rows_dropped), (40, 40, 0))
+        path = os.path.join(self.dir, "rank-00000.h5")
+        disp, comb = read_op(path, "dispatch"), read_op(path, "combine")
+        np.testing.assert_array_equal(disp["wait"], waits)
+        np.testing.assert_array_equal(comb["wait"], waits * 2)
+        self.assertEqual(disp["step"].tolist(), list(range(20)))
+        self.assertTrue((np.diff(disp["time_ns"]) >= 0).all())
+        self.assertEqual(as_str(disp["unit"]), "cycles")
+        self.assertEqual(as_str(disp["counting"]), "cumulative")
+
+    def test_bad_input(self):
+        with dxtrace.Recorder(self.dir, 0, N, quiet=True) as rec:
+            with self.assertRaises(ValueError):
+                rec.record(0, 0, [1] * (N - 1))
+            with self.assertRaises(ValueError):
+                rec.record(0, 0, np.zeros(N + 1, dtype=np.int64))
+            with self.assertRaises(TypeError):
+                rec.record(0, 0, np.zeros(N, dtype=np.float64))
+            with self.assertRaises(ValueError):
+                rec.record("nope", 0, [0] * N)
+            self.assertEqual(rec.record(5, 0, [0] * N), dxtrace.Result.ERR_INVALID_ARG)
+            with self.assertRaises(ValueError):
+                rec.record(0, 0, [0] * N, tokens=[0] * 3)
+            self.assertEqual(rec.counters.rows_recorded, 0)
+        with self.assertRaises(dxtrace.DxtraceError):
+            dxtrace.Recorder(self.dir, N, N, quiet=True)  # rank out of range
+        with self.assertRaises(ValueError):
+            dxtrace.Recorder(self.dir, 0, N, unit="ms")
+
+    def test_closed_recorder(self):
+        rec = dxtrace.Recorder(self.dir, 1, N, quiet=True)
+        self.assertEqual(rec.close(), dxtrace.Result.SUCCESS)
+        self.assertTrue(rec.closed)
+        self.assertEqual(rec.close(), dxtrace.Result.ERR_CLOSED)
+        with self.assertRaises(dxtrace.DxtraceError):
+            rec.record(0, 0, [0] * N)
+        with self.assertRaises(dxtrace.DxtraceError):
+            rec.counters
+
+    def test_unwritable_directory_does_not_raise(self):
+        blocker = os.path.join(self.tmp.name, "file")
+        open(blocker, "w").close()
+        with dxtrace.Recorder(os.path.join(blocker, "trace"), 0, N, quiet=True) as rec:
+            self.assertEqual(rec.open_result, dxtrace.Result.ERR_IO)
+            code, msg = rec.last_error()
+            self.assertEqual(code, dxtrace.Result.ERR_IO)
+            self.assertIn("trace", msg)
+
+    def test_device_path_without_gpu(self):
+        # raw device pointers on a machine without a GPU: an error, counted, no crash
+        if os.path.exists("/dev/nvidia0"):
+            self.skipTest("a GPU is present: tests/gpu/test_torch.py covers the device path")
+        with dxtrace.Recorder(self.dir, 0, N, quiet=True) as rec:
+            res = rec.record_device(0, 0, 0x1000, None, 0)
+            self.assertIn(res, (dxtrace.Result.ERR_CUDA, dxtrace.Result.ERR_NO_CUDA))
+            self.assertEqual(rec.counters.rows_dropped, 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
