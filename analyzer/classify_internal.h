@@ -50,6 +50,7 @@ typedef struct dxt_judge {
     unsigned char *flag; /* n: scratch, ranks flagged in the current sweep */
     unsigned char *node_flag; /* nnodes: scratch, nodes flagged in the current sweep */
     double *rank_z, *rank_obs, *rank_exp; /* n: scratch of the current sweep */
+    double line_scale;   /* the current sweep's scale of rank effects */
     double *tok_sums;    /* 2n: this window's tokens per step, row sums then column sums */
     int have_tokens;
     dxt_hit *hits;

@@ -14,32 +14,41 @@ static size_t compact(double *x, size_t n)
     return k;
 }
 
-/* The k-th smallest of x[0..n) (Hoare's selection, median-of-three pivot). */
+static inline void swap(double *x, size_t a, size_t b)
+{
+    double t = x[a];
+    x[a] = x[b];
+    x[b] = t;
+}
+
+/* The k-th smallest of x[0..n), n >= 1 (quickselect with a median-of-three
+ * pivot that also guards both scans, as in Numerical Recipes' select). */
 static double select_kth(double *x, size_t n, size_t k)
 {
     size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        double a = x[lo], b = x[mid], c = x[hi];
-        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (x[i] < pivot) i++;
-            while (x[j] > pivot) j--;
-            if (i <= j) {
-                double t = x[i];
-                x[i] = x[j];
-                x[j] = t;
-                i++;
-                if (j == 0) break;
-                j--;
-            }
+    for (;;) {
+        if (hi <= lo + 1) {
+            if (hi == lo + 1 && x[hi] < x[lo]) swap(x, lo, hi);
+            return x[k];
         }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return x[k];
+        size_t mid = lo + (hi - lo) / 2;
+        swap(x, mid, lo + 1);
+        if (x[lo] > x[hi]) swap(x, lo, hi);
+        if (x[lo + 1] > x[hi]) swap(x, lo + 1, hi);
+        if (x[lo] > x[lo + 1]) swap(x, lo, lo + 1);
+        size_t i = lo + 1, j = hi;
+        double pivot = x[lo + 1];
+        for (;;) {
+            do i++; while (x[i] < pivot);
+            do j--; while (x[j] > pivot);
+            if (j < i) break;
+            swap(x, i, j);
+        }
+        x[lo + 1] = x[j];
+        x[j] = pivot;
+        if (j >= k) hi = j - 1;
+        if (j <= k) lo = i;
     }
-    return x[k];
 }
 
 double dxt_median_inplace(double *x, size_t n)

@@ -218,8 +218,10 @@ static void update_tok_ref(dxt_tracker *t)
     if (!j->have_tokens) return;
     double alpha = t->windows < REF_WARMUP ? 1.0 / (t->windows + 1) : REF_ALPHA;
     for (int r = 0; r < 2 * n; r++) {
-        int rank = r % n;
-        if (j->late[rank] || j->hot_row[rank]) continue;
+        int rank = r % n, hot = 0;
+        for (int h = 0; h < j->nhits; h++) /* a hot expert is not usual */
+            hot |= j->hits[h].kind == DXT_LOAD_IMBALANCE && j->hits[h].rank == rank;
+        if (hot) continue;
         double v = j->tok_sums[r];
         t->tok_ref[r] = t->tok_ref[r] > 0.0 ? t->tok_ref[r] + alpha * (v - t->tok_ref[r]) : v;
     }

@@ -131,8 +131,9 @@ typedef struct dxt_writer_opts {
 /* Create (truncate) a rank's file with its root attributes and one group per op.
  * Crash safety (see FORMAT.md): the file is written uncompressed (chunks are
  * rewritten in place, freed space is never reused, metadata is written only by
- * a flush), so what dxt_writer_flush returned for survives a SIGKILL of the
- * writer, readable with plain H5Fopen by any HDF5 reader. */
+ * a flush, and no flush splits the chunk index), so what dxt_writer_flush
+ * returned for survives a SIGKILL of the writer, readable with plain H5Fopen
+ * by any HDF5 reader. */
 int dxt_writer_create(const char *path, const dxt_meta *meta, const char *const *ops, int nops,
                       dxt_unit unit, dxt_counting counting, const dxt_writer_opts *opts,
                       dxt_writer **out, dxt_error *err);
@@ -142,6 +143,12 @@ int dxt_writer_create(const char *path, const dxt_meta *meta, const char *const 
 int dxt_writer_append(dxt_writer *w, int op, int64_t nrows, const int64_t *step,
                       const int64_t *time_ns, const int64_t *wait, const int64_t *tokens,
                       const double *clock_hz, dxt_error *err);
+
+/* Rows op can still take in this file. A live file holds a bounded number of
+ * chunks per dataset (so that no flush ever splits its chunk index); when the
+ * room is smaller than a batch, close the file and go on in a new one (the
+ * recorder names them rank-NNNNN.K.h5: segments of one rank). */
+int64_t dxt_writer_room(const dxt_writer *w, int op);
 
 /* Store the dropped-row count of op and the step range of the drops. */
 int dxt_writer_set_dropped(dxt_writer *w, int op, int64_t rows_dropped, int64_t first_step,

@@ -1,6 +1,5 @@
 /* fmt_internal.h - private helpers shared by the files of the format module
- * (fmt_names.c, fmt_writer.c, fmt_reader.c, fmt_attrs.c, fmt_compress.c,
- * fmt_vfd.c).
+ * (fmt_names.c, fmt_writer.c, fmt_reader.c, fmt_attrs.c, fmt_compress.c).
  * Owner: the format module.
  * Not installed, not used outside format/. */
 #ifndef DXT_FMT_INTERNAL_H
@@ -9,6 +8,15 @@
 #include <hdf5.h>
 
 #include "dxt_format.h"
+
+/* Half the entries of the one chunk-index node of a live file (fmt_writer.c):
+ * 2K - 1 chunks per dataset fit before the node would split. */
+#define DXT_LIVE_BTREE_K 1024
+
+/* Fill values of live datasets: what a row reads as when a kill cut the
+ * flush that would have indexed its chunk. No real value is INT64_MIN; the
+ * reader cuts the readable rows at the first one (fmt_reader.c). */
+#define DXT_LIVE_FILL_I64 INT64_MIN
 
 #define DXT_STR_ATTR_MAX_BYTES (1 << 20) /* a fixed string attribute larger than this is refused */
 
@@ -44,11 +52,6 @@ typedef struct dxt_writer_layout {
 int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op_spec *ops,
                             int nops, const dxt_writer_layout *layout, dxt_writer **out,
                             dxt_error *err);
-
-/* A file access list with the read-only "dxt-tail" driver (fmt_vfd.c): reads
- * every byte the file holds, even past a stale end-of-allocation address.
- * H5I_INVALID_HID on error; the caller closes it. */
-hid_t dxt_tail_fapl(void);
 
 /* Single-value attributes of loc (fmt_attrs.c). Return 1 read, 0 absent and
  * optional, -1 error (err names path and where/name). where: the object's

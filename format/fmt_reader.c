@@ -256,6 +256,46 @@ static int64_t readable_prefix(hid_t dset, hid_t mt, int64_t rows, int64_t width
     return hi * unit + bisect_rows(dset, mt, hi * unit, 0, len, width, scratch);
 }
 
+/* Is row t of an int64 dataset (1-D or 2-D: its first column) torn: unreadable,
+ * or reading as the live fill value? */
+static int row_torn(hid_t dset, int64_t t)
+{
+    int64_t cell = 0;
+    hsize_t start[2] = {(hsize_t)t, 0}, count[2] = {1, 1};
+    hid_t fspace = H5Dget_space(dset), mspace = H5Screate_simple(1, count, NULL);
+    int ok = fspace >= 0 && mspace >= 0 &&
+             H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dread(dset, H5T_NATIVE_INT64, mspace, fspace, H5P_DEFAULT, &cell) >= 0;
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    return !ok || cell == DXT_LIVE_FILL_I64;
+}
+
+/* Rows [0, result) of an uncompressed (live) int64 dataset that hold data: a
+ * kill inside a flush can leave the last chunks unindexed, and their rows read
+ * as the fill value. Torn rows are a suffix, so a binary search on the first
+ * column finds them; compressed files are written whole and never torn. */
+static int64_t untorn_prefix(hid_t dset, int64_t rows)
+{
+    hid_t dcpl = H5Dget_create_plist(dset);
+    int filters = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (rows == 0 || filters != 0 || !row_torn(dset, rows - 1))
+        return rows;
+    int64_t lo = 0, hi = rows - 1; /* rows [0, lo) hold data; row hi is torn */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (row_torn(dset, mid))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
 /* Rows of step that read and increase strictly, from the start. */
 static int64_t step_prefix(hid_t step, int64_t rows, int64_t *block)
 {
@@ -269,7 +309,7 @@ static int64_t step_prefix(hid_t step, int64_t rows, int64_t *block)
             rows = first + ok;
         }
         for (int64_t t = 0; t < n; t++) {
-            if ((first > 0 || t > 0) && block[t] <= prev)
+            if (block[t] == DXT_LIVE_FILL_I64 || ((first > 0 || t > 0) && block[t] <= prev))
                 return first + t;
             prev = block[t];
         }
@@ -298,6 +338,8 @@ static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
         hid_t mt = d == DSET_CLOCK_HZ ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
         int64_t ok = readable_prefix(dset, mt, rows, width, scratch, sr);
         if (ok < rows)
+            rows = ok;
+        if (mt == H5T_NATIVE_INT64 && (ok = untorn_prefix(dset, rows)) < rows)
             rows = ok;
     }
     free(scratch);
@@ -376,11 +418,10 @@ fail:
 
 /* ---- public ------------------------------------------------------------------- */
 
-/* A file access list without raw-data chunk cache, through the dxt-tail
- * driver when tail is set. */
-static hid_t reader_fapl(int tail)
+/* A file access list without raw-data chunk cache. */
+static hid_t reader_fapl(void)
 {
-    hid_t fapl = tail ? dxt_tail_fapl() : H5Pcreate(H5P_FILE_ACCESS);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* No raw-data chunk cache: readers read in blocks, and dxt-analyze keeps every
      * rank's file open; 1 MiB per open dataset took 1.4 GB at 256 ranks (edit: A2). */
     if (fapl >= 0 && H5Pset_cache(fapl, 0, 521, 0, 1.0) < 0) {
@@ -390,23 +431,15 @@ static hid_t reader_fapl(int tail)
     return fapl;
 }
 
-/* Through the dxt-tail driver first (metadata past a stale end-of-allocation
- * address after a kill in mid-flush stays readable), then the stock driver; a
- * file left flagged open by a killed SWMR writer opens only in SWMR-read mode. */
+/* A file left flagged open by a killed SWMR writer opens only in SWMR-read mode. */
 static hid_t open_file(const char *path)
 {
-    hid_t file = H5I_INVALID_HID, tail = reader_fapl(1), plain = reader_fapl(0);
-    hid_t access = plain >= 0 ? plain : H5P_DEFAULT;
-    if (tail >= 0)
-        file = H5Fopen(path, H5F_ACC_RDONLY, tail);
-    if (file < 0)
-        file = H5Fopen(path, H5F_ACC_RDONLY, access);
+    hid_t fapl = reader_fapl(), access = fapl >= 0 ? fapl : H5P_DEFAULT;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, access);
     if (file < 0)
         file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, access);
-    if (tail >= 0)
-        H5Pclose(tail);
-    if (plain >= 0)
-        H5Pclose(plain);
+    if (fapl >= 0)
+        H5Pclose(fapl);
     return file;
 }
 

@@ -7,7 +7,13 @@
  * library version bounds (no superblock v3 "open for write" flag) and a
  * metadata cache that never evicts: metadata reaches the file only in
  * dxt_writer_flush, so a SIGKILL leaves the file as of the last flush plus
- * raw data past its end, which readers ignore. */
+ * raw data past its end, which readers ignore. A flush must also never
+ * restructure metadata that an earlier flush wrote: the chunk index of a live
+ * file is one version-1 B-tree node of 2 * DXT_LIVE_BTREE_K entries, allocated
+ * whole at creation and only filled in place, and the writer refuses appends
+ * that would split it (dxt_writer_room: the recorder rotates to a new segment
+ * file first); every attribute a flush updates is created with the file. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +34,7 @@ struct dxt_writer {
     int64_t world_size;
     int nops;
     int fsync;
+    int64_t max_rows;   /* rows per op before the chunk index would split (live files) */
     writer_op op[DXT_MAX_OPS];
 };
 
@@ -125,13 +132,16 @@ fail:
     return H5I_INVALID_HID;
 }
 
-static hid_t create_file(const char *path)
+/* live: a file the recorder appends to (crash-safe layout); else a file
+ * written once, whole (dxt_file_compress). */
+static hid_t create_file(const char *path, int live)
 {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = make_fapl(), file = H5I_INVALID_HID;
     /* Freed space is never reused: a chunk or heap the last flush points to
      * is never overwritten by something else before the next flush. */
     if (fcpl >= 0 && fapl >= 0 &&
-        H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, 0, 1) >= 0)
+        H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, 0, 1) >= 0 &&
+        (!live || H5Pset_istore_k(fcpl, DXT_LIVE_BTREE_K) >= 0))
         file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     if (fcpl >= 0)
         H5Pclose(fcpl);
@@ -155,6 +165,15 @@ static hid_t create_dset(hid_t group, dxt_name name, hid_t type, int64_t width,
         goto fail;
     if (layout->deflate_level > 0 &&
         (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, (unsigned)layout->deflate_level) < 0))
+        goto fail;
+    /* Live files: rows whose chunk a killed flush never indexed read as the
+     * fill value, which the reader recognizes (torn rows are cut, not read). */
+    const int64_t fill_i64 = DXT_LIVE_FILL_I64;
+    const double fill_f64 = NAN;
+    if (layout->deflate_level == 0 &&
+        H5Pset_fill_value(dcpl, type == H5T_IEEE_F64LE ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64,
+                          type == H5T_IEEE_F64LE ? (const void *)&fill_f64
+                                                 : (const void *)&fill_i64) < 0)
         goto fail;
     /* A cache that holds the chunk being filled (and the next one). */
     size_t cache_bytes = 2 * chunk_bytes + 64 * 1024;
@@ -197,6 +216,11 @@ static int create_op(dxt_writer *w, writer_op *op, const dxt_op_spec *spec,
         return -1;
     if (spec->has_tokens && write_str_attr(op->dset[DSET_TOKENS], DXT_A_COUNTING,
                                            dxt_counting_str(spec->tokens_counting)) < 0)
+        return -1;
+    /* Created now, so that a flush only rewrites them in place. */
+    if (write_i64_attr(op->group, DXT_A_ROWS_DROPPED, 0) < 0 ||
+        write_i64_attr(op->group, DXT_A_DROPPED_FIRST_STEP, -1) < 0 ||
+        write_i64_attr(op->group, DXT_A_DROPPED_LAST_STEP, -1) < 0)
         return -1;
     return 0;
 }
@@ -265,7 +289,9 @@ int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op
     }
     w->world_size = meta->world_size;
     w->fsync = layout->fsync;
-    if ((w->file = create_file(path)) < 0) {
+    int live = layout->deflate_level == 0;
+    w->max_rows = live ? (2 * (int64_t)DXT_LIVE_BTREE_K - 1) * chunk_rows : INT64_MAX;
+    if ((w->file = create_file(path, live)) < 0) {
         dxt_fail(err, "%s: file cannot be created", path);
         goto fail;
     }
@@ -370,6 +396,9 @@ static int check_append(dxt_writer *w, int op, int64_t nrows, const int64_t *ste
     if (clock_hz && w->op[op].dset[DSET_CLOCK_HZ] < 0)
         return dxt_fail(err, "%s: dataset 'ops/%s/clock_hz' was not created", w->path,
                         w->op[op].name);
+    if (nrows > dxt_writer_room(w, op))
+        return dxt_fail(err, "%s: group 'ops/%s' is full (%lld rows): rotate to a new file",
+                        w->path, w->op[op].name, (long long)w->max_rows);
     int64_t prev = w->op[op].last_step;
     for (int64_t t = 0; t < nrows; t++) {
         if (t > 0 || prev != INT64_MIN) {
@@ -424,6 +453,13 @@ int dxt_writer_append(dxt_writer *w, int op, int64_t nrows, const int64_t *step,
 fail:
     free(zeros);
     return rc;
+}
+
+int64_t dxt_writer_room(const dxt_writer *w, int op)
+{
+    if (!w || op < 0 || op >= w->nops)
+        return 0;
+    return w->max_rows - w->op[op].rows;
 }
 
 int dxt_writer_set_dropped(dxt_writer *w, int op, int64_t rows_dropped, int64_t first_step,

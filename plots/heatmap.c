@@ -101,7 +101,7 @@ static void script_frame(plot_buf *b, const char *png_path, int n, const dxt_hea
     pb_printf(b, " font ',12'\nset xlabel 'source rank j (waited for)'\n"
                  "set ylabel 'waiting rank i'\nset cblabel ");
     snprintf(text, sizeof(text), "wait (%s%s)%s", unit, o->log_color ? ", log scale" : "",
-             from_median ? "  -  green: the median or less" : "");
+             from_median ? "  -  green: typical or less" : "");
     pb_quoted(b, text);
     pb_printf(b, "\nunset key\nset tics out nomirror\nset border lw 1\n"
                  "set palette defined %s\nset palette maxcolors 0\n", PLOT_PALETTE_GNUPLOT);
@@ -325,7 +325,7 @@ static dxt_plot_rc heatmap(const char *png_path, int n, const double *wd, const 
         rc = plot_fail(DXT_PLOT_ENOMEM, err, errlen, "heatmap: out of memory for %d x %d", n, n);
         goto fail;
     }
-    int from_median = plot_color_range(NULL, img, (size_t)n * n, opts, &lo, &hi);
+    int from_median = plot_color_range(NULL, img, n, opts, &lo, &hi);
     script_frame(&script, png_path, n, &layout, opts, lo, hi, from_median);
     script_node_lines(&script, n, &layout, opts->topo);
     script_findings(&script, n, &layout, opts);

@@ -48,12 +48,12 @@ void plot_palette_rgb(double t, int rgb[3]);
 /* Short value text: "12.3", "1.23k", "45.6M"; "" for NAN. */
 void plot_format_value(double v, char *buf, size_t len);
 
-/* The color range of count values: opts' cb_min..cb_max if set; else, linear,
- * the median..max of the finite values (green: typical or less, so that what
- * stands out is red whatever the node layout) and returns 1; else (log) the
- * finite positive min..max. Always lo < hi. */
-int plot_color_range(const double *v, const float *vf, size_t count, const dxt_plot_opts *o,
-                      double *lo, double *hi);
+/* The color range of an n x n matrix (color_range.c): opts' cb_min..cb_max
+ * if set; log: the finite positive min..max; else (returns 1) from the typical
+ * wait (median across nodes: green) to the weakest finding's level (at least
+ * 1.5 x typical: red), or to max(max, 2 x typical) without findings. lo < hi. */
+int plot_color_range(const double *v, const float *vf, int n, const dxt_plot_opts *o,
+                     double *lo, double *hi);
 
 /* Does finding f belong on a picture of op (NULL op: every finding)? */
 int plot_finding_matches(const dxt_finding *f, const char *op);

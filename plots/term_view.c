@@ -254,7 +254,7 @@ static void print_legend(FILE *out, const term_grid *g, double lo, double hi, in
         fputc(' ', out);
     }
     fprintf(out, "\x1b[0m %s %s (%s%s)\n", hi_text, o->unit ? o->unit : "us",
-            o->log_color ? "log" : "linear", from_median ? "; green: the median or less" : "");
+            o->log_color ? "log" : "linear", from_median ? "; green: typical or less" : "");
     fprintf(out, "rows: waiting rank i; columns: source rank j (waited for)\n");
     if (g->group == 1)
         fprintf(out, "cell: wait of rank i for rank j; '.' no value\n");
@@ -306,7 +306,7 @@ dxt_plot_rc dxt_show_heatmap(FILE *out, int n, const double *wait, const dxt_plo
         goto fail;
     }
     grid_marks(&g, opts);
-    int from_median = plot_color_range(g.means, NULL, (size_t)g.cells * g.cells, opts, &lo, &hi);
+    int from_median = plot_color_range(wait, NULL, n, opts, &lo, &hi);
     fprintf(out, "%s | run %s | steps %lld..%lld | %d ranks\n", opts->op ? opts->op : "all ops",
             opts->run_id ? opts->run_id : "?", (long long)opts->first_step,
             (long long)opts->last_step, n);

@@ -142,6 +142,8 @@ void dxtrec_count_drops(dxtrec_t *rec, int op, uint64_t n, int64_t first_step, i
 dxtrecResult_t dxtrec_ring_push(dxtrec_t *rec, int op, int64_t step, int64_t time_ns,
                                 const int64_t *wait, const int64_t *tokens, double clock_hz)
 {
+    if ((unsigned)op >= (unsigned)rec->cfg.nops || !wait)
+        return DXTREC_ERR_INVALID_ARG;
     uint64_t pos;
     dxtrec_slot *slot = dxtrec_ring_claim(&rec->ring, &pos);
     if (!slot) {
@@ -172,8 +174,6 @@ dxtrecResult_t dxtrec_record(dxtrec_t *rec, int op, int64_t step, const int64_t 
         return DXTREC_ERR_INVALID_ARG;
     if (!atomic_load_explicit(&rec->accepting, memory_order_relaxed))
         return DXTREC_ERR_CLOSED;
-    if (op < 0 || op >= rec->cfg.nops)
-        return DXTREC_ERR_INVALID_ARG;
     return dxtrec_ring_push(rec, op, step, dxtrec_now_realtime_ns(), wait, tokens, NAN);
 }
 

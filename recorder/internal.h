@@ -98,7 +98,8 @@ struct dxtrec {
 /* Push one complete row into the write path, from any thread (the record
  * path and the CUDA path's poll use it). tokens NULL: unknown (-1 in the
  * file when the file has tokens). clock_hz: NAN when unknown. Never blocks,
- * never allocates: DXTREC_ERR_DROPPED (counted) when the ring is full. */
+ * never allocates: DXTREC_ERR_DROPPED (counted) when the ring is full,
+ * DXTREC_ERR_INVALID_ARG for an op out of range or wait NULL. */
 dxtrecResult_t dxtrec_ring_push(dxtrec_t *rec, int op, int64_t step, int64_t time_ns,
                                 const int64_t *wait, const int64_t *tokens, double clock_hz);
 

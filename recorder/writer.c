@@ -7,8 +7,13 @@
  * File errors never stop it: the broken file is closed, rows are counted as
  * dropped, and a new file is tried every retry interval: rank-RRRRR.h5 first,
  * then rank-RRRRR.<k>.h5 for the k-th file after one that broke (a file that
- * held rows is never truncated). HDF5 calls of all recorders of the process
- * are serialized by one mutex (serial HDF5 is not thread-safe). */
+ * held rows is never truncated). Before each append the writer checks that
+ * the file keeps a margin below RLIMIT_FSIZE and the disk's free space
+ * (room_to_grow): a write that fails half way leaves an HDF5 file that no
+ * longer opens, so a file is closed cleanly before that happens. HDF5 calls
+ * of all recorders of the process are serialized by one mutex (serial HDF5
+ * is not thread-safe). The thread blocks asynchronous signals (SIGXFSZ
+ * becomes EFBIG). */
 #include "internal.h"
 
 #include <errno.h>

@@ -4,13 +4,13 @@
  * and the config check live in sim_fault.c.
  *
  * Healthy model, per step and op (all times ns, from a common start):
- *   routing   expert e's popularity p_e = zipf_e * exp(0.15 sin(2 pi t/P_e + phi_e))
+ *   routing   expert e's popularity p_e = zipf_e * exp(0.1 sin(2 pi t/P_e + phi_e))
  *             (mild Zipf, slow drift, P_e 2k..20k steps); rank i's share s_i is the
  *             sum over its experts. Dispatch tokens i gets from j ~ Normal(mu_i, mu_i),
  *             mu_i = tokens_per_rank * topk * s_i (token-expert pairs, as DeepEP LL).
  *             Combine sends the results back: tokens_combine[i][j] = tokens[j][i].
  *   ready_j   100 us * speed_j (static, sigma 1%) * (1 + 0.5% jitter); in combine
- *             also * (0.9 + 0.1 * tokens j got in dispatch / the even share).
+ *             also * (0.95 + 0.05 * tokens j got in dispatch / the even share).
  *   transfer  j->i: (lat + tokens * per_token) * pair_ij * (1 + 5% jitter); NVLink inside
  *             a node 1.5 us + 30 ns/token, RDMA across 32 us + 300 ns/token; pair_ij
  *             static lognormal (sigma .15, clipped .6..1.6), and across nodes also a

@@ -35,7 +35,7 @@ typedef struct scenario {
 } scenario;
 
 typedef struct outcome {
-    int expected, found, false_pos, onset_bad;
+    int expected, found, false_pos, onset_bad, persist_bad;
     double classify_s;
     int windows;
 } outcome;
@@ -140,6 +140,7 @@ static void score_run(const scenario *sc, const sim *s, dxt_tracker **trackers, 
                 matched_any[op][k] = 1;
                 hit = 1;
                 if (llabs(fs[k].first_step - onset) > sc->window) out->onset_bad++;
+                if (fs[k].persistent != (sc->faults[f].duty >= 1.0)) out->persist_bad++;
             }
             out->expected++;
             out->found += hit;
@@ -177,6 +178,22 @@ static void bufs_free(run_bufs *b)
     free(b->wait);
     free(b->tok);
     for (int op = 0; op < NOPS; op++) free(b->sum[op]), free(b->tok_sum[op]);
+}
+
+/* Hand op's summed window to its tracker (timed), then clear the sums. */
+static void feed_window(dxt_tracker *t, run_bufs *b, int op, size_t n, int64_t first,
+                        int64_t last, int tokens, outcome *out)
+{
+    size_t cells = n * n;
+    for (size_t c = 0; c < cells; c++) /* the loader's view: the diagonal is missing */
+        if (c / n == c % n) b->sum[op][c] = NAN;
+    double t0 = now_s();
+    assert_int_equal(dxt_tracker_add_window(t, first, last, b->sum[op],
+                                            tokens ? b->tok_sum[op] : NULL), 0);
+    out->classify_s += now_s() - t0;
+    out->windows++;
+    memset(b->sum[op], 0, cells * sizeof *b->sum[op]);
+    memset(b->tok_sum[op], 0, cells * sizeof *b->tok_sum[op]);
 }
 
 /* Simulate, window, classify. */
@@ -228,17 +245,8 @@ static void run_scenario(const scenario *sc, outcome *out)
             }
         }
         if ((step + 1) % sc->window && step + 1 < sc->steps) continue;
-        for (int op = 0; op < NOPS; op++) {
-            for (size_t c = 0; c < cells; c++) /* the loader's view: the diagonal is missing */
-                if (c / n == c % n) b.sum[op][c] = NAN;
-            double t0 = now_s();
-            assert_int_equal(dxt_tracker_add_window(trackers[op], first, step, b.sum[op],
-                                                    sc->tokens ? b.tok_sum[op] : NULL), 0);
-            out->classify_s += now_s() - t0;
-            out->windows++;
-            memset(b.sum[op], 0, cells * sizeof *b.sum[op]);
-            memset(b.tok_sum[op], 0, cells * sizeof *b.tok_sum[op]);
-        }
+        for (int op = 0; op < NOPS; op++)
+            feed_window(trackers[op], &b, op, n, first, step, sc->tokens, out);
         first = step + 1;
     }
     score_run(sc, s, trackers, out);
@@ -256,10 +264,11 @@ static int run_group(const scenario *list, int count)
         outcome o;
         if (only && !strstr(list[k].name, only)) continue;
         run_scenario(&list[k], &o);
-        int right = o.found == o.expected && o.false_pos == 0 && o.onset_bad == 0;
-        printf("  %-4s %-34s N=%-3d found %d/%d false %d onset-off %d  (%.2f ms/window)\n",
+        int right = o.found == o.expected && o.false_pos == 0 && o.onset_bad == 0 &&
+                    o.persist_bad == 0;
+        printf("  %-4s %-34s N=%-3d found %d/%d false %d onset-off %d persist-off %d (%.2f ms/window)\n",
                right ? "ok" : list[k].informational ? "info" : "BAD", list[k].name, list[k].world, o.found, o.expected, o.false_pos,
-               o.onset_bad, o.windows ? 1e3 * o.classify_s / o.windows : 0.0);
+               o.onset_bad, o.persist_bad, o.windows ? 1e3 * o.classify_s / o.windows : 0.0);
         fflush(stdout);
         total_classify_s += o.classify_s;
         total_windows += o.windows;
@@ -316,6 +325,163 @@ static void test_kinds_mid_run(void **state)
     assert_true(run_group(list, count));
 }
 
+static scenario at(const char *name, int world, sim_fault f, int64_t steps, int informational)
+{
+    scenario sc = one(name, world, f);
+    sc.steps = steps;
+    if (f.duty < 1.0) sc.window = 20; /* one window per burst slot: the duty shows */
+    sc.informational = informational;
+    return sc;
+}
+
+/* Faults from step 0: judged first without history (static thresholds). */
+static void test_static(void **state)
+{
+    (void)state;
+    scenario list[] = {
+        at("static slow_source r5 1.3x", 16, fault(SIM_SLOW_SOURCE, 5, 0, 1.3, 0, 1.0), 800, 1),
+        at("static slow_source r5 2x", 16, fault(SIM_SLOW_SOURCE, 5, 0, 2.0, 0, 1.0), 800, 0),
+        at("static slow_source r21 4x", 32, fault(SIM_SLOW_SOURCE, 21, 0, 4.0, 0, 1.0), 800, 0),
+        at("static slow_destination r11 1.3x", 16, fault(SIM_SLOW_DESTINATION, 11, 0, 1.3, 0, 1.0), 800, 1),
+        /* informational: combine rows differ statically (scale ~0.12): 2x scores ~4 */
+        at("static slow_destination r11 2x", 16, fault(SIM_SLOW_DESTINATION, 11, 0, 2.0, 0, 1.0), 800, 1),
+        at("static slow_destination r11 3x", 16, fault(SIM_SLOW_DESTINATION, 11, 0, 3.0, 0, 1.0), 800, 0),
+        at("static slow_path 3->12 4x", 16, fault(SIM_SLOW_PATH, 3, 12, 4.0, 0, 1.0), 800, 1),
+        at("static slow_path 3->12 8x", 16, fault(SIM_SLOW_PATH, 3, 12, 8.0, 0, 1.0), 800, 0),
+        at("static slow_path 2->6 4x", 16, fault(SIM_SLOW_PATH, 2, 6, 4.0, 0, 1.0), 800, 0),
+        at("static load_imbalance r9 3x", 16, fault(SIM_LOAD_IMBALANCE, 9, 0, 3.0, 0, 1.0), 800, 0),
+        at("static slow_node 2 dst 2x", 32, fault(SIM_SLOW_NODE, 2, 0, 2.0, 0, 1.0), 800, 1),
+    };
+    assert_true(run_group(list, (int)(sizeof list / sizeof list[0])));
+}
+
+/* 30 % duty in 20-step bursts: found, onset right, marked intermittent. */
+static void test_intermittent(void **state)
+{
+    (void)state;
+    scenario list[] = {
+        at("duty slow_source r5 3x", 16, fault(SIM_SLOW_SOURCE, 5, 0, 3.0, 300, 0.3), 2000, 0),
+        at("duty slow_destination r11 3x", 16, fault(SIM_SLOW_DESTINATION, 11, 0, 3.0, 300, 0.3), 2000, 0),
+        at("duty slow_path 3->12 4x", 16, fault(SIM_SLOW_PATH, 3, 12, 4.0, 300, 0.3), 2000, 0),
+        at("duty slow_node 3 dst 3x", 32, fault(SIM_SLOW_NODE, 3, 0, 3.0, 300, 0.3), 2000, 0),
+        at("duty slow_source r5 2x", 16, fault(SIM_SLOW_SOURCE, 5, 0, 2.0, 300, 0.3), 2000, 1),
+    };
+    assert_true(run_group(list, (int)(sizeof list / sizeof list[0])));
+}
+
+static scenario two(const char *name, int world, sim_fault a, sim_fault b)
+{
+    scenario sc = one(name, world, a);
+    sc.nfaults = 2;
+    sc.faults[1] = b;
+    return sc;
+}
+
+/* Two (and three) faults at once: each found, nothing else. */
+static void test_several(void **state)
+{
+    (void)state;
+    scenario list[] = {
+        two("source r3 + destination r10", 16, fault(SIM_SLOW_SOURCE, 3, 0, 2.0, 400, 1.0),
+            fault(SIM_SLOW_DESTINATION, 10, 0, 2.0, 700, 1.0)),
+        two("path 4->13 + source r9", 32, fault(SIM_SLOW_PATH, 4, 13, 3.0, 400, 1.0),
+            fault(SIM_SLOW_SOURCE, 9, 0, 2.0, 400, 1.0)),
+        two("node 1 dst + source r20", 32, fault(SIM_SLOW_NODE, 1, 0, 2.0, 400, 1.0),
+            fault(SIM_SLOW_SOURCE, 20, 0, 2.0, 400, 1.0)),
+        two("mixed 8: sources r2 r4 + dst r6", 8, fault(SIM_SLOW_SOURCE, 2, 0, 2.0, 400, 1.0),
+            fault(SIM_SLOW_SOURCE, 4, 0, 2.0, 400, 1.0)),
+    };
+    list[3].nfaults = 3;
+    list[3].faults[2] = fault(SIM_SLOW_DESTINATION, 6, 0, 2.0, 400, 1.0);
+    assert_true(run_group(list, (int)(sizeof list / sizeof list[0])));
+}
+
+/* N from 8 to 128 (one node of 8 up to 16 nodes). */
+static void test_sizes(void **state)
+{
+    (void)state;
+    scenario list[] = {
+        at("N8 slow_source r3 1.3x", 8, fault(SIM_SLOW_SOURCE, 3, 0, 1.3, 500, 1.0), 1500, 0),
+        at("N8 slow_path 1->6 2x", 8, fault(SIM_SLOW_PATH, 1, 6, 2.0, 500, 1.0), 1500, 0),
+        at("N32 slow_destination r17 1.3x", 32, fault(SIM_SLOW_DESTINATION, 17, 0, 1.3, 500, 1.0), 1500, 0),
+        at("N64 slow_source r40 1.3x", 64, fault(SIM_SLOW_SOURCE, 40, 0, 1.3, 500, 1.0), 1500, 0),
+        at("N64 slow_node 5 src 1.5x", 64, fault(SIM_SLOW_NODE, 5, 1, 1.5, 500, 1.0), 1500, 0),
+        at("N128 slow_source r100 1.3x", 128, fault(SIM_SLOW_SOURCE, 100, 0, 1.3, 500, 1.0), 1000, 0),
+        at("N128 slow_destination r7 1.3x", 128, fault(SIM_SLOW_DESTINATION, 7, 0, 1.3, 500, 1.0), 1000, 0),
+        at("N128 slow_path 5->77 2x", 128, fault(SIM_SLOW_PATH, 5, 77, 2.0, 500, 1.0), 1000, 0),
+        at("N128 slow_node 9 src 2x", 128, fault(SIM_SLOW_NODE, 9, 1, 2.0, 500, 1.0), 1000, 0),
+        /* informational: at 8 tokens per pair, 2x tokens add ~9 % to a dispatch
+         * row (below min_severity); combine shows it */
+        at("N128 load_imbalance r64 2x", 128, fault(SIM_LOAD_IMBALANCE, 64, 0, 2.0, 500, 1.0), 1000, 1),
+        at("N128 load_imbalance r64 4x", 128, fault(SIM_LOAD_IMBALANCE, 64, 0, 4.0, 500, 1.0), 1000, 0),
+    };
+    assert_true(run_group(list, (int)(sizeof list / sizeof list[0])));
+}
+
+/* Healthy runs, spikes 10x the default rate: no finding at all. */
+static void test_healthy(void **state)
+{
+    (void)state;
+    scenario list[] = {base("healthy N8 spikes", 8, 3000), base("healthy N16 spikes", 16, 3000),
+                       base("healthy N64 spikes", 64, 2000), base("healthy N128", 128, 1500)};
+    for (int k = 0; k < 3; k++) list[k].spike_prob = 1e-3;
+    list[1].tokens = 0;
+    assert_true(run_group(list, (int)(sizeof list / sizeof list[0])));
+}
+
+/* Time: 256 x 256 windows (8 simulated windows of 10 steps, fed 100 times
+ * as a 10,000-step run of 100 windows would be), with a slow source. */
+static void test_time_256(void **state)
+{
+    (void)state;
+    enum { N = 256, DISTINCT = 8, WINDOWS = 100, STEPS = 10 };
+    sim_config cfg;
+    sim_config_init(&cfg);
+    cfg.world = N;
+    cfg.nops = 1;
+    cfg.steps = DISTINCT * STEPS;
+    cfg.seed = 99;
+    cfg.spike_prob = 0.0; /* the 8 windows repeat: a spike would repeat too */
+    cfg.nfaults = 1;
+    cfg.faults[0] = fault(SIM_SLOW_SOURCE, 200, 0, 2.0, 0, 1.0);
+    sim *s = sim_new(&cfg);
+    assert_non_null(s);
+    size_t cells = (size_t)N * N;
+    double *windows = calloc(DISTINCT * cells, sizeof *windows);
+    double *wait = malloc(cells * sizeof *wait);
+    assert_non_null(windows);
+    assert_non_null(wait);
+    for (int w = 0; w < DISTINCT; w++)
+        for (int k = 0; k < STEPS; k++) {
+            sim_step(s, 0, w * STEPS + k, wait, NULL);
+            for (size_t c = 0; c < cells; c++) windows[w * cells + c] += wait[c];
+        }
+    int node_of[N];
+    for (int i = 0; i < N; i++) node_of[i] = i / 8;
+    dxt_topology topo = {N, N / 8, node_of, NULL};
+    dxt_tracker *t = dxt_tracker_new("dispatch", &topo, NULL);
+    assert_non_null(t);
+    double t0 = now_s();
+    for (int w = 0; w < WINDOWS; w++)
+        assert_int_equal(dxt_tracker_add_window(t, w * STEPS, w * STEPS + STEPS - 1,
+                                                windows + (w % DISTINCT) * cells, NULL), 0);
+    const dxt_finding *fs = NULL;
+    int count = dxt_tracker_findings(t, &fs);
+    double elapsed = now_s() - t0;
+    printf("  256 x 256: %.2f ms per window, %.3f s for %d windows; %d finding(s)\n",
+           1e3 * elapsed / WINDOWS, elapsed, WINDOWS, count);
+    assert_int_equal(count, 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 200);
+#if !defined(__SANITIZE_ADDRESS__)
+    assert_true(elapsed < 1.0);
+#endif
+    dxt_tracker_free(t);
+    free(windows);
+    free(wait);
+    sim_free(s);
+}
+
 static void print_table(void)
 {
     printf("\naccuracy (kind x magnitude; 'static': from step 0, 'duty': 30 %% on)\n");
@@ -331,6 +497,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds_mid_run),
+        cmocka_unit_test(test_static),
+        cmocka_unit_test(test_intermittent),
+        cmocka_unit_test(test_several),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_healthy),
+        cmocka_unit_test(test_time_256),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     print_table();

@@ -684,7 +684,7 @@ static void kill_child(const char *path, volatile int64_t *flushed)
     if (dxt_writer_create(path, &meta, ops, 1, DXT_UNIT_CYCLES, DXT_COUNTING_CUMULATIVE, &opts,
                           &w, &err) != 0)
         _exit(2);
-    for (int64_t t = 0; t < 10000000; t++) {
+    for (int64_t t = 0; dxt_writer_room(w, 0) > 0; t++) {
         int64_t wait[KILL_WORLD], tok[KILL_WORLD], now = t;
         for (int j = 0; j < KILL_WORLD; j++)
             wait[j] = wait_value(0, t, j), tok[j] = tokens_value(0, t, j);
@@ -696,11 +696,11 @@ static void kill_child(const char *path, volatile int64_t *flushed)
             *flushed = t + 1;
         }
     }
-    _exit(0);
+    for (;;) /* full: wait for the kill */
+        pause();
 }
 
-/* Opens, no torn row; returns 1 when rows flushed before the kill were lost
- * (a torn flush of the chunk index: FORMAT.md, "The known hole"). */
+/* Opens, no torn row; returns 1 when rows flushed before the kill were lost. */
 static int check_killed_file(const char *path, int64_t flushed)
 {
     dxt_error err;
@@ -722,7 +722,7 @@ static int check_killed_file(const char *path, int64_t flushed)
     free(step), free(wait), free(tok);
     dxt_reader_close(r);
     if (rows < flushed)
-        print_message("WARNING: %lld rows readable, %lld were flushed (torn index flush)\n",
+        print_message("LOST: %lld rows readable, %lld were flushed\n",
                       (long long)rows, (long long)flushed);
     return rows < flushed;
 }
@@ -751,8 +751,8 @@ static void test_kill_writer(void **state)
                                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(flushed != MAP_FAILED);
     unsigned seed = 20261124;
-    int lost = 0;
-    for (int round = 0; round < 6; round++) {
+    int lost = 0, rounds = getenv("DXT_KILL_ROUNDS") ? atoi(getenv("DXT_KILL_ROUNDS")) : 6;
+    for (int round = 0; round < rounds; round++) {
         char name[32];
         snprintf(name, sizeof name, "killed-%d.h5", round);
         const char *path = tpath(name);
@@ -779,10 +779,9 @@ static void test_kill_writer(void **state)
                       (long long)open_rows(path));
     }
     munmap((void *)flushed, 4096);
-    /* A kill during the one flush that rewrites a chunk-index node can lose
-     * flushed rows (measured: about 1 kill in 100 in this stress setup); more
-     * than one such kill in 6 means something else broke. */
-    assert_true(lost <= 1);
+    /* DXT_KILL_ROUNDS=200 is the stress version (FORMAT.md gives its result). */
+    print_message("kills: %d, with flushed rows lost: %d\n", rounds, lost);
+    assert_int_equal(lost, 0);
 }
 
 int main(void)

@@ -35,6 +35,47 @@ sys.exit(0 if ok and pw >= w and ph >= h else 1)
 PYEOF
 }
 
+# cell_rgb FILE N I J: "r g b" at cell (row I, column J) of an N-rank heatmap
+# (layout of dxt_heatmap_layout_for: plot area at 100,60, a 1-pixel border,
+# cells of ceil(640/N) pixels; sampled a quarter in, clear of the value text)
+cell_rgb() {
+    $PY - "$@" <<'PYEOF'
+import struct, sys, zlib
+path, n, i, j = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+d = open(path, "rb").read()
+pos, idat = 8, b""
+while pos < len(d):
+    ln, typ = struct.unpack(">I4s", d[pos:pos + 8])
+    body = d[pos + 8:pos + 8 + ln]
+    if typ == b"IHDR":
+        w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+    elif typ == b"IDAT":
+        idat += body
+    pos += 12 + ln
+bpp = {2: 3, 6: 4}[ctype]
+cell = -(-640 // n)
+x, y = 101 + j * cell + cell // 4, 61 + i * cell + cell // 4
+raw, stride, prev, p = zlib.decompress(idat), w * bpp, bytearray(w * bpp), 0
+for row in range(y + 1):
+    f, line = raw[p], bytearray(raw[p + 1:p + 1 + stride])
+    p += 1 + stride
+    for k in range(stride):
+        a = line[k - bpp] if k >= bpp else 0
+        b, c = prev[k], (prev[k - bpp] if k >= bpp else 0)
+        if f == 1: line[k] = (line[k] + a) & 255
+        elif f == 2: line[k] = (line[k] + b) & 255
+        elif f == 3: line[k] = (line[k] + (a + b) // 2) & 255
+        elif f == 4:
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            line[k] = (line[k] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    prev = line
+print(*prev[x * bpp:x * bpp + 3])
+PYEOF
+}
+
+is_red()   { set -- $(cell_rgb "$@"); [ "$1" -gt 180 ] && [ "$1" -gt $(($2 + 80)) ] && [ "$3" -lt 90 ]; }
+is_green() { set -- $(cell_rgb "$@"); [ "$2" -gt 120 ] && [ "$2" -gt $(($1 + 50)) ]; }
+
 for tool in "$SYNTH" "$ANALYZE"; do
     [ -x "$tool" ] || { echo "FAIL missing $tool (build first)"; exit 1; }
 done
@@ -54,6 +95,10 @@ for f in dispatch-heatmap combine-heatmap dispatch-timeline combine-timeline \
          dispatch-finding1-slow_source; do
     check "$f.png" png_at_least "$TMP/p/$f.png" 16 16
 done
+
+# the flagged column is red, a healthy cell of the same (cross-node) block green
+check "slow source column red" is_red "$TMP/p/dispatch-finding1-slow_source.png" 16 12 5
+check "healthy cell of its block green" is_green "$TMP/p/dispatch-finding1-slow_source.png" 16 12 6
 
 # 2. --plot-window and --log-color
 check "--plot-window 100:199" quiet "$ANALYZE" "$TMP/src" --plots "$TMP/w" --plot-window 100:199 \
