@@ -35,9 +35,7 @@
 #define POLISH_ITERS 3
 #define POLISH_ITERS_HISTORY 1
 #define MIN_RANK_SCALE 0.03  /* log units: rank effects of a healthy window vary ~1-2 % */
-#define MIN_CELL_SCALE 0.05  /* log units: cells of a healthy window vary ~5 % (spikes aside) */
 #define NODE_FRACTION 0.75   /* share of a node's ranks flagged alike that makes a slow_node */
-#define SCALE_SAMPLE 4096    /* cells behind a whole-matrix scale (see scale_stride) */
 #define PATTERN_CELLS 3      /* paths sharing a row or column in one window: a rank pattern */
 
 static const char *const kind_names[] = {
@@ -122,11 +120,13 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
     j->hot_cell = malloc(n * n);
     j->flag = malloc(n);
     j->node_flag = malloc(nn);
+    j->node_shift = calloc(2 * nn, sizeof *j->node_shift);
+    j->blk_first = calloc(nn * nn, sizeof *j->blk_first);
     j->rank_z = malloc(n * sizeof *j->rank_z);
     j->rank_obs = malloc(n * sizeof *j->rank_obs);
     j->rank_exp = malloc(n * sizeof *j->rank_exp);
     j->tok_sums = malloc(2 * n * sizeof *j->tok_sums);
-    if (!j->flag || !j->node_flag || !j->rank_z || !j->rank_obs || !j->rank_exp || !j->tok_sums) goto fail;
+    if (!j->flag || !j->node_flag || !j->node_shift || !j->blk_first || !j->rank_z || !j->rank_obs || !j->rank_exp || !j->tok_sums) goto fail;
     if (!j->node_of || !j->members || !j->node_start || !j->logm || !j->res || !j->scratch ||
         !j->row || !j->col || !j->blk || !j->late || !j->hot_row || !j->hot_cell)
         goto fail;
@@ -162,6 +162,8 @@ void dxt_judge_free(dxt_judge *j)
     free(j->hot_cell);
     free(j->flag);
     free(j->node_flag);
+    free(j->node_shift);
+    free(j->blk_first);
     free(j->rank_z);
     free(j->rank_obs);
     free(j->rank_exp);
@@ -252,7 +254,7 @@ static void refit_without_late(dxt_judge *j, const double *ref, int iters)
             if (j->late[i] || j->late[k]) j->res[(size_t)i * n + k] = NAN;
 }
 
-static int push_hit(dxt_judge *j, const dxt_hit *h)
+int dxt_judge_push_hit(dxt_judge *j, const dxt_hit *h)
 {
     if (j->nhits == j->cap) {
         int cap = j->cap ? 2 * j->cap : 16;
@@ -373,7 +375,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
         }
         dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, by_col, expd > 0 ? obs / expd : 0.0,
                      dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0};
-        if (push_hit(j, &h)) return -1;
+        if (dxt_judge_push_hit(j, &h)) return -1;
     }
     for (int r = 0; r < j->n; r++) {
         if (!j->flag[r]) continue;
@@ -381,112 +383,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
         dxt_hit h = {by_col ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION, r, -1, -1, -1, 0,
                      j->rank_obs[r] / j->rank_exp[r], j->rank_z[r],
                      (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0};
-        if (push_hit(j, &h)) return -1;
-    }
-    return 0;
-}
-
-/* Scales of the whole matrix come from at most ~SCALE_SAMPLE cells, evenly
- * strided (an odd stride, so that rows and columns are mixed): the same
- * estimate at a fraction of the cost of selecting among 65536 cells. */
-static size_t scale_stride(int n)
-{
-    size_t stride = (size_t)n * n / SCALE_SAMPLE;
-    return stride < 1 ? 1 : stride | 1;
-}
-
-/* Median of D = log M - ref over every block (into j->blk) and the pooled
- * MAD of D around its block's median (the cells' noise). */
-static double block_medians(dxt_judge *j, const double *ref)
-{
-    int n = j->n, nn = j->nnodes;
-    size_t ndev = 0;
-    for (int a = 0; a < nn; a++)
-        for (int b = 0; b < nn; b++) {
-            size_t count = 0;
-            for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
-                for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++) {
-                    size_t c = (size_t)j->members[p] * n + j->members[q];
-                    j->scratch[count++] = j->logm[c] - ref[c];
-                }
-            j->blk[a * nn + b] = dxt_median_inplace(j->scratch, count);
-        }
-    size_t stride = scale_stride(n);
-    for (size_t c = 0; c < (size_t)n * n; c += stride) {
-        int i = (int)(c / (size_t)n), k = (int)(c % (size_t)n);
-        double d = j->logm[c] - ref[c] - j->blk[j->node_of[i] * nn + j->node_of[k]];
-        if (!isnan(d)) j->scratch[ndev++] = fabs(d);
-    }
-    double s = 1.4826 * dxt_median_inplace(j->scratch, ndev);
-    return isfinite(s) && s > MIN_CELL_SCALE ? s : MIN_CELL_SCALE;
-}
-
-/* Median over the blocks of node K's row (by_col 0) or column (1) of block
- * medians, the own block left out when skip_own. */
-static double node_line(dxt_judge *j, int node, int by_col, int skip_own)
-{
-    int nn = j->nnodes;
-    double *buf = j->scratch;
-    size_t count = 0;
-    for (int o = 0; o < nn; o++)
-        if (!(skip_own && o == node)) buf[count++] = j->blk[by_col ? o * nn + node : node * nn + o];
-    return dxt_median_inplace(buf, count);
-}
-
-/* Observed and expected (ref) wait per step of node K's rows, or of its
- * columns seen from the other nodes. */
-static void node_waits(const dxt_judge *j, const double *ref, int node, int as_source,
-                       double *obs, double *expd)
-{
-    int n = j->n;
-    *obs = *expd = 0.0;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < n; k++) {
-            size_t c = (size_t)i * n + k;
-            int in = as_source ? j->node_of[k] == node && j->node_of[i] != node
-                               : j->node_of[i] == node;
-            if (!in || isnan(j->logm[c]) || isnan(ref[c])) continue;
-            *obs += exp(j->logm[c]);
-            *expd += exp(ref[c]);
-        }
-}
-
-/* Slow nodes against history, from the blocks' changes: as destination its
- * whole rows rose (its own block too); as source the other nodes' waits for
- * it rose, its own block did not, and its rows to others fell (it is late).
- * Every node alike is a shift of the whole job, not a slow node. */
-static int judge_nodes_history(dxt_judge *j, const double *ref, double steps)
-{
-    int nn = j->nnodes, nflag = 0;
-    if (nn < 2) return 0;
-    double scale = block_medians(j, ref), floor_log = log(j->opts.min_severity);
-    for (int a = 0; a < nn; a++) {
-        double own = j->blk[a * nn + a], dst = node_line(j, a, 0, 0);
-        double src = node_line(j, a, 1, 1), out = node_line(j, a, 0, 1);
-        /* a node line's median over m cells varies ~1.25 scale / sqrt(m) */
-        double size = j->node_start[a + 1] - j->node_start[a];
-        double se_dst = 1.25 * scale / sqrt(size * j->n), se_src = 1.25 * scale / sqrt(size * (j->n - size));
-        int is_dst = dst >= floor_log && own >= dst / 2 && dst / se_dst >= j->opts.min_score;
-        int is_src = !is_dst && src >= floor_log && own < src / 2 && out <= -src / 2 &&
-                     src / se_src >= j->opts.min_score;
-        j->rank_z[a] = is_dst ? dst / se_dst : src / se_src; /* rank_z: free scratch here */
-        j->node_flag[a] = (unsigned char)(is_dst ? 1 : is_src ? 2 : 0);
-        if (j->opts.verbose > 1)
-            fprintf(stderr, "dxt-classify: node %d own %.3f dst %.3f src %.3f out %.3f scale %.3f\n",
-                    a, own, dst, src, out, scale);
-        nflag += j->node_flag[a] != 0;
-    }
-    if (nflag == nn) return 0;
-    for (int a = 0; a < nn; a++) {
-        if (!j->node_flag[a]) continue;
-        int as_source = j->node_flag[a] == 2;
-        double obs, expd, z = j->rank_z[a];
-        node_waits(j, ref, a, as_source, &obs, &expd);
-        if (!(expd > 0.0) || obs < j->opts.min_severity * expd) continue;
-        dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, obs / expd, z, (obs - expd) * steps, 0.0};
-        if (push_hit(j, &h)) return -1;
-        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
-            (as_source ? j->late : j->hot_row)[j->members[p]] = 1;
+        if (dxt_judge_push_hit(j, &h)) return -1;
     }
     return 0;
 }
@@ -505,7 +402,7 @@ static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double s
     int n = j->n;
     int r0 = a < 0 ? 0 : j->node_start[a], r1 = a < 0 ? n : j->node_start[a + 1];
     int c0 = a < 0 ? 0 : j->node_start[b], c1 = a < 0 ? n : j->node_start[b + 1];
-    size_t count = 0, stride = a < 0 ? scale_stride(n) : 1, seen = 0;
+    size_t count = 0, stride = a < 0 ? dxt_scale_stride(n) : 1, seen = 0;
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
             int i = j->members[p], k = j->members[q];
@@ -513,7 +410,7 @@ static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double s
                 j->scratch[count++] = j->res[(size_t)i * n + k];
         }
     double scale = dxt_mad_inplace(j->scratch, count, 0.0);
-    if (!(scale > MIN_CELL_SCALE)) scale = MIN_CELL_SCALE;
+    if (!(scale > DXT_MIN_CELL_SCALE)) scale = DXT_MIN_CELL_SCALE;
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
             int i = j->members[p], k = j->members[q];
@@ -525,7 +422,7 @@ static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double s
             j->hot_cell[c] = 1;
             dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, exp(e), e / scale,
                          (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0};
-            if (push_hit(j, &h)) return -1;
+            if (dxt_judge_push_hit(j, &h)) return -1;
         }
     return 0;
 }
@@ -633,10 +530,15 @@ int dxt_judge_window(dxt_judge *j, const double *wait, const double *tokens, dou
     memset(j->late, 0, (size_t)n);
     memset(j->hot_row, 0, (size_t)n);
     memset(j->hot_cell, 0, (size_t)n * n);
+    memset(j->node_shift, 0, 2 * (size_t)j->nnodes * sizeof *j->node_shift);
     build_log(j, wait, steps);
-    if (history && judge_nodes_history(j, ref, steps)) return -1;
+    if (history && dxt_judge_nodes_history(j, ref, steps)) return -1;
     int iters = history ? POLISH_ITERS_HISTORY : POLISH_ITERS;
     fit(j, ref, iters);
+    if (!history) { /* the tracker's first history needs the unmasked blocks */
+        memcpy(j->blk_first, j->blk, (size_t)j->nnodes * j->nnodes * sizeof *j->blk);
+        if (dxt_judge_nodes_static(j, steps)) return -1;
+    }
     flag_lines(j, 1, history);
     if (emit_lines(j, 1, steps)) return -1;
     if (j->nhits > 0) refit_without_late(j, ref, iters);

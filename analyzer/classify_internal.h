@@ -43,12 +43,15 @@ typedef struct dxt_judge {
     double *res;         /* n*n: residual of the fit */
     double *row, *col;   /* n: row and column effects */
     double *blk;         /* nnodes*nnodes: block constants (no history only) */
+    double *blk_first;   /* the same before late ranks were masked */
     double *scratch;     /* n*n */
     unsigned char *late; /* n: judged a slow source (its row carries no evidence) */
     unsigned char *hot_row; /* n: judged a slow destination */
     unsigned char *hot_cell; /* n*n: part of a flagged path */
     unsigned char *flag; /* n: scratch, ranks flagged in the current sweep */
     unsigned char *node_flag; /* nnodes: scratch, nodes flagged in the current sweep */
+    double *node_shift;  /* 2 nnodes: log shift of slow nodes found without history,
+                          * as destination (rows) then as source (columns) */
     double *rank_z, *rank_obs, *rank_exp; /* n: scratch of the current sweep */
     double line_scale;   /* the current sweep's scale of rank effects */
     double *tok_sums;    /* 2n: this window's tokens per step, row sums then column sums */
@@ -56,6 +59,18 @@ typedef struct dxt_judge {
     dxt_hit *hits;
     int nhits, cap;
 } dxt_judge;
+
+/* Whole-matrix scales use at most ~DXT_SCALE_SAMPLE cells, evenly strided. */
+#define DXT_SCALE_SAMPLE 4096
+#define DXT_MIN_CELL_SCALE 0.05 /* log units: cells of a healthy window vary ~5 % (spikes aside) */
+size_t dxt_scale_stride(int n);
+
+int dxt_judge_push_hit(dxt_judge *j, const dxt_hit *h);
+
+/* Slow nodes (classify_node.c), against history or, in the first window,
+ * between the topology blocks: hits pushed, ranks marked late / hot_row. */
+int dxt_judge_nodes_history(dxt_judge *j, const double *ref, double steps);
+int dxt_judge_nodes_static(dxt_judge *j, double steps);
 
 int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts);
 void dxt_judge_free(dxt_judge *j);

@@ -90,6 +90,7 @@ struct dxtrec {
     _Atomic long test_batch_sleep_ns; /* the writer sleeps this long after each batch */
     _Atomic long retry_interval_ms;   /* between attempts to create the file; default 2000 */
     _Atomic int test_no_space_guard;  /* 1: write until the file system says no */
+    _Atomic long test_chunk_rows;     /* rows per chunk of files created from now; 0: default */
 };
 
 #define DXTREC_DEVICE_DRAIN_S 2.0

@@ -205,7 +205,7 @@ static void try_create(dxtrec_t *rec, dxtrec_writer_state *ws)
     }
     dxt_meta meta;
     fill_meta(rec, &meta);
-    dxt_writer_opts opts = {.chunk_rows = 0,
+    dxt_writer_opts opts = {.chunk_rows = atomic_load(&rec->test_chunk_rows),
                             .has_tokens = rec->cfg.record_tokens,
                             .has_clock_hz = rec->has_clock_hz,
                             .fsync = rec->cfg.fsync};
@@ -276,38 +276,69 @@ static dxtrecResult_t flush_file(dxtrec_t *rec, dxtrec_writer_state *ws)
 
 /* ---- rows -------------------------------------------------------------------- */
 
+/* The current file holds as many chunks as a live file may (format/FORMAT.md,
+ * "What a flush never does"): store the counters, close it, go on in the next
+ * segment (rank-NNNNN.<k>.h5). Returns 0 with a new file, -1 without. */
+static int rotate_file(dxtrec_t *rec, dxtrec_writer_state *ws)
+{
+    if (flush_file(rec, ws) == DXTREC_SUCCESS) {
+        dxt_error err = {{0}};
+        pthread_mutex_lock(&hdf5_lock);
+        int rc = dxt_writer_close(ws->file, &err);
+        pthread_mutex_unlock(&hdf5_lock);
+        ws->file = NULL;
+        ws->file_index++;
+        if (rc != 0)
+            dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_WRITE, "%s", err.msg);
+    }
+    try_create(rec, ws);
+    return ws->file ? 0 : -1;
+}
+
+/* Append rows [first, first + n) of op's batch to the current file. */
+static int append_rows(dxtrec_t *rec, dxtrec_writer_state *ws, int op, int64_t first, int64_t n,
+                       dxt_error *err)
+{
+    op_batch *b = &ws->ops[op];
+    int64_t width = rec->cfg.world_size;
+    pthread_mutex_lock(&hdf5_lock);
+    int rc = dxt_writer_append(ws->file, op, n, b->step + first, b->time_ns + first,
+                               b->wait + first * width,
+                               rec->cfg.record_tokens ? b->tokens + first * width : NULL,
+                               rec->has_clock_hz ? b->clock_hz + first : NULL, err);
+    pthread_mutex_unlock(&hdf5_lock);
+    return rc;
+}
+
 /* Append op's staged rows (or count them as dropped when there is no file). */
 static void append_op(dxtrec_t *rec, dxtrec_writer_state *ws, int op)
 {
     op_batch *b = &ws->ops[op];
-    if (b->n == 0)
+    int64_t n = b->n, done = 0;
+    if (n == 0)
         return;
-    int64_t n = b->n;
     b->n = 0;
     ws->dirty = 1;
-    if (!ws->file) {
-        dxtrec_count_drops(rec, op, (uint64_t)n, b->step[0], b->step[n - 1]);
-        return;
-    }
     dxt_error err = {{0}};
     uint64_t bytes = (uint64_t)n * sizeof(int64_t) *
                      (3 + (uint64_t)rec->cfg.world_size * (rec->cfg.record_tokens ? 2 : 1));
-    if (room_to_grow(rec, ws, bytes, err.msg, sizeof(err.msg)) != 0) {
-        dxtrec_count_drops(rec, op, (uint64_t)n, b->step[0], b->step[n - 1]);
+    if (ws->file && room_to_grow(rec, ws, bytes, err.msg, sizeof(err.msg)) != 0)
         file_failed(rec, ws, &err);
-        return;
+    while (ws->file && done < n) {
+        int64_t room = dxt_writer_room(ws->file, op), k = n - done < room ? n - done : room;
+        if (room <= 0) {
+            rotate_file(rec, ws);
+            continue;
+        }
+        if (append_rows(rec, ws, op, done, k, &err) != 0) {
+            file_failed(rec, ws, &err);
+            break;
+        }
+        atomic_fetch_add(&rec->rows_written, (uint64_t)k);
+        done += k;
     }
-    pthread_mutex_lock(&hdf5_lock);
-    int rc = dxt_writer_append(ws->file, op, n, b->step, b->time_ns, b->wait,
-                               rec->cfg.record_tokens ? b->tokens : NULL,
-                               rec->has_clock_hz ? b->clock_hz : NULL, &err);
-    pthread_mutex_unlock(&hdf5_lock);
-    if (rc != 0) {
-        dxtrec_count_drops(rec, op, (uint64_t)n, b->step[0], b->step[n - 1]);
-        file_failed(rec, ws, &err);
-        return;
-    }
-    atomic_fetch_add(&rec->rows_written, (uint64_t)n);
+    if (done < n)
+        dxtrec_count_drops(rec, op, (uint64_t)(n - done), b->step[done], b->step[n - 1]);
 }
 
 static void stage_row(dxtrec_t *rec, dxtrec_writer_state *ws, dxtrec_slot *slot)
@@ -415,6 +446,31 @@ static void idle_wait(dxtrec_t *rec, dxtrec_writer_state *ws)
     pthread_mutex_unlock(&rec->lock);
 }
 
+/* Compress every segment this recorder wrote (a broken one is reported and left). */
+static int compress_segments(dxtrec_t *rec, dxtrec_writer_state *ws)
+{
+    int failed = 0;
+    for (int k = 0; k <= ws->file_index; k++) {
+        char path[sizeof ws->path];
+        if (k == 0)
+            snprintf(path, sizeof path, "%s/rank-%05d.h5", rec->dir, rec->cfg.rank);
+        else
+            snprintf(path, sizeof path, "%s/rank-%05d.%d.h5", rec->dir, rec->cfg.rank, k);
+        struct stat st;
+        if (stat(path, &st) != 0)
+            continue;
+        dxt_error err = {{0}};
+        pthread_mutex_lock(&hdf5_lock);
+        int rc = dxt_file_compress(path, rec->cfg.compress_level, &err);
+        pthread_mutex_unlock(&hdf5_lock);
+        if (rc != 0) {
+            dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_COMPRESS, "%s", err.msg);
+            failed = 1;
+        }
+    }
+    return failed ? -1 : 0;
+}
+
 /* Close: last flush with the counters, close, compress. */
 static dxtrecResult_t finish(dxtrec_t *rec, dxtrec_writer_state *ws)
 {
@@ -427,20 +483,14 @@ static dxtrecResult_t finish(dxtrec_t *rec, dxtrec_writer_state *ws)
     dxt_error err = {{0}};
     pthread_mutex_lock(&hdf5_lock);
     int rc = dxt_writer_close(ws->file, &err);
-    ws->file = NULL;
-    if (rc == 0 && rec->cfg.compress_level > 0) {
-        rc = dxt_file_compress(ws->path, rec->cfg.compress_level, &err);
-        if (rc != 0) {
-            pthread_mutex_unlock(&hdf5_lock);
-            dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_COMPRESS, "%s", err.msg);
-            return DXTREC_ERR_IO;
-        }
-    }
     pthread_mutex_unlock(&hdf5_lock);
+    ws->file = NULL;
     if (rc != 0) {
         dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_WRITE, "%s", err.msg);
         return DXTREC_ERR_IO;
     }
+    if (rec->cfg.compress_level > 0 && compress_segments(rec, ws) != 0)
+        return DXTREC_ERR_IO;
     return result;
 }
 

@@ -352,6 +352,52 @@ static char *blocked_dir(const char *tmp, char *blocker, size_t len)
     return dir;
 }
 
+/* A live file takes a bounded number of chunks (format/FORMAT.md): the
+ * recorder rotates to rank-NNNNN.<k>.h5 segments, losing nothing. */
+static void test_segments(void **state)
+{
+    (void)state;
+    enum { N = 4, ROWS = 5000 };
+    char *tmp = make_tmpdir(), blocker[512];
+    char *dir = blocked_dir(tmp, blocker, sizeof(blocker)); /* no file until the knob is set */
+    dxtrec_config cfg;
+    base_config(&cfg, dir, N, 1, two_ops);
+    dxtrec_t *rec = NULL;
+    assert_int_equal(dxtrec_open(&cfg, &rec), DXTREC_ERR_IO);
+    atomic_store(&rec->test_chunk_rows, 1); /* 2047 rows a segment */
+    dxtrec_internal_set_test_knobs(rec, 0, 10);
+    assert_int_equal(unlink(blocker), 0);
+    sleep_ms(200);
+    int64_t wait[N] = {1, 2, 3, 4};
+    for (int s = 0; s < ROWS; s++) {
+        wait[0] = s;
+        if (dxtrec_record(rec, 0, s, wait, NULL) != DXTREC_SUCCESS)
+            assert_int_equal(dxtrec_flush(rec), DXTREC_SUCCESS), s--; /* ring full: wait */
+    }
+    assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
+    int64_t written = 0, step = 0;
+    int k = 0;
+    for (; written < ROWS; k++) {
+        char name[64];
+        snprintf(name, sizeof name, k ? "rank-00000.%d.h5" : "rank-00000.h5", k);
+        dxt_reader *r = open_trace(dir, name);
+        int64_t rows = dxt_reader_op(r, 0)->rows, steps[ROWS], waits[ROWS * N];
+        assert_true(rows > 0 && rows <= ROWS - written);
+        dxt_error err;
+        assert_int_equal(dxt_reader_read(r, 0, 0, rows, steps, NULL, waits, NULL, NULL, &err), rows);
+        for (int64_t t = 0; t < rows; t++, step++)
+            assert_true(steps[t] == step && waits[t * N] == step);
+        written += rows;
+        dxt_reader_close(r);
+    }
+    assert_int_equal(written, ROWS);
+    assert_int_equal(k, 3); /* 2047 + 2047 + 906 */
+    remove_tree(tmp);
+    free(tmp);
+    free(dir);
+}
+
+
 static void test_unwritable_dir(void **state)
 {
     (void)state;
@@ -648,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_threads_op_each),
         cmocka_unit_test(test_threads_same_op),
         cmocka_unit_test(test_ring_overflow),
+        cmocka_unit_test(test_segments),
         cmocka_unit_test(test_unwritable_dir),
         cmocka_unit_test(test_error_printed_once),
         cmocka_unit_test(test_recovers_when_dir_appears),

@@ -22,6 +22,7 @@ for bin in "$FB"/fuzz_*; do
     log="$FB/fuzz_$name.log"
     # leaks: HDF5 keeps library-global state until exit; report only ours
     ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=1:allocator_may_return_null=1" \
+    LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
     "$bin" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$FB/crashes/$name-" $dict \
         "$FB/corpus/$name" "tests/fuzz/corpus/$name" >"$log" 2>&1

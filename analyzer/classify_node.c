@@ -1,0 +1,202 @@
+/* classify_node.c - slow nodes for the classifier (classify.c): against the
+ * cells' history (every window but the first), or between the topology blocks
+ * (the first window, or a single one).
+ * Owner: the classifier engineer (A1).
+ *
+ * With history, D = log M - ref per block: a node slow as destination raises
+ * its whole rows (its own block too); a node slow as source raises the other
+ * nodes' waits for it, not its own block, and its rows to others fall (it is
+ * late). With two nodes that is what tells "node 1 sends late" from "node 0
+ * receives slowly": both raise block (0, 1).
+ * Without history the baseline of a node's own block is the other nodes' own
+ * blocks, and of its rows to others the reverse direction: a slow node must
+ * stand out by min_static_severity there (real EP16: the two inter-node
+ * directions differ 2x when healthy). */
+#include <math.h>
+#include <stdio.h>
+
+#include "classify_internal.h"
+
+/* Scales of the whole matrix come from at most ~DXT_SCALE_SAMPLE cells, evenly
+ * strided (an odd stride, so that rows and columns are mixed): the same
+ * estimate at a fraction of the cost of selecting among 65536 cells. */
+size_t dxt_scale_stride(int n)
+{
+    size_t stride = (size_t)n * n / DXT_SCALE_SAMPLE;
+    return stride < 1 ? 1 : stride | 1;
+}
+
+/* Median of D = log M - ref over every block (into j->blk) and the pooled
+ * MAD of D around its block's median (the cells' noise). */
+static double block_medians(dxt_judge *j, const double *ref)
+{
+    int n = j->n, nn = j->nnodes;
+    size_t ndev = 0;
+    for (int a = 0; a < nn; a++)
+        for (int b = 0; b < nn; b++) {
+            size_t count = 0;
+            for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
+                for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++) {
+                    size_t c = (size_t)j->members[p] * n + j->members[q];
+                    j->scratch[count++] = j->logm[c] - ref[c];
+                }
+            j->blk[a * nn + b] = dxt_median_inplace(j->scratch, count);
+        }
+    size_t stride = dxt_scale_stride(n);
+    for (size_t c = 0; c < (size_t)n * n; c += stride) {
+        int i = (int)(c / (size_t)n), k = (int)(c % (size_t)n);
+        double d = j->logm[c] - ref[c] - j->blk[j->node_of[i] * nn + j->node_of[k]];
+        if (!isnan(d)) j->scratch[ndev++] = fabs(d);
+    }
+    double s = 1.4826 * dxt_median_inplace(j->scratch, ndev);
+    return isfinite(s) && s > DXT_MIN_CELL_SCALE ? s : DXT_MIN_CELL_SCALE;
+}
+
+/* Median over the blocks of node K's row (by_col 0) or column (1) of block
+ * medians, the own block left out when skip_own. */
+static double node_line(dxt_judge *j, int node, int by_col, int skip_own)
+{
+    int nn = j->nnodes;
+    double *buf = j->scratch;
+    size_t count = 0;
+    for (int o = 0; o < nn; o++)
+        if (!(skip_own && o == node)) buf[count++] = j->blk[by_col ? o * nn + node : node * nn + o];
+    return dxt_median_inplace(buf, count);
+}
+
+/* Observed and expected (ref) wait per step of node K's rows, or of its
+ * columns seen from the other nodes. */
+static void node_waits(const dxt_judge *j, const double *ref, int node, int as_source,
+                       double *obs, double *expd)
+{
+    int n = j->n;
+    *obs = *expd = 0.0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            size_t c = (size_t)i * n + k;
+            int in = as_source ? j->node_of[k] == node && j->node_of[i] != node
+                               : j->node_of[i] == node;
+            if (!in || isnan(j->logm[c]) || isnan(ref[c])) continue;
+            *obs += exp(j->logm[c]);
+            *expd += exp(ref[c]);
+        }
+}
+
+/* Slow nodes against history, from the blocks' changes: as destination its
+ * whole rows rose (its own block too); as source the other nodes' waits for
+ * it rose, its own block did not, and its rows to others fell (it is late).
+ * Every node alike is a shift of the whole job, not a slow node. */
+int dxt_judge_nodes_history(dxt_judge *j, const double *ref, double steps)
+{
+    int nn = j->nnodes, nflag = 0;
+    if (nn < 2) return 0;
+    double scale = block_medians(j, ref), floor_log = log(j->opts.min_severity);
+    for (int a = 0; a < nn; a++) {
+        double own = j->blk[a * nn + a], dst = node_line(j, a, 0, 0);
+        double src = node_line(j, a, 1, 1), out = node_line(j, a, 0, 1);
+        /* a node line's median over m cells varies ~1.25 scale / sqrt(m) */
+        double size = j->node_start[a + 1] - j->node_start[a];
+        double se_dst = 1.25 * scale / sqrt(size * j->n), se_src = 1.25 * scale / sqrt(size * (j->n - size));
+        int is_dst = dst >= floor_log && own >= dst / 2 && dst / se_dst >= j->opts.min_score;
+        int is_src = !is_dst && src >= floor_log && own < src / 2 && out <= -src / 2 &&
+                     src / se_src >= j->opts.min_score;
+        j->rank_z[a] = is_dst ? dst / se_dst : src / se_src; /* rank_z: free scratch here */
+        j->node_flag[a] = (unsigned char)(is_dst ? 1 : is_src ? 2 : 0);
+        if (j->opts.verbose > 1)
+            fprintf(stderr, "dxt-classify: node %d own %.3f dst %.3f src %.3f out %.3f scale %.3f\n",
+                    a, own, dst, src, out, scale);
+        nflag += j->node_flag[a] != 0;
+    }
+    if (nflag == nn) return 0;
+    for (int a = 0; a < nn; a++) {
+        if (!j->node_flag[a]) continue;
+        int as_source = j->node_flag[a] == 2;
+        double obs, expd, z = j->rank_z[a];
+        node_waits(j, ref, a, as_source, &obs, &expd);
+        if (!(expd > 0.0) || obs < j->opts.min_severity * expd) continue;
+        dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, obs / expd, z, (obs - expd) * steps, 0.0};
+        if (dxt_judge_push_hit(j, &h)) return -1;
+        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
+            (as_source ? j->late : j->hot_row)[j->members[p]] = 1;
+    }
+    return 0;
+}
+
+/* Median over the other nodes of their own block's constant. */
+static double other_intra(dxt_judge *j, int node)
+{
+    size_t count = 0;
+    for (int a = 0; a < j->nnodes; a++)
+        if (a != node) j->scratch[count++] = j->blk[a * j->nnodes + a];
+    return dxt_median_inplace(j->scratch, count);
+}
+
+/* Median over the other nodes b of blk[node][b] - blk[b][node]: how much
+ * more node's ranks wait for b than b's ranks wait for them. */
+static double asymmetry(dxt_judge *j, int node)
+{
+    int nn = j->nnodes;
+    size_t count = 0;
+    for (int b = 0; b < nn; b++)
+        if (b != node) j->scratch[count++] = j->blk[node * nn + b] - j->blk[b * nn + node];
+    return dxt_median_inplace(j->scratch, count);
+}
+
+/* Scale of the fit's residuals (sampled). */
+static double residual_scale(dxt_judge *j)
+{
+    size_t cells = (size_t)j->n * j->n, stride = dxt_scale_stride(j->n), count = 0;
+    for (size_t c = 0; c < cells; c += stride)
+        if (!isnan(j->res[c])) j->scratch[count++] = j->res[c];
+    double s = dxt_mad_inplace(j->scratch, count, 0.0);
+    return isfinite(s) && s > DXT_MIN_CELL_SCALE ? s : DXT_MIN_CELL_SCALE;
+}
+
+/* Push the hit of static slow node a (shift: log severity) and mark it. */
+static int emit_static_node(dxt_judge *j, int a, int as_source, double shift, double scale,
+                            double steps)
+{
+    int n = j->n;
+    double size = j->node_start[a + 1] - j->node_start[a], excess = 0.0;
+    double cells = as_source ? size * (n - size) : size * n;
+    double z = shift / (1.25 * scale / sqrt(cells > 1 ? cells : 1));
+    if (z < j->opts.min_score) return 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            size_t c = (size_t)i * n + k;
+            int in = as_source ? j->node_of[k] == a && j->node_of[i] != a : j->node_of[i] == a;
+            if (in && !isnan(j->logm[c])) excess += exp(j->logm[c]) * (1.0 - exp(-shift));
+        }
+    dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, exp(shift), z, excess * steps, 0.0};
+    if (dxt_judge_push_hit(j, &h)) return -1;
+    j->node_shift[(as_source ? j->nnodes : 0) + a] = shift;
+    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
+        (as_source ? j->late : j->hot_row)[j->members[p]] = 1;
+    return 0;
+}
+
+int dxt_judge_nodes_static(dxt_judge *j, double steps)
+{
+    int nn = j->nnodes, any_dst = 0;
+    if (nn < 2) return 0;
+    double thr = log(j->opts.min_static_severity), thr_own = log(j->opts.min_static_rank_severity);
+    double scale = residual_scale(j);
+    double *own = j->rank_obs, *asym = j->rank_exp; /* nnodes <= n: free scratch here */
+    for (int a = 0; a < nn; a++) {
+        own[a] = j->blk[a * nn + a] - other_intra(j, a);
+        asym[a] = asymmetry(j, a);
+        /* its whole rows rose: its own block over the others' own blocks, and
+         * its rows to others over theirs to it by half as much at least */
+        j->node_flag[a] = own[a] >= thr_own && asym[a] >= own[a] / 2;
+        any_dst |= j->node_flag[a];
+    }
+    for (int a = 0; a < nn; a++) {
+        if (j->node_flag[a]) {
+            if (emit_static_node(j, a, 0, own[a], scale, steps)) return -1;
+        } else if (!any_dst && -asym[a] >= thr && own[a] < thr_own / 2) {
+            /* others wait for it far more than it waits for them: it is late */
+            if (emit_static_node(j, a, 1, -asym[a], scale, steps)) return -1;
+        }
+    }
+    return 0;
+}
