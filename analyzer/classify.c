@@ -11,15 +11,23 @@
  * effects r_i, column effects c_j and residuals e_ij. Medians by quickselect.
  *
  * The judgement, in this order (lessons of shared/notes/analysis-lessons.md):
- *  1. columns: z = (c_j - center) / scale (scale: MAD of the effects around
- *     their node's median, floored); flagged ones are late ranks;
- *  2. the rows and columns of late ranks are masked and the fit redone (a late
- *     rank waits for nobody: its row is no evidence);
- *  3. rows, the same way; then cells outside flagged rows and columns;
+ *  0. whole nodes first (classify_node.c): against history, and against the
+ *     other nodes' blocks; their ranks are marked late / slow receivers;
+ *  1. columns: z = (c_j - center) / scale (center 0 against history, else
+ *     the median; scale: MAD of the effects around their node's median,
+ *     floored); flagged ones are late ranks;
+ *  2. the rows and columns of late ranks are masked (a late rank waits for
+ *     nobody: its row is no evidence) and, when they are many, the fit redone;
+ *  3. rows, the same way; then cells outside flagged rows and columns (cells
+ *     flagged by the dozen in one line are a weak rank, not paths);
  *  4. most ranks of one node flagged the same way -> one slow_node;
  *  5. a flagged rank whose tokens rose with its wait -> load_imbalance;
  *  6. each hit's excess wait (observed - expected, trace unit) over the sum of
- *     every candidate's: below min_share it explains none of the slowdown. */
+ *     every candidate's: below min_share it explains none of the slowdown.
+ * Severity is observed / expected summed over the subject's cells (expected:
+ * the fit without the subject's effect); score is the robust z.
+ * opts.verbose: 1 prints each window's hits to stderr, 2 the node evidence,
+ * 3 every rank effect above z 3. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +37,9 @@
 
 /* Fit and scale constants (measured on the peer cases and simulated runs). */
 /* Median polish sweeps: without history the blocks, rows and columns need 3
- * to settle (peer cases); against history the data are centred already and 2
- * give the same verdicts on every simulated run at half the cost (a 256 x 256
- * window is ~60 % medians of lines). */
+ * to settle (peer cases); against history the data are centred already and 1
+ * gives the same verdicts on every simulated run at a third of the cost (a
+ * 256 x 256 window was ~60 % medians of lines: 13 -> 4-5 ms). */
 #define POLISH_ITERS 3
 #define POLISH_ITERS_HISTORY 1
 #define MIN_RANK_SCALE 0.03  /* log units: rank effects of a healthy window vary ~1-2 % */
@@ -111,7 +119,7 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
     j->node_start = calloc(nn + 1, sizeof *j->node_start);
     j->logm = malloc(n * n * sizeof *j->logm);
     j->res = malloc(n * n * sizeof *j->res);
-    j->scratch = malloc(n * n * sizeof *j->scratch);
+    j->scratch = malloc((n * n + 2 * n) * sizeof *j->scratch); /* n*n cells or 2n ranks */
     j->row = malloc(n * sizeof *j->row);
     j->col = malloc(n * sizeof *j->col);
     j->blk = malloc(nn * nn * sizeof *j->blk);
@@ -120,13 +128,13 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
     j->hot_cell = malloc(n * n);
     j->flag = malloc(n);
     j->node_flag = malloc(nn);
-    j->node_shift = calloc(2 * nn, sizeof *j->node_shift);
-    j->blk_first = calloc(nn * nn, sizeof *j->blk_first);
+    j->static_node = calloc(2 * nn, 1);
+    j->blk_level = calloc(nn * nn, sizeof *j->blk_level);
     j->rank_z = malloc(n * sizeof *j->rank_z);
     j->rank_obs = malloc(n * sizeof *j->rank_obs);
     j->rank_exp = malloc(n * sizeof *j->rank_exp);
     j->tok_sums = malloc(2 * n * sizeof *j->tok_sums);
-    if (!j->flag || !j->node_flag || !j->node_shift || !j->blk_first || !j->rank_z || !j->rank_obs || !j->rank_exp || !j->tok_sums) goto fail;
+    if (!j->flag || !j->node_flag || !j->static_node || !j->blk_level || !j->rank_z || !j->rank_obs || !j->rank_exp || !j->tok_sums) goto fail;
     if (!j->node_of || !j->members || !j->node_start || !j->logm || !j->res || !j->scratch ||
         !j->row || !j->col || !j->blk || !j->late || !j->hot_row || !j->hot_cell)
         goto fail;
@@ -162,8 +170,8 @@ void dxt_judge_free(dxt_judge *j)
     free(j->hot_cell);
     free(j->flag);
     free(j->node_flag);
-    free(j->node_shift);
-    free(j->blk_first);
+    free(j->static_node);
+    free(j->blk_level);
     free(j->rank_z);
     free(j->rank_obs);
     free(j->rank_exp);
@@ -530,15 +538,14 @@ int dxt_judge_window(dxt_judge *j, const double *wait, const double *tokens, dou
     memset(j->late, 0, (size_t)n);
     memset(j->hot_row, 0, (size_t)n);
     memset(j->hot_cell, 0, (size_t)n * n);
-    memset(j->node_shift, 0, 2 * (size_t)j->nnodes * sizeof *j->node_shift);
+    memset(j->static_node, 0, 2 * (size_t)j->nnodes);
     build_log(j, wait, steps);
     if (history && dxt_judge_nodes_history(j, ref, steps)) return -1;
+    /* against the other nodes' blocks: the first window, and every later one
+     * once a node was found that way (history has its fault as usual) */
+    if ((!history || j->static_seen) && dxt_judge_nodes_static(j, steps)) return -1;
     int iters = history ? POLISH_ITERS_HISTORY : POLISH_ITERS;
     fit(j, ref, iters);
-    if (!history) { /* the tracker's first history needs the unmasked blocks */
-        memcpy(j->blk_first, j->blk, (size_t)j->nnodes * j->nnodes * sizeof *j->blk);
-        if (dxt_judge_nodes_static(j, steps)) return -1;
-    }
     flag_lines(j, 1, history);
     if (emit_lines(j, 1, steps)) return -1;
     if (j->nhits > 0) refit_without_late(j, ref, iters);

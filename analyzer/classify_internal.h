@@ -43,19 +43,20 @@ typedef struct dxt_judge {
     double *res;         /* n*n: residual of the fit */
     double *row, *col;   /* n: row and column effects */
     double *blk;         /* nnodes*nnodes: block constants (no history only) */
-    double *blk_first;   /* the same before late ranks were masked */
-    double *scratch;     /* n*n */
+    double *blk_level;   /* nnodes*nnodes: median log wait per step of each block */
+    double *scratch;     /* n*n + 2n */
     unsigned char *late; /* n: judged a slow source (its row carries no evidence) */
     unsigned char *hot_row; /* n: judged a slow destination */
     unsigned char *hot_cell; /* n*n: part of a flagged path */
     unsigned char *flag; /* n: scratch, ranks flagged in the current sweep */
     unsigned char *node_flag; /* nnodes: scratch, nodes flagged in the current sweep */
-    double *node_shift;  /* 2 nnodes: log shift of slow nodes found without history,
-                          * as destination (rows) then as source (columns) */
+    unsigned char *static_node; /* 2 nnodes: slow as destination, then as source,
+                                 * against the other nodes' blocks (not history) */
     double *rank_z, *rank_obs, *rank_exp; /* n: scratch of the current sweep */
     double line_scale;   /* the current sweep's scale of rank effects */
     double *tok_sums;    /* 2n: this window's tokens per step, row sums then column sums */
     int have_tokens;
+    int static_seen;     /* a node was found slow against the other nodes' blocks */
     dxt_hit *hits;
     int nhits, cap;
 } dxt_judge;
@@ -67,7 +68,7 @@ size_t dxt_scale_stride(int n);
 
 int dxt_judge_push_hit(dxt_judge *j, const dxt_hit *h);
 
-/* Slow nodes (classify_node.c), against history or, in the first window,
+/* Slow nodes (classify_node.c), against history, and in every window
  * between the topology blocks: hits pushed, ranks marked late / hot_row. */
 int dxt_judge_nodes_history(dxt_judge *j, const double *ref, double steps);
 int dxt_judge_nodes_static(dxt_judge *j, double steps);

@@ -122,34 +122,46 @@ int dxt_judge_nodes_history(dxt_judge *j, const double *ref, double steps)
     return 0;
 }
 
-/* Median over the other nodes of their own block's constant. */
+/* Block medians of log M into j->blk_level; returns the pooled scale of
+ * the cells around their block's median (sampled). */
+static double block_levels(dxt_judge *j)
+{
+    int n = j->n, nn = j->nnodes;
+    for (int a = 0; a < nn; a++)
+        for (int b = 0; b < nn; b++) {
+            size_t count = 0;
+            for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
+                for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++)
+                    j->scratch[count++] = j->logm[(size_t)j->members[p] * n + j->members[q]];
+            j->blk_level[a * nn + b] = dxt_median_inplace(j->scratch, count);
+        }
+    size_t count = 0, stride = dxt_scale_stride(n);
+    for (size_t c = 0; c < (size_t)n * n; c += stride) {
+        double d = j->logm[c] - j->blk_level[j->node_of[c / n] * nn + j->node_of[c % n]];
+        if (!isnan(d)) j->scratch[count++] = d;
+    }
+    double s = dxt_mad_inplace(j->scratch, count, 0.0);
+    return isfinite(s) && s > DXT_MIN_CELL_SCALE ? s : DXT_MIN_CELL_SCALE;
+}
+
+/* Median over the other nodes of their own block's level. */
 static double other_intra(dxt_judge *j, int node)
 {
     size_t count = 0;
     for (int a = 0; a < j->nnodes; a++)
-        if (a != node) j->scratch[count++] = j->blk[a * j->nnodes + a];
+        if (a != node) j->scratch[count++] = j->blk_level[a * j->nnodes + a];
     return dxt_median_inplace(j->scratch, count);
 }
 
-/* Median over the other nodes b of blk[node][b] - blk[b][node]: how much
+/* Median over the other nodes b of level[node][b] - level[b][node]: how much
  * more node's ranks wait for b than b's ranks wait for them. */
 static double asymmetry(dxt_judge *j, int node)
 {
     int nn = j->nnodes;
     size_t count = 0;
     for (int b = 0; b < nn; b++)
-        if (b != node) j->scratch[count++] = j->blk[node * nn + b] - j->blk[b * nn + node];
+        if (b != node) j->scratch[count++] = j->blk_level[node * nn + b] - j->blk_level[b * nn + node];
     return dxt_median_inplace(j->scratch, count);
-}
-
-/* Scale of the fit's residuals (sampled). */
-static double residual_scale(dxt_judge *j)
-{
-    size_t cells = (size_t)j->n * j->n, stride = dxt_scale_stride(j->n), count = 0;
-    for (size_t c = 0; c < cells; c += stride)
-        if (!isnan(j->res[c])) j->scratch[count++] = j->res[c];
-    double s = dxt_mad_inplace(j->scratch, count, 0.0);
-    return isfinite(s) && s > DXT_MIN_CELL_SCALE ? s : DXT_MIN_CELL_SCALE;
 }
 
 /* Push the hit of static slow node a (shift: log severity) and mark it. */
@@ -169,10 +181,18 @@ static int emit_static_node(dxt_judge *j, int a, int as_source, double shift, do
         }
     dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, exp(shift), z, excess * steps, 0.0};
     if (dxt_judge_push_hit(j, &h)) return -1;
-    j->node_shift[(as_source ? j->nnodes : 0) + a] = shift;
+    j->static_node[(as_source ? j->nnodes : 0) + a] = 1;
+    j->static_seen = 1;
     for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
         (as_source ? j->late : j->hot_row)[j->members[p]] = 1;
     return 0;
+}
+
+/* Is node a already flagged (by history) in this window? */
+static int node_marked(const dxt_judge *j, int a)
+{
+    int r = j->members[j->node_start[a]];
+    return j->node_start[a + 1] > j->node_start[a] && (j->late[r] || j->hot_row[r]);
 }
 
 int dxt_judge_nodes_static(dxt_judge *j, double steps)
@@ -180,10 +200,10 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps)
     int nn = j->nnodes, any_dst = 0;
     if (nn < 2) return 0;
     double thr = log(j->opts.min_static_severity), thr_own = log(j->opts.min_static_rank_severity);
-    double scale = residual_scale(j);
+    double scale = block_levels(j);
     double *own = j->rank_obs, *asym = j->rank_exp; /* nnodes <= n: free scratch here */
     for (int a = 0; a < nn; a++) {
-        own[a] = j->blk[a * nn + a] - other_intra(j, a);
+        own[a] = j->blk_level[a * nn + a] - other_intra(j, a);
         asym[a] = asymmetry(j, a);
         /* its whole rows rose: its own block over the others' own blocks, and
          * its rows to others over theirs to it by half as much at least */
@@ -191,6 +211,7 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps)
         any_dst |= j->node_flag[a];
     }
     for (int a = 0; a < nn; a++) {
+        if (node_marked(j, a)) continue;
         if (j->node_flag[a]) {
             if (emit_static_node(j, a, 0, own[a], scale, steps)) return -1;
         } else if (!any_dst && -asym[a] >= thr && own[a] < thr_own / 2) {

@@ -185,16 +185,15 @@ static int cell_flagged(const dxt_judge *j, int i, int k)
 }
 
 /* A flagged cell's usual level from the first window: the fit without the
- * flagged parts (and without a static slow node's shift; the rows of a late
- * node to others: the reverse direction's level). */
-static double first_ref(const dxt_judge *j, int i, int k)
+ * flagged parts; the cells of a node slow against the other nodes' blocks
+ * keep what they saw (the node is judged that way in every window). */
+static double first_ref(const dxt_judge *j, int i, int k, double v)
 {
     int nn = j->nnodes, a = j->node_of[i], b = j->node_of[k];
-    const double *dst_shift = j->node_shift, *src_shift = j->node_shift + nn;
-    if (a != b && src_shift[a] > 0.0) return j->blk_first[b * nn + a] - src_shift[a];
-    double v = j->blk_first[a * nn + b] + (j->late[i] || j->hot_row[i] ? 0.0 : j->row[i]) +
-               (j->late[k] ? 0.0 : j->col[k]);
-    return v - dst_shift[a] - (a != b ? src_shift[b] : 0.0);
+    const unsigned char *dst_node = j->static_node, *src_node = j->static_node + nn;
+    if (dst_node[a] || src_node[a] || (a != b && src_node[b])) return v;
+    return j->blk[a * nn + b] + (j->late[i] || j->hot_row[i] ? 0.0 : j->row[i]) +
+           (j->late[k] ? 0.0 : j->col[k]);
 }
 
 /* The usual level of the cells: first window without its flagged parts,
@@ -209,7 +208,7 @@ static void update_ref(dxt_tracker *t)
             size_t c = (size_t)i * n + k;
             double v = j->logm[c];
             if (first) {
-                t->ref[c] = cell_flagged(j, i, k) && !isnan(v) ? first_ref(j, i, k) : v;
+                t->ref[c] = cell_flagged(j, i, k) && !isnan(v) ? first_ref(j, i, k, v) : v;
             } else if (!isnan(v) && !cell_flagged(j, i, k)) {
                 double d = isnan(t->ref[c]) ? 0.0 : v - t->ref[c];
                 if (isnan(t->ref[c])) t->ref[c] = v;

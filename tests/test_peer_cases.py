@@ -19,10 +19,7 @@ ROOT = os.path.dirname(HERE)
 BUILD = os.environ.get("DXT_BUILD", "build")
 ANALYZE = os.path.join(BUILD if os.path.isabs(BUILD) else os.path.join(ROOT, BUILD),
                        "bin", "dxt-analyze")
-PEER = os.environ.get("DXT_PEER_CASES", os.path.join(os.path.dirname(ROOT), "shared",
-                                                      "peer-cases"))
-if not os.path.isdir(PEER):
-    PEER = "/work/shared/peer-cases"
+PEER = os.environ.get("DXT_PEER_CASES", os.path.join(ROOT, "tests", "data", "peer-cases"))
 
 
 def subject(f):
