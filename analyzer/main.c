@@ -39,7 +39,7 @@ typedef struct cli {
 
 enum { OPT_FORMAT = 256, OPT_WINDOW, OPT_FROM, OPT_TO, OPT_OP, OPT_RUN, OPT_PER_NODE,
        OPT_MIN_SEVERITY, OPT_MIN_SCORE, OPT_VERBOSE,
-       OPT_PLOTS, OPT_SHOW, OPT_PLOT_WINDOW, OPT_LOG_COLOR };
+       OPT_PLOTS, OPT_SHOW, OPT_PLOT_WINDOW, OPT_LOG_COLOR, OPT_ABS_COLOR };
 
 static const struct option long_options[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
@@ -58,6 +58,7 @@ static const struct option long_options[] = {
     {"show", no_argument, NULL, OPT_SHOW},
     {"plot-window", required_argument, NULL, OPT_PLOT_WINDOW},
     {"log-color", no_argument, NULL, OPT_LOG_COLOR},
+    {"abs-color", no_argument, NULL, OPT_ABS_COLOR},
     {NULL, 0, NULL, 0},
 };
 
@@ -83,6 +84,9 @@ static void usage(FILE *out)
 "  --plots DIR          write PNGs (gnuplot): per op a heatmap, one per finding, a timeline\n"
 "  --plot-window A:B    the heatmap of steps A..B instead of the analyzed range\n"
 "  --log-color          logarithmic color scale in the heatmaps\n"
+"  --abs-color          color by the wait itself (default: by the wait over the\n"
+"                       typical wait of its node pair, so that fast intra-node\n"
+"                       and slow inter-node cells are judged alike)\n"
 "  --show               draw each op's heatmap in the terminal (ANSI colors)\n"
 "  -q, --quiet          print the findings only\n"
 "  -h, --help           this help\n\n"
@@ -169,6 +173,9 @@ static int parse_option(cli *c, int opt, const char *arg)
         return 0;
     case OPT_SHOW:
         c->plots.show = 1;
+        return 0;
+    case OPT_ABS_COLOR:
+        c->plots.abs_color = 1;
         return 0;
     case OPT_LOG_COLOR:
         c->plots.log_color = 1;

@@ -154,6 +154,7 @@ static void base_opts(const plots_ctx *c, dxt_plot_opts *o, char *unit, size_t u
     o->op = c->r->name;
     o->unit = unit;
     o->log_color = c->req->log_color;
+    o->relative = !c->req->abs_color;
     o->topo = &c->a->topo;
 }
 

@@ -18,6 +18,7 @@ typedef struct dxt_plots_request {
     const char *dir;          /* --plots DIR (created if missing); NULL: no PNGs */
     int show;                 /* --show: the terminal view of each op */
     int log_color;            /* --log-color */
+    int abs_color;            /* --abs-color: color by the wait itself, not relative to its node pair */
     int have_window;          /* --plot-window A:B given: the heatmap of steps A..B */
     int64_t window_from, window_to;
 } dxt_plots_request;

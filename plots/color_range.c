@@ -7,6 +7,7 @@
  * explicit cb_min/cb_max: plain min..max.
  * Owned by the plots engineer (plots/). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "plot_internal.h"
@@ -151,6 +152,58 @@ static double typical_level(const cells *c, const dxt_topology *t)
     double median = m ? select_kth(v, m, m / 2) : NAN;
     free(v);
     return isfinite(median) ? median : block_median(c, 0, n - 1, 0, n - 1);
+}
+
+/* The median of the finite cells of rows in node a x columns in node b. */
+static double pair_median(const cells *c, const int *node_of, int a, int b, double *buf)
+{
+    size_t m = 0;
+    for (int i = 0; i < c->n; i++)
+        for (int j = 0; node_of[i] == a && j < c->n; j++) {
+            double x = cell_at(c, (size_t)i * c->n + j);
+            if (node_of[j] == b && isfinite(x) && x > 0)
+                buf[m++] = x;
+        }
+    return m ? select_kth(buf, m, m / 2) : NAN;
+}
+
+double *plot_relative_values(const double *v, const float *vf, int n, const dxt_topology *topo)
+{
+    cells c = {v, vf, n};
+    size_t count = (size_t)n * (size_t)n;
+    int nnodes = topo && topo->n == n && topo->node_of && topo->nnodes > 0 ? topo->nnodes : 1;
+    int *node_of = calloc((size_t)n, sizeof(*node_of));
+    double *out = malloc(count * sizeof(*out)), *buf = malloc(count * sizeof(*buf));
+    double *median = malloc((size_t)nnodes * nnodes * sizeof(*median));
+    if (!node_of || !out || !buf || !median) {
+        free(out);
+        out = NULL;
+        goto done;
+    }
+    for (int i = 0; nnodes > 1 && i < n; i++)
+        node_of[i] = topo->node_of[i] >= 0 && topo->node_of[i] < nnodes ? topo->node_of[i] : 0;
+    for (int a = 0; a < nnodes; a++)
+        for (int b = 0; b < nnodes; b++)
+            median[a * nnodes + b] = pair_median(&c, node_of, a, b, buf);
+    for (size_t k = 0; k < count; k++) {
+        double x = cell_at(&c, k), m = median[node_of[k / n] * nnodes + node_of[k % n]];
+        out[k] = isfinite(x) && x > 0 && m > 0 ? x / m : NAN;
+    }
+done:
+    free(node_of), free(buf), free(median);
+    return out;
+}
+
+void plot_color_title(const dxt_plot_opts *o, int from_median, char *buf, size_t len)
+{
+    const char *unit = o->unit ? o->unit : "us";
+    if (o->relative)
+        snprintf(buf, len, "wait / typical wait of its node pair%s%s   (cell values: %s)",
+                 o->log_color ? ", log scale" : "", from_median ? "  -  green: typical" : "",
+                 unit);
+    else
+        snprintf(buf, len, "wait (%s%s)%s", unit, o->log_color ? ", log scale" : "",
+                 from_median ? "  -  green: typical or less" : "");
 }
 
 static void min_max(const cells *c, int positive_only, double *mn, double *mx)

@@ -89,7 +89,6 @@ static void script_frame(plot_buf *b, const char *png_path, int n, const dxt_hea
                          const dxt_plot_opts *o, double lo, double hi, int from_median)
 {
     char text[512];
-    const char *unit = o->unit ? o->unit : "us";
     pb_printf(b, "set terminal pngcairo size %d,%d noenhanced font 'sans,10'\nset output ",
               l->width, l->height);
     pb_quoted(b, png_path);
@@ -100,8 +99,7 @@ static void script_frame(plot_buf *b, const char *png_path, int n, const dxt_hea
     pb_quoted(b, text);
     pb_printf(b, " font ',12'\nset xlabel 'source rank j (waited for)'\n"
                  "set ylabel 'waiting rank i'\nset cblabel ");
-    snprintf(text, sizeof(text), "wait (%s%s)%s", unit, o->log_color ? ", log scale" : "",
-             from_median ? "  -  green: typical or less" : "");
+    plot_color_title(o, from_median, text, sizeof(text));
     pb_quoted(b, text);
     pb_printf(b, "\nunset key\nset tics out nomirror\nset border lw 1\n"
                  "set palette defined %s\nset palette maxcolors 0\n", PLOT_PALETTE_GNUPLOT);
@@ -301,12 +299,24 @@ static float *image_values(int n, const double *wd, const float *wf, int log_col
     return img;
 }
 
+/* The colors of a relative heatmap (plot_relative_values) as float32. */
+static float *relative_image(int n, const float *img, const dxt_plot_opts *opts)
+{
+    double *rel = plot_relative_values(NULL, img, n, opts->topo);
+    size_t count = (size_t)n * (size_t)n;
+    float *out = rel ? malloc(count * sizeof(*out)) : NULL;
+    for (size_t k = 0; out && k < count; k++)
+        out[k] = (float)rel[k];
+    free(rel);
+    return out;
+}
+
 static dxt_plot_rc heatmap(const char *png_path, int n, const double *wd, const float *wf,
                            const dxt_plot_opts *opts, char *err, size_t errlen)
 {
     dxt_plot_rc rc = DXT_PLOT_OK;
     plot_buf script = {0};
-    float *img = NULL;
+    float *img = NULL, *color = NULL;
     dxt_heatmap_layout layout;
     dxt_plot_opts defaults;
     double lo, hi;
@@ -325,16 +335,22 @@ static dxt_plot_rc heatmap(const char *png_path, int n, const double *wd, const 
         rc = plot_fail(DXT_PLOT_ENOMEM, err, errlen, "heatmap: out of memory for %d x %d", n, n);
         goto fail;
     }
-    int from_median = plot_color_range(NULL, img, n, opts, &lo, &hi);
+    if (opts->relative && !(color = relative_image(n, img, opts))) {
+        rc = plot_fail(DXT_PLOT_ENOMEM, err, errlen, "heatmap: out of memory for %d x %d", n, n);
+        goto fail;
+    }
+    const float *shown = color ? color : img;
+    int from_median = plot_color_range(NULL, shown, n, opts, &lo, &hi);
     script_frame(&script, png_path, n, &layout, opts, lo, hi, from_median);
     script_node_lines(&script, n, &layout, opts->topo);
     script_findings(&script, n, &layout, opts);
     script_cell_labels(&script, n, &layout, img);
     pb_printf(&script, "plot '-' binary array=(%d,%d) format='%%float' with image\n", n, n);
-    rc = plot_run_gnuplot(opts->gnuplot, &script, img, (size_t)n * n * sizeof(float),
+    rc = plot_run_gnuplot(opts->gnuplot, &script, shown, (size_t)n * n * sizeof(float),
                           "\nunset output\nquit\n", err, errlen);
 fail:
     free(img);
+    free(color);
     pb_free(&script);
     return rc;
 }

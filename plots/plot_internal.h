@@ -55,6 +55,14 @@ void plot_format_value(double v, char *buf, size_t len);
 int plot_color_range(const double *v, const float *vf, int n, const dxt_plot_opts *o,
                      double *lo, double *hi);
 
+/* relative[k] = v[k] / the median of v over the block of nodes (node_of[i],
+ * node_of[j]) holding cell k (the whole matrix without topo). Non-finite or
+ * non-positive stays NAN. Returns a new array, NULL when out of memory. */
+double *plot_relative_values(const double *v, const float *vf, int n, const dxt_topology *topo);
+
+/* The color bar's title for opts (unit, scale, relative). */
+void plot_color_title(const dxt_plot_opts *o, int from_median, char *buf, size_t len);
+
 /* Does finding f belong on a picture of op (NULL op: every finding)? */
 int plot_finding_matches(const dxt_finding *f, const char *op);
 

@@ -61,6 +61,10 @@ typedef struct dxt_plot_opts {
     int64_t first_step, last_step;  /* the matrix's step range (title) */
     const char *unit;               /* "us" or "cycles"; NULL: "us" */
     int log_color;                  /* 1: logarithmic color scale */
+    int relative;                   /* 1: color by wait / typical wait of the cell's node
+                                     * pair (the level follows the topology: a 10x intra-node
+                                     * cell stands out like a 10x inter-node one); cell values
+                                     * stay in the unit */
     double cb_min, cb_max;          /* color range; both 0: the matrix's min..max */
     const dxt_topology *topo;       /* node boundaries; NULL: none drawn */
     const dxt_finding *findings;    /* outlined; findings of other ops are skipped */

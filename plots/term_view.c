@@ -253,8 +253,9 @@ static void print_legend(FILE *out, const term_grid *g, double lo, double hi, in
         put_color(out, rgb, truecolor);
         fputc(' ', out);
     }
-    fprintf(out, "\x1b[0m %s %s (%s%s)\n", hi_text, o->unit ? o->unit : "us",
-            o->log_color ? "log" : "linear", from_median ? "; green: typical or less" : "");
+    char title[200];
+    plot_color_title(o, from_median, title, sizeof(title));
+    fprintf(out, "\x1b[0m %s  %s\n", hi_text, title);
     fprintf(out, "rows: waiting rank i; columns: source rank j (waited for)\n");
     if (g->group == 1)
         fprintf(out, "cell: wait of rank i for rank j; '.' no value\n");
@@ -300,6 +301,11 @@ dxt_plot_rc dxt_show_heatmap(FILE *out, int n, const double *wait, const dxt_plo
     int truecolor = opts->color_mode == DXT_COLOR_TRUECOLOR ||
                     (opts->color_mode == DXT_COLOR_AUTO && colorterm &&
                      (strcmp(colorterm, "truecolor") == 0 || strcmp(colorterm, "24bit") == 0));
+    double *rel = NULL;
+    if (opts->relative && !(rel = plot_relative_values(wait, NULL, n, opts->topo)))
+        return plot_fail(DXT_PLOT_ENOMEM, err, errlen, "show: out of memory for %d ranks", n);
+    if (rel)
+        wait = rel;
     choose_grid(&g, n, term_columns(out, opts), opts->topo);
     if (grid_fill(&g, wait) != 0) {
         rc = plot_fail(DXT_PLOT_ENOMEM, err, errlen, "show: out of memory for %d ranks", n);
@@ -318,5 +324,6 @@ dxt_plot_rc dxt_show_heatmap(FILE *out, int n, const double *wait, const dxt_plo
         rc = plot_fail(DXT_PLOT_EIO, err, errlen, "show: cannot write the heatmap");
 fail:
     grid_free(&g);
+    free(rel);
     return rc;
 }
