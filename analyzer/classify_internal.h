@@ -1,5 +1,5 @@
 /* classify_internal.h - what the classifier's files share (not for callers):
- * robust statistics (classify_stats.c), the judgement of one window
+ * robust statistics (stats.h), the judgement of one window
  * (classify.c) and the tracker across windows (track.c, track_series.c).
  * Owner: the classifier engineer (A1). */
 #ifndef DXT_CLASSIFY_INTERNAL_H
@@ -10,15 +10,7 @@
 
 #include "classify.h"
 
-/* --- robust statistics (classify_stats.c) --------------------------------- */
-
-/* Median of the non-NAN values of x[0..n) (x is reordered: quickselect, no
- * sort). NAN when there is none. */
-double dxt_median_inplace(double *x, size_t n);
-
-/* 1.4826 x the median absolute deviation of x[0..n) from center (x is
- * overwritten). NAN when there is no value. */
-double dxt_mad_inplace(double *x, size_t n, double center);
+#include "stats.h"
 
 /* --- one window (classify.c) ---------------------------------------------- */
 

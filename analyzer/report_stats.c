@@ -3,24 +3,12 @@
  * the cells that stand out most against the typical wait of their kind.
  * Owner: the loader/report engineer (A2). */
 #include "analysis.h"
+#include "stats.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median_of(double *v, size_t count)
-{
-    if (count == 0)
-        return NAN;
-    qsort(v, count, sizeof *v, cmp_double);
-    return count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
-}
 
 static double cell_per_step(const dxt_op_result *r, int n, int i, int j)
 {
@@ -71,8 +59,8 @@ int dxt_op_summarize(const dxt_analysis *a, const dxt_op_result *r, dxt_op_summa
             else
                 inter[nx++] = v;
         }
-    out->intra_median = median_of(intra, ni);
-    out->inter_median = median_of(inter, nx);
+    out->intra_median = dxt_median_inplace(intra, ni);
+    out->inter_median = dxt_median_inplace(inter, nx);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
             double v = cell_per_step(r, n, i, j);

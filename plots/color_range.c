@@ -11,41 +11,9 @@
 #include <stdlib.h>
 
 #include "plot_internal.h"
+#include "stats.h"
 
 #define SAMPLE_MAX 1000000 /* values looked at for a percentile, at most */
-
-static void swap_values(double *a, double *b)
-{
-    double t = *a;
-    *a = *b;
-    *b = t;
-}
-
-/* The k-th smallest of v[0..n) (reorders v): quickselect with a three-way
- * partition, so that many equal values stay linear. */
-static double select_kth(double *v, size_t n, size_t k)
-{
-    size_t left = 0, right = n - 1;
-    while (left < right) {
-        double pivot = v[left + (right - left) / 2];
-        size_t lt = left, i = left, gt = right + 1; /* < pivot | == pivot | > pivot */
-        while (i < gt) {
-            if (v[i] < pivot)
-                swap_values(&v[lt++], &v[i++]);
-            else if (v[i] > pivot)
-                swap_values(&v[i], &v[--gt]);
-            else
-                i++;
-        }
-        if (k < lt)
-            right = lt - 1;
-        else if (k >= gt)
-            left = gt;
-        else
-            return pivot;
-    }
-    return v[k];
-}
 
 /* A matrix of either type. */
 typedef struct cells {
@@ -80,7 +48,7 @@ static double block_median(const cells *c, int r0, int r1, int c0, int c1)
 {
     size_t m = 0;
     double *v = gather(c, r0, r1, c0, c1, &m);
-    double median = (v && m) ? select_kth(v, m, m / 2) : NAN;
+    double median = (v && m) ? dxt_select_kth(v, m, m / 2) : NAN;
     free(v);
     return median;
 }
@@ -149,7 +117,7 @@ static double typical_level(const cells *c, const dxt_topology *t)
         if (isfinite(x) && t->node_of[k / n] != t->node_of[k % n])
             v[m++] = x;
     }
-    double median = m ? select_kth(v, m, m / 2) : NAN;
+    double median = m ? dxt_select_kth(v, m, m / 2) : NAN;
     free(v);
     return isfinite(median) ? median : block_median(c, 0, n - 1, 0, n - 1);
 }
@@ -164,7 +132,7 @@ static double pair_median(const cells *c, const int *node_of, int a, int b, doub
             if (node_of[j] == b && isfinite(x) && x > 0)
                 buf[m++] = x;
         }
-    return m ? select_kth(buf, m, m / 2) : NAN;
+    return m ? dxt_select_kth(buf, m, m / 2) : NAN;
 }
 
 double *plot_relative_values(const double *v, const float *vf, int n, const dxt_topology *topo)

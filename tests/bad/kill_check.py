@@ -99,7 +99,15 @@ def check_tools(build, out):
         if r.returncode != 0:
             problems.append("h5dump %s: exit %d" % (name, r.returncode))
     analyze = os.path.join(build, "bin", "dxt-analyze")
-    r = subprocess.run([analyze, out, "--format", "json"], capture_output=True, timeout=60)
+    for attempt in range(3):  # a shared build dir: the binary may be relinked right now
+        try:
+            r = subprocess.run([analyze, out, "--format", "json"], capture_output=True,
+                               timeout=60)
+            break
+        except OSError:
+            if attempt == 2:
+                raise
+            time.sleep(2)
     no_rows = b"no op holds any row" in r.stderr or b"no row" in r.stderr
     if r.returncode != 0 and not (r.returncode == 2 and no_rows):
         problems.append("dxt-analyze: exit %d: %s" % (r.returncode,

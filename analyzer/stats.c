@@ -1,9 +1,9 @@
-/* classify_stats.c - robust statistics of the classifier: median by
- * quickselect (no sort in the inner loops) and the scaled MAD.
- * Owner: the classifier engineer (A1). */
+/* stats.c - the robust statistics every part of dxt-analyze uses (the
+ * classifier, the report's summary, the plots' color scale): k-th smallest by
+ * quickselect (no sort in inner loops), median, scaled MAD. */
 #include <math.h>
 
-#include "classify_internal.h"
+#include "stats.h"
 
 /* Move the non-NAN values to the front; returns how many there are. */
 static size_t compact(double *x, size_t n)
@@ -23,7 +23,7 @@ static inline void swap(double *x, size_t a, size_t b)
 
 /* The k-th smallest of x[0..n), n >= 1 (quickselect with a median-of-three
  * pivot that also guards both scans, as in Numerical Recipes' select). */
-static double select_kth(double *x, size_t n, size_t k)
+double dxt_select_kth(double *x, size_t n, size_t k)
 {
     size_t lo = 0, hi = n - 1;
     for (;;) {
@@ -55,7 +55,7 @@ double dxt_median_inplace(double *x, size_t n)
 {
     size_t m = compact(x, n);
     if (m == 0) return NAN;
-    double upper = select_kth(x, m, m / 2);
+    double upper = dxt_select_kth(x, m, m / 2);
     if (m % 2) return upper;
     /* the lower middle is the largest of the left part */
     double lower = x[0];
