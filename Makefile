@@ -96,6 +96,8 @@ CU_BINS   := $(if $(wildcard samples/ep_gpu.cu),$(BUILD)/bin/dxt-ep-gpu)
 endif
 LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(LDLIBS)
 
+# Objects of tests and benches are intermediate files to make: keep them.
+.SECONDARY:
 .PHONY: all gpu test demo bench install deps deps-check clean fuzz test-threads
 all: $(LIBREC_A) $(LIBREC_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS) $(FUZZ_REPLAYS)
 
