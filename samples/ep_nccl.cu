@@ -389,7 +389,7 @@ static int en_write_truth(const en_opts *o, const en_rank *R)
 static int en_trace_run(const en_opts *o, en_rank *R)
 {
     const int K = o->K;
-    int64_t snap[3][EN_NOPS * EP_MAX_RANKS];
+    int64_t snap[3][EN_NOPS * EN_MAX_RANKS];
     int64_t split = (o->fault != EN_FAULT_NONE && o->onset > 0 && o->onset < o->steps)
                         ? o->onset : o->steps;
     double t0, t1;

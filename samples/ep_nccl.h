@@ -17,6 +17,10 @@
 
 #define EN_NAME "dxt-ep-nccl"
 #define EN_NOPS 2
+/* the kernel's limits (checked against samples/ep_gpu_kernel.cuh's in ep_nccl_kernel.cuh) */
+#define EN_MAX_RANKS 128
+#define EN_MAX_TOKENS 1024
+#define EN_MAX_TOPK 16
 
 /* X(enum, option, finding name in the truth file) */
 #define EN_FAULT_KINDS(X)                                  \

@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ep_gpu_kernel.cuh" /* EP_MAX_RANKS, EP_MAX_TOKENS, EP_MAX_TOPK */
 #include "ep_nccl.h"
 
 /* ---- the ncclUniqueId rendezvous ---- */
@@ -141,7 +140,7 @@ static void en_on_alarm(int sig)
 /* The body of the child of rank r: keeps only its own end of the pipes. */
 static int en_child(const en_opts *o, int r, int (*pipes)[2])
 {
-    int write_fds[EP_MAX_RANKS];
+    int write_fds[EN_MAX_RANKS];
     en_rendezvous rv = {-1, write_fds, 0, NULL, o->timeout_s};
     for (int i = 1; i < o->K; ++i) {
         if (r == 0)
@@ -201,8 +200,8 @@ static int en_wait_ranks(const en_opts *o, pid_t *pids)
 
 int en_launch(const en_opts *o)
 {
-    int pipes[EP_MAX_RANKS][2];
-    pid_t pids[EP_MAX_RANKS];
+    int pipes[EN_MAX_RANKS][2];
+    pid_t pids[EN_MAX_RANKS];
     struct sigaction sa;
     int rc = 1, made = 0;
     memset(pids, 0, sizeof(pids));
@@ -278,7 +277,7 @@ static void en_usage(FILE *f)
             "      --timeout-s N        launcher: stop every rank after N s (default 300)\n"
             "      --share-gpu          put every rank on GPU 0 (NCCL refuses: for checks)\n"
             "  -h, --help\n",
-            EP_MAX_RANKS, EP_MAX_TOKENS, EP_MAX_TOPK);
+            EN_MAX_RANKS, EN_MAX_TOKENS, EN_MAX_TOPK);
 }
 
 static void en_opts_init(en_opts *o)
@@ -307,11 +306,11 @@ static void en_opts_init(en_opts *o)
 static int en_opts_check(const en_opts *o)
 {
     const char *bad = NULL;
-    if (o->K < 1 || o->K > EP_MAX_RANKS || o->rank >= o->K || o->rank < -1)
+    if (o->K < 1 || o->K > EN_MAX_RANKS || o->rank >= o->K || o->rank < -1)
         bad = "--nranks or --rank";
-    else if (o->steps < 1 || o->T < 1 || o->T > EP_MAX_TOKENS)
+    else if (o->steps < 1 || o->T < 1 || o->T > EN_MAX_TOKENS)
         bad = "--steps or --tokens";
-    else if (o->topk < 1 || o->topk > EP_MAX_TOPK || o->experts_per_rank < 1 ||
+    else if (o->topk < 1 || o->topk > EN_MAX_TOPK || o->experts_per_rank < 1 ||
              o->hidden_bytes < 16 || o->hidden_bytes % 16 || o->hidden_bytes > (1 << 20))
         bad = "--topk, --experts-per-rank or --hidden-bytes";
     else if (o->compute_ns < 0 || o->delay_ns < 0 || o->jitter < 0 || o->jitter >= 1 ||
@@ -379,7 +378,7 @@ static int en_parse_fault(en_opts *o, int c, const char *arg)
     case O_SLOW_RANK:
     case O_SLOW_DEST:
         o->fault = c == O_SLOW_RANK ? EN_FAULT_SLOW_RANK : EN_FAULT_SLOW_DEST;
-        if (en_parse_i64(arg, &v) || v < 0 || v >= EP_MAX_RANKS)
+        if (en_parse_i64(arg, &v) || v < 0 || v >= EN_MAX_RANKS)
             return -1;
         o->fault_rank = (int)v;
         return 0;

@@ -34,6 +34,10 @@
 #include "ep_gpu_kernel.cuh"
 #include "ep_nccl.h"
 
+static_assert(EN_MAX_RANKS == EP_MAX_RANKS && EN_MAX_TOKENS == EP_MAX_TOKENS &&
+                  EN_MAX_TOPK == EP_MAX_TOPK && EN_NOPS == EP_NOPS,
+              "ep_nccl.h's limits must be the single-GPU kernel's");
+
 /* Byte offsets into every rank's window (the same on all ranks). */
 struct en_layout {
     size_t recv[EN_NOPS]; /* int4 [K src][T][H] each */
