@@ -37,7 +37,7 @@ HDF5_SERIAL_LIBDIR := /usr/lib/x86_64-linux-gnu/hdf5/serial
 REC_CFLAGS = $(or $(shell pkg-config --cflags $(REC_PKGS) 2>/dev/null),\
                $(if $(wildcard /usr/include/hdf5/serial/hdf5.h),-I/usr/include/hdf5/serial))
 REC_LIBS   = $(or $(shell pkg-config --libs $(REC_PKGS) 2>/dev/null),\
-               $(if $(wildcard $(HDF5_SERIAL_LIBDIR)),-L$(HDF5_SERIAL_LIBDIR)) -lhdf5)
+               $(if $(wildcard $(HDF5_SERIAL_LIBDIR)),-L$(HDF5_SERIAL_LIBDIR)) -lhdf5) -lz
 PKG_CFLAGS = $(REC_CFLAGS) $(shell pkg-config --cflags $(TOOL_PKGS) 2>/dev/null)
 PKG_LIBS   = $(REC_LIBS) $(shell pkg-config --libs $(TOOL_PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -60,6 +60,14 @@ CUDA_LIBS   := -L$(dir $(CUDA_LIBDIR)) -Wl,-rpath,$(dir $(CUDA_LIBDIR)) -lcudart
 NVCCFLAGS   ?= -O2 -g -arch=sm_90 -std=c++17 -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
                -Iformat -Irecorder -Isamples
 HAVE_CUDA   := 1
+# NCCL (>= 2.28, device API) for dxt-ep-nccl, built only where nccl_device.h and libnccl are
+# found: CUDA's own dirs, Debian's, or NCCL_HOME=dir (e.g. pip's nvidia/nccl); NCCL_INC and
+# NCCL_LIB (the library file) can be given alone
+NCCL_HOME   ?= $(CUDA_HOME)
+NCCL_INC    ?= $(patsubst %/nccl_device.h,%,$(firstword $(wildcard $(NCCL_HOME)/include/nccl_device.h \
+               /usr/include/nccl_device.h)))
+NCCL_LIB    ?= $(firstword $(wildcard $(NCCL_HOME)/lib64/libnccl.so $(NCCL_HOME)/lib/libnccl.so \
+               $(NCCL_HOME)/lib/libnccl.so.2 /usr/lib/x86_64-linux-gnu/libnccl.so))
 # every file sees the define (dxtrec.c calls the CUDA path's hooks under it);
 # only *_cuda.c gets the CUDA include path
 CFLAGS      += -DDXT_HAVE_CUDA
@@ -93,6 +101,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 FUZZ_REPLAYS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
 ifeq ($(HAVE_CUDA),1)
 CU_BINS   := $(if $(wildcard samples/ep_gpu.cu),$(BUILD)/bin/dxt-ep-gpu)
+CU_BINS   += $(if $(and $(NCCL_INC),$(NCCL_LIB),$(wildcard samples/ep_nccl.cu)),$(BUILD)/bin/dxt-ep-nccl)
 endif
 LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(LDLIBS)
 
@@ -138,9 +147,19 @@ $(BUILD)/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS)
 
 # CUDA sample: the LL-style exchange on one GPU
-$(BUILD)/bin/dxt-ep-gpu: samples/ep_gpu.cu $(LIBREC_A) $(wildcard recorder/*.cuh samples/*.cuh)
+EP_GPU_CU := samples/ep_gpu.cu samples/ep_gpu_bench.cu
+$(BUILD)/bin/dxt-ep-gpu: $(EP_GPU_CU) samples/ep_gpu.h samples/ep_gpu_kernel.cuh $(LIBREC_A) \
+                         $(wildcard recorder/*.cuh)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -o $@ $< $(LIBREC_A) $(REC_LIBS) -lm
+	$(NVCC) $(NVCCFLAGS) -o $@ $(EP_GPU_CU) $(LIBREC_A) $(REC_LIBS) -lm
+
+# CUDA sample: the EP exchange across GPUs through NCCL, one process per GPU (NCCL's headers
+# as system headers: they do not build under -Wextra -Werror)
+EP_NCCL_CU := samples/ep_nccl.cu samples/ep_nccl_cli.cu
+$(BUILD)/bin/dxt-ep-nccl: $(EP_NCCL_CU) samples/ep_nccl.h $(LIBREC_A) $(wildcard recorder/*.cuh samples/*.cuh)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -isystem $(NCCL_INC) -o $@ $(EP_NCCL_CU) $(LIBREC_A) $(REC_LIBS) \
+	    $(NCCL_LIB) -Xlinker -rpath,$(dir $(NCCL_LIB)) -lm
 
 # --- the README's two commands and friends -------------------------------------
 deps:

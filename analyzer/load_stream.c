@@ -153,20 +153,33 @@ static double row_scale(const dxt_trace_stream *s, rank_cursor *c)
     return 1e6 / hz;
 }
 
-/* The deltas of one row of values vs prev (updated); out += delta * scale. */
-static void add_deltas(const int64_t *row, int64_t *prev, int *have_prev, dxt_counting counting,
-                       int n, double scale, double *out)
+/* Does any value of row go below prev (a counter reset)? Branch-free: vectorizes. */
+static int row_went_down(const int64_t *restrict row, const int64_t *restrict prev, int n)
 {
-    int reset = !*have_prev || counting == DXT_COUNTING_DELTA;
-    for (int j = 0; j < n && !reset; j++)
-        reset = row[j] < prev[j];
-    for (int j = 0; j < n; j++) {
-        int64_t d = reset ? row[j] : row[j] - prev[j];
-        if (out)
-            out[j] += (double)d * scale;
+    int down = 0;
+    for (int j = 0; j < n; j++)
+        down |= row[j] < prev[j];
+    return down;
+}
+
+/* The deltas of one row of values vs prev (updated); out += delta * scale.
+ * The hot loop of the loader (a row of every rank per step and op): the
+ * branches are taken once per row, the loops over n have none. */
+static void add_deltas(const int64_t *restrict row, int64_t *restrict prev, int *have_prev,
+                       dxt_counting counting, int n, double scale, double *restrict out)
+{
+    int cumulative = counting == DXT_COUNTING_CUMULATIVE;
+    int reset = !cumulative || !*have_prev || row_went_down(row, prev, n);
+    if (out && reset) {
+        for (int j = 0; j < n; j++)
+            out[j] += (double)row[j] * scale;
+    } else if (out) { /* row >= prev here: the difference fits in uint64, never overflows */
+        for (int j = 0; j < n; j++)
+            out[j] += (double)((uint64_t)row[j] - (uint64_t)prev[j]) * scale;
     }
-    memcpy(prev, row, (size_t)n * sizeof *prev);
-    *have_prev = counting == DXT_COUNTING_CUMULATIVE;
+    if (cumulative)
+        memcpy(prev, row, (size_t)n * sizeof *prev);
+    *have_prev = cumulative;
 }
 
 /* Take the row at buf_pos: add it to wait/tokens rows when they are not NULL. */
@@ -186,7 +199,8 @@ static void cursor_take(dxt_trace_stream *s, rank_cursor *c, double *wait_row,
 }
 
 /* The step of the rank's next usable row (rows before from are taken for
- * their counters only; duplicates skipped), INT64_MAX when none, or -1 error. */
+ * their counters only; duplicates skipped): 1 with *step, 0 when the rank has
+ * no more rows (*step INT64_MAX; a real row may have that step too), -1 error. */
 static int cursor_peek(dxt_trace_stream *s, rank_cursor *c, int64_t *step, dxt_error *err)
 {
     for (;;) {
@@ -205,7 +219,7 @@ static int cursor_peek(dxt_trace_stream *s, rank_cursor *c, int64_t *step, dxt_e
             cursor_take(s, c, NULL, NULL);
         } else {
             *step = st;
-            return 0;
+            return 1;
         }
     }
 }
@@ -236,6 +250,8 @@ int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64
         s->block = 1;
     if (s->block > STREAM_MAX_BLOCK)
         s->block = STREAM_MAX_BLOCK;
+    if (chunk_rows > 0 && s->block > chunk_rows) /* whole chunks: none inflated twice */
+        s->block -= s->block % chunk_rows;
     for (int i = 0; i < in->n; i++)
         if (cursor_init(s, &s->ranks[i], i) != 0)
             goto oom;
@@ -251,14 +267,16 @@ int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *las
                           double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
 {
     int64_t min_step = INT64_MAX, n = s->n;
+    int any = 0;
     for (int i = 0; i < n; i++) {
         int64_t st;
-        if (cursor_peek(s, &s->ranks[i], &st, err) != 0)
+        int rc = cursor_peek(s, &s->ranks[i], &st, err);
+        if (rc < 0)
             return -1;
-        if (st < min_step)
-            min_step = st;
+        if (rc > 0 && (!any || st < min_step))
+            min_step = st, any = 1;
     }
-    if (min_step == INT64_MAX || min_step > s->to) {
+    if (!any || min_step > s->to) {
         s->done_to = s->to;
         return 0;
     }
@@ -274,9 +292,10 @@ int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *las
         rank_rows[i] = 0;
         int64_t st;
         for (;;) {
-            if (cursor_peek(s, c, &st, err) != 0)
+            int rc = cursor_peek(s, c, &st, err);
+            if (rc < 0)
                 return -1;
-            if (st > last)
+            if (rc == 0 || st > last)
                 break;
             cursor_take(s, c, wait + i * n, tokens && s->with_tokens ? tokens + i * n : NULL);
             rank_rows[i]++;

@@ -56,8 +56,7 @@ typedef struct dev_slot {
 } dev_slot;
 
 typedef struct dev_state {
-    int device;       /* the device of the first record_device call */
-    int present;      /* a CUDA device was seen at open */
+    int device; /* the device of the first record_device call */
     _Atomic int setup;
     _Alignas(64) _Atomic uint64_t head; /* slots claimed */
     _Alignas(64) _Atomic uint64_t tail; /* slots handed back by the poll */
@@ -129,17 +128,21 @@ static void uuid_string(const cudaUUID_t *u, char *out, size_t len)
              b[14], b[15]);
 }
 
-/* At open: the GPU's name, UUID and peak clock; no context, no allocation on
- * the GPU. A machine without a GPU is no error: record_device reports it. */
 static int dev_poll(dxtrec_t *rec);
 
+/* At open: the current GPU's name, UUID and peak clock (device queries only:
+ * no stream, no memory). A machine without a GPU is no error: the host path
+ * works and record_device reports it. */
 int dxtrec_device_init(dxtrec_t *rec)
 {
-    dev_state *d = calloc(1, sizeof(*d));
+    /* aligned: head and tail sit on cache lines of their own */
+    const size_t size = (sizeof(dev_state) + 63) / 64 * 64;
+    dev_state *d = aligned_alloc(64, size);
     struct cudaDeviceProp prop;
     int khz = 0;
     if (!d)
         return -1;
+    memset(d, 0, size);
     d->clock_hz = NAN;
     rec->device = d;
     rec->poll_device = dev_poll;
@@ -148,7 +151,6 @@ int dxtrec_device_init(dxtrec_t *rec)
         cudaGetLastError(); /* no device here: host path only */
         return 0;
     }
-    d->present = 1;
     snprintf(rec->gpu_name, sizeof(rec->gpu_name), "%s", prop.name);
     uuid_string(&prop.uuid, rec->gpu_uuid, sizeof(rec->gpu_uuid));
     if (cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, d->device) == cudaSuccess &&
@@ -237,7 +239,17 @@ static dev_state *dev_ready(dxtrec_t *rec)
         return NULL;
     st = dev_setup(rec, d) == 0 ? DEV_READY : DEV_BROKEN;
     atomic_store_explicit(&d->setup, st, memory_order_release);
+    atomic_store_explicit(&rec->device_active, st == DEV_READY, memory_order_relaxed);
+    pthread_mutex_lock(&rec->lock); /* end the writer's idle sleep: it polls from now on */
+    pthread_cond_signal(&rec->wake_writer);
+    pthread_mutex_unlock(&rec->lock);
     return st == DEV_READY ? d : NULL;
+}
+
+static int dev_setting_up(dxtrec_t *rec)
+{
+    dev_state *d = rec->device;
+    return d && atomic_load_explicit(&d->setup, memory_order_acquire) == DEV_SETTING_UP;
 }
 
 /* Claim the next pool slot; NULL when every slot is in flight. */
@@ -292,9 +304,9 @@ dxtrecResult_t dxtrec_record_device(dxtrec_t *rec, int op, int64_t step, const i
     const int with_tokens = rec->cfg.record_tokens && d_tokens;
     dev_state *d = dev_ready(rec);
     dev_slot *slot = d ? dev_claim(d) : NULL;
-    if (!slot) {
+    if (!slot) { /* pool full or set-up in progress in another thread: dropped */
         dxtrec_count_drops(rec, op, 1, step, step);
-        return d ? DXTREC_ERR_DROPPED : DXTREC_ERR_CUDA;
+        return d || dev_setting_up(rec) ? DXTREC_ERR_DROPPED : DXTREC_ERR_CUDA;
     }
     slot->op = op;
     slot->step = step;
@@ -436,8 +448,8 @@ static int dev_poll(dxtrec_t *rec)
         d->writer_bound = 1;
     }
     dev_calibrate(rec, d);
-    dev_collect(rec, d);
     dev_mark(rec, d);
+    dev_collect(rec, d);
     return (int)(atomic_load_explicit(&d->head, memory_order_acquire) -
                  atomic_load_explicit(&d->tail, memory_order_relaxed));
 }

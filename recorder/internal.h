@@ -85,6 +85,7 @@ struct dxtrec {
     int (*poll_device)(dxtrec_t *rec);
     void *device; /* the CUDA path's own state */
     char gpu_name[DXT_STR_MAX], gpu_uuid[DXT_STR_MAX]; /* set by dxtrec_device_init ("" unknown) */
+    _Atomic int device_active; /* record_device in use: the writer polls at its shortest sleep */
 
     /* ---- test knobs (atomics: set any time) ---- */
     _Atomic long test_batch_sleep_ns; /* the writer sleeps this long after each batch */

@@ -38,8 +38,9 @@
  * part of the flush interval longer than it did); while rows come slowly it
  * stays long (fewer wakeups, larger appends); when a pass finds the ring more
  * than 1/IDLE_BUSY_FRACTION full it halves and the writer drains again at
- * once; a flush request, stop or due periodic flush ends a sleep early. With 256 recorders in one process (dxt-synth) fixed
- * 1 ms polls cost 256,000 wakeups per second. */
+ * once; a flush request, stop or due periodic flush ends a sleep early.
+ * With 256 recorders in one process (dxt-synth), fixed 1 ms polls cost
+ * 256,000 wakeups per second. */
 #define IDLE_WAIT_MIN_NS 1000000L
 #define IDLE_WAIT_MAX_NS 50000000L
 #define IDLE_FLUSH_FRACTION 20
@@ -563,6 +564,9 @@ static int writer_step(dxtrec_t *rec, dxtrec_writer_state *ws, double *stop_dead
             return 1;
     }
     adapt_idle(rec, ws, moved);
+    /* the CUDA path in use: its pinned pool fills unless polled at the shortest sleep */
+    if (pending > 0 || atomic_load_explicit(&rec->device_active, memory_order_relaxed))
+        ws->idle_ns = IDLE_WAIT_MIN_NS;
     if ((uint64_t)moved * IDLE_BUSY_FRACTION <= rec->ring.capacity)
         idle_wait(rec, ws, now);
     return 0;

@@ -2,26 +2,29 @@
  * between V virtual ranks on one GPU, instrumented with the probe
  * (recorder/dxt_probe.cuh) and recorded through libdxtrec's CUDA path into a
  * trace of V rank files. Faults can be injected (slow rank, slow destination,
- * slow path) from an onset step, and --bench measures the recorder's overhead.
+ * slow path) from an onset step; --bench (ep_gpu_bench.cu) measures the
+ * recorder's overhead. This file: set-up, launches, recording, the trace run
+ * and its summary, the command line.
  *
- * Owner: the GPU side of dxtrace (samples/ep_gpu.cu); see samples/README.md.
+ * Owner: the GPU side of dxtrace; see samples/README.md.
  *
- * Model, per op and step (one cooperative kernel, one 512-thread block per
- * virtual rank, so that every spinning block is co-resident):
- *   - every warp of rank r "computes" for compute_ns (+-jitter);
- *   - 12 sender warps copy the tokens routed to each destination d (top-k of
- *     V * experts_per_rank experts, deduplicated per rank) into d's receive
- *     buffer slot for r, then release-store the flag flags[d][r] = seq;
- *   - 128 receiver lanes, one per source s, read clock64(), spin on flags[r][s]
+ * Model, per op and step (ep_gpu_kernel.cuh; one cooperative kernel, one
+ * 512-thread block per virtual rank, so that every spinning block is
+ * co-resident: cudaLaunchCooperativeKernel refuses a grid that cannot all run
+ * at once instead of deadlocking):
+ *   - the block routes its tokens (top-k of V * experts_per_rank experts,
+ *     deduplicated per rank) and "computes" for compute_ns (+-jitter);
+ *   - 12 sender warps copy the tokens routed to each destination d into d's
+ *     receive buffer slot for r, then release-store the flag flags[d][r] = seq;
+ *   - 128 receiver lanes, one per source s, read clock64(), poll flags[r][s]
  *     with acquire loads and add the cycles waited to wait[r][s] (one atomic),
  *     and the token count to tokens[r][s]: DeepEP's *_wait_recv_cost_stats.
  * Combine sends each received token back to its source the same way.
  * Faults touch only what they name: a slow rank delays its sender warps only
  * (its receive lanes start on time, so its own row stays normal); a slow
- * destination adds the delay inside its receive lanes' timed section; a slow
- * path delays one flag, which its warp releases after all its other
- * destinations, so no other cell is delayed. Co-residency is enforced by
- * cudaLaunchCooperativeKernel, which refuses a grid that cannot all run at once. */
+ * destination starts polling late, inside its timed wait; a slow path delays
+ * one flag, which its warp releases after all its other destinations, so no
+ * other cell is delayed. */
 #include <cuda_runtime.h>
 #include <getopt.h>
 #include <math.h>
@@ -34,21 +37,10 @@
 #include "dxt_probe.cuh"
 #include "dxtrec.h"
 
+#include "ep_gpu.h"
 #include "ep_gpu_kernel.cuh"
 
-static const char *const ep_op_names[EP_NOPS] = {"dispatch", "combine"};
-
-#define EP_FAULT_KINDS(X)                                \
-    X(EP_FAULT_NONE, "none", "")                         \
-    X(EP_FAULT_SLOW_RANK, "slow-rank", "slow_source")    \
-    X(EP_FAULT_SLOW_DEST, "slow-dest", "slow_destination") \
-    X(EP_FAULT_SLOW_PATH, "slow-path", "slow_path")
-
-typedef enum {
-#define EP_FAULT_ENUM(id, opt, finding) id,
-    EP_FAULT_KINDS(EP_FAULT_ENUM)
-#undef EP_FAULT_ENUM
-} ep_fault_kind;
+const char *const ep_op_names[EP_NOPS] = {"dispatch", "combine"};
 
 static const char *const ep_fault_findings[] = {
 #define EP_FAULT_FINDING(id, opt, finding) finding,
@@ -56,50 +48,9 @@ static const char *const ep_fault_findings[] = {
 #undef EP_FAULT_FINDING
 };
 
-#define CUDA_TRY(call)                                                                   \
-    do {                                                                                 \
-        cudaError_t cuda_try_err_ = (call);                                              \
-        if (cuda_try_err_ != cudaSuccess) {                                              \
-            fprintf(stderr, "dxt-ep-gpu: %s:%d: %s: %s\n", __FILE__, __LINE__, #call,    \
-                    cudaGetErrorString(cuda_try_err_));                                  \
-            goto fail;                                                                   \
-        }                                                                                \
-    } while (0)
-
 /* ------------------------------------------------------------------ host side */
 
-struct ep_opts {
-    int V, T, topk, experts_per_rank, hidden_bytes;
-    int64_t steps, compute_ns, onset, delay_ns;
-    float jitter;
-    uint64_t seed;
-    ep_fault_kind fault;
-    int fault_rank, path_src, path_dst, fault_op; /* fault_op -1: both ops */
-    const char *out_dir, *run_id, *truth;
-    int bench, bench_steps, bench_reps, gate_steps;
-};
-
-struct ep_gpu {
-    int device;
-    cudaStream_t stream;
-    int4 *tokens, *recv[EP_NOPS];
-    int *counts[EP_NOPS];
-    uint32_t *flags[EP_NOPS];
-    int64_t *stats[EP_NOPS];               /* [V][2V]: each rank's wait row, then its tokens row */
-    int64_t *wait[EP_NOPS], *tok[EP_NOPS]; /* into stats, rows 2V apart */
-    uint32_t seq[EP_NOPS];
-    double clock_hz;
-    char name[256];
-    int coop_blocks; /* most co-resident blocks of the exchange kernel */
-};
-
-/* Host timing of record_device calls. */
-struct ep_samples {
-    double *us;
-    size_t n, cap;
-};
-
-static double ep_now_s(void)
+double ep_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -113,7 +64,7 @@ static int ep_cmp_double(const void *x, const void *y)
 }
 
 /* q-quantile of v[0..n) (sorts v). */
-static double ep_quantile(double *v, size_t n, double q)
+double ep_quantile(double *v, size_t n, double q)
 {
     if (n == 0)
         return NAN;
@@ -228,14 +179,7 @@ fail:
 
 /* ---- recording ---- */
 
-struct ep_recorders {
-    dxtrec_t **rec; /* [V], NULL where the rank is not recorded */
-    int V;
-    uint64_t errors;
-    ep_samples *samples; /* NULL: do not time the calls */
-};
-
-static void ep_recorders_close(ep_recorders *rs)
+void ep_recorders_close(ep_recorders *rs)
 {
     for (int r = 0; rs->rec && r < rs->V; ++r) {
         if (!rs->rec[r])
@@ -254,7 +198,7 @@ static void ep_recorders_close(ep_recorders *rs)
 }
 
 /* One recorder for each rank in [first, first + count). */
-static int ep_recorders_open(const ep_opts *o, const ep_gpu *g, const char *dir, int first,
+int ep_recorders_open(const ep_opts *o, const ep_gpu *g, const char *dir, int first,
                              int count, ep_recorders *rs)
 {
     rs->V = o->V;
@@ -305,7 +249,7 @@ static void ep_record(ep_recorders *rs, const ep_gpu *g, int op, int64_t step)
 }
 
 /* Queue steps [first, first + n): dispatch, record, combine, record. */
-static int ep_run_steps(const ep_opts *o, ep_gpu *g, ep_recorders *rs, int64_t first, int64_t n)
+int ep_run_steps(const ep_opts *o, ep_gpu *g, ep_recorders *rs, int64_t first, int64_t n)
 {
     for (int64_t step = first; step < first + n; ++step) {
         for (int op = 0; op < EP_NOPS; ++op) {
@@ -439,7 +383,8 @@ static int ep_trace_run(const ep_opts *o, ep_gpu *g)
     printf("dxt-ep-gpu: %d ranks, %lld steps on %s: %.2f us per step (2 ops)\n", V,
            (long long)o->steps, g->name, (t1 - t0) / (double)o->steps * 1e6);
     for (int op = 0; op < EP_NOPS; ++op) {
-        const int64_t *s0 = snap + op * V * V, *s1 = s0 + EP_NOPS * V * V, *s2 = s1 + EP_NOPS * V * V;
+        const int64_t *s0 = snap + op * V * V, *s1 = s0 + EP_NOPS * V * V;
+        const int64_t *s2 = s1 + EP_NOPS * V * V;
         ep_print_window(o, g, op, s0, s1, split, 0);
         if (split < o->steps)
             ep_print_window(o, g, op, s1, s2, o->steps - split, 1);
@@ -452,166 +397,6 @@ done:
     if (rs.errors)
         rc = -1;
     free(snap);
-    return rc;
-}
-
-/* ---- overhead benchmark ---- */
-
-#define EP_BENCH_MODES(X)                                  \
-    X(EP_BENCH_OFF, "off", "recording off")                \
-    X(EP_BENCH_ONE, "one", "rank 0 recorded (one process's load)") \
-    X(EP_BENCH_ALL, "all", "all V ranks recorded in this one process")
-
-enum {
-#define EP_BENCH_ENUM(id, name, what) id,
-    EP_BENCH_MODES(EP_BENCH_ENUM)
-#undef EP_BENCH_ENUM
-    EP_BENCH_NMODES
-};
-static const char *const ep_bench_names[] = {
-#define EP_BENCH_NAME(id, name, what) name,
-    EP_BENCH_MODES(EP_BENCH_NAME)
-#undef EP_BENCH_NAME
-};
-static const char *const ep_bench_what[] = {
-#define EP_BENCH_WHAT(id, name, what) what,
-    EP_BENCH_MODES(EP_BENCH_WHAT)
-#undef EP_BENCH_WHAT
-};
-
-struct ep_bench_state {
-    ep_recorders rs[EP_BENCH_NMODES];
-    ep_samples samples[EP_BENCH_NMODES];
-    cudaEvent_t ev[2];
-    int64_t next_step;
-};
-
-/* One timed block of n steps in a mode: wall and stream time per step (us).
- * gate_ns > 0: the stream is held by a spinning kernel while the host queues
- * the steps, so the stream time is the GPU's alone (no host-side limit). */
-static int ep_bench_block(const ep_opts *o, ep_gpu *g, ep_bench_state *b, int mode, int64_t n,
-                          int64_t gate_ns, double *wall_us, double *stream_us)
-{
-    float ms = 0;
-    double t0 = ep_now_s(), queued;
-    if (gate_ns > 0)
-        ep_gate_kernel<<<1, 1, 0, g->stream>>>(gate_ns);
-    CUDA_TRY(cudaGetLastError());
-    CUDA_TRY(cudaEventRecord(b->ev[0], g->stream));
-    if (ep_run_steps(o, g, mode == EP_BENCH_OFF ? NULL : &b->rs[mode], b->next_step, n))
-        goto fail;
-    queued = ep_now_s();
-    CUDA_TRY(cudaEventRecord(b->ev[1], g->stream));
-    CUDA_TRY(cudaEventSynchronize(b->ev[1]));
-    *wall_us = (ep_now_s() - t0) / (double)n * 1e6;
-    CUDA_TRY(cudaEventElapsedTime(&ms, b->ev[0], b->ev[1]));
-    *stream_us = (double)ms * 1e3 / (double)n;
-    if (gate_ns > 0 && (queued - t0) * 1e9 > (double)gate_ns)
-        fprintf(stderr, "dxt-ep-gpu: gate %.1f ms shorter than queueing %.1f ms\n",
-                (double)gate_ns * 1e-6, (queued - t0) * 1e3);
-    b->next_step += n;
-    return 0;
-fail:
-    return -1;
-}
-
-static int ep_bench_open(const ep_opts *o, ep_gpu *g, ep_bench_state *b)
-{
-    const char *base = o->out_dir ? o->out_dir : "dxt-ep-bench";
-    char dir[1024];
-    memset(b, 0, sizeof(*b));
-    CUDA_TRY(cudaEventCreate(&b->ev[0]));
-    CUDA_TRY(cudaEventCreate(&b->ev[1]));
-    for (int m = EP_BENCH_ONE; m < EP_BENCH_NMODES; ++m) {
-        snprintf(dir, sizeof(dir), "%s/%s-v%d", base, ep_bench_names[m], o->V);
-        if (ep_recorders_open(o, g, dir, 0, m == EP_BENCH_ONE ? 1 : o->V, &b->rs[m]))
-            return -1;
-        b->samples[m].cap = (size_t)o->bench_reps * (size_t)o->bench_steps * EP_NOPS *
-                            (size_t)o->V;
-        b->samples[m].us = (double *)malloc(b->samples[m].cap * sizeof(double));
-        if (!b->samples[m].us)
-            return -1;
-    }
-    return 0;
-fail:
-    return -1;
-}
-
-static void ep_bench_close(ep_bench_state *b)
-{
-    for (int m = 0; m < EP_BENCH_NMODES; ++m) {
-        ep_recorders_close(&b->rs[m]);
-        free(b->samples[m].us);
-    }
-    for (int i = 0; i < 2; ++i)
-        if (b->ev[i])
-            cudaEventDestroy(b->ev[i]);
-}
-
-static void ep_bench_print(const ep_opts *o, double wall[][64], double stream[][64],
-                           double gated[][64], ep_bench_state *b)
-{
-    const int reps = o->bench_reps;
-    double w[EP_BENCH_NMODES], s[EP_BENCH_NMODES], gq[EP_BENCH_NMODES];
-    for (int m = 0; m < EP_BENCH_NMODES; ++m) {
-        w[m] = ep_quantile(wall[m], (size_t)reps, 0.5);
-        s[m] = ep_quantile(stream[m], (size_t)reps, 0.5);
-        gq[m] = ep_quantile(gated[m], (size_t)reps, 0.5);
-    }
-    printf("bench V=%d: median of %d blocks of %d steps (us per step: dispatch + combine)\n",
-           o->V, reps, o->bench_steps);
-    for (int m = 0; m < EP_BENCH_NMODES; ++m) {
-        printf("  %-4s wall %8.2f (%+6.2f%%)  stream %8.2f (%+6.2f%%)  gated-GPU %8.2f (%+6.2f%%)"
-               "  %s\n", ep_bench_names[m], w[m], (w[m] / w[0] - 1) * 100, s[m],
-               (s[m] / s[0] - 1) * 100, gq[m], (gq[m] / gq[0] - 1) * 100, ep_bench_what[m]);
-        ep_samples *sm = &b->samples[m];
-        if (m != EP_BENCH_OFF && sm->n) {
-            size_t n = sm->n;
-            double p50 = ep_quantile(sm->us, n, 0.5), p90 = ep_quantile(sm->us, n, 0.9);
-            double p99 = ep_quantile(sm->us, n, 0.99);
-            printf("       record_device host cost: median %.2f us, p90 %.2f, p99 %.2f (%zu calls)\n",
-                   p50, p90, p99, n);
-        }
-    }
-}
-
-/* Interleaved blocks of each mode (order rotated every repetition). */
-static int ep_bench(const ep_opts *o, ep_gpu *g)
-{
-    static double wall[EP_BENCH_NMODES][64], stream[EP_BENCH_NMODES][64];
-    static double gated[EP_BENCH_NMODES][64];
-    ep_bench_state b;
-    double junk;
-    int rc = -1;
-    if (ep_bench_open(o, g, &b))
-        goto done;
-    for (int m = 0; m < EP_BENCH_NMODES; ++m) /* warm-up: module load, first records */
-        if (ep_bench_block(o, g, &b, m, 50, 0, &junk, &junk))
-            goto done;
-    for (int m = 0; m < EP_BENCH_NMODES; ++m)
-        b.samples[m].n = 0;
-    for (int rep = 0; rep < o->bench_reps; ++rep)
-        for (int k = 0; k < EP_BENCH_NMODES; ++k) {
-            int m = (rep + k) % EP_BENCH_NMODES;
-            double *sink = &junk;
-            b.rs[m].samples = &b.samples[m];
-            if (ep_bench_block(o, g, &b, m, o->bench_steps, 0, &wall[m][rep], &stream[m][rep]))
-                goto done;
-            b.rs[m].samples = NULL;
-            /* gated: few enough steps that the stream's queue holds them all, a
-             * gate three times longer than queueing them took just now */
-            int recorded = m == EP_BENCH_OFF ? 0 : m == EP_BENCH_ONE ? 1 : o->V;
-            int64_t n = o->gate_steps < 600 / (2 + 2 * recorded) ? o->gate_steps
-                                                                 : 600 / (2 + 2 * recorded);
-            n = n < 4 ? 4 : n;
-            int64_t gate_ns = (int64_t)(3e3 * wall[m][rep] * (double)n) + 20000000;
-            if (ep_bench_block(o, g, &b, m, n, gate_ns, sink, &gated[m][rep]))
-                goto done;
-        }
-    ep_bench_print(o, wall, stream, gated, &b);
-    rc = 0;
-done:
-    ep_bench_close(&b);
     return rc;
 }
 
@@ -674,8 +459,8 @@ static int ep_opts_check(const ep_opts *o)
         bad = "--ranks";
     else if (o->steps < 1 || o->T < 1 || o->T > EP_MAX_TOKENS)
         bad = "--steps or --tokens";
-    else if (o->topk < 1 || o->topk > EP_MAX_TOPK || o->experts_per_rank < 1 || o->hidden_bytes < 16 ||
-             o->hidden_bytes % 16)
+    else if (o->topk < 1 || o->topk > EP_MAX_TOPK || o->experts_per_rank < 1 ||
+             o->hidden_bytes < 16 || o->hidden_bytes % 16)
         bad = "--topk, --experts-per-rank or --hidden-bytes";
     else if (o->compute_ns < 0 || o->delay_ns < 0 || o->jitter < 0 || o->jitter >= 1)
         bad = "--compute-ns, --delay-ns or --jitter";

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "dxt_probe.cuh"
+#include "ep_gpu.h"
 
 #define EP_THREADS 512
 #define EP_SEND_WARPS 12
@@ -16,7 +17,6 @@
 #define EP_MAX_RANKS (EP_RECV_WARPS * 32)
 #define EP_MAX_TOKENS 1024
 #define EP_MAX_TOPK 16
-#define EP_NOPS 2
 #define EP_UNROLL 8
 
 /* What the faults do in one launch (-1: nobody). */
@@ -194,12 +194,6 @@ __global__ void __launch_bounds__(EP_THREADS, 1) ep_exchange_kernel(ep_args a)
     } else if ((warp - EP_SEND_WARPS) * 32 < a.V) {
         ep_receiver(a, r, (warp - EP_SEND_WARPS) * 32 + lane);
     }
-}
-
-/* A stream gate for the GPU-side timing: spins ns nanoseconds. */
-__global__ void ep_gate_kernel(int64_t ns)
-{
-    dxt_probe_spin_ns(ns);
 }
 
 #endif

@@ -36,7 +36,7 @@ const char *const en_fault_findings[] = {
 #undef EN_FAULT_FINDING
 };
 
-#define CUDA_TRY(call)                                                                       \
+#define EN_CUDA_TRY(call)                                                                       \
     do {                                                                                     \
         cudaError_t cuda_try_err_ = (call);                                                  \
         if (cuda_try_err_ != cudaSuccess) {                                                  \
@@ -46,7 +46,7 @@ const char *const en_fault_findings[] = {
         }                                                                                    \
     } while (0)
 
-#define NCCL_TRY(call)                                                                       \
+#define EN_NCCL_TRY(call)                                                                       \
     do {                                                                                     \
         ncclResult_t nccl_try_res_ = (call);                                                 \
         if (nccl_try_res_ != ncclSuccess) {                                                  \
@@ -100,7 +100,7 @@ static int en_pick_device(const en_opts *o, en_rank *R)
 {
     int ndev = 0, khz = 0, local = o->local_rank >= 0 ? o->local_rank : R->rank;
     cudaDeviceProp prop;
-    CUDA_TRY(cudaGetDeviceCount(&ndev));
+    EN_CUDA_TRY(cudaGetDeviceCount(&ndev));
     if (!o->share_gpu && local >= ndev) {
         fprintf(stderr, EN_NAME ": rank %d: local rank %d needs GPU %d; this machine has %d "
                 "(one rank per GPU; NCCL refuses two ranks on one GPU)\n", R->rank, local, local,
@@ -108,10 +108,10 @@ static int en_pick_device(const en_opts *o, en_rank *R)
         goto fail;
     }
     R->device = o->share_gpu ? 0 : local;
-    CUDA_TRY(cudaSetDevice(R->device));
-    CUDA_TRY(cudaGetDeviceProperties(&prop, R->device));
+    EN_CUDA_TRY(cudaSetDevice(R->device));
+    EN_CUDA_TRY(cudaGetDeviceProperties(&prop, R->device));
     snprintf(R->name, sizeof(R->name), "%s", prop.name);
-    CUDA_TRY(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, R->device));
+    EN_CUDA_TRY(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, R->device));
     R->clock_hz = (double)khz * 1e3;
     return 0;
 fail:
@@ -125,16 +125,16 @@ static int en_nccl_setup(const en_opts *o, const en_rendezvous *rv, en_rank *R)
     ncclDevCommRequirements reqs;
     if (en_rendezvous_id(R->rank, rv, &id))
         return -1;
-    NCCL_TRY(ncclCommInitRank(&R->comm, o->K, id, R->rank));
+    EN_NCCL_TRY(ncclCommInitRank(&R->comm, o->K, id, R->rank));
     en_layout_init(o, &R->lay);
-    NCCL_TRY(ncclMemAlloc((void **)&R->window_buf, R->lay.bytes));
-    CUDA_TRY(cudaMemset(R->window_buf, 0, R->lay.bytes));
-    CUDA_TRY(cudaDeviceSynchronize()); /* zeroed before any peer can store into it */
-    NCCL_TRY(ncclCommWindowRegister(R->comm, R->window_buf, R->lay.bytes, &R->win,
+    EN_NCCL_TRY(ncclMemAlloc((void **)&R->window_buf, R->lay.bytes));
+    EN_CUDA_TRY(cudaMemset(R->window_buf, 0, R->lay.bytes));
+    EN_CUDA_TRY(cudaDeviceSynchronize()); /* zeroed before any peer can store into it */
+    EN_NCCL_TRY(ncclCommWindowRegister(R->comm, R->window_buf, R->lay.bytes, &R->win,
                                     NCCL_WIN_COLL_SYMMETRIC));
     memset(&reqs, 0, sizeof(reqs));
     reqs.lsaBarrierCount = 1;
-    NCCL_TRY(ncclDevCommCreate(R->comm, &reqs, &R->dev));
+    EN_NCCL_TRY(ncclDevCommCreate(R->comm, &reqs, &R->dev));
     R->have_dev = 1;
     if (R->dev.lsaSize != R->dev.nRanks || R->dev.nRanks != o->K) {
         fprintf(stderr, EN_NAME ": rank %d: %d of %d ranks are load/store reachable (lsaSize); "
@@ -150,14 +150,14 @@ fail:
 static int en_buffers_setup(const en_opts *o, en_rank *R)
 {
     const size_t K = (size_t)o->K, bytes = (size_t)o->T * (size_t)o->hidden_bytes;
-    CUDA_TRY(cudaStreamCreateWithFlags(&R->stream, cudaStreamNonBlocking));
-    CUDA_TRY(cudaMalloc(&R->tokens, bytes));
-    CUDA_TRY(cudaMemset(R->tokens, 0x40 + R->rank, bytes));
+    EN_CUDA_TRY(cudaStreamCreateWithFlags(&R->stream, cudaStreamNonBlocking));
+    EN_CUDA_TRY(cudaMalloc(&R->tokens, bytes));
+    EN_CUDA_TRY(cudaMemset(R->tokens, 0x40 + R->rank, bytes));
     for (int op = 0; op < EN_NOPS; ++op) {
-        CUDA_TRY(cudaMalloc(&R->stats[op], 2 * K * sizeof(int64_t)));
-        CUDA_TRY(cudaMemset(R->stats[op], 0, 2 * K * sizeof(int64_t)));
+        EN_CUDA_TRY(cudaMalloc(&R->stats[op], 2 * K * sizeof(int64_t)));
+        EN_CUDA_TRY(cudaMemset(R->stats[op], 0, 2 * K * sizeof(int64_t)));
     }
-    CUDA_TRY(cudaDeviceSynchronize());
+    EN_CUDA_TRY(cudaDeviceSynchronize());
     return 0;
 fail:
     return -1;
@@ -276,14 +276,13 @@ static int en_launch_op(const en_opts *o, en_rank *R, int op, int64_t step)
     a.dev = R->dev;
     a.win = R->win;
     a.lay = R->lay;
-    a.local = R->window_buf;
     a.tokens = R->tokens;
     a.wait = R->stats[op];
     a.tokcount = R->stats[op] + o->K;
     a.fault = en_fault_at(o, op, step);
     a.barrier = o->barrier;
     en_exchange_kernel<<<1, EP_THREADS, 0, R->stream>>>(a);
-    CUDA_TRY(cudaGetLastError());
+    EN_CUDA_TRY(cudaGetLastError());
     return 0;
 fail:
     return -1;
@@ -314,9 +313,9 @@ static int en_run_steps(const en_opts *o, en_rank *R, int record, int64_t first,
 /* This rank's wait counters of both ops, [EN_NOPS][K] (synchronizes). */
 static int en_snapshot(en_rank *R, int64_t *host)
 {
-    CUDA_TRY(cudaStreamSynchronize(R->stream));
+    EN_CUDA_TRY(cudaStreamSynchronize(R->stream));
     for (int op = 0; op < EN_NOPS; ++op)
-        CUDA_TRY(cudaMemcpy(host + (size_t)op * R->K, R->stats[op], (size_t)R->K * sizeof(int64_t),
+        EN_CUDA_TRY(cudaMemcpy(host + (size_t)op * R->K, R->stats[op], (size_t)R->K * sizeof(int64_t),
                             cudaMemcpyDeviceToHost));
     return 0;
 fail:
@@ -458,6 +457,18 @@ static int en_bench(const en_opts *o, en_rank *R)
     return R->rec_errors ? -1 : 0;
 }
 
+static void en_print_setup(const en_opts *o, const en_rank *R)
+{
+    int v = 0;
+    if (ncclGetVersion(&v) != ncclSuccess)
+        v = 0;
+    printf(EN_NAME ": NCCL %d.%d.%d (built with %d.%d.%d), %d ranks, lsaSize %d, window %zu "
+           "bytes per rank, barrier %s, NCCL_NVLS_ENABLE=%s\n", v / 10000, v / 100 % 100, v % 100,
+           NCCL_MAJOR, NCCL_MINOR, NCCL_PATCH, o->K, R->dev.lsaSize, R->lay.bytes,
+           o->barrier ? "on" : "off", getenv("NCCL_NVLS_ENABLE") ? getenv("NCCL_NVLS_ENABLE") : "");
+    fflush(stdout);
+}
+
 int en_rank_main(const en_opts *o, int rank, const en_rendezvous *rv)
 {
     en_rank state, *R = &state;
@@ -469,6 +480,8 @@ int en_rank_main(const en_opts *o, int rank, const en_rendezvous *rv)
         setenv("NCCL_NVLS_ENABLE", "0", 0); /* no NVLink multicast (see samples/README.md) */
     if (en_pick_device(o, R) || en_nccl_setup(o, rv, R) || en_buffers_setup(o, R))
         goto done;
+    if (rank == 0)
+        en_print_setup(o, R);
     rc = o->bench ? en_bench(o, R) : en_trace_run(o, R);
 done:
     if (en_teardown(R, rc != 0))

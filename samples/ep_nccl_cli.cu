@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -138,10 +139,12 @@ static void en_on_alarm(int sig)
 }
 
 /* The body of the child of rank r: keeps only its own end of the pipes. */
-static int en_child(const en_opts *o, int r, int (*pipes)[2])
+static int en_child(const en_opts *o, int r, int (*pipes)[2], pid_t launcher)
 {
     int write_fds[EN_MAX_RANKS];
     en_rendezvous rv = {-1, write_fds, 0, NULL, o->timeout_s};
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != launcher)
+        return 1; /* the launcher is gone: no rank may spin on alone */
     for (int i = 1; i < o->K; ++i) {
         if (r == 0)
             write_fds[rv.nwrite++] = pipes[i][1];
@@ -152,7 +155,9 @@ static int en_child(const en_opts *o, int r, int (*pipes)[2])
         else
             close(pipes[i][0]);
     }
-    return en_rank_main(o, r, &rv) ? 1 : 0;
+    int rc = en_rank_main(o, r, &rv) ? 1 : 0;
+    fflush(NULL); /* the child leaves through _exit */
+    return rc;
 }
 
 static void en_stop_ranks(const pid_t *pids, int K, int sig)
@@ -203,6 +208,7 @@ int en_launch(const en_opts *o)
     int pipes[EN_MAX_RANKS][2];
     pid_t pids[EN_MAX_RANKS];
     struct sigaction sa;
+    const pid_t launcher = getpid();
     int rc = 1, made = 0;
     memset(pids, 0, sizeof(pids));
     for (made = 1; made < o->K; ++made)
@@ -215,7 +221,7 @@ int en_launch(const en_opts *o)
     for (int r = 0; r < o->K; ++r) {
         pids[r] = fork();
         if (pids[r] == 0)
-            _exit(en_child(o, r, pipes));
+            _exit(en_child(o, r, pipes, launcher));
         if (pids[r] < 0) {
             perror(EN_NAME ": fork");
             pids[r] = 0;

@@ -51,12 +51,18 @@ struct en_args {
     ncclDevComm dev;          /* rank, nRanks, lsaRank, lsaSize, lsaBarrier */
     ncclWindow_t win;         /* the symmetric window */
     en_layout lay;
-    char *local;              /* this rank's window (ncclMemAlloc pointer) */
     const int4 *tokens;       /* this rank's tokens [T][H] (plain device memory) */
     int64_t *wait, *tokcount; /* this rank's counters of route.op, [K] each, cumulative */
     ep_fault_now fault;
     int barrier;
 };
+
+/* This rank's own window through NCCL's mapping (ncclGetLocalPointer), the
+ * same addresses as the peers' stores to it and its own stores to itself. */
+__device__ __forceinline__ char *en_local_window(const en_args &a)
+{
+    return (char *)ncclGetLocalPointer(a.win, 0);
+}
 
 /* Base of world rank peer's window as this GPU sees it (load/store access). */
 __device__ __forceinline__ char *en_peer_window(const en_args &a, int peer)
@@ -88,9 +94,9 @@ __device__ void en_send_one(const en_args &a, const ep_routes &dest, int d, shor
         ep_copy_tokens(out, a.tokens, list, n, H, lane);
     } else {
         /* d sent n tokens to me in dispatch: send them back */
-        const int *my_counts = (const int *)(a.local + a.lay.counts);
-        n = my_counts[d];
-        const int4 *in = (const int4 *)(a.local + a.lay.recv[0]) + (size_t)d * T * H;
+        const char *local = en_local_window(a);
+        n = ((const int *)(local + a.lay.counts))[d];
+        const int4 *in = (const int4 *)(local + a.lay.recv[0]) + (size_t)d * T * H;
         ep_copy_tokens(out, in, NULL, n, H, lane);
     }
     __syncwarp();
@@ -129,7 +135,8 @@ __device__ void en_receiver(const en_args &a, int src)
 {
     const int K = a.route.V, op = a.route.op;
     const bool mine = src < K;
-    const uint32_t *flag = (const uint32_t *)(a.local + a.lay.flags) + op * K + (mine ? src : 0);
+    const char *local = en_local_window(a);
+    const uint32_t *flag = (const uint32_t *)(local + a.lay.flags) + op * K + (mine ? src : 0);
     const int64_t start = dxt_probe_now_cycles();
     int64_t end = start;
     bool done = !mine;
@@ -142,7 +149,7 @@ __device__ void en_receiver(const en_args &a, int src)
         }
     } while (!__all_sync(0xffffffffu, done));
     if (mine) {
-        const int *counts = (const int *)(a.local + a.lay.counts);
+        const int *counts = (const int *)(local + a.lay.counts);
         dxt_probe_add(a.wait, src, end - start);
         dxt_probe_add(a.tokcount, src, counts[op * K + src]);
     }

@@ -22,6 +22,7 @@ typedef struct synth_opts {
     int64_t gap_every;        /* 0: no gaps */
     int ring;                 /* recorder ring capacity */
     double flush_s;
+    int compress_level;       /* shuffle+deflate level of the files, 0: none */
     int quiet;
     const char *fault_specs[SIM_MAX_FAULTS];
 } synth_opts;

@@ -2,7 +2,12 @@
  * write its trace through libdxtrec (one recorder per rank, exactly as a real
  * job would), plus DIR/truth.json: the config, the injected faults and the
  * findings dxt-analyze should report (shared/contracts/report.md terms).
- * Owner: the simulator engineer (samples/sim*.c, samples/synth*.c). */
+ * Speed: the recorders write uncompressed files (compress_level 0) and
+ * dxt-synth compresses them after the last close, in one process per core
+ * (libdxtrec compresses at close, one file at a time behind its HDF5 lock:
+ * a 256-rank trace spent most of its time there).
+ * Owner: the simulator engineer (samples/sim*.c, samples/synth*.c); the
+ * parallel compression: the performance engineer. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,8 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "dxt_format.h"
 #include "dxtrec.h"
 #include "sim.h"
 #include "sim_truth.h"
@@ -21,6 +30,8 @@
 #define CYCLES_PER_NS 1.98
 #define RING_BUDGET_BYTES (256.0 * 1024 * 1024) /* all recorders' rings together */
 #define PROGRESS_EVERY_S 2.0
+#define COMPRESS_MAX_WORKERS 16
+#define SEGMENT_MISSES_MAX 8 /* rank-R.<k>.h5: stop looking after this many missing k */
 
 static const char *const synth_ops[] = {"dispatch", "combine"};
 
@@ -44,6 +55,7 @@ static const char synth_help[] =
     "      --gap-every K      do not record every K-th step (steps K-1, 2K-1, ...)\n"
     "      --ring ROWS        recorder ring capacity (default: fits 256 MiB for all ranks)\n"
     "      --flush SECONDS    recorder flush interval (default 1)\n"
+    "      --compress LEVEL   shuffle+deflate level of the files, 0 (none) .. 9 (default 1)\n"
     "      --tokens-per-rank K, --topk K, --experts-per-rank E, --spike-prob P\n"
     "                         routing (defaults 128, 8, 4) and spike rate (1e-4 per cell)\n"
     "  -q, --quiet            no progress on stderr\n"
@@ -75,7 +87,7 @@ static const char synth_help[] =
 enum {
     OPT_UNIT = 256, OPT_COUNTING, OPT_RATE, OPT_RUN_ID, OPT_NO_TOKENS, OPT_RESET_AT,
     OPT_GAP_EVERY, OPT_RING, OPT_FLUSH, OPT_TOKENS_PER_RANK, OPT_TOPK, OPT_EXPERTS,
-    OPT_SPIKE_PROB
+    OPT_SPIKE_PROB, OPT_COMPRESS
 };
 
 static const struct option synth_long_opts[] = {
@@ -94,6 +106,7 @@ static const struct option synth_long_opts[] = {
     {"gap-every", required_argument, NULL, OPT_GAP_EVERY},
     {"ring", required_argument, NULL, OPT_RING},
     {"flush", required_argument, NULL, OPT_FLUSH},
+    {"compress", required_argument, NULL, OPT_COMPRESS},
     {"tokens-per-rank", required_argument, NULL, OPT_TOKENS_PER_RANK},
     {"topk", required_argument, NULL, OPT_TOPK},
     {"experts-per-rank", required_argument, NULL, OPT_EXPERTS},
@@ -141,6 +154,7 @@ static void synth_opts_init(synth_opts *o)
     o->tokens = 1;
     o->reset_at = -1;
     o->flush_s = 1.0;
+    o->compress_level = 1;
 }
 
 /* One option (not a fault). Returns 0, or -1 when its value is bad. */
@@ -172,6 +186,7 @@ static int apply_option(synth_opts *o, int c, const char *arg)
     case OPT_GAP_EVERY: return parse_i64(arg, 2, INT64_MAX / 2, &o->gap_every);
     case OPT_RING: return parse_int_opt(arg, 1, 1 << 24, &o->ring);
     case OPT_FLUSH: return parse_num(arg, 1e-3, 3600, &o->flush_s);
+    case OPT_COMPRESS: return parse_int_opt(arg, 0, 9, &o->compress_level);
     case OPT_TOKENS_PER_RANK: return parse_int_opt(arg, 1, 1000000, &s->tokens_per_rank);
     case OPT_TOPK: return parse_int_opt(arg, 1, 1 << 20, &s->topk);
     case OPT_EXPERTS: return parse_int_opt(arg, 1, 1024, &s->experts_per_rank);
@@ -279,6 +294,7 @@ static int open_recorders(synth_run *run)
         cfg.record_tokens = o->tokens;
         cfg.flush_interval_s = o->flush_s;
         cfg.ring_capacity = o->ring;
+        cfg.compress_level = 0; /* compressed after the run, in parallel */
         cfg.quiet = 1;
         dxtrecResult_t rc = dxtrec_open(&cfg, &run->recs[rank]);
         if (rc != DXTREC_SUCCESS) {
@@ -396,6 +412,66 @@ static int close_recorders(synth_run *run, int report)
     return bad ? -1 : 0;
 }
 
+/* Compress one file in place; 0, or -1 with a message on stderr. */
+static int compress_one(const char *path, int level)
+{
+    dxt_error err = {{0}};
+    if (dxt_file_compress(path, level, &err) == 0) return 0;
+    fprintf(stderr, "dxt-synth: %s\n", err.msg);
+    return -1;
+}
+
+/* Worker w of nworkers: compress every segment of ranks w, w + nworkers, ...
+ * (rank-R.h5, then rank-R.<k>.h5 as the recorder names them). */
+static int compress_share(const synth_opts *o, int w, int nworkers)
+{
+    int bad = 0;
+    for (int rank = w; rank < o->sim.world; rank += nworkers) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/rank-%05d.h5", o->out, rank);
+        if (stat(path, &st) == 0) bad |= compress_one(path, o->compress_level);
+        for (int k = 1, misses = 0; misses < SEGMENT_MISSES_MAX; k++) {
+            snprintf(path, sizeof path, "%s/rank-%05d.%d.h5", o->out, rank, k);
+            if (stat(path, &st) != 0) {
+                misses++;
+                continue;
+            }
+            misses = 0;
+            bad |= compress_one(path, o->compress_level);
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+/* After every recorder closed (no thread left): compress the files in one
+ * process per core (serial HDF5 runs one call at a time per process). */
+static int compress_files(const synth_opts *o)
+{
+    if (o->compress_level == 0) return 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int nworkers = cores < 1 ? 1 : cores > COMPRESS_MAX_WORKERS ? COMPRESS_MAX_WORKERS : (int)cores;
+    if (nworkers > o->sim.world) nworkers = o->sim.world;
+    pid_t pids[COMPRESS_MAX_WORKERS];
+    int started = 0, bad = 0;
+    fflush(NULL);
+    for (int w = 1; w < nworkers; w++) {
+        pid_t pid = fork();
+        if (pid == 0) _exit(compress_share(o, w, nworkers) ? 1 : 0);
+        if (pid < 0) break; /* the workers started share the rest below */
+        pids[started++] = pid;
+    }
+    for (int w = started + 1; w < nworkers; w++) bad |= compress_share(o, w, nworkers);
+    bad |= compress_share(o, 0, nworkers);
+    for (int k = 0; k < started; k++) {
+        int status = 0;
+        if (waitpid(pids[k], &status, 0) != pids[k] || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+            bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
 static int alloc_run(synth_run *run, const synth_opts *o)
 {
     size_t n = (size_t)o->sim.world, cells = n * n;
@@ -439,6 +515,7 @@ int main(int argc, char **argv)
     if (open_recorders(&run)) goto done;
     if (run_steps(&run)) goto done;
     if (close_recorders(&run, 1)) goto done;
+    if (compress_files(&opts)) goto done;
     char err[512];
     if (synth_write_truth(&opts, run.model, synth_ops, 2, err, sizeof err)) {
         fprintf(stderr, "dxt-synth: %s\n", err);

@@ -12,4 +12,6 @@ for b in "$BUILD"/bench/bench_*; do
     echo "== $(basename "$b")"
     "$b" || { echo "$(basename "$b") failed" >&2; status=1; }
 done
+echo "== bench_analyze"
+scripts/bench_analyze.sh "$BUILD" || { echo "bench_analyze failed" >&2; status=1; }
 exit $status

@@ -156,7 +156,8 @@ class BindingTest(unittest.TestCase):
         with dxtrace.Recorder(self.dir, 0, N, quiet=True) as rec:
             res = rec.record_device(0, 0, 0x1000, None, 0)
             self.assertIn(res, (dxtrace.Result.ERR_CUDA, dxtrace.Result.ERR_NO_CUDA))
-            self.assertEqual(rec.counters.rows_dropped, 1)
+            if res == dxtrace.Result.ERR_CUDA:  # a CUDA build: the row is counted as dropped
+                self.assertEqual(rec.counters.rows_dropped, 1)
 
 
 if __name__ == "__main__":

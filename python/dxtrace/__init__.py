@@ -278,15 +278,14 @@ class Recorder:
             stream = _current_raw_stream(dev)
         elif hasattr(stream, "cuda_stream"):
             stream = stream.cuda_stream
-        if not self._cuda_set_up:  # the first call sets the pool up on the current device
-            import torch
-            with torch.cuda.device(dev):
-                res = self._lib.dxtrec_record_device(handle, op_i, int(step), wait.data_ptr(),
-                                                     tok_ptr, int(stream))
-            self._cuda_set_up = True
-            return Result(res)
-        return Result(self._lib.dxtrec_record_device(handle, op_i, int(step), wait.data_ptr(),
-                                                     tok_ptr, int(stream)))
+        args = (handle, op_i, int(step), wait.data_ptr(), tok_ptr, int(stream))
+        if self._cuda_set_up:
+            return Result(self._lib.dxtrec_record_device(*args))
+        import torch
+        with torch.cuda.device(dev):  # the first call sets the pool up on the current device
+            res = self._lib.dxtrec_record_device(*args)
+        self._cuda_set_up = True
+        return Result(res)
 
     def record_device(self, op, step, wait_ptr, tokens_ptr=None, stream=0):
         """Device path with raw pointers (CuPy, Numba, ...): wait_ptr and

@@ -354,6 +354,24 @@ def case_corrupt_last_chunk(out, name):
         f.write(bytes((7 * k + 3) % 256 for k in range(size)))
 
 
+def case_dropped_rows(out, name):
+    """Not bad: a rank whose recorder dropped rows (ring full); the report must say so."""
+    def edit(g, k):
+        if k == 0:
+            g.attrs["rows_dropped"] = np.int64(1204)
+            g.attrs["dropped_first_step"] = np.int64(10)
+            g.attrs["dropped_last_step"] = np.int64(20)
+    mixed(out, name, 1, op_edit=edit)
+
+
+def case_negative_drop_count(out, name):
+    def edit(g, k):
+        g.attrs["rows_dropped"] = np.int64(-5)
+        g.attrs["dropped_first_step"] = np.int64(30)
+        g.attrs["dropped_last_step"] = np.int64(3)
+    mixed(out, name, 1, op_edit=edit)
+
+
 def case_fifo_rank(out, name):
     d = os.path.join(out, name)
     good_trace(d, ranks=[0, 1, 2])
@@ -487,6 +505,7 @@ CASES = {
     "huge_world_consistent": case_huge_world_consistent,
     "huge_row_count": case_huge_row_count,
     "negative_waits": wait_values(set_negative),
+    "negative_drop_count": case_negative_drop_count,
     "overflowing_waits": wait_values(set_overflowing),
     "int64_max_waits": wait_values(set_max),
     "steps_backwards": steps_edit(list(range(20)) + list(range(10, 30))),
@@ -521,6 +540,7 @@ CASES = {
     "op_not_a_group": case_ops_not_group,
     "lzf_filter": case_lzf_filter,
     "corrupt_last_chunk": case_corrupt_last_chunk,
+    "dropped_rows": case_dropped_rows,
     "fifo_rank": case_fifo_rank,
     "fifo_file": case_fifo_file,
     "dir_named_h5": case_dir_named_h5,

@@ -7,7 +7,8 @@
  * get past HDF5's checksums; this target writes a valid file from the input.
  * Owner: reliability (tests/fuzz/). Corpus: tests/fuzz/corpus/values/.
  *
- * Input: 8 header bytes (world 1..6, flags: unit, counting, tokens, second op;
+ * Input: 8 header bytes (world 1..6, flags: unit, counting, tokens, second op,
+ * compressed as dxt_file_compress does;
  * clock_hz; drop count), the first step (8 bytes), then rows of one step
  * increment byte (>= 1) and world int64 values. The file goes to a private
  * directory in /dev/shm (or $TMPDIR), is loaded as a trace and streamed. */
@@ -57,7 +58,7 @@ static int64_t take_i64(const uint8_t **p)
 }
 
 typedef struct values_case {
-    int world, nops, tokens;
+    int world, nops, tokens, compress;
     dxt_unit unit;
     dxt_counting counting;
     double clock_hz;
@@ -77,6 +78,7 @@ static int decode(const uint8_t *data, size_t size, values_case *c)
     c->counting = (p[1] & 2) ? DXT_COUNTING_DELTA : DXT_COUNTING_CUMULATIVE;
     c->tokens = (p[1] & 4) != 0;
     c->nops = (p[1] & 8) ? 2 : 1;
+    c->compress = (p[1] & 16) != 0;
     c->clock_hz = p[2] == 255 ? -1.0 : p[2] * 1e7;
     c->dropped = (int64_t)(int8_t)p[3] * 1000;
     p += 8;
@@ -123,6 +125,8 @@ static int write_case(const values_case *c)
     }
     if (dxt_writer_close(w, &err) != 0)
         rc = -1;
+    if (rc == 0 && c->compress && dxt_file_compress(trace_file, 1, &err) != 0)
+        rc = -1; /* shuffle + deflate: the reader's own inflate path (fmt_chunkread.c) */
     return rc;
 }
 

@@ -84,6 +84,8 @@ def main():
     torch.cuda.synchronize()
     med, p99 = host_cost_us(rec, wait, tokens)
     check("record() host cost from Python", True, "median %.2f us, p99 %.2f us" % (med, p99))
+    torch.cuda.synchronize()
+    time.sleep(0.1)  # device rows still in flight would come after this host row: out of order
     cpu_res = rec.record("combine", 3 * 10**6, wait.cpu(), tokens.cpu().numpy())
     check("record CPU tensor + numpy", cpu_res == dxtrace.Result.SUCCESS, cpu_res.name)
     gres = graph_capture_refused(rec, wait)
