@@ -37,7 +37,7 @@ HDF5_SERIAL_LIBDIR := /usr/lib/x86_64-linux-gnu/hdf5/serial
 REC_CFLAGS = $(or $(shell pkg-config --cflags $(REC_PKGS) 2>/dev/null),\
                $(if $(wildcard /usr/include/hdf5/serial/hdf5.h),-I/usr/include/hdf5/serial))
 REC_LIBS   = $(or $(shell pkg-config --libs $(REC_PKGS) 2>/dev/null),\
-               $(if $(wildcard $(HDF5_SERIAL_LIBDIR)),-L$(HDF5_SERIAL_LIBDIR)) -lhdf5) -lz
+               $(if $(wildcard $(HDF5_SERIAL_LIBDIR)),-L$(HDF5_SERIAL_LIBDIR)) -lhdf5)
 PKG_CFLAGS = $(REC_CFLAGS) $(shell pkg-config --cflags $(TOOL_PKGS) 2>/dev/null)
 PKG_LIBS   = $(REC_LIBS) $(shell pkg-config --libs $(TOOL_PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)

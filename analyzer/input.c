@@ -115,6 +115,10 @@ int dxt_input_open(const char *path, const dxt_input_opts *opts, dxt_input **out
         dxt_set_error(err, "%s: no such file or directory", path);
         return -1;
     }
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) { /* a FIFO would block the reads */
+        dxt_set_error(err, "%s: not a directory or regular file (FIFO, device or socket)", path);
+        return -1;
+    }
     dxt_input *in = calloc(1, sizeof *in);
     if (!in || !(in->path = strdup(path))) {
         free(in);

@@ -280,10 +280,13 @@ int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *las
         s->done_to = s->to;
         return 0;
     }
-    int64_t first = s->from + (min_step - s->from) / s->window_steps * s->window_steps;
-    int64_t last = first + s->window_steps - 1;
-    if (last > s->to || last < first)
-        last = s->to;
+    /* from <= first <= min_step <= to: in unsigned arithmetic nothing overflows,
+     * whatever the steps (INT64_MIN .. INT64_MAX) */
+    uint64_t ws = (uint64_t)s->window_steps;
+    int64_t first = (int64_t)((uint64_t)s->from +
+                              ((uint64_t)min_step - (uint64_t)s->from) / ws * ws);
+    int64_t last = (uint64_t)s->to - (uint64_t)first < ws - 1 ? s->to
+                                                             : (int64_t)((uint64_t)first + ws - 1);
     memset(wait, 0, (size_t)(n * n) * sizeof *wait);
     if (tokens)
         memset(tokens, 0, (size_t)(n * n) * sizeof *tokens);

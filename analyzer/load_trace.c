@@ -17,6 +17,9 @@ int dxt_is_hdf5_file(const char *path)
 {
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     unsigned char head[8];
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0; /* a FIFO would block the open */
     FILE *f = fopen(path, "rb");
     if (!f)
         return 0;
@@ -116,6 +119,13 @@ static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npath
     for (int k = 0; k < npaths; k++) {
         dxt_reader *r = NULL;
         dxt_error ferr = {{0}};
+        struct stat st;
+        if (stat(paths[k], &st) != 0 || !S_ISREG(st.st_mode)) { /* a FIFO would block */
+            if (dxt_input_skip(in, paths[k], "not a regular file (FIFO, device, socket or "
+                                             "gone)") != 0)
+                goto oom;
+            continue;
+        }
         if (dxt_reader_open(paths[k], &r, &ferr) != 0) {
             if (dxt_input_skip(in, paths[k], ferr.msg) != 0)
                 goto oom;

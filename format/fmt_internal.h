@@ -53,12 +53,6 @@ int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op
                             int nops, const dxt_writer_layout *layout, dxt_writer **out,
                             dxt_error *err);
 
-/* Rows [first, first + n) of an int64 dataset (width columns, 0: 1-D) into
- * buf through raw chunk reads when it is shuffle + deflate and first is on a
- * chunk boundary (fmt_chunkread.c). 1 read; 0 not done: read with H5Dread. */
-int dxt_read_rows_fast(hid_t dset, hid_t mem_type, int64_t first, int64_t n, int64_t width,
-                       void *buf);
-
 /* Single-value attributes of loc (fmt_attrs.c). Return 1 read, 0 absent and
  * optional, -1 error (err names path and where/name). where: the object's
  * path in the file, "" for the root group. Integers of any integer type;

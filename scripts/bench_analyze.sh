@@ -34,7 +34,7 @@ printf '  dxt-synth    wall %6.2f s  user %6.2f s  peak RSS %6d MiB\n' "$1" "$2"
 bytes=$(du -sb "$TMP/trace" | cut -f1)
 raw=$((RANKS * STEPS * 2 * (RANKS * 16 + 16)))
 rows=$((STEPS * 2))
-printf '  trace        %d MiB on disk, %d bytes per row per rank vs %d raw (%d%%)\n' \
+printf '  trace        %d MiB on disk: %d bytes per row (one rank, one op) vs %d raw (%d%%)\n' \
     $((bytes >> 20)) $((bytes / rows / RANKS)) $((raw / rows / RANKS)) $((bytes * 100 / raw))
 set -- $(measure "$ANALYZE" --format json "$TMP/trace") || exit 1
 findings=$(grep -o '"kind"' "$TMP/out" | wc -l)

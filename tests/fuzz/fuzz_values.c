@@ -7,9 +7,9 @@
  * get past HDF5's checksums; this target writes a valid file from the input.
  * Owner: reliability (tests/fuzz/). Corpus: tests/fuzz/corpus/values/.
  *
- * Input: 8 header bytes (world 1..6, flags: unit, counting, tokens, second op,
- * compressed as dxt_file_compress does;
- * clock_hz; drop count), the first step (8 bytes), then rows of one step
+ * Input: 8 header bytes (world 1..6; flags: unit, counting, tokens, second op,
+ * compressed as dxt_file_compress does, 8 bytes damaged; clock_hz; drop count;
+ * damage offset and xor), the first step (8 bytes), then rows of one step
  * increment byte (>= 1) and world int64 values. The file goes to a private
  * directory in /dev/shm (or $TMPDIR), is loaded as a trace and streamed. */
 #include <errno.h>
@@ -58,7 +58,9 @@ static int64_t take_i64(const uint8_t **p)
 }
 
 typedef struct values_case {
-    int world, nops, tokens, compress;
+    int world, nops, tokens, compress, damage;
+    unsigned damage_at;
+    uint8_t damage_xor;
     dxt_unit unit;
     dxt_counting counting;
     double clock_hz;
@@ -79,6 +81,9 @@ static int decode(const uint8_t *data, size_t size, values_case *c)
     c->tokens = (p[1] & 4) != 0;
     c->nops = (p[1] & 8) ? 2 : 1;
     c->compress = (p[1] & 16) != 0;
+    c->damage = (p[1] & 32) != 0;
+    c->damage_at = (unsigned)p[4] | (unsigned)p[5] << 8 | (unsigned)p[6] << 16;
+    c->damage_xor = p[7] ? p[7] : 0x5a;
     c->clock_hz = p[2] == 255 ? -1.0 : p[2] * 1e7;
     c->dropped = (int64_t)(int8_t)p[3] * 1000;
     p += 8;
@@ -96,6 +101,26 @@ static int decode(const uint8_t *data, size_t size, values_case *c)
             c->wait[c->rows * c->world + j] = take_i64(&p);
     }
     return 0;
+}
+
+/* Flip 8 bytes of the file at at % size: damaged chunks (not checksummed) reach
+ * the decoders; damaged metadata is refused by HDF5. */
+static void damage_file(unsigned at, uint8_t xor)
+{
+    FILE *f = fopen(trace_file, "r+b");
+    if (!f)
+        return;
+    uint8_t buf[8];
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (size > 8 && fseek(f, (long)(at % (unsigned long)(size - 8)), SEEK_SET) == 0) {
+        long pos = ftell(f);
+        size_t got = fread(buf, 1, sizeof buf, f);
+        for (size_t k = 0; k < got; k++)
+            buf[k] ^= xor;
+        if (fseek(f, pos, SEEK_SET) == 0)
+            fwrite(buf, 1, got, f);
+    }
+    fclose(f);
 }
 
 static int write_case(const values_case *c)
@@ -127,6 +152,8 @@ static int write_case(const values_case *c)
         rc = -1;
     if (rc == 0 && c->compress && dxt_file_compress(trace_file, 1, &err) != 0)
         rc = -1; /* shuffle + deflate: the reader's own inflate path (fmt_chunkread.c) */
+    if (rc == 0 && c->damage)
+        damage_file(c->damage_at, c->damage_xor);
     return rc;
 }
 
