@@ -177,12 +177,14 @@ gpu: $(LIBREC_A) $(LIBREC_SO) $(CU_BINS)
 test: all
 	@tests/run.sh $(BUILD)
 
-# The recorder's thread tests and the soak (8 threads x DXT_SOAK_RECORDS rows each
-# into a small ring with a slow writer) under ThreadSanitizer.
+# The recorder's thread tests, its disk-fault tests and the soak (8 threads x
+# DXT_SOAK_RECORDS rows each into a small ring with a slow writer) under ThreadSanitizer.
 DXT_SOAK_RECORDS ?= 10000000
 test-threads:
-	$(MAKE) TSAN=1 build-tsan/tests/test_recorder build-tsan/tests/test_soak
+	$(MAKE) TSAN=1 build-tsan/tests/test_recorder build-tsan/tests/test_recorder_faults \
+	    build-tsan/tests/test_soak
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_recorder
+	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_recorder_faults
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" DXT_SOAK_RECORDS=$(DXT_SOAK_RECORDS) \
 	    build-tsan/tests/test_soak
 

@@ -67,12 +67,21 @@ static int parse_numbers(const char **p, double *vals, int max, int *count, int 
     return *count;
 }
 
+/* Text inputs are held whole: the matrices of all windows together stay below
+ * this (bad input never makes us allocate what it claims; reliability). */
+#define TEXT_MATRICES_MAX_BYTES ((size_t)1 << 30)
+#define TEXT_MAX_ROW_VALUES 11585 /* floor(sqrt(1 GiB / 8)) */
+
 static int text_grow(dxt_text_state *t)
 {
     size_t nn = (size_t)t->n * (size_t)t->n;
     if (t->count < t->cap)
         return 0;
     int64_t cap = t->cap ? t->cap * 2 : 16;
+    if ((size_t)cap * nn * sizeof(double) > TEXT_MATRICES_MAX_BYTES)
+        cap = t->count + 1; /* near the budget: grow by one matrix */
+    if ((size_t)cap * nn * sizeof(double) > TEXT_MATRICES_MAX_BYTES)
+        return -1;
     double *grown = realloc(t->mats, (size_t)cap * nn * sizeof *grown);
     if (!grown)
         return -1;
@@ -83,9 +92,10 @@ static int text_grow(dxt_text_state *t)
 
 static int text_set_n(dxt_text_state *t, int n, dxt_error *err, const char *path)
 {
-    if (n < 1 || n > 65536) {
-        dxt_set_error(err, "%s:%lld: a row of %d values (1 .. 65536 allowed)", path,
-                      (long long)t->line_no, n);
+    if (n < 1 || (size_t)n * (size_t)n * sizeof(double) > TEXT_MATRICES_MAX_BYTES) {
+        dxt_set_error(err, "%s:%lld: a row of %d values: a %d x %d matrix is too large "
+                      "(at most %d values per row)", path, (long long)t->line_no, n, n, n,
+                      TEXT_MAX_ROW_VALUES);
         return -1;
     }
     t->n = n;
@@ -316,6 +326,9 @@ int dxt_text_load(dxt_input *in, const char *path, const dxt_input_opts *opts, d
         rc = load_matrix(in, t, f, vals, MAX_VALUES, err);
     if (rc == 0)
         rc = text_finish(in, t, path, opts, err);
+    if (rc != 0 && err->msg[0] == '\0')
+        dxt_set_error(err, "%s: out of memory, or its matrices exceed %zu MiB", path,
+                      TEXT_MATRICES_MAX_BYTES >> 20);
 fail:
     free(vals);
     fclose(f);

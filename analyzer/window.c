@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Worlds above this are refused: one N x N matrix of doubles is 2 GiB here and
+ * an op needs several (a claimed world_size is never trusted with memory). */
+#define DXT_ANALYSIS_MAX_WORLD 16384
+
 void dxt_analysis_opts_init(dxt_analysis_opts *opts)
 {
     memset(opts, 0, sizeof *opts);
@@ -157,6 +161,13 @@ int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis 
         dxt_set_error(err, "%s: no step in the range asked: steps %lld .. %lld (the input "
                       "has steps %lld .. %lld)", in->path, (long long)a->from, (long long)a->to,
                       (long long)in->first_step, (long long)in->last_step);
+        goto fail;
+    }
+    if (in->n > DXT_ANALYSIS_MAX_WORLD) { /* refused before any N x N buffer (reliability) */
+        dxt_set_error(err, "%s: world_size %d: its %d x %d matrices (%.0f GiB each) are too "
+                      "large to analyze (at most %d ranks)", in->path, in->n, in->n, in->n,
+                      (double)in->n * in->n * sizeof(double) / (1u << 30),
+                      DXT_ANALYSIS_MAX_WORLD);
         goto fail;
     }
     a->window_steps = opts->window_steps > 0 ? opts->window_steps

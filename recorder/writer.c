@@ -76,6 +76,12 @@ struct dxtrec_writer_state {
     int64_t batch_rows;
     long idle_ns;         /* the next idle sleep (see IDLE_WAIT_MIN_NS) */
     op_batch ops[DXT_MAX_OPS];
+    /* the current file's identity, to notice it removed or replaced (reliability) */
+    dev_t file_dev;
+    ino_t file_ino;
+    /* rows appended since the last good flush, per op: lost if the file vanished */
+    int64_t unflushed_rows[DXT_MAX_OPS], unflushed_first[DXT_MAX_OPS],
+        unflushed_last[DXT_MAX_OPS];
 };
 
 /* ---- state ------------------------------------------------------------------- */
@@ -242,6 +248,35 @@ static void try_create(dxtrec_t *rec, dxtrec_writer_state *ws)
     }
     ws->file = w;
     ws->dirty = 1; /* store the drop counters at the next flush */
+    memset(ws->unflushed_rows, 0, sizeof(ws->unflushed_rows));
+    struct stat st;
+    if (stat(ws->path, &st) == 0) {
+        ws->file_dev = st.st_dev;
+        ws->file_ino = st.st_ino;
+    }
+}
+
+/* 1 when the current file is no longer at its path (its directory or the file
+ * was removed or replaced while writing): what is written goes nowhere. */
+static int file_vanished(const dxtrec_writer_state *ws)
+{
+    struct stat st;
+    return stat(ws->path, &st) != 0 || st.st_dev != ws->file_dev || st.st_ino != ws->file_ino;
+}
+
+/* The rows appended since the last good flush went into a vanished file:
+ * count them as dropped, not written. */
+static void drop_unflushed(dxtrec_t *rec, dxtrec_writer_state *ws)
+{
+    for (int op = 0; op < rec->cfg.nops; op++) {
+        int64_t n = ws->unflushed_rows[op];
+        if (n <= 0)
+            continue;
+        atomic_fetch_sub(&rec->rows_written, (uint64_t)n);
+        dxtrec_count_drops(rec, op, (uint64_t)n, ws->unflushed_first[op],
+                           ws->unflushed_last[op]);
+        ws->unflushed_rows[op] = 0;
+    }
 }
 
 /* The current file failed: keep the message, close it, aim at the next name. */
@@ -265,6 +300,13 @@ static dxtrecResult_t flush_file(dxtrec_t *rec, dxtrec_writer_state *ws)
     if (!ws->file)
         return DXTREC_ERR_IO;
     dxt_error err = {{0}};
+    if (file_vanished(ws)) {
+        drop_unflushed(rec, ws);
+        snprintf(err.msg, sizeof(err.msg), "%.400s: file or directory removed while writing",
+                 ws->path);
+        file_failed(rec, ws, &err);
+        return DXTREC_ERR_IO;
+    }
     uint64_t dropped_total = atomic_load(&rec->rows_dropped);
     int rc = 0;
     pthread_mutex_lock(&hdf5_lock);
@@ -285,6 +327,7 @@ static dxtrecResult_t flush_file(dxtrec_t *rec, dxtrec_writer_state *ws)
     }
     ws->drops_stored = dropped_total;
     ws->dirty = 0;
+    memset(ws->unflushed_rows, 0, sizeof(ws->unflushed_rows));
     return DXTREC_SUCCESS;
 }
 
@@ -349,6 +392,10 @@ static void append_op(dxtrec_t *rec, dxtrec_writer_state *ws, int op)
             break;
         }
         atomic_fetch_add(&rec->rows_written, (uint64_t)k);
+        if (ws->unflushed_rows[op] == 0)
+            ws->unflushed_first[op] = b->step[done];
+        ws->unflushed_rows[op] += k;
+        ws->unflushed_last[op] = b->step[done + k - 1];
         done += k;
     }
     if (done < n)
