@@ -61,13 +61,12 @@ NVCCFLAGS   ?= -O2 -g -arch=sm_90 -std=c++17 -Xcompiler -Wall,-Wextra,-Werror,-f
                -Iformat -Irecorder -Isamples
 HAVE_CUDA   := 1
 # NCCL (>= 2.28, device API) for dxt-ep-nccl, built only where nccl_device.h and libnccl are
-# found: CUDA's own dirs, Debian's, or NCCL_HOME=dir (e.g. pip's nvidia/nccl); NCCL_INC and
-# NCCL_LIB (the library file) can be given alone
+# found under NCCL_HOME: CUDA's dir by default; NCCL_HOME=/usr for Debian's, pip's nvidia/nccl,
+# or NCCL_INC=dir NCCL_LIB=file (tests/gpu/run_nccl.sh picks one that matches its library)
 NCCL_HOME   ?= $(CUDA_HOME)
-NCCL_INC    ?= $(patsubst %/nccl_device.h,%,$(firstword $(wildcard $(NCCL_HOME)/include/nccl_device.h \
-               /usr/include/nccl_device.h)))
+NCCL_INC    ?= $(patsubst %/nccl_device.h,%,$(firstword $(wildcard $(NCCL_HOME)/include/nccl_device.h)))
 NCCL_LIB    ?= $(firstword $(wildcard $(NCCL_HOME)/lib64/libnccl.so $(NCCL_HOME)/lib/libnccl.so \
-               $(NCCL_HOME)/lib/libnccl.so.2 /usr/lib/x86_64-linux-gnu/libnccl.so))
+               $(NCCL_HOME)/lib/libnccl.so.2 $(NCCL_HOME)/lib/x86_64-linux-gnu/libnccl.so))
 # every file sees the define (dxtrec.c calls the CUDA path's hooks under it);
 # only *_cuda.c gets the CUDA include path
 CFLAGS      += -DDXT_HAVE_CUDA
@@ -153,13 +152,14 @@ $(BUILD)/bin/dxt-ep-gpu: $(EP_GPU_CU) samples/ep_gpu.h samples/ep_gpu_kernel.cuh
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -o $@ $(EP_GPU_CU) $(LIBREC_A) $(REC_LIBS) -lm
 
-# CUDA sample: the EP exchange across GPUs through NCCL, one process per GPU (NCCL's headers
-# as system headers: they do not build under -Wextra -Werror)
+# CUDA sample: the EP exchange across GPUs through NCCL, one process per GPU (NCCL_INC first,
+# so that the headers match the library)
 EP_NCCL_CU := samples/ep_nccl.cu samples/ep_nccl_cli.cu
 $(BUILD)/bin/dxt-ep-nccl: $(EP_NCCL_CU) samples/ep_nccl.h $(LIBREC_A) $(wildcard recorder/*.cuh samples/*.cuh)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -isystem $(NCCL_INC) -o $@ $(EP_NCCL_CU) $(LIBREC_A) $(REC_LIBS) \
-	    $(NCCL_LIB) -Xlinker -rpath,$(dir $(NCCL_LIB)) -lm
+	$(NVCC) $(NVCCFLAGS) $(if $(filter /usr/include /usr/include/,$(NCCL_INC)),,-I$(NCCL_INC)) \
+	    -o $@ $(EP_NCCL_CU) $(LIBREC_A) $(REC_LIBS) -L$(dir $(NCCL_LIB)) -l:$(notdir $(NCCL_LIB)) \
+	    -Xlinker -rpath,$(dir $(NCCL_LIB)) -lm
 
 # --- the README's two commands and friends -------------------------------------
 deps:

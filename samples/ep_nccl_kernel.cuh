@@ -26,9 +26,14 @@
 #ifndef EP_NCCL_KERNEL_CUH
 #define EP_NCCL_KERNEL_CUH
 
+#include <stdint.h>
+
+/* NCCL's device headers do not build under -Wextra -Werror (unused parameters) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include <nccl.h>
 #include <nccl_device.h>
-#include <stdint.h>
+#pragma GCC diagnostic pop
 
 #include "dxt_probe.cuh"
 #include "ep_gpu_kernel.cuh"
