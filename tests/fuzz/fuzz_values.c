@@ -8,11 +8,12 @@
  * Owner: reliability (tests/fuzz/). Corpus: tests/fuzz/corpus/values/.
  *
  * Input: 8 header bytes (world 1..6; flags: unit, counting, tokens, second op,
- * compressed as dxt_file_compress does, 8 bytes damaged; clock_hz; drop count;
- * damage offset and xor), the first step (8 bytes), then rows of one step
+ * compressed as dxt_file_compress does, 8 bytes of a wait chunk damaged; clock_hz;
+ * drop count; damage offset and xor), the first step (8 bytes), then rows of one step
  * increment byte (>= 1) and world int64 values. The file goes to a private
  * directory in /dev/shm (or $TMPDIR), is loaded as a trace and streamed. */
 #include <errno.h>
+#include <hdf5.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,18 +104,47 @@ static int decode(const uint8_t *data, size_t size, values_case *c)
     return 0;
 }
 
-/* Flip 8 bytes of the file at at % size: damaged chunks (not checksummed) reach
- * the decoders; damaged metadata is refused by HDF5. */
+/* Where one stored chunk of ops/dispatch/wait lies in the file (the k-th,
+ * k = at % chunks): 0, or -1 when there is none. */
+static int chunk_extent(unsigned at, long *offset, long *size)
+{
+    hid_t f = H5Fopen(trace_file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = f >= 0 ? H5Dopen2(f, "ops/dispatch/wait", H5P_DEFAULT) : H5I_INVALID_HID;
+    hsize_t chunks = 0, coords[2], bytes = 0;
+    haddr_t addr = 0;
+    unsigned mask = 0;
+    int rc = -1;
+    if (d >= 0 && H5Dget_num_chunks(d, H5S_ALL, &chunks) >= 0 && chunks > 0 &&
+        H5Dget_chunk_info(d, H5S_ALL, at % chunks, coords, &mask, &addr, &bytes) >= 0 &&
+        bytes > 0 && addr != HADDR_UNDEF) {
+        *offset = (long)addr;
+        *size = (long)bytes;
+        rc = 0;
+    }
+    if (d >= 0)
+        H5Dclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    return rc;
+}
+
+/* Flip up to 8 bytes inside one stored chunk of wait: damaged raw data (not
+ * checksummed) reaches the decoders. Metadata and the heap of the string
+ * attributes are left alone: HDF5 trusts a damaged variable-length string's
+ * length and allocates it (tests/fuzz/known/README), which is not ours to fix. */
 static void damage_file(unsigned at, uint8_t xor)
 {
+    long offset, size;
+    if (chunk_extent(at, &offset, &size) != 0)
+        return;
     FILE *f = fopen(trace_file, "r+b");
     if (!f)
         return;
     uint8_t buf[8];
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (size > 8 && fseek(f, (long)(at % (unsigned long)(size - 8)), SEEK_SET) == 0) {
-        long pos = ftell(f);
-        size_t got = fread(buf, 1, sizeof buf, f);
+    long pos = offset + (long)((at >> 8) % (unsigned long)size);
+    if (fseek(f, pos, SEEK_SET) == 0) {
+        size_t got = fread(buf, 1, (size_t)(offset + size - pos) < sizeof buf
+                                       ? (size_t)(offset + size - pos) : sizeof buf, f);
         for (size_t k = 0; k < got; k++)
             buf[k] ^= xor;
         if (fseek(f, pos, SEEK_SET) == 0)
