@@ -83,6 +83,15 @@ static int file_ops(dxt_input *in, dxt_trace_file *f, int *no_clock, int *has_ns
             return -1;
         if (info->rows_dropped > 0 && add_dropped(in, f->rank, info->name, info) != 0)
             return -1;
+        if (info->rows < info->rows_stored &&
+            dxt_input_warn(in, "%s: op '%s': %s: %lld of %lld rows used", f->path, info->name,
+                           info->cut_reason, (long long)info->rows,
+                           (long long)info->rows_stored) != 0)
+            return -1;
+        if (info->bad_dropped &&
+            dxt_input_warn(in, "%s: attribute 'ops/%s/rows_dropped' is negative: ignored",
+                           f->path, info->name) != 0)
+            return -1;
         if (f->op_index[k] < 0)
             continue;
         with_op[k]++;

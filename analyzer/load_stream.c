@@ -29,8 +29,14 @@ typedef struct rank_cursor {
     int have_prev, have_prev_tokens;
     int64_t last_step;      /* last step taken; INT64_MIN before the first */
     int64_t duplicates;
+    int64_t impossible;     /* values ignored: negative, or more than DXT_MAX_STEP_VALUE a step */
+    const char *impossible_path;
     double last_hz;
 } rank_cursor;
+
+/* No real counter grows this much in one step (2^53 cycles: 52 days at 2 GHz):
+ * a larger step, or a negative value, is damage and is ignored (and reported). */
+#define DXT_MAX_STEP_VALUE ((uint64_t)1 << 53)
 
 struct dxt_trace_stream {
     dxt_input *in;
@@ -165,21 +171,25 @@ static int row_went_down(const int64_t *restrict row, const int64_t *restrict pr
 /* The deltas of one row of values vs prev (updated); out += delta * scale.
  * The hot loop of the loader (a row of every rank per step and op): the
  * branches are taken once per row, the loops over n have none. */
-static void add_deltas(const int64_t *restrict row, int64_t *restrict prev, int *have_prev,
-                       dxt_counting counting, int n, double scale, double *restrict out)
+/* Add one row's per-step values to out (when not NULL); returns how many
+ * values were impossible and ignored (negative, or over DXT_MAX_STEP_VALUE). */
+static int64_t add_deltas(const int64_t *restrict row, int64_t *restrict prev, int *have_prev,
+                          dxt_counting counting, int n, double scale, double *restrict out)
 {
     int cumulative = counting == DXT_COUNTING_CUMULATIVE;
     int reset = !cumulative || !*have_prev || row_went_down(row, prev, n);
-    if (out && reset) {
-        for (int j = 0; j < n; j++)
-            out[j] += (double)row[j] * scale;
-    } else if (out) { /* row >= prev here: the difference fits in uint64, never overflows */
-        for (int j = 0; j < n; j++)
-            out[j] += (double)((uint64_t)row[j] - (uint64_t)prev[j]) * scale;
+    int64_t impossible = 0;
+    for (int j = 0; out && j < n; j++) {
+        /* reset: the value itself; else row >= prev: the difference fits in uint64 */
+        uint64_t d = reset ? (uint64_t)row[j] : (uint64_t)row[j] - (uint64_t)prev[j];
+        int bad = row[j] < 0 || d > DXT_MAX_STEP_VALUE;
+        impossible += bad;
+        out[j] += bad ? 0.0 : (double)d * scale;
     }
     if (cumulative)
         memcpy(prev, row, (size_t)n * sizeof *prev);
     *have_prev = cumulative;
+    return impossible;
 }
 
 /* Take the row at buf_pos: add it to wait/tokens rows when they are not NULL. */
@@ -189,11 +199,14 @@ static void cursor_take(dxt_trace_stream *s, rank_cursor *c, double *wait_row,
     const dxt_op_info *info = cursor_info(s, c);
     size_t off = (size_t)c->buf_pos * (size_t)s->n;
     double scale = row_scale(s, c);
-    add_deltas(c->wait + off, c->prev_wait, &c->have_prev, info->counting, s->n, scale,
-               wait_row);
+    int64_t bad = add_deltas(c->wait + off, c->prev_wait, &c->have_prev, info->counting, s->n,
+                             scale, wait_row);
     if (c->tokens && info->has_tokens)
-        add_deltas(c->tokens + off, c->prev_tokens, &c->have_prev_tokens,
-                   info->tokens_counting, s->n, 1.0, tokens_row);
+        bad += add_deltas(c->tokens + off, c->prev_tokens, &c->have_prev_tokens,
+                          info->tokens_counting, s->n, 1.0, tokens_row);
+    if (bad > 0 && c->impossible == 0)
+        c->impossible_path = cursor_file(s, c)->path;
+    c->impossible += bad;
     c->last_step = c->step[c->buf_pos];
     c->buf_pos++;
 }
@@ -328,6 +341,10 @@ void dxt_trace_stream_close(dxt_trace_stream *s)
             (void)dxt_input_warn(s->in, "rank %d, op '%s': %lld rows overlap steps of an earlier "
                            "segment (duplicate rank files?): kept the first",
                            i, s->in->ops[s->op], (long long)c->duplicates);
+        if (c->impossible > 0)
+            (void)dxt_input_warn(s->in, "%s: op '%s': %lld impossible values (negative, or a "
+                           "step's growth over 2^53) ignored", c->impossible_path,
+                           s->in->ops[s->op], (long long)c->impossible);
         cursor_free(c);
     }
     free(s->ranks);

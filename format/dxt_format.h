@@ -107,13 +107,16 @@ typedef struct dxt_meta {
 typedef struct dxt_op_info {
     char name[DXT_OP_NAME_MAX];
     int64_t rows;          /* rows readable (a trailing chunk that fails to inflate is cut off) */
+    int64_t rows_stored;   /* the datasets' length; rows < rows_stored: see cut_reason */
+    char cut_reason[128];  /* why rows stop early ("" when rows == rows_stored) */
     dxt_unit unit;
     dxt_counting counting;
     int has_tokens;
     dxt_counting tokens_counting;
     int has_time_ns;
     int has_clock_hz;      /* per-row measured counter rate (extension) */
-    int64_t rows_dropped;  /* 0 when the attribute is absent */
+    int64_t rows_dropped;  /* 0 when the attribute is absent or negative (then bad_dropped) */
+    int bad_dropped;       /* 1: the file's rows_dropped attribute was negative */
     int64_t dropped_first_step, dropped_last_step; /* -1 when unknown */
 } dxt_op_info;
 

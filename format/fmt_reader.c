@@ -173,6 +173,9 @@ static int read_dropped_attrs(dxt_reader *r, int op, hid_t g, dxt_error *err)
         dxt_read_int_attr(r->path, g, where, DXT_A_DROPPED_LAST_STEP, 0, &o->dropped_last_step,
                           err) < 0)
         return -1;
+    o->bad_dropped = o->rows_dropped < 0;
+    if (o->bad_dropped)
+        o->rows_dropped = 0;
     return 0;
 }
 
@@ -329,7 +332,14 @@ static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
     void *scratch = malloc(bytes);
     if (!scratch)
         return dxt_fail(err, "%s: out of memory", r->path);
-    rows = step_prefix(r->dset[op][DSET_STEP], rows, scratch);
+    dxt_op_info *o = &r->info[op];
+    o->rows_stored = rows;
+    o->cut_reason[0] = '\0';
+    int64_t ok = step_prefix(r->dset[op][DSET_STEP], rows, scratch);
+    if (ok < rows)
+        snprintf(o->cut_reason, sizeof o->cut_reason,
+                 "dataset 'step' unreadable or not increasing at row %lld", (long long)ok);
+    rows = ok;
     for (int d = 0; d < DSET_COUNT; d++) {
         hid_t dset = r->dset[op][d];
         if (d == DSET_STEP || dset < 0)
@@ -337,14 +347,17 @@ static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
         int64_t width = (d == DSET_WAIT || d == DSET_TOKENS) ? n : 0;
         int64_t sr = width > 0 ? scratch_rows : scratch_rows * n;
         hid_t mt = d == DSET_CLOCK_HZ ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
-        int64_t ok = readable_prefix(dset, mt, rows, width, scratch, sr);
+        const char *why = "unreadable (damaged, or a filter this HDF5 lacks)";
+        if ((ok = readable_prefix(dset, mt, rows, width, scratch, sr)) == rows &&
+            mt == H5T_NATIVE_INT64 && (ok = untorn_prefix(dset, rows)) < rows)
+            why = "never written (a kill cut the last flush)";
         if (ok < rows)
-            rows = ok;
-        if (mt == H5T_NATIVE_INT64 && (ok = untorn_prefix(dset, rows)) < rows)
-            rows = ok;
+            snprintf(o->cut_reason, sizeof o->cut_reason, "dataset '%s' %s from row %lld",
+                     dxt_name_str(dxt_dset_names[d]), why, (long long)ok);
+        rows = ok < rows ? ok : rows;
     }
     free(scratch);
-    r->info[op].rows = rows;
+    o->rows = rows;
     return 0;
 }
 
