@@ -71,15 +71,20 @@ static int write_i64_attr(hid_t loc, dxt_name name, int64_t value)
     return write_attr(loc, name, H5T_STD_I64LE, &value);
 }
 
-/* Strings are variable-length UTF-8 (h5py reads them as str). */
+/* Strings are fixed-length, NUL-terminated UTF-8 (h5py reads them as bytes).
+ * Not variable-length: a damaged global heap makes HDF5 allocate whatever size
+ * it finds there when a reader reads a variable-length string (fuzzing found
+ * 20 GB from 8 damaged bytes); a fixed string's size is in the header, and
+ * the reader caps it. */
 static int write_str_attr(hid_t loc, dxt_name name, const char *value)
 {
     hid_t type = H5Tcopy(H5T_C_S1);
     int rc = -1;
     if (type < 0)
         return -1;
-    if (H5Tset_size(type, H5T_VARIABLE) >= 0 && H5Tset_cset(type, H5T_CSET_UTF8) >= 0)
-        rc = write_attr(loc, name, type, &value);
+    if (H5Tset_size(type, strlen(value) + 1) >= 0 && H5Tset_strpad(type, H5T_STR_NULLTERM) >= 0 &&
+        H5Tset_cset(type, H5T_CSET_UTF8) >= 0)
+        rc = write_attr(loc, name, type, value);
     H5Tclose(type);
     return rc;
 }
