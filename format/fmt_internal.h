@@ -48,6 +48,11 @@ typedef struct dxt_writer_layout {
     int fsync;
 } dxt_writer_layout;
 
+/* Read (write 0) or write (write 1) rows [first, first + n) of dset, width
+ * columns (0: a 1-D dataset), from or to buf: one hyperslab. 0 or -1. */
+int dxt_rows_io(hid_t dset, hid_t mem_type, int64_t first, int64_t n, int64_t width, void *buf,
+                int write);
+
 /* The general writer constructor: per-op specs, optional compression. */
 int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op_spec *ops,
                             int nops, const dxt_writer_layout *layout, dxt_writer **out,

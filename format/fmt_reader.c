@@ -1,6 +1,7 @@
 /* fmt_reader.c - opening and validating a rank's trace file, finding the readable
  * prefix of each op, block reads. Owner: the format module (format/).
- * Used by dxt-analyze's loader, dxt_file_compress and the tests.
+ * Used by dxt-analyze's loader, dxt_file_compress and the tests; dxt_rows_io
+ * (one hyperslab read or write) serves the writer too.
  *
  * Validation reads the attributes, the shapes and types of every dataset,
  * the whole step dataset (8 bytes a row) and only the tail of the others:
@@ -181,21 +182,20 @@ static int read_dropped_attrs(dxt_reader *r, int op, hid_t g, dxt_error *err)
 
 /* ---- readable prefix ---------------------------------------------------------- */
 
-/* Read rows [first, first + n) of dset (width columns, 0: 1-D) into buf. */
-static int read_rows(hid_t dset, hid_t mem_type, int64_t first, int64_t n, int64_t width,
-                     void *buf)
+int dxt_rows_io(hid_t dset, hid_t mem_type, int64_t first, int64_t n, int64_t width, void *buf,
+                int write)
 {
     int rank = width > 0 ? 2 : 1;
     hsize_t start[2] = {(hsize_t)first, 0}, count[2] = {(hsize_t)n, (hsize_t)width};
-    hid_t fspace = H5Dget_space(dset), mspace = H5I_INVALID_HID;
+    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
     int rc = -1;
-    if (n == 0) {
-        rc = 0;
-        goto fail;
-    }
-    if (fspace < 0 || H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+    if (n == 0)
+        return 0;
+    if ((fspace = H5Dget_space(dset)) < 0 ||
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
         (mspace = H5Screate_simple(rank, count, NULL)) < 0 ||
-        H5Dread(dset, mem_type, mspace, fspace, H5P_DEFAULT, buf) < 0)
+        (write ? H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, buf)
+               : H5Dread(dset, mem_type, mspace, fspace, H5P_DEFAULT, buf)) < 0)
         goto fail;
     rc = 0;
 fail:
@@ -204,6 +204,13 @@ fail:
     if (mspace >= 0)
         H5Sclose(mspace);
     return rc;
+}
+
+/* Read rows [first, first + n) of dset (width columns, 0: 1-D) into buf. */
+static int read_rows(hid_t dset, hid_t mem_type, int64_t first, int64_t n, int64_t width,
+                     void *buf)
+{
+    return dxt_rows_io(dset, mem_type, first, n, width, buf, 0);
 }
 
 /* Rows per chunk of dset (its length, at least 1, when not chunked). */

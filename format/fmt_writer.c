@@ -365,23 +365,10 @@ int dxt_writer_create(const char *path, const dxt_meta *meta, const char *const 
 static int append_rows(hid_t dset, hid_t mem_type, int64_t rows, int64_t nrows, int64_t width,
                        const void *data)
 {
-    int rank = width > 0 ? 2 : 1;
     hsize_t size[2] = {(hsize_t)(rows + nrows), (hsize_t)width};
-    hsize_t start[2] = {(hsize_t)rows, 0}, count[2] = {(hsize_t)nrows, (hsize_t)width};
-    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-    int rc = -1;
-    if (H5Dset_extent(dset, size) < 0 || (fspace = H5Dget_space(dset)) < 0 ||
-        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-        (mspace = H5Screate_simple(rank, count, NULL)) < 0 ||
-        H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, data) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    if (fspace >= 0)
-        H5Sclose(fspace);
-    if (mspace >= 0)
-        H5Sclose(mspace);
-    return rc;
+    if (H5Dset_extent(dset, size) < 0)
+        return -1;
+    return dxt_rows_io(dset, mem_type, rows, nrows, width, (void *)data, 1);
 }
 
 static int check_append(dxt_writer *w, int op, int64_t nrows, const int64_t *step,
