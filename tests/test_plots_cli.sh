@@ -6,20 +6,8 @@
 # comes out, exit 0, one clear message. Skipped while dxt-analyze has no --plots.
 # Needs $DXT_BUILD/bin/dxt-synth and dxt-analyze. Owner: the plots engineer.
 set -u
-BUILD=${DXT_BUILD:-build}
-SYNTH=$BUILD/bin/dxt-synth
-ANALYZE=$BUILD/bin/dxt-analyze
-PY=/usr/bin/python3
-TMP=$(mktemp -d /tmp/dxt_test_plots.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-
-ok()   { echo "ok   $1"; }
-bad()  { echo "FAIL $1"; fails=$((fails + 1)); }
-check() { # name, command...: passes when the command succeeds
-    name=$1; shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
+. tests/lib.sh
+test_init test_plots
 
 quiet() { "$@" >/dev/null; } # the report is not what is tested here
 

@@ -38,27 +38,13 @@ static int64_t take_i64(fuzz_bytes *b)
     return (int64_t)v;
 }
 
-static char dir_path[256], file_path[300];
-
-static void remove_dir(void)
-{
-    unlink(file_path);
-    rmdir(dir_path);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir_path, sizeof dir_path, "%s/dxt-fuzz-meta-%d", base, (int)getpid());
-    snprintf(file_path, sizeof file_path, "%s/rank-00000.h5", dir_path);
-    if (mkdir(dir_path, 0700) != 0 && errno != EEXIST)
-        perror(dir_path);
-    atexit(remove_dir);
+    fuzz_scratch_create("meta");
     return 0;
 }
 
@@ -166,7 +152,7 @@ static void put_dataset(hid_t g, const char *name, fuzz_bytes *b, int want_rank,
 
 static int write_file(fuzz_bytes *b)
 {
-    hid_t f = H5Fcreate(file_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = H5Fcreate(fuzz_scratch_paths()->file, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0)
         return -1;
     int world = 1 + take_u8(b) % 4;
@@ -203,7 +189,7 @@ static void read_back(void)
 {
     dxt_reader *r = NULL;
     dxt_error err = {{0}};
-    if (dxt_reader_open(file_path, &r, &err) != 0) {
+    if (dxt_reader_open(fuzz_scratch_paths()->file, &r, &err) != 0) {
         if (err.msg[0] == '\0')
             abort();
         if (getenv("DXT_FUZZ_VERBOSE"))
@@ -231,7 +217,7 @@ static void load_and_stream(void)
     dxt_input_opts_init(&opts);
     dxt_input *in = NULL;
     dxt_error err = {{0}};
-    if (dxt_input_open(dir_path, &opts, &in, &err) != 0) {
+    if (dxt_input_open(fuzz_scratch_paths()->dir, &opts, &in, &err) != 0) {
         if (err.msg[0] == '\0')
             abort();
         return;
@@ -262,7 +248,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     read_back();
     load_and_stream();
-    unlink(file_path);
+    unlink(fuzz_scratch_paths()->file);
     if (H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0)
         abort(); /* a file, group, dataset, type or attribute left open */
     return 0;

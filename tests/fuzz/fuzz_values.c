@@ -27,26 +27,12 @@
 #define VALUES_MAX_ROWS 64
 #define VALUES_MAX_WORLD 6
 
-static char trace_dir[256], trace_file[300];
-
-static void remove_trace_dir(void)
-{
-    unlink(trace_file);
-    rmdir(trace_dir);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1);
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(trace_dir, sizeof trace_dir, "%s/dxt-fuzz-values-%d", base, (int)getpid());
-    snprintf(trace_file, sizeof trace_file, "%s/rank-00000.h5", trace_dir);
-    if (mkdir(trace_dir, 0700) != 0 && errno != EEXIST)
-        perror(trace_dir);
-    atexit(remove_trace_dir);
+    fuzz_scratch_create("values");
     return 0;
 }
 
@@ -108,7 +94,7 @@ static int decode(const uint8_t *data, size_t size, values_case *c)
  * k = at % chunks): 0, or -1 when there is none. */
 static int chunk_extent(unsigned at, long *offset, long *size)
 {
-    hid_t f = H5Fopen(trace_file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = H5Fopen(fuzz_scratch_paths()->file, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t d = f >= 0 ? H5Dopen2(f, "ops/dispatch/wait", H5P_DEFAULT) : H5I_INVALID_HID;
     hsize_t chunks = 0, coords[2], bytes = 0;
     haddr_t addr = 0;
@@ -137,7 +123,7 @@ static void damage_file(unsigned at, uint8_t xor)
     long offset, size;
     if (chunk_extent(at, &offset, &size) != 0)
         return;
-    FILE *f = fopen(trace_file, "r+b");
+    FILE *f = fopen(fuzz_scratch_paths()->file, "r+b");
     if (!f)
         return;
     uint8_t buf[8];
@@ -166,7 +152,7 @@ static int write_case(const values_case *c)
     dxt_writer_opts opts = {.chunk_rows = 8, .has_tokens = c->tokens};
     dxt_writer *w = NULL;
     dxt_error err = {{0}};
-    if (dxt_writer_create(trace_file, &meta, ops, c->nops, c->unit, c->counting, &opts, &w,
+    if (dxt_writer_create(fuzz_scratch_paths()->file, &meta, ops, c->nops, c->unit, c->counting, &opts, &w,
                           &err) != 0)
         return -1;
     int rc = 0;
@@ -180,7 +166,7 @@ static int write_case(const values_case *c)
     }
     if (dxt_writer_close(w, &err) != 0)
         rc = -1;
-    if (rc == 0 && c->compress && dxt_file_compress(trace_file, 1, &err) != 0)
+    if (rc == 0 && c->compress && dxt_file_compress(fuzz_scratch_paths()->file, 1, &err) != 0)
         rc = -1; /* shuffle + deflate: the reader's own inflate path (fmt_chunkread.c) */
     if (rc == 0 && c->damage)
         damage_file(c->damage_at, c->damage_xor);
@@ -193,7 +179,7 @@ static void stream_trace(void)
     dxt_input_opts_init(&opts);
     dxt_input *in = NULL;
     dxt_error err = {{0}};
-    if (dxt_input_open(trace_dir, &opts, &in, &err) != 0) {
+    if (dxt_input_open(fuzz_scratch_paths()->dir, &opts, &in, &err) != 0) {
         if (err.msg[0] == '\0')
             abort();
         return;
@@ -231,6 +217,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (write_case(&c) == 0)
         stream_trace();
-    unlink(trace_file);
+    unlink(fuzz_scratch_paths()->file);
     return 0;
 }
