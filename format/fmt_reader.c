@@ -465,7 +465,11 @@ static hid_t reader_fapl(void)
     mdc.incr_mode = H5C_incr__off;
     mdc.flash_incr_mode = H5C_flash_incr__off;
     mdc.decr_mode = H5C_decr__off;
-    if (fapl >= 0 && H5Pset_mdc_config(fapl, &mdc) < 0) {
+    /* One try per metadata read: in SWMR-read mode (the fallback open) HDF5
+     * retries a failed checksum up to 100 times with sleeps that double, so a
+     * damaged 20-byte file hung the reader for minutes (found by fuzzing). */
+    if (fapl >= 0 && (H5Pset_mdc_config(fapl, &mdc) < 0 ||
+                      H5Pset_metadata_read_attempts(fapl, 1) < 0)) {
         H5Pclose(fapl);
         fapl = H5I_INVALID_HID;
     }
