@@ -9,45 +9,17 @@
 # small V=8 traces of healthy / slow rank / slow path for samples/traces/;
 # compute-sanitizer memcheck of a short run; the overhead benchmark at V=8, 16
 # and 32; the torch test of the Python binding (tests/gpu/test_torch.py).
-# Writes $OUT/gpu.log, $OUT/traces.tgz, $OUT/summary.txt.
+# Writes $OUT/gpu.log, $OUT/traces.tgz, $OUT/gpu-summary.txt.
 # Without a GPU it says so and exits 0 (nothing to test).
 #
 # Owner: the GPU side of dxtrace.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-OUT=${OUT:-/tmp/dxt-gpu-out}
-mkdir -p "$OUT"
-WORK=$(mktemp -d /tmp/dxt-gpu-XXXXXX)
+. tests/gpu/lib.sh
+gpu_setup gpu || exit 0
 TRACES="$WORK/traces"
 mkdir -p "$TRACES"
-LOG="$OUT/gpu.log"
-SUMMARY="$OUT/summary.txt"
-: >"$LOG"
-: >"$SUMMARY"
-PY=${PYTHON:-python3}
 EP=build/bin/dxt-ep-gpu
-failed=0
-
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
-    echo "SKIP tests/gpu/run.sh: no NVIDIA GPU here"
-    exit 0
-fi
-
-note() { echo "$*" >>"$SUMMARY"; }
-
-# step NAME TIMEOUT COMMAND...: run, log, keep pass/fail in the summary
-step() {
-    local name=$1 limit=$2
-    shift 2
-    echo "=== $name: $*" >>"$LOG"
-    local start=$SECONDS
-    timeout "$limit" "$@" >"$WORK/$name.out" 2>&1
-    local rc=$?
-    cat "$WORK/$name.out" >>"$LOG"
-    if [ $rc = 0 ]; then st=ok; else st="FAIL(rc=$rc)"; failed=$((failed + 1)); fi
-    note "$(printf '%-10s %-22s %4ss' "$st" "$name" $((SECONDS - start)))"
-    return $rc
-}
 
 environment() {
     nvidia-smi -L

@@ -20,44 +20,15 @@
 # Owner: the multi-GPU (NCCL) side of dxtrace.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-OUT=${OUT:-/tmp/dxt-nccl-out}
-mkdir -p "$OUT"
-WORK=$(mktemp -d /tmp/dxt-nccl-XXXXXX)
+. tests/gpu/lib.sh
+gpu_setup nccl || exit 0
 TRACES="$WORK/traces"
 mkdir -p "$TRACES"
-LOG="$OUT/nccl.log"
-SUMMARY="$OUT/nccl-summary.txt"
-: >"$LOG"
-: >"$SUMMARY"
-PY=${PYTHON:-python3}
 EP=build/bin/dxt-ep-nccl
 STEPS=${STEPS:-400}
-export NCCL_NVLS_ENABLE=0 # never NVLink multicast on these machines
 export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
-failed=0
-
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
-    echo "SKIP tests/gpu/run_nccl.sh: no NVIDIA GPU here"
-    exit 0
-fi
 GPUS=$(nvidia-smi -L | grep -c '^GPU')
 K=${K:-$((GPUS < 8 ? GPUS : 8))}
-
-note() { echo "$*" >>"$SUMMARY"; }
-
-# step NAME TIMEOUT COMMAND...: run, log, keep pass/fail in the summary
-step() {
-    local name=$1 limit=$2
-    shift 2
-    echo "=== $name: $*" >>"$LOG"
-    local start=$SECONDS
-    timeout "$limit" "$@" >"$WORK/$name.out" 2>&1
-    local rc=$?
-    cat "$WORK/$name.out" >>"$LOG"
-    if [ $rc = 0 ]; then st=ok; else st="FAIL(rc=$rc)"; failed=$((failed + 1)); fi
-    note "$(printf '%-10s %-24s %4ss' "$st" "$name" $((SECONDS - start)))"
-    return $rc
-}
 
 nccl_version() { # DIR: the version its nccl.h says
     grep -hE '^#define NCCL_(MAJOR|MINOR|PATCH) ' "$1/nccl.h" 2>/dev/null |

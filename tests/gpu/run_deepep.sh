@@ -1,0 +1,92 @@
+#!/bin/bash
+# run_deepep.sh - real DeepEP in the loop, in one command on a multi-GPU machine:
+#   DEEPEP_SRC=path tests/gpu/run_deepep.sh     (from the repository root; OUT=dir)
+# DEEPEP_SRC: DeepEP's source at commit 567632d (a directory or a .tar/.tgz of
+# `git archive 567632d`); default .devcarry/deepep. It is copied into
+# build/deepep, patched with samples/deepep/fault_delay.patch (in-kernel delays
+# for slow destination / slow path) and built in place. Then libdxtrec with the
+# CUDA path, and for EP2 and (with 4 GPUs) EP4: the case matrix of
+# samples/deepep/ep_deepep.py (healthy, slow source 3/20 us, dispatch only, from
+# step 0, intermittent, slow destination 5/20 us, slow path 5/20 us, load
+# imbalance), hook-mode, async and no-sync cases, the recording overhead (on/off
+# blocks), and samples/deepep/observe.py on every case (does the fault show?).
+# Writes $OUT/deepep.log, $OUT/deepep-summary.txt, $OUT/deepep-ep<K>.tgz.
+# STEPS (default 800), CASES_ONLY=1 skips the overhead runs.
+# Without a GPU it says so and exits 0.
+#
+# Owner: the DeepEP harness (samples/deepep/).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. tests/gpu/lib.sh
+gpu_setup deepep || exit 0
+SRC=${DEEPEP_SRC:-.devcarry/deepep}
+DEEPEP=$PWD/build/deepep
+STEPS=${STEPS:-800}
+GPUS=$(nvidia-smi -L | grep -c '^GPU')
+
+build_deepep() {
+    rm -rf "$DEEPEP" && mkdir -p "$DEEPEP" || return 1
+    if [ -d "$SRC" ]; then cp -r "$SRC"/. "$DEEPEP"/; else tar -xf "$SRC" -C "$DEEPEP"; fi || return 1
+    (cd "$DEEPEP" && patch -p1 <"$OLDPWD/samples/deepep/fault_delay.patch") || return 1
+    # NVSHMEM's headers need CCCL's cuda/std/tuple; pip's NVSHMEM is found by setup.py
+    (cd "$DEEPEP" && CPLUS_INCLUDE_PATH=/usr/local/cuda/include/cccl:/usr/local/cuda/include \
+        MAX_JOBS=${MAX_JOBS:-32} TORCH_CUDA_ARCH_LIST=9.0 $PY setup.py build_ext --inplace)
+}
+
+# cases K ARGS...: record the case matrix (or the cases ARGS name) on K GPUs, then observe
+cases() {
+    local k=$1 name=$2
+    shift 2
+    local dir="$WORK/ep$k"
+    step "$name" 600 env PYTHONPATH="$DEEPEP:python" DXTREC_LIB=build/lib/libdxtrec.so \
+        $PY samples/deepep/ep_deepep.py --ranks "$k" --steps "$STEPS" --out "$dir" "$@"
+    grep -iE "error|warning: dxtrace|Traceback" "$WORK/$name.out" | head -n 5 | sed "s/^/    /" >>"$SUMMARY"
+}
+
+bench() {
+    local k=$1 name=$2
+    shift 2
+    step "$name" 600 env PYTHONPATH="$DEEPEP:python" DXTREC_LIB=build/lib/libdxtrec.so \
+        $PY samples/deepep/ep_deepep.py --ranks "$k" --bench --out "$WORK/$name" "$@" &&
+        $PY -c 'import json,glob,sys
+for p in sorted(glob.glob(sys.argv[1] + "/rank*-results.json")):
+    for r in json.load(open(p)):
+        if "overhead_pct" in r:
+            print("    rank %d: off %.2f us, on %.2f us per step: %+.2f%%" % (r["rank"], r["off_us"], r["on_us"], r["overhead_pct"]))' \
+        "$WORK/$name" >>"$SUMMARY"
+}
+
+main() {
+    nvidia-smi -L | tee -a "$LOG"
+    $PY -c 'import torch; print("torch", torch.__version__)' >>"$LOG" 2>&1
+    local targets="build/lib/libdxtrec.a build/lib/libdxtrec.so"
+    step build-dxtrec 600 make NODEPS=1 -j16 $targets || { note "build failed"; return 1; }
+    export SRC DEEPEP PY
+    export -f build_deepep
+    step build-deepep 900 bash -c build_deepep || { note "DeepEP build failed: see deepep.log"; return 1; }
+    local k
+    for k in 2 4; do
+        [ "$GPUS" -ge "$k" ] || { note "EP$k: not run, $GPUS GPUs here"; continue; }
+        cases "$k" "ep$k-matrix" --matrix
+        cases "$k" "ep$k-hook" --hook --case hook-slow-source-20us \
+            --fault "slow_source,rank=$((k - 1)),us=20,onset=$((STEPS * 3 / 8))"
+        cases "$k" "ep$k-async" --async-finish --case async-healthy
+        cases "$k" "ep$k-nosync" --no-sync --case nosync-healthy
+        step "ep$k-observe" 120 $PY samples/deepep/observe.py "$WORK/ep$k"/*/
+        sed "s/^/    /" "$WORK/ep$k-observe.out" >>"$SUMMARY"
+        if [ "${CASES_ONLY:-0}" != 1 ]; then
+            bench "$k" "ep$k-bench"
+            bench "$k" "ep$k-bench-nosync" --no-sync
+            bench "$k" "ep$k-bench-hook" --hook
+        fi
+        rm -rf "$WORK/ep$k/bench-scratch"
+        tar -C "$WORK/ep$k" -czf "$OUT/deepep-ep$k.tgz" --exclude='rank*-results.json' . &&
+            du -sh "$OUT/deepep-ep$k.tgz" >>"$SUMMARY"
+    done
+}
+
+main
+echo "===== summary ($failed failed) ====="
+cat "$SUMMARY"
+rm -rf "$WORK"
+[ "$failed" = 0 ]
