@@ -12,6 +12,7 @@ OUT/CASE/rank-*.h5 through `dxtrace.Recorder` plus OUT/CASE/truth.json (rank 0).
     python3 ep_deepep.py --ranks 2 --out t --case slow \
         --fault slow_source,rank=1,us=20,onset=300                 # one faulty case
     python3 ep_deepep.py --ranks 2 --bench                         # recording overhead
+    python3 ep_deepep.py --ranks 2 --graph                         # captured + replayed
 
 Faults (`--fault KIND,key=value,...`; keys: rank, src, dst, us, ops, onset, end, period,
 duty, factor):
@@ -243,7 +244,7 @@ class Step:
         if a.tokens_stats:  # per source: the receive layout's counts, summed over experts
             self.dispatch_tokens += (handle[1] & 0xFFFFFFFF).sum(0)
             tokens = self.dispatch_tokens
-        if rec is not None:
+        if rec is not None and a.record_path == "record":
             rec.record("dispatch", step, self.dispatch_wait, tokens)
         if inject:
             inject.source_sleep(step, "combine")
@@ -256,15 +257,25 @@ class Step:
             self.combine_tokens += pairs_per_rank
             tokens = self.combine_tokens
         if rec is not None:
-            rec.record("combine", step, self.combine_wait, tokens)
-        if a.sync:  # the end of a training step (loss.item()): every rank starts the next together
-            torch.cuda.synchronize()
+            if a.record_path == "record":
+                rec.record("combine", step, self.combine_wait, tokens)
+            else:  # one call for every op: the counters attached at open_recorder
+                rec.step(step)
+        if a.sync and not torch.cuda.is_current_stream_capturing():
+            torch.cuda.synchronize()  # the end of a training step (loss.item()): all start together
 
 
-def open_recorder(args, directory, rank, n, run_id):
+def open_recorder(args, directory, rank, n, run_id, step_obj):
+    """The README's recipe: a Recorder per rank; for the step path, DeepEP's stats tensors
+    (and the token counts) attached once, then one rec.step() per step."""
     import dxtrace
-    return dxtrace.Recorder(directory, rank, n, run_id=run_id, ops=OPS,
-                            record_tokens=args.tokens_stats, node=args.node)
+    rec = dxtrace.Recorder(directory, rank, n, run_id=run_id, ops=OPS,
+                           record_tokens=args.tokens_stats, node=args.node)
+    if args.record_path == "step":
+        tokens = args.tokens_stats
+        rec.attach("dispatch", step_obj.dispatch_wait, step_obj.dispatch_tokens if tokens else None)
+        rec.attach("combine", step_obj.combine_wait, step_obj.combine_tokens if tokens else None)
+    return rec
 
 
 def run_case(args, rank, n, step_obj, name, faults, lib, cycles_per_us, group):
@@ -279,7 +290,7 @@ def run_case(args, rank, n, step_obj, name, faults, lib, cycles_per_us, group):
     skewed = routings(args, rank, n, hot["rank"], hot["factor"]) if hot else normal
     inject = Injector(rank, faults, lib, cycles_per_us)
     step_obj.reset()
-    rec = open_recorder(args, directory, rank, n, "deepep-%s-ep%d" % (name, n))
+    rec = open_recorder(args, directory, rank, n, "deepep-%s-ep%d" % (name, n), step_obj)
     t0 = time.perf_counter()
     for step in range(args.steps):
         pool = skewed if inject.hot(step) else normal
@@ -304,6 +315,7 @@ def write_truth(args, directory, name, n, faults, elapsed):
         "per_node": n, "steps": args.steps, "ops": list(OPS), "unit": "cycles",
         "counting": "cumulative",
         "config": {"tokens": args.tokens, "hidden": args.hidden, "sync": args.sync,
+                   "record_path": args.record_path, "graph": name.startswith("graph"),
                    "experts_per_rank": args.experts_per_rank, "topk": args.topk,
                    "fp8": args.fp8, "hook": args.hook, "async_finish": args.async_finish,
                    "tokens_recorded": args.tokens_stats},
@@ -324,7 +336,7 @@ def bench(args, rank, n, step_obj, group):
         os.makedirs(directory, exist_ok=True)
     dist.barrier(group=group)
     pool = routings(args, rank, n, -1, 1.0)
-    rec = open_recorder(args, directory, rank, n, "deepep-bench-ep%d" % n)
+    rec = open_recorder(args, directory, rank, n, "deepep-bench-ep%d" % n, step_obj)
     times = {"off": [], "on": []}
     step = 0
     for block in range(2 * args.bench_blocks + 2):
@@ -347,6 +359,48 @@ def bench(args, rank, n, step_obj, group):
             "rows_dropped": counters.rows_dropped,
             "off_blocks_us": [round(t, 2) for t in times["off"]],
             "on_blocks_us": [round(t, 2) for t in times["on"]]}
+
+
+def graph_case(args, rank, n, step_obj, group):
+    """DeepEP's LL dispatch + combine and rec.step() captured into one CUDA graph
+    (torch.cuda.graph), replayed --steps times: every replay must add one row per op."""
+    import torch
+    import torch.distributed as dist
+    name = "graph-healthy"
+    directory = os.path.join(args.out, name)
+    if rank == 0:
+        os.makedirs(directory, exist_ok=True)
+    dist.barrier(group=group)
+    routing = routings(args, rank, n, -1, 1.0)[0]
+    step_obj.reset()
+    rec = open_recorder(args, directory, rank, n, "deepep-%s-ep%d" % (name, n), step_obj)
+    warm = 3
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up steps outside the capture, recorded too
+        for step in range(warm):
+            step_obj.run(step, rec, routing, None)
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    dist.barrier(group=group)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step_obj.run(0, rec, routing, None)  # the step number comes from the device counter
+    torch.cuda.synchronize()
+    dist.barrier(group=group)
+    t0 = time.perf_counter()
+    for _ in range(args.steps - warm):
+        graph.replay()
+    torch.cuda.synchronize()
+    elapsed = time.perf_counter() - t0
+    counters = rec.counters
+    rec.close()
+    dist.barrier(group=group)
+    if rank == 0:
+        write_truth(args, directory, name, n, [], elapsed)
+    return {"case": name, "rank": rank, "seconds": round(elapsed, 3),
+            "replays": args.steps - warm, "rows_written": counters.rows_written,
+            "rows_dropped": counters.rows_dropped}
 
 
 def worker(local_rank, args, cases):
@@ -377,6 +431,8 @@ def worker(local_rank, args, cases):
             results.append({"case": name, "rank": local_rank, "seconds": round(elapsed, 3),
                             "rows_written": counters.rows_written,
                             "rows_dropped": counters.rows_dropped})
+        if args.graph:
+            results.append(graph_case(args, local_rank, n, step_obj, group))
         if args.bench:
             results.append(bench(args, local_rank, n, step_obj, group))
     finally:
@@ -409,6 +465,11 @@ def parse_args(argv):
     p.add_argument("--case", default=None, help="name of the one case to run")
     p.add_argument("--fault", action="append", default=[], help="KIND,key=value,...")
     p.add_argument("--matrix", action="store_true", help="run the case matrix")
+    p.add_argument("--record-path", choices=("step", "record"), default="step",
+                   help="step: counters attached once, one rec.step() per step (capture-safe); "
+                        "record: rec.record() per op (the older path)")
+    p.add_argument("--graph", action="store_true",
+                   help="also run a case captured into a CUDA graph and replayed (step path)")
     p.add_argument("--bench", action="store_true", help="measure the recording overhead")
     p.add_argument("--bench-blocks", type=int, default=9)
     p.add_argument("--bench-steps", type=int, default=200)
@@ -436,8 +497,10 @@ def main(argv=None):
         cases = build_cases(args, max(args.ranks, 2))
     except ValueError as e:
         p.error(str(e))
-    if not cases and not args.bench:
-        p.error("nothing to run: give --case NAME [--fault ...], --matrix or --bench")
+    if not cases and not args.bench and not args.graph:
+        p.error("nothing to run: give --case NAME [--fault ...], --matrix, --graph or --bench")
+    if args.graph and (args.record_path != "step" or args.hook):
+        p.error("--graph needs --record-path step and no --hook")
     try:
         import torch
         import torch.multiprocessing as mp

@@ -8,8 +8,9 @@
 # CUDA path, and for EP2 and (with 4 GPUs) EP4: the case matrix of
 # samples/deepep/ep_deepep.py (healthy, slow source 3/20 us, dispatch only, from
 # step 0, intermittent, slow destination 5/20 us, slow path 5/20 us, load
-# imbalance), hook-mode, async and no-sync cases, the recording overhead (on/off
-# blocks), and samples/deepep/observe.py on every case (does the fault show?).
+# imbalance), hook-mode, async and no-sync cases, a case captured into a CUDA
+# graph and replayed, the recording overhead (on/off blocks; the step path and
+# the older record() path), and samples/deepep/observe.py on every case.
 # Writes $OUT/deepep.log, $OUT/deepep-summary.txt, $OUT/deepep-ep<K>.tgz.
 # STEPS (default 800), CASES_ONLY=1 skips the overhead runs.
 # Without a GPU it says so and exits 0.
@@ -72,10 +73,12 @@ main() {
             --fault "slow_source,rank=$((k - 1)),us=20,onset=$((STEPS * 3 / 8))"
         cases "$k" "ep$k-async" --async-finish --case async-healthy
         cases "$k" "ep$k-nosync" --no-sync --case nosync-healthy
+        cases "$k" "ep$k-graph" --graph
         step "ep$k-observe" 120 $PY samples/deepep/observe.py "$WORK/ep$k"/*/
         sed "s/^/    /" "$WORK/ep$k-observe.out" >>"$SUMMARY"
         if [ "${CASES_ONLY:-0}" != 1 ]; then
             bench "$k" "ep$k-bench"
+            bench "$k" "ep$k-bench-record" --record-path record
             bench "$k" "ep$k-bench-nosync" --no-sync
             bench "$k" "ep$k-bench-hook" --hook
         fi
