@@ -165,6 +165,12 @@ int sim_fault_active(const sim *s, int f, int op, int64_t step)
     return unif(cell_bits(key, f, 0)) < fault->duty;
 }
 
+double sim_unit(const sim *s, uint64_t stream, int64_t step, int i, int j)
+{
+    if (!s) return 0.5;
+    return unif(cell_bits(stream_key(s, 1000 + stream, step), i, j));
+}
+
 double sim_launch_skew(const sim *s, int op, int r)
 {
     if (!s || op != 0 || r < 0 || r >= s->n) return 0.0;

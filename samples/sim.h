@@ -147,6 +147,10 @@ double sim_launch_skew(const sim *s, int op, int r);
 
 void sim_free(sim *s);
 
+/* A uniform number in (0, 1) from the model's hash of (seed, stream, step, i, j):
+ * for the callers' own deterministic draws (dxt-synth's dropped rows). */
+double sim_unit(const sim *s, uint64_t stream, int64_t step, int i, int j);
+
 /* 1 if fault number f of the config is on at this step for op (onset, end,
  * op and the duty cycle's bursts), else 0. (added) */
 int sim_fault_active(const sim *s, int f, int op, int64_t step);
