@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,22 +179,21 @@ void sim_noise_calm(sim_config *cfg)
 typedef struct noise_knob {
     const char *name, *help;
     double def, lo, hi;
+    size_t offset; /* in sim_noise; spike_prob (in sim_config) comes first */
 } noise_knob;
 
 static const noise_knob noise_knobs[] = {
-    {"spike_prob", "spikes per cell and step", 1e-3, 0.0, 0.5},
-#define SIM_NOISE_ROW(name, def, lo, hi, help) {#name, help, def, lo, hi},
+    {"spike_prob", "spikes per cell and step", 1e-3, 0.0, 0.5, 0},
+#define SIM_NOISE_ROW(name, def, lo, hi, help) {#name, help, def, lo, hi, offsetof(sim_noise, name)},
     SIM_NOISE_KNOBS(SIM_NOISE_ROW)
 #undef SIM_NOISE_ROW
 };
 #define NOISE_KNOB_COUNT ((int)(sizeof noise_knobs / sizeof noise_knobs[0]))
-_Static_assert(sizeof(sim_noise) == (NOISE_KNOB_COUNT - 1) * sizeof(double),
-               "sim_noise holds exactly the knobs, as doubles");
 
 static double *knob_value(sim_config *cfg, int k)
 {
     if (k == 0) return &cfg->spike_prob;
-    return (double *)&cfg->noise + (k - 1); /* sim_noise: doubles in SIM_NOISE_KNOBS order */
+    return (double *)((char *)&cfg->noise + noise_knobs[k].offset);
 }
 
 const char *sim_noise_knob(const sim_config *cfg, int k, double *value)
