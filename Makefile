@@ -2,6 +2,7 @@
 #
 #   make                 build everything under build/ (CUDA parts too where nvcc is found)
 #   make test            run every test (tests/run.sh); installs missing packages first (root)
+#   make accuracy        issue 11's sweeps: 200 healthy randomized traces, then the fault table
 #   make demo            simulate a 16-rank job with one slow rank, analyze it, draw it
 #   make bench           print the benchmarks (record cost, writer throughput, sizes, analysis)
 #   make install PREFIX=/usr/local   library, public headers, dxtrec.pc, tools
@@ -106,7 +107,7 @@ LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(LDLIBS)
 
 # Objects of tests and benches are intermediate files to make: keep them.
 .SECONDARY:
-.PHONY: all gpu test demo bench install deps deps-check clean fuzz test-threads
+.PHONY: all gpu test demo bench install deps deps-check clean fuzz test-threads accuracy
 all: $(LIBREC_A) $(LIBREC_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS) $(FUZZ_REPLAYS)
 
 $(BUILD)/obj/%.o: %.c | deps-check
@@ -176,6 +177,12 @@ gpu: $(LIBREC_A) $(LIBREC_SO) $(CU_BINS)
 
 test: all
 	@tests/run.sh $(BUILD)
+
+# dxt-analyze judged on randomized dxt-synth traces (tests/accuracy/sweep.py; ACCURACY_ARGS
+# e.g. --jobs 8 --seed-base N): the healthy sweep fails on any finding.
+accuracy: all
+	@DXT_BUILD=$(BUILD) /usr/bin/python3 tests/accuracy/sweep.py healthy --count 200 $(ACCURACY_ARGS); \
+	h=$$?; DXT_BUILD=$(BUILD) /usr/bin/python3 tests/accuracy/sweep.py faults $(ACCURACY_ARGS); exit $$h
 
 # The recorder's thread tests, its disk-fault tests and the soak (8 threads x
 # DXT_SOAK_RECORDS rows each into a small ring with a slow writer) under ThreadSanitizer.

@@ -1,5 +1,6 @@
 /* sim_fault.c - the simulator's configuration half: defaults, the fault
- * parser behind `dxt-synth --fault KIND:key=value,...`, and the config check.
+ * parser behind `dxt-synth --fault KIND:key=value,...`, the noise knobs behind
+ * `--noise` (sim_noise_parse), and the config check.
  * Owner: the simulator engineer (samples/sim*.c, samples/synth.c).
  *
  * Fault syntax (documented to users by dxt-synth --help):
@@ -20,6 +21,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,8 +92,11 @@ void sim_config_init(sim_config *cfg)
     cfg->nops = 2;
     cfg->topk = 8;
     cfg->tokens_per_rank = 128;
-    cfg->spike_prob = 1e-4;
+    cfg->spike_prob = 1e-3;
     cfg->experts_per_rank = 4;
+#define SIM_NOISE_DEFAULT(name, def, lo, hi, help) cfg->noise.name = def;
+    SIM_NOISE_KNOBS(SIM_NOISE_DEFAULT)
+#undef SIM_NOISE_DEFAULT
 }
 
 static int fail_msg(char *err, size_t errlen, const char *fmt, ...)
@@ -146,6 +151,102 @@ static int parse_op(const char *val, const char *const *op_names, int nops, int 
         }
     }
     return -1;
+}
+
+void sim_noise_calm(sim_config *cfg)
+{
+    sim_noise *k = &cfg->noise;
+    cfg->spike_prob = 1e-4;
+    k->jitter = 0.15;
+    k->floor_ns = 2000.0;
+    k->spike_min = 2.0;
+    k->spike_alpha = 1.5;
+    k->spike_max = 200.0;
+    k->spike_mult = 0.0;
+    k->pair_sigma = 0.15;
+    k->nodepair_sigma = 0.35;
+    k->noise = 0.05;
+    k->noise_spread = 0.0;
+    k->speed_sigma = 0.01;
+    k->compute_load = 0.05;
+    k->load_sigma = 0.0;
+    k->skew_ranks = 0.0;
+    k->diag = 0.0;
+    k->warmup_steps = 0.0;
+}
+
+/* The knobs, by index: name, bounds, help, and where the value lives. */
+typedef struct noise_knob {
+    const char *name, *help;
+    double def, lo, hi;
+    size_t offset; /* in sim_noise; spike_prob (in sim_config) comes first */
+} noise_knob;
+
+static const noise_knob noise_knobs[] = {
+    {"spike_prob", "spikes per cell and step", 1e-3, 0.0, 0.5, 0},
+#define SIM_NOISE_ROW(name, def, lo, hi, help) {#name, help, def, lo, hi, offsetof(sim_noise, name)},
+    SIM_NOISE_KNOBS(SIM_NOISE_ROW)
+#undef SIM_NOISE_ROW
+};
+#define NOISE_KNOB_COUNT ((int)(sizeof noise_knobs / sizeof noise_knobs[0]))
+
+static double *knob_value(sim_config *cfg, int k)
+{
+    if (k == 0) return &cfg->spike_prob;
+    return (double *)((char *)&cfg->noise + noise_knobs[k].offset);
+}
+
+const char *sim_noise_knob(const sim_config *cfg, int k, double *value)
+{
+    if (!cfg || k < 0 || k >= NOISE_KNOB_COUNT) return NULL;
+    if (value) *value = *knob_value((sim_config *)cfg, k);
+    return noise_knobs[k].name;
+}
+
+void sim_noise_help(const sim_config *cfg, char *buf, size_t len)
+{
+    size_t used = 0;
+    if (!buf || !len) return;
+    buf[0] = '\0';
+    for (int k = 0; k < NOISE_KNOB_COUNT && used < len; k++) {
+        int w = snprintf(buf + used, len - used, "    %-15s %-9g %s\n", noise_knobs[k].name,
+                         *knob_value((sim_config *)cfg, k), noise_knobs[k].help);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+}
+
+int sim_noise_parse(sim_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    char buf[SIM_SPEC_MAX], *save = NULL;
+    if (!cfg || !spec) return fail_msg(err, errlen, "no noise spec");
+    if (strlen(spec) >= sizeof buf) return fail_msg(err, errlen, "noise spec too long");
+    strcpy(buf, spec);
+    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (strcmp(item, "calm") == 0) {
+            sim_noise_calm(cfg);
+            continue;
+        }
+        if (strcmp(item, "default") == 0) {
+            sim_config def;
+            sim_config_init(&def);
+            cfg->noise = def.noise;
+            cfg->spike_prob = def.spike_prob;
+            continue;
+        }
+        char *val = strchr(item, '=');
+        if (!val) return fail_msg(err, errlen, "'%s' is not calm, default or knob=value", item);
+        *val++ = '\0';
+        int k = 0;
+        while (k < NOISE_KNOB_COUNT && strcmp(item, noise_knobs[k].name)) k++;
+        if (k == NOISE_KNOB_COUNT) return fail_msg(err, errlen, "unknown noise knob '%s'", item);
+        double v;
+        if (parse_double(val, &v) || v < noise_knobs[k].lo || v > noise_knobs[k].hi)
+            return fail_msg(err, errlen, "bad value '%s' for %s (a number from %g to %g)", val,
+                            item, noise_knobs[k].lo, noise_knobs[k].hi);
+        *knob_value(cfg, k) = v;
+    }
+    return 0;
 }
 
 /* One key=value into *f. Returns 0, or -1 with err naming the part. */
@@ -337,8 +438,15 @@ int sim_config_check(const sim_config *cfg, char *err, size_t errlen)
     if (cfg->tokens_per_rank < 1 || cfg->tokens_per_rank > 1000000)
         return fail_msg(err, errlen, "tokens_per_rank %d not in [1, 1000000]",
                         cfg->tokens_per_rank);
-    if (!(cfg->spike_prob >= 0.0 && cfg->spike_prob < 1.0))
-        return fail_msg(err, errlen, "spike_prob %g not in [0, 1)", cfg->spike_prob);
+    for (int k = 0; k < NOISE_KNOB_COUNT; k++) {
+        double v = *knob_value((sim_config *)cfg, k);
+        if (!(v >= noise_knobs[k].lo && v <= noise_knobs[k].hi))
+            return fail_msg(err, errlen, "noise %s %g not in [%g, %g]", noise_knobs[k].name, v,
+                            noise_knobs[k].lo, noise_knobs[k].hi);
+    }
+    if (cfg->noise.skew_min_ns > cfg->noise.skew_max_ns ||
+        cfg->noise.warmup_min > cfg->noise.warmup_max)
+        return fail_msg(err, errlen, "noise skew_min_ns / warmup_min above their maximum");
     if (cfg->nfaults < 0 || cfg->nfaults > SIM_MAX_FAULTS)
         return fail_msg(err, errlen, "nfaults %d not in [0, %d]", cfg->nfaults, SIM_MAX_FAULTS);
     for (int i = 0; i < cfg->nfaults; i++)

@@ -5,7 +5,8 @@
  *
  *   {"format": "dxtrace-truth", "version": 1, "run_id", "world_size", "per_node",
  *    "steps", "seed", "unit", "clock_hz", "counting", "ops", "tokens", "reset_at",
- *    "gap_every", "model": {...}, "nodes": [{"name", "ranks"}],
+ *    "gap_every", "drop_prob", "noise": {knob: value}, "model": {...},
+ *    "static": {"launch_skew": [{"rank", "op", "ns"}]}, "nodes": [{"name", "ranks"}],
  *    "faults": [{"spec", "kind", "op", ..., "onset", "end", "magnitude", "duty"}],
  *    "expected": [{"kind", "op", "rank" | "src","dst" | "node","ranks","as_source",
  *                  "first_step", "last_step", "onset", "end", "pattern", "magnitude",
@@ -15,7 +16,8 @@
  * once; first/last_step are its first and last step on (onset and end as given,
  * end -1: to the last step). load_imbalance shows in dispatch as the hot rank's
  * row (it receives more) and in combine as its column (it sends more, later):
- * "pattern" says which. */
+ * "pattern" says which. "static" lists the healthy model's stable features
+ * that are not faults (the launch skew of a few ranks in dispatch). */
 #include "sim_truth.h"
 
 #include <jansson.h>
@@ -136,8 +138,9 @@ static json_t *model_json(void)
     json_t *m = json_object();
     int bad = !m;
     if (bad) return NULL;
-    put(m, "wait", json_string("max(0, ready_src + transfer - ready_dst) + 2 us polling floor; "
-                               "NVLink in a node ~10x faster than RDMA across; rare spikes"), &bad);
+    put(m, "wait", json_string("max(0, ready_src + transfer - ready_dst) + floor_ns; NVLink in "
+                               "a node ~10x faster than RDMA across; spikes; warm-up; launch "
+                               "skew; self-wait on the diagonal (samples/README.md)"), &bad);
     put(m, "slow_source", json_string("late start: column mean wait x magnitude, own row "
                                       "drops"), &bad);
     put(m, "slow_destination", json_string("row x magnitude"), &bad);
@@ -152,6 +155,44 @@ static json_t *model_json(void)
         return NULL;
     }
     return m;
+}
+
+static json_t *noise_json(const sim_config *c)
+{
+    json_t *obj = json_object();
+    double v;
+    const char *name;
+    for (int k = 0; obj && (name = sim_noise_knob(c, k, &v)); k++)
+        if (json_object_set_new(obj, name, json_real(v))) {
+            json_decref(obj);
+            return NULL;
+        }
+    return obj;
+}
+
+/* The stable features of the healthy model (not faults). */
+static json_t *static_json(const sim *model, const sim_config *c, const char *const *op_names,
+                           int nops)
+{
+    json_t *obj = json_object(), *skews = json_array();
+    int bad = !obj || !skews;
+    for (int op = 0; !bad && op < nops; op++)
+        for (int r = 0; !bad && r < c->world; r++) {
+            double ns = sim_launch_skew(model, op, r);
+            if (ns <= 0.0) continue;
+            json_t *one = json_object();
+            bad = !one || json_array_append_new(skews, one);
+            put(one, "rank", json_integer(r), &bad);
+            put(one, "op", json_string(op_names[op]), &bad);
+            put(one, "ns", json_real(ns), &bad);
+        }
+    put(obj, "launch_skew", json_incref(skews), &bad);
+    json_decref(skews);
+    if (bad) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
 }
 
 static void put_config(json_t *root, const synth_opts *o, const char *const *op_names, int nops,
@@ -176,6 +217,8 @@ static void put_config(json_t *root, const synth_opts *o, const char *const *op_
     put(root, "topk", json_integer(c->topk), bad);
     put(root, "experts_per_rank", json_integer(c->experts_per_rank), bad);
     put(root, "spike_prob", json_real(c->spike_prob), bad);
+    put(root, "drop_prob", json_real(o->drop_prob), bad);
+    put(root, "noise", noise_json(c), bad);
     put(root, "model", model_json(), bad);
     for (int op = 0; ops && op < nops; op++)
         if (json_array_append_new(ops, json_string(op_names[op]))) *bad = 1;
@@ -205,6 +248,7 @@ int synth_write_truth(const synth_opts *o, const sim *model, const char *const *
         for (int op = 0; op < nops; op++)
             if (add_expected(expected, o, model, i, op, op_names)) bad = 1;
     }
+    put(root, "static", static_json(model, &o->sim, op_names, nops), &bad);
     put(root, "faults", json_incref(faults), &bad);
     put(root, "expected", json_incref(expected), &bad);
     if (bad) goto done;

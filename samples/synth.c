@@ -3,9 +3,14 @@
  * job would), plus DIR/truth.json: the config, the injected faults and the
  * findings dxt-analyze should report (shared/contracts/report.md terms).
  * Speed: the recorders write uncompressed files (compress_level 0) and
- * dxt-synth compresses them after the last close, in one process per core
+ * dxt-synth compresses them after they close, in one process per core
  * (libdxtrec compresses at close, one file at a time behind its HDF5 lock:
  * a 256-rank trace spent most of its time there).
+ * Memory: ranks are simulated and written a block at a time (--block; every
+ * rank at once with --rate, which writes in real time): the block's
+ * recorders are opened, every step of the block's rows is recorded, the
+ * files are closed and compressed, then the next block. Any block of rows of
+ * a step is computed alone (sim_rows), so nothing N x N is held.
  * Owner: the simulator engineer (samples/sim*.c, samples/synth*.c); the
  * parallel compression: the performance engineer. */
 #include <errno.h>
@@ -28,10 +33,14 @@
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 1
 #define CYCLES_PER_NS 1.98
-#define RING_BUDGET_BYTES (256.0 * 1024 * 1024) /* all recorders' rings together */
+#define RING_BUDGET_BYTES (64.0 * 1024 * 1024) /* the open recorders' rings together */
 #define PROGRESS_EVERY_S 2.0
 #define COMPRESS_MAX_WORKERS 16
 #define SEGMENT_MISSES_MAX 8 /* rank-R.<k>.h5: stop looking after this many missing k */
+#define BLOCK_RANKS_AUTO 32   /* ranks open at a time when not --rate */
+#define DROP_BLOCK_STEPS 8    /* --drop-prob: rows are lost in blocks of steps */
+#define DROP_STREAM 1         /* sim_unit stream of the dropped rows */
+#define HELP_KNOBS_MAX 4096
 
 static const char *const synth_ops[] = {"dispatch", "combine"};
 
@@ -53,11 +62,17 @@ static const char synth_help[] =
     "      --no-tokens        do not record the tokens dataset\n"
     "      --reset-at STEP    cumulative counters restart from zero at STEP on every rank\n"
     "      --gap-every K      do not record every K-th step (steps K-1, 2K-1, ...)\n"
-    "      --ring ROWS        recorder ring capacity (default: fits 256 MiB for all ranks)\n"
+    "      --drop-prob P      each rank loses its rows of a block of 8 steps with\n"
+    "                         probability P (as a recorder whose ring overflowed)\n"
+    "      --noise SPEC       noise model: calm, default, or knob=value,... (repeatable;\n"
+    "                         knobs below)\n"
+    "      --block RANKS      ranks simulated and written at a time (default 32;\n"
+    "                         all with --rate); bounds the memory\n"
+    "      --ring ROWS        recorder ring capacity (default: 64 MiB for the open ranks)\n"
     "      --flush SECONDS    recorder flush interval (default 1)\n"
     "      --compress LEVEL   shuffle+deflate level of the files, 0 (none) .. 9 (default 1)\n"
     "      --tokens-per-rank K, --topk K, --experts-per-rank E, --spike-prob P\n"
-    "                         routing (defaults 128, 8, 4) and spike rate (1e-4 per cell)\n"
+    "                         routing (defaults 128, 8, 4) and spike rate (1e-3 per cell)\n"
     "  -q, --quiet            no progress on stderr\n"
     "  -h, --help             this text\n"
     "\n"
@@ -75,6 +90,8 @@ static const char synth_help[] =
     "               onset=STEP (default 0)  end=STEP (first step after; default: last)\n"
     "               magnitude=X or x=X (1..1000, default 2)\n"
     "               duty=F (0<F<=1, default 1; <1: on in 20-step bursts, F of the steps)\n"
+    "Noise knobs (--noise knob=value; the model: samples/README.md), default value:\n"
+    "%s"
     "Examples:\n"
     "  dxt-synth -n 16 -t 2000 --fault slow_source:rank=4,onset=500,x=1.5\n"
     "  dxt-synth --fault slow_path:src=3,dst=11,op=combine,x=2,duty=0.3\n"
@@ -87,7 +104,7 @@ static const char synth_help[] =
 enum {
     OPT_UNIT = 256, OPT_COUNTING, OPT_RATE, OPT_RUN_ID, OPT_NO_TOKENS, OPT_RESET_AT,
     OPT_GAP_EVERY, OPT_RING, OPT_FLUSH, OPT_TOKENS_PER_RANK, OPT_TOPK, OPT_EXPERTS,
-    OPT_SPIKE_PROB, OPT_COMPRESS
+    OPT_SPIKE_PROB, OPT_COMPRESS, OPT_NOISE, OPT_DROP_PROB, OPT_BLOCK
 };
 
 static const struct option synth_long_opts[] = {
@@ -111,6 +128,9 @@ static const struct option synth_long_opts[] = {
     {"topk", required_argument, NULL, OPT_TOPK},
     {"experts-per-rank", required_argument, NULL, OPT_EXPERTS},
     {"spike-prob", required_argument, NULL, OPT_SPIKE_PROB},
+    {"noise", required_argument, NULL, OPT_NOISE},
+    {"drop-prob", required_argument, NULL, OPT_DROP_PROB},
+    {"block", required_argument, NULL, OPT_BLOCK},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -190,7 +210,9 @@ static int apply_option(synth_opts *o, int c, const char *arg)
     case OPT_TOKENS_PER_RANK: return parse_int_opt(arg, 1, 1000000, &s->tokens_per_rank);
     case OPT_TOPK: return parse_int_opt(arg, 1, 1 << 20, &s->topk);
     case OPT_EXPERTS: return parse_int_opt(arg, 1, 1024, &s->experts_per_rank);
-    case OPT_SPIKE_PROB: return parse_num(arg, 0.0, 0.999, &s->spike_prob);
+    case OPT_SPIKE_PROB: return parse_num(arg, 0.0, 0.5, &s->spike_prob);
+    case OPT_DROP_PROB: return parse_num(arg, 0.0, 0.5, &o->drop_prob);
+    case OPT_BLOCK: return parse_int_opt(arg, 1, 4096, &o->block);
     case 'q': o->quiet = 1; return 0;
     default: return -1;
     }
@@ -220,7 +242,11 @@ static int parse_args(int argc, char **argv, synth_opts *o)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:n:r:t:s:f:qh", synth_long_opts, NULL)) != -1) {
         if (c == 'h') {
-            fputs(synth_help, stdout);
+            char knobs[HELP_KNOBS_MAX];
+            sim_config defaults;
+            sim_config_init(&defaults);
+            sim_noise_help(&defaults, knobs, sizeof knobs);
+            printf(synth_help, knobs);
             return 1;
         }
         if (c == '?' || c == ':') {
@@ -231,6 +257,12 @@ static int parse_args(int argc, char **argv, synth_opts *o)
         if (c == 'f') {
             if (add_fault(o, optarg)) return -1;
             continue;
+        }
+        if (c == OPT_NOISE) {
+            char err[256];
+            if (sim_noise_parse(&o->sim, optarg, err, sizeof err) == 0) continue;
+            fprintf(stderr, "dxt-synth: --noise %s: %s (see --help)\n", optarg, err);
+            return -1;
         }
         if (apply_option(o, c, optarg)) {
             fprintf(stderr, "dxt-synth: bad value '%s' for %s (see --help)\n", optarg,
@@ -251,23 +283,27 @@ static int parse_args(int argc, char **argv, synth_opts *o)
         snprintf(o->run_id_buf, sizeof o->run_id_buf, "synth-%" PRIu64, o->sim.seed);
         o->run_id = o->run_id_buf;
     }
-    if (o->ring == 0) { /* all rings (wait + tokens rows of N values) within the budget */
+    if (o->rate > 0) o->block = o->sim.world; /* real time: every rank at once */
+    else if (o->block == 0) o->block = BLOCK_RANKS_AUTO;
+    if (o->block > o->sim.world) o->block = o->sim.world;
+    if (o->ring == 0) { /* the open rings (wait + tokens rows of N values) within the budget */
         double row_bytes = 16.0 * o->sim.world;
-        double rows = RING_BUDGET_BYTES / row_bytes / o->sim.world;
+        double rows = RING_BUDGET_BYTES / row_bytes / o->block;
         o->ring = rows > 4096 ? 4096 : rows < 64 ? 64 : (int)rows;
     }
     return 0;
 }
 
-/* The state of the run: recorders, the model, counters. */
+/* The state of the run: the model, the open block's recorders and counters. */
 typedef struct synth_run {
     const synth_opts *o;
     sim *model;
-    dxtrec_t **recs;
-    double *wait_ns;      /* n*n */
-    int64_t *tokens;      /* n*n */
-    int64_t *acc_wait;    /* nops*n*n: counter values since the last reset (cumulative)
-                           * or since the last recorded row (delta) */
+    int lo, hi;           /* the block: ranks [lo, hi) */
+    dxtrec_t **recs;      /* block */
+    double *wait_ns;      /* block * n */
+    int64_t *tokens;      /* block * n */
+    int64_t *acc_wait;    /* nops * block * n: counter values since the last reset
+                           * (cumulative) or since the last recorded row (delta) */
     int64_t *acc_tokens;
 } synth_run;
 
@@ -275,9 +311,10 @@ static int open_recorders(synth_run *run)
 {
     const synth_opts *o = run->o;
     int n = o->sim.world;
-    for (int rank = 0; rank < n; rank++) {
+    for (int rank = run->lo; rank < run->hi; rank++) {
         char node[32];
         dxtrec_config cfg;
+        dxtrec_t **rec = &run->recs[rank - run->lo];
         dxtrec_config_init(&cfg);
         snprintf(node, sizeof node, "node-%d", rank / o->sim.per_node);
         cfg.dir = o->out;
@@ -294,12 +331,12 @@ static int open_recorders(synth_run *run)
         cfg.record_tokens = o->tokens;
         cfg.flush_interval_s = o->flush_s;
         cfg.ring_capacity = o->ring;
-        cfg.compress_level = 0; /* compressed after the run, in parallel */
+        cfg.compress_level = 0; /* compressed after the block, in parallel */
         cfg.quiet = 1;
-        dxtrecResult_t rc = dxtrec_open(&cfg, &run->recs[rank]);
+        dxtrecResult_t rc = dxtrec_open(&cfg, rec);
         if (rc != DXTREC_SUCCESS) {
             char msg[512] = "";
-            if (run->recs[rank]) dxtrec_last_error(run->recs[rank], msg, sizeof msg);
+            if (*rec) dxtrec_last_error(*rec, msg, sizeof msg);
             fprintf(stderr, "dxt-synth: rank %d: dxtrec_open: %s%s%s\n", rank,
                     dxtrec_result_string(rc), *msg ? ": " : "", msg);
             return -1;
@@ -320,15 +357,24 @@ static void backpressure(dxtrec_t *rec, int ring)
     }
 }
 
-/* Add one step of op to the counters and record every rank's row (unless gap). */
-static int record_op(synth_run *run, int op, int64_t step, int skip)
+/* 1 if rank's row of step is not recorded: --gap-every, or --drop-prob's blocks. */
+static int row_lost(const synth_run *run, int rank, int64_t step)
 {
     const synth_opts *o = run->o;
-    int n = o->sim.world;
+    if (o->gap_every > 0 && (step + 1) % o->gap_every == 0) return 1;
+    return o->drop_prob > 0 &&
+           sim_unit(run->model, DROP_STREAM, step / DROP_BLOCK_STEPS, rank, 0) < o->drop_prob;
+}
+
+/* Add one step of op to the block's counters and record its rows (unless lost). */
+static int record_op(synth_run *run, int op, int64_t step)
+{
+    const synth_opts *o = run->o;
+    int n = o->sim.world, rows = run->hi - run->lo;
     double scale = o->unit == DXTREC_UNIT_CYCLES ? CYCLES_PER_NS : 1.0;
-    size_t cells = (size_t)n * n;
+    size_t cells = (size_t)rows * n;
     int64_t *acc_w = run->acc_wait + op * cells, *acc_t = run->acc_tokens + op * cells;
-    sim_step(run->model, op, step, run->wait_ns, run->tokens);
+    sim_rows(run->model, op, step, run->lo, run->hi, run->wait_ns, run->tokens);
     if (step == o->reset_at && o->counting == DXTREC_CUMULATIVE) {
         memset(acc_w, 0, cells * sizeof *acc_w);
         memset(acc_t, 0, cells * sizeof *acc_t);
@@ -337,11 +383,12 @@ static int record_op(synth_run *run, int op, int64_t step, int skip)
         acc_w[c] += llround(run->wait_ns[c] * scale);
         acc_t[c] += run->tokens[c];
     }
-    if (skip) return 0;
-    for (int rank = 0; rank < n; rank++) {
-        int64_t *w = acc_w + (size_t)rank * n, *t = acc_t + (size_t)rank * n;
-        backpressure(run->recs[rank], o->ring);
-        dxtrecResult_t rc = dxtrec_record(run->recs[rank], op, step, w, o->tokens ? t : NULL);
+    for (int rank = run->lo; rank < run->hi; rank++) {
+        int64_t *w = acc_w + (size_t)(rank - run->lo) * n, *t = acc_t + (size_t)(rank - run->lo) * n;
+        dxtrec_t *rec = run->recs[rank - run->lo];
+        if (row_lost(run, rank, step)) continue;
+        backpressure(rec, o->ring);
+        dxtrecResult_t rc = dxtrec_record(rec, op, step, w, o->tokens ? t : NULL);
         if (rc != DXTREC_SUCCESS) {
             fprintf(stderr, "dxt-synth: rank %d step %" PRId64 ": dxtrec_record: %s\n", rank,
                     step, dxtrec_result_string(rc));
@@ -376,13 +423,13 @@ static int run_steps(synth_run *run)
     const synth_opts *o = run->o;
     double start = now_s(), last_progress = start;
     for (int64_t step = 0; step < o->sim.steps; step++) {
-        int skip = o->gap_every > 0 && (step + 1) % o->gap_every == 0;
         for (int op = 0; op < 2; op++)
-            if (record_op(run, op, step, skip)) return -1;
+            if (record_op(run, op, step)) return -1;
         pace(o, start, step);
         double now = now_s();
         if (!o->quiet && now - last_progress >= PROGRESS_EVERY_S) {
-            fprintf(stderr, "dxt-synth: step %" PRId64 "/%" PRId64 " (%.0f steps/s)\n", step + 1,
+            fprintf(stderr, "dxt-synth: ranks %d-%d of %d: step %" PRId64 "/%" PRId64
+                    " (%.0f steps/s)\n", run->lo, run->hi - 1, o->sim.world, step + 1,
                     o->sim.steps, (step + 1) / (now - start));
             last_progress = now;
         }
@@ -390,19 +437,19 @@ static int run_steps(synth_run *run)
     return 0;
 }
 
-/* Close every recorder; with report, print dropped rows and errors. */
+/* Close the block's recorders; with report, print dropped rows and errors. */
 static int close_recorders(synth_run *run, int report)
 {
     int bad = 0;
-    for (int rank = 0; rank < run->o->sim.world; rank++) {
-        dxtrec_t *rec = run->recs[rank];
+    for (int rank = run->lo; rank < run->hi; rank++) {
+        dxtrec_t *rec = run->recs[rank - run->lo];
         if (!rec) continue;
         dxtrec_counters c;
         char msg[512] = "";
         dxtrec_get_counters(rec, &c);
         if (c.last_error != DXTREC_SUCCESS) dxtrec_last_error(rec, msg, sizeof msg);
         dxtrecResult_t rc = dxtrec_close(rec);
-        run->recs[rank] = NULL;
+        run->recs[rank - run->lo] = NULL;
         if ((rc != DXTREC_SUCCESS || c.rows_dropped) && report) {
             fprintf(stderr, "dxt-synth: rank %d: %s, %" PRIu64 " rows dropped%s%s\n", rank,
                     dxtrec_result_string(rc), c.rows_dropped, *msg ? ": " : "", msg);
@@ -421,12 +468,13 @@ static int compress_one(const char *path, int level)
     return -1;
 }
 
-/* Worker w of nworkers: compress every segment of ranks w, w + nworkers, ...
- * (rank-R.h5, then rank-R.<k>.h5 as the recorder names them). */
-static int compress_share(const synth_opts *o, int w, int nworkers)
+/* Worker w of nworkers: compress every segment of ranks lo + w, lo + w +
+ * nworkers, ... below hi (rank-R.h5, then rank-R.<k>.h5 as the recorder
+ * names them). */
+static int compress_share(const synth_opts *o, int lo, int hi, int w, int nworkers)
 {
     int bad = 0;
-    for (int rank = w; rank < o->sim.world; rank += nworkers) {
+    for (int rank = lo + w; rank < hi; rank += nworkers) {
         char path[4096];
         struct stat st;
         snprintf(path, sizeof path, "%s/rank-%05d.h5", o->out, rank);
@@ -444,25 +492,26 @@ static int compress_share(const synth_opts *o, int w, int nworkers)
     return bad ? -1 : 0;
 }
 
-/* After every recorder closed (no thread left): compress the files in one
- * process per core (serial HDF5 runs one call at a time per process). */
-static int compress_files(const synth_opts *o)
+/* After the block's recorders closed (no thread left): compress the files of
+ * ranks [lo, hi) in one process per core (serial HDF5 runs one call at a time
+ * per process). */
+static int compress_files(const synth_opts *o, int lo, int hi)
 {
     if (o->compress_level == 0) return 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int nworkers = cores < 1 ? 1 : cores > COMPRESS_MAX_WORKERS ? COMPRESS_MAX_WORKERS : (int)cores;
-    if (nworkers > o->sim.world) nworkers = o->sim.world;
+    if (nworkers > hi - lo) nworkers = hi - lo;
     pid_t pids[COMPRESS_MAX_WORKERS];
     int started = 0, bad = 0;
     fflush(NULL);
     for (int w = 1; w < nworkers; w++) {
         pid_t pid = fork();
-        if (pid == 0) _exit(compress_share(o, w, nworkers) ? 1 : 0);
+        if (pid == 0) _exit(compress_share(o, lo, hi, w, nworkers) ? 1 : 0);
         if (pid < 0) break; /* the workers started share the rest below */
         pids[started++] = pid;
     }
-    for (int w = started + 1; w < nworkers; w++) bad |= compress_share(o, w, nworkers);
-    bad |= compress_share(o, 0, nworkers);
+    for (int w = started + 1; w < nworkers; w++) bad |= compress_share(o, lo, hi, w, nworkers);
+    bad |= compress_share(o, lo, hi, 0, nworkers);
     for (int k = 0; k < started; k++) {
         int status = 0;
         if (waitpid(pids[k], &status, 0) != pids[k] || !WIFEXITED(status) ||
@@ -474,16 +523,16 @@ static int compress_files(const synth_opts *o)
 
 static int alloc_run(synth_run *run, const synth_opts *o)
 {
-    size_t n = (size_t)o->sim.world, cells = n * n;
+    size_t n = (size_t)o->sim.world, cells = (size_t)o->block * n;
     memset(run, 0, sizeof *run);
     run->o = o;
-    run->recs = calloc(n, sizeof *run->recs);
+    run->recs = calloc((size_t)o->block, sizeof *run->recs);
     run->wait_ns = malloc(cells * sizeof *run->wait_ns);
     run->tokens = malloc(cells * sizeof *run->tokens);
-    run->acc_wait = calloc(2 * cells, sizeof *run->acc_wait);
-    run->acc_tokens = calloc(2 * cells, sizeof *run->acc_tokens);
+    run->acc_wait = malloc(2 * cells * sizeof *run->acc_wait);
+    run->acc_tokens = malloc(2 * cells * sizeof *run->acc_tokens);
     if (!run->recs || !run->wait_ns || !run->tokens || !run->acc_wait || !run->acc_tokens) {
-        fprintf(stderr, "dxt-synth: out of memory for %zu ranks\n", n);
+        fprintf(stderr, "dxt-synth: out of memory for %zu ranks (try a smaller --block)\n", n);
         return -1;
     }
     run->model = sim_new(&o->sim);
@@ -504,6 +553,21 @@ static void free_run(synth_run *run)
     free(run->acc_tokens);
 }
 
+/* Every block of ranks in turn: open, record every step, close, compress. */
+static int run_blocks(synth_run *run)
+{
+    const synth_opts *o = run->o;
+    size_t cells = (size_t)o->block * o->sim.world;
+    for (run->lo = 0; run->lo < o->sim.world; run->lo = run->hi) {
+        run->hi = run->lo + o->block < o->sim.world ? run->lo + o->block : o->sim.world;
+        memset(run->acc_wait, 0, 2 * cells * sizeof *run->acc_wait);
+        memset(run->acc_tokens, 0, 2 * cells * sizeof *run->acc_tokens);
+        if (open_recorders(run) || run_steps(run) || close_recorders(run, 1)) return -1;
+        if (compress_files(o, run->lo, run->hi)) return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     synth_opts opts;
@@ -512,10 +576,7 @@ int main(int argc, char **argv)
     int parsed = parse_args(argc, argv, &opts);
     if (parsed) return parsed > 0 ? 0 : EXIT_USAGE;
     if (alloc_run(&run, &opts)) goto done;
-    if (open_recorders(&run)) goto done;
-    if (run_steps(&run)) goto done;
-    if (close_recorders(&run, 1)) goto done;
-    if (compress_files(&opts)) goto done;
+    if (run_blocks(&run)) goto done;
     char err[512];
     if (synth_write_truth(&opts, run.model, synth_ops, 2, err, sizeof err)) {
         fprintf(stderr, "dxt-synth: %s\n", err);

@@ -27,7 +27,7 @@ json_expr() {
 
 synth() { # dir, options...
     d=$1; shift
-    "$SYNTH" -q -o "$TMP/$d" -n 16 -t 400 "$@" >"$TMP/$d.synth.log" 2>&1 ||
+    "$SYNTH" -q -o "$TMP/$d" -n 16 -t 400 --noise calm "$@" >"$TMP/$d.synth.log" 2>&1 ||
         { echo "dxt-synth $*:"; cat "$TMP/$d.synth.log"; return 1; }
 }
 

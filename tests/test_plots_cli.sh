@@ -72,9 +72,9 @@ if ! "$ANALYZE" --help 2>&1 | grep -q -- --plots; then
     exit 0
 fi
 
-"$SYNTH" -q -o "$TMP/src" -n 16 -t 400 --fault slow_source:rank=5,onset=100,x=3 \
+"$SYNTH" -q -o "$TMP/src" -n 16 -t 400 --noise calm --fault slow_source:rank=5,onset=100,x=3 \
     >"$TMP/synth.log" 2>&1 || { cat "$TMP/synth.log"; exit 1; }
-"$SYNTH" -q -o "$TMP/healthy" -n 16 -t 400 >"$TMP/synth2.log" 2>&1 ||
+"$SYNTH" -q -o "$TMP/healthy" -n 16 -t 400 --noise calm >"$TMP/synth2.log" 2>&1 ||
     { cat "$TMP/synth2.log"; exit 1; }
 
 # 1. --plots: heatmaps, finding maps, timelines

@@ -30,6 +30,7 @@ static sim_config base_config(void)
 {
     sim_config cfg;
     sim_config_init(&cfg);
+    sim_noise_calm(&cfg); /* the magnitude tests need a quiet model */
     cfg.world = N;
     cfg.steps = STEPS;
     cfg.seed = 7;
@@ -339,6 +340,146 @@ static void test_onset_end_duty(void **state)
     sim_free(h);
 }
 
+/* Any block of rows is the same as the whole step (synth streams blocks). */
+static void test_rows_match_step(void **state)
+{
+    (void)state;
+    sim_config cfg;
+    sim_config_init(&cfg); /* the realistic defaults, spikes, warm-up and skew on */
+    cfg.world = 19;
+    cfg.per_node = 4;
+    cfg.spike_prob = 0.05;
+    add_fault(&cfg, "slow_source:rank=3,x=2,onset=2");
+    add_fault(&cfg, "slow_path:src=1,dst=7,x=3,duty=0.5");
+    add_fault(&cfg, "load_imbalance:rank=11,x=2");
+    sim *s = sim_new(&cfg), *t = sim_new(&cfg);
+    double whole[19 * 19], part[19 * 19];
+    int64_t tw[19 * 19], tp[19 * 19];
+    assert_non_null(s);
+    assert_non_null(t);
+    for (int64_t step = 0; step < 30; step++)
+        for (int op = 0; op < 2; op++) {
+            sim_step(s, op, step, whole, tw);
+            for (int lo = 0; lo < 19; lo += 5) {
+                int hi = lo + 5 < 19 ? lo + 5 : 19;
+                sim_rows(t, op, step, lo, hi, part + lo * 19, tp + lo * 19);
+            }
+            assert_memory_equal(whole, part, sizeof whole);
+            assert_memory_equal(tw, tp, sizeof tw);
+        }
+    sim_free(s);
+    sim_free(t);
+}
+
+/* The default model: clipped zeros, a self-wait, warm-up, stable skew, spikes. */
+static void test_realistic_defaults(void **state)
+{
+    (void)state;
+    sim_config cfg;
+    sim_config_init(&cfg);
+    cfg.world = 64;
+    cfg.noise.skew_ranks = 0.2;
+    sim *s = sim_new(&cfg);
+    int n = 64, zeros = 0, intra = 0, skewed = 0;
+    double *w = malloc(sizeof(double) * n * n), diag = 0, warm = 0, later = 0;
+    assert_non_null(s);
+    assert_non_null(w);
+    for (int64_t step = 0; step < 60; step++) {
+        sim_step(s, 0, step, w, NULL);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double x = w[i * n + j];
+                assert_true(x >= 0.0 && isfinite(x));
+                if (step < 2) warm += x;
+                else if (step >= 10) later += x;
+                if (step < 10) continue;
+                if (i == j) diag += x;
+                else if (i / 8 == j / 8) intra++, zeros += x == 0.0;
+            }
+    }
+    for (int r = 0; r < n; r++) {
+        double skew = sim_launch_skew(s, 0, r);
+        skewed += skew > 0;
+        assert_true(skew == 0.0 || (skew >= 2000 && skew <= 10000));
+        assert_true(sim_launch_skew(s, 1, r) == 0.0);
+    }
+    assert_true(zeros > intra / 20);      /* clipping: exact zeros inside nodes */
+    assert_true(diag > 0);                /* the self-wait */
+    assert_true(warm / 2 > 50 * later / 50); /* warm-up steps */
+    assert_true(skewed > 3 && skewed < 25);
+    sim_free(s);
+    free(w);
+}
+
+/* Spikes hit about spike_prob of the cells, multiplicative and additive. */
+static void test_spike_rate(void **state)
+{
+    (void)state;
+    sim_config a, b;
+    sim_config_init(&a);
+    a.world = 32;
+    a.noise.warmup_steps = 0;
+    a.spike_prob = 0.0;
+    b = a;
+    b.spike_prob = 0.01;
+    sim *sa = sim_new(&a), *sb = sim_new(&b);
+    int n = 32;
+    long changed = 0, cells = 0;
+    double wa[32 * 32], wb[32 * 32];
+    for (int64_t step = 0; step < 200; step++) {
+        sim_step(sa, 1, step, wa, NULL);
+        sim_step(sb, 1, step, wb, NULL);
+        for (int c = 0; c < n * n; c++) {
+            if (c / n == c % n) continue;
+            changed += wa[c] != wb[c];
+            cells++;
+            assert_true(wb[c] >= wa[c]);
+        }
+    }
+    assert_near((double)changed / cells, 0.01, 0.003);
+    sim_free(sa);
+    sim_free(sb);
+}
+
+/* A slow source is m x its column's mean under the realistic noise too. */
+static void test_slow_source_realistic(void **state)
+{
+    (void)state;
+    sim_config cfg;
+    sim_config_init(&cfg);
+    cfg.world = N;
+    cfg.spike_prob = 0.0;
+    cfg.noise.warmup_steps = 0;
+    run_sums *h = simulate(&cfg);
+    add_fault(&cfg, "slow_source:rank=2,x=2");
+    run_sums *f = simulate(&cfg);
+    for (int op = 0; op < 2; op++)
+        assert_near(col_sum(f->wait[op], 2, 0, 8) / col_sum(h->wait[op], 2, 0, 8), 2.0, 0.15);
+    free(h);
+    free(f);
+}
+
+static void test_noise_parse(void **state)
+{
+    (void)state;
+    sim_config cfg;
+    char err[256] = "";
+    sim_config_init(&cfg);
+    assert_int_equal(sim_noise_parse(&cfg, "calm,jitter=2,spike_prob=0.01", err, sizeof err), 0);
+    assert_true(cfg.noise.jitter == 2.0 && cfg.spike_prob == 0.01 && cfg.noise.floor_ns == 2000);
+    assert_int_equal(sim_noise_parse(&cfg, "default", err, sizeof err), 0);
+    assert_true(cfg.noise.jitter == 1.0 && cfg.spike_prob == 1e-3);
+    assert_int_equal(sim_noise_parse(&cfg, "jitter=99", err, sizeof err), -1);
+    assert_non_null(strstr(err, "jitter"));
+    assert_int_equal(sim_noise_parse(&cfg, "colour=1", err, sizeof err), -1);
+    assert_non_null(strstr(err, "colour"));
+    assert_int_equal(sim_noise_parse(&cfg, "skew_min_ns=5e6", err, sizeof err), 0);
+    assert_int_equal(sim_config_check(&cfg, err, sizeof err), -1);
+    double v;
+    assert_string_equal(sim_noise_knob(&cfg, 0, &v), "spike_prob");
+    assert_null(sim_noise_knob(&cfg, 1000, &v));
+}
+
 static void expect_parse_error(const char *spec, const char *needle)
 {
     sim_fault f;
@@ -452,6 +593,11 @@ int main(void)
         cmocka_unit_test(test_load_imbalance),
         cmocka_unit_test(test_several_faults),
         cmocka_unit_test(test_onset_end_duty),
+        cmocka_unit_test(test_rows_match_step),
+        cmocka_unit_test(test_realistic_defaults),
+        cmocka_unit_test(test_spike_rate),
+        cmocka_unit_test(test_slow_source_realistic),
+        cmocka_unit_test(test_noise_parse),
         cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_config_check),

@@ -2,7 +2,10 @@
 # test_synth.sh - dxt-synth end to end: the trace it writes through libdxtrec
 # is readable with h5py by the contract's names, truth.json parses, delta and
 # cumulative counting agree, ns and cycles agree, gaps / resets / --no-tokens
-# show in the files, bad options exit 2 naming the bad part.
+# show in the files, bad options exit 2 naming the bad part; the realistic
+# model: a trace written a block of ranks at a time equals the one written at
+# once, --drop-prob loses rows in 8-step blocks, truth.json holds the noise
+# model and the launch skew.
 # Owner: the simulator engineer. Run by tests/run.sh (DXT_BUILD = build dir).
 set -eu
 BUILD=${DXT_BUILD:-build}
@@ -32,10 +35,15 @@ expect_usage "'foo'" --unit foo
 expect_usage "'sometimes'" --counting sometimes
 expect_usage "'-3'" --steps -3
 expect_usage "unexpected argument" extra
+expect_usage "'--version'" --version
+expect_usage "unknown noise knob 'colour'" --noise colour=1
+expect_usage "'99' for jitter" --noise jitter=99
+expect_usage "'0.9'" --drop-prob 0.9
+"$SYNTH" --help | grep -q "skew_ranks" || fail "--help does not list the noise knobs"
 [ ! -e "$TMP/bad" ] || fail "a usage error still wrote a trace"
 
 # --- one trace per counting / unit, same seed ------------------------------------
-common="-q -n 8 -r 4 -t 120 -s 5 --run-id synth-test \
+common="-q -n 8 -r 4 -t 120 -s 5 --run-id synth-test --noise calm \
   --fault slow_source:rank=2,onset=40,x=1.5 --fault slow_path:src=1,dst=6,op=combine,x=2,duty=0.5"
 # shellcheck disable=SC2086
 "$SYNTH" $common -o "$TMP/cum" || fail "cumulative run exit $?"
@@ -133,6 +141,43 @@ assert src["rank"] == 2 and src["first_step"] == 40 and src["last_step"] == T - 
 path = [e for e in exp if e["kind"] == "slow_path"][0]
 assert path["src"] == 1 and path["dst"] == 6 and path["duty"] == 0.5
 print("ok")
+EOF
+# --- the realistic model: blocks of ranks, dropped rows, truth ---------------------
+real="-q -n 12 -r 4 -t 64 -s 9 --noise skew_ranks=0.5,spike_prob=0.01 --counting delta"
+# shellcheck disable=SC2086
+"$SYNTH" $real -o "$TMP/whole" --block 12 || fail "--block 12 exit $?"
+# shellcheck disable=SC2086
+"$SYNTH" $real -o "$TMP/blocks" --block 5 || fail "--block 5 exit $?"
+# shellcheck disable=SC2086
+"$SYNTH" $real -o "$TMP/drop" --block 5 --drop-prob 0.3 || fail "--drop-prob exit $?"
+"$PY" - "$TMP" <<'EOF'
+import json, os, sys
+import h5py
+import numpy as np
+
+tmp = sys.argv[1]
+def rows(name, r, op):
+    with h5py.File(os.path.join(tmp, name, "rank-%05d.h5" % r), "r") as f:
+        g = f["ops"][op]
+        return g["step"][:], g["wait"][:]
+lost = 0
+for r in range(12):
+    for op in ("dispatch", "combine"):
+        sw, ww = rows("whole", r, op)
+        sb, wb = rows("blocks", r, op)
+        assert np.array_equal(sw, sb) and np.array_equal(ww, wb), ("blocks differ", r, op)
+        sd, wd = rows("drop", r, op)
+        missing = sorted(set(range(64)) - set(sd.tolist()))
+        lost += len(missing)
+        assert all(len([m for m in missing if m // 8 == b]) in (0, 8) for b in range(8)), missing
+        # a lost row's counts land in the next recorded row (delta counting)
+        assert np.array_equal(wd.sum(axis=0), ww[: sd[-1] + 1].sum(axis=0)), (r, op)
+assert 0 < lost < 12 * 2 * 64, lost
+truth = json.load(open(os.path.join(tmp, "whole", "truth.json")))
+assert truth["noise"]["skew_ranks"] == 0.5 and truth["spike_prob"] == 0.01
+skews = truth["static"]["launch_skew"]
+assert skews and all(s["op"] == "dispatch" and 2000 <= s["ns"] <= 10000 for s in skews), skews
+print("realistic ok")
 EOF
 # --- --rate paces the writing: 12 steps at 40 steps/s take about 0.3 s ------------
 start=$(date +%s%N)
