@@ -13,9 +13,13 @@
  * whole at creation and only filled in place, and the writer refuses appends
  * that would split it (dxt_writer_room: the recorder rotates to a new segment
  * file first); every attribute a flush updates is created with the file. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fmt_internal.h"
@@ -138,7 +142,8 @@ fail:
 }
 
 /* live: a file the recorder appends to (crash-safe layout); else a file
- * written once, whole (dxt_file_compress). */
+ * written once, whole (dxt_file_compress). path: /proc/self/fd/N of a file we
+ * created (fmt_safefile.c), so HDF5's open by name reaches our own inode. */
 static hid_t create_file(const char *path, int live)
 {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = make_fapl(), file = H5I_INVALID_HID;
@@ -273,9 +278,64 @@ static int check_create_args(const char *path, const dxt_meta *meta, const dxt_o
     return 0;
 }
 
+/* Split path into its directory (opened safely) and its last name. */
+int dxt_open_parent(const char *path, const char **base, dxt_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    if (!slash)
+        return dxt_dir_open(".", 0, err);
+    char *dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    if (!dir)
+        return dxt_fail(err, "%s: out of memory", path);
+    int fd = dxt_dir_open(dir, 0, err);
+    free(dir);
+    return fd;
+}
+
 int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op_spec *ops,
                             int nops, const dxt_writer_layout *layout, dxt_writer **out,
                             dxt_error *err)
+{
+    const char *base;
+    char h5_name[32];
+    int dirfd = -1, fd = -1, rc = -1, saved_errno = 0;
+    struct stat made;
+    if (!out || check_create_args(path, meta, ops, nops, layout, err) < 0)
+        return out ? -1 : dxt_fail(err, "dxt_writer_create: NULL out");
+    *out = NULL;
+    if ((dirfd = dxt_open_parent(path, &base, err)) < 0)
+        return -1;
+    if ((fd = dxt_file_create_excl(dirfd, base, err)) < 0) {
+        saved_errno = errno;
+        dxt_fail(err, "%s: cannot create: %s%s", path, strerror(saved_errno),
+                 saved_errno == EEXIST ? " (an existing file is never overwritten)" : "");
+        goto fail;
+    }
+    if (fstat(fd, &made) != 0 || dxt_fd_path(fd, h5_name, sizeof h5_name) != 0) {
+        dxt_fail(err, "%s: /proc/self/fd is not available: files cannot be created safely "
+                 "(mount /proc)", path);
+        goto fail;
+    }
+    rc = dxt_writer_create_on(path, h5_name, meta, ops, nops, layout, out, err);
+fail:
+    if (rc != 0 && fd >= 0) { /* remove what we created, only if it still is ours */
+        struct stat now;
+        if (fstatat(dirfd, base, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == made.st_dev &&
+            now.st_ino == made.st_ino)
+            unlinkat(dirfd, base, 0);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    errno = saved_errno;
+    return rc;
+}
+
+int dxt_writer_create_on(const char *path, const char *h5_name, const dxt_meta *meta,
+                         const dxt_op_spec *ops, int nops, const dxt_writer_layout *layout,
+                         dxt_writer **out, dxt_error *err)
 {
     dxt_writer *w = NULL;
     hid_t ops_group = H5I_INVALID_HID;
@@ -296,7 +356,7 @@ int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op
     w->fsync = layout->fsync;
     int live = layout->deflate_level == 0;
     w->max_rows = live ? (2 * (int64_t)DXT_LIVE_BTREE_K - 1) * chunk_rows : INT64_MAX;
-    if ((w->file = create_file(path, live)) < 0) {
+    if ((w->file = create_file(h5_name, live)) < 0) {
         dxt_fail(err, "%s: file cannot be created", path);
         goto fail;
     }
