@@ -181,6 +181,8 @@ struct stat;
  * following links that another user could have planted. An O_DIRECTORY fd, or
  * -1 with err. */
 int dxt_dir_open(const char *dir, int create, dxt_error *err);
+/* The same for path's directory; *base: path's last name. */
+int dxt_open_parent(const char *path, const char **base, dxt_error *err);
 
 /* Create name in dirfd exclusively (O_CREAT | O_EXCL | O_NOFOLLOW, mode 0666
  * less the umask). The fd, or -1 with errno (EEXIST: the name is taken) and err. */

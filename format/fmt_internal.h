@@ -65,9 +65,6 @@ int dxt_writer_create_on(const char *path, const char *h5_name, const dxt_meta *
                          const dxt_op_spec *ops, int nops, const dxt_writer_layout *layout,
                          dxt_writer **out, dxt_error *err);
 
-/* Open path's directory safely (dxt_dir_open); *base: path's last name. fd or -1. */
-int dxt_open_parent(const char *path, const char **base, dxt_error *err);
-
 /* Single-value attributes of loc (fmt_attrs.c). Return 1 read, 0 absent and
  * optional, -1 error (err names path and where/name). where: the object's
  * path in the file, "" for the root group. Integers of any integer type;

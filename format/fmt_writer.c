@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,7 +119,7 @@ static int write_root_attrs(hid_t file, const dxt_meta *meta)
 /* ---- file and datasets ------------------------------------------------------- */
 
 /* The file access list: a metadata cache that never evicts, so metadata is
- * written only by a flush. */
+ * written only by a flush; a close that closes every object of the file. */
 static hid_t make_fapl(void)
 {
     H5AC_cache_config_t mdc;
@@ -133,7 +134,7 @@ static hid_t make_fapl(void)
     mdc.incr_mode = H5C_incr__off;
     mdc.flash_incr_mode = H5C_flash_incr__off;
     mdc.decr_mode = H5C_decr__off;
-    if (H5Pset_mdc_config(fapl, &mdc) < 0)
+    if (H5Pset_mdc_config(fapl, &mdc) < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0)
         goto fail;
     return fapl;
 fail:
@@ -245,6 +246,43 @@ static void close_ids(dxt_writer *w)
             H5Gclose(w->op[i].group);
     }
     w->nops = 0;
+}
+
+/* After a failed write (ENOSPC, EFBIG, EIO) HDF5 cannot close the file: every
+ * H5Fclose flushes again, fails again and leaves the file open in the library,
+ * whose exit handler then crashes on it (H5_term_library -> H5F__close_cb:
+ * SIGSEGV on a full disk). So the file's descriptor is pointed at an anonymous
+ * memory file first: what the close still writes goes there, the close
+ * completes and frees everything, and the file on disk stays as its last
+ * good flush left it (the state a kill leaves; readers handle it, FORMAT.md). */
+static void detach_file(hid_t file)
+{
+    void *handle = NULL;
+    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || !handle)
+        return;
+    int mem = memfd_create("dxt-detached-trace", MFD_CLOEXEC);
+    if (mem < 0)
+        return;
+    dup2(mem, *(int *)handle);
+    close(mem);
+}
+
+/* Close the file and every id of it; broken: a write failed, detach first.
+ * The file is opened with H5F_CLOSE_STRONG, so H5Fclose also closes any
+ * dataset whose own close failed. */
+static int close_file(dxt_writer *w, int broken)
+{
+    if (broken)
+        detach_file(w->file);
+    close_ids(w);
+    int rc = H5Fclose(w->file) < 0 ? -1 : 0;
+    if (!broken && H5Iis_valid(w->file) > 0) { /* the close's own flush failed */
+        detach_file(w->file);
+        H5Fclose(w->file);
+        rc = -1;
+    }
+    w->file = H5I_INVALID_HID;
+    return rc;
 }
 
 static int check_create_args(const char *path, const dxt_meta *meta, const dxt_op_spec *ops,
@@ -388,9 +426,10 @@ fail:
     if (ops_group >= 0)
         H5Gclose(ops_group);
     if (w) {
-        close_ids(w);
         if (w->file >= 0)
-            H5Fclose(w->file);
+            close_file(w, 1); /* nothing of it is kept: never leave HDF5 state behind */
+        else
+            close_ids(w);
         free(w->path);
         free(w);
     }
@@ -554,8 +593,7 @@ int dxt_writer_close(dxt_writer *w, dxt_error *err)
     if (!w)
         return 0;
     int rc = dxt_writer_flush(w, err);
-    close_ids(w);
-    if (H5Fclose(w->file) < 0 && rc == 0)
+    if (close_file(w, rc != 0) < 0 && rc == 0)
         rc = dxt_fail(err, "%s: file close failed", w->path);
     free(w->path);
     free(w);
