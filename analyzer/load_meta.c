@@ -100,7 +100,7 @@ static int file_ops(dxt_input *in, dxt_trace_file *f, int *no_clock, int *has_ns
             *has_ns = 1;
         else if (meta->clock_hz <= 0 && !info->has_clock_hz)
             *no_clock = 1;
-        if (in->first_step < 0 || f->op_first[k] < in->first_step)
+        if (f->op_first[k] < in->first_step)
             in->first_step = f->op_first[k];
         if (f->op_last[k] > in->last_step)
             in->last_step = f->op_last[k];
@@ -143,6 +143,8 @@ int dxt_trace_gather_ops(dxt_input *in, dxt_trace_state *t, dxt_error *err)
 {
     int no_clock = 0, has_ns = 0;
     int with_op[DXT_MAX_OPS] = {0}, with_tokens[DXT_MAX_OPS] = {0};
+    in->first_step = INT64_MAX; /* steps may be negative: min and max of what is there */
+    in->last_step = INT64_MIN;
     for (int k = 0; k < t->nfiles; k++) {
         if (file_ops(in, &t->files[k], &no_clock, &has_ns, with_op, with_tokens, err) != 0) {
             if (err->msg[0] == '\0')
@@ -150,7 +152,7 @@ int dxt_trace_gather_ops(dxt_input *in, dxt_trace_state *t, dxt_error *err)
             return -1;
         }
     }
-    if (in->nops == 0 || in->first_step < 0) {
+    if (in->nops == 0 || in->first_step > in->last_step) {
         dxt_set_error(err, "%s: no op holds any row", in->path);
         return -1;
     }

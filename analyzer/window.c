@@ -170,8 +170,12 @@ int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis 
                       DXT_ANALYSIS_MAX_WORLD);
         goto fail;
     }
-    a->window_steps = opts->window_steps > 0 ? opts->window_steps
-                                             : dxt_default_window(a->to - a->from + 1);
+    int64_t span; /* steps in [from, to]; saturated (steps may reach INT64_MIN..MAX) */
+    if (__builtin_sub_overflow(a->to, a->from, &span) || span == INT64_MAX)
+        span = INT64_MAX;
+    else
+        span++;
+    a->window_steps = opts->window_steps > 0 ? opts->window_steps : dxt_default_window(span);
     if (choose_ops(a, opts, err) != 0)
         goto fail;
     rc = -1;
