@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int dxt_is_hdf5_file(const char *path)
 {
@@ -108,6 +111,25 @@ void dxt_trace_free(dxt_trace_state *t)
     free(t);
 }
 
+/* 1 (with err) when path cannot be opened for want of file descriptors:
+ * HDF5 would report "cannot be opened as HDF5" and the file would be skipped
+ * as bad, so the loader stops and says so instead. */
+static int out_of_descriptors(const char *path, dxt_error *err)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    if (errno != EMFILE && errno != ENFILE)
+        return 0;
+    struct rlimit lim = {0, 0};
+    getrlimit(RLIMIT_NOFILE, &lim);
+    dxt_set_error(err, "%s: too many open files (%s; the limit is %llu): raise it with "
+                  "'ulimit -n'", path, strerror(errno), (unsigned long long)lim.rlim_cur);
+    return 1;
+}
+
 /* Open every listed file; the bad ones go to in->skipped. */
 static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npaths,
                       dxt_error *err)
@@ -127,6 +149,8 @@ static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npath
                 goto oom;
             continue;
         }
+        if (out_of_descriptors(paths[k], err))
+            return -1;
         if (dxt_reader_open(paths[k], &r, &ferr) != 0) {
             if (dxt_input_skip(in, paths[k], ferr.msg) != 0)
                 goto oom;

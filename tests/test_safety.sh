@@ -6,6 +6,7 @@
 #     said), and its overlapping rows never win in the analyzer;
 #  2. a full disk (an 8 MiB tmpfs, several writers at once): no crash, files
 #     readable (root only: mount);
+#  5. out of file descriptors: "too many open files", not bad files;
 #  6. a text input with one endless line: refused, memory bounded (ulimit -v);
 #  7. negative steps and steps at INT64_MAX analyze;
 #  8. escape sequences in run_id and node names never reach the report raw;
@@ -97,6 +98,13 @@ head -c 200000000 /dev/zero | tr '\0' '1' >"$TMP/longline.txt"
 check "long line: refused, not killed (exit 2)" [ $? = 2 ]
 check "long line: said" grep -q "line longer than" "$TMP/longline.err"
 rm -f "$TMP/longline.txt"
+
+# --- 5. out of file descriptors: said, not "bad files" ------------------------------
+"$SYNTH" -o "$TMP/many" -n 40 -r 8 -t 10 -q --compress 0 2>/dev/null
+(ulimit -n 24; "$ANALYZE" "$TMP/many" -q >/dev/null 2>"$TMP/fd.err")
+check "descriptors: refused (exit 2)" [ $? = 2 ]
+check "descriptors: said" grep -q "too many open files" "$TMP/fd.err"
+check "descriptors: no file called bad" sh -c '! grep -q "cannot be opened as HDF5" "$1"' sh "$TMP/fd.err"
 
 # --- 7. negative steps, steps at INT64_MAX -----------------------------------------
 $PY - "$TMP" <<'EOF'
