@@ -6,12 +6,64 @@
 #include "analysis.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* Worlds above this are refused: one N x N matrix of doubles is 2 GiB here and
  * an op needs several (a claimed world_size is never trusted with memory). */
 #define DXT_ANALYSIS_MAX_WORLD 16384
+
+/* Peak memory of an analysis per cell of the N x N matrix (window sums, the
+ * classifier's view, the whole-range totals, tokens, the classifier's state):
+ * 56 bytes measured (issue 13: world_size 16384 took 15 GB). */
+#define DXT_ANALYSIS_BYTES_PER_CELL 56.0
+
+/* Bytes this process may still allocate: the smaller of MemAvailable and what
+ * RLIMIT_AS (ulimit -v) leaves; INFINITY when neither is known. */
+static double memory_available(void)
+{
+    double have = INFINITY;
+    char line[256];
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long long kb;
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            have = (double)kb * 1024.0;
+    }
+    if (f)
+        fclose(f);
+    struct rlimit lim;
+    unsigned long long pages = 0;
+    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+        if ((f = fopen("/proc/self/statm", "r"))) {
+            if (fscanf(f, "%llu", &pages) != 1)
+                pages = 0;
+            fclose(f);
+        }
+        double left = (double)lim.rlim_cur - (double)pages * (double)sysconf(_SC_PAGESIZE);
+        if (left < have)
+            have = left > 0 ? left : 0;
+    }
+    return have;
+}
+
+/* A world whose matrices do not fit in 3/4 of the memory available is refused
+ * before any N x N allocation. */
+static int check_memory(const dxt_input *in, dxt_error *err)
+{
+    double need = (double)in->n * (double)in->n * DXT_ANALYSIS_BYTES_PER_CELL;
+    double have = memory_available();
+    if (need <= 0.75 * have) /* headroom: the machine runs the job and other tools too */
+        return 0;
+    dxt_set_error(err, "%s: world_size %d: its %d x %d matrices need about %.1f GiB, and "
+                  "%.1f GiB are available (free memory, ulimit -v): refused before "
+                  "allocating; analyze on a larger machine", in->path, in->n, in->n, in->n,
+                  need / (1u << 30), have / (1u << 30));
+    return -1;
+}
 
 void dxt_analysis_opts_init(dxt_analysis_opts *opts)
 {
@@ -168,6 +220,10 @@ int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis 
                       "large to analyze (at most %d ranks)", in->path, in->n, in->n, in->n,
                       (double)in->n * in->n * sizeof(double) / (1u << 30),
                       DXT_ANALYSIS_MAX_WORLD);
+        goto fail;
+    }
+    if (check_memory(in, err) != 0) {
+        rc = -1; /* exit 3: out of memory, said before allocating */
         goto fail;
     }
     int64_t span; /* steps in [from, to]; saturated (steps may reach INT64_MIN..MAX) */

@@ -6,6 +6,7 @@
 #     said), and its overlapping rows never win in the analyzer;
 #  2. a full disk (an 8 MiB tmpfs, several writers at once): no crash, files
 #     readable (root only: mount);
+#  4. a 16 KB file claiming world_size 16384: refused before allocating (ulimit -v);
 #  5. out of file descriptors: "too many open files", not bad files;
 #  6. a text input with one endless line: refused, memory bounded (ulimit -v);
 #  7. negative steps and steps at INT64_MAX analyze;
@@ -105,6 +106,26 @@ rm -f "$TMP/longline.txt"
 check "descriptors: refused (exit 2)" [ $? = 2 ]
 check "descriptors: said" grep -q "too many open files" "$TMP/fd.err"
 check "descriptors: no file called bad" sh -c '! grep -q "cannot be opened as HDF5" "$1"' sh "$TMP/fd.err"
+
+# --- 4. a small file claiming a huge world: refused before allocating ----------------
+$PY - "$TMP/huge" <<'EOF'
+import h5py, numpy as np, os, sys
+os.makedirs(sys.argv[1])
+with h5py.File(sys.argv[1] + "/rank-00000.h5", "w") as f:
+    f.attrs["format"] = np.bytes_("dxtrace"); f.attrs["run_id"] = np.bytes_("huge")
+    f.attrs["format_version"] = 1; f.attrs["rank"] = 0; f.attrs["world_size"] = 16384
+    g = f.create_group("ops/dispatch")
+    w = g.create_dataset("wait", data=np.ones((4, 16384), dtype=np.int64), chunks=(1, 16384),
+                         compression="gzip")
+    w.attrs["unit"] = np.bytes_("ns"); w.attrs["counting"] = np.bytes_("delta")
+    g.create_dataset("step", data=np.arange(4, dtype=np.int64))
+EOF
+check "huge world: the file is small" [ "$(stat -c %s "$TMP/huge/rank-00000.h5")" -lt 65536 ]
+start=$(date +%s)
+(ulimit -v 4000000; "$ANALYZE" "$TMP/huge" -q >/dev/null 2>"$TMP/huge.err")
+check "huge world: refused (exit 3)" [ $? = 3 ]
+check "huge world: said before allocating" grep -q "refused before allocating" "$TMP/huge.err"
+check "huge world: at once (under 10 s)" [ $(( $(date +%s) - start )) -lt 10 ]
 
 # --- 7. negative steps, steps at INT64_MAX -----------------------------------------
 $PY - "$TMP" <<'EOF'
