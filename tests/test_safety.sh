@@ -77,7 +77,8 @@ if [ "$root" = 1 ] && mkdir "$TMP/full" && mount -t tmpfs -o size=8m tmpfs "$TMP
     trap 'umount "$TMP/full" 2>/dev/null; rm -rf "$TMP"' EXIT
     pids=""
     for j in 1 2 3; do
-        "$SYNTH" -o "$TMP/full/job$j" -n 8 -t 4000 --rate 4000 --flush 0.2 -q \
+        # HDF5 keeps (leaks) the state of a file whose close failed (FORMAT.md, Full disk)
+        LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp" "$SYNTH" -o "$TMP/full/job$j" -n 8 -t 4000 --rate 4000 --flush 0.2 -q \
             >/dev/null 2>"$TMP/full-$j.err" &
         pids="$pids $!"
     done
@@ -93,9 +94,15 @@ else
     echo "skip: disk full (needs root to mount a tmpfs)"
 fi
 
+# ulimit -v cannot be used under AddressSanitizer (its shadow memory is terabytes)
+limit_v() { # KB, command...: run under ulimit -v KB, or as it is in a sanitizer build
+    kb=$1; shift
+    case "$BUILD" in *san*) "$@" ;; *) (ulimit -v "$kb"; "$@") ;; esac
+}
+
 # --- 6. one endless line, memory bounded -------------------------------------------
 head -c 200000000 /dev/zero | tr '\0' '1' >"$TMP/longline.txt"
-(ulimit -v 1000000; "$ANALYZE" "$TMP/longline.txt" >/dev/null 2>"$TMP/longline.err")
+limit_v 1000000 "$ANALYZE" "$TMP/longline.txt" >/dev/null 2>"$TMP/longline.err"
 check "long line: refused, not killed (exit 2)" [ $? = 2 ]
 check "long line: said" grep -q "line longer than" "$TMP/longline.err"
 rm -f "$TMP/longline.txt"
@@ -122,10 +129,14 @@ with h5py.File(sys.argv[1] + "/rank-00000.h5", "w") as f:
 EOF
 check "huge world: the file is small" [ "$(stat -c %s "$TMP/huge/rank-00000.h5")" -lt 65536 ]
 start=$(date +%s)
-(ulimit -v 4000000; "$ANALYZE" "$TMP/huge" -q >/dev/null 2>"$TMP/huge.err")
-check "huge world: refused (exit 3)" [ $? = 3 ]
-check "huge world: said before allocating" grep -q "refused before allocating" "$TMP/huge.err"
-check "huge world: at once (under 10 s)" [ $(( $(date +%s) - start )) -lt 10 ]
+case "$BUILD" in
+*san*) echo "skip: huge world (needs ulimit -v, not possible under AddressSanitizer)" ;;
+*)
+    (ulimit -v 4000000; "$ANALYZE" "$TMP/huge" -q >/dev/null 2>"$TMP/huge.err")
+    check "huge world: refused (exit 3)" [ $? = 3 ]
+    check "huge world: said before allocating" grep -q "refused before allocating" "$TMP/huge.err"
+    check "huge world: at once (under 10 s)" [ $(( $(date +%s) - start )) -lt 10 ] ;;
+esac
 
 # --- 7. negative steps, steps at INT64_MAX -----------------------------------------
 $PY - "$TMP" <<'EOF'
