@@ -108,6 +108,59 @@ static int file_ops(dxt_input *in, dxt_trace_file *f, int *no_clock, int *has_ns
     return 0;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A damaged or bogus step (one rank jumping by 2^62) must not stretch the
+ * analyzed range: the range ends where the files' own ranges end, but for
+ * files whose last step lies more than STEP_OUTLIER_SPANS typical spans past
+ * the median last step (the same for first steps); their steps beyond it are
+ * not analyzed, and a warning says so. */
+#define STEP_OUTLIER_SPANS 1000.0
+static int trim_step_outliers(dxt_input *in, dxt_trace_state *t)
+{
+    int64_t *first = malloc((size_t)t->nfiles * sizeof *first);
+    int64_t *last = malloc((size_t)t->nfiles * sizeof *last);
+    int n = 0, rc = -1;
+    if (!first || !last)
+        goto fail;
+    for (int f = 0; f < t->nfiles; f++)
+        for (int k = 0; k < in->nops; k++)
+            if (t->files[f].op_index[k] >= 0) {
+                first[n] = t->files[f].op_first[k], last[n++] = t->files[f].op_last[k];
+                break;
+            }
+    rc = 0;
+    if (n < 3)
+        goto fail;
+    qsort(first, (size_t)n, sizeof *first, cmp_i64);
+    qsort(last, (size_t)n, sizeof *last, cmp_i64);
+    double lo = (double)first[n / 2], hi = (double)last[n / 2];
+    double slack = STEP_OUTLIER_SPANS * (hi - lo + 1 > 1 ? hi - lo + 1 : 1);
+    int64_t new_first = in->last_step, new_last = in->first_step;
+    for (int m = 0; m < n; m++) {
+        if ((double)first[m] >= lo - slack && first[m] < new_first)
+            new_first = first[m];
+        if ((double)last[m] <= hi + slack && last[m] > new_last)
+            new_last = last[m];
+    }
+    if (new_first > new_last || (new_first == in->first_step && new_last == in->last_step))
+        goto fail;
+    rc = dxt_input_warn(in, "%s: some files hold steps far outside the others' (%lld..%lld, "
+                        "median range %.0f..%.0f): only steps %lld..%lld are analyzed",
+                        in->path, (long long)in->first_step, (long long)in->last_step, lo, hi,
+                        (long long)new_first, (long long)new_last);
+    in->first_step = new_first;
+    in->last_step = new_last;
+fail:
+    free(first);
+    free(last);
+    return rc;
+}
+
 /* Known ops first (dispatch, combine), then the others in the files' order. */
 static int op_rank(const char *name)
 {
@@ -159,6 +212,8 @@ int dxt_trace_gather_ops(dxt_input *in, dxt_trace_state *t, dxt_error *err)
     for (int k = 0; k < in->nops; k++)
         in->op_has_tokens[k] = with_op[k] > 0 && 2 * with_tokens[k] > with_op[k];
     order_ops(in, t);
+    if (trim_step_outliers(in, t) != 0)
+        return -1;
     t->unit_us = !no_clock;
     snprintf(in->unit, sizeof in->unit, "%s", t->unit_us ? "us" : "cycles");
     if (no_clock && has_ns &&

@@ -9,7 +9,8 @@
 #  4. a 16 KB file claiming world_size 16384: refused before allocating (ulimit -v);
 #  5. out of file descriptors: "too many open files", not bad files;
 #  6. a text input with one endless line: refused, memory bounded (ulimit -v);
-#  7. negative steps and steps at INT64_MAX analyze;
+#  7. negative steps and steps at INT64_MAX analyze; a step jump of 2^62 in one
+#     rank neither stretches the windows nor makes a finding;
 #  8. escape sequences in run_id and node names never reach the report raw;
 # 11. the orphan temporary of a killed compression is removed by the next one.
 # The parts needing root (setpriv, mount) say "skip" without it.
@@ -141,16 +142,18 @@ esac
 # --- 7. negative steps, steps at INT64_MAX -----------------------------------------
 $PY - "$TMP" <<'EOF'
 import h5py, numpy as np, os, sys
-def trace(d, steps, run):
+def trace(d, steps, run, jump_rank=-1):
     os.makedirs(d)
     for r in range(4):
+        if r == jump_rank:
+            steps = steps[:-1] + [steps[-2] + 2**62]
         with h5py.File(f"{d}/rank-{r:05d}.h5", "w") as f:
             for k, v in (("format", "dxtrace"), ("run_id", run)):
                 f.attrs[k] = np.bytes_(v)
             f.attrs["format_version"] = 1; f.attrs["rank"] = r; f.attrs["world_size"] = 4
             g = f.create_group("ops/dispatch")
             w = np.full((len(steps), 4), 100, dtype=np.int64)
-            if r == 1: w *= 5
+            if r == 1 and run != "jump": w *= 5
             ds = g.create_dataset("wait", data=w); ds.attrs["unit"] = np.bytes_("ns")
             ds.attrs["counting"] = np.bytes_("delta")
             g.create_dataset("step", data=np.array(steps, dtype=np.int64))
@@ -158,12 +161,19 @@ t = sys.argv[1]
 trace(t + "/negative", list(range(-300, -100)), "neg")
 big = 2**63 - 1
 trace(t + "/int64max", [big - 200 + i for i in range(201)], "max")
+trace(t + "/jump", list(range(200)), "jump", jump_rank=3)
 trace(t + "/escapes", list(range(50)), "run\x1b]0;owned\x07\x1b[2J\nFAKE LINE")
 EOF
 "$ANALYZE" "$TMP/negative" >"$TMP/neg.out" 2>&1
 check "negative steps: analyzed" grep -q "steps -300--101" "$TMP/neg.out"
 "$ANALYZE" "$TMP/int64max" >"$TMP/max.out" 2>&1
 check "steps at INT64_MAX: analyzed" grep -q "9223372036854775807" "$TMP/max.out"
+
+# a step jump of 2^62 in one rank: not a 5e16-step window, no false finding
+"$ANALYZE" "$TMP/jump" >"$TMP/jump.out" 2>&1
+check "step jump: said" grep -q "far outside" "$TMP/jump.out"
+check "step jump: normal windows" grep -q "steps 0-199" "$TMP/jump.out"
+check "step jump: no finding" grep -q "no anomaly found" "$TMP/jump.out"
 
 # --- 8. escapes in names -------------------------------------------------------------
 "$ANALYZE" "$TMP/escapes" >"$TMP/esc.out" 2>&1
