@@ -20,6 +20,11 @@
  * classifier's view, the whole-range totals, tokens, the classifier's state):
  * 56 bytes measured (issue 13: world_size 16384 took 15 GB). */
 #define DXT_ANALYSIS_BYTES_PER_CELL 56.0
+/* Each trace file stays open while its op is streamed: HDF5 1.10's metadata
+ * cache alone is about 1 MB a file (measured: 256 files, 430 MB; issue 13:
+ * 4096 files, 6 GB), plus the loader's block buffers (128 MiB at most). */
+#define DXT_ANALYSIS_BYTES_PER_FILE (1.2 * 1024 * 1024)
+#define DXT_ANALYSIS_STREAM_BYTES (128.0 * 1024 * 1024)
 
 /* Bytes this process may still allocate: the smaller of MemAvailable and what
  * RLIMIT_AS (ulimit -v) leaves; INFINITY when neither is known. */
@@ -54,14 +59,16 @@ static double memory_available(void)
  * before any N x N allocation. */
 static int check_memory(const dxt_input *in, dxt_error *err)
 {
-    double need = (double)in->n * (double)in->n * DXT_ANALYSIS_BYTES_PER_CELL;
+    double need = (double)in->n * (double)in->n * DXT_ANALYSIS_BYTES_PER_CELL +
+                  (in->nfiles ? (double)in->nfiles * DXT_ANALYSIS_BYTES_PER_FILE +
+                                    DXT_ANALYSIS_STREAM_BYTES : 0);
     double have = memory_available();
     if (need <= 0.75 * have) /* headroom: the machine runs the job and other tools too */
         return 0;
-    dxt_set_error(err, "%s: world_size %d: its %d x %d matrices need about %.1f GiB, and "
-                  "%.1f GiB are available (free memory, ulimit -v): refused before "
-                  "allocating; analyze on a larger machine", in->path, in->n, in->n, in->n,
-                  need / (1u << 30), have / (1u << 30));
+    dxt_set_error(err, "%s: world_size %d, %d files: its %d x %d matrices and open files need "
+                  "about %.1f GiB, and %.1f GiB are available (free memory, ulimit -v): "
+                  "refused before allocating; analyze on a larger machine", in->path, in->n,
+                  in->nfiles, in->n, in->n, need / (1u << 30), have / (1u << 30));
     return -1;
 }
 
