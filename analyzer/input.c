@@ -23,6 +23,28 @@ const char *dxt_input_kind_str(dxt_input_kind kind)
     return input_kind_names[kind];
 }
 
+const char *dxt_text_safe(const char *s, char *buf, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t used = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        int plain = *p >= 0x20 && *p < 0x7f && *p != '\\';
+        size_t need = plain ? 1 : *p == '\\' ? 2 : 4;
+        if (used + need >= cap)
+            break;
+        if (plain)
+            buf[used++] = (char)*p;
+        else if (*p == '\\')
+            buf[used++] = '\\', buf[used++] = '\\';
+        else
+            buf[used++] = '\\', buf[used++] = 'x', buf[used++] = hex[*p >> 4],
+            buf[used++] = hex[*p & 15];
+    }
+    if (cap > 0)
+        buf[used] = '\0';
+    return buf;
+}
+
 void dxt_set_error(dxt_error *err, const char *fmt, ...)
 {
     if (!err)
@@ -229,8 +251,8 @@ double dxt_op_stream_progress(const dxt_op_stream *s)
 {
     if (s->trace)
         return dxt_trace_stream_progress(s->trace);
-    int64_t span = s->in->last_step - s->from + 1;
-    return span > 0 ? (double)(s->next_first - s->from) / (double)span : 1.0;
+    double span = (double)s->in->last_step - (double)s->from + 1; /* steps: any int64 */
+    return span > 0 ? ((double)s->next_first - (double)s->from) / span : 1.0;
 }
 
 void dxt_op_stream_close(dxt_op_stream *s)

@@ -12,6 +12,7 @@
 #ifndef DXT_INPUT_H
 #define DXT_INPUT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dxt_format.h"
@@ -117,6 +118,11 @@ int dxt_input_skip(dxt_input *in, const char *path, const char *reason);
 /* Group ranks into nodes of per_node (one node when n is not a multiple or n <= per_node). */
 int dxt_input_nodes_by_count(dxt_input *in, int per_node);
 void dxt_set_error(dxt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s made safe to print (reports, terminals): printable ASCII is kept, a
+ * backslash and every other byte (control characters, escape sequences,
+ * non-ASCII) become \\ and \xHH, so a trace cannot forge report lines or
+ * drive the terminal. Truncated to cap - 1; returns buf. */
+const char *dxt_text_safe(const char *s, char *buf, size_t cap);
 
 /* Loaders (load_trace.c, textin.c). */
 int dxt_is_hdf5_file(const char *path); /* 1: starts with the HDF5 signature */

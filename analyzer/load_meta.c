@@ -100,12 +100,65 @@ static int file_ops(dxt_input *in, dxt_trace_file *f, int *no_clock, int *has_ns
             *has_ns = 1;
         else if (meta->clock_hz <= 0 && !info->has_clock_hz)
             *no_clock = 1;
-        if (in->first_step < 0 || f->op_first[k] < in->first_step)
+        if (f->op_first[k] < in->first_step)
             in->first_step = f->op_first[k];
         if (f->op_last[k] > in->last_step)
             in->last_step = f->op_last[k];
     }
     return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A damaged or bogus step (one rank jumping by 2^62) must not stretch the
+ * analyzed range: the range ends where the files' own ranges end, but for
+ * files whose last step lies more than STEP_OUTLIER_SPANS typical spans past
+ * the median last step (the same for first steps); their steps beyond it are
+ * not analyzed, and a warning says so. */
+#define STEP_OUTLIER_SPANS 1000.0
+static int trim_step_outliers(dxt_input *in, dxt_trace_state *t)
+{
+    int64_t *first = malloc((size_t)t->nfiles * sizeof *first);
+    int64_t *last = malloc((size_t)t->nfiles * sizeof *last);
+    int n = 0, rc = -1;
+    if (!first || !last)
+        goto fail;
+    for (int f = 0; f < t->nfiles; f++)
+        for (int k = 0; k < in->nops; k++)
+            if (t->files[f].op_index[k] >= 0) {
+                first[n] = t->files[f].op_first[k], last[n++] = t->files[f].op_last[k];
+                break;
+            }
+    rc = 0;
+    if (n < 3)
+        goto fail;
+    qsort(first, (size_t)n, sizeof *first, cmp_i64);
+    qsort(last, (size_t)n, sizeof *last, cmp_i64);
+    double lo = (double)first[n / 2], hi = (double)last[n / 2];
+    double slack = STEP_OUTLIER_SPANS * (hi - lo + 1 > 1 ? hi - lo + 1 : 1);
+    int64_t new_first = in->last_step, new_last = in->first_step;
+    for (int m = 0; m < n; m++) {
+        if ((double)first[m] >= lo - slack && first[m] < new_first)
+            new_first = first[m];
+        if ((double)last[m] <= hi + slack && last[m] > new_last)
+            new_last = last[m];
+    }
+    if (new_first > new_last || (new_first == in->first_step && new_last == in->last_step))
+        goto fail;
+    rc = dxt_input_warn(in, "%s: some files hold steps far outside the others' (%lld..%lld, "
+                        "median range %.0f..%.0f): only steps %lld..%lld are analyzed",
+                        in->path, (long long)in->first_step, (long long)in->last_step, lo, hi,
+                        (long long)new_first, (long long)new_last);
+    in->first_step = new_first;
+    in->last_step = new_last;
+fail:
+    free(first);
+    free(last);
+    return rc;
 }
 
 /* Known ops first (dispatch, combine), then the others in the files' order. */
@@ -143,6 +196,8 @@ int dxt_trace_gather_ops(dxt_input *in, dxt_trace_state *t, dxt_error *err)
 {
     int no_clock = 0, has_ns = 0;
     int with_op[DXT_MAX_OPS] = {0}, with_tokens[DXT_MAX_OPS] = {0};
+    in->first_step = INT64_MAX; /* steps may be negative: min and max of what is there */
+    in->last_step = INT64_MIN;
     for (int k = 0; k < t->nfiles; k++) {
         if (file_ops(in, &t->files[k], &no_clock, &has_ns, with_op, with_tokens, err) != 0) {
             if (err->msg[0] == '\0')
@@ -150,13 +205,15 @@ int dxt_trace_gather_ops(dxt_input *in, dxt_trace_state *t, dxt_error *err)
             return -1;
         }
     }
-    if (in->nops == 0 || in->first_step < 0) {
+    if (in->nops == 0 || in->first_step > in->last_step) {
         dxt_set_error(err, "%s: no op holds any row", in->path);
         return -1;
     }
     for (int k = 0; k < in->nops; k++)
         in->op_has_tokens[k] = with_op[k] > 0 && 2 * with_tokens[k] > with_op[k];
     order_ops(in, t);
+    if (trim_step_outliers(in, t) != 0)
+        return -1;
     t->unit_us = !no_clock;
     snprintf(in->unit, sizeof in->unit, "%s", t->unit_us ? "us" : "cycles");
     if (no_clock && has_ns &&

@@ -328,7 +328,7 @@ double dxt_trace_stream_progress(const dxt_trace_stream *s)
     int64_t end = s->to < s->in->last_step ? s->to : s->in->last_step;
     if (end <= s->from)
         return 1.0;
-    return (double)(s->done_to - s->from) / (double)(end - s->from);
+    return ((double)s->done_to - (double)s->from) / ((double)end - (double)s->from);
 }
 
 void dxt_trace_stream_close(dxt_trace_stream *s)

@@ -1,7 +1,8 @@
 /* load_trace.c - loading a trace directory for dxt-analyze: list the *.h5
  * files, open and validate each (a bad one is skipped and reported), keep one
  * run, agree on world_size, gather each rank's segments (the recorder's
- * rank-%05d.<k>.h5 files after a write error), ops, unit, step range, dropped
+ * rank-%05d.<k>.h5 files after a write error; a file whose steps overlap a
+ * newer file of its rank is an earlier attempt and is skipped), ops, unit, step range, dropped
  * rows and nodes. The rows themselves are streamed later (load_stream.c).
  * Owner: the loader/report engineer (A2). */
 #include "load_trace.h"
@@ -11,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int dxt_is_hdf5_file(const char *path)
 {
@@ -107,6 +111,25 @@ void dxt_trace_free(dxt_trace_state *t)
     free(t);
 }
 
+/* 1 (with err) when path cannot be opened for want of file descriptors:
+ * HDF5 would report "cannot be opened as HDF5" and the file would be skipped
+ * as bad, so the loader stops and says so instead. */
+static int out_of_descriptors(const char *path, dxt_error *err)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    if (errno != EMFILE && errno != ENFILE)
+        return 0;
+    struct rlimit lim = {0, 0};
+    getrlimit(RLIMIT_NOFILE, &lim);
+    dxt_set_error(err, "%s: too many open files (%s; the limit is %llu): raise it with "
+                  "'ulimit -n'", path, strerror(errno), (unsigned long long)lim.rlim_cur);
+    return 1;
+}
+
 /* Open every listed file; the bad ones go to in->skipped. */
 static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npaths,
                       dxt_error *err)
@@ -126,6 +149,8 @@ static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npath
                 goto oom;
             continue;
         }
+        if (out_of_descriptors(paths[k], err))
+            return -1;
         if (dxt_reader_open(paths[k], &r, &ferr) != 0) {
             if (dxt_input_skip(in, paths[k], ferr.msg) != 0)
                 goto oom;
@@ -217,6 +242,42 @@ static int agree_world_size(dxt_input *in, dxt_trace_state *t)
     return 0;
 }
 
+/* 1 when files a and b (same rank) hold a step of the same op in common range. */
+static int steps_overlap(const dxt_input *in, const dxt_trace_file *a, const dxt_trace_file *b)
+{
+    for (int k = 0; k < in->nops; k++)
+        if (a->op_index[k] >= 0 && b->op_index[k] >= 0 && a->op_first[k] <= b->op_last[k] &&
+            b->op_first[k] <= a->op_last[k])
+            return 1;
+    return 0;
+}
+
+/* Segments of one recording never overlap in steps: when two files of a rank
+ * do, the older one (created_unix_ns) is an earlier attempt of the same run
+ * id and is skipped, so that its rows never win over the newer ones. */
+static int drop_superseded(dxt_input *in, dxt_trace_state *t)
+{
+    for (int k = t->nfiles - 1; k >= 0; k--) {
+        const dxt_trace_file *old = &t->files[k];
+        int64_t born = dxt_reader_meta(old->reader)->created_unix_ns;
+        for (int m = 0; m < t->nfiles; m++) {
+            const dxt_trace_file *f = &t->files[m];
+            int64_t other = dxt_reader_meta(f->reader)->created_unix_ns;
+            if (m == k || f->rank != old->rank || other <= born || !steps_overlap(in, old, f))
+                continue;
+            char reason[700];
+            snprintf(reason, sizeof reason, "rank %d: an earlier recording (created_unix_ns "
+                     "%lld) whose steps overlap the newer %.400s (%lld): not used",
+                     old->rank, (long long)born, f->path, (long long)other);
+            if (dxt_input_skip(in, old->path, reason) != 0)
+                return -1;
+            drop_file(t, k);
+            break;
+        }
+    }
+    return 0;
+}
+
 int dxt_trace_load(dxt_input *in, const char *dir, const dxt_input_opts *opts, dxt_error *err)
 {
     char **paths = NULL;
@@ -243,7 +304,7 @@ int dxt_trace_load(dxt_input *in, const char *dir, const dxt_input_opts *opts, d
     if (choose_run(in, t, opts->run_id, err) != 0)
         goto fail;
     if (agree_world_size(in, t) != 0 || dxt_trace_gather_ops(in, t, err) != 0 ||
-        dxt_trace_gather_ranks(in, t, opts->per_node, err) != 0)
+        drop_superseded(in, t) != 0 || dxt_trace_gather_ranks(in, t, opts->per_node, err) != 0)
         goto fail;
     in->nfiles = t->nfiles;
     rc = 0;

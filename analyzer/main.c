@@ -21,7 +21,8 @@
     X(EXIT_ANALYZED, 0, "the analysis ran (with or without findings)")              \
     X(EXIT_USAGE, 1, "bad command line")                                            \
     X(EXIT_NO_INPUT, 2, "no usable input (unreadable, no valid file, mixed runs, unknown op, empty step range)") \
-    X(EXIT_FAILED, 3, "the analysis failed midway (read error, out of memory, output error)")
+    X(EXIT_FAILED, 3, "the analysis failed midway (read error, out of memory, output error)") \
+    X(EXIT_PLOTS, 4, "the report was written but plots failed (--plots, --show: message on stderr)")
 
 enum {
 #define EXIT_ENUM(id, code, what) id = code,
@@ -278,11 +279,14 @@ int main(int argc, char **argv)
         rc = ran == -2 ? EXIT_NO_INPUT : EXIT_FAILED;
         goto done;
     }
-    if (c.plots.dir || c.plots.show) { /* plots (plots/analysis_plots.h): never fatal */
+    int plots_failed = 0; /* plots (plots/analysis_plots.h): the report is still written */
+    if (c.plots.dir || c.plots.show) {
         char plot_err[512] = "";
         if (dxt_plots_run(a, &c.plots, c.json ? stderr : stdout, NULL, plot_err,
-                          sizeof plot_err) != DXT_PLOT_OK)
+                          sizeof plot_err) != DXT_PLOT_OK) {
             fprintf(stderr, "dxt-analyze: plots: %s\n", plot_err);
+            plots_failed = 1;
+        }
     }
     if ((c.json ? dxt_report_json(stdout, a) : dxt_report_text(stdout, a, c.quiet)) != 0 ||
         fflush(stdout) != 0) {
@@ -290,7 +294,7 @@ int main(int argc, char **argv)
         rc = EXIT_FAILED;
         goto done;
     }
-    rc = EXIT_ANALYZED;
+    rc = plots_failed ? EXIT_PLOTS : EXIT_ANALYZED;
 done:
     dxt_analysis_free(a);
     dxt_input_free(in);

@@ -12,6 +12,9 @@
 #include <string.h>
 
 /* 1204 -> "1,204" */
+/* Names and paths from the input, escaped (dxt_text_safe): a buffer per use. */
+#define SAFE(str) dxt_text_safe((str), (char[1024]){0}, 1024)
+
 static const char *thousands(int64_t v, char *buf, size_t size)
 {
     char digits[32];
@@ -57,12 +60,12 @@ static void finding_subject(const dxt_analysis *a, const dxt_finding *f, char *b
     case DXT_SLOW_NODE:
         node_ranks(a, f->node, ranks, sizeof ranks);
         snprintf(buf, size, "%s (ranks %s) as %s",
-                 f->node >= 0 && f->node < a->topo.nnodes ? names[f->node] : "?", ranks,
+                 SAFE(f->node >= 0 && f->node < a->topo.nnodes ? names[f->node] : "?"), ranks,
                  f->as_source ? "sources" : "destinations");
         break;
     default:
         snprintf(buf, size, "rank %d (%s)", f->rank,
-                 f->rank >= 0 && f->rank < a->in->n ? names[a->topo.node_of[f->rank]] : "?");
+                 SAFE(f->rank >= 0 && f->rank < a->in->n ? names[a->topo.node_of[f->rank]] : "?"));
     }
 }
 
@@ -72,7 +75,7 @@ static int print_finding(FILE *out, const dxt_analysis *a, const dxt_finding *f,
     finding_subject(a, f, subject, sizeof subject);
     return fprintf(out, "%3d. %-16s %-9s %-28s steps %" PRId64 "-%" PRId64
                    "  %.1fx expected wait, z=%.1f, %.0f%% of excess wait, %s (%d/%d windows)\n",
-                   index, dxt_kind_str(f->kind), f->op, subject, f->first_step, f->last_step,
+                   index, dxt_kind_str(f->kind), SAFE(f->op), subject, f->first_step, f->last_step,
                    f->severity, f->score, 100.0 * f->share,
                    f->persistent ? "persistent" : "intermittent", f->windows_flagged,
                    f->windows_seen) < 0 ? -1 : 0;
@@ -101,13 +104,13 @@ static int print_header(FILE *out, const dxt_analysis *a)
     int present = 0;
     for (int i = 0; i < in->n; i++)
         present += in->rank_present[i];
-    fprintf(out, "dxt-analyze: run %s (%s %s)\n", in->run_id, dxt_input_kind_str(in->kind),
-            in->path);
+    fprintf(out, "dxt-analyze: run %s (%s %s)\n", SAFE(in->run_id),
+            dxt_input_kind_str(in->kind), SAFE(in->path));
     fprintf(out, "  ranks %d (%d with data), nodes %d:", in->n, present, in->nnodes);
     for (int k = 0; k < in->nnodes && k < 16; k++) {
         char ranks[128];
         node_ranks(a, k, ranks, sizeof ranks);
-        fprintf(out, " %s [%s]", in->node_names[k], ranks);
+        fprintf(out, " %s [%s]", SAFE(in->node_names[k]), ranks);
     }
     if (in->nnodes > 16)
         fprintf(out, " ...");
@@ -120,7 +123,7 @@ static void print_op_summary(FILE *out, const dxt_analysis *a, const dxt_op_resu
 {
     const char *unit = a->in->unit;
     dxt_op_summary s;
-    fprintf(out, "  %s: %d windows, steps %" PRId64 "-%" PRId64 "%s\n", r->name, r->windows,
+    fprintf(out, "  %s: %d windows, steps %" PRId64 "-%" PRId64 "%s\n", SAFE(r->name), r->windows,
             r->first_step, r->last_step, a->in->op_has_tokens[r->input_op] ? ", tokens" : "");
     if (dxt_op_summarize(a, r, &s) != 0)
         return;
@@ -139,9 +142,9 @@ static void print_input_notes(FILE *out, const dxt_input *in)
     for (int k = 0; k < in->nskipped; k++) {
         const dxt_skipped *sk = &in->skipped[k];
         if (strstr(sk->reason, sk->path))
-            fprintf(out, "  %s\n", sk->reason);
+            fprintf(out, "  %s\n", SAFE(sk->reason));
         else
-            fprintf(out, "  %s: %s\n", sk->path, sk->reason);
+            fprintf(out, "  %s: %s\n", SAFE(sk->path), SAFE(sk->reason));
     }
     if (in->ndropped)
         fprintf(out, "Dropped rows (the recorder could not keep up or write):\n");
@@ -149,7 +152,7 @@ static void print_input_notes(FILE *out, const dxt_input *in)
         const dxt_dropped *d = &in->dropped[k];
         char rows[32];
         fprintf(out, "  rank %d dropped %s rows of %s", d->rank,
-                thousands(d->rows, rows, sizeof rows), d->op);
+                thousands(d->rows, rows, sizeof rows), SAFE(d->op));
         if (d->first_step >= 0)
             fprintf(out, " between steps %" PRId64 " and %" PRId64, d->first_step,
                     d->last_step);
@@ -158,7 +161,7 @@ static void print_input_notes(FILE *out, const dxt_input *in)
     if (in->nwarnings)
         fprintf(out, "Warnings:\n");
     for (int k = 0; k < in->nwarnings; k++)
-        fprintf(out, "  %s\n", in->warnings[k]);
+        fprintf(out, "  %s\n", SAFE(in->warnings[k]));
 }
 
 int dxt_report_text(FILE *out, const dxt_analysis *a, int quiet)

@@ -171,12 +171,50 @@ static const char *find_rank_row(const char *line, int *rank)
     return NULL;
 }
 
+/* getline with a bound: a line is read into *line (grown up to
+ * TEXT_MAX_LINE_BYTES + 1); returns its length, 0 at the end of the file,
+ * TEXT_LINE_TOO_LONG for a longer line (memory never follows the input). */
+#define TEXT_MAX_LINE_BYTES ((size_t)1 << 20) /* a row of TEXT_MAX_ROW_VALUES long numbers fits */
+#define TEXT_LINE_TOO_LONG (-2)
+static long read_line(FILE *f, char **line, size_t *cap)
+{
+    size_t n = 0;
+    int c = 0;
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (n + 2 > *cap) {
+            if (*cap > TEXT_MAX_LINE_BYTES)
+                return TEXT_LINE_TOO_LONG;
+            size_t want = *cap ? 2 * *cap : 256;
+            want = want > TEXT_MAX_LINE_BYTES + 2 ? TEXT_MAX_LINE_BYTES + 2 : want;
+            char *grown = realloc(*line, want);
+            if (!grown)
+                return TEXT_LINE_TOO_LONG;
+            *line = grown;
+            *cap = want;
+        }
+        (*line)[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (n > 0)
+        (*line)[n] = '\0';
+    return (long)n;
+}
+
+static int line_too_long(dxt_input *in, dxt_text_state *t, dxt_error *err)
+{
+    dxt_set_error(err, "%s:%lld: line longer than %zu bytes (a row of %d values fits): not a "
+                  "DeepXTrace log or text matrix", in->path, (long long)t->line_no + 1,
+                  TEXT_MAX_LINE_BYTES, TEXT_MAX_ROW_VALUES);
+    return -1;
+}
+
 static int is_log(FILE *f)
 {
     char *line = NULL;
     size_t cap = 0;
     int rank, found = 0;
-    while (!found && getline(&line, &cap, f) > 0)
+    while (!found && read_line(f, &line, &cap) > 0)
         found = find_rank_row(line, &rank) != NULL;
     free(line);
     rewind(f);
@@ -190,7 +228,8 @@ static int load_log(dxt_input *in, dxt_text_state *t, FILE *f, double *vals, int
     char *line = NULL;
     size_t cap = 0;
     int rc = -1, rank = -1, open = 0, count = 0;
-    while (getline(&line, &cap, f) > 0) {
+    long got;
+    while ((got = read_line(f, &line, &cap)) > 0) {
         t->line_no++;
         const char *p = line;
         if (!open) {
@@ -214,7 +253,7 @@ static int load_log(dxt_input *in, dxt_text_state *t, FILE *f, double *vals, int
                 goto fail;
         }
     }
-    rc = text_close_block(in, t);
+    rc = got == TEXT_LINE_TOO_LONG ? line_too_long(in, t, err) : text_close_block(in, t);
 fail:
     free(line);
     return rc;
@@ -227,7 +266,8 @@ static int load_matrix(dxt_input *in, dxt_text_state *t, FILE *f, double *vals, 
     char *line = NULL;
     size_t cap = 0;
     int rc = -1, row = 0;
-    while (getline(&line, &cap, f) > 0) {
+    long got;
+    while ((got = read_line(f, &line, &cap)) > 0) {
         t->line_no++;
         char *hash = strchr(line, '#');
         if (hash)
@@ -257,6 +297,10 @@ static int load_matrix(dxt_input *in, dxt_text_state *t, FILE *f, double *vals, 
         if (text_put_row(in, t, row, vals, count, err) != 0)
             goto fail;
         row = (row + 1) % t->n;
+    }
+    if (got == TEXT_LINE_TOO_LONG) {
+        line_too_long(in, t, err);
+        goto fail;
     }
     if (row != 0) {
         dxt_set_error(err, "%s: the last matrix has %d of %d rows", in->path, row, t->n);

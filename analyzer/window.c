@@ -6,12 +6,71 @@
 #include "analysis.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* Worlds above this are refused: one N x N matrix of doubles is 2 GiB here and
  * an op needs several (a claimed world_size is never trusted with memory). */
 #define DXT_ANALYSIS_MAX_WORLD 16384
+
+/* Peak memory of an analysis per cell of the N x N matrix (window sums, the
+ * classifier's view, the whole-range totals, tokens, the classifier's state):
+ * 56 bytes measured (issue 13: world_size 16384 took 15 GB). */
+#define DXT_ANALYSIS_BYTES_PER_CELL 56.0
+/* Each trace file stays open while its op is streamed: HDF5 1.10's metadata
+ * cache alone is about 1 MB a file (measured: 256 files, 430 MB; issue 13:
+ * 4096 files, 6 GB), plus the loader's block buffers (128 MiB at most). */
+#define DXT_ANALYSIS_BYTES_PER_FILE (1.2 * 1024 * 1024)
+#define DXT_ANALYSIS_STREAM_BYTES (128.0 * 1024 * 1024)
+
+/* Bytes this process may still allocate: the smaller of MemAvailable and what
+ * RLIMIT_AS (ulimit -v) leaves; INFINITY when neither is known. */
+static double memory_available(void)
+{
+    double have = INFINITY;
+    char line[256];
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long long kb;
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            have = (double)kb * 1024.0;
+    }
+    if (f)
+        fclose(f);
+    struct rlimit lim;
+    unsigned long long pages = 0;
+    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+        if ((f = fopen("/proc/self/statm", "r"))) {
+            if (fscanf(f, "%llu", &pages) != 1)
+                pages = 0;
+            fclose(f);
+        }
+        double left = (double)lim.rlim_cur - (double)pages * (double)sysconf(_SC_PAGESIZE);
+        if (left < have)
+            have = left > 0 ? left : 0;
+    }
+    return have;
+}
+
+/* A world whose matrices do not fit in 3/4 of the memory available is refused
+ * before any N x N allocation. */
+static int check_memory(const dxt_input *in, dxt_error *err)
+{
+    double need = (double)in->n * (double)in->n * DXT_ANALYSIS_BYTES_PER_CELL +
+                  (in->nfiles ? (double)in->nfiles * DXT_ANALYSIS_BYTES_PER_FILE +
+                                    DXT_ANALYSIS_STREAM_BYTES : 0);
+    double have = memory_available();
+    if (need <= 0.75 * have) /* headroom: the machine runs the job and other tools too */
+        return 0;
+    dxt_set_error(err, "%s: world_size %d, %d files: its %d x %d matrices and open files need "
+                  "about %.1f GiB, and %.1f GiB are available (free memory, ulimit -v): "
+                  "refused before allocating; analyze on a larger machine", in->path, in->n,
+                  in->nfiles, in->n, in->n, need / (1u << 30), have / (1u << 30));
+    return -1;
+}
 
 void dxt_analysis_opts_init(dxt_analysis_opts *opts)
 {
@@ -170,8 +229,16 @@ int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis 
                       DXT_ANALYSIS_MAX_WORLD);
         goto fail;
     }
-    a->window_steps = opts->window_steps > 0 ? opts->window_steps
-                                             : dxt_default_window(a->to - a->from + 1);
+    if (check_memory(in, err) != 0) {
+        rc = -1; /* exit 3: out of memory, said before allocating */
+        goto fail;
+    }
+    int64_t span; /* steps in [from, to]; saturated (steps may reach INT64_MIN..MAX) */
+    if (__builtin_sub_overflow(a->to, a->from, &span) || span == INT64_MAX)
+        span = INT64_MAX;
+    else
+        span++;
+    a->window_steps = opts->window_steps > 0 ? opts->window_steps : dxt_default_window(span);
     if (choose_ops(a, opts, err) != 0)
         goto fail;
     rc = -1;

@@ -12,7 +12,7 @@ int64_t dxt_default_window(int64_t span)
     for (int64_t scale = 1; scale <= INT64_MAX / 10; scale *= 10)
         for (int k = 0; k < 3; k++) {
             int64_t w = mantissa[k] * scale;
-            if ((span + w - 1) / w <= 100)
+            if (span / w + (span % w != 0) <= 100) /* no overflow near INT64_MAX */
                 return w;
         }
     return span;

@@ -131,7 +131,9 @@ typedef struct dxt_writer_opts {
     int fsync;            /* fsync after every flush (power-loss safety, slower) */
 } dxt_writer_opts;
 
-/* Create (truncate) a rank's file with its root attributes and one group per op.
+/* Create a rank's file with its root attributes and one group per op. The
+ * file is created exclusively, never through a link: when path exists the
+ * call fails with errno EEXIST and the file is left as it is.
  * Crash safety (see FORMAT.md): the file is written uncompressed (chunks are
  * rewritten in place, freed space is never reused, metadata is written only by
  * a flush, and no flush splits the chunk index), so what dxt_writer_flush
@@ -164,9 +166,51 @@ int dxt_writer_flush(dxt_writer *w, dxt_error *err);
 int dxt_writer_close(dxt_writer *w, dxt_error *err);
 
 /* Rewrite a closed trace file with shuffle + deflate(level) chunks: written to
- * "<path>.tmp", then renamed over path (atomic: a kill leaves either file whole;
- * a stale .tmp is ignored by readers and removed by the next compression). */
+ * a private temporary of its directory, then renamed over path if path still
+ * is the file that was read (atomic: a kill leaves the old file whole; its
+ * orphan temporary is removed by the next compression in that directory). */
 int dxt_file_compress(const char *path, int level, dxt_error *err);
+
+/* ---- files in directories others can write to (fmt_safefile.c) ----------------
+ * Never a write through a planted link, never a replaced file we did not create
+ * (FORMAT.md, "Files in shared directories"). */
+
+struct stat;
+
+/* Open dir (creating missing directories when create) walking it without
+ * following links that another user could have planted. An O_DIRECTORY fd, or
+ * -1 with err. */
+int dxt_dir_open(const char *dir, int create, dxt_error *err);
+/* The same for path's directory; *base: path's last name. */
+int dxt_open_parent(const char *path, const char **base, dxt_error *err);
+
+/* Create name in dirfd exclusively (O_CREAT | O_EXCL | O_NOFOLLOW, mode 0666
+ * less the umask). The fd, or -1 with errno (EEXIST: the name is taken) and err. */
+int dxt_file_create_excl(int dirfd, const char *name, dxt_error *err);
+
+/* "/proc/self/fd/<fd>" into buf: the name of fd's own file for libraries that
+ * open by name; -1 when /proc does not lead there. */
+int dxt_fd_path(int fd, char *buf, size_t cap);
+
+/* A file written whole before it appears under its name: an anonymous file of
+ * the directory (O_TMPFILE), or, when named or where the file system lacks
+ * O_TMPFILE, a private ".dxt-<host>-<pid>-<random>.tmp"; written through fd or
+ * path, then published. */
+typedef struct dxt_newfile {
+    int dirfd, fd;
+    char path[32];     /* /proc/self/fd/<fd> */
+    char tmpname[64];  /* its private name in dirfd, "" while anonymous */
+} dxt_newfile;
+int dxt_newfile_open(dxt_newfile *nf, int dirfd, int named, dxt_error *err);
+/* Remove the private temporaries in dirfd that a killed process of this host
+ * left (its pid gone, owned by us). Returns how many. */
+int dxt_sweep_temporaries(int dirfd);
+/* Put the file at name: without replacing anything (replace NULL: EEXIST when
+ * the name is taken), or over the file replace describes (same device and
+ * inode, else nothing is replaced). Closes nf either way. 0 or -1 with err. */
+int dxt_newfile_publish(dxt_newfile *nf, const char *name, const struct stat *replace,
+                        dxt_error *err);
+void dxt_newfile_discard(dxt_newfile *nf); /* close, remove its private name if any */
 
 /* ---- reading (dxt-analyze, tests) ---------------------------------------------- */
 

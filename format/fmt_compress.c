@@ -1,12 +1,16 @@
 /* fmt_compress.c - dxt_file_compress: rewrite a closed trace with shuffle +
- * deflate chunks, through the module's own reader and writer, into
- * "<path>.tmp", fsync it, rename it over path. Owner: the format module.
+ * deflate chunks, through the module's own reader and writer, into an
+ * private temporary of its directory (HDF5 needs a real name; a kill leaves
+ * it behind, and the next compression in that directory removes it), fsync
+ * it, rename it over path if path still is the file read (fmt_safefile.c).
+ * Owner: the format module.
  * Only the readable prefix of each op is copied (a torn tail is dropped). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fmt_internal.h"
@@ -63,8 +67,10 @@ static int copy_op(dxt_reader *rd, dxt_writer *w, int op, copy_buffers *b, dxt_e
     return 0;
 }
 
-/* Create tmp with the layout of rd's file and copy every op into it. */
-static int copy_file(dxt_reader *rd, const char *tmp, int level, dxt_error *err)
+/* Create the new file (h5_name; tmp names it in errors) with the layout of
+ * rd's file and copy every op into it. */
+static int copy_file(dxt_reader *rd, const char *tmp, const char *h5_name, int level,
+                     dxt_error *err)
 {
     dxt_op_spec specs[DXT_MAX_OPS];
     int nops = dxt_reader_op_count(rd);
@@ -83,7 +89,8 @@ static int copy_file(dxt_reader *rd, const char *tmp, int level, dxt_error *err)
         dxt_fail(err, "%s: out of memory", tmp);
         goto fail;
     }
-    if (dxt_writer_create_specs(tmp, dxt_reader_meta(rd), specs, nops, &layout, &w, err) < 0)
+    if (dxt_writer_create_on(tmp, h5_name, dxt_reader_meta(rd), specs, nops, &layout, &w,
+                             err) < 0)
         goto fail;
     for (int i = 0; i < nops; i++)
         if (copy_op(rd, w, i, &b, err) < 0)
@@ -102,67 +109,64 @@ fail:
     return rc;
 }
 
-/* fsync a file (or, with O_DIRECTORY, a directory) by path. */
-static int fsync_path(const char *path, int flags)
+/* Compress the file open as fd (orig: its identity) at dirfd/base: an
+ * private new file, fsynced, renamed over base only if base still is orig. */
+static int compress_fd(const char *path, int dirfd, const char *base, int fd,
+                       const struct stat *orig, int level, dxt_error *err)
 {
-    int fd = open(path, O_RDONLY | flags);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
+    dxt_reader *rd = NULL;
+    dxt_newfile nf = {.dirfd = dirfd, .fd = -1};
+    char src[32], shown[600];
+    int rc = -1;
+    snprintf(shown, sizeof shown, "%s (its compressed copy)", path);
+    if (dxt_fd_path(fd, src, sizeof src) != 0) {
+        dxt_fail(err, "%s: /proc/self/fd is not available: not compressed (mount /proc)", path);
+        goto fail;
+    }
+    dxt_sweep_temporaries(dirfd); /* of a compression killed earlier */
+    if (dxt_newfile_open(&nf, dirfd, 1, err) < 0 || dxt_reader_open(src, &rd, err) < 0 ||
+        copy_file(rd, shown, nf.path, level, err) < 0)
+        goto fail;
+    if (fsync(nf.fd) != 0) {
+        dxt_fail(err, "%s: fsync failed: %s", shown, strerror(errno));
+        goto fail;
+    }
+    if (dxt_newfile_publish(&nf, base, orig, err) < 0) {
+        dxt_error why = *err;
+        dxt_fail(err, "%s: %s", path, why.msg);
+        goto fail;
+    }
+    fsync(dirfd); /* best effort: makes the rename durable */
+    rc = 0;
+fail:
+    dxt_reader_close(rd);
+    dxt_newfile_discard(&nf);
     return rc;
-}
-
-static void dir_of(const char *path, char *dir, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, cap, ".");
-    else if (slash == path)
-        snprintf(dir, cap, "/");
-    else
-        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
 }
 
 int dxt_file_compress(const char *path, int level, dxt_error *err)
 {
-    dxt_reader *rd = NULL;
-    char *tmp = NULL, *dir = NULL;
-    int rc = -1;
+    const char *base;
+    struct stat orig;
+    int dirfd = -1, fd = -1, rc = -1;
     if (!path)
         return dxt_fail(err, "dxt_file_compress: NULL path");
     if (level < 1 || level > 9)
         return dxt_fail(err, "%s: deflate level %d not in 1..9", path, level);
-    size_t len = strlen(path);
-    if (!(tmp = malloc(len + 5)) || !(dir = malloc(len + 2))) {
-        dxt_fail(err, "%s: out of memory", path);
+    if ((dirfd = dxt_open_parent(path, &base, err)) < 0)
+        return -1;
+    /* the file itself, never through a link (a planted link would make us copy
+     * someone else's file into one of ours) */
+    fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &orig) != 0 || !S_ISREG(orig.st_mode)) {
+        dxt_fail(err, "%s: not compressed: %s", path,
+                 fd < 0 ? strerror(errno) : "not a regular file");
         goto fail;
     }
-    snprintf(tmp, len + 5, "%s.tmp", path);
-    dir_of(path, dir, len + 2);
-    if (unlink(tmp) != 0 && errno != ENOENT) {
-        dxt_fail(err, "%s: stale file cannot be removed: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (dxt_reader_open(path, &rd, err) < 0 || copy_file(rd, tmp, level, err) < 0)
-        goto fail;
-    dxt_reader_close(rd);
-    rd = NULL;
-    if (fsync_path(tmp, 0) != 0) {
-        dxt_fail(err, "%s: fsync failed: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        dxt_fail(err, "%s: rename from %s failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    fsync_path(dir, O_DIRECTORY); /* best effort: makes the rename durable */
-    rc = 0;
+    rc = compress_fd(path, dirfd, base, fd, &orig, level, err);
 fail:
-    dxt_reader_close(rd);
-    if (rc < 0 && tmp)
-        unlink(tmp);
-    free(tmp);
-    free(dir);
+    if (fd >= 0)
+        close(fd);
+    close(dirfd);
     return rc;
 }

@@ -53,10 +53,17 @@ typedef struct dxt_writer_layout {
 int dxt_rows_io(hid_t dset, hid_t mem_type, int64_t first, int64_t n, int64_t width, void *buf,
                 int write);
 
-/* The general writer constructor: per-op specs, optional compression. */
+/* The general writer constructor: per-op specs, optional compression; path is
+ * created exclusively (errno EEXIST when it exists). */
 int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op_spec *ops,
                             int nops, const dxt_writer_layout *layout, dxt_writer **out,
                             dxt_error *err);
+
+/* The same on a file already created (h5_name: its /proc/self/fd/N name);
+ * path names it in errors. */
+int dxt_writer_create_on(const char *path, const char *h5_name, const dxt_meta *meta,
+                         const dxt_op_spec *ops, int nops, const dxt_writer_layout *layout,
+                         dxt_writer **out, dxt_error *err);
 
 /* Single-value attributes of loc (fmt_attrs.c). Return 1 read, 0 absent and
  * optional, -1 error (err names path and where/name). where: the object's

@@ -80,9 +80,22 @@ static void h5_quiet_this_thread(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+/* HDF5 1.10 cannot close a file whose flush failed (ENOSPC, EIO): after the
+ * failed flush every later flush fails too ("slist already enabled?"), so
+ * H5Fclose fails and leaves a file id that points at freed memory; the exit
+ * handler HDF5 registers (H5_term_library) then crashes on it (SIGSEGV at
+ * exit on a full disk). The format module keeps no file open at exit that it
+ * needs closed there (a writer's rows are safe as of its last flush), so the
+ * handler is not registered when this module is the first to use HDF5. */
+static void h5_first_use(void)
+{
+    H5dont_atexit();
+    h5_quiet_this_thread();
+}
+
 void dxt_h5_init(void)
 {
-    pthread_once(&h5_once, h5_quiet_this_thread);
+    pthread_once(&h5_once, h5_first_use);
 #ifdef H5_HAVE_THREADSAFE
     /* A thread-safe HDF5 keeps the automatic-printing setting per thread
      * (Debian's build is one): switch it off once in every calling thread. */

@@ -13,9 +13,14 @@
  * whole at creation and only filled in place, and the writer refuses appends
  * that would split it (dxt_writer_room: the recorder rotates to a new segment
  * file first); every attribute a flush updates is created with the file. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fmt_internal.h"
@@ -114,7 +119,7 @@ static int write_root_attrs(hid_t file, const dxt_meta *meta)
 /* ---- file and datasets ------------------------------------------------------- */
 
 /* The file access list: a metadata cache that never evicts, so metadata is
- * written only by a flush. */
+ * written only by a flush; a close that closes every object of the file. */
 static hid_t make_fapl(void)
 {
     H5AC_cache_config_t mdc;
@@ -129,7 +134,7 @@ static hid_t make_fapl(void)
     mdc.incr_mode = H5C_incr__off;
     mdc.flash_incr_mode = H5C_flash_incr__off;
     mdc.decr_mode = H5C_decr__off;
-    if (H5Pset_mdc_config(fapl, &mdc) < 0)
+    if (H5Pset_mdc_config(fapl, &mdc) < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0)
         goto fail;
     return fapl;
 fail:
@@ -138,7 +143,8 @@ fail:
 }
 
 /* live: a file the recorder appends to (crash-safe layout); else a file
- * written once, whole (dxt_file_compress). */
+ * written once, whole (dxt_file_compress). path: /proc/self/fd/N of a file we
+ * created (fmt_safefile.c), so HDF5's open by name reaches our own inode. */
 static hid_t create_file(const char *path, int live)
 {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = make_fapl(), file = H5I_INVALID_HID;
@@ -242,6 +248,43 @@ static void close_ids(dxt_writer *w)
     w->nops = 0;
 }
 
+/* After a failed write (ENOSPC, EFBIG, EIO) HDF5 cannot close the file: every
+ * H5Fclose flushes again, fails again and leaves the file open in the library,
+ * whose exit handler then crashes on it (H5_term_library -> H5F__close_cb:
+ * SIGSEGV on a full disk). So the file's descriptor is pointed at an anonymous
+ * memory file first: what the close still writes goes there, the close
+ * completes and frees everything, and the file on disk stays as its last
+ * good flush left it (the state a kill leaves; readers handle it, FORMAT.md). */
+static void detach_file(hid_t file)
+{
+    void *handle = NULL;
+    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || !handle)
+        return;
+    int mem = memfd_create("dxt-detached-trace", MFD_CLOEXEC);
+    if (mem < 0)
+        return;
+    dup2(mem, *(int *)handle);
+    close(mem);
+}
+
+/* Close the file and every id of it; broken: a write failed, detach first.
+ * The file is opened with H5F_CLOSE_STRONG, so H5Fclose also closes any
+ * dataset whose own close failed. */
+static int close_file(dxt_writer *w, int broken)
+{
+    if (broken)
+        detach_file(w->file);
+    close_ids(w);
+    int rc = H5Fclose(w->file) < 0 ? -1 : 0;
+    if (!broken && H5Iis_valid(w->file) > 0) { /* the close's own flush failed */
+        detach_file(w->file);
+        H5Fclose(w->file);
+        rc = -1;
+    }
+    w->file = H5I_INVALID_HID;
+    return rc;
+}
+
 static int check_create_args(const char *path, const dxt_meta *meta, const dxt_op_spec *ops,
                              int nops, const dxt_writer_layout *layout, dxt_error *err)
 {
@@ -273,9 +316,64 @@ static int check_create_args(const char *path, const dxt_meta *meta, const dxt_o
     return 0;
 }
 
+/* Split path into its directory (opened safely) and its last name. */
+int dxt_open_parent(const char *path, const char **base, dxt_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    if (!slash)
+        return dxt_dir_open(".", 0, err);
+    char *dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    if (!dir)
+        return dxt_fail(err, "%s: out of memory", path);
+    int fd = dxt_dir_open(dir, 0, err);
+    free(dir);
+    return fd;
+}
+
 int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op_spec *ops,
                             int nops, const dxt_writer_layout *layout, dxt_writer **out,
                             dxt_error *err)
+{
+    const char *base;
+    char h5_name[32];
+    int dirfd = -1, fd = -1, rc = -1, saved_errno = 0;
+    struct stat made;
+    if (!out || check_create_args(path, meta, ops, nops, layout, err) < 0)
+        return out ? -1 : dxt_fail(err, "dxt_writer_create: NULL out");
+    *out = NULL;
+    if ((dirfd = dxt_open_parent(path, &base, err)) < 0)
+        return -1;
+    if ((fd = dxt_file_create_excl(dirfd, base, err)) < 0) {
+        saved_errno = errno;
+        dxt_fail(err, "%s: cannot create: %s%s", path, strerror(saved_errno),
+                 saved_errno == EEXIST ? " (an existing file is never overwritten)" : "");
+        goto fail;
+    }
+    if (fstat(fd, &made) != 0 || dxt_fd_path(fd, h5_name, sizeof h5_name) != 0) {
+        dxt_fail(err, "%s: /proc/self/fd is not available: files cannot be created safely "
+                 "(mount /proc)", path);
+        goto fail;
+    }
+    rc = dxt_writer_create_on(path, h5_name, meta, ops, nops, layout, out, err);
+fail:
+    if (rc != 0 && fd >= 0) { /* remove what we created, only if it still is ours */
+        struct stat now;
+        if (fstatat(dirfd, base, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == made.st_dev &&
+            now.st_ino == made.st_ino)
+            unlinkat(dirfd, base, 0);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    errno = saved_errno;
+    return rc;
+}
+
+int dxt_writer_create_on(const char *path, const char *h5_name, const dxt_meta *meta,
+                         const dxt_op_spec *ops, int nops, const dxt_writer_layout *layout,
+                         dxt_writer **out, dxt_error *err)
 {
     dxt_writer *w = NULL;
     hid_t ops_group = H5I_INVALID_HID;
@@ -296,7 +394,7 @@ int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op
     w->fsync = layout->fsync;
     int live = layout->deflate_level == 0;
     w->max_rows = live ? (2 * (int64_t)DXT_LIVE_BTREE_K - 1) * chunk_rows : INT64_MAX;
-    if ((w->file = create_file(path, live)) < 0) {
+    if ((w->file = create_file(h5_name, live)) < 0) {
         dxt_fail(err, "%s: file cannot be created", path);
         goto fail;
     }
@@ -328,9 +426,10 @@ fail:
     if (ops_group >= 0)
         H5Gclose(ops_group);
     if (w) {
-        close_ids(w);
         if (w->file >= 0)
-            H5Fclose(w->file);
+            close_file(w, 1); /* nothing of it is kept: never leave HDF5 state behind */
+        else
+            close_ids(w);
         free(w->path);
         free(w);
     }
@@ -494,8 +593,7 @@ int dxt_writer_close(dxt_writer *w, dxt_error *err)
     if (!w)
         return 0;
     int rc = dxt_writer_flush(w, err);
-    close_ids(w);
-    if (H5Fclose(w->file) < 0 && rc == 0)
+    if (close_file(w, rc != 0) < 0 && rc == 0)
         rc = dxt_fail(err, "%s: file close failed", w->path);
     free(w->path);
     free(w);

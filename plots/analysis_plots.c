@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "analysis_plots.h"
+#include "dxt_format.h"
 #include "plot_internal.h"
 
 #define PLOTS_PATH_MAX 4096
@@ -409,9 +411,13 @@ dxt_plot_rc dxt_plots_run(const dxt_analysis *a, const dxt_plots_request *req, F
         *written = 0;
     if (!a || !req || !a->in || a->in->n < 1)
         return plot_fail(DXT_PLOT_EINVAL, err, errlen, "no analysis");
-    if (req->dir && mkdir(req->dir, 0777) != 0 && errno != EEXIST)
-        return plot_fail(DXT_PLOT_EIO, err, errlen, "cannot create %s: %s", req->dir,
-                         strerror(errno));
+    if (req->dir) { /* created without following a planted link (format/fmt_safefile.c) */
+        dxt_error e = {{0}};
+        int dirfd = dxt_dir_open(req->dir, 1, &e);
+        if (dirfd < 0)
+            return plot_fail(DXT_PLOT_EIO, err, errlen, "%s", e.msg);
+        close(dirfd);
+    }
     c.matrix = malloc((size_t)a->in->n * a->in->n * sizeof *c.matrix);
     if (!c.matrix)
         return plot_fail(DXT_PLOT_ENOMEM, err, errlen, "out of memory for %d ranks",

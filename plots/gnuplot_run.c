@@ -1,17 +1,26 @@
 /* gnuplot_run.c - runs gnuplot as a child: posix_spawnp with an argv (no
  * shell), the script and binary data through a socket pair (send with
  * MSG_NOSIGNAL: a gnuplot that dies early cannot kill us with SIGPIPE),
- * gnuplot's output into a memfd so its last error line can be returned.
- * Owned by the plots engineer (plots/). */
+ * gnuplot's messages into a memfd so its last error line can be returned.
+ * The picture: gnuplot never opens a file by name (a planted link in a
+ * shared output directory would be written through): scripts say a bare
+ * `set output` and gnuplot's stdout is an anonymous file we created in the
+ * target directory (format/fmt_safefile.c), put in place when gnuplot
+ * succeeded, replacing at most an earlier plot of ours, never a link or
+ * another user's file. Owned by the plots engineer (plots/); file output:
+ * the safety helper. */
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dxt_format.h"
 #include "plot_internal.h"
 
 extern char **environ;
@@ -53,9 +62,9 @@ static void last_output_line(int fd, char *buf, size_t len)
         keep = len - 1;
     memcpy(buf, line, keep);
     buf[keep] = '\0';
-    for (char *c = buf; *c; c++)
-        if ((unsigned char)*c < 0x20)
-            *c = ' ';
+    for (char *c = buf; *c; c++) /* gnuplot may echo binary data: printable ASCII only */
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
 }
 
 static int wait_child(pid_t pid, int *status)
@@ -67,8 +76,8 @@ static int wait_child(pid_t pid, int *status)
     return 0;
 }
 
-/* Spawn program with stdin = in_fd, stdout and stderr = out_fd. */
-static int spawn_gnuplot(const char *program, int in_fd, int out_fd, pid_t *pid)
+/* Spawn program with stdin = in_fd, stdout = picture_fd, stderr = msg_fd. */
+static int spawn_gnuplot(const char *program, int in_fd, int picture_fd, int msg_fd, pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     int rc = posix_spawn_file_actions_init(&fa);
@@ -76,9 +85,9 @@ static int spawn_gnuplot(const char *program, int in_fd, int out_fd, pid_t *pid)
         return rc;
     rc = posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
     if (rc == 0)
-        rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+        rc = posix_spawn_file_actions_adddup2(&fa, picture_fd, 1);
     if (rc == 0)
-        rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+        rc = posix_spawn_file_actions_adddup2(&fa, msg_fd, 2);
     char *argv[] = {(char *)program, NULL};
     if (rc == 0)
         rc = posix_spawnp(pid, program, &fa, NULL, argv, environ);
@@ -86,24 +95,72 @@ static int spawn_gnuplot(const char *program, int in_fd, int out_fd, pid_t *pid)
     return rc;
 }
 
+/* What is at base in dirfd: 0 nothing, 1 an earlier plot of ours (regular,
+ * owned by us: *st, may be replaced), -1 something we must not replace. */
+static int existing_output(int dirfd, const char *base, struct stat *st)
+{
+    if (fstatat(dirfd, base, st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -1;
+    return S_ISREG(st->st_mode) && st->st_uid == geteuid() ? 1 : -1;
+}
+
+/* A new anonymous file in out_path's directory for the picture. */
+static dxt_plot_rc open_picture(const char *out_path, dxt_newfile *nf, const char **base,
+                                char *err, size_t errlen)
+{
+    dxt_error e = {{0}};
+    int dirfd = dxt_open_parent(out_path, base, &e);
+    if (dirfd < 0)
+        return plot_fail(DXT_PLOT_EIO, err, errlen, "%s", e.msg);
+    if (dxt_newfile_open(nf, dirfd, 0, &e) != 0) {
+        close(dirfd);
+        return plot_fail(DXT_PLOT_EIO, err, errlen, "%s: %s", out_path, e.msg);
+    }
+    return DXT_PLOT_OK;
+}
+
+/* Put the finished picture at out_path (see the file comment). */
+static dxt_plot_rc publish_picture(const char *out_path, dxt_newfile *nf, const char *base,
+                                   char *err, size_t errlen)
+{
+    struct stat old;
+    dxt_error e = {{0}};
+    int have = existing_output(nf->dirfd, base, &old);
+    if (have < 0) {
+        dxt_newfile_discard(nf);
+        return plot_fail(DXT_PLOT_EIO, err, errlen, "%s exists and is not a plot of ours (a "
+                         "link, another user's file or not a file): not replaced; remove it or "
+                         "choose another directory", out_path);
+    }
+    if (dxt_newfile_publish(nf, base, have ? &old : NULL, &e) != 0)
+        return plot_fail(DXT_PLOT_EIO, err, errlen, "%s: %s", out_path, e.msg);
+    return DXT_PLOT_OK;
+}
+
 dxt_plot_rc plot_run_gnuplot(const char *program, const plot_buf *script, const void *data,
-                             size_t datalen, const char *trailer, char *err, size_t errlen)
+                             size_t datalen, const char *trailer, const char *out_path,
+                             char *err, size_t errlen)
 {
     dxt_plot_rc rc = DXT_PLOT_OK;
-    int sv[2] = {-1, -1}, out_fd = -1, status = 0, send_failed = 0;
+    int sv[2] = {-1, -1}, out_fd = -1, status = 0, send_failed = 0, dirfd = -1;
+    dxt_newfile picture = {.dirfd = -1, .fd = -1};
+    const char *base = NULL;
     pid_t pid = -1;
     char line[512];
     if (!program)
         program = "gnuplot";
     if (script->failed)
         return plot_fail(DXT_PLOT_ENOMEM, err, errlen, "out of memory building the gnuplot script");
+    if ((rc = open_picture(out_path, &picture, &base, err, errlen)) != DXT_PLOT_OK)
+        return rc;
+    dirfd = picture.dirfd;
     out_fd = memfd_create("dxt-gnuplot-output", MFD_CLOEXEC);
     if (out_fd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         rc = plot_fail(DXT_PLOT_EIO, err, errlen, "cannot create a pipe for gnuplot: %s",
                        strerror(errno));
         goto fail;
     }
-    int spawn_rc = spawn_gnuplot(program, sv[1], out_fd, &pid);
+    int spawn_rc = spawn_gnuplot(program, sv[1], picture.fd, out_fd, &pid);
     if (spawn_rc != 0) {
         pid = -1;
         if (spawn_rc == ENOENT)
@@ -138,7 +195,11 @@ dxt_plot_rc plot_run_gnuplot(const char *program, const plot_buf *script, const 
                            line[0] ? line : "no message");
         goto fail;
     }
+    rc = publish_picture(out_path, &picture, base, err, errlen);
 fail:
+    dxt_newfile_discard(&picture);
+    if (dirfd >= 0)
+        close(dirfd);
     if (sv[0] >= 0)
         close(sv[0]);
     if (sv[1] >= 0)

@@ -85,13 +85,12 @@ static void script_log_tics(plot_buf *b, double lo, double hi)
     pb_printf(b, ")\n");
 }
 
-static void script_frame(plot_buf *b, const char *png_path, int n, const dxt_heatmap_layout *l,
+static void script_frame(plot_buf *b, int n, const dxt_heatmap_layout *l,
                          const dxt_plot_opts *o, double lo, double hi, int from_median)
 {
     char text[512];
-    pb_printf(b, "set terminal pngcairo size %d,%d noenhanced font 'sans,10'\nset output ",
-              l->width, l->height);
-    pb_quoted(b, png_path);
+    pb_printf(b, "set terminal pngcairo size %d,%d noenhanced font 'sans,10'\nset output",
+              l->width, l->height); /* stdout: a file plot_run_gnuplot created safely */
     snprintf(text, sizeof(text), "%s | run %s | steps %lld..%lld | %d ranks",
              o->op ? o->op : "all ops", o->run_id ? o->run_id : "?",
              (long long)o->first_step, (long long)o->last_step, n);
@@ -341,13 +340,13 @@ static dxt_plot_rc heatmap(const char *png_path, int n, const double *wd, const 
     }
     const float *shown = color ? color : img;
     int from_median = plot_color_range(NULL, shown, n, opts, &lo, &hi);
-    script_frame(&script, png_path, n, &layout, opts, lo, hi, from_median);
+    script_frame(&script, n, &layout, opts, lo, hi, from_median);
     script_node_lines(&script, n, &layout, opts->topo);
     script_findings(&script, n, &layout, opts);
     script_cell_labels(&script, n, &layout, img);
     pb_printf(&script, "plot '-' binary array=(%d,%d) format='%%float' with image\n", n, n);
     rc = plot_run_gnuplot(opts->gnuplot, &script, shown, (size_t)n * n * sizeof(float),
-                          "\nunset output\nquit\n", err, errlen);
+                          "\nunset output\nquit\n", png_path, err, errlen);
 fail:
     free(img);
     free(color);

@@ -35,11 +35,15 @@ dxt_plot_rc plot_fail(dxt_plot_rc rc, char *err, size_t errlen, const char *fmt,
     __attribute__((format(printf, 4, 5)));
 
 /* Run gnuplot (program from PATH, NULL: "gnuplot") on script, followed by
- * datalen bytes of data, then trailer (may be NULL). DXT_PLOT_ENOGNUPLOT when
- * the program is not there, DXT_PLOT_EGNUPLOT with gnuplot's last error line
- * when it fails. */
+ * datalen bytes of data, then trailer (may be NULL). The script's picture
+ * goes to gnuplot's stdout (a bare `set output`, never a file name): it is
+ * written to a new file and put at out_path when gnuplot succeeded (never
+ * through a link, never over a file that is not an earlier plot of ours).
+ * DXT_PLOT_ENOGNUPLOT when the program is not there, DXT_PLOT_EGNUPLOT with
+ * gnuplot's last error line when it fails, DXT_PLOT_EIO for the file. */
 dxt_plot_rc plot_run_gnuplot(const char *program, const plot_buf *script, const void *data,
-                             size_t datalen, const char *trailer, char *err, size_t errlen);
+                             size_t datalen, const char *trailer, const char *out_path,
+                             char *err, size_t errlen);
 
 /* The palette: green -> yellow -> red. t in [0,1] (clamped) to 0..255 RGB. */
 #define PLOT_PALETTE_GNUPLOT "(0 '#1a9850', 0.5 '#fdd835', 1 '#d73027')"

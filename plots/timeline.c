@@ -114,9 +114,8 @@ dxt_plot_rc dxt_plot_timeline(const char *png_path, const dxt_timeline_series *s
     int panels = nseries > DXT_TIMELINE_MAX_PANELS ? DXT_TIMELINE_MAX_PANELS : nseries;
     int rows = panels > 0 ? panels : 1;
     snprintf(unit, sizeof(unit), "wait (%s)", opts && opts->unit ? opts->unit : "us");
-    pb_printf(&b, "set terminal pngcairo size %d,%d noenhanced font 'sans,10'\nset output ",
-              TIMELINE_WIDTH, TIMELINE_TITLE_PX + rows * TIMELINE_PANEL_PX);
-    pb_quoted(&b, png_path);
+    pb_printf(&b, "set terminal pngcairo size %d,%d noenhanced font 'sans,10'\nset output",
+              TIMELINE_WIDTH, TIMELINE_TITLE_PX + rows * TIMELINE_PANEL_PX); /* stdout */
     snprintf(text, sizeof(text), "%s | run %s | wait per window", opts && opts->op ? opts->op
              : "all ops", opts && opts->run_id ? opts->run_id : "?");
     if (nseries > panels) {
@@ -133,7 +132,8 @@ dxt_plot_rc dxt_plot_timeline(const char *png_path, const dxt_timeline_series *s
     if (panels == 0)
         panel(&b, overall ? overall : &empty, "no findings: nothing stands out", unit, 1);
     pb_printf(&b, "unset multiplot\nunset output\nquit\n");
-    dxt_plot_rc rc = plot_run_gnuplot(opts ? opts->gnuplot : NULL, &b, NULL, 0, NULL, err, errlen);
+    dxt_plot_rc rc =
+        plot_run_gnuplot(opts ? opts->gnuplot : NULL, &b, NULL, 0, NULL, png_path, err, errlen);
     pb_free(&b);
     return rc;
 }

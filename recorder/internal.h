@@ -25,7 +25,8 @@
     X(DXTREC_TROUBLE_STEP_ORDER, "step order")      \
     X(DXTREC_TROUBLE_COMPRESS, "compressing")       \
     X(DXTREC_TROUBLE_THREAD, "writer thread")       \
-    X(DXTREC_TROUBLE_DEVICE, "device path")
+    X(DXTREC_TROUBLE_DEVICE, "device path")         \
+    X(DXTREC_TROUBLE_EXISTING, "an earlier trace's file")
 
 typedef enum {
 #define DXTREC_TROUBLE_ENUM(id, what) id,

@@ -7,7 +7,10 @@
  * File errors never stop it: the broken file is closed, rows are counted as
  * dropped, and a new file is tried every retry interval: rank-RRRRR.h5 first,
  * then rank-RRRRR.<k>.h5 for the k-th file after one that broke (a file that
- * held rows is never truncated). Before each append the writer checks that
+ * held rows is never truncated). Names are created exclusively in a directory
+ * walked without following planted links (format/fmt_safefile.c): a name that
+ * exists (an earlier run's file) is skipped, never opened, and only segments
+ * this recorder created are compressed at close. Before each append the writer checks that
  * the file keeps a margin below RLIMIT_FSIZE and the disk's free space
  * (room_to_grow): a write that fails half way leaves an HDF5 file that no
  * longer opens, so a file is closed cleanly before that happens. HDF5 calls
@@ -28,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #define STAGING_BUDGET_BYTES (8u << 20) /* all ops' staging arrays together */
 #define STAGING_MAX_ROWS 1024
@@ -46,6 +50,7 @@
 #define IDLE_FLUSH_FRACTION 20
 #define IDLE_BUSY_FRACTION 8
 #define WRITER_NAME "libdxtrec 1.0"
+#define SEGMENT_NAME_TRIES 10000 /* names tried past taken ones before giving up */
 /* Room a file must keep for its next chunks (a chunk is at most 1 MiB per 2-D
  * dataset) and metadata: the writer stops a file before it reaches the file
  * size limit or fills the disk, because a write that fails half way leaves an
@@ -79,6 +84,9 @@ struct dxtrec_writer_state {
     /* the current file's identity, to notice it removed or replaced (reliability) */
     dev_t file_dev;
     ino_t file_ino;
+    /* the segments this recorder created (indices k), for compress-at-close */
+    int *made, nmade, made_cap;
+    int told_taken;       /* "exists: writing ..." said once */
     /* rows appended since the last good flush, per op: lost if the file vanished */
     int64_t unflushed_rows[DXT_MAX_OPS], unflushed_first[DXT_MAX_OPS],
         unflushed_last[DXT_MAX_OPS];
@@ -124,6 +132,7 @@ void dxtrec_writer_state_free(dxtrec_t *rec)
         free(ws->ops[op].tokens);
         free(ws->ops[op].clock_hz);
     }
+    free(ws->made);
     free(ws);
     rec->ws = NULL;
 }
@@ -135,32 +144,27 @@ static double retry_interval_s(dxtrec_t *rec)
     return (double)atomic_load(&rec->retry_interval_ms) / 1000.0;
 }
 
-/* mkdir -p; 0 or -1 with errno. */
-static int make_dirs(const char *dir)
+/* The name of segment k of this rank: rank-RRRRR.h5, then rank-RRRRR.<k>.h5. */
+static void segment_path(const dxtrec_t *rec, int k, char *buf, size_t cap)
 {
-    char buf[PATH_MAX];
-    size_t len = strlen(dir);
-    if (len >= sizeof(buf)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+    if (k == 0)
+        snprintf(buf, cap, "%s/rank-%05d.h5", rec->dir, rec->cfg.rank);
+    else
+        snprintf(buf, cap, "%s/rank-%05d.%d.h5", rec->dir, rec->cfg.rank, k);
+}
+
+/* Remember that this recorder created segment k (only those are compressed). */
+static int note_made(dxtrec_writer_state *ws, int k)
+{
+    if (ws->nmade == ws->made_cap) {
+        int cap = ws->made_cap ? 2 * ws->made_cap : 8;
+        int *grown = realloc(ws->made, (size_t)cap * sizeof *grown);
+        if (!grown)
             return -1;
-        buf[i] = saved;
+        ws->made = grown;
+        ws->made_cap = cap;
     }
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
+    ws->made[ws->nmade++] = k;
     return 0;
 }
 
@@ -205,24 +209,11 @@ static int room_to_grow(dxtrec_t *rec, dxtrec_writer_state *ws, uint64_t bytes, 
     return 0;
 }
 
-static void try_create(dxtrec_t *rec, dxtrec_writer_state *ws)
+/* Create segment ws->file_index, or the next free one: a name that exists
+ * (an earlier run's trace, a file someone else put there) is never opened,
+ * truncated or replaced; the first time, the recorder says where it went. */
+static dxt_writer *create_free_segment(dxtrec_t *rec, dxtrec_writer_state *ws, dxt_error *err)
 {
-    ws->last_attempt_s = dxtrec_now_mono_s();
-    if (make_dirs(rec->dir) != 0) {
-        dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_CREATE,
-                      "%s: cannot create the trace directory: %s", rec->dir, strerror(errno));
-        return;
-    }
-    if (ws->file_index == 0)
-        snprintf(ws->path, sizeof(ws->path), "%s/rank-%05d.h5", rec->dir, rec->cfg.rank);
-    else
-        snprintf(ws->path, sizeof(ws->path), "%s/rank-%05d.%d.h5", rec->dir, rec->cfg.rank,
-                 ws->file_index);
-    dxt_error err = {{0}};
-    if (room_to_grow(rec, ws, 0, err.msg, sizeof(err.msg)) != 0) {
-        dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_CREATE, "%s", err.msg);
-        return;
-    }
     dxt_meta meta;
     fill_meta(rec, &meta);
     dxt_writer_opts opts = {.chunk_rows = atomic_load(&rec->test_chunk_rows),
@@ -232,17 +223,58 @@ static void try_create(dxtrec_t *rec, dxtrec_writer_state *ws)
     dxt_unit unit = rec->cfg.unit == DXTREC_UNIT_NS ? DXT_UNIT_NS : DXT_UNIT_CYCLES;
     dxt_counting counting =
         rec->cfg.counting == DXTREC_DELTA ? DXT_COUNTING_DELTA : DXT_COUNTING_CUMULATIVE;
+    char first_taken[PATH_MAX] = "";
     dxt_writer *w = NULL;
-    pthread_mutex_lock(&hdf5_lock);
-    int rc = dxt_writer_create(ws->path, &meta, (const char *const *)rec->op_names,
-                               rec->cfg.nops, unit, counting, &opts, &w, &err);
-    if (rc == 0 && dxt_writer_flush(w, &err) != 0) {
-        dxt_error ignored;
-        dxt_writer_close(w, &ignored);
-        rc = -1;
+    for (int tries = 0; tries < SEGMENT_NAME_TRIES; tries++, ws->file_index++) {
+        segment_path(rec, ws->file_index, ws->path, sizeof ws->path);
+        pthread_mutex_lock(&hdf5_lock);
+        int rc = dxt_writer_create(ws->path, &meta, (const char *const *)rec->op_names,
+                                   rec->cfg.nops, unit, counting, &opts, &w, err);
+        int taken = rc != 0 && errno == EEXIST;
+        if (rc == 0 && dxt_writer_flush(w, err) != 0) {
+            dxt_error ignored;
+            dxt_writer_close(w, &ignored);
+            w = NULL;
+        }
+        pthread_mutex_unlock(&hdf5_lock);
+        if (!taken)
+            break;
+        if (!first_taken[0])
+            snprintf(first_taken, sizeof first_taken, "%s", ws->path);
     }
-    pthread_mutex_unlock(&hdf5_lock);
-    if (rc != 0) {
+    if (w && first_taken[0] && !ws->told_taken) {
+        ws->told_taken = 1;
+        dxtrec_report(rec, DXTREC_SUCCESS, DXTREC_TROUBLE_EXISTING,
+                      "%.400s exists (an earlier trace, kept as it is): writing %.400s",
+                      first_taken, ws->path);
+    }
+    return w;
+}
+
+static void try_create(dxtrec_t *rec, dxtrec_writer_state *ws)
+{
+    ws->last_attempt_s = dxtrec_now_mono_s();
+    dxt_error err = {{0}};
+    int dirfd = dxt_dir_open(rec->dir, 1, &err);
+    if (dirfd < 0) {
+        dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_CREATE,
+                      "cannot create the trace directory: %s", err.msg);
+        return;
+    }
+    close(dirfd);
+    segment_path(rec, ws->file_index, ws->path, sizeof ws->path);
+    if (room_to_grow(rec, ws, 0, err.msg, sizeof(err.msg)) != 0) {
+        dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_CREATE, "%s", err.msg);
+        return;
+    }
+    dxt_writer *w = create_free_segment(rec, ws, &err);
+    if (!w || note_made(ws, ws->file_index) != 0) {
+        if (w) {
+            pthread_mutex_lock(&hdf5_lock);
+            dxt_writer_close(w, &err);
+            pthread_mutex_unlock(&hdf5_lock);
+            snprintf(err.msg, sizeof err.msg, "%.400s: out of memory", ws->path);
+        }
         dxtrec_report(rec, DXTREC_ERR_IO, DXTREC_TROUBLE_CREATE, "%s", err.msg);
         return;
     }
@@ -534,18 +566,16 @@ static void idle_wait(dxtrec_t *rec, dxtrec_writer_state *ws, double now)
     pthread_mutex_unlock(&rec->lock);
 }
 
-/* Compress every segment this recorder wrote (a broken one is reported and left). */
+/* Compress every segment this recorder created (a broken one is reported and left;
+ * files of earlier runs are never touched). */
 static int compress_segments(dxtrec_t *rec, dxtrec_writer_state *ws)
 {
     int failed = 0;
-    for (int k = 0; k <= ws->file_index; k++) {
+    for (int m = 0; m < ws->nmade; m++) {
         char path[sizeof ws->path];
-        if (k == 0)
-            snprintf(path, sizeof path, "%s/rank-%05d.h5", rec->dir, rec->cfg.rank);
-        else
-            snprintf(path, sizeof path, "%s/rank-%05d.%d.h5", rec->dir, rec->cfg.rank, k);
+        segment_path(rec, ws->made[m], path, sizeof path);
         struct stat st;
-        if (stat(path, &st) != 0)
+        if (lstat(path, &st) != 0)
             continue;
         dxt_error err = {{0}};
         pthread_mutex_lock(&hdf5_lock);

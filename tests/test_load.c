@@ -89,6 +89,7 @@ static void write_rank(const rank_spec *s)
                             .has_clock_hz = s->row_hz != NULL};
     dxt_writer *w = NULL;
     dxt_error err = {{0}};
+    unlink(path); /* the writer never overwrites: a test that rewrites a rank removes it */
     int rc = dxt_writer_create(path, &meta, ops, 1, s->unit, s->counting, &opts, &w, &err);
     if (rc != 0)
         fail_msg("%s", err.msg);

@@ -3,7 +3,7 @@
 # a heatmap, a heatmap per finding and a timeline (PNG, size checked);
 # --plot-window A:B, --log-color, --show (ANSI colors, the finding named); a
 # healthy trace gets no finding maps; with no gnuplot in PATH the report still
-# comes out, exit 0, one clear message. Skipped while dxt-analyze has no --plots.
+# comes out, exit 4, one clear message. Skipped while dxt-analyze has no --plots.
 # Needs $DXT_BUILD/bin/dxt-synth and dxt-analyze. Owner: the plots engineer.
 set -u
 . tests/lib.sh
@@ -96,7 +96,7 @@ check "bad --plot-window refused" sh -c '! "$1" "$2" --plot-window 9:1 >/dev/nul
     sh "$ANALYZE" "$TMP/src"
 
 "$ANALYZE" "$TMP/src" --plots "$TMP/o" --plot-window 5000:6000 -q >/dev/null 2>"$TMP/o.err"
-check "--plot-window outside the trace: exit 0" [ $? = 0 ]
+check "--plot-window outside the trace: exit 4 (plots failed)" [ $? = 4 ]
 check "--plot-window outside the trace: said" grep -q "holds no step" "$TMP/o.err"
 
 # 3. --show: ANSI colors and the finding, on stdout with the report
@@ -110,11 +110,11 @@ check "healthy --plots" quiet "$ANALYZE" "$TMP/healthy" --plots "$TMP/h" -q
 check "healthy timeline" png_at_least "$TMP/h/dispatch-timeline.png" 100 100
 check "healthy: no finding maps" sh -c '! ls "$1"/*finding* >/dev/null 2>&1' sh "$TMP/h"
 
-# 5. no gnuplot: the report still comes, exit 0, one message
+# 5. no gnuplot: the report still comes, exit 4 (plots failed), one message
 mkdir "$TMP/empty-path"
 PATH="$TMP/empty-path" "$ANALYZE" "$TMP/src" --plots "$TMP/n" --format json \
     >"$TMP/nognuplot.json" 2>"$TMP/nognuplot.err"
-check "no gnuplot: exit 0" [ $? = 0 ]
+check "no gnuplot: exit 4" [ $? = 4 ]
 check "no gnuplot: report" $PY -c \
     "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r['findings'] else 1)" \
     "$TMP/nognuplot.json"
