@@ -13,11 +13,50 @@
  *
  * Owner: the GPU side of dxtrace. Built where nvcc is found (DXT_HAVE_CUDA). */
 #ifndef DXT_HAVE_CUDA
+/* A build without CUDA: every device function says so, in the last error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dxtrec.h"
+
+static void test_no_cuda_is_said(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/dxtrec-nocuda-XXXXXX", msg[512], path[64];
+    const char *ops[] = {"dispatch"};
+    int64_t counters[4] = {0};
+    assert_non_null(mkdtemp(dir));
+    dxtrec_config cfg;
+    dxtrec_t *rec = NULL;
+    dxtrec_config_init(&cfg);
+    cfg.dir = dir, cfg.world_size = 4, cfg.run_id = "nocuda", cfg.ops = ops, cfg.nops = 1;
+    cfg.quiet = 1;
+    assert_int_equal(dxtrec_open(&cfg, &rec), DXTREC_SUCCESS);
+    assert_int_equal(dxtrec_attach_device(rec, 0, counters, NULL), DXTREC_ERR_NO_CUDA);
+    assert_int_equal(dxtrec_last_error(rec, msg, sizeof(msg)), DXTREC_ERR_NO_CUDA);
+    assert_non_null(strstr(msg, "dxtrec_attach_device: this libdxtrec was built without CUDA"));
+    assert_int_equal(dxtrec_step_device(rec, 0, NULL), DXTREC_ERR_NO_CUDA);
+    assert_int_equal(dxtrec_record_device(rec, 0, 0, counters, NULL, NULL), DXTREC_ERR_NO_CUDA);
+    dxtrec_last_error(rec, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "dxtrec_record_device: this libdxtrec was built without CUDA"));
+    assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
+    snprintf(path, sizeof(path), "%s/rank-00000.h5", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
-    printf("SKIP test_steps_cuda: libdxtrec built without CUDA\n");
-    return 0;
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_no_cuda_is_said)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
 #else
 #include "fake_cuda.h"

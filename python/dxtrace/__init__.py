@@ -36,8 +36,8 @@ Owner: the GPU side of dxtrace (python/dxtrace/). Mirrors recorder/dxtrec.h.
 import ctypes
 import ctypes.util
 import enum
+import numbers
 import os
-import sys
 import warnings
 
 import numpy as np
@@ -354,8 +354,11 @@ class Recorder:
                     raise TypeError("tokens: a CUDA tensor on the device of wait expected")
                 dev = t.device.index
                 ptrs.append(t.data_ptr())
-            else:
+            elif isinstance(t, numbers.Integral):
                 ptrs.append(int(t))
+            else:
+                raise TypeError("%s: a torch CUDA tensor or a device address (int) expected, "
+                                "got %s" % (name, type(t).__name__))
         if ptrs[0] is None and ptrs[1] is not None:
             raise ValueError("tokens without wait")
         if dev is not None:
