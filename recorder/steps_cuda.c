@@ -36,6 +36,7 @@
 #define STEPS_THREADS_MAX 256
 #define STEPS_TIMER_INTERVAL_S 10.0
 #define STEPS_TIMER_TRIES 3
+#define STEPS_TIMER_STALE_S 120.0
 
 struct dxtrec_steps {
     int nops, n, slot_words;
@@ -56,7 +57,8 @@ struct dxtrec_steps {
     uint64_t tail, dropped_seen;
     int64_t last_step;            /* of the last slot drained; INT64_MIN: none */
     int64_t time_offset_ns;       /* Unix ns = %globaltimer + offset */
-    double timer_last_s;
+    int64_t time_width_ns;        /* the host interval that offset was measured in */
+    double time_set_s, timer_last_s; /* when offset was set, when last measured */
 };
 
 static pthread_mutex_t steps_create_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -70,10 +72,12 @@ static uint64_t steps_capacity(const dxtrec_t *rec, size_t slot_bytes)
 }
 
 /* Writer (and set-up): the offset from %globaltimer to the Unix clock, from
- * the tightest of a few host-bracketed timer kernels. */
+ * the tightest of a few host-bracketed timer kernels. A measurement much
+ * looser than the one in use (a busy GPU started the kernel late) replaces
+ * it only once that one is STEPS_TIMER_STALE_S old (the clocks drift apart). */
 static cudaError_t measure_time_offset(dxtrec_steps *s)
 {
-    int64_t best_width = INT64_MAX;
+    int64_t best_width = INT64_MAX, offset = 0;
     cudaError_t e = cudaSuccess;
     for (int i = 0; i < STEPS_TIMER_TRIES && e == cudaSuccess; i++) {
         int64_t t0 = dxtrec_now_realtime_ns();
@@ -83,10 +87,17 @@ static cudaError_t measure_time_offset(dxtrec_steps *s)
         int64_t t1 = dxtrec_now_realtime_ns();
         if (e == cudaSuccess && t1 - t0 < best_width) {
             best_width = t1 - t0;
-            s->time_offset_ns = t0 + (t1 - t0) / 2 - *(volatile int64_t *)s->h_timer;
+            offset = t0 + (t1 - t0) / 2 - *(volatile int64_t *)s->h_timer;
         }
     }
-    s->timer_last_s = dxtrec_now_mono_s();
+    const double now = dxtrec_now_mono_s();
+    if (best_width < INT64_MAX &&
+        (best_width <= 2 * s->time_width_ns || now - s->time_set_s >= STEPS_TIMER_STALE_S)) {
+        s->time_offset_ns = offset;
+        s->time_width_ns = best_width;
+        s->time_set_s = now;
+    }
+    s->timer_last_s = now;
     return e;
 }
 
@@ -141,6 +152,8 @@ static cudaError_t steps_alloc(dxtrec_steps *s)
 static void steps_release(dxtrec_steps *s)
 {
     const int keep_device = atomic_load(&s->captured) > 0; /* a graph may still write it */
+    if (s->stream)
+        cudaStreamSynchronize(s->stream); /* the last tail copy reads h_tail */
     if (!keep_device) {
         if (s->d_ctl)
             cudaFree(s->d_ctl);
@@ -183,6 +196,7 @@ static dxtrec_steps *steps_new(dxtrec_t *rec)
     s->nops = nops, s->n = n, s->slot_words = slot_words;
     s->capacity = steps_capacity(rec, (size_t)slot_words * sizeof(int64_t));
     s->last_step = INT64_MIN;
+    s->time_width_ns = INT64_MAX / 4; /* the first measurement is taken */
     e = steps_alloc(s);
     if (e == cudaSuccess)
         e = (cudaError_t)dxtrec_step_kernels_load();

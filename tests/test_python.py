@@ -184,7 +184,7 @@ class BindingTest(unittest.TestCase):
         limit = dxtrace.load_library().dxtrec_max_ops()
         self.assertGreaterEqual(limit, 16)
         ops = ["dispatch.l%d" % i for i in range(limit)]
-        with dxtrace.Recorder(self.dir, 0, N, ops=ops, quiet=True) as rec:
+        with dxtrace.Recorder(self.dir, 0, N, ops=ops, quiet=True, compress_level=0) as rec:
             self.assertEqual(rec.record(ops[-1], 0, [1] * N), dxtrace.Result.SUCCESS)
         path = os.path.join(self.dir, "rank-00000.h5")
         self.assertEqual(read_op(path, ops[-1])["wait"].shape, (1, N))

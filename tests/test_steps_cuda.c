@@ -90,6 +90,28 @@ static void read_rows(int op, int64_t rows, int64_t *step, int64_t *wait, int64_
     dxt_reader_close(r);
 }
 
+/* STEPS steps of ops 0 and 1 (n values written per op) while the copy engine
+ * is stuck, so that the writer cannot drain the device ring; then unstick it. */
+static void steps_with_copies_held(dxtrec_t *rec, cudaStream_t s, int64_t *const dev[2],
+                                   int steps, int n)
+{
+    int64_t vals[2 * N];
+    pthread_mutex_lock(&gpu.lock);
+    gpu.hold_copies = 1;
+    pthread_mutex_unlock(&gpu.lock);
+    for (int t = 0; t < steps; t++) {
+        for (int k = 0; k < 2; k++) {
+            step_values(k, t, vals);
+            user_write(s, dev[k], vals, n);
+        }
+        assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
+    }
+    sleep_ms(20);
+    pthread_mutex_lock(&gpu.lock);
+    gpu.hold_copies = 0;
+    pthread_mutex_unlock(&gpu.lock);
+}
+
 static void test_rows_of_every_op(void **state)
 {
     (void)state;
@@ -146,20 +168,7 @@ static void test_full_ring_drops_whole_steps(void **state)
     dxtrec_t *rec = open_rec(RING, 2);
     assert_int_equal(dxtrec_attach_device(rec, 0, dev[0], NULL), DXTREC_SUCCESS);
     assert_int_equal(dxtrec_attach_device(rec, 1, dev[1], NULL), DXTREC_SUCCESS);
-    pthread_mutex_lock(&gpu.lock);
-    gpu.hold_copies = 1;
-    pthread_mutex_unlock(&gpu.lock);
-    for (int t = 0; t < STEPS; t++) {
-        for (int k = 0; k < 2; k++) {
-            step_values(k, t, vals);
-            user_write(s, dev[k], vals, 2 * N);
-        }
-        assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
-    }
-    sleep_ms(50);
-    pthread_mutex_lock(&gpu.lock);
-    gpu.hold_copies = 0;
-    pthread_mutex_unlock(&gpu.lock);
+    steps_with_copies_held(rec, s, dev, STEPS, 2 * N);
     assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
     dxt_reader *r = open_file();
     for (int k = 0; k < 2; k++) {
@@ -226,20 +235,7 @@ static void test_small_host_ring(void **state)
     dxtrec_t *rec = open_rec(STEPS, 2);
     for (int k = 0; k < 2; k++)
         assert_int_equal(dxtrec_attach_device(rec, k, dev[k], NULL), DXTREC_SUCCESS);
-    pthread_mutex_lock(&gpu.lock);
-    gpu.hold_copies = 1;
-    pthread_mutex_unlock(&gpu.lock);
-    for (int t = 0; t < STEPS; t++) {
-        for (int k = 0; k < 2; k++) {
-            step_values(k, t, vals);
-            user_write(s, dev[k], vals, N);
-        }
-        assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
-    }
-    sleep_ms(20);
-    pthread_mutex_lock(&gpu.lock);
-    gpu.hold_copies = 0;
-    pthread_mutex_unlock(&gpu.lock);
+    steps_with_copies_held(rec, s, dev, STEPS, N);
     assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
     int64_t step[STEPS], wait[STEPS * N];
     for (int k = 0; k < 2; k++) {
@@ -305,6 +301,7 @@ static void test_most_ops(void **state)
     dxtrec_t *rec = NULL;
     dxtrec_config_init(&cfg);
     cfg.dir = tmpdir, cfg.world_size = N, cfg.run_id = "steps", cfg.quiet = 1;
+    cfg.compress_level = 0; /* hundreds of ops: compressing at close is slow (format/) */
     cfg.ops = ops, cfg.nops = nops + 1;
     assert_int_equal(dxtrec_open(&cfg, &rec), DXTREC_ERR_INVALID_ARG);
     cfg.nops = nops;

@@ -384,8 +384,10 @@ class Recorder:
         """step() with everything looked up once: the ctypes function, the
         handle's box, torch's current-stream getter for the ring's device."""
         fn, box = self._lib.dxtrec_step_device, self._box
-        raw = None
-        if dev is not None:
+        if dev is None:  # raw addresses only: the legacy default stream unless told
+            def raw(index):
+                return 0
+        else:
             import torch
             raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
             if raw is None:
@@ -394,7 +396,7 @@ class Recorder:
 
         def step(step=STEP_AUTO, stream=None):
             if stream is None:
-                return fn(box[0], step, raw(dev) if raw is not None else 0)
+                return fn(box[0], step, raw(dev))
             return fn(box[0], step, getattr(stream, "cuda_stream", stream))
         step.__doc__ = Recorder.step.__doc__
         return step
