@@ -290,7 +290,7 @@ static void test_most_ops(void **state)
 {
     (void)state;
     const int nops = dxtrec_max_ops();
-    char names[DXT_MAX_OPS][16];
+    char names[DXT_MAX_OPS][24];
     const char *ops[DXT_MAX_OPS];
     int64_t *dev = dev_counters(), vals[2 * N];
     for (int k = 0; k < nops; k++) {
