@@ -33,6 +33,7 @@ repository, then the system's libdxtrec.so.1.
 Owner: the GPU side of dxtrace (python/dxtrace/). Mirrors recorder/dxtrec.h.
 """
 
+import collections
 import ctypes
 import ctypes.util
 import enum
@@ -235,6 +236,10 @@ class Recorder:
         self._cuda_set_up = False
         self._warned_no_cuda = False
         self._attached = {}  # op index -> (wait, tokens): kept alive until close
+        # record()'s CUDA tensors, kept until their copies are surely done: at most
+        # the copy pool's slots (DEV_MAX_SLOTS in recorder/dxtrec_cuda.c) are in flight,
+        # so a temporary handed to record() is never freed (and reused) under its copy
+        self._in_flight = collections.deque(maxlen=1024)
         self.world_size = int(world_size)
         self.ops = tuple(str(o) for o in ops)
         self._op_index = {name: i for i, name in enumerate(self.ops)}
@@ -287,7 +292,9 @@ class Recorder:
 
         wait, tokens: world_size integers each. torch CUDA tensors (int64,
         contiguous) go through the device path on stream (default: torch's
-        current stream of the tensor's device); anything else is copied now.
+        current stream of the tensor's device; the recorder keeps a reference
+        until the copy is surely done, so a temporary is safe); anything else is
+        copied now.
         Returns a Result: SUCCESS, ERR_DROPPED (ring or pool full: counted),
         ERR_CUDA, ... Raises TypeError/ValueError on malformed input."""
         handle, op_i = self._live(), self._op(op)
@@ -314,6 +321,7 @@ class Recorder:
         elif hasattr(stream, "cuda_stream"):
             stream = stream.cuda_stream
         args = (handle, op_i, int(step), wait.data_ptr(), tok_ptr, int(stream))
+        self._in_flight.append((wait, tokens))
         if self._cuda_set_up:
             return Result(self._lib.dxtrec_record_device(*args))
         import torch
@@ -454,6 +462,7 @@ class Recorder:
         self.__dict__.pop("step", None)
         res = Result(self._lib.dxtrec_close(handle))
         self._attached.clear()
+        self._in_flight.clear()
         return res
 
     @property
