@@ -357,6 +357,10 @@ dxtrecResult_t dxtrec_open(const dxtrec_config *cfg, dxtrec_t **out)
     if (!out)
         return DXTREC_ERR_INVALID_ARG;
     *out = NULL;
+    if (cfg && !cfg->quiet && (cfg->nops < 1 || cfg->nops > DXT_MAX_OPS))
+        fprintf(stderr, "dxtrec: rank %d: dxtrec_open: %d ops: a recorder holds 1 to %d ops (the "
+                "trace format's limit, DXT_MAX_OPS); sum layers into fewer ops or open "
+                "several recorders\n", cfg->rank, cfg->nops, DXT_MAX_OPS);
     if (!cfg || !config_ok(cfg))
         return DXTREC_ERR_INVALID_ARG;
     dxtrec_t *rec = rec_alloc(cfg);

@@ -94,7 +94,8 @@ DXTREC_API void dxtrec_config_init(dxtrec_config *cfg);
  * concerns the file (directory not writable, disk full, ...) the recorder is
  * still returned in *out: it counts rows as dropped, retries creating the file,
  * and the error is returned here and kept as the last error. *out is NULL only
- * for invalid arguments and out-of-memory. */
+ * for invalid arguments and out-of-memory (more ops than dxtrec_max_ops() is
+ * also said on stderr unless quiet). */
 DXTREC_API dxtrecResult_t dxtrec_open(const dxtrec_config *cfg, dxtrec_t **out);
 
 /* Record one row of op: wait[world_size] and, if record_tokens, tokens[world_size]
