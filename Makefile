@@ -81,6 +81,10 @@ ifeq ($(HAVE_CUDA),1)
 LIBREC_SRC  += $(CUDA_C_SRC)
 LDLIBS      += $(CUDA_LIBS)
 endif
+# recorder/*.cu (the step kernel): compiled by nvcc into libdxtrec in CUDA builds, without
+# exceptions and thread-safe statics, so that libdxtrec links with cc and needs no libstdc++
+CUDA_CU_SRC := $(wildcard recorder/*.cu)
+LIBREC_CU_FLAGS := -Xcompiler -fvisibility=hidden,-fno-exceptions,-fno-threadsafe-statics
 MAIN_SRC    := analyzer/main.c samples/synth.c
 LIBDXT_SRC  := $(filter-out $(MAIN_SRC),$(wildcard analyzer/*.c plots/*.c samples/*.c))
 TEST_SRC    := $(wildcard tests/test_*.c)
@@ -89,6 +93,9 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBREC_OBJ  := $(call obj,$(LIBREC_SRC))
+ifeq ($(HAVE_CUDA),1)
+LIBREC_OBJ  += $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(CUDA_CU_SRC))
+endif
 LIBDXT_OBJ  := $(call obj,$(LIBDXT_SRC))
 
 LIBREC_A  := $(BUILD)/lib/libdxtrec.a
@@ -113,6 +120,10 @@ all: $(LIBREC_A) $(LIBREC_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS) $(FUZZ_REPL
 $(BUILD)/obj/%.o: %.c | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(if $(filter %_cuda.c,$<),$(CUDA_CFLAGS)) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.cu.o: %.cu | deps-check
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $(LIBREC_CU_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
 $(LIBREC_A): $(LIBREC_OBJ)
 	@mkdir -p $(dir $@)

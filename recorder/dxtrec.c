@@ -28,6 +28,11 @@ const char *dxtrec_result_string(dxtrecResult_t result)
     return result_strings[result];
 }
 
+int dxtrec_max_ops(void)
+{
+    return DXT_MAX_OPS;
+}
+
 void dxtrec_config_init(dxtrec_config *cfg)
 {
     if (!cfg)
@@ -178,11 +183,37 @@ dxtrecResult_t dxtrec_record(dxtrec_t *rec, int op, int64_t step, const int64_t 
 }
 
 #ifndef DXT_HAVE_CUDA
+/* The device functions of a build without CUDA: said once, loudly (a CUDA
+ * tensor handed to such a build would otherwise be lost without a word). */
+static dxtrecResult_t no_cuda(dxtrec_t *rec, const char *what)
+{
+    if (rec)
+        dxtrec_report(rec, DXTREC_ERR_NO_CUDA, DXTREC_TROUBLE_DEVICE,
+                      "%s: %s: this libdxtrec was built without CUDA (nvcc not found at build "
+                      "time): device counters cannot be recorded; rebuild where nvcc is found "
+                      "or record host copies with dxtrec_record",
+                      rec->dir, what);
+    return DXTREC_ERR_NO_CUDA;
+}
+
 dxtrecResult_t dxtrec_record_device(dxtrec_t *rec, int op, int64_t step, const int64_t *d_wait,
                                     const int64_t *d_tokens, void *stream)
 {
-    (void)rec, (void)op, (void)step, (void)d_wait, (void)d_tokens, (void)stream;
-    return DXTREC_ERR_NO_CUDA;
+    (void)op, (void)step, (void)d_wait, (void)d_tokens, (void)stream;
+    return no_cuda(rec, "dxtrec_record_device");
+}
+
+dxtrecResult_t dxtrec_attach_device(dxtrec_t *rec, int op, const int64_t *d_wait,
+                                    const int64_t *d_tokens)
+{
+    (void)op, (void)d_wait, (void)d_tokens;
+    return no_cuda(rec, "dxtrec_attach_device");
+}
+
+dxtrecResult_t dxtrec_step_device(dxtrec_t *rec, int64_t step, void *stream)
+{
+    (void)step, (void)stream;
+    return no_cuda(rec, "dxtrec_step_device");
 }
 #endif
 
@@ -326,6 +357,10 @@ dxtrecResult_t dxtrec_open(const dxtrec_config *cfg, dxtrec_t **out)
     if (!out)
         return DXTREC_ERR_INVALID_ARG;
     *out = NULL;
+    if (cfg && !cfg->quiet && (cfg->nops < 1 || cfg->nops > DXT_MAX_OPS))
+        fprintf(stderr, "dxtrec: rank %d: dxtrec_open: %d ops: a recorder holds 1 to %d ops (the "
+                "trace format's limit, DXT_MAX_OPS); sum layers into fewer ops or open "
+                "several recorders\n", cfg->rank, cfg->nops, DXT_MAX_OPS);
     if (!cfg || !config_ok(cfg))
         return DXTREC_ERR_INVALID_ARG;
     dxtrec_t *rec = rec_alloc(cfg);

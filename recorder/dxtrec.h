@@ -75,7 +75,7 @@ typedef struct dxtrec_config {
     const char *node;         /* host name; NULL: gethostname() */
     int local_rank;           /* index within the node; -1: unknown */
     const char *const *ops;   /* operation names, e.g. {"dispatch","combine"} (required) */
-    int nops;                 /* 1 .. 16 */
+    int nops;                 /* 1 .. dxtrec_max_ops() */
     dxtrec_unit unit;         /* default DXTREC_UNIT_CYCLES */
     double clock_hz;          /* ticks per second for cycles; 0: unknown */
     dxtrec_counting counting; /* default DXTREC_CUMULATIVE (DeepEP's stats tensors) */
@@ -94,7 +94,8 @@ DXTREC_API void dxtrec_config_init(dxtrec_config *cfg);
  * concerns the file (directory not writable, disk full, ...) the recorder is
  * still returned in *out: it counts rows as dropped, retries creating the file,
  * and the error is returned here and kept as the last error. *out is NULL only
- * for invalid arguments and out-of-memory. */
+ * for invalid arguments and out-of-memory (more ops than dxtrec_max_ops() is
+ * also said on stderr unless quiet). */
 DXTREC_API dxtrecResult_t dxtrec_open(const dxtrec_config *cfg, dxtrec_t **out);
 
 /* Record one row of op: wait[world_size] and, if record_tokens, tokens[world_size]
@@ -109,6 +110,44 @@ DXTREC_API dxtrecResult_t dxtrec_record(dxtrec_t *rec, int op, int64_t step, con
 DXTREC_API dxtrecResult_t dxtrec_record_device(dxtrec_t *rec, int op, int64_t step,
                                                const int64_t *d_wait, const int64_t *d_tokens,
                                                void *stream);
+
+/* ---- the capture-safe step path (CUDA builds): one call per step for all ops ----
+ *
+ *   dxtrec_attach_device(rec, 0, d_dispatch_wait, NULL);   // once per op
+ *   dxtrec_attach_device(rec, 1, d_combine_wait, NULL);
+ *   for (...) { ...; dxtrec_step_device(rec, step, stream); }
+ *
+ * dxtrec_attach_device registers op's device counters d_wait[world_size]
+ * (and d_tokens, kept when record_tokens) for every later step; the memory
+ * must stay valid until dxtrec_close. Attaching again replaces them; d_wait
+ * NULL detaches op. Call it before the steps (it waits for a small copy on
+ * the recorder's own stream), outside any stream capture. The first attach
+ * makes a ring of min(ring_capacity, 64 MiB) steps in device memory.
+ * DXTREC_ERR_INVALID_ARG when op is out of range or a pointer is not device
+ * memory (the last error says which), DXTREC_ERR_CUDA without a GPU,
+ * DXTREC_ERR_NO_CUDA in builds without CUDA. */
+DXTREC_API dxtrecResult_t dxtrec_attach_device(dxtrec_t *rec, int op, const int64_t *d_wait,
+                                               const int64_t *d_tokens);
+
+#define DXTREC_STEP_AUTO INT64_MIN /* step_device: the last step + 1 */
+
+/* Record one row of every attached op at step: queues one small kernel on
+ * stream (a cudaStream_t) that copies the counters, as they stand after the
+ * work queued before it, into the device ring; the writer thread drains it.
+ * Never synchronizes; costs one kernel launch. Inside a stream capture
+ * (e.g. torch.cuda.graph) the kernel becomes a node of the graph and every
+ * replay records a row of each attached op, numbered the last step + 1 (the
+ * step argument is then ignored; DXTREC_STEP_AUTO does the same outside).
+ * A full ring drops the step on the GPU, counted in the file. Use one stream
+ * at a time per recorder (steps are numbered in launch order) and the step
+ * path or record/record_device for an op, not both. DXTREC_ERR_INVALID_ARG
+ * before any attach, DXTREC_ERR_CUDA when the launch fails (counted as
+ * dropped), DXTREC_ERR_NO_CUDA in builds without CUDA. Rows of launches that
+ * have not run by dxtrec_close (after a wait of a few seconds) are dropped:
+ * synchronize first. A graph captured with this recorder must not be replayed
+ * after dxtrec_close (its device ring is then never freed, so such a replay
+ * writes nowhere harmful, but records nothing). */
+DXTREC_API dxtrecResult_t dxtrec_step_device(dxtrec_t *rec, int64_t step, void *stream);
 
 /* Block until every row recorded before this call is in the file and flushed. */
 DXTREC_API dxtrecResult_t dxtrec_flush(dxtrec_t *rec);
@@ -130,6 +169,9 @@ DXTREC_API void dxtrec_get_counters(dxtrec_t *rec, dxtrec_counters *out);
 DXTREC_API dxtrecResult_t dxtrec_last_error(dxtrec_t *rec, char *buf, size_t len);
 
 DXTREC_API const char *dxtrec_result_string(dxtrecResult_t result);
+
+/* The most ops one recorder (one trace file) holds: config.nops <= this. */
+DXTREC_API int dxtrec_max_ops(void);
 
 #ifdef __cplusplus
 }

@@ -27,10 +27,13 @@
  * one-thread kernel (PTX, loaded with cudaLibraryLoadData) on a stream of its
  * own: it reads %clock64 at two edges of %globaltimer DEV_CALIB_SPAN_NS apart
  * on one SM and gives the effective rate; each row carries the latest rate in
- * the per-row clock_hz dataset (NAN before the first measurement). */
-#include "internal.h"
+ * the per-row clock_hz dataset (NAN before the first measurement).
+ *
+ * The capture-safe step path (dxtrec_attach_device, dxtrec_step_device) is
+ * steps_cuda.c; it shares the device, the calibration and this file's poll
+ * (cuda_internal.h). */
+#include "cuda_internal.h"
 
-#include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +59,11 @@ typedef struct dev_slot {
 } dev_slot;
 
 typedef struct dev_state {
-    int device; /* the device of the first record_device call */
+    int device; /* the device of the first record_device or attach call */
     _Atomic int setup;
+    pthread_mutex_t start_lock; /* started, start_ok, device, the calibration's set-up */
+    int started, start_ok;
+    _Atomic(dxtrec_steps *) steps; /* the step ring (steps_cuda.c), NULL until attached */
     _Alignas(64) _Atomic uint64_t head; /* slots claimed */
     _Alignas(64) _Atomic uint64_t tail; /* slots handed back by the poll */
     _Alignas(64) dev_slot *slots;
@@ -113,7 +119,7 @@ static const char calib_ptx[] =
     "  ret;\n"
     "}\n";
 
-static void dev_report(dxtrec_t *rec, const char *what, cudaError_t e)
+void dxtrec_cuda_report(dxtrec_t *rec, const char *what, cudaError_t e)
 {
     dxtrec_report(rec, DXTREC_ERR_CUDA, DXTREC_TROUBLE_DEVICE, "%s: CUDA device path: %s: %s",
                   rec->dir, what, cudaGetErrorString(e));
@@ -143,6 +149,7 @@ int dxtrec_device_init(dxtrec_t *rec)
     if (!d)
         return -1;
     memset(d, 0, size);
+    pthread_mutex_init(&d->start_lock, NULL);
     d->clock_hz = NAN;
     rec->device = d;
     rec->poll_device = dev_poll;
@@ -185,7 +192,7 @@ static void setup_calibration(dxtrec_t *rec, dev_state *d)
     if (e == cudaSuccess)
         e = cudaStreamCreateWithFlags(&d->calib_stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) {
-        dev_report(rec, "clock calibration off", e);
+        dxtrec_cuda_report(rec, "clock calibration off", e);
         d->calib_kernel = NULL;
     }
 }
@@ -195,9 +202,10 @@ static void setup_calibration(dxtrec_t *rec, dev_state *d)
 static int dev_setup(dxtrec_t *rec, dev_state *d)
 {
     const size_t row = 2 * (size_t)rec->cfg.world_size;
-    cudaError_t e = cudaGetDevice(&d->device);
-    if (e != cudaSuccess)
+    cudaError_t e = cudaErrorNoDevice;
+    if (dxtrec_cuda_start(rec) != 0)
         goto fail;
+    e = cudaSuccess;
     d->nslots = pool_slots(rec);
     d->slots = calloc(d->nslots, sizeof(dev_slot));
     if (!d->slots) {
@@ -216,12 +224,56 @@ static int dev_setup(dxtrec_t *rec, dev_state *d)
         e = cudaStreamCreateWithFlags(&d->copy_stream, cudaStreamNonBlocking);
     if (e != cudaSuccess)
         goto fail;
-    setup_calibration(rec, d);
     return 0;
 fail:
-    dev_report(rec, "setting up the copy pool", e);
+    dxtrec_cuda_report(rec, "setting up the copy pool", e);
     cudaGetLastError();
     return -1;
+}
+
+int dxtrec_cuda_start(dxtrec_t *rec)
+{
+    dev_state *d = rec->device;
+    if (!d)
+        return -1;
+    pthread_mutex_lock(&d->start_lock);
+    if (!d->started) {
+        cudaError_t e = cudaGetDevice(&d->device);
+        if (e == cudaSuccess)
+            setup_calibration(rec, d);
+        else
+            cudaGetLastError();
+        d->start_ok = e == cudaSuccess;
+        d->started = 1;
+    }
+    const int ok = d->start_ok;
+    pthread_mutex_unlock(&d->start_lock);
+    return ok ? 0 : -1;
+}
+
+dxtrec_steps *dxtrec_cuda_steps(dxtrec_t *rec)
+{
+    dev_state *d = rec->device;
+    return d ? atomic_load_explicit(&d->steps, memory_order_acquire) : NULL;
+}
+
+/* The writer's idle sleep ends and it polls at its shortest from now on. */
+static void wake_writer_polling(dxtrec_t *rec)
+{
+    atomic_store_explicit(&rec->device_active, 1, memory_order_relaxed);
+    pthread_mutex_lock(&rec->lock);
+    pthread_cond_signal(&rec->wake_writer);
+    pthread_mutex_unlock(&rec->lock);
+}
+
+int dxtrec_cuda_install_steps(dxtrec_t *rec, dxtrec_steps *steps)
+{
+    dev_state *d = rec->device;
+    dxtrec_steps *none = NULL;
+    if (!d || !atomic_compare_exchange_strong(&d->steps, &none, steps))
+        return -1;
+    wake_writer_polling(rec);
+    return 0;
 }
 
 /* The device state once set up; NULL (reported) when it cannot be. The first
@@ -239,10 +291,8 @@ static dev_state *dev_ready(dxtrec_t *rec)
         return NULL;
     st = dev_setup(rec, d) == 0 ? DEV_READY : DEV_BROKEN;
     atomic_store_explicit(&d->setup, st, memory_order_release);
-    atomic_store_explicit(&rec->device_active, st == DEV_READY, memory_order_relaxed);
-    pthread_mutex_lock(&rec->lock); /* end the writer's idle sleep: it polls from now on */
-    pthread_cond_signal(&rec->wake_writer);
-    pthread_mutex_unlock(&rec->lock);
+    if (st == DEV_READY)
+        wake_writer_polling(rec);
     return st == DEV_READY ? d : NULL;
 }
 
@@ -318,7 +368,7 @@ dxtrecResult_t dxtrec_record_device(dxtrec_t *rec, int op, int64_t step, const i
         cudaGetLastError(); /* clear a non-sticky error */
         dxtrec_count_drops(rec, op, 1, step, step);
         atomic_store_explicit(&slot->state, SLOT_FAILED, memory_order_release);
-        dev_report(rec, "record_device", e);
+        dxtrec_cuda_report(rec, "record_device", e);
         return DXTREC_ERR_CUDA;
     }
     atomic_store_explicit(&slot->state, SLOT_SUBMITTED, memory_order_release);
@@ -336,7 +386,7 @@ static void dev_calibrate(dxtrec_t *rec, dev_state *d)
             return;
         d->calib_inflight = 0;
         if (e != cudaSuccess) {
-            dev_report(rec, "clock calibration", e);
+            dxtrec_cuda_report(rec, "clock calibration", e);
             return;
         }
         volatile int64_t *out = d->calib_out;
@@ -359,7 +409,7 @@ static void dev_calibrate(dxtrec_t *rec, dev_state *d)
         e = cudaEventRecord(d->calib_done, d->calib_stream);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        dev_report(rec, "clock calibration off", e);
+        dxtrec_cuda_report(rec, "clock calibration off", e);
         d->calib_kernel = NULL;
         return;
     }
@@ -396,7 +446,7 @@ static void dev_collect(dxtrec_t *rec, dev_state *d)
             return;
         if (e != cudaSuccess) {
             cudaGetLastError();
-            dev_report(rec, "copying the counters", e);
+            dxtrec_cuda_report(rec, "copying the counters", e);
         }
         dev_release_slots(rec, d, d->marker_cover[i], e == cudaSuccess);
         d->mk_tail++;
@@ -421,7 +471,7 @@ static void dev_mark(dxtrec_t *rec, dev_state *d)
     cudaError_t e = cudaEventRecord(d->markers[i], d->copy_stream);
     if (e != cudaSuccess) { /* tried again at the next poll; the pool fills meanwhile */
         cudaGetLastError();
-        dev_report(rec, "marking copies", e);
+        dxtrec_cuda_report(rec, "marking copies", e);
         return;
     }
     d->marker_cover[i] = s;
@@ -434,7 +484,9 @@ static void dev_mark(dxtrec_t *rec, dev_state *d)
 static int dev_poll(dxtrec_t *rec)
 {
     dev_state *d = rec->device;
-    if (atomic_load_explicit(&d->setup, memory_order_acquire) != DEV_READY)
+    const int pool = atomic_load_explicit(&d->setup, memory_order_acquire) == DEV_READY;
+    dxtrec_steps *steps = atomic_load_explicit(&d->steps, memory_order_acquire);
+    if (!pool && !steps)
         return 0;
     if (!d->writer_bound) {
         /* relaxed: the polls must neither fail nor break a graph capture
@@ -444,14 +496,18 @@ static int dev_poll(dxtrec_t *rec)
         if (e == cudaSuccess)
             e = cudaThreadExchangeStreamCaptureMode(&mode);
         if (e != cudaSuccess)
-            dev_report(rec, "binding the writer thread to the device", e);
+            dxtrec_cuda_report(rec, "binding the writer thread to the device", e);
         d->writer_bound = 1;
     }
     dev_calibrate(rec, d);
-    dev_mark(rec, d);
-    dev_collect(rec, d);
-    return (int)(atomic_load_explicit(&d->head, memory_order_acquire) -
-                 atomic_load_explicit(&d->tail, memory_order_relaxed));
+    int pending = steps ? dxtrec_steps_poll(rec, steps, d->clock_hz) : 0;
+    if (pool) {
+        dev_mark(rec, d);
+        dev_collect(rec, d);
+        pending += (int)(atomic_load_explicit(&d->head, memory_order_acquire) -
+                         atomic_load_explicit(&d->tail, memory_order_relaxed));
+    }
+    return pending;
 }
 
 /* Rows still in flight at close are counted as dropped (and said); their
@@ -462,6 +518,7 @@ void dxtrec_device_fini(dxtrec_t *rec)
     uint64_t in_flight = 0;
     if (!d)
         return;
+    dxtrec_steps_free(rec, atomic_load(&d->steps));
     rec->device = NULL;
     for (uint64_t t = atomic_load(&d->tail); d->slots && t < atomic_load(&d->head); t++) {
         dev_slot *slot = &d->slots[t % d->nslots];
@@ -493,6 +550,7 @@ void dxtrec_device_fini(dxtrec_t *rec)
     if (d->calib_stream)
         cudaStreamDestroy(d->calib_stream);
     cudaGetLastError();
+    pthread_mutex_destroy(&d->start_lock);
     free(d->slots);
     free(d);
 }

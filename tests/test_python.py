@@ -159,6 +159,38 @@ class BindingTest(unittest.TestCase):
             if res == dxtrace.Result.ERR_CUDA:  # a CUDA build: the row is counted as dropped
                 self.assertEqual(rec.counters.rows_dropped, 1)
 
+    def test_step_path_errors(self):
+        # step() before attach(); attach() of a raw address on a machine without a GPU
+        # (a CUDA build: no device) or in a build without CUDA: loud, with what to do
+        if os.path.exists("/dev/nvidia0"):
+            self.skipTest("a GPU is present: tests/gpu/test_graph.py covers the step path")
+        with dxtrace.Recorder(self.dir, 0, N, quiet=True) as rec:
+            with self.assertRaisesRegex(dxtrace.DxtraceError, "attach"):
+                rec.step(0)
+            with self.assertRaises(dxtrace.DxtraceError) as cm:
+                rec.attach("dispatch", 0x1000)
+            self.assertRegex(str(cm.exception), "built without CUDA|CUDA")
+            with self.assertRaises(ValueError):
+                rec.attach("nope", 0x1000)
+            with self.assertRaises(ValueError):
+                rec.attach("combine", None, 0x1000)
+            with self.assertRaises(TypeError):
+                rec.attach("combine", np.zeros(N, dtype=np.int64))
+        with self.assertRaisesRegex(dxtrace.DxtraceError, "closed"):
+            rec.attach("dispatch", 0x1000)
+
+    def test_op_limit_named(self):
+        # a 58-layer model asks for 116 ops: refused at once, naming the limit
+        limit = dxtrace.load_library().dxtrec_max_ops()
+        self.assertGreaterEqual(limit, 16)
+        ops = ["dispatch.l%d" % i for i in range(limit)]
+        with dxtrace.Recorder(self.dir, 0, N, ops=ops, quiet=True, compress_level=0) as rec:
+            self.assertEqual(rec.record(ops[-1], 0, [1] * N), dxtrace.Result.SUCCESS)
+        path = os.path.join(self.dir, "rank-00000.h5")
+        self.assertEqual(read_op(path, ops[-1])["wait"].shape, (1, N))
+        with self.assertRaisesRegex(ValueError, "%d ops given.*1 to %d ops" % (limit + 1, limit)):
+            dxtrace.Recorder(self.dir, 0, N, ops=ops + ["one.more"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

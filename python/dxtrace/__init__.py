@@ -11,6 +11,17 @@ Recorder per rank writes <directory>/rank-<rank>.h5 (dxtrace trace format v1);
     rec.record("combine", step, combine_wait_recv_cost_stats)
     rec.close()
 
+The cheap path, one call per step for every op, capture-safe (CUDA graphs):
+
+    rec.attach("dispatch", dispatch_wait)   # once: torch CUDA int64 tensors, kept alive
+    rec.attach("combine", combine_wait)
+    for step in ...:
+        ...DeepEP's dispatch and combine...
+        rec.step(step)                       # one kernel on the current stream
+
+Inside torch.cuda.graph capture, rec.step() becomes a node of the graph and every
+replay records a row of each attached op (numbered last step + 1).
+
 record() takes torch CUDA tensors (device path: a snapshot queued behind the
 work on the current stream, never synchronizing it), CPU tensors, numpy arrays
 or sequences of integers (host path: copied at once). DeepEP's stats tensors
@@ -22,15 +33,19 @@ repository, then the system's libdxtrec.so.1.
 Owner: the GPU side of dxtrace (python/dxtrace/). Mirrors recorder/dxtrec.h.
 """
 
+import collections
 import ctypes
 import ctypes.util
 import enum
+import numbers
 import os
 import warnings
 
 import numpy as np
 
-__all__ = ["Recorder", "Result", "Counters", "DxtraceError", "load_library"]
+__all__ = ["Recorder", "Result", "Counters", "DxtraceError", "load_library", "STEP_AUTO"]
+
+STEP_AUTO = -(2 ** 63)  # DXTREC_STEP_AUTO: step() numbers the row last step + 1
 
 # recorder/dxtrec.h DXTREC_RESULTS, in order: (name, message)
 _RESULTS = (
@@ -116,11 +131,15 @@ def _declare(lib):
         "dxtrec_record_device": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64,
                                                 ctypes.c_void_p, ctypes.c_void_p,
                                                 ctypes.c_void_p]),
+        "dxtrec_attach_device": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                                ctypes.c_void_p]),
+        "dxtrec_step_device": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]),
         "dxtrec_flush": (ctypes.c_int, [ctypes.c_void_p]),
         "dxtrec_close": (ctypes.c_int, [ctypes.c_void_p]),
         "dxtrec_get_counters": (None, [ctypes.c_void_p, ctypes.POINTER(Counters)]),
         "dxtrec_last_error": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]),
         "dxtrec_result_string": (ctypes.c_char_p, [ctypes.c_int]),
+        "dxtrec_max_ops": (ctypes.c_int, []),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
@@ -172,6 +191,14 @@ def _current_raw_stream(device_index):
     return torch.cuda.current_stream(device_index).cuda_stream
 
 
+def _no_cuda_message(what):
+    lib = getattr(_lib, "_name", "libdxtrec")
+    return ("dxtrace: %s: %s was built without CUDA (nvcc was not found when it was built), so "
+            "CUDA tensors cannot be recorded; rebuild it with `make` where nvcc is found (or "
+            "`make NODEPS=1 gpu` on a GPU machine), or set DXTREC_LIB to a CUDA build"
+            % (what, lib))
+
+
 def _check_cuda_tensor(t, n, what):
     import torch
     if t.dtype != torch.int64:
@@ -205,7 +232,14 @@ class Recorder:
                              % (sorted(UNITS), sorted(COUNTINGS)))
         self._lib = lib
         self._handle = None
+        self._box = [None]  # the handle as step() sees it; None once closed
         self._cuda_set_up = False
+        self._warned_no_cuda = False
+        self._attached = {}  # op index -> (wait, tokens): kept alive until close
+        # record()'s CUDA tensors, kept until their copies are surely done: at most
+        # the copy pool's slots (DEV_MAX_SLOTS in recorder/dxtrec_cuda.c) are in flight,
+        # so a temporary handed to record() is never freed (and reused) under its copy
+        self._in_flight = collections.deque(maxlen=1024)
         self.world_size = int(world_size)
         self.ops = tuple(str(o) for o in ops)
         self._op_index = {name: i for i, name in enumerate(self.ops)}
@@ -217,6 +251,11 @@ class Recorder:
         cfg.dir, cfg.run_id, cfg.node = self._keep
         cfg.rank, cfg.world_size, cfg.local_rank = int(rank), self.world_size, int(local_rank)
         cfg.ops, cfg.nops = self._ops_c, len(self.ops)
+        max_ops = int(lib.dxtrec_max_ops())
+        if not 1 <= len(self.ops) <= max_ops:
+            raise ValueError("%d ops given: a recorder holds 1 to %d ops (the trace format's "
+                             "limit, DXT_MAX_OPS in format/dxt_format.h); sum layers into fewer "
+                             "ops or use several recorders" % (len(self.ops), max_ops))
         cfg.unit, cfg.counting = UNITS[unit], COUNTINGS[counting]
         cfg.clock_hz = float(clock_hz)
         cfg.record_tokens = 1 if record_tokens else 0
@@ -229,6 +268,7 @@ class Recorder:
             raise DxtraceError("dxtrec_open(%r, rank %s): %s" % (directory, rank,
                                                                   RESULT_MESSAGES[res]))
         self._handle = handle
+        self._box[0] = handle.value
         self.open_result = res
         if res != Result.SUCCESS and not quiet:
             warnings.warn("dxtrace: %s" % self.last_error()[1], RuntimeWarning, stacklevel=2)
@@ -252,7 +292,9 @@ class Recorder:
 
         wait, tokens: world_size integers each. torch CUDA tensors (int64,
         contiguous) go through the device path on stream (default: torch's
-        current stream of the tensor's device); anything else is copied now.
+        current stream of the tensor's device; the recorder keeps a reference
+        until the copy is surely done, so a temporary is safe); anything else is
+        copied now.
         Returns a Result: SUCCESS, ERR_DROPPED (ring or pool full: counted),
         ERR_CUDA, ... Raises TypeError/ValueError on malformed input."""
         handle, op_i = self._live(), self._op(op)
@@ -279,13 +321,107 @@ class Recorder:
         elif hasattr(stream, "cuda_stream"):
             stream = stream.cuda_stream
         args = (handle, op_i, int(step), wait.data_ptr(), tok_ptr, int(stream))
+        self._in_flight.append((wait, tokens))
         if self._cuda_set_up:
             return Result(self._lib.dxtrec_record_device(*args))
         import torch
         with torch.cuda.device(dev):  # the first call sets the pool up on the current device
             res = self._lib.dxtrec_record_device(*args)
-        self._cuda_set_up = True
+        self._cuda_set_up = res != Result.ERR_NO_CUDA
+        if res == Result.ERR_NO_CUDA and not self._warned_no_cuda:
+            self._warned_no_cuda = True
+            warnings.warn(_no_cuda_message("record() of a CUDA tensor"), RuntimeWarning,
+                          stacklevel=3)
         return Result(res)
+
+    # ---- the step path: attach once, one step() per step for every op ----
+
+    def attach(self, op, wait, tokens=None):
+        """Register op's device counters for step(): wait (and tokens, kept when
+        record_tokens) are torch CUDA int64 tensors of world_size values (the
+        recorder keeps a reference until close, so they are never freed under
+        it) or device addresses as integers (then on the current CUDA device,
+        and the caller keeps the memory alive). Attach every op before the
+        first step() and outside any graph capture; attaching again replaces,
+        wait=None detaches. Raises DxtraceError when the library cannot (no
+        CUDA in the build, no GPU, not device memory), ValueError/TypeError on
+        malformed tensors."""
+        handle, op_i = self._live(), self._op(op)
+        if not 0 <= op_i < len(self.ops):
+            raise ValueError("op %d out of range (%d ops)" % (op_i, len(self.ops)))
+        ptrs, dev = [], None
+        for name, t in (("wait", wait), ("tokens", tokens)):
+            if t is None:
+                ptrs.append(None)
+            elif _is_torch_tensor(t):
+                if not t.is_cuda:
+                    raise TypeError("%s: a CUDA tensor expected (attach records device "
+                                    "counters; record() takes host data)" % name)
+                _check_cuda_tensor(t, self.world_size, name)
+                if dev is not None and t.device.index != dev:
+                    raise TypeError("tokens: a CUDA tensor on the device of wait expected")
+                dev = t.device.index
+                ptrs.append(t.data_ptr())
+            elif isinstance(t, numbers.Integral):
+                ptrs.append(int(t))
+            else:
+                raise TypeError("%s: a torch CUDA tensor or a device address (int) expected, "
+                                "got %s" % (name, type(t).__name__))
+        if ptrs[0] is None and ptrs[1] is not None:
+            raise ValueError("tokens without wait")
+        if dev is not None:
+            import torch
+            with torch.cuda.device(dev):  # the first attach makes the ring on this device
+                res = Result(self._lib.dxtrec_attach_device(handle, op_i, ptrs[0], ptrs[1]))
+        else:
+            res = Result(self._lib.dxtrec_attach_device(handle, op_i, ptrs[0], ptrs[1]))
+        if res == Result.ERR_NO_CUDA:
+            raise DxtraceError(_no_cuda_message("attach()"))
+        if res != Result.SUCCESS:
+            raise DxtraceError("attach(%r): %s: %s" % (self.ops[op_i], RESULT_MESSAGES[res],
+                                                        self.last_error()[1]))
+        if ptrs[0] is None:
+            self._attached.pop(op_i, None)
+        else:
+            self._attached[op_i] = (wait, tokens)
+        if "step" not in self.__dict__:
+            self.step = self._make_step(dev)
+        return res
+
+    def _make_step(self, dev):
+        """step() with everything looked up once: the ctypes function, the
+        handle's box, torch's current-stream getter for the ring's device."""
+        fn, box = self._lib.dxtrec_step_device, self._box
+        if dev is None:  # raw addresses only: the legacy default stream unless told
+            def raw(index):
+                return 0
+        else:
+            import torch
+            raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+            if raw is None:
+                def raw(index, _cs=torch.cuda.current_stream):
+                    return _cs(index).cuda_stream
+
+        def step(step=STEP_AUTO, stream=None):
+            if stream is None:
+                return fn(box[0], step, raw(dev))
+            return fn(box[0], step, getattr(stream, "cuda_stream", stream))
+        step.__doc__ = Recorder.step.__doc__
+        return step
+
+    def step(self, step=STEP_AUTO, stream=None):
+        """Record one row of every attached op at step (an int; STEP_AUTO: the
+        last step + 1): one small kernel on stream (default: torch's current
+        stream of the attached tensors' device; a raw cudaStream_t integer or
+        a torch.cuda.Stream), which copies the counters as they stand after
+        the work queued before it. Never synchronizes. Inside a
+        torch.cuda.graph capture it becomes a node of the graph: each replay
+        records a row per attached op, numbered last step + 1 (step is then
+        ignored). Returns an int result (0: Result.SUCCESS; compare with
+        Result); a closed recorder gives ERR_INVALID_ARG. Available after the
+        first attach()."""
+        self._live()
+        raise DxtraceError("step() before attach(): attach the ops' counters first")
 
     def record_device(self, op, step, wait_ptr, tokens_ptr=None, stream=0):
         """Device path with raw pointers (CuPy, Numba, ...): wait_ptr and
@@ -322,7 +458,12 @@ class Recorder:
         if self._handle is None:
             return Result.ERR_CLOSED
         handle, self._handle = self._handle, None
-        return Result(self._lib.dxtrec_close(handle))
+        self._box[0] = None  # a step() kept by the caller now gets ERR_INVALID_ARG, no crash
+        self.__dict__.pop("step", None)
+        res = Result(self._lib.dxtrec_close(handle))
+        self._attached.clear()
+        self._in_flight.clear()
+        return res
 
     @property
     def closed(self):

@@ -8,8 +8,11 @@
 # recorded through the CUDA path, each trace checked (tests/gpu/check_trace.py);
 # small V=8 traces of healthy / slow rank / slow path for samples/traces/;
 # compute-sanitizer memcheck of a short run; the overhead benchmark at V=8, 16
-# and 32; the torch test of the Python binding (tests/gpu/test_torch.py).
-# Writes $OUT/gpu.log, $OUT/traces.tgz, $OUT/gpu-summary.txt.
+# and 32; the torch test of the Python binding (tests/gpu/test_torch.py); the
+# step path with CUDA graphs (tests/gpu/test_graph.py) and its cost
+# (tests/gpu/bench_step.py).
+# Writes $OUT/gpu.log, $OUT/traces.tgz, $OUT/gpu-summary.txt, $OUT/test_graph.txt,
+# $OUT/graph-traces/, $OUT/bench_step.json.
 # Without a GPU it says so and exits 0 (nothing to test).
 #
 # Owner: the GPU side of dxtrace.
@@ -69,6 +72,10 @@ main() {
     done
     step torch 300 env DXTREC_LIB=build/lib/libdxtrec.so $PY tests/gpu/test_torch.py
     sed "s/^/    /" "$WORK/torch.out" | tail -n 14 >>"$SUMMARY"
+    step graph 300 env DXTREC_LIB=build/lib/libdxtrec.so OUT="$OUT" $PY tests/gpu/test_graph.py
+    grep -v "^ok " "$WORK/graph.out" | sed "s/^/    /" | tail -n 14 >>"$SUMMARY"
+    step bench-step 300 env DXTREC_LIB=build/lib/libdxtrec.so OUT="$OUT" $PY tests/gpu/bench_step.py
+    sed "s/^/    /" "$WORK/bench-step.out" | tail -n 8 >>"$SUMMARY"
     nvidia-smi --query-gpu=clocks.sm,temperature.gpu --format=csv,noheader >>"$SUMMARY"
     tar -C "$TRACES" -czf "$OUT/traces.tgz" . && ls -la "$OUT" >>"$LOG"
     du -sh "$TRACES"/* >>"$SUMMARY"
