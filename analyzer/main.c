@@ -200,6 +200,7 @@ static int parse_cli(cli *c, int argc, char **argv)
     memset(c, 0, sizeof *c);
     dxt_input_opts_init(&c->input);
     dxt_analysis_opts_init(&c->analysis);
+    dxt_plots_request_init(&c->plots);
     int opt;
     while ((opt = getopt_long(argc, argv, "qh", long_options, NULL)) != -1) {
         if (opt == 'h') {

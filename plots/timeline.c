@@ -117,7 +117,7 @@ dxt_plot_rc dxt_plot_timeline(const char *png_path, const dxt_timeline_series *s
     pb_printf(&b, "set terminal pngcairo size %d,%d noenhanced font 'sans,10'\nset output ",
               TIMELINE_WIDTH, TIMELINE_TITLE_PX + rows * TIMELINE_PANEL_PX);
     pb_quoted(&b, png_path);
-    snprintf(text, sizeof(text), "%s | run %s | wait per window", opts && opts->op ? opts->op
+    snprintf(text, sizeof(text), "%s | run %s | wait per step, one point per window", opts && opts->op ? opts->op
              : "all ops", opts && opts->run_id ? opts->run_id : "?");
     if (nseries > panels) {
         size_t used = strlen(text);
