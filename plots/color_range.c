@@ -159,8 +159,8 @@ void plot_color_title(const dxt_plot_opts *o, char *buf, size_t len)
 {
     const char *unit = o->unit ? o->unit : "us";
     if (o->relative)
-        snprintf(buf, len, "wait / typical wait (median of intra- or inter-node pairs), "
-                 "log scale   (cell values: %s)", unit);
+        snprintf(buf, len, "wait / typical wait of its kind (intra- or inter-node), log"
+                 "   (values: %s)", unit);
     else
         snprintf(buf, len, "wait (%s%s)", unit, o->log_color ? ", log scale" : "");
 }

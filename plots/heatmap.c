@@ -331,9 +331,9 @@ static void view_caption(const heat_view *v, const dxt_plot_opts *o, char *buf, 
                  v->rows.group > 1 || v->cols.group > 1
                      ? "; a block: its median or a slower whole line" : "");
     } else if (v->rows.group > 1) {
-        snprintf(buf, len, "overview: each cell a block of %d x %d ranks%s: its median, or the "
-                 "median of a slower whole row or column of ranks through it", v->rows.group,
-                 v->cols.group, v->rows.nodes_per_cell == 1 ? " (a node pair)" : "");
+        snprintf(buf, len, "overview: a cell is %d x %d ranks%s, colored by its median or a "
+                 "slower whole row or column", v->rows.group, v->cols.group,
+                 v->rows.nodes_per_cell == 1 ? " (a node pair)" : "");
     } else {
         snprintf(buf, len, "each cell: one rank pair");
     }

@@ -30,6 +30,7 @@ import warnings
 
 import numpy as np
 
+__version__ = "1.1.0"  # the Makefile's VERSION (tests/test_install.sh compares them)
 __all__ = ["Recorder", "Result", "Counters", "DxtraceError", "load_library"]
 
 # recorder/dxtrec.h DXTREC_RESULTS, in order: (name, message)
