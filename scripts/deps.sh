@@ -4,7 +4,7 @@
 #   scripts/deps.sh --check  exit 0 when everything is present, 1 otherwise (prints what is
 #                            missing and the line to install it; never installs: plain `make`)
 set -u
-PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libjansson-dev libcmocka-dev gnuplot-nox python3 python3-numpy python3-h5py clang"
+PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libjansson-dev libcmocka-dev gnuplot-nox python3 python3-numpy python3-h5py python3-jsonschema clang"
 
 missing=""
 for p in $PKGS; do
