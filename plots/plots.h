@@ -155,7 +155,7 @@ typedef struct dxt_timeline_series {
 
 /* Write a timeline PNG for one op: one panel per series (the first
  * DXT_TIMELINE_MAX_PANELS, the title says how many more), subject in red,
- * peers' median in dashed green, onset as a vertical line. nseries 0 draws one
+ * peers' median in dashed blue, onset as a vertical line. nseries 0 draws one
  * panel of overall (NULL: nothing) with "no findings" - a healthy run is flat.
  * Uses run_id, op, unit and gnuplot of opts. */
 dxt_plot_rc dxt_plot_timeline(const char *png_path, const dxt_timeline_series *series,

@@ -13,8 +13,8 @@
 #define TIMELINE_TITLE_PX 50
 #define TIMELINE_MAX_WINDOWS 10000000
 #define SUBJECT_COLOR "#d73027"
-#define PEERS_COLOR "#1a9850"
-#define ONSET_COLOR "#0030d0"
+#define PEERS_COLOR "#4575b4" /* red and blue: apart for every kind of color blindness */
+#define ONSET_COLOR "#202020"
 
 static int series_ok(const dxt_timeline_series *s)
 {
