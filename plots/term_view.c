@@ -222,13 +222,14 @@ static void print_scale(FILE *out, const plot_scale *s, const term_style *st,
     char text[32], title[200];
     fprintf(out, "levels:");
     for (int k = 0; k < TERM_LEVELS; k++) {
-        plot_format_value(scale_value(s, (double)k / TERM_LEVELS), text, sizeof text);
+        /* the first level up to the second's start, the others from their start */
+        plot_format_value(scale_value(s, (double)(k ? k : 1) / TERM_LEVELS), text, sizeof text);
         fputc(' ', out);
-        put_cell(out, st, (k + 0.5) / TERM_LEVELS, term_glyphs[k], 2);
-        fprintf(out, "%s %s%s%s", st->color ? "\x1b[0m" : "", k == 0 ? "<" : ">=", text,
+        put_cell(out, st, (k + 0.5) / TERM_LEVELS, term_glyphs[k], 1);
+        fprintf(out, "%s %s%s%s", st->color ? "\x1b[0m" : "", k == 0 ? "<" : "", text,
                 s->relative ? "x" : "");
     }
-    fprintf(out, "\n");
+    fprintf(out, " or more\n");
     plot_color_title(o, title, sizeof(title));
     fprintf(out, "color and glyph: %s\n", title);
 }
