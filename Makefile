@@ -24,7 +24,9 @@ PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR  ?= $(PREFIX)/bin
-PYTHONDIR ?= $(LIBDIR)/python3/dist-packages
+# where Debian's python3 looks under PREFIX (/usr/local/lib/python3.11/dist-packages)
+PYTHON_VERSION := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(LIBDIR)/python$(or $(PYTHON_VERSION),3)/dist-packages
 BUILD   ?= build
 CC      ?= cc
 REC_PKGS  := hdf5-serial

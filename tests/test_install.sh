@@ -20,7 +20,8 @@ fi
 export PKG_CONFIG_PATH="$TMP/prefix/lib/pkgconfig"
 version=$(sed -n 's/^VERSION := //p' Makefile)
 [ "$(pkg-config --modversion dxtrec)" = "$version" ] || { echo "FAIL: dxtrec.pc version"; exit 1; }
-[ "$(PYTHONPATH="$TMP/prefix/lib/python3/dist-packages" /usr/bin/python3 -c \
+pydir=$(dirname "$(find "$TMP/prefix/lib" -path '*dist-packages/dxtrace/__init__.py')")
+[ "$(PYTHONPATH="$(dirname "$pydir")" /usr/bin/python3 -c \
     'import dxtrace; print(dxtrace.__version__)')" = "$version" ] ||
     { echo "FAIL: the installed Python package is not version $version"; exit 1; }
 "$TMP/prefix/bin/dxt-analyze" --version | grep -q "$version"
