@@ -171,8 +171,8 @@ static void base_opts(const plots_ctx *c, dxt_plot_opts *o, char *unit, size_t u
     o->cb_max = c->cb_max;
 }
 
-/* --abs-color: one range for every picture of the op, the overview's
- * finite (positive, on a log scale) min..max. */
+/* --abs-color: one range for every picture of the op, the finite (positive,
+ * on a log scale) min..max of the analyzed range's matrix. */
 static void op_color_range(plots_ctx *c, const double *m)
 {
     size_t count = (size_t)c->a->in->n * c->a->in->n;
@@ -241,9 +241,6 @@ static void range_heatmap(plots_ctx *c, const dxt_finding *f, int nf)
     } else {
         per_step(n, c->r->total, c->r->rank_rows, c->matrix);
     }
-    op_color_range(c, c->matrix);
-    o.cb_min = c->cb_min;
-    o.cb_max = c->cb_max;
     if (make_path(c, path, suffix) != 0) {
         note(c, DXT_PLOT_EINVAL, "output path too long");
         return;
@@ -443,6 +440,8 @@ static void op_plots(plots_ctx *c, FILE *show_out)
         memcpy(f, tracked, (size_t)nf * sizeof *f);
     nf = nf > 0 ? nf : 0;
     safe_name(c->r->name, c->op_file, sizeof c->op_file);
+    per_step(c->a->in->n, c->r->total, c->r->rank_rows, c->matrix);
+    op_color_range(c, c->matrix); /* before any picture of the op */
     if (c->req->show && show_out) {
         dxt_plot_opts o;
         base_opts(c, &o, unit, sizeof unit);
@@ -450,7 +449,6 @@ static void op_plots(plots_ctx *c, FILE *show_out)
         o.nfindings = nf;
         o.first_step = c->r->first_step;
         o.last_step = c->r->last_step;
-        per_step(c->a->in->n, c->r->total, c->r->rank_rows, c->matrix);
         o.plain = !show_colors(c->req->color, show_out);
         dxt_plot_rc rc = dxt_show_heatmap(show_out, c->a->in->n, c->matrix, &o, err, sizeof err);
         if (rc != DXT_PLOT_OK)
