@@ -94,7 +94,7 @@ check "healthy cell of its block pale" is_pale "$TMP/p/dispatch-finding1-slow_so
 check "--palette deepxtrace" quiet "$ANALYZE" "$TMP/src" --plots "$TMP/g" --palette deepxtrace -q
 check "deepxtrace: healthy green" is_green "$TMP/g/dispatch-heatmap.png" 16 12 6
 check "--abs-color" quiet "$ANALYZE" "$TMP/src" --plots "$TMP/a" --abs-color -q
-check "--abs-color: slow column dark" is_dark "$TMP/a/dispatch-heatmap.png" 16 3 5
+check "--abs-color: slow column dark" is_dark "$TMP/a/dispatch-heatmap.png" 16 12 5
 check "bad --palette: exit 2" sh -c '"$1" "$2" --palette nope >/dev/null 2>&1; [ $? = 2 ]' \
     sh "$ANALYZE" "$TMP/src"
 
