@@ -5,8 +5,12 @@
 #   make accuracy        issue 11's sweeps: 200 healthy randomized traces, then the fault table
 #   make demo            simulate a 16-rank job with one slow rank, analyze it, draw it
 #   make bench           print the benchmarks (record cost, writer throughput, sizes, analysis)
-#   make install PREFIX=/usr/local   library, public headers, dxtrec.pc, tools
-#   make deps            install the Debian packages dxtrace needs (as root)
+#   make install PREFIX=/usr/local   library (LIBDIR), headers (INCLUDEDIR/dxtrace/),
+#                        dxtrec.pc, tools, the Python package (PYTHONDIR); DESTDIR honoured
+#   make uninstall       remove what make install put there (same PREFIX, LIBDIR, ...)
+#   make deps            install the Debian packages dxtrace needs (as root); only `make deps`,
+#                        `make test` and `make demo` ever install anything, plain `make` and
+#                        `make install` only check and print the apt-get line
 #   make SAN=1 test      the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
 #   make TSAN=1 test-threads   the recorder's thread tests under ThreadSanitizer (build-tsan/)
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each (clang)
@@ -16,7 +20,14 @@
 # libdxt.a that the tools and the tests link. Every .c file is picked up by its folder:
 # adding a source file needs no change here.
 
+VERSION := 1.1.0
 PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+# where Debian's python3 looks under PREFIX (/usr/local/lib/python3.11/dist-packages)
+PYTHON_VERSION := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(LIBDIR)/python$(or $(PYTHON_VERSION),3)/dist-packages
 BUILD   ?= build
 CC      ?= cc
 REC_PKGS  := hdf5-serial
@@ -45,7 +56,7 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden -pthread \
-           -Iformat -Irecorder -Ianalyzer -Iplots -Isamples $(SANFLAGS)
+           -Iformat -Irecorder -Ianalyzer -Iplots -Isamples -DDXT_VERSION='"$(VERSION)"' $(SANFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += -lm
 
@@ -57,6 +68,9 @@ CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_INC    := $(firstword $(wildcard $(CUDA_HOME)/include/cuda_runtime_api.h /usr/include/cuda_runtime_api.h))
 CUDA_CFLAGS := -DDXT_HAVE_CUDA -I$(dir $(CUDA_INC))
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64/libcudart.so /usr/lib/x86_64-linux-gnu/libcudart.so))
+# the tools and tests run from the build tree: an rpath; libdxtrec.so gets none (the system's
+# loader finds libcudart, as for any CUDA program), and dxtrec.pc names -lcudart for static links
+CUDA_LINK   := -L$(dir $(CUDA_LIBDIR)) -lcudart
 CUDA_LIBS   := -L$(dir $(CUDA_LIBDIR)) -Wl,-rpath,$(dir $(CUDA_LIBDIR)) -lcudart
 NVCCFLAGS   ?= -O2 -g -arch=sm_90 -std=c++17 -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
                -Iformat -Irecorder -Isamples
@@ -79,7 +93,8 @@ CUDA_C_SRC  := $(wildcard recorder/*_cuda.c)
 LIBREC_SRC  := $(wildcard format/*.c) $(filter-out $(CUDA_C_SRC),$(wildcard recorder/*.c))
 ifeq ($(HAVE_CUDA),1)
 LIBREC_SRC  += $(CUDA_C_SRC)
-LDLIBS      += $(CUDA_LIBS)
+TOOL_LDLIBS := $(CUDA_LIBS)
+SO_LDLIBS   := $(CUDA_LINK)
 endif
 # recorder/*.cu (the step kernel): compiled by nvcc into libdxtrec in CUDA builds, without
 # exceptions and thread-safe statics, so that libdxtrec links with cc and needs no libstdc++
@@ -110,11 +125,11 @@ ifeq ($(HAVE_CUDA),1)
 CU_BINS   := $(if $(wildcard samples/ep_gpu.cu),$(BUILD)/bin/dxt-ep-gpu)
 CU_BINS   += $(if $(and $(NCCL_INC),$(NCCL_LIB),$(wildcard samples/ep_nccl.cu)),$(BUILD)/bin/dxt-ep-nccl)
 endif
-LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(LDLIBS)
+LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(TOOL_LDLIBS) $(LDLIBS)
 
 # Objects of tests and benches are intermediate files to make: keep them.
 .SECONDARY:
-.PHONY: all gpu test demo bench install deps deps-check clean fuzz test-threads accuracy
+.PHONY: all gpu test demo bench install uninstall deps deps-check clean fuzz test-threads accuracy
 all: $(LIBREC_A) $(LIBREC_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS) $(FUZZ_REPLAYS)
 
 $(BUILD)/obj/%.o: %.c | deps-check
@@ -131,7 +146,7 @@ $(LIBREC_A): $(LIBREC_OBJ)
 
 $(LIBREC_SO): $(LIBREC_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdxtrec.so.1 -o $@ $^ $(REC_LIBS) $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdxtrec.so.1 -o $@ $^ $(REC_LIBS) $(SO_LDLIBS) $(LDLIBS)
 
 $(LIBDXT_A): $(LIBDXT_OBJ)
 	@mkdir -p $(dir $@)
@@ -177,16 +192,20 @@ $(BUILD)/bin/dxt-ep-nccl: $(EP_NCCL_CU) samples/ep_nccl.h $(LIBREC_A) $(wildcard
 deps:
 	@scripts/deps.sh
 
-# Every build first makes sure the packages are there: installs them as root,
-# otherwise stops with the exact apt-get line. NODEPS=1 skips it (the GPU
-# machine: Ubuntu, no network; build only `make NODEPS=1 gpu` there).
+# Every build first checks that the packages are there, and stops with the exact
+# apt-get line when not; it never installs (`make deps`, `make test` and
+# `make demo` do). NODEPS=1 skips it (the GPU machine: Ubuntu, no network;
+# build only `make NODEPS=1 gpu` there).
 deps-check:
-	@[ "$(NODEPS)" = 1 ] || scripts/deps.sh
+	@[ "$(NODEPS)" = 1 ] || scripts/deps.sh --check
 
 # What the GPU machine builds: the recorder and the CUDA sample.
 gpu: $(LIBREC_A) $(LIBREC_SO) $(CU_BINS)
 
-test: all
+# The README's two commands install what is missing first (as root), then build.
+test:
+	@[ "$(NODEPS)" = 1 ] || scripts/deps.sh
+	@$(MAKE) --no-print-directory all
 	@tests/run.sh $(BUILD)
 
 # dxt-analyze judged on randomized dxt-synth traces (tests/accuracy/sweep.py; ACCURACY_ARGS
@@ -206,21 +225,38 @@ test-threads:
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" DXT_SOAK_RECORDS=$(DXT_SOAK_RECORDS) \
 	    build-tsan/tests/test_soak
 
-demo: all
+demo:
+	@[ "$(NODEPS)" = 1 ] || scripts/deps.sh
+	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(BUILD)
 
 bench: all
 	@scripts/bench.sh $(BUILD)
 
+# Installed: LIBDIR/libdxtrec.{a,so.1,so}, INCLUDEDIR/dxtrace/{dxtrec.h,dxt_probe.cuh},
+# LIBDIR/pkgconfig/dxtrec.pc, BINDIR/dxt-analyze and dxt-synth, PYTHONDIR/dxtrace/.
+INSTALLED_BINS := $(notdir $(BINS))
 install: $(LIBREC_A) $(LIBREC_SO) $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(LIBREC_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIBREC_SO) $(DESTDIR)$(PREFIX)/lib/libdxtrec.so.1
-	ln -sf libdxtrec.so.1 $(DESTDIR)$(PREFIX)/lib/libdxtrec.so
-	install -m 644 recorder/dxtrec.h $(wildcard recorder/dxt_probe.cuh) $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@REQUIRES@|$(REC_PKGS)|' recorder/dxtrec.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dxtrec.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/dxtrace $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(PYTHONDIR)/dxtrace
+	install -m 644 $(LIBREC_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIBREC_SO) $(DESTDIR)$(LIBDIR)/libdxtrec.so.1
+	ln -sf libdxtrec.so.1 $(DESTDIR)$(LIBDIR)/libdxtrec.so
+	install -m 644 recorder/dxtrec.h $(wildcard recorder/dxt_probe.cuh) $(DESTDIR)$(INCLUDEDIR)/dxtrace/
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 644 python/dxtrace/*.py $(DESTDIR)$(PYTHONDIR)/dxtrace/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(REC_PKGS)|' \
+	    -e 's|@LIBS_PRIVATE@|$(strip $(SO_LDLIBS) -lpthread -lm)|' recorder/dxtrec.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/dxtrec.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libdxtrec.a $(DESTDIR)$(LIBDIR)/libdxtrec.so.1 \
+	    $(DESTDIR)$(LIBDIR)/libdxtrec.so $(DESTDIR)$(LIBDIR)/pkgconfig/dxtrec.pc \
+	    $(DESTDIR)$(INCLUDEDIR)/dxtrace/dxtrec.h $(DESTDIR)$(INCLUDEDIR)/dxtrace/dxt_probe.cuh \
+	    $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALLED_BINS))
+	rm -rf $(DESTDIR)$(PYTHONDIR)/dxtrace
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/dxtrace 2>/dev/null
 
 # --- fuzzing (owner: reliability, tests/fuzz/) -----------------------------------
 # `make fuzz FUZZ_SECONDS=N`: every tests/fuzz/fuzz_<name>.c built with clang's

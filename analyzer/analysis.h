@@ -60,6 +60,10 @@ void dxt_analysis_free(dxt_analysis *a);
  * out of memory. */
 int dxt_report_text(FILE *out, const dxt_analysis *a, int quiet);
 int dxt_report_json(FILE *out, const dxt_analysis *a);
+/* report_csv.c: the findings as CSV (a header line, one finding per line), or
+ * the per-window matrices (op,first_step,last_step,i,j,wait_per_step). */
+int dxt_report_csv(FILE *out, const dxt_analysis *a);
+int dxt_report_csv_matrices(FILE *out, const dxt_analysis *a);
 
 /* Shared by the reports (report_stats.c): per-step medians of the whole-range
  * matrix within and across nodes (NAN when none), and the worst cells. */

@@ -1,5 +1,6 @@
 /* main.c - dxt-analyze's command line: options, loading the input, running
- * the analysis, printing the report; exit codes.
+ * the analysis, printing the report (text, JSON or CSV, to stdout or -o FILE),
+ * progress on a terminal; exit codes.
  * Owner: the loader/report engineer (A2). The plots engineer adds --plots,
  * --show, --plot-window, --log-color in the marked places (the analysis
  * results: dxt_analysis in analysis.h, one dxt_op_result per op). */
@@ -15,14 +16,15 @@
 
 #include "analysis.h"
 #include "analysis_plots.h"
+#include "dxt_format.h"
 
 /* Exit codes, documented in --help. */
 #define DXT_EXIT_CODES(X)                                                          \
     X(EXIT_ANALYZED, 0, "the analysis ran (with or without findings)")              \
-    X(EXIT_USAGE, 1, "bad command line")                                            \
-    X(EXIT_NO_INPUT, 2, "no usable input (unreadable, no valid file, mixed runs, unknown op, empty step range)") \
+    X(EXIT_NO_INPUT, 1, "no usable input (unreadable, no valid file, mixed runs, unknown op, empty step range)") \
+    X(EXIT_USAGE, 2, "bad command line")                                            \
     X(EXIT_FAILED, 3, "the analysis failed midway (read error, out of memory, output error)") \
-    X(EXIT_PLOTS, 4, "the report was written but plots failed (--plots, --show: message on stderr)")
+    X(EXIT_PLOTS, 4, "the report was written but a picture was not (--plots, --show: gnuplot missing or failed)")
 
 enum {
 #define EXIT_ENUM(id, code, what) id = code,
@@ -30,9 +32,14 @@ enum {
 #undef EXIT_ENUM
 };
 
+typedef enum { REPORT_TEXT, REPORT_JSON, REPORT_CSV } report_format;
+
 typedef struct cli {
     const char *trace;
-    int json, quiet;
+    report_format format;
+    int quiet, matrices;
+    const char *output;      /* -o FILE; NULL: stdout */
+    const char *unit;        /* --unit for text and DeepXTrace inputs */
     dxt_input_opts input;
     dxt_analysis_opts analysis;
     dxt_plots_request plots; /* --plots, --show, --plot-window, --log-color (plots/) */
@@ -40,7 +47,8 @@ typedef struct cli {
 
 enum { OPT_FORMAT = 256, OPT_WINDOW, OPT_FROM, OPT_TO, OPT_OP, OPT_RUN, OPT_PER_NODE,
        OPT_MIN_SEVERITY, OPT_MIN_SCORE, OPT_VERBOSE,
-       OPT_PLOTS, OPT_SHOW, OPT_PLOT_WINDOW, OPT_LOG_COLOR, OPT_ABS_COLOR };
+       OPT_PLOTS, OPT_SHOW, OPT_PLOT_WINDOW, OPT_LOG_COLOR, OPT_ABS_COLOR, OPT_COLOR,
+       OPT_PALETTE, OPT_MATRICES, OPT_UNIT, OPT_VERSION };
 
 static const struct option long_options[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
@@ -60,6 +68,12 @@ static const struct option long_options[] = {
     {"plot-window", required_argument, NULL, OPT_PLOT_WINDOW},
     {"log-color", no_argument, NULL, OPT_LOG_COLOR},
     {"abs-color", no_argument, NULL, OPT_ABS_COLOR},
+    {"color", required_argument, NULL, OPT_COLOR},
+    {"palette", required_argument, NULL, OPT_PALETTE},
+    {"matrices", no_argument, NULL, OPT_MATRICES},
+    {"unit", required_argument, NULL, OPT_UNIT},
+    {"output", required_argument, NULL, 'o'},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -72,25 +86,36 @@ static void usage(FILE *out)
 "DeepXTrace diagnose log (lines 'rank=i [v v ...]'; each block of N rows is one\n"
 "window) or a plain text matrix (N lines of N numbers; several may follow).\n"
 "M[i][j] is the wait of rank i for rank j.\n\n"
-"  --format text|json   report for people (default) or JSON (report format v1)\n"
+"  --format text|json|csv   report for people (default), JSON (report format v1,\n"
+"                       docs/report.schema.json) or CSV (one finding per line)\n"
+"  --matrices           with --format csv: the per-window matrices instead, one line\n"
+"                       per cell: op,first_step,last_step,i,j,wait_per_step\n"
+"  -o, --output FILE    write the report to FILE instead of stdout\n"
 "  --window STEPS       steps summed per window (default: 1, 2, 5 x 10^k steps,\n"
 "                       the smallest giving at most 100 windows)\n"
 "  --from STEP, --to STEP   analyze only these steps\n"
 "  --op NAME            analyze this op (repeatable; default: every op)\n"
-"  --run ID             the run to analyze when the directory holds several\n"
+"  --run ID             the run to analyze when the directory holds several; for a\n"
+"                       text matrix or DeepXTrace log, its run id (default: file name)\n"
+"  --unit UNIT          the unit of a text matrix or DeepXTrace log (default cycles)\n"
 "  --per-node R         ranks per node when the input names no nodes (default 8;\n"
 "                       one node when N is not a multiple of R or N <= R)\n"
 "  --min-severity X, --min-score Z   classifier thresholds (see classify.h)\n"
 "  --verbose            the classifier's reasoning per window, on stderr\n"
-"  --plots DIR          write PNGs (gnuplot): per op a heatmap, one per finding, a timeline\n"
+"  --plots DIR          write PNGs (gnuplot): per op a heatmap (the overview), a\n"
+"                       zoomed panel per finding, a timeline\n"
 "  --plot-window A:B    the heatmap of steps A..B instead of the analyzed range\n"
-"  --log-color          logarithmic color scale in the heatmaps\n"
 "  --abs-color          color by the wait itself (default: by the wait over the\n"
-"                       typical wait of its node pair, so that fast intra-node\n"
-"                       and slow inter-node cells are judged alike)\n"
-"  --show               draw each op's heatmap in the terminal (ANSI colors)\n"
+"                       typical wait of its kind, intra- or inter-node, 1x-4x)\n"
+"  --log-color          with --abs-color: a logarithmic color scale\n"
+"  --palette NAME       heat (default; color-blind safe) or deepxtrace (green-yellow-red)\n"
+"  --show               draw each op's heatmap in the terminal, fitted to its size\n"
+"  --color WHEN         --show's colors: auto (default: on a terminal, unless NO_COLOR\n"
+"                       is set), always or never (glyphs only)\n"
 "  -q, --quiet          print the findings only\n"
-"  -h, --help           this help\n\n"
+"  -h, --help           this help\n"
+"  --version            the version\n\n"
+"On a terminal, long work (reading, analysis, pictures) shows its progress on stderr.\n\n"
 "Exit codes:\n");
 #define EXIT_HELP(id, code, what) fprintf(out, "  %d  %s\n", code, what);
     DXT_EXIT_CODES(EXIT_HELP)
@@ -131,12 +156,43 @@ static int parse_option(cli *c, int opt, const char *arg)
     int64_t v;
     switch (opt) {
     case OPT_FORMAT:
-        if (strcmp(arg, "json") && strcmp(arg, "text")) {
-            fprintf(stderr, "dxt-analyze: --format is text or json, not '%s'\n", arg);
+        if (strcmp(arg, "json") && strcmp(arg, "text") && strcmp(arg, "csv")) {
+            fprintf(stderr, "dxt-analyze: --format is text, json or csv, not '%s'\n", arg);
             return -1;
         }
-        c->json = strcmp(arg, "json") == 0;
+        c->format = !strcmp(arg, "json") ? REPORT_JSON : !strcmp(arg, "csv") ? REPORT_CSV
+                                                                            : REPORT_TEXT;
         return 0;
+    case OPT_MATRICES:
+        c->matrices = 1;
+        return 0;
+    case 'o':
+        c->output = arg;
+        return 0;
+    case OPT_UNIT:
+        if (!*arg || strlen(arg) >= sizeof(((dxt_input *)0)->unit)) {
+            fprintf(stderr, "dxt-analyze: --unit wants a short name (us, ns, cycles), not '%s'\n",
+                    arg);
+            return -1;
+        }
+        c->unit = arg;
+        return 0;
+    case OPT_COLOR:
+        if (strcmp(arg, "auto") && strcmp(arg, "always") && strcmp(arg, "never")) {
+            fprintf(stderr, "dxt-analyze: --color is auto, always or never, not '%s'\n", arg);
+            return -1;
+        }
+        c->plots.color = !strcmp(arg, "auto") ? -1 : !strcmp(arg, "always");
+        return 0;
+    case OPT_PALETTE: {
+        int p = dxt_palette_from_str(arg);
+        if (p < 0) {
+            fprintf(stderr, "dxt-analyze: --palette is heat or deepxtrace, not '%s'\n", arg);
+            return -1;
+        }
+        c->plots.palette = (dxt_palette)p;
+        return 0;
+    }
     case OPT_WINDOW:
         return parse_int64(arg, "--window", 1, &c->analysis.window_steps);
     case OPT_FROM:
@@ -195,16 +251,21 @@ static int parse_option(cli *c, int opt, const char *arg)
     }
 }
 
-/* 0 parsed, 1 help printed, -1 usage error. */
+/* 0 parsed, 1 help or version printed, -1 usage error. */
 static int parse_cli(cli *c, int argc, char **argv)
 {
     memset(c, 0, sizeof *c);
     dxt_input_opts_init(&c->input);
     dxt_analysis_opts_init(&c->analysis);
+    dxt_plots_request_init(&c->plots);
     int opt;
-    while ((opt = getopt_long(argc, argv, "qh", long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "qho:", long_options, NULL)) != -1) {
         if (opt == 'h') {
             usage(stdout);
+            return 1;
+        }
+        if (opt == OPT_VERSION) {
+            printf("dxt-analyze (dxtrace) %s\n", DXT_VERSION);
             return 1;
         }
         if (opt == '?' || parse_option(c, opt, optarg) != 0)
@@ -214,21 +275,40 @@ static int parse_cli(cli *c, int argc, char **argv)
         fprintf(stderr, "dxt-analyze: %s\n", optind >= argc ? "no TRACE given" : "one TRACE only");
         return -1;
     }
+    if (c->matrices && c->format != REPORT_CSV) {
+        fprintf(stderr, "dxt-analyze: --matrices goes with --format csv\n");
+        return -1;
+    }
     c->trace = argv[optind];
     return 0;
 }
 
-/* A progress line on a terminal, at most twice a second. */
+/* A progress line on a terminal, at most twice a second, from half a second
+ * into the work; its end line only when a line was shown. */
+typedef struct progress {
+    struct timespec last;
+    int started, shown;
+} progress;
+
 static void show_progress(void *user, const char *op, double fraction)
 {
-    struct timespec *last = user, now;
+    progress *p = user;
+    struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (fraction < 1.0 && now.tv_sec - last->tv_sec + (now.tv_nsec - last->tv_nsec) * 1e-9 < 0.5)
+    if (!p->started) {
+        p->started = 1;
+        p->last = now;
+    }
+    double since = (double)(now.tv_sec - p->last.tv_sec) + (now.tv_nsec - p->last.tv_nsec) * 1e-9;
+    if (fraction >= 1.0 ? !p->shown : since < 0.5)
         return;
-    *last = now;
+    p->last = now;
+    p->shown = 1;
     fprintf(stderr, "\rdxt-analyze: %s %3.0f%%", op, 100.0 * fraction);
-    if (fraction >= 1.0)
+    if (fraction >= 1.0) {
         fprintf(stderr, "\n");
+        p->started = p->shown = 0;
+    }
 }
 
 /* Many ranks means many open files: raise the soft limit to the hard one. */
@@ -252,13 +332,100 @@ static void print_load_messages(const dxt_input *in)
     }
 }
 
+/* --run and --unit name what a text matrix or DeepXTrace log cannot say. */
+static void name_text_input(const cli *c, dxt_input *in)
+{
+    if (in->kind == DXT_INPUT_TRACE)
+        return;
+    if (c->input.run_id)
+        snprintf(in->run_id, sizeof in->run_id, "%s", c->input.run_id);
+    if (c->unit)
+        snprintf(in->unit, sizeof in->unit, "%s", c->unit);
+}
+
+static int write_report(const cli *c, FILE *out, const dxt_analysis *a)
+{
+    switch (c->format) {
+    case REPORT_JSON:
+        return dxt_report_json(out, a);
+    case REPORT_CSV:
+        return c->matrices ? dxt_report_csv_matrices(out, a) : dxt_report_csv(out, a);
+    default:
+        return dxt_report_text(out, a, c->quiet);
+    }
+}
+
+/* Pictures (plots/analysis_plots.h): their failure does not stop the report. */
+/* -o FILE: the report goes into a new file of FILE's directory and is put at FILE
+ * when complete; it replaces only an earlier file of ours, never a link or another
+ * user's file (format/dxt_format.h, dxt_output_open). */
+static int open_report(const char *path, dxt_newfile *nf, const char **base, FILE **out)
+{
+    dxt_error e = {{0}};
+    int fd = -1;
+    if (dxt_output_open(path, nf, base, &e) != 0 || (fd = dup(nf->fd)) < 0 ||
+        !(*out = fdopen(fd, "w"))) {
+        fprintf(stderr, "dxt-analyze: cannot write %s: %s\n", path, e.msg[0] ? e.msg : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        if (nf->dirfd >= 0) {
+            dxt_newfile_discard(nf);
+            close(nf->dirfd);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* Close the report; publish it at path when keep, else throw it away. */
+static int close_report(const char *path, dxt_newfile *nf, const char *base, FILE *out, int keep)
+{
+    dxt_error e = {{0}};
+    int rc = 0;
+    if (fclose(out) != 0) {
+        fprintf(stderr, "dxt-analyze: cannot write %s: %s\n", path, strerror(errno));
+        keep = 0;
+        rc = -1;
+    }
+    if (!keep) {
+        dxt_newfile_discard(nf);
+        close(nf->dirfd);
+        return rc;
+    }
+    if (dxt_output_publish(nf, path, base, &e) != 0) {
+        fprintf(stderr, "dxt-analyze: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int draw(cli *c, const dxt_analysis *a, FILE *report_out, progress *progress)
+{
+    char plot_err[512] = "";
+    if (!c->plots.dir && !c->plots.show)
+        return 0;
+    if (isatty(STDERR_FILENO) && c->plots.dir) {
+        c->plots.progress = show_progress;
+        c->plots.progress_user = progress;
+    }
+    /* --show goes with a text report on stdout, else to stderr */
+    FILE *show_out = c->format == REPORT_TEXT && report_out == stdout ? stdout : stderr;
+    if (dxt_plots_run(a, &c->plots, show_out, NULL, plot_err, sizeof plot_err) == DXT_PLOT_OK)
+        return 0;
+    fprintf(stderr, "dxt-analyze: plots: %s\n", plot_err);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     cli c;
     dxt_error err = {{0}};
     dxt_input *in = NULL;
     dxt_analysis *a = NULL;
-    struct timespec last_progress = {0, 0};
+    FILE *out = stdout;
+    dxt_newfile report_file = {.dirfd = -1, .fd = -1};
+    const char *report_base = NULL;
+    progress last_progress = {{0, 0}, 0, 0};
     int rc = parse_cli(&c, argc, argv);
     if (rc != 0)
         return rc > 0 ? EXIT_ANALYZED : EXIT_USAGE;
@@ -267,6 +434,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "dxt-analyze: %s\n", err.msg);
         return EXIT_NO_INPUT;
     }
+    name_text_input(&c, in);
     print_load_messages(in);
     double work = (double)in->n * in->n * (double)(in->last_step - in->first_step + 1) * in->nops;
     if (isatty(STDERR_FILENO) && in->kind == DXT_INPUT_TRACE && work > 2e8) {
@@ -279,23 +447,22 @@ int main(int argc, char **argv)
         rc = ran == -2 ? EXIT_NO_INPUT : EXIT_FAILED;
         goto done;
     }
-    int plots_failed = 0; /* plots (plots/analysis_plots.h): the report is still written */
-    if (c.plots.dir || c.plots.show) {
-        char plot_err[512] = "";
-        if (dxt_plots_run(a, &c.plots, c.json ? stderr : stdout, NULL, plot_err,
-                          sizeof plot_err) != DXT_PLOT_OK) {
-            fprintf(stderr, "dxt-analyze: plots: %s\n", plot_err);
-            plots_failed = 1;
-        }
-    }
-    if ((c.json ? dxt_report_json(stdout, a) : dxt_report_text(stdout, a, c.quiet)) != 0 ||
-        fflush(stdout) != 0) {
-        fprintf(stderr, "dxt-analyze: cannot write the report: %s\n", strerror(errno));
+    if (c.output && open_report(c.output, &report_file, &report_base, &out) != 0) {
         rc = EXIT_FAILED;
         goto done;
     }
-    rc = plots_failed ? EXIT_PLOTS : EXIT_ANALYZED;
+    int drawn = draw(&c, a, out, &last_progress);
+    if (write_report(&c, out, a) != 0 || fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "dxt-analyze: cannot write the report%s%s: %s\n", c.output ? " to " : "",
+                c.output ? c.output : "", strerror(errno));
+        rc = EXIT_FAILED;
+        goto done;
+    }
+    rc = drawn == 0 ? EXIT_ANALYZED : EXIT_PLOTS;
 done:
+    if (out != stdout && close_report(c.output, &report_file, report_base, out,
+                                      rc != EXIT_FAILED) != 0)
+        rc = EXIT_FAILED;
     dxt_analysis_free(a);
     dxt_input_free(in);
     return rc;

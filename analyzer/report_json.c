@@ -3,7 +3,9 @@
  * steps, findings with kind, op, rank | src+dst | node+ranks, first_step,
  * last_step, severity, score), plus extensions: per finding share, excess,
  * persistent, windows_flagged, windows_seen (and "as" for slow_node); at the
- * top input, window_steps, nodes, ops, skipped, dropped, warnings. Built with
+ * top generator (tool and version), input, window_steps, nodes, ops, skipped,
+ * dropped, warnings. Every field: docs/report.schema.json. Reals keep full
+ * precision (17 significant digits). Built with
  * jansson. Owner: the loader/report engineer (A2). */
 #include "analysis.h"
 
@@ -155,6 +157,7 @@ int dxt_report_json(FILE *out, const dxt_analysis *a)
     int rc = -1;
     if (!top || put(top, "format", json_string("dxtrace-report")) |
                     put(top, "version", json_integer(1)) |
+                    put(top, "generator", json_string("dxt-analyze " DXT_VERSION)) |
                     put(top, "run_id", json_string(in->run_id)) |
                     put(top, "world_size", json_integer(in->n)) |
                     put(top, "unit", json_string(in->unit)) | put(top, "steps", steps) |
@@ -167,7 +170,7 @@ int dxt_report_json(FILE *out, const dxt_analysis *a)
         goto fail;
     if (!notes_json(in, top))
         goto fail;
-    if (json_dumpf(top, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) != 0 || fputc('\n', out) < 0)
+    if (json_dumpf(top, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER /* 17 digits: nothing lost */) != 0 || fputc('\n', out) < 0)
         goto fail;
     rc = 0;
 fail:

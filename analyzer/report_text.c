@@ -119,20 +119,40 @@ static int print_header(FILE *out, const dxt_analysis *a)
                    a->window_steps == 1 ? "" : "s") < 0 ? -1 : 0;
 }
 
+/* "5.562 us", or "-" when there is no value. */
+static const char *per_step_text(double v, const char *unit, char *buf, size_t size)
+{
+    if (isfinite(v))
+        snprintf(buf, size, "%.4g %s", v, unit);
+    else
+        snprintf(buf, size, "-");
+    return buf;
+}
+
 static void print_op_summary(FILE *out, const dxt_analysis *a, const dxt_op_result *r)
 {
     const char *unit = a->in->unit;
+    char intra[48], inter[48];
     dxt_op_summary s;
+    if (r->windows == 0) {
+        fprintf(out, "  %s: no rows in the analyzed steps\n", SAFE(r->name));
+        return;
+    }
     fprintf(out, "  %s: %d windows, steps %" PRId64 "-%" PRId64 "%s\n", SAFE(r->name), r->windows,
             r->first_step, r->last_step, a->in->op_has_tokens[r->input_op] ? ", tokens" : "");
     if (dxt_op_summarize(a, r, &s) != 0)
         return;
-    fprintf(out, "    typical wait per step: intra-node %.4g %s, inter-node %.4g %s\n",
-            s.intra_median, unit, s.inter_median, unit);
-    for (int k = 0; k < s.ncells; k++)
-        fprintf(out, "    %s rank %d waits for rank %d: %.4g %s per step (%.1fx typical)\n",
-                k == 0 ? "worst:" : "      ", s.worst[k].dst, s.worst[k].src,
-                s.worst[k].per_step, unit, s.worst[k].vs_typical);
+    fprintf(out, "    typical wait per step: intra-node %s, inter-node %s\n",
+            per_step_text(s.intra_median, unit, intra, sizeof intra),
+            per_step_text(s.inter_median, unit, inter, sizeof inter));
+    for (int k = 0; k < s.ncells; k++) {
+        int same = a->topo.node_of[s.worst[k].dst] == a->topo.node_of[s.worst[k].src];
+        /* a cell against the typical cell of its kind, not the finding's severity
+         * (observed over expected wait of the whole subject) */
+        fprintf(out, "    %s rank %d waits for rank %d: %.4g %s per step (%.1fx the typical "
+                "%s-node cell)\n", k == 0 ? "worst:" : "      ", s.worst[k].dst, s.worst[k].src,
+                s.worst[k].per_step, unit, s.worst[k].vs_typical, same ? "intra" : "inter");
+    }
 }
 
 static void print_input_notes(FILE *out, const dxt_input *in)

@@ -133,7 +133,7 @@ int main(int argc, char **argv)
         node_of[i] = i / 8;
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         dxt_heatmap_layout l;
-        dxt_heatmap_layout_for(sizes[k], &l);
+        dxt_heatmap_layout_for(sizes[k], NULL, &l);
         double t = bench_heatmap(dir, sizes[k], reps, m, node_of);
         status |= t < 0;
         printf("heatmap N=%-5d %4dx%-4d px  %6.3f s%s\n", sizes[k], l.width, l.height, t,

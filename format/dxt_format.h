@@ -212,6 +212,14 @@ int dxt_newfile_publish(dxt_newfile *nf, const char *name, const struct stat *re
                         dxt_error *err);
 void dxt_newfile_discard(dxt_newfile *nf); /* close, remove its private name if any */
 
+/* A file the user named for our output (a report, a picture): written whole into
+ * a new file of path's directory (dxt_output_open: nf and *base, path's last
+ * name), then put at path by dxt_output_publish, which replaces only an earlier
+ * output of ours there (a regular file we own), never a link or another user's
+ * file, and closes nf and its directory either way. 0 or -1 with err. */
+int dxt_output_open(const char *path, dxt_newfile *nf, const char **base, dxt_error *err);
+int dxt_output_publish(dxt_newfile *nf, const char *path, const char *base, dxt_error *err);
+
 /* ---- reading (dxt-analyze, tests) ---------------------------------------------- */
 
 typedef struct dxt_reader dxt_reader;

@@ -271,3 +271,42 @@ done:
     dxt_newfile_discard(nf);
     return rc;
 }
+
+/* What is at base in dirfd: 0 nothing, 1 an earlier output of ours (a regular
+ * file owned by us: *st, may be replaced), -1 something we must not replace. */
+static int existing_output(int dirfd, const char *base, struct stat *st)
+{
+    if (fstatat(dirfd, base, st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -1;
+    return S_ISREG(st->st_mode) && st->st_uid == geteuid() ? 1 : -1;
+}
+
+int dxt_output_open(const char *path, dxt_newfile *nf, const char **base, dxt_error *err)
+{
+    int dirfd = dxt_open_parent(path, base, err);
+    if (dirfd < 0)
+        return -1;
+    if (dxt_newfile_open(nf, dirfd, 0, err) != 0) {
+        close(dirfd);
+        nf->dirfd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+int dxt_output_publish(dxt_newfile *nf, const char *path, const char *base, dxt_error *err)
+{
+    struct stat old;
+    int have = existing_output(nf->dirfd, base, &old), rc = -1;
+    if (have < 0) {
+        dxt_newfile_discard(nf);
+        dxt_fail(err, "%s exists and is not an earlier output of ours (a link, another "
+                 "user's file or not a file): not replaced; remove it or choose another name",
+                 path);
+    } else {
+        rc = dxt_newfile_publish(nf, base, have ? &old : NULL, err);
+    }
+    close(nf->dirfd);
+    nf->dirfd = -1;
+    return rc;
+}

@@ -18,6 +18,13 @@
 
 #define PLOTS_PATH_MAX 4096
 
+void dxt_plots_request_init(dxt_plots_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->color = -1;
+    req->palette = DXT_PALETTE_HEAT;
+}
+
 int dxt_plots_parse_window(const char *arg, int64_t *from, int64_t *to, char *err,
                            size_t errlen)
 {
@@ -127,6 +134,8 @@ typedef struct plots_ctx {
     const dxt_op_result *r;
     char op_file[DXT_OP_NAME_MAX];
     double *matrix;           /* n x n scratch */
+    double cb_min, cb_max;    /* --abs-color: the op's color range (its overview's) */
+    int pictures, done;       /* progress */
     int written;
     dxt_plot_rc first_rc;
     char first_err[512];
@@ -158,6 +167,38 @@ static void base_opts(const plots_ctx *c, dxt_plot_opts *o, char *unit, size_t u
     o->log_color = c->req->log_color;
     o->relative = !c->req->abs_color;
     o->topo = &c->a->topo;
+    o->palette = c->req->palette;
+    o->cb_min = c->cb_min;
+    o->cb_max = c->cb_max;
+}
+
+/* --abs-color: one range for every picture of the op, the finite (positive,
+ * on a log scale) min..max of the analyzed range's matrix. */
+static void op_color_range(plots_ctx *c, const double *m)
+{
+    size_t count = (size_t)c->a->in->n * c->a->in->n;
+    double lo = INFINITY, hi = -INFINITY;
+    c->cb_min = c->cb_max = 0;
+    if (!c->req->abs_color)
+        return;
+    for (size_t k = 0; k < count; k++)
+        if (isfinite(m[k]) && !(c->req->log_color && m[k] <= 0)) {
+            lo = m[k] < lo ? m[k] : lo;
+            hi = m[k] > hi ? m[k] : hi;
+        }
+    if (isfinite(lo) && hi > lo) {
+        c->cb_min = lo;
+        c->cb_max = hi;
+    }
+}
+
+/* One picture more done: progress. */
+static void picture_done(plots_ctx *c)
+{
+    c->done++;
+    if (c->req->progress && c->pictures > 0)
+        c->req->progress(c->req->progress_user, "plots",
+                         (double)c->done / c->pictures < 1 ? (double)c->done / c->pictures : 1);
 }
 
 static int make_path(const plots_ctx *c, char *path, const char *suffix)
@@ -206,6 +247,7 @@ static void range_heatmap(plots_ctx *c, const dxt_finding *f, int nf)
         return;
     }
     note(c, dxt_plot_heatmap(path, n, c->matrix, &o, err, sizeof err), err);
+    picture_done(c);
 }
 
 static const char *const kind_file_names[] = {
@@ -234,6 +276,7 @@ static void finding_heatmaps(plots_ctx *c, const dxt_finding *f, int nf)
         base_opts(c, &o, unit, sizeof unit);
         o.findings = &f[k];
         o.nfindings = 1;
+        o.zoom = &f[k];
         o.first_step = from;
         o.last_step = to;
         snprintf(suffix, sizeof suffix, "finding%d-%s", k + 1, kind);
@@ -242,6 +285,7 @@ static void finding_heatmaps(plots_ctx *c, const dxt_finding *f, int nf)
             return;
         }
         note(c, dxt_plot_heatmap(path, c->a->in->n, c->matrix, &o, err, sizeof err), err);
+        picture_done(c);
     }
 }
 
@@ -348,18 +392,38 @@ static void timeline(plots_ctx *c, const dxt_finding *f, int nf)
         note(c, DXT_PLOT_ENOMEM, "out of memory for the timeline");
         goto done;
     }
-    if (sc.count > 0) /* the tracker's series are window sums */
-        snprintf(unit, sizeof unit, "%s per window of %" PRId64 " steps",
-                 c->a->in->unit[0] ? c->a->in->unit : "us", c->a->window_steps);
+    /* both the tracker's series and the mean line are per step, one point per window */
+    snprintf(unit, sizeof unit, "%s per step, %" PRId64 "-step mean",
+             c->a->in->unit[0] ? c->a->in->unit : "us", c->a->window_steps);
     dxt_timeline_series overall = {"mean wait", mean.nwin, mean.steps, mean.mean, NULL,
                                    INT64_MIN};
     note(c, dxt_plot_timeline(path, sc.s, sc.count, sc.count ? NULL : &overall, &o, err,
                               sizeof err), err);
+    picture_done(c);
 done:
     for (int k = 0; k < sc.count; k++)
         free(sc.blocks[k]);
     free(mean.steps);
     free(mean.mean);
+}
+
+/* --color: always, never, or auto: on a terminal unless $NO_COLOR is set
+ * (no-color.org: to anything but the empty string). */
+static int show_colors(int color, FILE *out)
+{
+    const char *no_color = getenv("NO_COLOR");
+    if (color >= 0)
+        return color;
+    return isatty(fileno(out)) && !(no_color && no_color[0]);
+}
+
+/* Pictures one op will get, for the progress. */
+static int op_pictures(const dxt_op_result *r, const dxt_plots_request *req)
+{
+    const dxt_finding *tracked = NULL;
+    int nf = r->tracker ? dxt_tracker_findings(r->tracker, &tracked) : 0;
+    nf = nf < 0 ? 0 : nf > DXT_PLOTS_FINDING_MAPS ? DXT_PLOTS_FINDING_MAPS : nf;
+    return req->dir ? 2 + nf : 0;
 }
 
 /* Everything for one op. */
@@ -377,6 +441,8 @@ static void op_plots(plots_ctx *c, FILE *show_out)
         memcpy(f, tracked, (size_t)nf * sizeof *f);
     nf = nf > 0 ? nf : 0;
     safe_name(c->r->name, c->op_file, sizeof c->op_file);
+    per_step(c->a->in->n, c->r->total, c->r->rank_rows, c->matrix);
+    op_color_range(c, c->matrix); /* before any picture of the op */
     if (c->req->show && show_out) {
         dxt_plot_opts o;
         base_opts(c, &o, unit, sizeof unit);
@@ -384,7 +450,7 @@ static void op_plots(plots_ctx *c, FILE *show_out)
         o.nfindings = nf;
         o.first_step = c->r->first_step;
         o.last_step = c->r->last_step;
-        per_step(c->a->in->n, c->r->total, c->r->rank_rows, c->matrix);
+        o.plain = !show_colors(c->req->color, show_out);
         dxt_plot_rc rc = dxt_show_heatmap(show_out, c->a->in->n, c->matrix, &o, err, sizeof err);
         if (rc != DXT_PLOT_OK)
             note(c, rc, err);
@@ -422,6 +488,9 @@ dxt_plot_rc dxt_plots_run(const dxt_analysis *a, const dxt_plots_request *req, F
     if (!c.matrix)
         return plot_fail(DXT_PLOT_ENOMEM, err, errlen, "out of memory for %d ranks",
                          a->in->n);
+    for (int k = 0; k < a->nops; k++)
+        if (a->ops[k].total && a->ops[k].rank_rows && a->ops[k].windows > 0)
+            c.pictures += op_pictures(&a->ops[k], req);
     for (int k = 0; k < a->nops; k++) {
         c.r = &a->ops[k];
         if (!c.r->total || !c.r->rank_rows || c.r->windows == 0)

@@ -21,7 +21,14 @@ typedef struct dxt_plots_request {
     int abs_color;            /* --abs-color: color by the wait itself, not relative to its node pair */
     int have_window;          /* --plot-window A:B given: the heatmap of steps A..B */
     int64_t window_from, window_to;
+    dxt_palette palette;      /* --palette */
+    int color;                /* --color: -1 auto (a terminal, and no NO_COLOR), 0 never, 1 always */
+    dxt_progress_fn progress; /* NULL: none; called per picture ("plots dispatch", 0..1) */
+    void *progress_user;
 } dxt_plots_request;
+
+/* A request with nothing asked: color auto, the default palette. */
+void dxt_plots_request_init(dxt_plots_request *req);
 
 /* Parse "A:B" (A <= B, integers). 0, or -1 with a message in err. */
 int dxt_plots_parse_window(const char *arg, int64_t *from, int64_t *to, char *err,

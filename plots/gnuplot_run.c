@@ -95,27 +95,13 @@ static int spawn_gnuplot(const char *program, int in_fd, int picture_fd, int msg
     return rc;
 }
 
-/* What is at base in dirfd: 0 nothing, 1 an earlier plot of ours (regular,
- * owned by us: *st, may be replaced), -1 something we must not replace. */
-static int existing_output(int dirfd, const char *base, struct stat *st)
-{
-    if (fstatat(dirfd, base, st, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? 0 : -1;
-    return S_ISREG(st->st_mode) && st->st_uid == geteuid() ? 1 : -1;
-}
-
 /* A new anonymous file in out_path's directory for the picture. */
 static dxt_plot_rc open_picture(const char *out_path, dxt_newfile *nf, const char **base,
                                 char *err, size_t errlen)
 {
     dxt_error e = {{0}};
-    int dirfd = dxt_open_parent(out_path, base, &e);
-    if (dirfd < 0)
+    if (dxt_output_open(out_path, nf, base, &e) != 0)
         return plot_fail(DXT_PLOT_EIO, err, errlen, "%s", e.msg);
-    if (dxt_newfile_open(nf, dirfd, 0, &e) != 0) {
-        close(dirfd);
-        return plot_fail(DXT_PLOT_EIO, err, errlen, "%s: %s", out_path, e.msg);
-    }
     return DXT_PLOT_OK;
 }
 
@@ -123,17 +109,9 @@ static dxt_plot_rc open_picture(const char *out_path, dxt_newfile *nf, const cha
 static dxt_plot_rc publish_picture(const char *out_path, dxt_newfile *nf, const char *base,
                                    char *err, size_t errlen)
 {
-    struct stat old;
     dxt_error e = {{0}};
-    int have = existing_output(nf->dirfd, base, &old);
-    if (have < 0) {
-        dxt_newfile_discard(nf);
-        return plot_fail(DXT_PLOT_EIO, err, errlen, "%s exists and is not a plot of ours (a "
-                         "link, another user's file or not a file): not replaced; remove it or "
-                         "choose another directory", out_path);
-    }
-    if (dxt_newfile_publish(nf, base, have ? &old : NULL, &e) != 0)
-        return plot_fail(DXT_PLOT_EIO, err, errlen, "%s: %s", out_path, e.msg);
+    if (dxt_output_publish(nf, out_path, base, &e) != 0)
+        return plot_fail(DXT_PLOT_EIO, err, errlen, "%s", e.msg);
     return DXT_PLOT_OK;
 }
 
@@ -142,7 +120,7 @@ dxt_plot_rc plot_run_gnuplot(const char *program, const plot_buf *script, const 
                              char *err, size_t errlen)
 {
     dxt_plot_rc rc = DXT_PLOT_OK;
-    int sv[2] = {-1, -1}, out_fd = -1, status = 0, send_failed = 0, dirfd = -1;
+    int sv[2] = {-1, -1}, out_fd = -1, status = 0, send_failed = 0;
     dxt_newfile picture = {.dirfd = -1, .fd = -1};
     const char *base = NULL;
     pid_t pid = -1;
@@ -153,7 +131,6 @@ dxt_plot_rc plot_run_gnuplot(const char *program, const plot_buf *script, const 
         return plot_fail(DXT_PLOT_ENOMEM, err, errlen, "out of memory building the gnuplot script");
     if ((rc = open_picture(out_path, &picture, &base, err, errlen)) != DXT_PLOT_OK)
         return rc;
-    dirfd = picture.dirfd;
     out_fd = memfd_create("dxt-gnuplot-output", MFD_CLOEXEC);
     if (out_fd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         rc = plot_fail(DXT_PLOT_EIO, err, errlen, "cannot create a pipe for gnuplot: %s",
@@ -195,11 +172,11 @@ dxt_plot_rc plot_run_gnuplot(const char *program, const plot_buf *script, const 
                            line[0] ? line : "no message");
         goto fail;
     }
-    rc = publish_picture(out_path, &picture, base, err, errlen);
+    rc = publish_picture(out_path, &picture, base, err, errlen); /* closes picture and its dir */
 fail:
     dxt_newfile_discard(&picture);
-    if (dirfd >= 0)
-        close(dirfd);
+    if (picture.dirfd >= 0)
+        close(picture.dirfd);
     if (sv[0] >= 0)
         close(sv[0]);
     if (sv[1] >= 0)

@@ -1,6 +1,12 @@
-/* heatmap.c - the heatmap PNG of one N x N wait matrix: layout in whole
- * pixels per cell, the gnuplot script (palette, axes, node boundaries,
- * finding outlines, per-cell values at small N) and the float32 image data.
+/* heatmap.c - the heatmap PNG of one N x N wait matrix, or the panel of one
+ * finding: the view (heat_view.c: rank pairs, or blocks of whole nodes showing
+ * their median or a slower whole row or column of ranks when cells would get
+ * small), its layout in
+ * whole pixels per cell, and the gnuplot script: palette with a labelled color bar (one
+ * scale for every picture, color_range.c), axes, node boundaries, the diagonal
+ * as "self" in gray and missing values hatched (with a legend), finding
+ * outlines, per-cell values at small N, then the cells as float32 image data
+ * (each cell's position 0..1 on the scale).
  * Owned by the plots engineer (plots/). */
 #include <float.h>
 #include <math.h>
@@ -10,239 +16,268 @@
 
 #include "plot_internal.h"
 
-#define HEATMAP_TARGET_PX 640   /* plot area side for small n */
-#define HEATMAP_MAX_RANKS 8192  /* beyond: an image too large to be useful */
+#define HEATMAP_AREA_PX 720     /* plot area side, at most */
+#define HEATMAP_MAX_CELL_PX 60
+#define HEATMAP_MAX_RANKS 8192  /* beyond: n x n matrices too large to hold twice */
 #define HEATMAP_LEFT 100
-#define HEATMAP_RIGHT 170
-#define HEATMAP_TOP 60
-#define HEATMAP_BOTTOM 96
-#define HEATMAP_LABEL_MIN_PX 30 /* per-cell values from this cell size */
-#define HEATMAP_NODE_LINE_MIN_PX 16
+#define HEATMAP_RIGHT 250
+#define HEATMAP_TOP 76
+#define HEATMAP_BOTTOM 120
+#define HEATMAP_MIN_AREA_H 300  /* room for the color bar and the legend */
+#define HEATMAP_LABEL_MIN_W 30  /* per-cell values from this cell size */
+#define HEATMAP_LABEL_MIN_H 18
+#define HEATMAP_NODE_LINE_MIN_PX 12
 #define HEATMAP_OUTLINE_PAD_PX 2.5 /* outline centre outside the cell edge */
 #define HEATMAP_MAX_OUTLINES 64
 #define HEATMAP_MAX_CELL_LABELS 1024
 #define OUTLINE_COLOR "#0030d0"
+#define SELF_COLOR "#9a9a9a"
+#define MISSING_COLOR "#6e6e6e"
 
-int dxt_heatmap_layout_for(int n, dxt_heatmap_layout *out)
+static int cell_px_for(int count)
 {
+    int cell = HEATMAP_AREA_PX / (count > 0 ? count : 1);
+    return cell < 1 ? 1 : cell > HEATMAP_MAX_CELL_PX ? HEATMAP_MAX_CELL_PX : cell;
+}
+
+static void layout_of(const heat_view *v, dxt_heatmap_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    l->rows = v->rows.count;
+    l->cols = v->cols.count;
+    l->cell_w = cell_px_for(l->cols);
+    l->cell_h = cell_px_for(l->rows);
+    if (l->rows == l->cols) /* square cells for a square matrix */
+        l->cell_w = l->cell_h = l->cell_w < l->cell_h ? l->cell_w : l->cell_h;
+    l->group = v->cols.group;
+    l->area_w = l->cell_w * l->cols + 2; /* the border gets a pixel of its own on each side */
+    l->area_h = l->cell_h * l->rows + 2;
+    l->area_x = HEATMAP_LEFT;
+    l->area_y = HEATMAP_TOP;
+    l->width = HEATMAP_LEFT + l->area_w + HEATMAP_RIGHT;
+    l->height = HEATMAP_TOP + (l->area_h > HEATMAP_MIN_AREA_H ? l->area_h : HEATMAP_MIN_AREA_H) +
+                HEATMAP_BOTTOM;
+    l->cell_labels = v->rows.group == 1 && v->cols.group == 1 && l->cell_w >= HEATMAP_LABEL_MIN_W &&
+                     l->cell_h >= HEATMAP_LABEL_MIN_H &&
+                     (size_t)l->rows * l->cols <= HEATMAP_MAX_CELL_LABELS;
+}
+
+/* The axes of the overview (zoom NULL) or of a finding's panel. */
+static int view_axes(heat_view *v, int n, const dxt_topology *t, const dxt_finding *zoom)
+{
+    int max_cells = HEATMAP_AREA_PX / DXT_HEATMAP_MIN_CELL_PX, c0, c1, r0, r1, lo, hi;
+    memset(v, 0, sizeof *v);
+    v->n = n;
+    if (!zoom || heat_finding_ranks(zoom, n, t, &c0, &c1, &r0, &r1) != 0)
+        return heat_axis_whole(&v->rows, n, t, max_cells) | heat_axis_whole(&v->cols, n, t, max_cells);
+    int rc = 0;
+    if (c0 == 0 && c1 == n - 1) {
+        rc |= heat_axis_whole(&v->cols, n, t, max_cells);
+    } else {
+        heat_neighbourhood(n, t, c0, c1, &lo, &hi);
+        rc |= heat_axis_range(&v->cols, lo, hi, max_cells);
+    }
+    if (r0 == 0 && r1 == n - 1) {
+        rc |= heat_axis_whole(&v->rows, n, t, max_cells);
+    } else {
+        heat_neighbourhood(n, t, r0, r1, &lo, &hi);
+        rc |= heat_axis_range(&v->rows, lo, hi, max_cells);
+    }
+    return rc;
+}
+
+int dxt_heatmap_layout_for(int n, const dxt_topology *topo, dxt_heatmap_layout *out)
+{
+    heat_view v;
     if (n < 1 || n > HEATMAP_MAX_RANKS)
         return -1;
-    int cell = (HEATMAP_TARGET_PX + n - 1) / n;
-    if (cell < 1)
-        cell = 1;
-    memset(out, 0, sizeof(*out));
-    out->cell_px = cell;
-    out->area_size = cell * n + 2; /* the border gets a pixel of its own on each side */
-    out->area_x = HEATMAP_LEFT;
-    out->area_y = HEATMAP_TOP;
-    out->width = HEATMAP_LEFT + out->area_size + HEATMAP_RIGHT;
-    out->height = HEATMAP_TOP + out->area_size + HEATMAP_BOTTOM;
-    out->cell_labels = cell >= HEATMAP_LABEL_MIN_PX && n * n <= HEATMAP_MAX_CELL_LABELS;
-    return 0;
+    int rc = view_axes(&v, n, topo, NULL);
+    if (rc == 0)
+        layout_of(&v, out);
+    heat_view_free(&v);
+    return rc == 0 ? 0 : -1;
 }
 
 /* Screen fractions of a pixel position (gnuplot's screen y grows upwards). */
 static double sx(const dxt_heatmap_layout *l, double px) { return px / l->width; }
 static double sy(const dxt_heatmap_layout *l, double px) { return 1.0 - px / l->height; }
 
-static int tic_step(int n)
+/* "source rank j (waited for)", or what a cell holds when it is a block. */
+static void axis_title(const heat_axis *a, const char *what, char *buf, size_t len)
 {
-    int step = 1;
-    while (n / step > 16)
-        step *= 2;
-    return step;
+    if (a->group == 1)
+        snprintf(buf, len, "%s", what);
+    else if (a->nodes_per_cell > 0)
+        snprintf(buf, len, "%s, by node: %d node%s (%d ranks) per cell", what,
+                 a->nodes_per_cell, a->nodes_per_cell == 1 ? "" : "s", a->group);
+    else
+        snprintf(buf, len, "%s, %d ranks per cell", what, a->group);
 }
 
-/* Color bar tics of a log scale: 1-2-5 steps (1..9 when the range spans
- * less than that gives), labelled like the cells. */
-static void script_log_tics(plot_buf *b, double lo, double hi)
+/* Tics at cell positions, labelled with the cell's first rank, at least
+ * min_px apart. */
+static void script_axis_tics(plot_buf *b, const char *axis, const heat_axis *a, int cell_px,
+                             int min_px)
 {
-    static const double steps_125[] = {1, 2, 5}, steps_19[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    const double *steps = steps_125;
-    size_t nsteps = 3;
-    char text[32];
-    for (int pass = 0; pass < 2; pass++) {
-        int count = 0;
-        for (double decade = pow(10, floor(log10(lo))); decade <= hi; decade *= 10)
-            for (size_t k = 0; k < nsteps; k++)
-                count += steps[k] * decade >= lo && steps[k] * decade <= hi;
-        if (count >= 3)
-            break;
-        steps = steps_19;
-        nsteps = 9;
-    }
-    pb_printf(b, "set cbtics (");
-    int first = 1;
-    for (double decade = pow(10, floor(log10(lo))); decade <= hi; decade *= 10)
-        for (size_t k = 0; k < nsteps; k++) {
-            double v = steps[k] * decade;
-            if (v < lo || v > hi)
-                continue;
-            plot_format_value(v, text, sizeof(text));
-            pb_printf(b, "%s'%s' %.17g", first ? "" : ", ", text, v);
-            first = 0;
-        }
+    int step = 1;
+    while (step * cell_px < min_px || a->count / step > 24)
+        step *= 2;
+    pb_printf(b, "set %stics (", axis);
+    for (int k = 0; k < a->count; k += step)
+        pb_printf(b, "%s'%d' %d", k ? ", " : "", a->start[k], k);
     pb_printf(b, ")\n");
 }
 
-static void script_frame(plot_buf *b, int n, const dxt_heatmap_layout *l,
-                         const dxt_plot_opts *o, double lo, double hi, int from_median)
+static void script_scale(plot_buf *b, const dxt_heatmap_layout *l, const dxt_plot_opts *o,
+                         const plot_scale *s)
+{
+    char text[512];
+    plot_tics tics;
+    plot_scale_tics(s, &tics);
+    pb_printf(b, "set palette defined %s\nset palette maxcolors 0\nset cbrange [0:1]\n"
+                 "set cbtics (", plot_palette_gnuplot(o->palette));
+    for (int k = 0; k < tics.count; k++)
+        pb_printf(b, "%s'%s' %.9f", k ? ", " : "", tics.text[k], tics.at[k]);
+    pb_printf(b, ")\nset cblabel ");
+    plot_color_title(o, text, sizeof text);
+    pb_quoted(b, text);
+    int bar_h = l->area_h > HEATMAP_MIN_AREA_H ? l->area_h : HEATMAP_MIN_AREA_H;
+    bar_h -= 70; /* the legend below */
+    pb_printf(b, "\nset colorbox user origin screen %.6f,%.6f size screen %.6f,%.6f\n",
+              sx(l, l->area_x + l->area_w + 24), sy(l, l->area_y + bar_h), 22.0 / l->width,
+              (double)bar_h / l->height);
+}
+
+/* The legend of the non-data colors: self and no data, below the color bar. */
+static void script_legend(plot_buf *b, const dxt_heatmap_layout *l)
+{
+    int bar_h = (l->area_h > HEATMAP_MIN_AREA_H ? l->area_h : HEATMAP_MIN_AREA_H) - 70;
+    double x0 = l->area_x + l->area_w + 24, y0 = l->area_y + bar_h + 30;
+    static const char *const names[] = {"self (i = j)", "no data"};
+    for (int k = 0; k < 2; k++) {
+        double y = y0 + 22 * k;
+        pb_printf(b, "set object rectangle from screen %.6f,%.6f to screen %.6f,%.6f front "
+                     "fillcolor rgb '%s' fillstyle %s border lc rgb '#000000'\n",
+                  sx(l, x0), sy(l, y + 14), sx(l, x0 + 22), sy(l, y),
+                  k == 0 ? SELF_COLOR : MISSING_COLOR, k == 0 ? "solid" : "pattern 4");
+        pb_printf(b, "set label '%s' at screen %.6f,%.6f left\n", names[k], sx(l, x0 + 30),
+                  sy(l, y + 10));
+    }
+}
+
+static void script_frame(plot_buf *b, const heat_view *v,
+                         const dxt_heatmap_layout *l, const dxt_plot_opts *o, const char *line2)
 {
     char text[512];
     pb_printf(b, "set terminal pngcairo size %d,%d noenhanced font 'sans,10'\nset output",
               l->width, l->height); /* stdout: a file plot_run_gnuplot created safely */
     snprintf(text, sizeof(text), "%s | run %s | steps %lld..%lld | %d ranks",
              o->op ? o->op : "all ops", o->run_id ? o->run_id : "?",
-             (long long)o->first_step, (long long)o->last_step, n);
-    pb_printf(b, "\nset title ");
+             (long long)o->first_step, (long long)o->last_step, v->n);
+    pb_printf(b, "\nset label ");
     pb_quoted(b, text);
-    pb_printf(b, " font ',12'\nset xlabel 'source rank j (waited for)'\n"
-                 "set ylabel 'waiting rank i'\nset cblabel ");
-    plot_color_title(o, from_median, text, sizeof(text));
+    pb_printf(b, " at screen 0.5,%.6f center font ',12'\nset label ", sy(l, 22));
+    pb_quoted(b, line2);
+    pb_printf(b, " at screen 0.5,%.6f center\nset xlabel ", sy(l, 44));
+    axis_title(&v->cols, "source rank j (waited for)", text, sizeof text);
     pb_quoted(b, text);
-    pb_printf(b, "\nunset key\nset tics out nomirror\nset border lw 1\n"
-                 "set palette defined %s\nset palette maxcolors 0\n", PLOT_PALETTE_GNUPLOT);
+    pb_printf(b, "\nset ylabel ");
+    axis_title(&v->rows, "waiting rank i", text, sizeof text);
+    pb_quoted(b, text);
+    pb_printf(b, "\nunset key\nset tics out nomirror\nset border lw 1\n");
     pb_printf(b, "set lmargin at screen %.6f\nset rmargin at screen %.6f\n", sx(l, l->area_x),
-              sx(l, l->area_x + l->area_size));
+              sx(l, l->area_x + l->area_w));
     pb_printf(b, "set tmargin at screen %.6f\nset bmargin at screen %.6f\n", sy(l, l->area_y),
-              sy(l, l->area_y + l->area_size));
-    pb_printf(b, "set colorbox user origin screen %.6f,%.6f size screen %.6f,%.6f\n",
-              sx(l, l->area_x + l->area_size + 24), sy(l, l->area_y + l->area_size),
-              22.0 / l->width, (double)l->area_size / l->height);
-    double edge = 0.5 + 1.0 / l->cell_px;
-    pb_printf(b, "set xrange [%.9f:%.9f]\nset yrange [%.9f:%.9f]\n", -edge, n - 1 + edge,
-              n - 1 + edge, -edge);
-    int step = tic_step(n);
-    pb_printf(b, "set xtics 0,%d,%d\nset ytics 0,%d,%d\n", step, n - 1, step, n - 1);
-    if (o->log_color) {
-        pb_printf(b, "set logscale cb\n");
-        script_log_tics(b, lo, hi);
-    }
-    pb_printf(b, "set cbrange [%.17g:%.17g]\n", lo, hi);
-    pb_printf(b, "set object rectangle from graph 0,0 to graph 1,1 behind "
-                 "fillcolor rgb '#bdbdbd' fillstyle solid noborder\n");
+              sy(l, l->area_y + l->area_h));
+    double ex = 0.5 + 1.0 / l->cell_w, ey = 0.5 + 1.0 / l->cell_h;
+    pb_printf(b, "set xrange [%.9f:%.9f]\nset yrange [%.9f:%.9f]\n", -ex, l->cols - 1 + ex,
+              l->rows - 1 + ey, -ey);
+    script_axis_tics(b, "x", &v->cols, l->cell_w, 40);
+    script_axis_tics(b, "y", &v->rows, l->cell_h, 16);
+    pb_printf(b, "set object rectangle from graph 0,0 to graph 1,1 behind fillcolor rgb '%s' "
+                 "fillstyle pattern 4 noborder\n", MISSING_COLOR);
 }
 
-/* Thin lines between nodes, where a node block is wide enough to show. */
-static void script_node_lines(plot_buf *b, int n, const dxt_heatmap_layout *l,
-                              const dxt_topology *topo)
+/* Thin lines between nodes along one axis, where they are far enough apart. */
+static void script_node_lines(plot_buf *b, const heat_axis *a, int other_count, int cell_px,
+                              const dxt_topology *t, int vertical)
 {
-    if (!topo || topo->n != n || !topo->node_of || n < 2)
+    if (!t || !t->node_of || a->count < 2)
         return;
-    int run = 1, shortest = n, boundaries = 0;
-    for (int i = 1; i < n; i++) {
-        if (topo->node_of[i] != topo->node_of[i - 1]) {
-            shortest = run < shortest ? run : shortest;
-            run = 0;
-            boundaries++;
+    int last = -1, shortest = a->count;
+    for (int k = 1; k < a->count; k++)
+        if (t->node_of[a->start[k] - 1] != t->node_of[a->start[k]]) {
+            if (last >= 0 && k - last < shortest)
+                shortest = k - last;
+            last = k;
         }
-        run++;
-    }
-    shortest = run < shortest ? run : shortest;
-    if (boundaries == 0 || shortest * l->cell_px < HEATMAP_NODE_LINE_MIN_PX)
+    if (last < 0 || shortest * cell_px < HEATMAP_NODE_LINE_MIN_PX)
         return;
-    for (int i = 1; i < n; i++) {
-        if (topo->node_of[i] == topo->node_of[i - 1])
+    for (int k = 1; k < a->count; k++) {
+        if (t->node_of[a->start[k] - 1] == t->node_of[a->start[k]])
             continue;
-        pb_printf(b, "set arrow from %d.5,-0.5 to %d.5,%d.5 nohead front lc rgb '#50202020' lw 1\n",
-                  i - 1, i - 1, n - 1);
-        pb_printf(b, "set arrow from -0.5,%d.5 to %d.5,%d.5 nohead front lc rgb '#50202020' lw 1\n",
-                  i - 1, n - 1, i - 1);
+        if (vertical)
+            pb_printf(b, "set arrow from %d.5,-0.5 to %d.5,%d.5 nohead front lc rgb '#40303030' lw 1\n",
+                      k - 1, k - 1, other_count - 1);
+        else
+            pb_printf(b, "set arrow from -0.5,%d.5 to %d.5,%d.5 nohead front lc rgb '#40303030' lw 1\n",
+                      k - 1, other_count - 1, k - 1);
     }
 }
 
-/* One outline around ranks c0..c1 (columns) x r0..r1 (rows), just outside. */
-static void outline(plot_buf *b, const dxt_heatmap_layout *l, int c0, int c1, int r0, int r1,
-                    int dashed)
+static void script_self(plot_buf *b, const heat_view *v)
 {
-    double pad = HEATMAP_OUTLINE_PAD_PX / l->cell_px;
+    for (int r = 0; r < v->rows.count; r++) {
+        int c = heat_axis_cell(&v->cols, v->rows.start[r]);
+        if (c >= 0 && heat_view_is_self(v, r, c))
+            pb_printf(b, "set object rectangle from %.1f,%.1f to %.1f,%.1f front fillcolor rgb "
+                         "'%s' fillstyle solid noborder\n", c - 0.5, r - 0.5, c + 0.5, r + 0.5,
+                      SELF_COLOR);
+    }
+}
+
+/* The cells of ranks first..last along a, clipped to it; -1 when none shown. */
+static int cell_span(const heat_axis *a, int first, int last, int *k0, int *k1)
+{
+    int lo = first > a->start[0] ? first : a->start[0];
+    int hi = last < a->start[a->count] - 1 ? last : a->start[a->count] - 1;
+    if (lo > hi)
+        return -1;
+    *k0 = heat_axis_cell(a, lo);
+    *k1 = heat_axis_cell(a, hi);
+    return 0;
+}
+
+/* The outline of one finding; 1 drawn, 0 not in this view. */
+static int outline_finding(plot_buf *b, const heat_view *v, const dxt_heatmap_layout *l,
+                           const dxt_topology *t, const dxt_finding *f)
+{
+    int c0, c1, r0, r1, x0, x1, y0, y1;
+    if (heat_finding_ranks(f, v->n, t, &c0, &c1, &r0, &r1) != 0 ||
+        cell_span(&v->cols, c0, c1, &x0, &x1) != 0 || cell_span(&v->rows, r0, r1, &y0, &y1) != 0)
+        return 0;
+    double px = HEATMAP_OUTLINE_PAD_PX / l->cell_w, py = HEATMAP_OUTLINE_PAD_PX / l->cell_h;
     pb_printf(b, "set object rectangle from %.6f,%.6f to %.6f,%.6f front noclip "
                  "fillstyle empty border lc rgb '%s' lw 2 dt %d\n",
-              c0 - 0.5 - pad, r0 - 0.5 - pad, c1 + 0.5 + pad, r1 + 0.5 + pad, OUTLINE_COLOR,
-              dashed ? 2 : 1);
+              x0 - 0.5 - px, y0 - 0.5 - py, x1 + 0.5 + px, y1 + 0.5 + py, OUTLINE_COLOR,
+              f->kind == DXT_LOAD_IMBALANCE ? 2 : 1);
+    return 1;
 }
 
-/* Outlines of a slow node: one block when its ranks are contiguous, else one
- * line per rank. Returns the number of outlines drawn. */
-static int outline_node(plot_buf *b, int n, const dxt_heatmap_layout *l, const dxt_topology *t,
-                        const dxt_finding *f, int budget)
-{
-    if (!t || t->n != n || !t->node_of)
-        return 0;
-    int first = -1, last = -1, count = 0, drawn = 0;
-    for (int i = 0; i < n; i++) {
-        if (t->node_of[i] != f->node)
-            continue;
-        first = first < 0 ? i : first;
-        last = i;
-        count++;
-    }
-    if (count == 0)
-        return 0;
-    if (last - first + 1 == count) {
-        if (f->as_source)
-            outline(b, l, first, last, 0, n - 1, 0);
-        else
-            outline(b, l, 0, n - 1, first, last, 0);
-        return 1;
-    }
-    for (int i = first; i <= last && drawn < budget; i++) {
-        if (t->node_of[i] != f->node)
-            continue;
-        if (f->as_source)
-            outline(b, l, i, i, 0, n - 1, 0);
-        else
-            outline(b, l, 0, n - 1, i, i, 0);
-        drawn++;
-    }
-    return drawn;
-}
-
-static int rank_ok(int r, int n) { return r >= 0 && r < n; }
-
-/* The outlines of one finding; returns how many were drawn (0: nothing to
- * outline, e.g. a rank out of range). */
-static int outline_finding(plot_buf *b, int n, const dxt_heatmap_layout *l,
-                           const dxt_topology *topo, const dxt_finding *f, int budget)
-{
-    switch (f->kind) {
-    case DXT_SLOW_SOURCE:
-    case DXT_LOAD_IMBALANCE:
-        if (!rank_ok(f->rank, n))
-            return 0;
-        outline(b, l, f->rank, f->rank, 0, n - 1, f->kind == DXT_LOAD_IMBALANCE);
-        return 1;
-    case DXT_SLOW_DESTINATION:
-        if (!rank_ok(f->rank, n))
-            return 0;
-        outline(b, l, 0, n - 1, f->rank, f->rank, 0);
-        return 1;
-    case DXT_SLOW_PATH:
-        if (!rank_ok(f->src, n) || !rank_ok(f->dst, n))
-            return 0;
-        outline(b, l, f->src, f->src, f->dst, f->dst, 0);
-        return 1;
-    case DXT_SLOW_NODE:
-        return outline_node(b, n, l, topo, f, budget);
-    default:
-        return 0;
-    }
-}
-
-/* Outlines for the findings of o->op, and a footnote listing them. */
-static void script_findings(plot_buf *b, int n, const dxt_heatmap_layout *l,
+/* Outlines for the findings of o->op (o->zoom's only, on its panel), and a
+ * footnote listing them. */
+static void script_findings(plot_buf *b, const heat_view *v, const dxt_heatmap_layout *l,
                             const dxt_plot_opts *o)
 {
     char note[600] = "outlined: ", label[160];
     int drawn = 0, listed = 0, unlisted = 0;
-    for (int k = 0; k < o->nfindings && o->findings && drawn < HEATMAP_MAX_OUTLINES; k++) {
-        const dxt_finding *f = &o->findings[k];
-        int before = drawn;
-        if (!plot_finding_matches(f, o->op))
+    const dxt_finding *list = o->zoom ? o->zoom : o->findings;
+    int count = o->zoom ? 1 : o->nfindings;
+    for (int k = 0; list && k < count && drawn < HEATMAP_MAX_OUTLINES; k++) {
+        const dxt_finding *f = &list[k];
+        if (!plot_finding_matches(f, o->op) || !outline_finding(b, v, l, o->topo, f))
             continue;
-        drawn += outline_finding(b, n, l, o->topo, f, HEATMAP_MAX_OUTLINES - drawn);
-        if (drawn == before)
-            continue;
+        drawn++;
         dxt_finding_label(f, o->topo, label, sizeof(label));
         if (listed < 3 && strlen(note) + strlen(label) + 3 < sizeof(note)) {
             strcat(note, listed ? "; " : "");
@@ -263,51 +298,68 @@ static void script_findings(plot_buf *b, int n, const dxt_heatmap_layout *l,
               sy(l, l->height - 14), OUTLINE_COLOR);
 }
 
-static void script_cell_labels(plot_buf *b, int n, const dxt_heatmap_layout *l,
-                               const float *values)
+static void script_cell_labels(plot_buf *b, const heat_view *v, const dxt_heatmap_layout *l,
+                               const float *pos, dxt_palette palette)
 {
     char text[32];
+    int rgb[3];
     if (!l->cell_labels)
         return;
-    int font = l->cell_px >= 60 ? 10 : 8;
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j < n; j++) {
-            plot_format_value(values[(size_t)i * n + j], text, sizeof(text));
-            if (!text[0])
+    int font = l->cell_w >= 60 && l->cell_h >= 30 ? 10 : 8;
+    for (int r = 0; r < v->rows.count; r++)
+        for (int c = 0; c < v->cols.count; c++) {
+            size_t k = (size_t)r * v->cols.count + c;
+            plot_format_value(v->value[k], text, sizeof(text));
+            if (!text[0] || isnan(pos[k]))
                 continue;
-            pb_printf(b, "set label '%s' at %d,%d center front textcolor rgb '#202020' "
-                         "font ',%d'\n", text, j, i, font);
+            plot_palette_rgb(palette, pos[k], rgb);
+            pb_printf(b, "set label '%s' at %d,%d center front textcolor rgb '%s' font ',%d'\n",
+                      text, c, r, plot_dark_text_on(rgb) ? "#202020" : "#ffffff", font);
         }
+}
+
+/* What the picture shows, under the title. */
+static void view_caption(const heat_view *v, const dxt_plot_opts *o, char *buf, size_t len)
+{
+    char label[160];
+    if (o->zoom) {
+        dxt_finding_label(o->zoom, o->topo, label, sizeof label);
+        snprintf(buf, len, "%s: ranks %d-%d (columns) x %d-%d (rows)%s", label,
+                 v->cols.start[0], v->cols.start[v->cols.count] - 1, v->rows.start[0],
+                 v->rows.start[v->rows.count] - 1,
+                 v->rows.group > 1 || v->cols.group > 1
+                     ? "; a block: its median or a slower whole line" : "");
+    } else if (v->rows.group > 1) {
+        snprintf(buf, len, "overview: a cell is %d x %d ranks%s, colored by its median or a "
+                 "slower whole row or column", v->rows.group, v->cols.group,
+                 v->rows.nodes_per_cell == 1 ? " (a node pair)" : "");
+    } else {
+        snprintf(buf, len, "each cell: one rank pair");
     }
 }
 
-/* The float32 image: non-finite (and, for log color, non-positive) -> NAN. */
-static float *image_values(int n, const double *wd, const float *wf, int log_color)
+/* The color values of the matrix (relative or the wait) as a new array. */
+static double *color_values(int n, const double *wd, const float *wf, const dxt_plot_opts *o)
 {
-    size_t count = (size_t)n * (size_t)n;
-    float *img = malloc(count * sizeof(*img));
-    if (!img)
-        return NULL;
-    for (size_t k = 0; k < count; k++) {
-        double v = wd ? wd[k] : (double)wf[k];
-        if (!isfinite(v) || (log_color && v <= 0))
-            img[k] = NAN;
-        else
-            img[k] = (float)(v > FLT_MAX ? FLT_MAX : v < -FLT_MAX ? -FLT_MAX : v);
+    size_t count = (size_t)n * n;
+    if (o->relative)
+        return plot_relative_values(wd, wf, n, o->topo);
+    double *out = malloc(count * sizeof *out);
+    for (size_t k = 0; out && k < count; k++)
+        out[k] = wd ? wd[k] : (double)wf[k];
+    return out;
+}
+
+/* The image: each cell's position on the scale, NAN (transparent) for none. */
+static float *image_of(const heat_view *v, const plot_scale *s)
+{
+    size_t count = (size_t)v->rows.count * v->cols.count;
+    float *img = malloc(count * sizeof *img);
+    for (size_t k = 0; img && k < count; k++) {
+        double x = v->color[k];
+        img[k] = isfinite(x) ? (float)plot_scale_pos(s, x) : NAN;
     }
     return img;
-}
-
-/* The colors of a relative heatmap (plot_relative_values) as float32. */
-static float *relative_image(int n, const float *img, const dxt_plot_opts *opts)
-{
-    double *rel = plot_relative_values(NULL, img, n, opts->topo);
-    size_t count = (size_t)n * (size_t)n;
-    float *out = rel ? malloc(count * sizeof(*out)) : NULL;
-    for (size_t k = 0; out && k < count; k++)
-        out[k] = (float)rel[k];
-    free(rel);
-    return out;
 }
 
 static dxt_plot_rc heatmap(const char *png_path, int n, const double *wd, const float *wf,
@@ -315,41 +367,54 @@ static dxt_plot_rc heatmap(const char *png_path, int n, const double *wd, const 
 {
     dxt_plot_rc rc = DXT_PLOT_OK;
     plot_buf script = {0};
-    float *img = NULL, *color = NULL;
+    float *img = NULL;
+    double *colors = NULL;
+    heat_view v;
     dxt_heatmap_layout layout;
     dxt_plot_opts defaults;
-    double lo, hi;
+    plot_scale scale;
+    char caption[400];
+    memset(&v, 0, sizeof v);
     if (!opts) {
         dxt_plot_opts_init(&defaults);
         opts = &defaults;
     }
-    if ((!wd && !wf) || dxt_heatmap_layout_for(n, &layout) != 0)
+    if ((!wd && !wf) || n < 1 || n > HEATMAP_MAX_RANKS)
         return plot_fail(DXT_PLOT_EINVAL, err, errlen,
                          "heatmap: need a matrix of 1..%d ranks (got %d%s)", HEATMAP_MAX_RANKS, n,
                          (!wd && !wf) ? ", no data" : "");
     if (plot_check_path(png_path, "heatmap output", err, errlen) != 0)
         return DXT_PLOT_EINVAL;
-    img = image_values(n, wd, wf, opts->log_color);
-    if (!img) {
+    colors = color_values(n, wd, wf, opts);
+    if (!colors || view_axes(&v, n, opts->topo, opts->zoom) != 0 ||
+        heat_view_fill(&v, n, colors, wd, wf) != 0) {
         rc = plot_fail(DXT_PLOT_ENOMEM, err, errlen, "heatmap: out of memory for %d x %d", n, n);
         goto fail;
     }
-    if (opts->relative && !(color = relative_image(n, img, opts))) {
+    layout_of(&v, &layout);
+    plot_scale_for(opts, NULL, v.color, (size_t)v.rows.count * v.cols.count, &scale);
+    if (!(img = image_of(&v, &scale))) {
         rc = plot_fail(DXT_PLOT_ENOMEM, err, errlen, "heatmap: out of memory for %d x %d", n, n);
         goto fail;
     }
-    const float *shown = color ? color : img;
-    int from_median = plot_color_range(NULL, shown, n, opts, &lo, &hi);
-    script_frame(&script, n, &layout, opts, lo, hi, from_median);
-    script_node_lines(&script, n, &layout, opts->topo);
-    script_findings(&script, n, &layout, opts);
-    script_cell_labels(&script, n, &layout, img);
-    pb_printf(&script, "plot '-' binary array=(%d,%d) format='%%float' with image\n", n, n);
-    rc = plot_run_gnuplot(opts->gnuplot, &script, shown, (size_t)n * n * sizeof(float),
+    view_caption(&v, opts, caption, sizeof caption);
+    script_frame(&script, &v, &layout, opts, caption);
+    script_scale(&script, &layout, opts, &scale);
+    script_legend(&script, &layout);
+    script_node_lines(&script, &v.cols, v.rows.count, layout.cell_w, opts->topo, 1);
+    script_node_lines(&script, &v.rows, v.cols.count, layout.cell_h, opts->topo, 0);
+    script_self(&script, &v);
+    script_findings(&script, &v, &layout, opts);
+    script_cell_labels(&script, &v, &layout, img, opts->palette);
+    pb_printf(&script, "plot '-' binary array=(%d,%d) format='%%float' with image\n", v.cols.count,
+              v.rows.count);
+    rc = plot_run_gnuplot(opts->gnuplot, &script, img,
+                          (size_t)v.rows.count * v.cols.count * sizeof(float),
                           "\nunset output\nquit\n", png_path, err, errlen);
 fail:
     free(img);
-    free(color);
+    free(colors);
+    heat_view_free(&v);
     pb_free(&script);
     return rc;
 }

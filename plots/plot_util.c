@@ -1,5 +1,5 @@
 /* plot_util.c - the shared pieces of plots/: script buffer and quoting, error
- * text, palette, value formatting, color range, finding labels.
+ * text, palettes, value formatting, finding labels.
  * Owned by the plots engineer (plots/). */
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +26,7 @@ void dxt_plot_opts_init(dxt_plot_opts *opts)
     memset(opts, 0, sizeof(*opts));
     opts->unit = "us";
     opts->color_mode = DXT_COLOR_AUTO;
+    opts->palette = DXT_PALETTE_HEAT;
 }
 
 void pb_free(plot_buf *b)
@@ -125,32 +126,73 @@ dxt_plot_rc plot_fail(dxt_plot_rc rc, char *err, size_t errlen, const char *fmt,
     return rc;
 }
 
-/* Stops of PLOT_PALETTE_GNUPLOT, for the terminal. */
-static const struct {
+/* The palettes' stops: ColorBrewer's YlOrRd (sequential, lightness
+ * monotonic: color-blind safe) and DeepXTrace's green-yellow-red. */
+typedef struct palette_stop {
     double at;
     int rgb[3];
-} palette_stops[] = {
-    {0.0, {0x1a, 0x98, 0x50}},
-    {0.5, {0xfd, 0xd8, 0x35}},
-    {1.0, {0xd7, 0x30, 0x27}},
+} palette_stop;
+
+static const palette_stop heat_stops[] = {
+    {0.0, {0xff, 0xff, 0xcc}}, {0.25, {0xfe, 0xd9, 0x76}}, {0.5, {0xfd, 0x8d, 0x3c}},
+    {0.75, {0xe3, 0x1a, 0x1c}}, {1.0, {0x80, 0x00, 0x26}},
+};
+static const palette_stop deepxtrace_stops[] = {
+    {0.0, {0x1a, 0x98, 0x50}}, {0.5, {0xfd, 0xd8, 0x35}}, {1.0, {0xd7, 0x30, 0x27}},
 };
 
-void plot_palette_rgb(double t, int rgb[3])
+static const struct {
+    const char *name;
+    const palette_stop *stops;
+    size_t nstops;
+    const char *gnuplot;
+} palettes[] = {
+    {"heat", heat_stops, sizeof heat_stops / sizeof heat_stops[0],
+     "(0 '#ffffcc', 0.25 '#fed976', 0.5 '#fd8d3c', 0.75 '#e31a1c', 1 '#800026')"},
+    {"deepxtrace", deepxtrace_stops, sizeof deepxtrace_stops / sizeof deepxtrace_stops[0],
+     "(0 '#1a9850', 0.5 '#fdd835', 1 '#d73027')"},
+};
+
+_Static_assert(sizeof palettes / sizeof palettes[0] == DXT_PALETTE_COUNT,
+               "one entry per DXT_PLOT_PALETTES");
+
+static int palette_index(dxt_palette p)
 {
+    return (int)p >= 0 && p < DXT_PALETTE_COUNT ? (int)p : 0;
+}
+
+const char *dxt_palette_str(dxt_palette p) { return palettes[palette_index(p)].name; }
+
+int dxt_palette_from_str(const char *name)
+{
+    for (int k = 0; name && k < DXT_PALETTE_COUNT; k++)
+        if (strcmp(name, palettes[k].name) == 0)
+            return k;
+    return -1;
+}
+
+const char *plot_palette_gnuplot(dxt_palette p) { return palettes[palette_index(p)].gnuplot; }
+
+void plot_palette_rgb(dxt_palette p, double t, int rgb[3])
+{
+    const palette_stop *stops = palettes[palette_index(p)].stops;
+    size_t nstops = palettes[palette_index(p)].nstops, k = 0;
     if (!(t > 0.0))
         t = 0.0;
     if (t > 1.0)
         t = 1.0;
-    size_t k = 0;
-    while (k + 2 < sizeof(palette_stops) / sizeof(palette_stops[0]) &&
-           t > palette_stops[k + 1].at)
+    while (k + 2 < nstops && t > stops[k + 1].at)
         k++;
-    double span = palette_stops[k + 1].at - palette_stops[k].at;
-    double f = (t - palette_stops[k].at) / span;
+    double f = (t - stops[k].at) / (stops[k + 1].at - stops[k].at);
     for (int c = 0; c < 3; c++) {
-        double a = palette_stops[k].rgb[c], z = palette_stops[k + 1].rgb[c];
+        double a = stops[k].rgb[c], z = stops[k + 1].rgb[c];
         rgb[c] = (int)lround(a + (z - a) * f);
     }
+}
+
+int plot_dark_text_on(const int rgb[3])
+{
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 140;
 }
 
 void plot_format_value(double v, char *buf, size_t len)

@@ -52,6 +52,29 @@ typedef enum {
     DXT_COLOR_MODE_COUNT
 } dxt_color_mode;
 
+/* The palettes (--palette NAME). The default is sequential, light to dark,
+ * with lightness changing monotonically: readable with every kind of color
+ * blindness and in grayscale. */
+#define DXT_PLOT_PALETTES(X)                                                   \
+    X(DXT_PALETTE_HEAT, "heat", "pale yellow -> orange -> red -> dark red (color-blind safe)") \
+    X(DXT_PALETTE_DEEPXTRACE, "deepxtrace", "green -> yellow -> red, as DeepXTrace draws it")
+
+typedef enum {
+#define DXT_PALETTE_ENUM(id, str, what) id,
+    DXT_PLOT_PALETTES(DXT_PALETTE_ENUM)
+#undef DXT_PALETTE_ENUM
+    DXT_PALETTE_COUNT
+} dxt_palette;
+
+const char *dxt_palette_str(dxt_palette p);
+/* The palette named name; -1 when there is none of that name. */
+int dxt_palette_from_str(const char *name);
+
+/* A relative heatmap colors wait / typical wait from 1x (typical or less, the
+ * lightest color) to this (or more, the darkest), on a log scale: the same
+ * scale in every picture of every op and run. */
+#define DXT_PLOT_RELATIVE_MAX 4.0
+
 /* What to draw around one N x N matrix; used by dxt_plot_heatmap and
  * dxt_show_heatmap. Every pointer may be NULL. Strings are copied into the
  * script (quoted), never interpreted. */
@@ -61,42 +84,57 @@ typedef struct dxt_plot_opts {
     int64_t first_step, last_step;  /* the matrix's step range (title) */
     const char *unit;               /* "us" or "cycles"; NULL: "us" */
     int log_color;                  /* 1: logarithmic color scale */
-    int relative;                   /* 1: color by wait / typical wait of the cell's node
-                                     * pair (the level follows the topology: a 10x intra-node
-                                     * cell stands out like a 10x inter-node one); cell values
-                                     * stay in the unit */
-    double cb_min, cb_max;          /* color range; both 0: the matrix's min..max */
+    int relative;                   /* 1: color by wait / typical wait of its kind (the median
+                                     * of the intra-node cells for an intra-node cell, of the
+                                     * inter-node cells otherwise), 1x .. DXT_PLOT_RELATIVE_MAX
+                                     * on a log scale; cell values stay in the unit */
+    double cb_min, cb_max;          /* absolute color range; both 0: the matrix's min..max
+                                     * (give one range to every picture of an op) */
+    dxt_palette palette;            /* default DXT_PALETTE_HEAT */
+    const dxt_finding *zoom;        /* heatmap: instead of the overview, the panel of this
+                                     * finding: its columns / rows / cell and their neighbours
+                                     * (its node and one node either side), the other
+                                     * dimension whole (by node when large) */
     const dxt_topology *topo;       /* node boundaries; NULL: none drawn */
     const dxt_finding *findings;    /* outlined; findings of other ops are skipped */
     int nfindings;
     const char *gnuplot;            /* program; NULL: "gnuplot" from PATH */
     int term_width;                 /* dxt_show_heatmap: columns; 0: detect */
+    int term_height;                /* dxt_show_heatmap: lines; 0: detect ($LINES, else 40) */
     dxt_color_mode color_mode;      /* dxt_show_heatmap */
+    int plain;                      /* dxt_show_heatmap: 1: no ANSI escapes, glyphs only */
 } dxt_plot_opts;
 
 void dxt_plot_opts_init(dxt_plot_opts *opts); /* zeroes; unit "us" */
 
-/* Where a heatmap of n ranks puts things, in pixels (top-left origin):
- * the image size and the plot area (its border on its outermost pixels), cell
- * (i, j) covering x in [area_x + 1 + j*cell_px, +cell_px),
- * y in [area_y + 1 + i*cell_px, +cell_px). Cells are whole pixels, at least 1,
- * so the picture is >= n pixels wide and no border hides a row. */
+/* Where the overview heatmap of n ranks puts things, in pixels (top-left
+ * origin): the image size and the plot area (its border on its outermost
+ * pixels), cell (r, c) covering x in [area_x + 1 + c*cell_w, +cell_w),
+ * y in [area_y + 1 + r*cell_h, +cell_h). A cell is one rank pair while cells
+ * get at least DXT_HEATMAP_MIN_CELL_PX pixels; beyond, a block of group x group
+ * ranks (whole nodes when topo has contiguous nodes of one size) showing its
+ * median, or the median of a slower whole row or column of ranks through it. */
+#define DXT_HEATMAP_MIN_CELL_PX 6
 typedef struct dxt_heatmap_layout {
     int width, height;
-    int area_x, area_y, area_size;
-    int cell_px;
+    int area_x, area_y, area_w, area_h;
+    int rows, cols;    /* cells */
+    int cell_w, cell_h;
+    int group;         /* ranks per cell along each side of the overview */
     int cell_labels;   /* 1: values printed in the cells (small n) */
 } dxt_heatmap_layout;
 
-int dxt_heatmap_layout_for(int n, dxt_heatmap_layout *out); /* 0, or -1 for bad n */
+/* 0, or -1 for bad n. topo may be NULL. */
+int dxt_heatmap_layout_for(int n, const dxt_topology *topo, dxt_heatmap_layout *out);
 
 #define DXT_PLOT_MAX_RANKS 65536
 
 /* Write a heatmap PNG of wait (n x n, row-major, wait[i*n+j] = wait of rank i
- * for rank j; NAN = missing, drawn gray) to png_path. x: source rank j (waited
- * for), y: waiting rank i (rank 0 at the top); green -> yellow -> red; node
- * boundaries and the findings of opts->op outlined. wait_f32 variant: the same
- * from float32 (what the analyzer may already hold). */
+ * for rank j; NAN = missing, drawn hatched; the diagonal drawn gray as "self")
+ * to png_path. x: source rank j (waited for), y: waiting rank i (rank 0 at the
+ * top); opts->palette with a labelled color bar; node boundaries and the
+ * findings of opts->op outlined; opts->zoom: one finding's panel. wait_f32
+ * variant: the same from float32 (what the analyzer may already hold). */
 dxt_plot_rc dxt_plot_heatmap(const char *png_path, int n, const double *wait,
                              const dxt_plot_opts *opts, char *err, size_t errlen);
 dxt_plot_rc dxt_plot_heatmap_f32(const char *png_path, int n, const float *wait,
@@ -117,7 +155,7 @@ typedef struct dxt_timeline_series {
 
 /* Write a timeline PNG for one op: one panel per series (the first
  * DXT_TIMELINE_MAX_PANELS, the title says how many more), subject in red,
- * peers' median in dashed green, onset as a vertical line. nseries 0 draws one
+ * peers' median in dashed blue, onset as a vertical line. nseries 0 draws one
  * panel of overall (NULL: nothing) with "no findings" - a healthy run is flat.
  * Uses run_id, op, unit and gnuplot of opts. */
 dxt_plot_rc dxt_plot_timeline(const char *png_path, const dxt_timeline_series *series,
@@ -128,11 +166,12 @@ dxt_plot_rc dxt_plot_timeline(const char *png_path, const dxt_timeline_series *s
 void dxt_finding_label(const dxt_finding *f, const dxt_topology *topo, char *buf,
                        size_t len);
 
-/* Draw the heatmap on out with ANSI background colors: one character cell per
- * rank pair (two when they fit, for square cells) up to the terminal width;
- * when n is larger, blocks of ranks (a node, when nodes are contiguous and of
- * one size) are shown by their mean. Flagged rows and columns are marked,
- * then a legend (color bar with values and unit, block size, findings). */
+/* Draw the heatmap on out: a glyph per cell for its level (" .:+*#@"), with
+ * ANSI background colors unless opts->plain; one character cell per rank pair
+ * (two when they fit, for square cells) up to the terminal's width and height;
+ * when n is larger, blocks of ranks (whole nodes, when nodes are contiguous and
+ * of one size) shown as in the PNG overview. Flagged rows and columns are
+ * marked, then a legend (scale with glyphs and values, block size, findings). */
 dxt_plot_rc dxt_show_heatmap(FILE *out, int n, const double *wait, const dxt_plot_opts *opts,
                              char *err, size_t errlen);
 

@@ -1,8 +1,10 @@
-/* term_view.c - the heatmap in a terminal: ANSI background colors (256-color
- * cube or truecolor), one character cell per rank pair (two for square-ish
- * cells when they fit), blocks of ranks shown by their mean when n is wider
- * than the terminal; flagged rows marked at the right ('<'), flagged columns
- * below ('^'), flagged cells with 'X'; then a legend.
+/* term_view.c - the heatmap in a terminal: a glyph per cell for its level
+ * (readable without color, in a pipe, with NO_COLOR), ANSI background colors
+ * (256-color cube or truecolor) unless plain; one character cell per rank
+ * pair (two for square-ish cells when they fit); when n does not fit the
+ * terminal's width and height, blocks of ranks (heat_view.c: whole nodes when
+ * possible) shown by their median or a slower whole row or column; flagged rows
+ * marked at the right ('<'), flagged columns below ('^'), flagged cells with 'X'; then a legend.
  * Owned by the plots engineer (plots/). */
 #include <math.h>
 #include <stdio.h>
@@ -17,136 +19,101 @@
 #define TERM_MIN_COLUMNS 20
 #define TERM_MAX_COLUMNS 1000
 
+#define TERM_DEFAULT_LINES 40
+#define TERM_MIN_LINES 12
+#define TERM_RESERVED_LINES 14 /* title, ruler, column marks, legend */
+
+static const char term_glyphs[] = ".:+*#@"; /* levels, lightest first */
+#define TERM_LEVELS ((int)sizeof term_glyphs - 1)
+#define TERM_SELF '\\'
+
 /* How the matrix maps onto the screen. */
 typedef struct term_grid {
-    int n, group, cells, cell_chars, label_width;
-    int group_nodes;        /* > 0: a block is that many whole nodes */
-    double *means;          /* cells x cells */
-    char *row_mark;         /* cells: 0 or 1 */
-    char *col_mark;
-    char *cell_mark;        /* cells x cells */
+    heat_view v;
+    int cell_chars, label_width;
+    char *row_mark;         /* rows: 0 or 1 */
+    char *col_mark;         /* cols */
+    char *cell_mark;        /* rows x cols */
 } term_grid;
 
-static int term_columns(FILE *out, const dxt_plot_opts *o)
+/* A size from the terminal (ioctl), else $env, else fallback, clamped. */
+static int term_size(FILE *out, int given, int use_cols, const char *env_name, int fallback,
+                     int min, int max)
 {
     struct winsize ws;
-    int cols = o->term_width;
-    if (cols <= 0 && ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-        cols = ws.ws_col;
-    if (cols <= 0) {
-        const char *env = getenv("COLUMNS");
+    int size = given;
+    if (size <= 0 && ioctl(fileno(out), TIOCGWINSZ, &ws) == 0)
+        size = use_cols ? ws.ws_col : ws.ws_row;
+    if (size <= 0) {
+        const char *env = getenv(env_name);
         char *end = NULL;
         long v = env ? strtol(env, &end, 10) : 0;
-        cols = (env && end != env && *end == '\0' && v > 0 && v < 100000) ? (int)v : 0;
+        size = (env && end != env && *end == '\0' && v > 0 && v < 100000) ? (int)v : 0;
     }
-    if (cols <= 0)
-        cols = TERM_DEFAULT_COLUMNS;
-    return cols < TERM_MIN_COLUMNS ? TERM_MIN_COLUMNS
-           : cols > TERM_MAX_COLUMNS ? TERM_MAX_COLUMNS : cols;
+    if (size <= 0)
+        size = fallback;
+    return size < min ? min : size > max ? max : size;
 }
 
-/* Size of the nodes when they are contiguous and all the same, else 0. */
-static int uniform_node_size(int n, const dxt_topology *t)
-{
-    if (!t || t->n != n || !t->node_of || n < 2)
-        return 0;
-    int size = 1;
-    while (size < n && t->node_of[size] == t->node_of[0])
-        size++;
-    if (n % size != 0)
-        return 0;
-    for (int i = 0; i < n; i++)
-        if (t->node_of[i] != t->node_of[(i / size) * size] ||
-            (i % size == 0 && i > 0 && t->node_of[i] == t->node_of[i - 1]))
-            return 0;
-    return size;
-}
-
-static void choose_grid(term_grid *g, int n, int columns, const dxt_topology *topo)
+static int choose_grid(term_grid *g, int n, int columns, int lines, const dxt_topology *topo)
 {
     int digits = 1;
     for (int v = n - 1; v >= 10; v /= 10)
         digits++;
-    g->n = n;
     g->label_width = digits + 1;
-    int avail = columns - g->label_width - 2;
-    if (avail < 1)
-        avail = 1;
-    int node = uniform_node_size(n, topo);
-    g->group = 1;
-    if (n > avail) {
-        if (node > 1) {
-            int nodes = (n + node - 1) / node;
-            g->group_nodes = (nodes + avail - 1) / avail;
-            g->group = node * g->group_nodes;
-        } else {
-            g->group = (n + avail - 1) / avail;
-        }
-    }
-    g->cells = (n + g->group - 1) / g->group;
-    g->cell_chars = 2 * g->cells <= avail ? 2 : 1;
+    int avail = columns - g->label_width - 2, rows = lines - TERM_RESERVED_LINES;
+    avail = avail < 1 ? 1 : avail;
+    rows = rows < 4 ? 4 : rows;
+    int max_cells = avail < rows ? avail : rows;
+    if (heat_axis_whole(&g->v.rows, n, topo, max_cells) != 0 ||
+        heat_axis_whole(&g->v.cols, n, topo, max_cells) != 0)
+        return -1;
+    g->cell_chars = 2 * g->v.cols.count <= avail ? 2 : 1;
+    return 0;
 }
 
-/* Means of the blocks, ignoring NAN; a block with no value is NAN. */
-static int grid_fill(term_grid *g, const double *wait)
+static int grid_alloc(term_grid *g)
 {
-    size_t cells2 = (size_t)g->cells * g->cells;
-    g->means = calloc(cells2, sizeof(*g->means));
-    double *counts = calloc(cells2, sizeof(*counts));
-    g->row_mark = calloc((size_t)g->cells, 1);
-    g->col_mark = calloc((size_t)g->cells, 1);
-    g->cell_mark = calloc(cells2, 1);
-    if (!g->means || !counts || !g->row_mark || !g->col_mark || !g->cell_mark) {
-        free(counts);
-        return -1;
-    }
-    for (int i = 0; i < g->n; i++) {
-        size_t row = (size_t)(i / g->group) * g->cells;
-        for (int j = 0; j < g->n; j++) {
-            double v = wait[(size_t)i * g->n + j];
-            if (!isfinite(v))
-                continue;
-            g->means[row + j / g->group] += v;
-            counts[row + j / g->group] += 1;
-        }
-    }
-    for (size_t k = 0; k < cells2; k++)
-        g->means[k] = counts[k] > 0 ? g->means[k] / counts[k] : NAN;
-    free(counts);
-    return 0;
+    size_t cells = (size_t)g->v.rows.count * g->v.cols.count;
+    g->row_mark = calloc((size_t)g->v.rows.count, 1);
+    g->col_mark = calloc((size_t)g->v.cols.count, 1);
+    g->cell_mark = calloc(cells, 1);
+    return g->row_mark && g->col_mark && g->cell_mark ? 0 : -1;
 }
 
 static void grid_free(term_grid *g)
 {
-    free(g->means);
+    heat_view_free(&g->v);
     free(g->row_mark);
     free(g->col_mark);
     free(g->cell_mark);
 }
 
-static void mark_ranks(char *marks, const term_grid *g, const dxt_topology *t, int node)
+static void mark_span(char *marks, const heat_axis *a, int first, int last)
 {
-    for (int i = 0; t && t->node_of && t->n == g->n && i < g->n; i++)
-        if (t->node_of[i] == node)
-            marks[i / g->group] = 1;
+    for (int r = first; r <= last; r++) {
+        int k = heat_axis_cell(a, r);
+        if (k >= 0)
+            marks[k] = 1;
+    }
 }
 
 static void grid_marks(term_grid *g, const dxt_plot_opts *o)
 {
+    int c0, c1, r0, r1, n = g->v.n;
     for (int k = 0; o->findings && k < o->nfindings; k++) {
         const dxt_finding *f = &o->findings[k];
-        int r = f->rank, n = g->n;
-        if (!plot_finding_matches(f, o->op))
+        if (!plot_finding_matches(f, o->op) || heat_finding_ranks(f, n, o->topo, &c0, &c1, &r0, &r1) != 0)
             continue;
-        if ((f->kind == DXT_SLOW_SOURCE || f->kind == DXT_LOAD_IMBALANCE) && r >= 0 && r < n)
-            g->col_mark[r / g->group] = 1;
-        else if (f->kind == DXT_SLOW_DESTINATION && r >= 0 && r < n)
-            g->row_mark[r / g->group] = 1;
-        else if (f->kind == DXT_SLOW_PATH && f->src >= 0 && f->src < n && f->dst >= 0 &&
-                 f->dst < n)
-            g->cell_mark[(size_t)(f->dst / g->group) * g->cells + f->src / g->group] = 1;
-        else if (f->kind == DXT_SLOW_NODE)
-            mark_ranks(f->as_source ? g->col_mark : g->row_mark, g, o->topo, f->node);
+        if (f->kind == DXT_SLOW_PATH) {
+            int r = heat_axis_cell(&g->v.rows, r0), c = heat_axis_cell(&g->v.cols, c0);
+            if (r >= 0 && c >= 0)
+                g->cell_mark[(size_t)r * g->v.cols.count + c] = 1;
+        } else if (!(c0 == 0 && c1 == n - 1)) {
+            mark_span(g->col_mark, &g->v.cols, c0, c1);
+        } else {
+            mark_span(g->row_mark, &g->v.rows, r0, r1);
+        }
     }
 }
 
@@ -162,50 +129,66 @@ static int cube_level(int c)
 
 static void put_color(FILE *out, const int rgb[3], int truecolor)
 {
+    int fg = plot_dark_text_on(rgb) ? 0 : 255;
     if (truecolor)
-        fprintf(out, "\x1b[48;2;%d;%d;%dm\x1b[38;2;0;0;0m", rgb[0], rgb[1], rgb[2]);
+        fprintf(out, "\x1b[48;2;%d;%d;%dm\x1b[38;2;%d;%d;%dm", rgb[0], rgb[1], rgb[2], fg, fg, fg);
     else
-        fprintf(out, "\x1b[48;5;%dm\x1b[38;5;16m",
-                16 + 36 * cube_level(rgb[0]) + 6 * cube_level(rgb[1]) + cube_level(rgb[2]));
+        fprintf(out, "\x1b[48;5;%dm\x1b[38;5;%dm",
+                16 + 36 * cube_level(rgb[0]) + 6 * cube_level(rgb[1]) + cube_level(rgb[2]),
+                fg ? 231 : 16);
 }
 
-static double color_pos(double v, double lo, double hi, int log_color)
+/* How to draw: colors (and which kind) or glyphs only. */
+typedef struct term_style {
+    int color, truecolor;
+    dxt_palette palette;
+} term_style;
+
+static int level_of(double t)
 {
-    if (log_color)
-        return v > 0 ? (log(v) - log(lo)) / (log(hi) - log(lo)) : 0.0;
-    return (v - lo) / (hi - lo);
+    int k = (int)(t * TERM_LEVELS);
+    return k < 0 ? 0 : k >= TERM_LEVELS ? TERM_LEVELS - 1 : k;
 }
 
-static void print_rows(FILE *out, const term_grid *g, double lo, double hi,
-                       const dxt_plot_opts *o, int truecolor)
+/* One cell: its glyph (or mark) cell_chars times, on its color. */
+static void put_cell(FILE *out, const term_style *st, double t, char glyph, int chars)
 {
     int rgb[3];
-    for (int r = 0; r < g->cells; r++) {
-        fprintf(out, "%*d ", g->label_width - 1, r * g->group);
-        for (int c = 0; c < g->cells; c++) {
-            double v = g->means[(size_t)r * g->cells + c];
-            char mark = g->cell_mark[(size_t)r * g->cells + c] ? 'X' : ' ';
-            if (isnan(v)) {
-                fprintf(out, "\x1b[0m%c%s", mark == 'X' ? 'X' : '.', g->cell_chars == 2 ? " " : "");
-                continue;
-            }
-            plot_palette_rgb(color_pos(v, lo, hi, o->log_color), rgb);
-            put_color(out, rgb, truecolor);
-            fprintf(out, "%c%s", mark, g->cell_chars == 2 ? " " : "");
+    if (st->color && !isnan(t)) {
+        plot_palette_rgb(st->palette, t, rgb);
+        put_color(out, rgb, st->truecolor);
+    } else if (st->color) {
+        fputs("\x1b[0m", out);
+    }
+    for (int k = 0; k < chars; k++)
+        fputc(glyph, out);
+}
+
+static void print_rows(FILE *out, const term_grid *g, const plot_scale *s, const term_style *st)
+{
+    const heat_view *v = &g->v;
+    for (int r = 0; r < v->rows.count; r++) {
+        fprintf(out, "%*d ", g->label_width - 1, v->rows.start[r]);
+        for (int c = 0; c < v->cols.count; c++) {
+            size_t k = (size_t)r * v->cols.count + c;
+            double t = plot_scale_pos(s, v->color[k]);
+            char glyph = isnan(t) ? (heat_view_is_self(v, r, c) ? TERM_SELF : ' ')
+                                  : term_glyphs[level_of(t)];
+            put_cell(out, st, t, g->cell_mark[k] ? 'X' : glyph, g->cell_chars);
         }
-        fprintf(out, "\x1b[0m%s\n", g->row_mark[r] ? " <" : "");
+        fprintf(out, "%s%s\n", st->color ? "\x1b[0m" : "", g->row_mark[r] ? " <" : "");
     }
 }
 
 static void print_column_marks(FILE *out, const term_grid *g)
 {
-    int any = 0;
-    for (int c = 0; c < g->cells; c++)
+    int any = 0, cols = g->v.cols.count;
+    for (int c = 0; c < cols; c++)
         any |= g->col_mark[c];
     if (!any)
         return;
     fprintf(out, "%*s", g->label_width, "");
-    for (int c = 0; c < g->cells; c++)
+    for (int c = 0; c < cols; c++)
         fprintf(out, "%c%s", g->col_mark[c] ? '^' : ' ', g->cell_chars == 2 ? " " : "");
     fprintf(out, "\n");
 }
@@ -215,9 +198,9 @@ static void print_column_ruler(FILE *out, const term_grid *g)
 {
     int every = g->cell_chars == 2 ? 4 : 8, pos = 0;
     fprintf(out, "%*s", g->label_width, "");
-    for (int c = 0; c < g->cells; c += every) {
+    for (int c = 0; c < g->v.cols.count; c += every) {
         char num[16];
-        int len = snprintf(num, sizeof(num), "%d", c * g->group);
+        int len = snprintf(num, sizeof(num), "%d", g->v.cols.start[c]);
         int at = c * g->cell_chars;
         if (at < pos)
             continue;
@@ -227,58 +210,72 @@ static void print_column_ruler(FILE *out, const term_grid *g)
     fprintf(out, "\n");
 }
 
-/* Does the finding name ranks (or a node) that exist in this matrix? */
-static int finding_fits(const dxt_finding *f, int n, const dxt_topology *t)
+/* The value at position t of the scale. */
+static double scale_value(const plot_scale *s, double t)
 {
-    switch (f->kind) {
-    case DXT_SLOW_PATH:
-        return f->src >= 0 && f->src < n && f->dst >= 0 && f->dst < n;
-    case DXT_SLOW_NODE:
-        return t && t->n == n && f->node >= 0 && f->node < t->nnodes;
-    default:
-        return f->rank >= 0 && f->rank < n;
-    }
+    return s->log ? s->lo * pow(s->hi / s->lo, t) : s->lo + (s->hi - s->lo) * t;
 }
 
-static void print_legend(FILE *out, const term_grid *g, double lo, double hi, int from_median,
-                         const dxt_plot_opts *o, int truecolor)
+static void print_scale(FILE *out, const plot_scale *s, const term_style *st,
+                        const dxt_plot_opts *o)
 {
-    char lo_text[32], hi_text[32], label[160];
-    int rgb[3], listed = 0;
-    plot_format_value(lo, lo_text, sizeof(lo_text));
-    plot_format_value(hi, hi_text, sizeof(hi_text));
-    fprintf(out, "color: %s ", lo_text);
-    for (int k = 0; k < 16; k++) {
-        plot_palette_rgb(k / 15.0, rgb);
-        put_color(out, rgb, truecolor);
+    char text[32], title[200];
+    fprintf(out, "levels:");
+    for (int k = 0; k < TERM_LEVELS; k++) {
+        /* the first level up to the second's start, the others from their start */
+        plot_format_value(scale_value(s, (double)(k ? k : 1) / TERM_LEVELS), text, sizeof text);
         fputc(' ', out);
+        put_cell(out, st, (k + 0.5) / TERM_LEVELS, term_glyphs[k], 1);
+        fprintf(out, "%s %s%s%s", st->color ? "\x1b[0m" : "", k == 0 ? "<" : "", text,
+                s->relative ? "x" : "");
     }
-    char title[200];
-    plot_color_title(o, from_median, title, sizeof(title));
-    fprintf(out, "\x1b[0m %s  %s\n", hi_text, title);
+    fprintf(out, " or more\n");
+    plot_color_title(o, title, sizeof(title));
+    fprintf(out, "color and glyph: %s\n", title);
+}
+
+static void print_legend(FILE *out, const term_grid *g, const plot_scale *s, const term_style *st,
+                         const dxt_plot_opts *o)
+{
+    char label[160];
+    int listed = 0, c0, c1, r0, r1;
+    const heat_axis *a = &g->v.cols;
+    print_scale(out, s, st, o);
     fprintf(out, "rows: waiting rank i; columns: source rank j (waited for)\n");
-    if (g->group == 1)
-        fprintf(out, "cell: wait of rank i for rank j; '.' no value\n");
+    if (a->group == 1)
+        fprintf(out, "cell: wait of rank i for rank j; '%c' self; blank: no value\n", TERM_SELF);
+    else if (a->nodes_per_cell > 0)
+        fprintf(out, "cell: a %dx%d block of ranks (%d node%s): its median, or a slower "
+                "whole row or column's; blank: no value\n", a->group, a->group, a->nodes_per_cell,
+                a->nodes_per_cell == 1 ? "" : "s");
     else
-        fprintf(out, "cell: mean wait of a %dx%d block of ranks%s%.0d%s; '.' no value\n",
-                g->group, g->group, g->group_nodes == 1 ? " (one node" : g->group_nodes ? " (" : "",
-                g->group_nodes > 1 ? g->group_nodes : 0,
-                g->group_nodes == 1 ? ")" : g->group_nodes ? " nodes)" : "");
+        fprintf(out, "cell: a %dx%d block of ranks: its median, or a slower whole row or "
+                "column's; blank: no value\n",
+                a->group, a->group);
     for (int k = 0; o->findings && k < o->nfindings; k++) {
         const dxt_finding *f = &o->findings[k];
-        if (!plot_finding_matches(f, o->op) || !finding_fits(f, g->n, o->topo))
+        if (!plot_finding_matches(f, o->op) ||
+            heat_finding_ranks(f, g->v.n, o->topo, &c0, &c1, &r0, &r1) != 0)
             continue;
         if (listed++ == 8) {
             fprintf(out, "  ...\n");
             break;
         }
         dxt_finding_label(f, o->topo, label, sizeof(label));
-        const char *mark = f->kind == DXT_SLOW_DESTINATION ? "<"
-                           : f->kind == DXT_SLOW_PATH      ? "X"
-                           : f->kind == DXT_SLOW_NODE      ? (f->as_source ? "^" : "<")
-                                                           : "^";
+        const char *mark = f->kind == DXT_SLOW_PATH ? "X" : (c0 == 0 && c1 == g->v.n - 1) ? "<" : "^";
         fprintf(out, "  %s %s\n", mark, label);
     }
+}
+
+/* The color values (relative or the wait) as a new array. */
+static double *term_values(int n, const double *wait, const dxt_plot_opts *o)
+{
+    if (o->relative)
+        return plot_relative_values(wait, NULL, n, o->topo);
+    double *out = malloc((size_t)n * n * sizeof *out);
+    if (out)
+        memcpy(out, wait, (size_t)n * n * sizeof *out);
+    return out;
 }
 
 dxt_plot_rc dxt_show_heatmap(FILE *out, int n, const double *wait, const dxt_plot_opts *opts,
@@ -287,7 +284,8 @@ dxt_plot_rc dxt_show_heatmap(FILE *out, int n, const double *wait, const dxt_plo
     dxt_plot_rc rc = DXT_PLOT_OK;
     term_grid g;
     dxt_plot_opts defaults;
-    double lo, hi;
+    plot_scale scale;
+    double *values = NULL;
     memset(&g, 0, sizeof(g));
     if (!opts) {
         dxt_plot_opts_init(&defaults);
@@ -298,32 +296,33 @@ dxt_plot_rc dxt_show_heatmap(FILE *out, int n, const double *wait, const dxt_plo
                          "show: need an output and a matrix of 1..%d ranks (got %d)",
                          DXT_PLOT_MAX_RANKS, n);
     const char *colorterm = getenv("COLORTERM");
-    int truecolor = opts->color_mode == DXT_COLOR_TRUECOLOR ||
-                    (opts->color_mode == DXT_COLOR_AUTO && colorterm &&
-                     (strcmp(colorterm, "truecolor") == 0 || strcmp(colorterm, "24bit") == 0));
-    double *rel = NULL;
-    if (opts->relative && !(rel = plot_relative_values(wait, NULL, n, opts->topo)))
-        return plot_fail(DXT_PLOT_ENOMEM, err, errlen, "show: out of memory for %d ranks", n);
-    if (rel)
-        wait = rel;
-    choose_grid(&g, n, term_columns(out, opts), opts->topo);
-    if (grid_fill(&g, wait) != 0) {
+    term_style st = {!opts->plain, opts->color_mode == DXT_COLOR_TRUECOLOR ||
+                     (opts->color_mode == DXT_COLOR_AUTO && colorterm &&
+                      (strcmp(colorterm, "truecolor") == 0 || strcmp(colorterm, "24bit") == 0)),
+                     opts->palette};
+    int columns = term_size(out, opts->term_width, 1, "COLUMNS", TERM_DEFAULT_COLUMNS,
+                            TERM_MIN_COLUMNS, TERM_MAX_COLUMNS);
+    int lines = term_size(out, opts->term_height, 0, "LINES", TERM_DEFAULT_LINES, TERM_MIN_LINES,
+                          TERM_MAX_COLUMNS);
+    values = term_values(n, wait, opts);
+    if (!values || choose_grid(&g, n, columns, lines, opts->topo) != 0 || grid_alloc(&g) != 0 ||
+        heat_view_fill(&g.v, n, values, wait, NULL) != 0) {
         rc = plot_fail(DXT_PLOT_ENOMEM, err, errlen, "show: out of memory for %d ranks", n);
         goto fail;
     }
     grid_marks(&g, opts);
-    int from_median = plot_color_range(wait, NULL, n, opts, &lo, &hi);
+    plot_scale_for(opts, NULL, g.v.color, (size_t)g.v.rows.count * g.v.cols.count, &scale);
     fprintf(out, "%s | run %s | steps %lld..%lld | %d ranks\n", opts->op ? opts->op : "all ops",
             opts->run_id ? opts->run_id : "?", (long long)opts->first_step,
             (long long)opts->last_step, n);
     print_column_ruler(out, &g);
-    print_rows(out, &g, lo, hi, opts, truecolor);
+    print_rows(out, &g, &scale, &st);
     print_column_marks(out, &g);
-    print_legend(out, &g, lo, hi, from_median, opts, truecolor);
+    print_legend(out, &g, &scale, &st, opts);
     if (fflush(out) != 0 || ferror(out))
         rc = plot_fail(DXT_PLOT_EIO, err, errlen, "show: cannot write the heatmap");
 fail:
     grid_free(&g);
-    free(rel);
+    free(values);
     return rc;
 }

@@ -13,8 +13,8 @@
 #define TIMELINE_TITLE_PX 50
 #define TIMELINE_MAX_WINDOWS 10000000
 #define SUBJECT_COLOR "#d73027"
-#define PEERS_COLOR "#1a9850"
-#define ONSET_COLOR "#0030d0"
+#define PEERS_COLOR "#4575b4" /* red and blue: apart for every kind of color blindness */
+#define ONSET_COLOR "#202020"
 
 static int series_ok(const dxt_timeline_series *s)
 {
@@ -116,7 +116,7 @@ dxt_plot_rc dxt_plot_timeline(const char *png_path, const dxt_timeline_series *s
     snprintf(unit, sizeof(unit), "wait (%s)", opts && opts->unit ? opts->unit : "us");
     pb_printf(&b, "set terminal pngcairo size %d,%d noenhanced font 'sans,10'\nset output",
               TIMELINE_WIDTH, TIMELINE_TITLE_PX + rows * TIMELINE_PANEL_PX); /* stdout */
-    snprintf(text, sizeof(text), "%s | run %s | wait per window", opts && opts->op ? opts->op
+    snprintf(text, sizeof(text), "%s | run %s | wait per step, one point per window", opts && opts->op ? opts->op
              : "all ops", opts && opts->run_id ? opts->run_id : "?");
     if (nseries > panels) {
         size_t used = strlen(text);

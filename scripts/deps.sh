@@ -1,9 +1,10 @@
 #!/bin/sh
 # deps.sh - install (as root) or name (otherwise) the Debian packages dxtrace needs.
 #   scripts/deps.sh          install what is missing (root), else print the apt-get line, exit 1
-#   scripts/deps.sh --check  exit 0 when everything is present, 1 otherwise (prints what is missing)
+#   scripts/deps.sh --check  exit 0 when everything is present, 1 otherwise (prints what is
+#                            missing and the line to install it; never installs: plain `make`)
 set -u
-PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libjansson-dev libcmocka-dev gnuplot-nox python3 python3-numpy python3-h5py clang"
+PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libjansson-dev libcmocka-dev gnuplot-nox python3 python3-numpy python3-h5py python3-jsonschema clang"
 
 missing=""
 for p in $PKGS; do
@@ -13,6 +14,7 @@ done
 
 if [ "${1:-}" = "--check" ]; then
     echo "dxtrace: missing Debian packages:$missing" >&2
+    echo "dxtrace: install them (as root):  make deps   or   apt-get install -y$missing" >&2
     exit 1
 fi
 if [ "$(id -u)" != 0 ]; then

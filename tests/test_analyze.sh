@@ -65,18 +65,42 @@ cp -r "$TMP/src" "$TMP/badfile" && echo garbage >"$TMP/badfile/rank-00099.h5" &&
         'len(r["skipped"]) == 1 and r["skipped"][0]["file"].endswith("rank-00099.h5") and any(f["rank"] == 5 for f in r["findings"] if "rank" in f)'
 check "bad file named on stderr" grep -q "rank-00099.h5" "$TMP/badfile.err"
 
-# 6. two runs: refused (exit 2, both named); --run picks one
+# 6. two runs: refused (exit 1, both named); --run picks one
 synth run2 --run-id other-run -n 16 && cp "$TMP/run2/rank-00003.h5" "$TMP/badfile/rank-00003.x.h5"
 "$ANALYZE" "$TMP/badfile" >/dev/null 2>"$TMP/two.err"
-check "two runs refused with exit 2" [ $? -eq 2 ]
+check "two runs refused with exit 1" [ $? -eq 1 ]
 check "two runs named" grep -q "other-run" "$TMP/two.err"
 "$ANALYZE" "$TMP/badfile" --run other-run --quiet >/dev/null 2>&1; check "--run picks one" [ $? -eq 0 ]
 
 # 7. the command line
-"$ANALYZE" >/dev/null 2>&1; check "no TRACE: exit 1" [ $? -eq 1 ]
-"$ANALYZE" "$TMP/src" --window 0 >/dev/null 2>&1; check "--window 0: exit 1" [ $? -eq 1 ]
-"$ANALYZE" "$TMP/nowhere" >/dev/null 2>&1; check "missing input: exit 2" [ $? -eq 2 ]
-"$ANALYZE" "$TMP/src" --op nosuch >/dev/null 2>&1; check "unknown op: exit 2" [ $? -eq 2 ]
+"$ANALYZE" >/dev/null 2>&1; check "no TRACE: exit 2" [ $? -eq 2 ]
+"$ANALYZE" "$TMP/src" --window 0 >/dev/null 2>&1; check "--window 0: exit 2" [ $? -eq 2 ]
+"$ANALYZE" "$TMP/nowhere" >/dev/null 2>&1; check "missing input: exit 1" [ $? -eq 1 ]
+"$ANALYZE" "$TMP/src" --op nosuch >/dev/null 2>&1; check "unknown op: exit 1" [ $? -eq 1 ]
+"$ANALYZE" --version | grep -q "^dxt-analyze (dxtrace) [0-9]"; check "--version" [ $? -eq 0 ]
+"$ANALYZE" "$TMP/src" -q -o "$TMP/report.txt" >"$TMP/o.stdout"
+check "-o FILE: exit 0" [ $? -eq 0 ]
+check "-o FILE: the report in FILE, not on stdout" sh -c '[ -s "$1" ] && [ ! -s "$2" ]' sh \
+    "$TMP/report.txt" "$TMP/o.stdout"
+# CSV: pandas-free check with the csv module; full precision in JSON and CSV
+"$ANALYZE" "$TMP/src" --format csv >"$TMP/f.csv"; check "--format csv: exit 0" [ $? -eq 0 ]
+"$ANALYZE" "$TMP/src" --format csv --matrices >"$TMP/m.csv"; check "--matrices: exit 0" [ $? -eq 0 ]
+"$ANALYZE" "$TMP/src" --format json >"$TMP/f.json"
+check "CSV and JSON agree, full precision" $PY - "$TMP/f.csv" "$TMP/m.csv" "$TMP/f.json" <<'PYEOF'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+report = json.load(open(sys.argv[3]))
+assert report["generator"].startswith("dxt-analyze ")
+assert len(rows) == len(report["findings"]) > 0
+for row, f in zip(rows, report["findings"]):
+    assert row["kind"] == f["kind"] and row["op"] == f["op"]
+    assert float(row["severity"]) == f["severity"], (row["severity"], f["severity"])
+    assert len(repr(f["severity"])) > 8  # not rounded to 6 digits
+cells = list(csv.DictReader(open(sys.argv[2])))
+assert set(cells[0]) == {"op", "first_step", "last_step", "i", "j", "wait_per_step"}
+assert all(c["i"] != c["j"] for c in cells)
+PYEOF
+"$ANALYZE" "$TMP/src" --matrices >/dev/null 2>&1; check "--matrices without csv: exit 2" [ $? -eq 2 ]
 "$ANALYZE" --help | grep -q "Exit codes"; check "--help documents exit codes" [ $? -eq 0 ]
 "$ANALYZE" "$TMP/src" --quiet --op dispatch >"$TMP/quiet.txt"
 check "--quiet: findings only" sh -c "[ \$(wc -l <'$TMP/quiet.txt') -ge 1 ] && ! grep -q '^dxt-analyze\|Per op' '$TMP/quiet.txt'"

@@ -174,19 +174,25 @@ static void test_layout(void **state)
     (void)state;
     static const int sizes[] = {1, 8, 16, 100, 128, 1000, 1024, 4096};
     dxt_heatmap_layout l;
+    fixture fx;
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        assert_int_equal(dxt_heatmap_layout_for(sizes[k], &l), 0);
-        assert_true(l.cell_px >= 1);
-        assert_int_equal(l.area_size, l.cell_px * sizes[k] + 2);
-        assert_true(l.area_size >= sizes[k]);
-        assert_true(l.width > l.area_x + l.area_size && l.height > l.area_y + l.area_size);
+        assert_int_equal(dxt_heatmap_layout_for(sizes[k], NULL, &l), 0);
+        assert_true(l.cell_w >= DXT_HEATMAP_MIN_CELL_PX || l.group == 1);
+        assert_int_equal(l.area_w, l.cell_w * l.cols + 2);
+        assert_int_equal(l.cols, (sizes[k] + l.group - 1) / l.group);
+        assert_true(l.width > l.area_x + l.area_w && l.height > l.area_y + l.area_h);
+        assert_true(l.width < 1200 && l.height < 1200); /* a picture, whatever N */
     }
-    assert_int_equal(dxt_heatmap_layout_for(16, &l), 0);
+    assert_int_equal(dxt_heatmap_layout_for(16, NULL, &l), 0);
     assert_true(l.cell_labels);
-    assert_int_equal(dxt_heatmap_layout_for(128, &l), 0);
+    assert_int_equal(l.group, 1);
+    /* cells would get small: whole nodes per cell */
+    fixture_init(&fx, 1024, -1);
+    assert_int_equal(dxt_heatmap_layout_for(1024, &fx.topo, &l), 0);
     assert_false(l.cell_labels);
-    assert_int_equal(dxt_heatmap_layout_for(0, &l), -1);
-    assert_int_equal(dxt_heatmap_layout_for(1 << 20, &l), -1);
+    assert_int_equal(l.group % 8, 0);
+    assert_int_equal(dxt_heatmap_layout_for(0, NULL, &l), -1);
+    assert_int_equal(dxt_heatmap_layout_for(1 << 20, NULL, &l), -1);
 }
 
 static void render_and_check_size(int n)
@@ -204,10 +210,9 @@ static void render_and_check_size(int n)
         print_error("%s\n", err);
     assert_int_equal(rc, DXT_PLOT_OK);
     assert_int_equal(png_size(path, &w, &h), 0);
-    assert_int_equal(dxt_heatmap_layout_for(n, &l), 0);
+    assert_int_equal(dxt_heatmap_layout_for(n, &fx.topo, &l), 0);
     assert_int_equal(w, l.width);
     assert_int_equal(h, l.height);
-    assert_true(w >= n && h >= n);
     free(m);
 }
 
@@ -220,13 +225,13 @@ static void test_heatmap_sizes(void **state)
     render_and_check_size(1024);
 }
 
-/* A pixel of cell (row i, column j): its centre, or a quarter in from the
- * top-left corner when the cell is large enough to hold its value. */
+/* A pixel of the cell holding ranks (i, j): its centre, or a quarter in from
+ * the top-left corner when the cell is large enough to hold its value. */
 static void cell_centre(const dxt_heatmap_layout *l, int i, int j, int *x, int *y)
 {
-    int in = l->cell_labels ? l->cell_px / 4 : l->cell_px / 2;
-    *x = l->area_x + 1 + j * l->cell_px + in;
-    *y = l->area_y + 1 + i * l->cell_px + in;
+    int r = i / l->group, c = j / l->group;
+    *x = l->area_x + 1 + c * l->cell_w + (l->cell_labels ? l->cell_w / 4 : l->cell_w / 2);
+    *y = l->area_y + 1 + r * l->cell_h + (l->cell_labels ? l->cell_h / 4 : l->cell_h / 2);
 }
 
 static void check_slow_source_pixels(int n, int slow)
@@ -240,9 +245,9 @@ static void check_slow_source_pixels(int n, int slow)
     snprintf(name, sizeof name, "slow-%d.png", n);
     tmp_path(path, sizeof path, name);
     assert_int_equal(dxt_plot_heatmap(path, n, m, &fx.opts, err, sizeof err), DXT_PLOT_OK);
-    assert_int_equal(dxt_heatmap_layout_for(n, &l), 0);
+    assert_int_equal(dxt_heatmap_layout_for(n, &fx.topo, &l), 0);
     cell_centre(&l, 2, slow, &x[0], &y[0]);     /* flagged column, same node block */
-    cell_centre(&l, 2, slow + 2, &x[1], &y[1]); /* healthy, same block, past the outline */
+    cell_centre(&l, 2, slow + 2 * l.group, &x[1], &y[1]); /* healthy, past the outline */
     cell_centre(&l, n - 1, slow, &x[2], &y[2]); /* flagged column, last row */
     cell_centre(&l, n - 1, 0, &x[3], &y[3]);    /* healthy, across nodes */
     snprintf(args, sizeof args, "%d %d %d %d %d %d %d %d", x[0], y[0], x[1], y[1], x[2], y[2],
@@ -251,12 +256,12 @@ static void check_slow_source_pixels(int n, int slow)
     for (int k = 0; k < 4; k++)
         print_message("n=%d pixel (%d,%d): %d %d %d\n", n, x[k], y[k], rgb[3 * k], rgb[3 * k + 1],
                       rgb[3 * k + 2]);
-    /* red: strong red, far less green, little blue */
-    assert_true(rgb[0] > 180 && rgb[0] > rgb[1] + 80 && rgb[2] < 90);
-    assert_true(rgb[6] > 180 && rgb[6] > rgb[7] + 80 && rgb[8] < 90);
-    /* green: green clearly above red */
-    assert_true(rgb[4] > rgb[3] + 50 && rgb[4] > 120);
-    assert_true(rgb[10] > rgb[9] + 20 && rgb[10] > 120);
+    /* 3x typical: dark red (the heat palette's upper half) */
+    assert_true(rgb[0] > 120 && rgb[1] < 80 && rgb[2] < 80);
+    assert_true(rgb[6] > 120 && rgb[7] < 80 && rgb[8] < 80);
+    /* typical: the palette's pale end */
+    assert_true(rgb[3] > 230 && rgb[4] > 200 && rgb[5] > 120);
+    assert_true(rgb[9] > 230 && rgb[10] > 200 && rgb[11] > 120);
     assert_true(png_query(path, "count-blue", rgb, 1) == 1 && rgb[0] > 0); /* outlined */
     free(m);
 }
@@ -268,6 +273,31 @@ static void test_slow_source_pixels(void **state)
         skip();
     check_slow_source_pixels(16, 5);
     check_slow_source_pixels(128, 21);
+    check_slow_source_pixels(1024, 300);
+}
+
+/* The panel of a finding: its column and neighbours, the column dark. */
+static void test_zoom_panel(void **state)
+{
+    (void)state;
+    fixture fx;
+    char path[128], err[512] = "";
+    int w, h, rgb[3];
+    if (!have_python())
+        skip();
+    double *m = make_matrix(1024, 300);
+    fixture_init(&fx, 1024, 300);
+    fx.opts.zoom = &fx.finding;
+    tmp_path(path, sizeof path, "zoom.png");
+    assert_int_equal(dxt_plot_heatmap(path, 1024, m, &fx.opts, err, sizeof err), DXT_PLOT_OK);
+    assert_int_equal(png_size(path, &w, &h), 0);
+    /* columns 288..311 (its node, one node either side): 24 cells of 30 px,
+     * column 300 is cell 12; rows two nodes per cell (64 cells of 11 px) */
+    char args[64];
+    snprintf(args, sizeof args, "%d %d", 100 + 1 + 12 * 30 + 15, 76 + 1 + 20 * 11 + 5);
+    assert_int_equal(png_query(path, args, rgb, 3), 3);
+    assert_true(rgb[0] > 120 && rgb[1] < 80 && rgb[2] < 80);
+    free(m);
 }
 
 static void test_healthy_has_no_outline(void **state)
@@ -480,7 +510,7 @@ static int visible_width(const char *text)
         if (p == text || p[-1] == '\n') {
             const char *eol = strchr(p, '\n');
             const char *esc = strchr(p, '\x1b');
-            colored = esc && (!eol || esc < eol) && strncmp(p, "color:", 6) != 0;
+            colored = esc && (!eol || esc < eol) && strncmp(p, "levels:", 7) != 0;
         }
         if (*p == '\x1b') {
             while (*p && *p != 'm')
@@ -523,20 +553,22 @@ static void test_show(void **state)
     m = make_matrix(1024, 21);
     fixture_init(&fx, 1024, 21);
     fx.opts.term_width = 140;
+    fx.opts.term_height = 1000; /* the width decides */
     text = show(1024, m, &fx.opts);
-    assert_non_null(strstr(text, "8x8 block of ranks (one node)"));
+    assert_non_null(strstr(text, "8x8 block of ranks (1 node)"));
     assert_true(visible_width(text) <= 140);
     free(text);
     fx.opts.term_width = 100;
     text = show(1024, m, &fx.opts);
-    assert_non_null(strstr(text, "16x16 block of ranks (2 nodes)"));
+    assert_non_null(strstr(text, "block of ranks (2 nodes)") ||
+                    strstr(text, "block of ranks (3 nodes)"));
     assert_true(visible_width(text) <= 100);
     free(text);
     /* no topology, narrow terminal: blocks of ranks */
     fx.opts.topo = NULL;
     fx.opts.term_width = 40;
     text = show(1024, m, &fx.opts);
-    assert_non_null(strstr(text, "block of ranks;"));
+    assert_non_null(strstr(text, "block of ranks:"));
     assert_true(visible_width(text) <= 40);
     free(text);
     /* width from $COLUMNS when not given and not a terminal */
@@ -545,6 +577,24 @@ static void test_show(void **state)
     text = show(1024, m, &fx.opts);
     unsetenv("COLUMNS");
     assert_true(visible_width(text) <= 60);
+    free(text);
+    /* fits the height: at most LINES lines */
+    fixture_init(&fx, 1024, 21);
+    fx.opts.term_width = 200;
+    fx.opts.term_height = 60;
+    text = show(1024, m, &fx.opts);
+    int lines = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    assert_true(lines <= 60);
+    free(text);
+    /* plain: no escape at all, glyphs carry the levels, the slow column marked */
+    fx.opts.plain = 1;
+    text = show(1024, m, &fx.opts);
+    assert_null(strchr(text, '\x1b'));
+    assert_non_null(strstr(text, "@"));
+    assert_non_null(strstr(text, "levels:"));
+    assert_non_null(strstr(text, "^ slow_source rank 21"));
     free(text);
     free(m);
 }
@@ -580,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_heatmap_sizes),
         cmocka_unit_test(test_slow_source_pixels),
+        cmocka_unit_test(test_zoom_panel),
         cmocka_unit_test(test_healthy_has_no_outline),
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_missing_gnuplot),

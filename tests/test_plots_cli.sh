@@ -24,8 +24,8 @@ PYEOF
 }
 
 # cell_rgb FILE N I J: "r g b" at cell (row I, column J) of an N-rank heatmap
-# (layout of dxt_heatmap_layout_for: plot area at 100,60, a 1-pixel border,
-# cells of ceil(640/N) pixels; sampled a quarter in, clear of the value text)
+# (layout of dxt_heatmap_layout_for: plot area at 100,76, a 1-pixel border,
+# cells of min(60, 720/N) pixels; sampled a quarter in, clear of the value text)
 cell_rgb() {
     $PY - "$@" <<'PYEOF'
 import struct, sys, zlib
@@ -41,8 +41,8 @@ while pos < len(d):
         idat += body
     pos += 12 + ln
 bpp = {2: 3, 6: 4}[ctype]
-cell = -(-640 // n)
-x, y = 101 + j * cell + cell // 4, 61 + i * cell + cell // 4
+cell = min(60, 720 // n)
+x, y = 101 + j * cell + cell // 4, 77 + i * cell + cell // 4
 raw, stride, prev, p = zlib.decompress(idat), w * bpp, bytearray(w * bpp), 0
 for row in range(y + 1):
     f, line = raw[p], bytearray(raw[p + 1:p + 1 + stride])
@@ -61,7 +61,11 @@ print(*prev[x * bpp:x * bpp + 3])
 PYEOF
 }
 
-is_red()   { set -- $(cell_rgb "$@"); [ "$1" -gt 180 ] && [ "$1" -gt $(($2 + 80)) ] && [ "$3" -lt 90 ]; }
+# the default palette (heat): slow cells (2x typical or more) orange to dark
+# red, typical ones pale yellow
+is_dark() { set -- $(cell_rgb "$@"); [ "$1" -gt 120 ] && [ "$2" -lt 150 ] && [ "$3" -lt 90 ]; }
+is_pale() { set -- $(cell_rgb "$@"); [ "$1" -gt 230 ] && [ "$2" -gt 200 ]; }
+# --palette deepxtrace: green -> yellow -> red
 is_green() { set -- $(cell_rgb "$@"); [ "$2" -gt 120 ] && [ "$2" -gt $(($1 + 50)) ]; }
 
 for tool in "$SYNTH" "$ANALYZE"; do
@@ -84,9 +88,15 @@ for f in dispatch-heatmap combine-heatmap dispatch-timeline combine-timeline \
     check "$f.png" png_at_least "$TMP/p/$f.png" 16 16
 done
 
-# the flagged column is red, a healthy cell of the same (cross-node) block green
-check "slow source column red" is_red "$TMP/p/dispatch-finding1-slow_source.png" 16 12 5
-check "healthy cell of its block green" is_green "$TMP/p/dispatch-finding1-slow_source.png" 16 12 6
+# the flagged column is dark, a healthy cell of the same (cross-node) block pale
+check "slow source column dark" is_dark "$TMP/p/dispatch-finding1-slow_source.png" 16 12 5
+check "healthy cell of its block pale" is_pale "$TMP/p/dispatch-finding1-slow_source.png" 16 12 6
+check "--palette deepxtrace" quiet "$ANALYZE" "$TMP/src" --plots "$TMP/g" --palette deepxtrace -q
+check "deepxtrace: healthy green" is_green "$TMP/g/dispatch-heatmap.png" 16 12 6
+check "--abs-color" quiet "$ANALYZE" "$TMP/src" --plots "$TMP/a" --abs-color -q
+check "--abs-color: slow column dark" is_dark "$TMP/a/dispatch-heatmap.png" 16 12 5
+check "bad --palette: exit 2" sh -c '"$1" "$2" --palette nope >/dev/null 2>&1; [ $? = 2 ]' \
+    sh "$ANALYZE" "$TMP/src"
 
 # 2. --plot-window and --log-color
 check "--plot-window 100:199" quiet "$ANALYZE" "$TMP/src" --plots "$TMP/w" --plot-window 100:199 \
@@ -96,21 +106,30 @@ check "bad --plot-window refused" sh -c '! "$1" "$2" --plot-window 9:1 >/dev/nul
     sh "$ANALYZE" "$TMP/src"
 
 "$ANALYZE" "$TMP/src" --plots "$TMP/o" --plot-window 5000:6000 -q >/dev/null 2>"$TMP/o.err"
-check "--plot-window outside the trace: exit 4 (plots failed)" [ $? = 4 ]
+check "--plot-window outside the trace: exit 4" [ $? = 4 ]
 check "--plot-window outside the trace: said" grep -q "holds no step" "$TMP/o.err"
 
-# 3. --show: ANSI colors and the finding, on stdout with the report
-"$ANALYZE" "$TMP/src" --show >"$TMP/show.out" 2>"$TMP/show.err"
+# 3. --show: the finding named; colors on --color=always, none into a pipe or
+# with NO_COLOR (glyphs carry the levels), at most LINES lines
+ESC=$(printf '\033')
+"$ANALYZE" "$TMP/src" --show --color=always >"$TMP/show.out" 2>"$TMP/show.err"
 check "--show exit 0" [ $? = 0 ]
-check "--show colors" grep -q "$(printf '\033')\[48;" "$TMP/show.out"
+check "--show --color=always: colors" grep -q "$ESC\[48;" "$TMP/show.out"
 check "--show names the finding" grep -q "slow_source rank 5" "$TMP/show.out"
+"$ANALYZE" "$TMP/src" --show -q >"$TMP/pipe.out" 2>&1
+check "--show into a pipe: no escapes" sh -c '! grep -q "$1" "$2"' sh "$ESC" "$TMP/pipe.out"
+check "--show into a pipe: glyph levels" grep -q "levels:" "$TMP/pipe.out"
+NO_COLOR=1 "$ANALYZE" "$TMP/src" --show --color=auto -q >"$TMP/nocolor.out" 2>&1
+check "NO_COLOR: no escapes" sh -c '! grep -q "$1" "$2"' sh "$ESC" "$TMP/nocolor.out"
+check "bad --color: exit 2" sh -c '"$1" "$2" --color=sometimes >/dev/null 2>&1; [ $? = 2 ]' \
+    sh "$ANALYZE" "$TMP/src"
 
 # 4. healthy: a timeline, no finding maps
 check "healthy --plots" quiet "$ANALYZE" "$TMP/healthy" --plots "$TMP/h" -q
 check "healthy timeline" png_at_least "$TMP/h/dispatch-timeline.png" 100 100
 check "healthy: no finding maps" sh -c '! ls "$1"/*finding* >/dev/null 2>&1' sh "$TMP/h"
 
-# 5. no gnuplot: the report still comes, exit 4 (plots failed), one message
+# 5. no gnuplot: the report still comes, exit 4 (pictures failed), one message
 mkdir "$TMP/empty-path"
 PATH="$TMP/empty-path" "$ANALYZE" "$TMP/src" --plots "$TMP/n" --format json \
     >"$TMP/nognuplot.json" 2>"$TMP/nognuplot.err"

@@ -43,6 +43,7 @@ import warnings
 
 import numpy as np
 
+__version__ = "1.1.0"  # the Makefile's VERSION (tests/test_install.sh compares them)
 __all__ = ["Recorder", "Result", "Counters", "DxtraceError", "load_library", "STEP_AUTO"]
 
 STEP_AUTO = -(2 ** 63)  # DXTREC_STEP_AUTO: step() numbers the row last step + 1

@@ -109,7 +109,7 @@ def check_tools(build, out):
                 raise
             time.sleep(2)
     no_rows = b"no op holds any row" in r.stderr or b"no row" in r.stderr
-    if r.returncode != 0 and not (r.returncode == 2 and no_rows):
+    if r.returncode != 0 and not (r.returncode == 1 and no_rows):
         problems.append("dxt-analyze: exit %d: %s" % (r.returncode,
                                                       r.stderr.decode(errors="replace")[-300:]))
     return problems, r.returncode
