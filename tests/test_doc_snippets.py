@@ -53,10 +53,11 @@ int main(void)
     int rank = 0, n = 4;
     int64_t step = 0;
     const char *job_id = "job-1";
-    const int64_t *d_dispatch_wait = NULL;
+    const int64_t *d_dispatch_wait = NULL, *d_combine_wait = NULL;
     void *stream = NULL;
 %s
-    (void)rank; (void)n; (void)step; (void)job_id; (void)d_dispatch_wait; (void)stream;
+    (void)rank; (void)n; (void)step; (void)job_id; (void)d_dispatch_wait; (void)d_combine_wait;
+    (void)stream;
     return 0;
 }
 '''
