@@ -23,7 +23,7 @@
 #define DXT_FORMAT_VERSION 1
 #define DXT_STR_MAX        256   /* longest string attribute kept (longer: truncated) */
 #define DXT_OP_NAME_MAX    64
-#define DXT_MAX_OPS        16
+#define DXT_MAX_OPS        256
 #define DXT_MAX_WORLD      (1 << 20)  /* a claimed world_size above this is refused */
 
 /* Every name of the format, once. X(identifier, "on-disk name", "meaning").

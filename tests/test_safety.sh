@@ -36,7 +36,14 @@ if [ "$root" = 1 ]; then
     "$ANALYZE" "$TMP/shared" -q --plots "$TMP/plots" >/dev/null 2>"$TMP/plots.err"
     check "link plots: exit 4" [ $? = 4 ]
     check "link plots: victim unchanged" grep -qx "victim: must stay as it is" "$TMP/victim"
-    check "link plots: said" grep -q "dispatch-heatmap.png exists and is not a plot of ours" "$TMP/plots.err"
+    check "link plots: said" grep -q "dispatch-heatmap.png exists and is not an earlier output of ours" "$TMP/plots.err"
+    as_nobody ln -s "$TMP/victim" "$TMP/plots/report.json"
+    "$ANALYZE" "$TMP/shared" -q --format json -o "$TMP/plots/report.json" 2>"$TMP/report.err"
+    check "link -o: exit 3" [ $? = 3 ]
+    check "link -o: victim unchanged" grep -qx "victim: must stay as it is" "$TMP/victim"
+    check "link -o: said" grep -q "report.json exists and is not an earlier output of ours" "$TMP/report.err"
+    "$ANALYZE" "$TMP/shared" -q --format json -o "$TMP/own.json" && "$ANALYZE" "$TMP/shared" -q -o "$TMP/own.json"
+    check "-o replaces our own earlier report" sh -c '! grep -q "\"generator\"" "$1"' sh "$TMP/own.json"
     check "link plots: the other plots written" test -s "$TMP/plots/dispatch-timeline.png"
     # a planted directory link on the way is not followed either
     as_nobody mkdir "$TMP/shared/elsewhere"

@@ -314,7 +314,7 @@ def case_empty_ops_group(out, name):
 
 
 def case_too_many_ops(out, name):
-    mixed(out, name, 1, ops=tuple("op%d" % k for k in range(17)))
+    mixed(out, name, 1, ops=tuple("op%d" % k for k in range(257)))  # DXT_MAX_OPS + 1
 
 
 def case_ops_not_group(out, name):
