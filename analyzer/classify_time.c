@@ -41,6 +41,7 @@
 #define WARMUP_MAX 3          /* leading windows that may be warm-up */
 #define NODE_FRACTION 0.75    /* share of a node's ranks flagged alike: a slow_node */
 #define MIN_WINDOWS 4         /* fewer usable windows: the static judgement only */
+#define POLISH_ITERS 1        /* D is centred on each cell already: one sweep settles it */
 
 enum { SUBJ_SRC, SUBJ_DST, SUBJ_NODE_SRC, SUBJ_NODE_DST, SUBJ_CELL_INTRA, SUBJ_CELL_INTER };
 
@@ -105,7 +106,7 @@ static int build_logs(tview *v)
             size_t k = (size_t)w * v->nn + c;
             float f = t->vals[k];
             int ok = v->ever[c] && t->row_ok[(size_t)w * v->n + c / v->n];
-            v->y[k] = ok ? (float)log((isnan(f) || f < 0.0f ? 0.0 : f) + v->floor_) : NAN;
+            v->y[k] = ok ? logf((isnan(f) || f < 0.0f ? 0.0f : f) + (float)v->floor_) : NAN;
         }
     return 0;
 }
@@ -208,7 +209,7 @@ static void polish_window(tview *v, int w)
         for (int l = 0; l < v->n; l++) re[l] = ce[l] = NAN;
         return;
     }
-    for (int it = 0; it < 2; it++)
+    for (int it = 0; it < POLISH_ITERS; it++)
         for (int by_col = 0; by_col < 2; by_col++) {
             double *eff = by_col ? ce : re;
             for (int l = 0; l < v->n; l++) {
