@@ -41,6 +41,7 @@
 #define WARMUP_MAX 3          /* leading windows that may be warm-up */
 #define NODE_FRACTION 0.75    /* share of a node's ranks flagged alike: a slow_node */
 #define MIN_WINDOWS 4         /* fewer usable windows: the static judgement only */
+#define MIN_OUTSIDE 0.1       /* share of judged windows outside a segment (a change) */
 #define POLISH_ITERS 1        /* D is centred on each cell already: one sweep settles it */
 
 enum { SUBJ_SRC, SUBJ_DST, SUBJ_NODE_SRC, SUBJ_NODE_DST, SUBJ_CELL_INTRA, SUBJ_CELL_INTER };
@@ -330,40 +331,56 @@ static int emit(tview *v, subject s, const dxt_segment *seg, double level, doubl
                 double p_adj);
 
 /* Test every subject of a class; emit the significant ones. */
+/* Scales of the class's subjects: each its own, shrunk to the class's. */
+static void class_scales(tview *v, const subject *subs, int count, class_stats *cs,
+                         double *scale, int *pairs)
+{
+    size_t m = 0;
+    double *buf = v->scratch + v->nn + 2 * (size_t)v->W;
+    for (int k = 0; k < count; k++) {
+        series_of(v, subs[k]);
+        scale[k] = own_scale(v, &pairs[k]);
+        if (!isnan(scale[k])) buf[m++] = scale[k];
+    }
+    cs->pooled = m ? dxt_median_inplace(buf, m) : cs->min_scale;
+    if (!(cs->pooled > cs->min_scale)) cs->pooled = cs->min_scale;
+    for (int k = 0; k < count; k++) scale[k] = shrink_scale(scale[k], pairs[k], cs);
+}
+
+/* Test every subject of a class; emit the significant ones. */
 static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
 {
-    double *scale = v->own;
+    double *scale = v->own, level;
     int *ex_count = malloc((size_t)(count ? count : 1) * sizeof *ex_count);
     int *valid = malloc((size_t)(count ? count : 1) * sizeof *valid), rc = -1;
     if (!ex_count || !valid) goto fail;
-    size_t m = 0;
-    for (int k = 0; k < count; k++) { /* own scales, then the class's */
-        series_of(v, subs[k]);
-        scale[k] = own_scale(v, &valid[k]);
-        if (!isnan(scale[k])) v->scratch[v->nn + 2 * (size_t)v->W + m++] = scale[k];
-    }
-    cs->pooled = m ? dxt_median_inplace(v->scratch + v->nn + 2 * (size_t)v->W, m) : cs->min_scale;
-    if (!(cs->pooled > cs->min_scale)) cs->pooled = cs->min_scale;
+    class_scales(v, subs, count, cs, scale, valid);
     cs->exceed = cs->valid = 0;
     for (int k = 0; k < count; k++) {
-        double level;
-        scale[k] = shrink_scale(scale[k], valid[k], cs);
         ex_count[k] = mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
         cs->exceed += ex_count[k], cs->valid += valid[k];
     }
     if (v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: %s class %d: %d subjects, pooled scale %.3g, %ld/%ld "
-                "windows above, log p needed %.1f\n", v->t->op, count ? subs[0].kind : -1,
-                count, cs->pooled, cs->exceed, cs->valid, v->log_needed);
+                "windows above, log p needed %.1f\n", v->t->op,
+                count ? subs[0].kind : -1, count, cs->pooled, cs->exceed, cs->valid,
+                v->log_needed);
+    for (int k = 0; v->t->opts.verbose > 2 && k < count && k < 64; k++) {
+        mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
+        fprintf(stderr, "dxt-classify: subject %d scale %.3g base %.3g:", subs[k].id, scale[k], level);
+        for (int w = 0; w < v->W; w++) fprintf(stderr, " %.2f%s", v->x[w], v->ex[w] == 1 ? "*" : "");
+        fprintf(stderr, "\n");
+    }
     for (int k = 0; k < count; k++) {
         double rate = (double)(cs->exceed - ex_count[k] + 1) / (double)(cs->valid - valid[k] + 2);
         if (rate < MIN_RATE) rate = MIN_RATE;
         if (ex_count[k] < dxt_min_exceedances(rate, v->log_needed)) continue;
-        double level;
         dxt_segment seg;
         mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
-        if (dxt_scan_exceedances(v->ex, v->W, rate, v->work, &seg) != 0) continue;
-        if (seg.log_p >= v->log_needed) continue;
+        int min_out = (int)ceil(MIN_OUTSIDE * valid[k]);
+        if (dxt_scan_exceedances(v->ex, v->W, rate, min_out > 3 ? min_out : 3, v->work,
+                                 &seg) || seg.log_p >= v->log_needed)
+            continue;
         double p_adj = exp(seg.log_p - v->log_needed) * v->t->opts.alpha;
         if (emit(v, subs[k], &seg, level, scale[k], p_adj)) goto fail;
     }

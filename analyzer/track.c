@@ -173,6 +173,15 @@ static double static_tests(const dxt_judge *j, dxt_kind kind)
     return 2.0 * j->n;
 }
 
+/* Values the scale of a kind's robust z came from, less one: the ranks (rank
+ * and node effects), the cells of one block (paths). */
+static double static_freedom(const dxt_judge *j, dxt_kind kind)
+{
+    double per_block = (double)j->n / j->nnodes;
+    double df = kind == DXT_SLOW_PATH ? per_block * per_block - per_block - 1.0 : j->n - 1.0;
+    return df >= 1.0 ? df : 1.0;
+}
+
 int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *tokens,
                              int64_t first, int64_t last, int windows)
 {
@@ -181,8 +190,10 @@ int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *
     double steps = (double)(last - first + 1);
     for (int h = 0; h < j->nhits; h++) {
         const dxt_hit *x = &j->hits[h];
-        /* the robust z as a normal tail, for every test of its kind */
-        double p = static_tests(j, x->kind) * 2.0 * dxt_normal_tail(x->score);
+        /* the robust z as a t tail (its scale came from few values), for
+         * every test of its kind */
+        double p = static_tests(j, x->kind) * 2.0 *
+                   dxt_student_tail(x->score, static_freedom(j, x->kind));
         if (!(p < t->opts.alpha)) continue;
         dxt_finding f = {.kind = x->kind, .rank = -1, .src = -1, .dst = -1, .node = -1};
         snprintf(f.op, sizeof f.op, "%s", t->op);

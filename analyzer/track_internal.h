@@ -53,6 +53,10 @@ double dxt_log_binom_tail(int k, int n, double p);
 /* Upper-tail probability of a standard normal. */
 double dxt_normal_tail(double z);
 
+/* Upper-tail probability of Student's t with df degrees of freedom: a robust
+ * z whose scale came from few values (4 ranks) is far less sure. */
+double dxt_student_tail(double t, double df);
+
 /* The most significant segment of one subject's exceedance series. */
 typedef struct dxt_segment {
     int first, last;          /* windows (indices), inclusive */
@@ -61,10 +65,12 @@ typedef struct dxt_segment {
 } dxt_segment;
 
 /* Scan ex[0..W) (1: above the threshold, 0: not, 2: not judged) for the
- * segment whose count of exceedances is least likely under Binomial(., p);
- * work: 4 W + 2 ints. Returns 0 and *seg, or -1 when there is no exceedance. */
-int dxt_scan_exceedances(const unsigned char *ex, int W, double p, int *work,
-                         dxt_segment *seg);
+ * segment whose count of exceedances is least likely under Binomial(length,
+ * rate), rate the larger of p_class and the subject's own rate outside the
+ * segment; segments with fewer than min_out judged windows outside are not
+ * tried. work: 4 W + 2 ints. Returns 0 and *seg, or -1 when none. */
+int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min_out,
+                         int *work, dxt_segment *seg);
 
 /* The fewest exceedances that can reach log_p_needed at rate p (a bound
  * to skip subjects cheaply). */
