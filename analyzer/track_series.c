@@ -55,7 +55,8 @@ int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out)
             return 0;
         }
         apply_share(t);
-        qsort(t->findings, (size_t)t->nfindings, sizeof *t->findings, by_importance);
+        if (t->nfindings > 1)
+            qsort(t->findings, (size_t)t->nfindings, sizeof *t->findings, by_importance);
         t->analyzed = 1;
     }
     if (out) *out = t->findings;
