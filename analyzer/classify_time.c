@@ -188,14 +188,17 @@ static double line_median(tview *v, float *r, int l, int by_col)
 }
 
 /* Shift of the whole job in this window: the lower quartile of the effects
- * (not their median: a slow node may be half the ranks) is taken out. */
+ * (not their median: a slow node may be half the ranks) is taken out; with
+ * fewer than 8 ranks (one node) the median. */
 static void recenter(tview *v, double *eff)
 {
     size_t count = 0;
     for (int l = 0; l < v->n; l++)
         if (!isnan(eff[l])) v->scratch[count++] = eff[l];
     if (count == 0) return;
-    double low = dxt_select_kth(v->scratch, count, (size_t)(BASE_QUANTILE * (double)(count - 1)));
+    /* under 8 ranks the lower quartile is the lowest rank alone: the median */
+    double q = count < 8 ? 0.5 : BASE_QUANTILE;
+    double low = dxt_select_kth(v->scratch, count, (size_t)(q * (double)(count - 1)));
     for (int l = 0; l < v->n; l++) eff[l] -= low;
 }
 
