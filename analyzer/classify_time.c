@@ -350,6 +350,17 @@ static void class_scales(tview *v, const subject *subs, int count, class_stats *
     for (int k = 0; k < count; k++) scale[k] = shrink_scale(scale[k], pairs[k], cs);
 }
 
+/* A segment from the first judged window has no normal window before it: the
+ * subject's level fell later (a late rank's row drops to ~0 and its earlier
+ * windows look high against the drop), it did not rise. What was slow from the
+ * start is the static judgement's. */
+static int starts_run(const tview *v, int first)
+{
+    for (int w = 0; w < first; w++)
+        if (v->use[w]) return 0;
+    return 1;
+}
+
 /* Test every subject of a class; emit the significant ones. */
 static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
 {
@@ -382,7 +393,7 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
         mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
         int min_out = (int)ceil(MIN_OUTSIDE * valid[k]);
         if (dxt_scan_exceedances(v->ex, v->W, rate, min_out > 3 ? min_out : 3, v->work,
-                                 &seg) || seg.log_p >= v->log_needed)
+                                 &seg) || seg.log_p >= v->log_needed || starts_run(v, seg.first))
             continue;
         double p_adj = exp(seg.log_p - v->log_needed) * v->t->opts.alpha;
         if (emit(v, subs[k], &seg, level, scale[k], p_adj)) goto fail;
