@@ -90,7 +90,9 @@ static int view_alloc(tview *v, dxt_tracker *t)
 static int build_logs(tview *v)
 {
     const dxt_tracker *t = v->t;
-    size_t count = 0, stride = v->nn * v->W / 2000000 + 1, seen = 0;
+    /* the floor from positive waits sampled across every window (at most nn of
+     * them: the first nn would all come from window 0, the warm-up) */
+    size_t count = 0, stride = (size_t)v->W, seen = 0;
     for (int w = 0; w < v->W; w++)
         for (size_t c = 0; c < v->nn; c++) {
             float f = t->vals[(size_t)w * v->nn + c];
