@@ -352,15 +352,16 @@ static void class_scales(tview *v, const subject *subs, int count, class_stats *
     for (int k = 0; k < count; k++) scale[k] = shrink_scale(scale[k], pairs[k], cs);
 }
 
-/* A segment from the first judged window has no normal window before it: the
- * subject's level fell later (a late rank's row drops to ~0 and its earlier
- * windows look high against the drop), it did not rise. What was slow from the
- * start is the static judgement's. */
+/* An onset needs normal windows before it (at least 3, and 5 % of the judged
+ * ones): a segment from the start of the run has none, the subject's level fell
+ * later (a late rank's row drops to ~0 and its earlier windows look high
+ * against the drop), it did not rise. What was slow from the start is the
+ * static judgement's. */
 static int starts_run(const tview *v, int first)
 {
-    for (int w = 0; w < first; w++)
-        if (v->use[w]) return 0;
-    return 1;
+    int before = 0;
+    for (int w = 0; w < first; w++) before += v->use[w];
+    return before < 3 || before < 0.05 * v->usable;
 }
 
 /* Test every subject of a class; emit the significant ones. */
