@@ -100,9 +100,10 @@ void dxt_classify_opts_init(dxt_classify_opts *opts)
      * expert of 1.5x gives ~1.45x) and at least half the wait's rise (a slow
      * receiver that happens to get many tokens is not a hot expert). */
     opts->min_token_ratio = 1.25;
-    /* slow_path: flagged in at least this many windows when there are several
-     * (a spike hits one cell in one window, rarely twice). */
-    opts->min_path_windows = 3;
+    /* Over time every decision is a test with a p-value adjusted for every
+     * subject and window segment of the op (classify_time.c): 0.01 per op
+     * keeps the expected false findings of a two-op run below 0.02. */
+    opts->alpha = 0.01;
 }
 
 int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts)

@@ -50,7 +50,8 @@ typedef struct dxt_classify_opts {
     double min_static_severity; /* a cell judged without history */
     double min_static_rank_severity; /* a rank judged without history */
     double min_token_ratio;     /* load_imbalance: tokens over the rank's usual */
-    int min_path_windows;       /* slow_path: windows flagged, when there are more */
+    double alpha;               /* family-wise false-alarm rate of one op: a finding
+                                 * needs p_value below it */
 } dxt_classify_opts;
 
 void dxt_classify_opts_init(dxt_classify_opts *opts); /* the defaults */
@@ -70,6 +71,9 @@ typedef struct dxt_finding {
     double excess;        /* total excess wait over its windows, trace unit */
     int windows_flagged, windows_seen;
     int persistent;       /* 1: flagged in (nearly) every window since onset */
+    double p_value;       /* chance that the trace's own noise gives a finding at least
+                           * this strong anywhere in the op (Bonferroni over every
+                           * subject, window segment and kind tested) */
 } dxt_finding;
 
 typedef struct dxt_tracker dxt_tracker;
@@ -78,10 +82,23 @@ typedef struct dxt_tracker dxt_tracker;
 dxt_tracker *dxt_tracker_new(const char *op, const dxt_topology *topo,
                              const dxt_classify_opts *opts);
 
-/* Judge one window (steps first..last). wait and tokens are n x n row-major;
- * tokens may be NULL. Returns 0, or -1 on out of memory. */
+/* Add one window (steps first..last). wait and tokens are n x n row-major;
+ * tokens may be NULL. Returns 0, or -1 on out of memory. The windows are kept
+ * (as float per-step means, O(windows x N^2); pairs are merged past a memory
+ * budget) and judged together when the findings are asked for. */
 int dxt_tracker_add_window(dxt_tracker *t, int64_t first_step, int64_t last_step,
                            const double *wait, const double *tokens);
+
+/* The same with rank_rows[i], the rows of rank i summed into the window (NULL:
+ * every rank complete). A rank with fewer rows than the fullest rank lost rows
+ * (a dropped-row gap): its row of this window and of the next one, where a
+ * cumulative counter carries the gap's total, is not judged. */
+int dxt_tracker_add_window_rows(dxt_tracker *t, int64_t first_step, int64_t last_step,
+                                const double *wait, const double *tokens,
+                                const int64_t *rank_rows);
+
+/* Whether the op carried tokens (load_imbalance testable). */
+int dxt_tracker_has_tokens(const dxt_tracker *t);
 
 /* The findings so far, ranked by severity x share (most important first).
  * The array is owned by the tracker, valid until the next call on it. */

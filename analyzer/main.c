@@ -220,7 +220,7 @@ static int parse_option(cli *c, int opt, const char *arg)
     case OPT_MIN_SCORE:
         return parse_double(arg, "--min-score", &c->analysis.classify.min_score);
     case OPT_VERBOSE:
-        c->analysis.classify.verbose = 1;
+        c->analysis.classify.verbose++;
         return 0;
     case 'q':
         c->quiet = 1;

@@ -64,6 +64,7 @@ static json_t *finding_json(const dxt_analysis *a, const dxt_finding *f)
               put(o, "last_step", json_integer(f->last_step)) |
               put(o, "severity", real_or_null(f->severity)) |
               put(o, "score", real_or_null(f->score)) |
+              put(o, "p_value", real_or_null(f->p_value)) |
               put(o, "share", real_or_null(f->share)) |
               put(o, "excess", real_or_null(f->excess)) |
               put(o, "persistent", json_boolean(f->persistent)) |

@@ -69,16 +69,23 @@ static void finding_subject(const dxt_analysis *a, const dxt_finding *f, char *b
     }
 }
 
+/* How sure, in words: the chance that noise alone made it (p_value). */
+static const char *certainty(double p)
+{
+    return p < 1e-6 ? "certain" : p < 1e-3 ? "very likely real" : "likely real";
+}
+
 static int print_finding(FILE *out, const dxt_analysis *a, const dxt_finding *f, int index)
 {
     char subject[256];
     finding_subject(a, f, subject, sizeof subject);
     return fprintf(out, "%3d. %-16s %-9s %-28s steps %" PRId64 "-%" PRId64
-                   "  %.1fx expected wait, z=%.1f, %.0f%% of excess wait, %s (%d/%d windows)\n",
+                   "  %.1fx expected wait, z=%.1f, %.0f%% of excess wait, %s (%d/%d windows)\n"
+                   "     %s: noise alone would give this with p=%.2g\n",
                    index, dxt_kind_str(f->kind), SAFE(f->op), subject, f->first_step, f->last_step,
                    f->severity, f->score, 100.0 * f->share,
                    f->persistent ? "persistent" : "intermittent", f->windows_flagged,
-                   f->windows_seen) < 0 ? -1 : 0;
+                   f->windows_seen, certainty(f->p_value), f->p_value) < 0 ? -1 : 0;
 }
 
 static int print_findings(FILE *out, const dxt_analysis *a)
@@ -92,6 +99,11 @@ static int print_findings(FILE *out, const dxt_analysis *a)
             goto fail;
     if (count == 0 && fprintf(out, "  no anomaly found\n") < 0)
         goto fail;
+    for (int k = 0; k < a->nops; k++)
+        if (a->ops[k].tracker && !dxt_tracker_has_tokens(a->ops[k].tracker) &&
+            fprintf(out, "  %s: no tokens recorded, load imbalance was not testable\n",
+                    a->ops[k].name) < 0)
+            goto fail;
     rc = 0;
 fail:
     free(fs);

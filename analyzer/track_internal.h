@@ -1,40 +1,79 @@
-/* track_internal.h - the tracker's state, shared by track.c (windows,
- * history) and track_series.c (findings, plot series). Not for callers.
+/* track_internal.h - the tracker's state, shared by track.c (windows kept,
+ * the static judgement), classify_time.c and classify_scan.c (the calibrated
+ * tests over time) and track_series.c (findings, plot series). Not for callers.
  * Owner: the classifier engineer (A1). */
 #ifndef DXT_TRACK_INTERNAL_H
 #define DXT_TRACK_INTERNAL_H
 
 #include "classify_internal.h"
 
-/* A finding is persistent when flagged in this share of its windows from its
- * onset to its last flagged window (a 30 % duty fault flags ~40-60 %). */
-#define DXT_PERSISTENT_FRACTION 0.8
+/* A finding is persistent when its windows above the noise are this share of
+ * the windows from its onset to its end (a 30 % duty fault gives ~30-50 %). */
+#define DXT_PERSISTENT_FRACTION 0.75
 
-/* One subject (a rank, cell or node, by kind) flagged in at least one window. */
-typedef struct dxt_subject {
-    dxt_kind kind;
-    int rank, src, dst, node, as_source;
-    int64_t first_step, last_step;
-    int first_window, last_window, windows_flagged;
-    double severity, score, excess;
-    double *path_value, *path_peers; /* slow_path: series from its first window */
-    int path_len, path_cap;
-} dxt_subject;
+/* Windows kept: at most this many float cells (wait and tokens together);
+ * past it adjacent windows are merged pairwise (256 MiB). */
+#define DXT_TRACK_BUDGET_CELLS ((size_t)64 << 20)
 
 struct dxt_tracker {
     char op[64];
     int n;
-    dxt_judge judge;
-    double *ref;      /* n*n usual log wait per step, NAN unknown */
-    double *tok_ref;  /* 2n usual tokens per step (received, sent) */
+    dxt_judge judge;          /* the static judgement (classify.c) */
+    dxt_classify_opts opts;
     int windows, cap_windows;
-    int64_t *first_steps;          /* windows */
-    double *row_mean, *col_mean;   /* windows x n mean wait per step */
-    dxt_subject *subs;
-    int nsubs, cap_subs;
+    int64_t *first_steps, *last_steps; /* windows */
+    float *vals;              /* windows x n*n wait per step; NAN: missing */
+    float *toks;              /* windows x n*n tokens per step, or NULL */
+    unsigned char *row_ok;    /* windows x n: the row of rank i is judged */
+    int64_t *prev_rows;       /* n: rows of each rank in the previous window */
+    int have_prev_rows, have_tokens;
+    int analyzed;             /* findings are up to date */
     dxt_finding *findings;
-    int nfindings;
+    int nfindings, cap_findings;
     double *series_subject, *series_peers; /* windows, for dxt_tracker_series */
 };
+
+/* Analysis of the kept windows (classify_time.c): fills t->findings. */
+int dxt_tracker_analyze(dxt_tracker *t);
+
+/* Append a finding (track_series.c). -1 on out of memory. */
+int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f);
+
+/* The static judgement of one matrix (track.c): the classifier of one window
+ * on the run's usual level of every cell (per-step wait, NAN missing), its
+ * hits turned into findings over the steps first..last. */
+int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *tokens,
+                             int64_t first, int64_t last, int windows);
+
+/* --- calibrated scans (classify_scan.c) ----------------------------------- */
+
+/* log P(X >= k) for X ~ Binomial(n, p). */
+double dxt_log_binom_tail(int k, int n, double p);
+
+/* Upper-tail probability of a standard normal. */
+double dxt_normal_tail(double z);
+
+/* Upper-tail probability of Student's t with df degrees of freedom: a robust
+ * z whose scale came from few values (4 ranks) is far less sure. */
+double dxt_student_tail(double t, double df);
+
+/* The most significant segment of one subject's exceedance series. */
+typedef struct dxt_segment {
+    int first, last;          /* windows (indices), inclusive */
+    int exceed, valid;        /* windows above the threshold / judged in it */
+    double log_p;             /* log of its binomial tail */
+} dxt_segment;
+
+/* Scan ex[0..W) (1: above the threshold, 0: not, 2: not judged) for the
+ * segment whose count of exceedances is least likely under Binomial(length,
+ * rate), rate the larger of p_class and the subject's own rate outside the
+ * segment; segments with fewer than min_out judged windows outside are not
+ * tried. work: 4 W + 2 ints. Returns 0 and *seg, or -1 when none. */
+int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min_out,
+                         int *work, dxt_segment *seg);
+
+/* The fewest exceedances that can reach log_p_needed at rate p (a bound
+ * to skip subjects cheaply). */
+int dxt_min_exceedances(double p, double log_p_needed);
 
 #endif

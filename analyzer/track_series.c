@@ -1,5 +1,6 @@
-/* track_series.c - the tracker's outputs (classify.h): the findings, filtered
- * and ranked, and the per-window series of a finding's subject for plots.
+/* track_series.c - the tracker's outputs (classify.h): the findings, judged
+ * when asked for, filtered by impact and ranked, and the per-window series of
+ * a finding's subject for plots.
  * Owner: the classifier engineer (A1). */
 #include <math.h>
 #include <stdlib.h>
@@ -7,41 +8,17 @@
 
 #include "track_internal.h"
 
-/* A slow path must persist: a spike hits one cell in one window. */
-static int path_persists(const dxt_tracker *t, const dxt_subject *s)
+int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f)
 {
-    int need = t->judge.opts.min_path_windows;
-    if (need > t->windows) need = t->windows;
-    return s->windows_flagged >= need;
-}
-
-static int reportable(const dxt_tracker *t, const dxt_subject *s)
-{
-    return s->kind != DXT_SLOW_PATH || path_persists(t, s);
-}
-
-static void fill_finding(const dxt_tracker *t, const dxt_subject *s, double total,
-                         dxt_finding *f)
-{
-    memset(f, 0, sizeof *f);
-    f->kind = s->kind;
-    memcpy(f->op, t->op, sizeof f->op);
-    f->rank = s->kind == DXT_SLOW_SOURCE || s->kind == DXT_SLOW_DESTINATION ||
-                      s->kind == DXT_LOAD_IMBALANCE ? s->rank : -1;
-    f->src = s->kind == DXT_SLOW_PATH ? s->src : -1;
-    f->dst = s->kind == DXT_SLOW_PATH ? s->dst : -1;
-    f->node = s->kind == DXT_SLOW_NODE ? s->node : -1;
-    f->as_source = s->kind == DXT_SLOW_NODE ? s->as_source : 0;
-    f->first_step = s->first_step;
-    f->last_step = s->last_step;
-    f->severity = s->severity;
-    f->score = s->score;
-    f->excess = s->excess;
-    f->share = total > 0.0 && s->excess > 0.0 ? s->excess / total : 0.0;
-    f->windows_flagged = s->windows_flagged;
-    f->windows_seen = t->windows - s->first_window;
-    int span = s->last_window - s->first_window + 1;
-    f->persistent = s->windows_flagged >= DXT_PERSISTENT_FRACTION * span;
+    if (t->nfindings == t->cap_findings) {
+        int cap = t->cap_findings ? 2 * t->cap_findings : 16;
+        dxt_finding *grown = realloc(t->findings, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;
+        t->findings = grown;
+        t->cap_findings = cap;
+    }
+    t->findings[t->nfindings++] = *f;
+    return 0;
 }
 
 static double importance(const dxt_finding *f) { return f->severity * f->share; }
@@ -52,80 +29,92 @@ static int by_importance(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* Each finding's share of the op's excess wait; below min_share it explains
+ * none of the slowdown and is not reported. */
+static void apply_share(dxt_tracker *t)
+{
+    double total = 0.0;
+    for (int k = 0; k < t->nfindings; k++)
+        if (t->findings[k].excess > 0.0) total += t->findings[k].excess;
+    int kept = 0;
+    for (int k = 0; k < t->nfindings; k++) {
+        dxt_finding *f = &t->findings[k];
+        f->share = total > 0.0 && f->excess > 0.0 ? f->excess / total : 0.0;
+        if (f->share >= t->opts.min_share) t->findings[kept++] = *f;
+    }
+    t->nfindings = kept;
+}
+
 int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out)
 {
     if (out) *out = NULL;
     if (!t) return 0;
-    double total = 0.0;
-    for (int k = 0; k < t->nsubs; k++)
-        if (reportable(t, &t->subs[k]) && t->subs[k].excess > 0.0) total += t->subs[k].excess;
-    free(t->findings);
-    t->nfindings = 0;
-    t->findings = malloc((size_t)(t->nsubs ? t->nsubs : 1) * sizeof *t->findings);
-    if (!t->findings) return 0;
-    for (int k = 0; k < t->nsubs; k++) {
-        if (!reportable(t, &t->subs[k])) continue;
-        dxt_finding *f = &t->findings[t->nfindings];
-        fill_finding(t, &t->subs[k], total, f);
-        if (f->share >= t->judge.opts.min_share) t->nfindings++;
+    if (!t->analyzed) {
+        if (dxt_tracker_analyze(t) != 0) {
+            t->nfindings = 0;
+            return 0;
+        }
+        apply_share(t);
+        if (t->nfindings > 1)
+            qsort(t->findings, (size_t)t->nfindings, sizeof *t->findings, by_importance);
+        t->analyzed = 1;
     }
-    qsort(t->findings, (size_t)t->nfindings, sizeof *t->findings, by_importance);
     if (out) *out = t->findings;
     return t->nfindings;
 }
 
-static const dxt_subject *find_subject(const dxt_tracker *t, const dxt_finding *f)
+/* Is cell (i, k) one of finding f's? */
+static int in_subject(const dxt_tracker *t, const dxt_finding *f, int i, int k)
 {
-    for (int k = 0; k < t->nsubs; k++) {
-        const dxt_subject *s = &t->subs[k];
-        if (s->kind != f->kind || s->first_step != f->first_step) continue;
-        if (s->kind == DXT_SLOW_PATH ? s->src == f->src && s->dst == f->dst
-            : s->kind == DXT_SLOW_NODE ? s->node == f->node && s->as_source == f->as_source
-                                      : s->rank == f->rank)
-            return s;
+    const int *node_of = t->judge.node_of;
+    switch (f->kind) {
+    case DXT_SLOW_PATH: return i == f->dst && k == f->src;
+    case DXT_SLOW_NODE:
+        return f->as_source ? node_of[k] == f->node && node_of[i] != f->node : node_of[i] == f->node;
+    case DXT_SLOW_SOURCE: return k == f->rank;
+    case DXT_SLOW_DESTINATION: return i == f->rank;
+    default: return f->as_source ? k == f->rank : i == f->rank;
     }
-    return NULL;
 }
 
-/* Subject and peers of a rank line (column if by_col) or a node in window w. */
-static void line_point(dxt_tracker *t, const dxt_subject *s, int by_col, int w, double *subj,
-                       double *peers)
+/* Mean wait per step of the subject's cells in window w, and the median of
+ * the other lines of the same kind (cells: the rest of its row). */
+static void subject_point(dxt_tracker *t, const dxt_finding *f, int w, double *subj,
+                          double *peers)
 {
-    int n = t->n;
-    const double *means = (by_col ? t->col_mean : t->row_mean) + (size_t)w * n;
-    double sum = 0.0;
-    int count = 0;
-    size_t np = 0;
-    for (int r = 0; r < n; r++) {
-        int mine = s->kind == DXT_SLOW_NODE ? t->judge.node_of[r] == s->node : r == s->rank;
-        if (mine && isfinite(means[r])) sum += means[r], count++;
-        else if (!mine) t->judge.scratch[np++] = means[r];
+    int n = t->n, by_col = f->kind == DXT_SLOW_SOURCE || f->as_source;
+    const float *v = t->vals + (size_t)w * n * n;
+    double sum = 0.0, *buf = t->judge.scratch;
+    size_t count = 0, np = 0;
+    for (int l = 0; l < n; l++) {
+        double line = 0.0;
+        size_t cells = 0;
+        for (int m = 0; m < n; m++) {
+            int i = f->kind == DXT_SLOW_PATH ? f->dst : by_col ? m : l;
+            int k = f->kind == DXT_SLOW_PATH ? l : by_col ? l : m;
+            float x = v[(size_t)i * n + k];
+            if (i == k || isnan(x)) continue;
+            if (in_subject(t, f, i, k)) sum += x, count++;
+            else line += x, cells++;
+            if (f->kind == DXT_SLOW_PATH) break;
+        }
+        if (cells) buf[np++] = line / (double)cells;
     }
-    *subj = count ? sum / count : NAN;
-    *peers = dxt_median_inplace(t->judge.scratch, np);
+    *subj = count ? sum / (double)count : NAN;
+    *peers = dxt_median_inplace(buf, np);
 }
 
 int dxt_tracker_series(dxt_tracker *t, const dxt_finding *f, const int64_t **first_steps,
                        const double **subject, const double **peers)
 {
-    const dxt_subject *s = t && f ? find_subject(t, f) : NULL;
-    if (!s || t->windows == 0) return 0;
+    if (!t || !f || t->windows == 0) return 0;
     free(t->series_subject);
     free(t->series_peers);
     t->series_subject = malloc((size_t)t->windows * sizeof *t->series_subject);
     t->series_peers = malloc((size_t)t->windows * sizeof *t->series_peers);
     if (!t->series_subject || !t->series_peers) return 0;
-    int by_col = s->kind == DXT_SLOW_SOURCE || s->as_source;
-    for (int w = 0; w < t->windows; w++) {
-        if (s->kind != DXT_SLOW_PATH) {
-            line_point(t, s, by_col, w, &t->series_subject[w], &t->series_peers[w]);
-            continue;
-        }
-        int k = w - s->first_window;
-        int known = k >= 0 && k < s->path_len;
-        t->series_subject[w] = known ? s->path_value[k] : NAN;
-        t->series_peers[w] = known ? s->path_peers[k] : NAN;
-    }
+    for (int w = 0; w < t->windows; w++)
+        subject_point(t, f, w, &t->series_subject[w], &t->series_peers[w]);
     if (first_steps) *first_steps = t->first_steps;
     if (subject) *subject = t->series_subject;
     if (peers) *peers = t->series_peers;

@@ -153,7 +153,7 @@ static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *op
     while ((got = dxt_op_stream_next(s, &first, &last, b.wait, b.tokens, b.rows, err)) == 1) {
         accumulate(r, n, &b);
         mark_missing((int)n, b.wait, b.tokens, b.rows, b.m, b.mt);
-        if (dxt_tracker_add_window(r->tracker, first, last, b.m, b.mt) != 0) {
+        if (dxt_tracker_add_window_rows(r->tracker, first, last, b.m, b.mt, b.rows) != 0) {
             dxt_set_error(err, "op '%s': out of memory in the classifier", r->name);
             goto fail;
         }

@@ -201,7 +201,7 @@ static void test_kind_strings(void **state)
     dxt_classify_opts o;
     dxt_classify_opts_init(&o);
     assert_true(o.min_severity > 1.0 && o.min_score > 0.0 && o.min_share > 0.0);
-    assert_true(o.min_static_severity >= o.min_path_severity && o.min_path_windows >= 1);
+    assert_true(o.min_static_severity >= o.min_path_severity && o.alpha > 0.0 && o.alpha < 0.05);
 }
 
 /* Deterministic normal numbers (xorshift + Box-Muller). */

@@ -1,0 +1,130 @@
+/* classify_scan.c - the calibrated test of the classifier over time
+ * (track_internal.h): a subject's windows are marked where its standardized
+ * effect is above a threshold; under the null each window is above it with
+ * the rate measured on the subject's class in the same trace (so heavy tails,
+ * spikes and clipping are in the rate, not assumed away); the segment of
+ * windows least likely under Binomial(length, rate) is the candidate, and its
+ * tail probability, multiplied by every segment and subject tested, is the
+ * finding's p-value. The null rate of a segment is the larger of the class's
+ * and the subject's own outside it, so that a subject is judged against its
+ * own history too (a cell that flickers between 0 and its launch skew all
+ * run long is normal); a segment needs some judged windows outside it. One window never makes a finding: its probability is
+ * the rate itself.
+ * Owner: the classifier engineer (A1). */
+#include <math.h>
+
+#include "track_internal.h"
+
+/* Weight, in windows, of the class's rate in a subject's own rate outside a
+ * segment (a cell that flickers all run long is its own null). */
+#define OWN_PRIOR 5.0
+
+double dxt_normal_tail(double z)
+{
+    return 0.5 * erfc(z / sqrt(2.0));
+}
+
+/* The continued fraction of the incomplete beta function (modified Lentz). */
+static double beta_fraction(double a, double b, double x)
+{
+    const double tiny = 1e-300;
+    double c = 1.0, d = 1.0 - (a + b) * x / (a + 1.0);
+    d = 1.0 / (fabs(d) < tiny ? tiny : d);
+    double h = d;
+    for (int m = 1; m <= 500; m++) {
+        double m2 = 2.0 * m;
+        for (int half = 0; half < 2; half++) {
+            double aa = half == 0 ? m * (b - m) * x / ((a + m2 - 1.0) * (a + m2))
+                                  : -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
+            d = 1.0 + aa * d;
+            c = 1.0 + aa / c;
+            d = 1.0 / (fabs(d) < tiny ? tiny : d);
+            c = fabs(c) < tiny ? tiny : c;
+            h *= d * c;
+            if (half == 1 && fabs(d * c - 1.0) < 1e-13) return h;
+        }
+    }
+    return h;
+}
+
+/* Regularized incomplete beta I_x(a, b). */
+static double incomplete_beta(double a, double b, double x)
+{
+    if (x <= 0.0) return 0.0;
+    if (x >= 1.0) return 1.0;
+    double front = exp(lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x));
+    return x < (a + 1.0) / (a + b + 2.0) ? front * beta_fraction(a, b, x) / a
+                                         : 1.0 - front * beta_fraction(b, a, 1.0 - x) / b;
+}
+
+double dxt_student_tail(double t, double df)
+{
+    if (!(df > 0.0)) df = 1.0;
+    if (t <= 0.0) return 1.0 - dxt_student_tail(-t, df);
+    return 0.5 * incomplete_beta(0.5 * df, 0.5, df / (df + t * t));
+}
+
+double dxt_log_binom_tail(int k, int n, double p)
+{
+    if (k <= 0) return 0.0;
+    if (k > n || !(p > 0.0)) return -INFINITY;
+    if (p >= 1.0) return 0.0;
+    double log_term = lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) +
+                      k * log(p) + (n - k) * log1p(-p);
+    double sum = 1.0, term = 1.0, odds = p / (1.0 - p);
+    for (int j = k; j < n; j++) {
+        double ratio = (double)(n - j) / (j + 1.0) * odds;
+        term *= ratio;
+        sum += term;
+        if (ratio < 1.0 && term < 1e-17 * sum) break;
+    }
+    double r = log_term + log(sum);
+    return r > 0.0 ? 0.0 : r;
+}
+
+int dxt_min_exceedances(double p, double log_p_needed)
+{
+    /* k exceedances in k windows: p^k is the smallest probability they reach */
+    if (!(p > 0.0) || p >= 1.0) return 1;
+    double k = ceil(log_p_needed / log(p));
+    return k < 1.0 ? 1 : k > 1e9 ? 1000000000 : (int)k;
+}
+
+/* Runs of exceedances: starts[] and ends[] (window indices). */
+static int find_runs(const unsigned char *ex, int W, int *starts, int *ends)
+{
+    int runs = 0;
+    for (int w = 0; w < W; w++) {
+        if (ex[w] != 1) continue;
+        if (w == 0 || ex[w - 1] != 1) starts[runs] = w;
+        if (w + 1 == W || ex[w + 1] != 1) ends[runs++] = w;
+    }
+    return runs;
+}
+
+int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min_out,
+                         int *work, dxt_segment *seg)
+{
+    int *starts = work, *ends = work + W, *cum_ex = work + 2 * W, *cum_valid = work + 3 * W + 1;
+    cum_ex[0] = cum_valid[0] = 0;
+    for (int w = 0; w < W; w++) {
+        cum_ex[w + 1] = cum_ex[w] + (ex[w] == 1);
+        cum_valid[w + 1] = cum_valid[w] + (ex[w] != 2);
+    }
+    int runs = find_runs(ex, W, starts, ends), found = -1;
+    seg->log_p = 1.0;
+    for (int a = 0; a < runs; a++)
+        for (int b = a; b < runs; b++) {
+            int first = starts[a], last = ends[b];
+            int k = cum_ex[last + 1] - cum_ex[first], n = cum_valid[last + 1] - cum_valid[first];
+            int out_ex = cum_ex[W] - k, out_valid = cum_valid[W] - n;
+            if (out_valid < min_out) continue; /* no change in time: the static judgement's */
+            double own = (out_ex + p_class * OWN_PRIOR) / (out_valid + OWN_PRIOR);
+            double lp = dxt_log_binom_tail(k, n, own > p_class ? own : p_class);
+            if (lp < seg->log_p) {
+                *seg = (dxt_segment){first, last, k, n, lp};
+                found = 0;
+            }
+        }
+    return found;
+}
