@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import ep_deepep  # noqa: E402
 import real_truth  # noqa: E402
 
-TRACE = os.path.join(ROOT, "samples", "traces", "deepep-ep4-slow-path-20us")
+TRACE = os.path.join(ROOT, "samples", "traces", "deepep-ep2-slow-path-20us")
 
 
 def load_json(path):
