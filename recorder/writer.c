@@ -641,8 +641,9 @@ static int writer_step(dxtrec_t *rec, dxtrec_writer_state *ws, double *stop_dead
             return 1;
     }
     adapt_idle(rec, ws, moved);
-    /* the CUDA path in use: its pinned pool fills unless polled at the shortest sleep */
-    if (pending > 0 || atomic_load_explicit(&rec->device_active, memory_order_relaxed))
+    /* record_device in use: its pinned pool fills unless polled at the shortest sleep
+     * (the step path's ring on the GPU is served by the adaptive sleep) */
+    if (atomic_load_explicit(&rec->device_active, memory_order_relaxed))
         ws->idle_ns = IDLE_WAIT_MIN_NS;
     if ((uint64_t)moved * IDLE_BUSY_FRACTION <= rec->ring.capacity)
         idle_wait(rec, ws, now);

@@ -216,6 +216,12 @@ class Recorder:
     DeepEP's stats) or "ns"; clock_hz: cycles per second, 0: the library fills
     in the GPU's peak SM clock where it sees one; counting: "cumulative"
     (DeepEP) or "delta"; record_tokens: keep a tokens dataset.
+    step_every: step(step) records only the steps that are multiples of it.
+    DeepEP's counters are cumulative, so nothing is lost but per-step detail
+    (dxt-analyze's windows span several steps anyway), and the cost of a step
+    on the job's stream is paid once in step_every steps. It needs explicit
+    step numbers, and it does nothing inside a CUDA graph, where each replay
+    runs the captured step: keep 1 there.
 
     A file error at open (directory not writable, ...) does not raise: the
     recorder counts rows as dropped and retries; open_result says what
@@ -226,8 +232,11 @@ class Recorder:
                  ops=("dispatch", "combine"), unit="cycles", clock_hz=0.0,
                  counting="cumulative", record_tokens=False, node=None, local_rank=-1,
                  flush_interval_s=1.0, ring_capacity=4096, compress_level=1, fsync=False,
-                 quiet=False):
+                 quiet=False, step_every=1):
         lib = load_library()
+        if int(step_every) < 1:
+            raise ValueError("step_every must be 1 or more, got %r" % (step_every,))
+        self._step_every = int(step_every)
         if unit not in UNITS or counting not in COUNTINGS:
             raise ValueError("unit must be one of %s, counting one of %s"
                              % (sorted(UNITS), sorted(COUNTINGS)))
@@ -407,6 +416,16 @@ class Recorder:
             if stream is None:
                 return fn(box[0], step, raw(dev))
             return fn(box[0], step, getattr(stream, "cuda_stream", stream))
+        every = self._step_every
+        if every > 1:  # the counters are cumulative: skipped steps lose no wait
+            record_step = step
+
+            def step(step=STEP_AUTO, stream=None):
+                if step == STEP_AUTO:
+                    raise DxtraceError("step_every > 1 needs the step number: step(step)")
+                if step % every:
+                    return 0
+                return record_step(step, stream)
         step.__doc__ = Recorder.step.__doc__
         return step
 

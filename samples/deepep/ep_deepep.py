@@ -265,12 +265,17 @@ class Step:
             torch.cuda.synchronize()  # the end of a training step (loss.item()): all start together
 
 
+def name_is_graph(run_id):
+    return "-graph-" in run_id
+
+
 def open_recorder(args, directory, rank, n, run_id, step_obj):
     """The README's recipe: a Recorder per rank; for the step path, DeepEP's stats tensors
     (and the token counts) attached once, then one rec.step() per step."""
     import dxtrace
     rec = dxtrace.Recorder(directory, rank, n, run_id=run_id, ops=OPS,
-                           record_tokens=args.tokens_stats, node=args.node)
+                           record_tokens=args.tokens_stats, node=args.node,
+                           step_every=1 if name_is_graph(run_id) else args.record_every)
     if args.record_path == "step":
         tokens = args.tokens_stats
         rec.attach("dispatch", step_obj.dispatch_wait, step_obj.dispatch_tokens if tokens else None)
@@ -316,6 +321,7 @@ def write_truth(args, directory, name, n, faults, elapsed):
         "counting": "cumulative",
         "config": {"tokens": args.tokens, "hidden": args.hidden, "sync": args.sync,
                    "record_path": args.record_path, "graph": name.startswith("graph"),
+                   "record_every": args.record_every,
                    "experts_per_rank": args.experts_per_rank, "topk": args.topk,
                    "fp8": args.fp8, "hook": args.hook, "async_finish": args.async_finish,
                    "tokens_recorded": args.tokens_stats},
@@ -468,6 +474,8 @@ def parse_args(argv):
     p.add_argument("--record-path", choices=("step", "record"), default="step",
                    help="step: counters attached once, one rec.step() per step (capture-safe); "
                         "record: rec.record() per op (the older path)")
+    p.add_argument("--record-every", type=int, default=1, metavar="K",
+                   help="step path: record one step in K (the counters are cumulative)")
     p.add_argument("--graph", action="store_true",
                    help="also run a case captured into a CUDA graph and replayed (step path)")
     p.add_argument("--bench", action="store_true", help="measure the recording overhead")
@@ -499,6 +507,8 @@ def main(argv=None):
         p.error(str(e))
     if not cases and not args.bench and not args.graph:
         p.error("nothing to run: give --case NAME [--fault ...], --matrix, --graph or --bench")
+    if args.record_every < 1:
+        p.error("--record-every %d: 1 or more" % args.record_every)
     if args.graph and (args.record_path != "step" or args.hook):
         p.error("--graph needs --record-path step and no --hook")
     try:

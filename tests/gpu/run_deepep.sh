@@ -12,7 +12,7 @@
 # graph and replayed, the recording overhead (on/off blocks; the step path and
 # the older record() path), and samples/deepep/observe.py on every case.
 # Writes $OUT/deepep.log, $OUT/deepep-summary.txt, $OUT/deepep-ep<K>.tgz.
-# STEPS (default 800), CASES_ONLY=1 skips the overhead runs.
+# STEPS (default 800); CASES_ONLY=1 skips the overhead runs, BENCH_ONLY=1 the cases.
 # Without a GPU it says so and exits 0.
 #
 # Owner: the DeepEP harness (samples/deepep/).
@@ -68,21 +68,24 @@ main() {
     local k
     for k in 2 4; do
         [ "$GPUS" -ge "$k" ] || { note "EP$k: not run, $GPUS GPUs here"; continue; }
-        cases "$k" "ep$k-matrix" --matrix
-        cases "$k" "ep$k-hook" --hook --case hook-slow-source-20us \
-            --fault "slow_source,rank=$((k - 1)),us=20,onset=$((STEPS * 3 / 8))"
-        cases "$k" "ep$k-async" --async-finish --case async-healthy
-        cases "$k" "ep$k-nosync" --no-sync --case nosync-healthy
-        cases "$k" "ep$k-graph" --graph
-        step "ep$k-observe" 120 $PY samples/deepep/observe.py "$WORK/ep$k"/*/
-        sed "s/^/    /" "$WORK/ep$k-observe.out" >>"$SUMMARY"
+        if [ "${BENCH_ONLY:-0}" != 1 ]; then
+            cases "$k" "ep$k-matrix" --matrix
+            cases "$k" "ep$k-hook" --hook --case hook-slow-source-20us \
+                --fault "slow_source,rank=$((k - 1)),us=20,onset=$((STEPS * 3 / 8))"
+            cases "$k" "ep$k-async" --async-finish --case async-healthy
+            cases "$k" "ep$k-nosync" --no-sync --case nosync-healthy
+            cases "$k" "ep$k-graph" --graph
+            step "ep$k-observe" 120 $PY samples/deepep/observe.py "$WORK/ep$k"/*/
+            sed "s/^/    /" "$WORK/ep$k-observe.out" >>"$SUMMARY"
+        fi
         if [ "${CASES_ONLY:-0}" != 1 ]; then
             bench "$k" "ep$k-bench"
             bench "$k" "ep$k-bench-record" --record-path record
+            bench "$k" "ep$k-bench-every10" --record-every 10
             bench "$k" "ep$k-bench-nosync" --no-sync
             bench "$k" "ep$k-bench-hook" --hook
         fi
-        rm -rf "$WORK/ep$k/bench-scratch"
+        [ "${BENCH_ONLY:-0}" = 1 ] && continue
         tar -C "$WORK/ep$k" -czf "$OUT/deepep-ep$k.tgz" --exclude='rank*-results.json' . &&
             du -sh "$OUT/deepep-ep$k.tgz" >>"$SUMMARY"
     done
