@@ -29,6 +29,16 @@ static int by_importance(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* A rank or node finding below min_severity that also holds under a tenth of
+ * the op's excess wait explains nothing, however sure the test is of it (a
+ * 1.1x echo of a slow rank in its peers' rows, lesson 2: impact decides). */
+#define MINOR_SHARE 0.1
+static int severe_enough(const dxt_tracker *t, const dxt_finding *f)
+{
+    return f->kind == DXT_SLOW_PATH || f->severity >= t->opts.min_severity ||
+           f->share >= MINOR_SHARE;
+}
+
 /* Each finding's share of the op's excess wait; below min_share it explains
  * none of the slowdown and is not reported. */
 static void apply_share(dxt_tracker *t)
@@ -40,7 +50,7 @@ static void apply_share(dxt_tracker *t)
     for (int k = 0; k < t->nfindings; k++) {
         dxt_finding *f = &t->findings[k];
         f->share = total > 0.0 && f->excess > 0.0 ? f->excess / total : 0.0;
-        if (f->share >= t->opts.min_share) t->findings[kept++] = *f;
+        if (f->share >= t->opts.min_share && severe_enough(t, f)) t->findings[kept++] = *f;
     }
     t->nfindings = kept;
 }
