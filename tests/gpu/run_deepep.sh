@@ -5,7 +5,7 @@
 # `git archive 567632d`); default .devcarry/deepep. It is copied into
 # build/deepep, patched with samples/deepep/fault_delay.patch (in-kernel delays
 # for slow destination / slow path) and built in place. Then libdxtrec with the
-# CUDA path, and for EP2 and (with 4 GPUs) EP4: the case matrix of
+# CUDA path, and for EP2, EP4 and EP8 (where the machine has the GPUs): the case matrix of
 # samples/deepep/ep_deepep.py (healthy, slow source 3/20 us, dispatch only, from
 # step 0, intermittent, slow destination 5/20 us, slow path 5/20 us, load
 # imbalance), hook-mode, async and no-sync cases, a case captured into a CUDA
@@ -66,7 +66,7 @@ main() {
     export -f build_deepep
     step build-deepep 900 bash -c build_deepep || { note "DeepEP build failed: see deepep.log"; return 1; }
     local k
-    for k in 2 4; do
+    for k in 2 4 8; do
         [ "$GPUS" -ge "$k" ] || { note "EP$k: not run, $GPUS GPUs here"; continue; }
         if [ "${BENCH_ONLY:-0}" != 1 ]; then
             cases "$k" "ep$k-matrix" --matrix
