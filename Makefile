@@ -21,6 +21,8 @@
 # adding a source file needs no change here.
 
 VERSION := 1.1.0
+# every C compile, the fuzz targets' too: the tools' --version and the report's generator
+VERSION_FLAG := -DDXT_VERSION='"$(VERSION)"'
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -56,7 +58,7 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden -pthread \
-           -Iformat -Irecorder -Ianalyzer -Iplots -Isamples -DDXT_VERSION='"$(VERSION)"' $(SANFLAGS)
+           -Iformat -Irecorder -Ianalyzer -Iplots -Isamples $(VERSION_FLAG) $(SANFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += -lm
 
@@ -268,7 +270,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS   = -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread \
-                -Iformat -Irecorder -Ianalyzer -Iplots -Isamples $(PKG_CFLAGS) $(FUZZ_SAN)
+                -Iformat -Irecorder -Ianalyzer -Iplots -Isamples $(VERSION_FLAG) $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_LIB_SRC := $(filter-out $(CUDA_C_SRC),$(wildcard format/*.c recorder/*.c)) $(LIBDXT_SRC)
 FUZZ_LIB_A   := $(FUZZ_BUILD)/lib/libfuzzsrc.a
 FUZZ_BINS    := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_SRC))
