@@ -265,17 +265,13 @@ class Step:
             torch.cuda.synchronize()  # the end of a training step (loss.item()): all start together
 
 
-def name_is_graph(run_id):
-    return "-graph-" in run_id
-
-
-def open_recorder(args, directory, rank, n, run_id, step_obj):
+def open_recorder(args, directory, rank, n, run_id, step_obj, every=None):
     """The README's recipe: a Recorder per rank; for the step path, DeepEP's stats tensors
     (and the token counts) attached once, then one rec.step() per step."""
     import dxtrace
     rec = dxtrace.Recorder(directory, rank, n, run_id=run_id, ops=OPS,
                            record_tokens=args.tokens_stats, node=args.node,
-                           step_every=1 if name_is_graph(run_id) else args.record_every)
+                           step_every=args.record_every if every is None else every)
     if args.record_path == "step":
         tokens = args.tokens_stats
         rec.attach("dispatch", step_obj.dispatch_wait, step_obj.dispatch_tokens if tokens else None)
@@ -379,7 +375,8 @@ def graph_case(args, rank, n, step_obj, group):
     dist.barrier(group=group)
     routing = routings(args, rank, n, -1, 1.0)[0]
     step_obj.reset()
-    rec = open_recorder(args, directory, rank, n, "deepep-%s-ep%d" % (name, n), step_obj)
+    # every replay runs the captured step: one step in K cannot be skipped there
+    rec = open_recorder(args, directory, rank, n, "deepep-%s-ep%d" % (name, n), step_obj, every=1)
     warm = 3
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
