@@ -16,9 +16,10 @@
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each (clang)
 #
 # Layout: format/ and recorder/ make libdxtrec (.a and .so, only the public API visible);
-# analyzer/, plots/ and samples/*.c (but the files holding main) make an internal archive
-# libdxt.a that the tools and the tests link. Every .c file is picked up by its folder:
-# adding a source file needs no change here.
+# format/ and analyzer/ (a folder per stage) make libdxtanalysis.so (public header
+# analyzer/dxtanalysis.h; the Python live mode loads it); analyzer/, plots/ and samples/*.c
+# make an internal archive libdxt.a that the command lines of tools/ and the tests link.
+# Every .c file is picked up by its folder: adding a source file needs no change here.
 
 VERSION := 1.1.0
 # every C compile, the fuzz targets' too: the tools' --version and the report's generator
@@ -56,9 +57,11 @@ PKG_CFLAGS = $(REC_CFLAGS) $(shell pkg-config --cflags $(TOOL_PKGS) 2>/dev/null)
 PKG_LIBS   = $(REC_LIBS) $(shell pkg-config --libs $(TOOL_PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
+ANALYZER_DIRS := analyzer $(patsubst %/,%,$(sort $(dir $(wildcard analyzer/*/*.c))))
+DXT_INCLUDES := -Iformat -Irecorder $(addprefix -I,$(ANALYZER_DIRS)) -Iplots -Isamples
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden -pthread \
-           -Iformat -Irecorder -Ianalyzer -Iplots -Isamples $(VERSION_FLAG) $(SANFLAGS)
+           $(DXT_INCLUDES) $(VERSION_FLAG) $(SANFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += -lm
 
@@ -102,8 +105,8 @@ endif
 # exceptions and thread-safe statics, so that libdxtrec links with cc and needs no libstdc++
 CUDA_CU_SRC := $(wildcard recorder/*.cu)
 LIBREC_CU_FLAGS := -Xcompiler -fvisibility=hidden,-fno-exceptions,-fno-threadsafe-statics
-MAIN_SRC    := analyzer/main.c samples/synth.c
-LIBDXT_SRC  := $(filter-out $(MAIN_SRC),$(wildcard analyzer/*.c plots/*.c samples/*.c))
+ANALYSIS_SRC := $(wildcard $(addsuffix /*.c,$(ANALYZER_DIRS)))
+LIBDXT_SRC  := $(ANALYSIS_SRC) $(wildcard plots/*.c samples/*.c)
 TEST_SRC    := $(wildcard tests/test_*.c)
 BENCH_SRC   := $(wildcard bench/bench_*.c)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
@@ -118,6 +121,7 @@ LIBDXT_OBJ  := $(call obj,$(LIBDXT_SRC))
 LIBREC_A  := $(BUILD)/lib/libdxtrec.a
 LIBREC_SO := $(BUILD)/lib/libdxtrec.so
 LIBDXT_A  := $(BUILD)/lib/libdxt.a
+LIBANA_SO := $(BUILD)/lib/libdxtanalysis.so
 BINS      := $(BUILD)/bin/dxt-analyze $(BUILD)/bin/dxt-synth
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
@@ -132,7 +136,7 @@ LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(TOOL_LDLIBS) $(LDLIBS)
 # Objects of tests and benches are intermediate files to make: keep them.
 .SECONDARY:
 .PHONY: all gpu test demo bench install uninstall deps deps-check clean fuzz test-threads accuracy
-all: $(LIBREC_A) $(LIBREC_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS) $(FUZZ_REPLAYS)
+all: $(LIBREC_A) $(LIBREC_SO) $(LIBANA_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS) $(FUZZ_REPLAYS)
 
 $(BUILD)/obj/%.o: %.c | deps-check
 	@mkdir -p $(dir $@)
@@ -154,11 +158,13 @@ $(LIBDXT_A): $(LIBDXT_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/dxt-analyze: $(call obj,analyzer/main.c) $(LIBDXT_A) $(LIBREC_A)
+# the analysis as a shared library: format/ and analyzer/, only DXTA_API symbols visible
+$(LIBANA_SO): $(call obj,$(wildcard format/*.c) $(ANALYSIS_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdxtanalysis.so.1 -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(BUILD)/bin/dxt-synth: $(call obj,samples/synth.c) $(LIBDXT_A) $(LIBREC_A)
+# the command lines: tools/<name>.c
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBDXT_A) $(LIBREC_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS)
 
@@ -238,13 +244,16 @@ bench: all
 # Installed: LIBDIR/libdxtrec.{a,so.1,so}, INCLUDEDIR/dxtrace/{dxtrec.h,dxt_probe.cuh},
 # LIBDIR/pkgconfig/dxtrec.pc, BINDIR/dxt-analyze and dxt-synth, PYTHONDIR/dxtrace/.
 INSTALLED_BINS := $(notdir $(BINS))
-install: $(LIBREC_A) $(LIBREC_SO) $(BINS)
+install: $(LIBREC_A) $(LIBREC_SO) $(LIBANA_SO) $(BINS)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/dxtrace $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(PYTHONDIR)/dxtrace
 	install -m 644 $(LIBREC_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIBREC_SO) $(DESTDIR)$(LIBDIR)/libdxtrec.so.1
 	ln -sf libdxtrec.so.1 $(DESTDIR)$(LIBDIR)/libdxtrec.so
-	install -m 644 recorder/dxtrec.h $(wildcard recorder/dxt_probe.cuh) $(DESTDIR)$(INCLUDEDIR)/dxtrace/
+	install -m 755 $(LIBANA_SO) $(DESTDIR)$(LIBDIR)/libdxtanalysis.so.1
+	ln -sf libdxtanalysis.so.1 $(DESTDIR)$(LIBDIR)/libdxtanalysis.so
+	install -m 644 recorder/dxtrec.h $(wildcard recorder/dxt_probe.cuh) analyzer/dxtanalysis.h \
+	    format/dxt_format.h $(DESTDIR)$(INCLUDEDIR)/dxtrace/
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 644 python/dxtrace/*.py $(DESTDIR)$(PYTHONDIR)/dxtrace/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
@@ -255,7 +264,8 @@ install: $(LIBREC_A) $(LIBREC_SO) $(BINS)
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libdxtrec.a $(DESTDIR)$(LIBDIR)/libdxtrec.so.1 \
 	    $(DESTDIR)$(LIBDIR)/libdxtrec.so $(DESTDIR)$(LIBDIR)/pkgconfig/dxtrec.pc \
-	    $(DESTDIR)$(INCLUDEDIR)/dxtrace/dxtrec.h $(DESTDIR)$(INCLUDEDIR)/dxtrace/dxt_probe.cuh \
+	    $(DESTDIR)$(LIBDIR)/libdxtanalysis.so.1 $(DESTDIR)$(LIBDIR)/libdxtanalysis.so \
+	    $(addprefix $(DESTDIR)$(INCLUDEDIR)/dxtrace/,dxtrec.h dxt_probe.cuh dxtanalysis.h dxt_format.h) \
 	    $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALLED_BINS))
 	rm -rf $(DESTDIR)$(PYTHONDIR)/dxtrace
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/dxtrace 2>/dev/null
@@ -270,7 +280,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS   = -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread \
-                -Iformat -Irecorder -Ianalyzer -Iplots -Isamples $(VERSION_FLAG) $(PKG_CFLAGS) $(FUZZ_SAN)
+                $(DXT_INCLUDES) $(VERSION_FLAG) $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_LIB_SRC := $(filter-out $(CUDA_C_SRC),$(wildcard format/*.c recorder/*.c)) $(LIBDXT_SRC)
 FUZZ_LIB_A   := $(FUZZ_BUILD)/lib/libfuzzsrc.a
 FUZZ_BINS    := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_SRC))

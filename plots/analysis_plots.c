@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analysis.h"
 #include "analysis_plots.h"
 #include "dxt_format.h"
 #include "plot_internal.h"

@@ -1,7 +1,7 @@
 /* analysis_plots.h - what dxt-analyze draws from an analysis (--plots DIR,
  * --plot-window A:B, --log-color, --show): per op a heatmap of the analyzed
  * range (or of A:B), a heatmap of each finding's flagged steps, a timeline;
- * the terminal view. Glue between analyzer/analysis.h and plots.h.
+ * the terminal view. Glue between the analysis (analyzer/run/analysis.h) and plots.h.
  * Owned by the plots engineer (plots/). */
 #ifndef DXT_ANALYSIS_PLOTS_H
 #define DXT_ANALYSIS_PLOTS_H
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "analysis.h"
+#include "dxtanalysis.h"
 #include "plots.h"
 
 #define DXT_PLOTS_FINDING_MAPS 8 /* heatmaps of findings per op, at most */

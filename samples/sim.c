@@ -1,7 +1,7 @@
 /* sim.c - the cluster model behind dxt-synth (API: sim.h): one step of one op
  * -> the N x N wait matrix (ns) and the token matrix, with injected faults,
  * any block of rows at a time. Owner: the simulator engineer (samples/sim*.c,
- * samples/synth.c); the knobs, the parser and the config check live in
+ * tools/dxt-synth.c); the knobs, the parser and the config check live in
  * sim_fault.c. The knobs (cfg->noise, SIM_NOISE_KNOBS) are written k.name.
  *
  * Healthy model, per step and op (all times ns, from a common start):

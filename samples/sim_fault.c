@@ -1,7 +1,7 @@
 /* sim_fault.c - the simulator's configuration half: defaults, the fault
  * parser behind `dxt-synth --fault KIND:key=value,...`, the noise knobs behind
  * `--noise` (sim_noise_parse), and the config check.
- * Owner: the simulator engineer (samples/sim*.c, samples/synth.c).
+ * Owner: the simulator engineer (samples/sim*.c, tools/dxt-synth.c).
  *
  * Fault syntax (documented to users by dxt-synth --help):
  *   KIND:key=value,key=value,...

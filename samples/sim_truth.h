@@ -1,5 +1,5 @@
 /* sim_truth.h - dxt-synth's options and its truth.json writer (sim_truth.c).
- * Owner: the simulator engineer (samples/sim*.c, samples/synth.c). */
+ * Owner: the simulator engineer (samples/sim*.c, tools/dxt-synth.c). */
 #ifndef DXT_SIM_TRUTH_H
 #define DXT_SIM_TRUTH_H
 

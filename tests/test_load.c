@@ -1,5 +1,5 @@
 /* test_load.c - cmocka tests of dxt-analyze's loaders and window streams
- * (analyzer/input.h): traces written with the format writer (cumulative ->
+ * (analyzer/input/input.h): traces written with the format writer (cumulative ->
  * delta, counter reset, step gaps, ranks ending early, a missing rank, a bad
  * file among good ones, two run ids, segments, units, per-row clock_hz,
  * dropped rows, tokens, window sums) and the text inputs (DeepXTrace log,

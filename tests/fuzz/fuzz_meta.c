@@ -1,5 +1,5 @@
 /* fuzz_meta.c - libFuzzer target: the trace validation layer (format/fmt_reader.c,
- * fmt_attrs.c) and the loader (analyzer/load_trace.c, load_meta.c) on HDF5
+ * fmt_attrs.c) and the loader (analyzer/input/load_trace.c, load_meta.c) on HDF5
  * files whose STRUCTURE comes from the input: each root attribute absent, of
  * the right kind or of another type, class or shape; ops groups with datasets
  * of any type, rank and shape, chunked or not, with any unit/counting

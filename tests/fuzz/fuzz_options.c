@@ -1,5 +1,5 @@
 /* fuzz_options.c - libFuzzer target: dxt-analyze's command line (getopt_long,
- * the number parsers, the checks of analyzer/main.c), driven through its real
+ * the number parsers, the checks of tools/dxt-analyze.c), driven through its real
  * main, compiled in here under another name (main.c is not changed).
  * Owner: reliability (tests/fuzz/). Corpus: tests/fuzz/corpus/options/.
  *
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define main dxt_analyze_main
-#include "../../analyzer/main.c"
+#include "../../tools/dxt-analyze.c"
 #undef main
 
 #include "fuzz_common.h"

@@ -1,5 +1,5 @@
-/* fuzz_textin.c - libFuzzer target: dxt-analyze's text inputs (analyzer/textin.c
- * through analyzer/input.h): DeepXTrace diagnose logs ("rank=i [v v ...]") and
+/* fuzz_textin.c - libFuzzer target: dxt-analyze's text inputs (analyzer/input/textin.c
+ * through analyzer/input/input.h): DeepXTrace diagnose logs ("rank=i [v v ...]") and
  * plain text matrices, chosen by content as dxt-analyze does.
  * Owner: reliability (tests/fuzz/). Corpus: tests/fuzz/corpus/textin/.
  *

@@ -1,6 +1,6 @@
 /* fuzz_trace.c - libFuzzer target: the trace validation layer (dxt_reader_open
  * and dxt_reader_read, format/fmt_reader.c) and dxt-analyze's trace loader and
- * window streaming (analyzer/load_trace.c, load_stream.c) on one rank file.
+ * window streaming (analyzer/input/load_trace.c, load_stream.c) on one rank file.
  * Owner: reliability (tests/fuzz/). Corpus: tests/fuzz/corpus/trace/ holds
  * small valid rank files (written by libdxtrec and by h5py in other layouts);
  * libFuzzer mutates their bytes: metadata (mostly checksummed, so refused by

@@ -1,5 +1,5 @@
 /* fuzz_values.c - libFuzzer target: the values inside a well-formed trace, as
- * dxt-analyze's loader and window streaming see them (analyzer/load_trace.c,
+ * dxt-analyze's loader and window streaming see them (analyzer/input/load_trace.c,
  * load_meta.c, load_stream.c): any int64 waits and tokens (negative, INT64_MIN
  * and MAX, counters that go down), any step numbers (increasing, as the format
  * requires, from anywhere in int64), either unit and counting, any clock_hz,

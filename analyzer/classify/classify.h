@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "dxtanalysis.h" /* dxt_classify_opts */
+
 #define DXT_FINDING_KINDS(X)                                                   \
     X(DXT_SLOW_SOURCE, "slow_source", "peers wait for this rank (a high column)")      \
     X(DXT_SLOW_DESTINATION, "slow_destination", "this rank waits for its peers (a high row)") \
@@ -40,21 +42,6 @@ typedef struct dxt_topology {
     const char *const *node_names; /* nnodes entries */
 } dxt_topology;
 
-typedef struct dxt_classify_opts {
-    double min_severity;  /* observed / expected below this is never a finding */
-    double min_score;     /* robust z below this is never a finding */
-    double min_share;     /* share of the window's excess wait below this is not reported */
-    int verbose;          /* 1: print per-window reasoning to stderr */
-    /* (added by the classifier; defaults and why: dxt_classify_opts_init) */
-    double min_path_severity;   /* slow_path against the cell's own history */
-    double min_static_severity; /* a cell judged without history */
-    double min_static_rank_severity; /* a rank judged without history */
-    double min_token_ratio;     /* load_imbalance: tokens over the rank's usual */
-    double alpha;               /* family-wise false-alarm rate of one op: a finding
-                                 * needs p_value below it */
-} dxt_classify_opts;
-
-void dxt_classify_opts_init(dxt_classify_opts *opts); /* the defaults */
 
 /* One finding, merged over the windows in which its subject was flagged. */
 typedef struct dxt_finding {

@@ -163,12 +163,27 @@ int dxt_input_open(const char *path, const dxt_input_opts *opts, dxt_input **out
     return 0;
 }
 
+void dxt_input_describe(const dxt_input *in, dxt_input_info *info)
+{
+    *info = (dxt_input_info){dxt_input_kind_str(in->kind), in->run_id, in->unit, in->n,
+                             in->nops, in->nfiles, in->first_step, in->last_step,
+                             in->nskipped};
+}
+
+void dxt_input_skipped(const dxt_input *in, int k, const char **path, const char **reason)
+{
+    int ok = k >= 0 && k < in->nskipped;
+    *path = ok ? in->skipped[k].path : "";
+    *reason = ok ? in->skipped[k].reason : "";
+}
+
 void dxt_input_free(dxt_input *in)
 {
     if (!in)
         return;
     dxt_trace_free(in->trace);
     dxt_text_free(in->text);
+    dxt_live_state_free(in->live);
     for (int k = 0; in->node_names && k < in->nnodes; k++)
         free(in->node_names[k]);
     free(in->node_names);
@@ -194,6 +209,7 @@ struct dxt_op_stream {
     int op;
     int64_t from, to, window_steps, next_first;
     dxt_trace_stream *trace;
+    size_t live_cursor;      /* live inputs: the next fed window */
 };
 
 int dxt_op_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t window_steps,
@@ -209,7 +225,7 @@ int dxt_op_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t 
         dxt_set_error(err, "%s: out of memory", in->path);
         return -1;
     }
-    *s = (dxt_op_stream){in, op, from, to, window_steps, from, NULL};
+    *s = (dxt_op_stream){in, op, from, to, window_steps, from, NULL, 0};
     if (in->kind == DXT_INPUT_TRACE &&
         dxt_trace_stream_open(in, op, from, to, window_steps, &s->trace, err) != 0) {
         free(s);
@@ -244,6 +260,9 @@ int dxt_op_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last_step
     if (s->trace)
         return dxt_trace_stream_next(s->trace, first_step, last_step, wait, tokens, rank_rows,
                                      err);
+    if (s->in->kind == DXT_INPUT_LIVE)
+        return dxt_live_input_next(s->in, s->op, &s->live_cursor, s->from, s->to, first_step,
+                                   last_step, wait, tokens, rank_rows);
     return text_stream_next(s, first_step, last_step, wait, rank_rows);
 }
 

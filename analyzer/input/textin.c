@@ -325,9 +325,10 @@ static int text_finish(dxt_input *in, dxt_text_state *t, const char *path,
     in->last_step = t->count - 1;
     in->nops = 1;
     snprintf(in->ops[0], sizeof in->ops[0], "%s", opts->text_op ? opts->text_op : "dispatch");
-    snprintf(in->unit, sizeof in->unit, "cycles");
+    snprintf(in->unit, sizeof in->unit, "%s", opts->unit ? opts->unit : "cycles");
     const char *base = strrchr(path, '/');
-    snprintf(in->run_id, sizeof in->run_id, "%s", base ? base + 1 : path);
+    snprintf(in->run_id, sizeof in->run_id, "%s",
+             opts->run_id ? opts->run_id : base ? base + 1 : path);
     in->rank_present = calloc((size_t)t->n, 1);
     if (!in->rank_present) {
         dxt_set_error(err, "%s: out of memory", path);

@@ -7,7 +7,7 @@
  * dropped, warnings. Every field: docs/report.schema.json. Reals keep full
  * precision (17 significant digits). Built with
  * jansson. Owner: the loader/report engineer (A2). */
-#include "analysis.h"
+#include "report.h"
 
 #include <jansson.h>
 #include <math.h>

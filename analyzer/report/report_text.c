@@ -3,7 +3,7 @@
  * evidence, a summary per op (typical waits, worst cells), then what was
  * skipped, dropped or odd in the input. --quiet prints the findings only.
  * Owner: the loader/report engineer (A2). */
-#include "analysis.h"
+#include "report.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -126,6 +126,9 @@ static int print_header(FILE *out, const dxt_analysis *a)
     }
     if (in->nnodes > 16)
         fprintf(out, " ...");
+    if (in->kind == DXT_INPUT_LIVE) /* input/live_input.c: each fed window is one */
+        return fprintf(out, "\n  steps %" PRId64 "-%" PRId64 ", unit %s, windows as fed\n",
+                       a->from, a->to, in->unit) < 0 ? -1 : 0;
     return fprintf(out, "\n  steps %" PRId64 "-%" PRId64 ", unit %s, window %" PRId64
                    " step%s\n", a->from, a->to, in->unit, a->window_steps,
                    a->window_steps == 1 ? "" : "s") < 0 ? -1 : 0;

@@ -1,4 +1,4 @@
-/* main.c - dxt-analyze's command line: options, loading the input, running
+/* dxt-analyze.c - dxt-analyze's command line: options, loading the input, running
  * the analysis, printing the report (text, JSON or CSV, to stdout or -o FILE),
  * progress on a terminal; exit codes.
  * Owner: the loader/report engineer (A2). The plots engineer adds --plots,
@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "analysis.h"
 #include "analysis_plots.h"
 #include "dxt_format.h"
+#include "dxtanalysis.h"
 
 /* Exit codes, documented in --help. */
 #define DXT_EXIT_CODES(X)                                                          \
@@ -39,7 +39,6 @@ typedef struct cli {
     report_format format;
     int quiet, matrices;
     const char *output;      /* -o FILE; NULL: stdout */
-    const char *unit;        /* --unit for text and DeepXTrace inputs */
     dxt_input_opts input;
     dxt_analysis_opts analysis;
     dxt_plots_request plots; /* --plots, --show, --plot-window, --log-color (plots/) */
@@ -170,12 +169,12 @@ static int parse_option(cli *c, int opt, const char *arg)
         c->output = arg;
         return 0;
     case OPT_UNIT:
-        if (!*arg || strlen(arg) >= sizeof(((dxt_input *)0)->unit)) {
+        if (!*arg || strlen(arg) >= 16) { /* the unit attribute's size */
             fprintf(stderr, "dxt-analyze: --unit wants a short name (us, ns, cycles), not '%s'\n",
                     arg);
             return -1;
         }
-        c->unit = arg;
+        c->input.unit = arg;
         return 0;
     case OPT_COLOR:
         if (strcmp(arg, "auto") && strcmp(arg, "always") && strcmp(arg, "never")) {
@@ -323,24 +322,16 @@ static void raise_file_limit(void)
 
 static void print_load_messages(const dxt_input *in)
 {
-    for (int k = 0; k < in->nskipped; k++) {
-        const dxt_skipped *s = &in->skipped[k];
-        if (strstr(s->reason, s->path))
-            fprintf(stderr, "dxt-analyze: skipped %s\n", s->reason);
+    dxt_input_info info;
+    dxt_input_describe(in, &info);
+    for (int k = 0; k < info.nskipped; k++) {
+        const char *path, *reason;
+        dxt_input_skipped(in, k, &path, &reason);
+        if (strstr(reason, path))
+            fprintf(stderr, "dxt-analyze: skipped %s\n", reason);
         else
-            fprintf(stderr, "dxt-analyze: skipped %s: %s\n", s->path, s->reason);
+            fprintf(stderr, "dxt-analyze: skipped %s: %s\n", path, reason);
     }
-}
-
-/* --run and --unit name what a text matrix or DeepXTrace log cannot say. */
-static void name_text_input(const cli *c, dxt_input *in)
-{
-    if (in->kind == DXT_INPUT_TRACE)
-        return;
-    if (c->input.run_id)
-        snprintf(in->run_id, sizeof in->run_id, "%s", c->input.run_id);
-    if (c->unit)
-        snprintf(in->unit, sizeof in->unit, "%s", c->unit);
 }
 
 static int write_report(const cli *c, FILE *out, const dxt_analysis *a)
@@ -434,10 +425,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "dxt-analyze: %s\n", err.msg);
         return EXIT_NO_INPUT;
     }
-    name_text_input(&c, in);
     print_load_messages(in);
-    double work = (double)in->n * in->n * (double)(in->last_step - in->first_step + 1) * in->nops;
-    if (isatty(STDERR_FILENO) && in->kind == DXT_INPUT_TRACE && work > 2e8) {
+    dxt_input_info info;
+    dxt_input_describe(in, &info);
+    double work = (double)info.world_size * info.world_size *
+                  (double)(info.last_step - info.first_step + 1) * info.nops;
+    if (isatty(STDERR_FILENO) && info.nfiles > 0 && work > 2e8) {
         c.analysis.progress = show_progress;
         c.analysis.progress_user = &last_progress;
     }

@@ -11,7 +11,7 @@
  * recorders are opened, every step of the block's rows is recorded, the
  * files are closed and compressed, then the next block. Any block of rows of
  * a step is computed alone (sim_rows), so nothing N x N is held.
- * Owner: the simulator engineer (samples/sim*.c, samples/synth*.c); the
+ * Owner: the simulator engineer (samples/sim*.c, tools/dxt-synth.c); the
  * parallel compression: the performance engineer. */
 #include <errno.h>
 #include <getopt.h>

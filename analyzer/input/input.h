@@ -15,12 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dxt_format.h"
+#include "dxtanalysis.h"
 
 #define DXT_INPUT_KINDS(X)                                  \
     X(DXT_INPUT_TRACE, "trace", "a trace directory of HDF5 files") \
     X(DXT_INPUT_LOG, "deepxtrace-log", "a DeepXTrace diagnose log") \
-    X(DXT_INPUT_MATRIX, "matrix", "a plain text matrix")
+    X(DXT_INPUT_MATRIX, "matrix", "a plain text matrix")                \
+    X(DXT_INPUT_LIVE, "live", "matrices fed by a running job")
 
 typedef enum {
 #define DXT_INPUT_ENUM(id, str, what) id,
@@ -42,16 +43,10 @@ typedef struct dxt_dropped {
     int64_t rows, first_step, last_step; /* steps -1 when unknown */
 } dxt_dropped;
 
-typedef struct dxt_input_opts {
-    const char *run_id;   /* --run: the run to analyze; NULL: the only one */
-    int per_node;         /* ranks per node when the input names no nodes */
-    const char *text_op;  /* op name given to text inputs */
-} dxt_input_opts;
-
-void dxt_input_opts_init(dxt_input_opts *opts);
 
 typedef struct dxt_trace_state dxt_trace_state; /* load_trace.c */
 typedef struct dxt_text_state dxt_text_state;   /* textin.c */
+typedef struct dxt_live_state dxt_live_state;   /* live_input.c */
 
 typedef struct dxt_input {
     dxt_input_kind kind;
@@ -78,14 +73,9 @@ typedef struct dxt_input {
     int nwarnings;
     dxt_trace_state *trace;
     dxt_text_state *text;
+    dxt_live_state *live;
 } dxt_input;
 
-/* Open path, detecting the kind by content: a directory is a trace, a text
- * file holding "rank=<i> [" lines is a DeepXTrace log, other text is a plain
- * matrix. On error *out is NULL and err says why. */
-int dxt_input_open(const char *path, const dxt_input_opts *opts, dxt_input **out,
-                   dxt_error *err);
-void dxt_input_free(dxt_input *in);
 
 /* Index of op name in the input, or -1. */
 int dxt_input_find_op(const dxt_input *in, const char *name);
@@ -141,5 +131,21 @@ void dxt_text_free(dxt_text_state *t);
  * wait. Returns the matrices summed (0: none in that range). */
 int dxt_text_window(const dxt_input *in, int op, int64_t first, int64_t last, double *wait,
                     int64_t *rank_rows);
+
+/* Live inputs (live_input.c): windows fed by the caller, kept in memory (the
+ * newest DXT_LIVE_MAX_WINDOWS of each op). Each fed window is one window of
+ * the analysis, whatever window_steps asks. */
+#define DXT_LIVE_MAX_WINDOWS 4096
+int dxt_live_input_new(const char *run_id, int n, const int *node_of, int per_node, int nops,
+                       const char *const *ops, const char *unit, dxt_input **out,
+                       dxt_error *err);
+int dxt_live_input_add(dxt_input *in, int op, int64_t first, int64_t last, const double *wait,
+                       const double *tokens, const int64_t *rank_rows, dxt_error *err);
+/* The next window of op at or after *cursor inside [from, to]: 1 with the
+ * window's sums, 0 at the end. */
+int dxt_live_input_next(const dxt_input *in, int op, size_t *cursor, int64_t from, int64_t to,
+                        int64_t *first, int64_t *last, double *wait, double *tokens,
+                        int64_t *rank_rows);
+void dxt_live_state_free(dxt_live_state *s);
 
 #endif

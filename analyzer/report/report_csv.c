@@ -4,7 +4,7 @@
  * a header line, fields quoted when they hold a comma, quote or line break;
  * numbers with 17 significant digits (no precision lost), empty for none.
  * Owner: the users engineer (command lines, number formatting). */
-#include "analysis.h"
+#include "report.h"
 
 #include <inttypes.h>
 #include <math.h>

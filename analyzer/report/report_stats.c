@@ -2,7 +2,7 @@
  * typical (median) wait per recorded step within a node and across nodes, and
  * the cells that stand out most against the typical wait of their kind.
  * Owner: the loader/report engineer (A2). */
-#include "analysis.h"
+#include "report.h"
 #include "stats.h"
 
 #include <math.h>

@@ -1,0 +1,31 @@
+/* report.h - what the reports share (report_stats.c): per-step medians of
+ * the whole-range matrix within and across nodes, the worst cells, and every
+ * op's findings ranked. The reports themselves are public (dxtanalysis.h).
+ * Owner: the loader/report engineer (A2). */
+#ifndef DXT_REPORT_H
+#define DXT_REPORT_H
+
+#include "analysis.h"
+
+/* Per-step medians of the whole-range
+ * matrix within and across nodes (NAN when none), and the worst cells. */
+typedef struct dxt_cell {
+    int dst, src;
+    double per_step;         /* wait per recorded step of dst */
+    double vs_typical;       /* per_step over the median of its kind (intra/inter) */
+} dxt_cell;
+
+typedef struct dxt_op_summary {
+    double intra_median, inter_median;
+    int ncells;
+    dxt_cell worst[5];
+} dxt_op_summary;
+
+int dxt_op_summarize(const dxt_analysis *a, const dxt_op_result *r, dxt_op_summary *out);
+
+/* Every op's findings, most important first across ops (severity x share, as
+ * the tracker ranks one op's). *out: a malloc'd array the caller frees (NULL
+ * when none). Returns the count, or -1 on out of memory. */
+int dxt_ranked_findings(const dxt_analysis *a, const dxt_finding ***out);
+
+#endif

@@ -1,0 +1,37 @@
+/* analysis.h - one run of dxt-analyze's analysis: windows of each op streamed
+ * from an input (input.h), fed to a tracker per op (classify.h), and what the
+ * reports and plots need afterwards: per op the tracker and the whole-range
+ * matrix. Internal to the analyzer.
+ * Owner: the loader/report engineer (A2); plots (plots/) read these results. */
+#ifndef DXT_ANALYSIS_H
+#define DXT_ANALYSIS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "classify.h"
+#include "input.h"
+
+typedef struct dxt_op_result {
+    char name[DXT_OP_NAME_MAX];
+    int input_op;            /* index in the input's ops */
+    dxt_tracker *tracker;    /* findings, per-window series of a finding */
+    int windows;             /* windows fed */
+    int64_t first_step, last_step; /* of the windows fed; -1 when none */
+    double *total;           /* n x n wait summed over every window, input unit; 0: none */
+    double *total_tokens;    /* n x n, or NULL without tokens */
+    int64_t *rank_rows;      /* n: rows summed per rank */
+} dxt_op_result;
+
+typedef struct dxt_analysis {
+    dxt_input *in;           /* not owned */
+    dxt_topology topo;       /* points into in */
+    int64_t window_steps, from, to;
+    int nops;
+    dxt_op_result ops[DXT_MAX_OPS];
+} dxt_analysis;
+
+/* Steps per window for a span of steps: the smallest 1, 2, 5 x 10^k giving at
+ * most 100 windows (so 40 .. 100 windows on traces of 40 steps or more). */
+int64_t dxt_default_window(int64_t span);
+#endif
