@@ -41,10 +41,11 @@ class AsyncRounds:
 
     def _record(self, round_index, values):
         """One trace row per round, unless step() records every step."""
-        if self.d._trace is None or self.d._step_called:
+        trace = self.d._trace  # close() may drop it meanwhile
+        if trace is None or self.d._step_called:
             return
         by_mode = {m.name: values[2 * k:2 * k + 2] for k, m in enumerate(self.modes)}
-        self.d._trace.record_host(round_index, by_mode)
+        trace.record_host(round_index, by_mode)
 
     def _round(self):
         """One round; True when every rank stops after it."""

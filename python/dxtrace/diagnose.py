@@ -156,12 +156,13 @@ class Diagnose:
         self._trace, self._thread, self._async_steps, self._step_called = None, None, 0, False
         self._modes = {}
         for name, on in (("ll", self.enable_ll_diagnose), ("normal", self.enable_normal_diagnose)):
+            if not on:
+                continue
             stats = [torch.zeros((self.group_size,), dtype=torch.int64, device=self.device)
                      for _ in MODE_OPS[name]]
-            if on:
-                self._modes[name] = _Mode(name, stats)
-                setattr(self, "%s_dispatch_wait_recv_cost_stats" % name, stats[0])
-                setattr(self, "%s_combine_wait_recv_cost_stats" % name, stats[1])
+            self._modes[name] = _Mode(name, stats)
+            setattr(self, "%s_dispatch_wait_recv_cost_stats" % name, stats[0])
+            setattr(self, "%s_combine_wait_recv_cost_stats" % name, stats[1])
         if self._modes:
             self._start(run_id, per_node, trace_dir)
 
