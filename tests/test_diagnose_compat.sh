@@ -32,7 +32,8 @@ if ! grep -q "$pattern" "$TMP/theirs.py"; then
          "as ds' to swap (DeepXTrace changed its test?)" >&2
     exit 1
 fi
-sed "s/$pattern/from dxtrace import diagnose as ds/" "$TMP/theirs.py" >"$TMP/test_diagnose_swapped.py"
+sed "s/$pattern/from dxtrace import diagnose as ds/" "$TMP/theirs.py" \
+    >"$TMP/test_diagnose_swapped.py"
 grep -q 'deepxtrace' "$TMP/test_diagnose_swapped.py" && {
     echo "FAIL: the swapped test still names deepxtrace:" >&2
     grep -n deepxtrace "$TMP/test_diagnose_swapped.py" >&2

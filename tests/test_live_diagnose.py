@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 from dxtrace import live  # noqa: E402
 
 try:
-    import torch  # noqa: F401,E402
+    import torch.multiprocessing  # noqa: E402
     HAVE_TORCH = True
 except ImportError:
     HAVE_TORCH = False
@@ -196,7 +196,7 @@ def log_rounds(path):
 class DiagnoseTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        import torch.multiprocessing as mp
+        mp = torch.multiprocessing
         cls.tmp = tempfile.TemporaryDirectory(prefix="dxt-live-")
         cls.out = cls.tmp.name
         start = time.monotonic()

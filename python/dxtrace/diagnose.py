@@ -74,7 +74,6 @@ import math
 import os
 import socket
 import threading
-import time
 import uuid
 import warnings
 from logging.handlers import TimedRotatingFileHandler
