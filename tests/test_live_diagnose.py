@@ -8,7 +8,8 @@ would, calling the module exactly as DeepXTrace's users do.
   nothing at the diagnoses before (steps 580, 1160) and the slow rank after (1740,
   2320), with its findings; the stats are never zeroed; the trace directory holds
   one file per rank and dxt-analyze finds the same rank in it.
-- sync, healthy (one rank zeroes its stats midway, as DeepXTrace did): nothing.
+- sync, healthy (one rank zeroes its stats midway, as DeepXTrace did): nothing; with
+  DEEPEP_DIAGNOSE_LOG_DETAILS=1 its log's matrices are read by dxt-analyze.
 - async (interval 0.2 s, no per-step call), the slow source from round ~30: the log
   of rank 0 names it in the last rounds and in none of the first.
 - dxtrace.live directly (no torch needed): windows in, calibrated finding out.
@@ -113,11 +114,12 @@ def run_sync(rank, group, out_dir, name, fault, trace_dir=None):
     began = time.monotonic()
     from dxtrace import diagnose as ds
     os.environ["DEEPEP_DIAGNOSE_LOG_PATH"] = os.path.join(out_dir, name + "-log")
+    os.environ["DEEPEP_DIAGNOSE_LOG_DETAILS"] = "0" if fault else "1"
     diag = ds.Diagnose(group=group, enable_async=False, trace_dir=trace_dir,
                        run_id="live-test-" + name)
     model, stats = WaitModel(rank), diag.get_stats_ll_stats_tensor()
     expected = np.zeros((2, N), dtype=np.int64)
-    results, seconds = {}, []
+    results, seconds, step_us = {}, [], []
     for step in range(1, SYNC_STEPS + 1):
         waits = model.step_waits(fault and step >= SYNC_ONSET)
         add_step(stats, waits)
@@ -131,11 +133,13 @@ def run_sync(rank, group, out_dir, name, fault, trace_dir=None):
         if res is not None:
             seconds.append(time.perf_counter() - start)
             results[step] = res
+        else:
+            step_us.append(1e6 * (time.perf_counter() - start))
     assert (np.stack([t.numpy() for t in stats]) == expected).all(), "stats were changed"
     diag.close()
     if rank == 0:
         with open(os.path.join(out_dir, name + ".json"), "w") as f:
-            json.dump({"results": results, "seconds": seconds,
+            json.dump({"results": results, "seconds": seconds, "step_us": np.median(step_us),
                        "run_seconds": time.monotonic() - began}, f)
 
 
@@ -210,8 +214,10 @@ class DiagnoseTest(unittest.TestCase):
     def load(self, name):
         with open(os.path.join(self.out, name + ".json")) as f:
             data = json.load(f)
-        print("%s: %.1f s; rank 0's diagnoses took %s ms" % (
-            name, data["run_seconds"], ", ".join("%.1f" % (1000 * s) for s in data["seconds"])))
+        print("%s: %.1f s; diagnose_ll_sync between diagnoses: median %.1f us; at the diagnoses "
+              "(gather + rank 0's analysis): %s ms" % (
+                  name, data["run_seconds"], data["step_us"],
+                  ", ".join("%.1f" % (1000 * s) for s in data["seconds"])))
         return {int(k): v for k, v in data["results"].items()}
 
     def test_sync_slow_source(self):
@@ -245,6 +251,16 @@ class DiagnoseTest(unittest.TestCase):
         for step, per_op in results.items():
             for res in per_op:
                 self.assertFalse(abnormal(res) or res["findings"], (step, res))
+
+    def test_details_log(self):
+        """DEEPEP_DIAGNOSE_LOG_DETAILS=1 logs "rank=i [...]" lines that dxt-analyze reads."""
+        log = os.path.join(self.out, "healthy-log", "diagnose_rank0.log")
+        proc = subprocess.run([ANALYZE, log, "--format", "json"], capture_output=True,
+                              text=True)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        report = json.loads(proc.stdout)
+        self.assertEqual(report["world_size"], N)
+        self.assertEqual(len(log_rounds(log)), 2 * 4)  # dispatch and combine, 4 diagnoses
 
     def test_trace(self):
         trace = os.path.join(self.out, "trace")
