@@ -12,7 +12,8 @@ would, calling the module exactly as DeepXTrace's users do.
   DEEPEP_DIAGNOSE_LOG_DETAILS=1 its log's matrices are read by dxt-analyze.
 - async (interval 0.2 s, no per-step call), the slow source from round ~30: the log
   of rank 0 names it in the last rounds and in none of the first.
-- dxtrace.live directly (no torch needed): windows in, calibrated finding out.
+- rank 0's mapping and dxtrace.live directly (no torch needed): a slow path is [dst, src],
+  a slow node lists its ranks, a zeroed counter is survived; windows in, finding out.
 
 Owner: the live-diagnosis engineer. Skips (exit 0, saying why) without
 $DXT_BUILD/lib/libdxtanalysis.so; the torch half skips without Debian's python3-torch.
@@ -282,6 +283,56 @@ class DiagnoseTest(unittest.TestCase):
         late = [res["abnormal_cols"] for res in dispatch[-4:]]
         self.assertTrue(any(cols and cols[0][0] == SLOW for cols in late), late)
         print("async: %d rounds logged, last dispatch cols %s" % (len(dispatch), late[-1]))
+
+
+class JudgeTest(unittest.TestCase):
+    """Rank 0's mapping (no torch): gathered differences in, DeepXTrace's dicts out."""
+
+    @staticmethod
+    def judge_three_diagnoses(fault):
+        """8 ranks on 2 nodes, 3 diagnoses of 29 windows, fault(m) from window 45 on;
+        rank 5's counters go back (zeroed) in one window of the last diagnosis."""
+        from dxtrace.diagnose import Diagnose
+        from dxtrace._diagnose_judge import WindowJudge
+        rng, n = np.random.default_rng(3), 8
+        judge = WindowJudge(n, ("dispatch", "combine"), "judge", [0] * 4 + [1] * 4, None,
+                            Diagnose.diagnose_matrix)
+        results = []
+        for d in range(3):
+            diffs, windows = np.zeros((n, 29, 2, n), np.int64), []
+            for w in range(29):
+                k = 29 * d + w
+                m = 20 * 20000 * rng.lognormal(0.0, 0.08, size=(2, n, n))
+                if k >= 45:
+                    fault(m)
+                diffs[:, w] = m.transpose(1, 0, 2).astype(np.int64)
+                windows.append((20 * k + 1, 20 * k + 20))
+            if d == 2:
+                diffs[5, 3] = -5
+            results.append(judge.judge(windows, diffs))
+        judge.live.close()
+        return results
+
+    def test_slow_path_is_dst_src(self):
+        def slow_path(m):
+            m[:, 1, 6] *= 3.0   # rank 1 waits for rank 6
+        first, second, third = self.judge_three_diagnoses(slow_path)
+        self.assertEqual(first[0]["abnormal_points"], [])
+        for dispatch, combine in (second, third):
+            self.assertEqual([p[:2] for p in dispatch["abnormal_points"]], [[1, 6]])
+            self.assertGreater(dispatch["abnormal_points"][0][3], 2.0)
+            self.assertEqual((dispatch["findings"][0]["src"], dispatch["findings"][0]["dst"]),
+                             (6, 1))
+
+    def test_slow_node_lists_its_ranks(self):
+        def slow_node(m):
+            m[:, :, 4:8] *= 2.5  # everyone waits for node 1's ranks
+        results = self.judge_three_diagnoses(slow_node)
+        self.assertEqual(results[0][0]["abnormal_cols"], [])
+        cols = [c[0] for c in results[2][0]["abnormal_cols"]]
+        self.assertEqual(cols, [4, 5, 6, 7])
+        kinds = {(f["kind"], f.get("as")) for f in results[2][0]["findings"]}
+        self.assertIn(("slow_node", "source"), kinds)
 
 
 class LiveBindingTest(unittest.TestCase):
