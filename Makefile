@@ -56,6 +56,12 @@ REC_LIBS   = $(or $(shell pkg-config --libs $(REC_PKGS) 2>/dev/null),\
 PKG_CFLAGS = $(REC_CFLAGS) $(shell pkg-config --cflags $(TOOL_PKGS) 2>/dev/null)
 PKG_LIBS   = $(REC_LIBS) $(shell pkg-config --libs $(TOOL_PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+# The GPU machine has no jansson: JANSSON_DIR=DIR with include/ and lib/ (Debian's
+# libjansson-dev and libjansson4 unpacked; tests/gpu/run_live.sh) for libdxtanalysis there.
+ifneq ($(JANSSON_DIR),)
+PKG_CFLAGS += -I$(JANSSON_DIR)/include
+PKG_LIBS   += -L$(JANSSON_DIR)/lib -Wl,-rpath,$(abspath $(JANSSON_DIR)/lib) -ljansson
+endif
 
 ANALYZER_DIRS := analyzer $(patsubst %/,%,$(sort $(dir $(wildcard analyzer/*/*.c))))
 DXT_INCLUDES := -Iformat -Irecorder $(addprefix -I,$(ANALYZER_DIRS)) -Iplots -Isamples

@@ -532,12 +532,69 @@ int dxt_reader_find_op(const dxt_reader *r, const char *name)
     return -1;
 }
 
+static void close_handles(dxt_reader *r)
+{
+    for (int i = 0; i < r->nops; i++)
+        for (int d = 0; d < DSET_COUNT; d++)
+            if (r->dset[i][d] >= 0) {
+                H5Dclose(r->dset[i][d]);
+                r->dset[i][d] = H5I_INVALID_HID;
+            }
+    if (r->file >= 0)
+        H5Fclose(r->file);
+    r->file = H5I_INVALID_HID;
+}
+
+void dxt_reader_suspend(dxt_reader *r)
+{
+    if (r && r->file >= 0)
+        close_handles(r);
+}
+
+int dxt_reader_is_open(const dxt_reader *r)
+{
+    return r && r->file >= 0;
+}
+
+/* A suspended reader's file and datasets again, as validated at open (the
+ * datasets it had; a file changed since, e.g. compressed at close, still holds
+ * the rows validated). */
+static int reopen(dxt_reader *r, dxt_error *err)
+{
+    if ((r->file = open_file(r->path)) < 0)
+        return dxt_fail(err, "%s: file cannot be opened again as HDF5", r->path);
+    for (int i = 0; i < r->nops; i++) {
+        char group[DXT_OP_NAME_MAX + 8];
+        snprintf(group, sizeof group, "%s/%s", dxt_name_str(DXT_G_OPS), r->info[i].name);
+        hid_t g = H5Gopen2(r->file, group, H5P_DEFAULT);
+        for (int d = 0; d < DSET_COUNT && g >= 0; d++) {
+            const dxt_op_info *o = &r->info[i];
+            int had = d == DSET_WAIT || d == DSET_STEP || (d == DSET_TIME_NS && o->has_time_ns) ||
+                      (d == DSET_TOKENS && o->has_tokens) || (d == DSET_CLOCK_HZ && o->has_clock_hz);
+            if (had && (r->dset[i][d] = H5Dopen2(g, dxt_name_str(dxt_dset_names[d]),
+                                                 H5P_DEFAULT)) < 0) {
+                H5Gclose(g);
+                g = H5I_INVALID_HID;
+            }
+        }
+        if (g < 0) {
+            close_handles(r);
+            return dxt_fail(err, "%s: op '%s' cannot be opened again", r->path,
+                            r->info[i].name);
+        }
+        H5Gclose(g);
+    }
+    return 0;
+}
+
 int64_t dxt_reader_read(dxt_reader *r, int op, int64_t first, int64_t nrows, int64_t *step,
                         int64_t *time_ns, int64_t *wait, int64_t *tokens, double *clock_hz,
                         dxt_error *err)
 {
     if (!r)
         return dxt_fail(err, "dxt_reader_read: NULL reader");
+    if (r->file < 0 && reopen(r, err) < 0)
+        return -1;
     if (op < 0 || op >= r->nops)
         return dxt_fail(err, "%s: op index %d out of range", r->path, op);
     const dxt_op_info *o = &r->info[op];
@@ -565,12 +622,7 @@ void dxt_reader_close(dxt_reader *r)
 {
     if (!r)
         return;
-    for (int i = 0; i < r->nops; i++)
-        for (int d = 0; d < DSET_COUNT; d++)
-            if (r->dset[i][d] >= 0)
-                H5Dclose(r->dset[i][d]);
-    if (r->file >= 0)
-        H5Fclose(r->file);
+    close_handles(r);
     free(r->path);
     free(r);
 }

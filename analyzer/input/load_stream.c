@@ -119,9 +119,10 @@ static int cursor_fill(dxt_trace_stream *s, rank_cursor *c, dxt_error *err)
         }
         int64_t want = info->rows - c->next_row < s->block ? info->rows - c->next_row : s->block;
         int has_tokens = c->tokens && info->has_tokens;
-        int64_t got = dxt_reader_read(f->reader, f->op_index[s->op], c->next_row, want,
-                                      c->step, NULL, c->wait, has_tokens ? c->tokens : NULL,
-                                      info->has_clock_hz ? c->hz : NULL, err);
+        int64_t got = dxt_trace_read(s->in->trace, (dxt_trace_file *)f, f->op_index[s->op],
+                                     c->next_row, want, c->step, c->wait,
+                                     has_tokens ? c->tokens : NULL,
+                                     info->has_clock_hz ? c->hz : NULL, err);
         if (got <= 0) {
             if (got == 0)
                 dxt_set_error(err, "%s: op '%s': no row at %lld of %lld", f->path,

@@ -156,6 +156,7 @@ static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npath
                 goto oom;
             continue;
         }
+        dxt_reader_suspend(r); /* validated; reopened when read (dxt_trace_read) */
         dxt_trace_file *f = &t->files[t->nfiles++];
         f->reader = r;
         f->rank = (int)dxt_reader_meta(r)->rank;
@@ -168,9 +169,51 @@ oom:
     return -1;
 }
 
+/* DXT_TRACE_MAX_OPEN, fewer when the environment says so or when the file
+ * descriptor limit leaves less (an open file holds one; 32 kept for the rest). */
+static int max_open_files(void)
+{
+    int most = DXT_TRACE_MAX_OPEN;
+    const char *env = getenv("DXT_TRACE_MAX_OPEN");
+    if (env && atoi(env) >= 1 && atoi(env) < most)
+        most = atoi(env);
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        lim.rlim_cur < (rlim_t)most + 32)
+        most = lim.rlim_cur > 40 ? (int)lim.rlim_cur - 32
+               : lim.rlim_cur > 12 ? (int)lim.rlim_cur - 10 : 1;
+    return most;
+}
+
+int64_t dxt_trace_read(dxt_trace_state *t, dxt_trace_file *f, int op, int64_t first,
+                       int64_t nrows, int64_t *step, int64_t *wait, int64_t *tokens,
+                       double *clock_hz, dxt_error *err)
+{
+    if (!dxt_reader_is_open(f->reader) && t->nopen >= t->max_open) {
+        dxt_trace_file *newest = NULL;
+        for (int k = 0; k < t->nfiles; k++) {
+            dxt_trace_file *g = &t->files[k];
+            if (g != f && dxt_reader_is_open(g->reader) &&
+                (!newest || g->last_use > newest->last_use))
+                newest = g;
+        }
+        if (newest) {
+            dxt_reader_suspend(newest->reader);
+            t->nopen--;
+        }
+    }
+    int was_open = dxt_reader_is_open(f->reader);
+    int64_t got = dxt_reader_read(f->reader, op, first, nrows, step, NULL, wait, tokens,
+                                  clock_hz, err);
+    t->nopen += dxt_reader_is_open(f->reader) - was_open;
+    f->last_use = ++t->clock;
+    return got;
+}
+
 /* Drop file k (not of the chosen run, or disagreeing): close it, remove it. */
 static void drop_file(dxt_trace_state *t, int k)
 {
+    t->nopen -= dxt_reader_is_open(t->files[k].reader);
     file_close(&t->files[k]);
     t->files[k] = t->files[--t->nfiles];
 }
@@ -288,6 +331,7 @@ int dxt_trace_load(dxt_input *in, const char *dir, const dxt_input_opts *opts, d
         return -1;
     }
     in->trace = t;
+    t->max_open = max_open_files();
     if (list_files(dir, &paths, &npaths, err) != 0)
         goto fail;
     if (npaths == 0) {

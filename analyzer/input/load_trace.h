@@ -1,6 +1,8 @@
 /* load_trace.h - what the trace loader (load_trace.c) keeps for the window
- * streams (load_stream.c): every usable file, open, with its rank and the step
- * range of each op. Internal to the analyzer.
+ * streams (load_stream.c): every usable file with its rank and the step range
+ * of each op. At most max_open files have their HDF5 handles open (about 1 MB
+ * each); dxt_trace_read reopens a file when needed and suspends another.
+ * Internal to the analyzer.
  * Owner: the loader/report engineer (A2). */
 #ifndef DXT_LOAD_TRACE_H
 #define DXT_LOAD_TRACE_H
@@ -14,13 +16,27 @@ typedef struct dxt_trace_file {
     int op_index[DXT_MAX_OPS];     /* the file's index of input op k, -1: absent */
     int64_t op_first[DXT_MAX_OPS]; /* first and last step of op k (rows > 0) */
     int64_t op_last[DXT_MAX_OPS];
+    uint64_t last_use;             /* dxt_trace_read's clock at its last read */
 } dxt_trace_file;
 
 struct dxt_trace_state {
     int nfiles;
     dxt_trace_file *files;
     int unit_us;                   /* 1: convert to microseconds; 0: keep raw */
+    int nopen, max_open;           /* files with open HDF5 handles, and the most */
+    uint64_t clock;
 };
+
+/* Files open at once, at most (DXT_TRACE_MAX_OPEN in the environment: fewer). */
+#define DXT_TRACE_MAX_OPEN 512
+
+/* dxt_reader_read of file f (of t), reopening it if suspended, after
+ * suspending the open file read most recently but f when max_open are open
+ * (windows read every rank in turn: evicting the least recently read would
+ * reopen every file every time). */
+int64_t dxt_trace_read(dxt_trace_state *t, dxt_trace_file *f, int op, int64_t first,
+                       int64_t nrows, int64_t *step, int64_t *wait, int64_t *tokens,
+                       double *clock_hz, dxt_error *err);
 
 /* load_meta.c: the ops (names, step ranges, unit, tokens, dropped rows) and
  * the ranks (missing, segments, nodes) of the files kept. */

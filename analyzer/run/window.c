@@ -4,6 +4,7 @@
  * matrix for the reports and plots.
  * Owner: the loader/report engineer (A2). */
 #include "analysis.h"
+#include "load_trace.h" /* DXT_TRACE_MAX_OPEN */
 
 #include <math.h>
 #include <stdio.h>
@@ -20,9 +21,10 @@
  * classifier's view, the whole-range totals, tokens, the classifier's state):
  * 56 bytes measured (issue 13: world_size 16384 took 15 GB). */
 #define DXT_ANALYSIS_BYTES_PER_CELL 56.0
-/* Each trace file stays open while its op is streamed: HDF5 1.10's metadata
- * cache alone is about 1 MB a file (measured: 256 files, 430 MB; issue 13:
- * 4096 files, 6 GB), plus the loader's block buffers (128 MiB at most). */
+/* An open trace file costs about 1 MB (HDF5 1.10's metadata cache alone is 0.5
+ * MB; measured: 256 files, 430 MB; issue 13: 4096 files, 6 GB): the loader keeps
+ * at most DXT_TRACE_MAX_OPEN open (input/load_trace.h), plus its block buffers
+ * (128 MiB at most). */
 #define DXT_ANALYSIS_BYTES_PER_FILE (1.2 * 1024 * 1024)
 #define DXT_ANALYSIS_STREAM_BYTES (128.0 * 1024 * 1024)
 
@@ -59,8 +61,9 @@ static double memory_available(void)
  * before any N x N allocation. */
 static int check_memory(const dxt_input *in, dxt_error *err)
 {
+    int open = in->nfiles < DXT_TRACE_MAX_OPEN ? in->nfiles : DXT_TRACE_MAX_OPEN;
     double need = (double)in->n * (double)in->n * DXT_ANALYSIS_BYTES_PER_CELL +
-                  (in->nfiles ? (double)in->nfiles * DXT_ANALYSIS_BYTES_PER_FILE +
+                  (in->nfiles ? (double)open * DXT_ANALYSIS_BYTES_PER_FILE +
                                     DXT_ANALYSIS_STREAM_BYTES : 0);
     double have = memory_available();
     if (need <= 0.75 * have) /* headroom: the machine runs the job and other tools too */

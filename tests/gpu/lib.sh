@@ -4,6 +4,10 @@
 #   note TEXT        a line of the summary
 #   step NAME TIMEOUT COMMAND...   run with a time limit, log the output, one summary
 #                    line (ok / FAIL(rc=N), seconds); WORK/NAME.out keeps the output
+#   build_deepep     DeepEP from $SRC (DEEPEP_SRC: a directory or a .tar/.tgz of `git
+#                    archive 567632d`; default .devcarry/deepep) into $DEEPEP (build/deepep),
+#                    patched with samples/deepep/fault_delay.patch, built in place; a
+#                    build already there from the same source and patch is kept
 # Keeps NVLink multicast off (these machines are shared: NCCL_NVLS_ENABLE=0 etc.).
 #
 # Owner: the GPU side of dxtrace.
@@ -38,4 +42,23 @@ step() {
     if [ $rc = 0 ]; then st=ok; else st="FAIL(rc=$rc)"; failed=$((failed + 1)); fi
     note "$(printf '%-10s %-28s %4ss' "$st" "$name" $((SECONDS - start)))"
     return $rc
+}
+
+SRC=${DEEPEP_SRC:-.devcarry/deepep}
+DEEPEP=$PWD/build/deepep
+
+build_deepep() {
+    local stamp
+    stamp="$(ls -ld --time-style=+%s "$SRC" | awk '{print $6}') $(cksum <samples/deepep/fault_delay.patch)"
+    if [ -f "$DEEPEP/.dxt-built" ] && [ "$(cat "$DEEPEP/.dxt-built")" = "$stamp" ]; then
+        echo "DeepEP already built in $DEEPEP"
+        return 0
+    fi
+    rm -rf "$DEEPEP" && mkdir -p "$DEEPEP" || return 1
+    if [ -d "$SRC" ]; then cp -r "$SRC"/. "$DEEPEP"/; else tar -xf "$SRC" -C "$DEEPEP"; fi || return 1
+    (cd "$DEEPEP" && patch -p1 <"$OLDPWD/samples/deepep/fault_delay.patch") || return 1
+    # NVSHMEM's headers need CCCL's cuda/std/tuple; pip's NVSHMEM is found by setup.py
+    (cd "$DEEPEP" && CPLUS_INCLUDE_PATH=/usr/local/cuda/include/cccl:/usr/local/cuda/include \
+        MAX_JOBS=${MAX_JOBS:-32} TORCH_CUDA_ARCH_LIST=9.0 ${PY:-python3} setup.py build_ext --inplace) &&
+        echo "$stamp" >"$DEEPEP/.dxt-built"
 }

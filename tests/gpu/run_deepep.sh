@@ -20,19 +20,8 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/gpu/lib.sh
 gpu_setup deepep || exit 0
-SRC=${DEEPEP_SRC:-.devcarry/deepep}
-DEEPEP=$PWD/build/deepep
 STEPS=${STEPS:-800}
 GPUS=$(nvidia-smi -L | grep -c '^GPU')
-
-build_deepep() {
-    rm -rf "$DEEPEP" && mkdir -p "$DEEPEP" || return 1
-    if [ -d "$SRC" ]; then cp -r "$SRC"/. "$DEEPEP"/; else tar -xf "$SRC" -C "$DEEPEP"; fi || return 1
-    (cd "$DEEPEP" && patch -p1 <"$OLDPWD/samples/deepep/fault_delay.patch") || return 1
-    # NVSHMEM's headers need CCCL's cuda/std/tuple; pip's NVSHMEM is found by setup.py
-    (cd "$DEEPEP" && CPLUS_INCLUDE_PATH=/usr/local/cuda/include/cccl:/usr/local/cuda/include \
-        MAX_JOBS=${MAX_JOBS:-32} TORCH_CUDA_ARCH_LIST=9.0 $PY setup.py build_ext --inplace)
-}
 
 # cases K ARGS...: record the case matrix (or the cases ARGS name) on K GPUs, then observe
 cases() {
