@@ -7,15 +7,16 @@
 //
 // One block, written for latency (it runs on the job's stream, between the
 // job's kernels, so its whole duration is the job's cost):
-//   1. at once, in parallel: thread 0 reads %globaltimer and claims a slot
+//   1. at once, in parallel: a thread of its own warp reads %globaltimer and claims a slot
 //      (a load of the claim position and of the writer's position as last
 //      seen, then one CAS; the host's position is read over the bus only
-//      when the ring looks full); the second warp takes the step number;
+//      when the ring looks full); another warp takes the step number;
 //      every thread loads the word of the slot it will write (the counters,
-//      through the attach table);
+//      through the attach table; with programmatic dependent launch, the
+//      counters only once the kernel ahead has finished);
 //   2. after one barrier, every thread stores its word into the slot in
 //      host memory (one coalesced pass) and fences at system scope;
-//   3. after a second barrier, thread 0 stores the slot's sequence word.
+//   3. after a second barrier, the claiming thread stores the slot's sequence word.
 // A full ring drops the step (counted in the device block, and copied to
 // the host block for the writer) and is never overwritten. The counts the
 // host reads only at close (launches run) are fire-and-forget reductions.
@@ -44,7 +45,7 @@ __device__ __forceinline__ long long *sword(int64_t *ctl, int i)
     return reinterpret_cast<long long *>(ctl + i);
 }
 
-// Thread 0: claim the next slot; -1 when the ring is full.
+// The claiming thread: the next slot; -1 when the ring is full.
 __device__ long long claim_slot(const dxtrec_step_args &a)
 {
     u64 head = *reinterpret_cast<volatile u64 *>(uword(a.dctl, DXTREC_DCTL_HEAD));
@@ -67,7 +68,7 @@ __device__ long long claim_slot(const dxtrec_step_args &a)
     }
 }
 
-// Thread 0: count a dropped step in the device block and copy the counts to
+// The claiming thread: count a dropped step in the device block, copy the counts to
 // the host block (the count last, after a system fence).
 __device__ void count_drop(const dxtrec_step_args &a, long long step)
 {
@@ -84,29 +85,52 @@ __device__ void count_drop(const dxtrec_step_args &a, long long step)
     h[DXTREC_HCTL_DROPPED] = (long long)dropped;
 }
 
-// Word w of the slot, as far as it comes from the counters (header words: 0).
-__device__ __forceinline__ long long slot_word(const dxtrec_step_args &a, int w)
+// Word w of the slot as far as the table says it: *value for a present word
+// (header words: 0), *src the counter to read for a data word (NULL: 0).
+__device__ __forceinline__ void slot_source(const dxtrec_step_args &a, int w, long long *value,
+                                            const int64_t **src)
 {
+    *value = 0;
+    *src = nullptr;
     if (w < DXTREC_SLOT_PRESENT)
-        return 0;
+        return;
     if (w < DXTREC_SLOT_PRESENT + a.nops) {
         const int op = w - DXTREC_SLOT_PRESENT;
-        return (a.table[2 * op] != nullptr) | (a.table[2 * op + 1] != nullptr) << 1;
+        *value = (a.table[2 * op] != nullptr) | (a.table[2 * op + 1] != nullptr) << 1;
+        return;
     }
     const int d = w - DXTREC_SLOT_PRESENT - a.nops, row = 2 * a.n;
     const int op = d / row, k = d - op * row, tok = k >= a.n;
-    const int64_t *src = a.table[2 * op + tok];
-    return src ? (long long)src[tok ? k - a.n : k] : 0;
+    const int64_t *base = a.table[2 * op + tok];
+    *src = base ? base + (tok ? k - a.n : k) : nullptr;
+}
+
+// Launched with programmatic stream serialization (args.pdl), the kernel may
+// start before the kernel ahead of it on the stream has finished: wait for it
+// (and its memory) here, before the counters are read. Otherwise a no-op.
+__device__ __forceinline__ void wait_for_previous_grid()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
 }
 
 __global__ void __launch_bounds__(256) dxtrec_step_kernel(const dxtrec_step_args a)
 {
     __shared__ long long s_pos, s_step, s_time;
     const int tid = threadIdx.x;
-    if (tid == 0) {
+    // the last two warps claim and number (the host makes them extra warps):
+    // their round trips run beside the data warps' loads, not after them
+    const int claimer = blockDim.x - 2 * 32, numberer = blockDim.x - 32;
+    const int w0 = tid + 1; // word 0 (SEQ) is the claimer's, last
+    long long v0 = 0;
+    const int64_t *src0 = nullptr;
+    if (w0 < a.slot_words)
+        slot_source(a, w0, &v0, &src0);
+    if (tid == claimer) {
         s_time = globaltimer_ns();
         s_pos = claim_slot(a);
-    } else if (tid == 32) { // the other warp: the step, at the same time as the claim
+    } else if (tid == numberer) {
         if (a.auto_step) {
             s_step = (long long)atomicAdd(uword(a.dctl, DXTREC_DCTL_NEXT_STEP), 1ull);
         } else {
@@ -114,14 +138,24 @@ __global__ void __launch_bounds__(256) dxtrec_step_kernel(const dxtrec_step_args
             atomicMax(sword(a.dctl, DXTREC_DCTL_NEXT_STEP), (long long)a.step + 1);
         }
     }
-    const int w0 = tid + 1; // word 0 (SEQ) is thread 0's, last
-    const long long v0 = w0 < a.slot_words ? slot_word(a, w0) : 0;
+    if (src0) {
+        wait_for_previous_grid();
+        v0 = *src0;
+    }
     __syncthreads();
     const long long pos = s_pos;
     if (pos >= 0) {
         int64_t *slot = a.ring + (u64)pos % a.capacity * (u64)a.slot_words;
         for (int w = w0; w < a.slot_words; w += blockDim.x) {
-            long long v = w == w0 ? v0 : slot_word(a, w);
+            long long v = v0;
+            if (w != w0) { // slots wider than the block
+                const int64_t *src;
+                slot_source(a, w, &v, &src);
+                if (src) {
+                    wait_for_previous_grid();
+                    v = *src;
+                }
+            }
             if (w == DXTREC_SLOT_STEP)
                 v = s_step;
             else if (w == DXTREC_SLOT_TIME)
@@ -132,12 +166,12 @@ __global__ void __launch_bounds__(256) dxtrec_step_kernel(const dxtrec_step_args
         }
         __threadfence_system();
         __syncthreads();
-        if (tid == 0)
+        if (tid == claimer)
             *reinterpret_cast<volatile long long *>(slot + DXTREC_SLOT_SEQ) = pos + 1;
-    } else if (tid == 0) {
+    } else if (tid == claimer) {
         count_drop(a, s_step);
     }
-    if (tid == 0 && a.eager)
+    if (tid == claimer && a.eager)
         atomicAdd(uword(a.dctl, DXTREC_DCTL_EAGER_SEEN), 1ull); // result unused: a reduction
 }
 
@@ -149,12 +183,27 @@ __global__ void dxtrec_globaltimer_kernel(int64_t *out)
 } // namespace
 
 // cudaLaunchKernel rather than <<<>>>: its result is this launch's own, not
-// an error some other call of the thread left behind.
+// an error some other call of the thread left behind. With args->pdl, the
+// launch allows programmatic stream serialization (Hopper on): the kernel may
+// be scheduled while the kernel ahead of it drains, and waits for it in
+// wait_for_previous_grid().
 extern "C" int dxtrec_step_launch(const dxtrec_step_args *args, void *stream)
 {
     void *params[] = {const_cast<dxtrec_step_args *>(args)};
-    return (int)cudaLaunchKernel((const void *)dxtrec_step_kernel, dim3(1), dim3(args->threads),
-                                 params, 0, static_cast<cudaStream_t>(stream));
+    if (!args->pdl)
+        return (int)cudaLaunchKernel((const void *)dxtrec_step_kernel, dim3(1),
+                                     dim3(args->threads), params, 0,
+                                     static_cast<cudaStream_t>(stream));
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(1);
+    config.blockDim = dim3(args->threads);
+    config.stream = static_cast<cudaStream_t>(stream);
+    config.attrs = &attr;
+    config.numAttrs = 1;
+    return (int)cudaLaunchKernelExC(&config, (const void *)dxtrec_step_kernel, params);
 }
 
 extern "C" int dxtrec_step_kernels_load(void)

@@ -69,7 +69,14 @@ enum {
 
 #define DXTREC_SLOT_EAGER 1 /* FLAGS: launched outside a capture */
 
-#define DXTREC_STEP_THREADS_MIN 64 /* two warps: the second takes the step number */
+/* Threads of a launch: one per slot word but SEQ, in whole warps, plus two
+ * warps of their own for the claim and the step number (at most 256; wider
+ * slots take several words per thread). */
+static inline int dxtrec_step_threads(int slot_words)
+{
+    const int data = (slot_words - 1 + 31) / 32 * 32 + 2 * 32;
+    return data > 256 ? 256 : data;
+}
 
 typedef struct dxtrec_step_args {
     int64_t *dctl;                /* device: DXTREC_DCTL_WORDS words */
@@ -81,6 +88,7 @@ typedef struct dxtrec_step_args {
     int nops, n, slot_words, threads;
     int auto_step;                /* 1: the step is DCTL_NEXT_STEP (captured launches) */
     int eager;                    /* 1: launched outside a capture */
+    int pdl;                      /* 1: programmatic dependent launch (DXTREC_STEP_PDL=1) */
 } dxtrec_step_args;
 
 /* Words of one slot. */

@@ -24,6 +24,10 @@
  * device block read once, so that what never arrived is counted before the
  * file is closed), and every STEPS_TIMER_INTERVAL_S (the clock offset below).
  *
+ * DXTREC_STEP_PDL=1 in the environment at the first attach launches the
+ * kernel with programmatic dependent launch (Hopper on), an experiment that
+ * tests/gpu/bench_step.py and ep_deepep.py's bench variants *-pdl measure.
+ *
  * Times: %globaltimer of the kernel, put on the Unix clock with an offset
  * measured at set-up and every STEPS_TIMER_INTERVAL_S (a timer kernel
  * bracketed by the host clock). Clock rate: the latest calibration, as for
@@ -37,7 +41,6 @@
 
 #define STEPS_RING_BYTES_MAX (64u << 20) /* the mapped ring */
 #define STEPS_MIN_SLOTS 2
-#define STEPS_THREADS_MAX 256
 #define STEPS_TIMER_INTERVAL_S 10.0
 #define STEPS_TIMER_TRIES 3
 #define STEPS_TIMER_STALE_S 120.0
@@ -198,12 +201,18 @@ static void steps_release(dxtrec_steps *s)
     free(s);
 }
 
+/* DXTREC_STEP_PDL=1 (read at the first attach): launch the step kernel with
+ * programmatic stream serialization (an experiment, off by default: it may
+ * hide part of the kernel's launch latency behind the kernel ahead of it). */
+static int pdl_wanted(void)
+{
+    const char *v = getenv("DXTREC_STEP_PDL");
+    return v && strcmp(v, "1") == 0;
+}
+
 /* Every launch's arguments but the step's own. */
 static dxtrec_step_args steps_args(const dxtrec_steps *s)
 {
-    int threads = (s->slot_words + 31) / 32 * 32;
-    if (threads < DXTREC_STEP_THREADS_MIN)
-        threads = DXTREC_STEP_THREADS_MIN;
     return (dxtrec_step_args){.dctl = s->d_ctl,
                               .hctl = s->dh_ctl,
                               .ring = s->dh_ring,
@@ -212,7 +221,8 @@ static dxtrec_step_args steps_args(const dxtrec_steps *s)
                               .nops = s->nops,
                               .n = s->n,
                               .slot_words = s->slot_words,
-                              .threads = threads > STEPS_THREADS_MAX ? STEPS_THREADS_MAX : threads};
+                              .threads = dxtrec_step_threads(s->slot_words),
+                              .pdl = pdl_wanted()};
 }
 
 /* The ring, on the caller's current device; NULL (reported) when it cannot be. */

@@ -447,6 +447,20 @@ cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **arg
     return e;
 }
 
+/* The step kernel with launch attributes (DXTREC_STEP_PDL=1): counted, then as above. */
+static _Atomic long fake_pdl_launches;
+
+cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *config, const void *func, void **args)
+{
+    int pdl = 0;
+    for (unsigned i = 0; i < config->numAttrs; i++)
+        pdl |= config->attrs[i].id == cudaLaunchAttributeProgrammaticStreamSerialization &&
+               config->attrs[i].val.programmaticStreamSerializationAllowed;
+    atomic_fetch_add(&fake_pdl_launches, pdl);
+    return cudaLaunchKernel(func, config->gridDim, config->blockDim, args,
+                            config->dynamicSmemBytes, config->stream);
+}
+
 cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *func)
 {
     (void)func;

@@ -11,7 +11,7 @@
  * every op of the largest recorder; steps still queued at close are counted
  * in the file; the writer drains without any copy or synchronize; a small
  * ring drained while the GPU writes it in overflowing bursts (every step
- * written or counted, no row torn or out of order).
+ * written or counted, no row torn or out of order); DXTREC_STEP_PDL=1 launches.
  * The real GPU runs are tests/gpu/test_graph.py.
  *
  * Owner: the GPU side of dxtrace. Built where nvcc is found (DXT_HAVE_CUDA). */
@@ -54,6 +54,41 @@ static void test_no_cuda_is_said(void **state)
     snprintf(path, sizeof(path), "%s/rank-00000.h5", dir);
     unlink(path);
     rmdir(dir);
+}
+
+/* DXTREC_STEP_PDL=1 at the first attach: every launch asks for programmatic
+ * stream serialization, eager and captured alike, and records the same rows. */
+static void test_pdl_launches(void **state)
+{
+    (void)state;
+    enum { STEPS = 5, R = 3 };
+    int64_t *dev = dev_counters(), vals[2 * N];
+    cudaStream_t s = user_stream();
+    setenv("DXTREC_STEP_PDL", "1", 1);
+    dxtrec_t *rec = open_rec(64, 1);
+    assert_int_equal(dxtrec_attach_device(rec, 0, dev, NULL), DXTREC_SUCCESS);
+    unsetenv("DXTREC_STEP_PDL");
+    const long before = atomic_load(&fake_pdl_launches);
+    for (int t = 0; t < STEPS; t++) {
+        step_values(0, t, vals);
+        user_write(s, dev, vals, N);
+        assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
+    }
+    fake_capture(s, 1);
+    assert_int_equal(dxtrec_step_device(rec, 0, s), DXTREC_SUCCESS);
+    fake_capture(s, 0);
+    for (int r = 0; r < R; r++)
+        fake_replay(s);
+    assert_int_equal(atomic_load(&fake_pdl_launches) - before, STEPS + 1);
+    wait_gpu_idle();
+    assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
+    int64_t step[STEPS + R], wait[(STEPS + R) * N];
+    read_rows(0, STEPS + R, step, wait, NULL, NULL);
+    for (int t = 0; t < STEPS + R; t++) {
+        step_values(0, t < STEPS ? t : STEPS - 1, vals);
+        assert_int_equal(step[t], t);
+        assert_memory_equal(wait + t * N, vals, N * sizeof(int64_t));
+    }
 }
 
 int main(void)
@@ -445,6 +480,41 @@ static void test_drain_while_gpu_writes(void **state)
     dxt_reader_close(r);
 }
 
+/* DXTREC_STEP_PDL=1 at the first attach: every launch asks for programmatic
+ * stream serialization, eager and captured alike, and records the same rows. */
+static void test_pdl_launches(void **state)
+{
+    (void)state;
+    enum { STEPS = 5, R = 3 };
+    int64_t *dev = dev_counters(), vals[2 * N];
+    cudaStream_t s = user_stream();
+    setenv("DXTREC_STEP_PDL", "1", 1);
+    dxtrec_t *rec = open_rec(64, 1);
+    assert_int_equal(dxtrec_attach_device(rec, 0, dev, NULL), DXTREC_SUCCESS);
+    unsetenv("DXTREC_STEP_PDL");
+    const long before = atomic_load(&fake_pdl_launches);
+    for (int t = 0; t < STEPS; t++) {
+        step_values(0, t, vals);
+        user_write(s, dev, vals, N);
+        assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
+    }
+    fake_capture(s, 1);
+    assert_int_equal(dxtrec_step_device(rec, 0, s), DXTREC_SUCCESS);
+    fake_capture(s, 0);
+    for (int r = 0; r < R; r++)
+        fake_replay(s);
+    assert_int_equal(atomic_load(&fake_pdl_launches) - before, STEPS + 1);
+    wait_gpu_idle();
+    assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
+    int64_t step[STEPS + R], wait[(STEPS + R) * N];
+    read_rows(0, STEPS + R, step, wait, NULL, NULL);
+    for (int t = 0; t < STEPS + R; t++) {
+        step_values(0, t < STEPS ? t : STEPS - 1, vals);
+        assert_int_equal(step[t], t);
+        assert_memory_equal(wait + t * N, vals, N * sizeof(int64_t));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_counts_queued_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_makes_no_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_while_gpu_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pdl_launches, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
