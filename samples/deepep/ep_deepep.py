@@ -340,6 +340,11 @@ BENCH_VARIANTS = {
     "hook": dict(sync=True, record_path="step", record_every=1, hook=True, graph=False),
     "graph": dict(sync=True, record_path="step", record_every=1, hook=False, graph=True),
     "graph-nosync": dict(sync=False, record_path="step", record_every=1, hook=False, graph=True),
+    # the step kernel with programmatic dependent launch (DXTREC_STEP_PDL=1, an experiment)
+    "sync-pdl": dict(sync=True, record_path="step", record_every=1, hook=False, graph=False,
+                     pdl=True),
+    "graph-pdl": dict(sync=True, record_path="step", record_every=1, hook=False, graph=True,
+                      pdl=True),
 }
 
 
@@ -427,8 +432,15 @@ def bench(args, rank, n, step_obj, group, name="given"):
     step_obj.args = args
     step_obj.reset()
     # a graph replays the captured step: one step in K cannot be skipped there
-    rec = open_recorder(args, directory, rank, n, "deepep-bench-%s-ep%d" % (name, n), step_obj,
-                        every=1 if args.graph else None)
+    pdl = getattr(args, "pdl", False)
+    if pdl:  # read by the recorder at its first attach
+        os.environ["DXTREC_STEP_PDL"] = "1"
+    try:
+        rec = open_recorder(args, directory, rank, n, "deepep-bench-%s-ep%d" % (name, n),
+                            step_obj, every=1 if args.graph else None)
+    finally:
+        if pdl:
+            os.environ.pop("DXTREC_STEP_PDL", None)
     if args.graph:
         times = timed_blocks(args, group, graph_blocks(args, rank, n, step_obj, rec, group))
     else:
@@ -437,6 +449,7 @@ def bench(args, rank, n, step_obj, group, name="given"):
     rec.close()
     off, on = statistics.median(times["off"]), statistics.median(times["on"])
     return {"rank": rank, "variant": name, "graph": bool(args.graph), "sync": bool(args.sync),
+            "pdl": bool(pdl),
             "hook": bool(args.hook), "record_path": args.record_path,
             "record_every": 1 if args.graph else args.record_every,
             "off_us": round(off, 3), "on_us": round(on, 3),

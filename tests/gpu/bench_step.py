@@ -22,6 +22,8 @@ Prints and writes to $OUT/bench_step.json:
   sync_overhead     the same with a ~100 us GPU step (torch.cuda._sleep) and a
                     synchronize per step, as a training step that reads its loss:
                     the overhead in % of a step the size of a small DeepEP LL step
+  *_pdl             the same with the step kernel launched with programmatic
+                    dependent launch (DXTREC_STEP_PDL=1, an experiment)
 Calls are timed in batches between synchronizations so that the launch queue
 never fills (a full queue makes a launch wait for the GPU). Every step recorded
 must be in the file (rows dropped: FAIL).
@@ -175,18 +177,21 @@ def host_costs(results, rec, wait_d, dev):
     old.close()
 
 
-def gpu_costs(results, rec, stand_ins):
+def gpu_costs(results, rec, rec_pdl, stand_ins):
     import torch
     base = graph_time_us(stand_ins)
     with_step = graph_time_us(lambda: (stand_ins(), rec.step()))
+    with_pdl = graph_time_us(lambda: (stand_ins(), rec_pdl.step()))
     with_empty = graph_time_us(lambda: (stand_ins(), torch.cuda._sleep(0)))
     results["gpu_step_us"] = {"graph_step_without": base, "graph_step_with": with_step,
-                              "added": with_step - base, "empty_kernel_added": with_empty - base}
+                              "added": with_step - base, "added_pdl": with_pdl - base,
+                              "empty_kernel_added": with_empty - base}
     print("GPU time per graph step: %.2f us without, %.2f us with rec.step(): +%.2f us "
-          "(an empty kernel: +%.2f us)" % (base, with_step, with_step - base, with_empty - base))
+          "(an empty kernel: +%.2f us; the step kernel with DXTREC_STEP_PDL=1: +%.2f us)"
+          % (base, with_step, with_step - base, with_empty - base, with_pdl - base))
 
 
-def loop_costs(results, rec, stand_ins):
+def loop_costs(results, rec, rec_pdl, stand_ins):
     import torch
 
     def off(i):
@@ -204,14 +209,16 @@ def loop_costs(results, rec, stand_ins):
         torch.cuda._sleep(cycles)
         stand_ins()
 
-    def on_sync(i):
-        torch.cuda._sleep(cycles)
-        stand_ins()
-        rec.step()
-    lo, hi = interleaved(off_sync, on_sync, sync_each=True)
-    pct = (hi - lo) / lo * 100
-    results["sync_overhead"] = {"off_us": lo, "on_us": hi, "overhead_pct": pct}
-    print("per-step sync, ~100 us GPU step: %.2f us off, %.2f us on: %+.2f%%" % (lo, hi, pct))
+    for key, r in (("sync_overhead", rec), ("sync_overhead_pdl", rec_pdl)):
+        def on_sync(i, r=r):
+            torch.cuda._sleep(cycles)
+            stand_ins()
+            r.step()
+        lo, hi = interleaved(off_sync, on_sync, sync_each=True)
+        pct = (hi - lo) / lo * 100
+        results[key] = {"off_us": lo, "on_us": hi, "overhead_pct": pct}
+        print("per-step sync, ~100 us GPU step%s: %.2f us off, %.2f us on: %+.2f%%"
+              % (" (DXTREC_STEP_PDL=1)" if r is rec_pdl else "", lo, hi, pct))
 
 
 def main():
@@ -228,26 +235,35 @@ def main():
     def stand_ins():
         wait_d.add_(incr)
         wait_c.add_(incr)
-    rec = dxtrace.Recorder(os.path.join(tmp, "step"), 0, N, run_id="bench-step", quiet=True,
-                           ring_capacity=1 << 16)
-    rec.attach("dispatch", wait_d)
-    rec.attach("combine", wait_c)
+    recs = []
+    for name in ("step", "step-pdl"):
+        if name == "step-pdl":  # read by the recorder at its first attach
+            os.environ["DXTREC_STEP_PDL"] = "1"
+        rec = dxtrace.Recorder(os.path.join(tmp, name), 0, N, run_id="bench-" + name,
+                               quiet=True, ring_capacity=1 << 16)
+        rec.attach("dispatch", wait_d)
+        rec.attach("combine", wait_c)
+        os.environ.pop("DXTREC_STEP_PDL", None)
+        recs.append(rec)
+    rec, rec_pdl = recs
     results = {"gpu": torch.cuda.get_device_name(dev), "torch": torch.__version__,
                "calls": CALLS}
     host_costs(results, rec, wait_d, dev)
-    gpu_costs(results, rec, stand_ins)
-    loop_costs(results, rec, stand_ins)
+    gpu_costs(results, rec, rec_pdl, stand_ins)
+    loop_costs(results, rec, rec_pdl, stand_ins)
     torch.cuda.synchronize()
-    rec.flush()
-    c = rec.counters
-    results["counters"] = {"recorded": c.rows_recorded, "written": c.rows_written,
-                           "dropped": c.rows_dropped}
-    print("recorder: %r" % c)
-    rec.close()
+    ok = True
+    for r in recs:
+        r.flush()
+        c = r.counters
+        results.setdefault("counters", []).append(
+            {"recorded": c.rows_recorded, "written": c.rows_written, "dropped": c.rows_dropped})
+        print("recorder: %r" % c)
+        ok = ok and c.rows_dropped == 0
+        r.close()
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "bench_step.json"), "w") as f:
         json.dump(results, f, indent=1)
-    ok = c.rows_dropped == 0
     print("bench_step: %s" % ("ok" if ok else "FAIL: rows dropped"))
     return 0 if ok else 1
 

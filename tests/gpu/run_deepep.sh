@@ -13,8 +13,10 @@
 # every case. The overhead: one process per EP size measures every variant of
 # BENCH_VARIANTS (default: all of ep_deepep.py --bench-variants: the step path
 # with and without a per-step sync, one step in 10, the older record() path,
-# hook mode, and one step captured in a CUDA graph, replayed with and without
-# a sync), each in 9 interleaved on/off blocks of 200 steps (medians). Before
+# hook mode, one step captured in a CUDA graph, replayed with and without a
+# sync, and the step kernel with programmatic dependent launch, an experiment:
+# sync-pdl, graph-pdl), each in 9 interleaved on/off blocks of 200 steps
+# (medians); one summary line per variant and rank. Before
 # the EP runs, on one GPU: tests/gpu/test_graph.py (the step path's rows, in
 # graphs too) and tests/gpu/bench_step.py (host cost of rec.step(), GPU time
 # per graph step).
@@ -33,7 +35,7 @@ gpu_setup deepep || exit 0
 SRC=${DEEPEP_SRC:-.devcarry/deepep}
 DEEPEP=$PWD/build/deepep
 STEPS=${STEPS:-800}
-BENCH_VARIANTS=${BENCH_VARIANTS:-sync,graph,nosync,graph-nosync,every10,hook,record}
+BENCH_VARIANTS=${BENCH_VARIANTS:-sync,graph,nosync,graph-nosync,every10,sync-pdl,graph-pdl,hook,record}
 GPUS=$(nvidia-smi -L | grep -c '^GPU')
 
 # what build/deepep was built from: the source's listing and the patch
