@@ -56,41 +56,6 @@ static void test_no_cuda_is_said(void **state)
     rmdir(dir);
 }
 
-/* DXTREC_STEP_PDL=1 at the first attach: every launch asks for programmatic
- * stream serialization, eager and captured alike, and records the same rows. */
-static void test_pdl_launches(void **state)
-{
-    (void)state;
-    enum { STEPS = 5, R = 3 };
-    int64_t *dev = dev_counters(), vals[2 * N];
-    cudaStream_t s = user_stream();
-    setenv("DXTREC_STEP_PDL", "1", 1);
-    dxtrec_t *rec = open_rec(64, 1);
-    assert_int_equal(dxtrec_attach_device(rec, 0, dev, NULL), DXTREC_SUCCESS);
-    unsetenv("DXTREC_STEP_PDL");
-    const long before = atomic_load(&fake_pdl_launches);
-    for (int t = 0; t < STEPS; t++) {
-        step_values(0, t, vals);
-        user_write(s, dev, vals, N);
-        assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
-    }
-    fake_capture(s, 1);
-    assert_int_equal(dxtrec_step_device(rec, 0, s), DXTREC_SUCCESS);
-    fake_capture(s, 0);
-    for (int r = 0; r < R; r++)
-        fake_replay(s);
-    assert_int_equal(atomic_load(&fake_pdl_launches) - before, STEPS + 1);
-    wait_gpu_idle();
-    assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
-    int64_t step[STEPS + R], wait[(STEPS + R) * N];
-    read_rows(0, STEPS + R, step, wait, NULL, NULL);
-    for (int t = 0; t < STEPS + R; t++) {
-        step_values(0, t < STEPS ? t : STEPS - 1, vals);
-        assert_int_equal(step[t], t);
-        assert_memory_equal(wait + t * N, vals, N * sizeof(int64_t));
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_no_cuda_is_said)};
