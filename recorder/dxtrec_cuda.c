@@ -23,7 +23,8 @@
  * device (the writer thread binds to that device before its first CUDA call).
  *
  * Calibration: clock64() counts at the current SM clock, which drops when the
- * GPU throttles. Every DEV_CALIB_INTERVAL_S the writer thread launches a
+ * GPU throttles. Every DEV_CALIB_INTERVAL_S while record_device's pool is in
+ * use (else every DEV_CALIB_STEPS_INTERVAL_S) the writer thread launches a
  * one-thread kernel (PTX, loaded with cudaLibraryLoadData) on a stream of its
  * own: it reads %clock64 at two edges of %globaltimer DEV_CALIB_SPAN_NS apart
  * on one SM and gives the effective rate; each row carries the latest rate in
