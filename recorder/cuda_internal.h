@@ -30,12 +30,17 @@ int dxtrec_cuda_install_steps(dxtrec_t *rec, dxtrec_steps *steps);
 
 /* ---- steps_cuda.c, for dxtrec_cuda.c ---- */
 
-/* Writer thread, every loop: push the finished slots' rows into the ring,
- * count the steps the kernel dropped. Returns the steps still to come (launched
- * but not yet run, or not yet drained). */
+/* Writer thread, every loop (no CUDA call but the clock offset's, every few
+ * seconds): push the finished slots' rows into the ring, count the steps the
+ * kernel dropped. Returns the steps still to come (launched but not yet run,
+ * or not yet drained). */
 int dxtrec_steps_poll(dxtrec_t *rec, dxtrec_steps *steps, double clock_hz);
 
-/* After the writer stopped: count what never arrived as dropped, free. */
+/* Writer thread, after its last poll: count what never arrived (and the
+ * drops its polls have not seen) as dropped, once. */
+void dxtrec_steps_finish(dxtrec_t *rec, dxtrec_steps *steps);
+
+/* After the writer stopped: finish if the writer did not, free. */
 void dxtrec_steps_free(dxtrec_t *rec, dxtrec_steps *steps);
 
 #endif

@@ -369,6 +369,7 @@ dxtrecResult_t dxtrec_open(const dxtrec_config *cfg, dxtrec_t **out)
 #ifdef DXT_HAVE_CUDA
     if (dxtrec_device_init(rec) != 0) {
         rec->poll_device = NULL;
+        rec->finish_device = NULL;
         rec->has_clock_hz = 0;
     }
 #endif

@@ -122,7 +122,9 @@ DXTREC_API dxtrecResult_t dxtrec_record_device(dxtrec_t *rec, int op, int64_t st
  * must stay valid until dxtrec_close. Attaching again replaces them; d_wait
  * NULL detaches op. Call it before the steps (it waits for a small copy on
  * the recorder's own stream), outside any stream capture. The first attach
- * makes a ring of min(ring_capacity, 64 MiB) steps in device memory.
+ * makes a ring of min(ring_capacity, 64 MiB) steps in mapped pinned host
+ * memory (the kernel writes it over the bus; the writer thread reads it with
+ * no CUDA call) and a small control block in device memory.
  * DXTREC_ERR_INVALID_ARG when op is out of range or a pointer is not device
  * memory (the last error says which), DXTREC_ERR_CUDA without a GPU,
  * DXTREC_ERR_NO_CUDA in builds without CUDA. */
@@ -133,20 +135,22 @@ DXTREC_API dxtrecResult_t dxtrec_attach_device(dxtrec_t *rec, int op, const int6
 
 /* Record one row of every attached op at step: queues one small kernel on
  * stream (a cudaStream_t) that copies the counters, as they stand after the
- * work queued before it, into the device ring; the writer thread drains it.
- * Never synchronizes; costs one kernel launch. Inside a stream capture
- * (e.g. torch.cuda.graph) the kernel becomes a node of the graph and every
- * replay records a row of each attached op, numbered the last step + 1 (the
- * step argument is then ignored; DXTREC_STEP_AUTO does the same outside).
+ * work queued before it, into the ring; the writer thread drains it.
+ * Never synchronizes; costs a capture check and one kernel launch (one
+ * block: two dependent device-memory round trips and a system fence on the
+ * GPU). Inside a stream capture (e.g. torch.cuda.graph) the kernel becomes a
+ * node of the graph and every replay records a row of each attached op,
+ * numbered the last step + 1 (the step argument is then ignored;
+ * DXTREC_STEP_AUTO does the same outside).
  * A full ring drops the step on the GPU, counted in the file. Use one stream
  * at a time per recorder (steps are numbered in launch order) and the step
  * path or record/record_device for an op, not both. DXTREC_ERR_INVALID_ARG
  * before any attach, DXTREC_ERR_CUDA when the launch fails (counted as
  * dropped), DXTREC_ERR_NO_CUDA in builds without CUDA. Rows of launches that
  * have not run by dxtrec_close (after a wait of a few seconds) are dropped:
- * synchronize first. A graph captured with this recorder must not be replayed
- * after dxtrec_close (its device ring is then never freed, so such a replay
- * writes nowhere harmful, but records nothing). */
+ * synchronize first; they are counted as dropped in the file. A graph captured
+ * with this recorder must not be replayed after dxtrec_close (its ring is then
+ * never freed, so such a replay writes nowhere harmful, but records nothing). */
 DXTREC_API dxtrecResult_t dxtrec_step_device(dxtrec_t *rec, int64_t step, void *stream);
 
 /* Block until every row recorded before this call is in the file and flushed. */

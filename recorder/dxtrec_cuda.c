@@ -23,7 +23,8 @@
  * device (the writer thread binds to that device before its first CUDA call).
  *
  * Calibration: clock64() counts at the current SM clock, which drops when the
- * GPU throttles. Every DEV_CALIB_INTERVAL_S the writer thread launches a
+ * GPU throttles. Every DEV_CALIB_INTERVAL_S while record_device's pool is in
+ * use (else every DEV_CALIB_STEPS_INTERVAL_S) the writer thread launches a
  * one-thread kernel (PTX, loaded with cudaLibraryLoadData) on a stream of its
  * own: it reads %clock64 at two edges of %globaltimer DEV_CALIB_SPAN_NS apart
  * on one SM and gives the effective rate; each row carries the latest rate in
@@ -42,7 +43,8 @@
 #define DEV_MAX_SLOTS 1024
 #define DEV_MIN_SLOTS 4
 #define DEV_POOL_BYTES_MAX (64u << 20)
-#define DEV_CALIB_INTERVAL_S 0.02
+#define DEV_CALIB_INTERVAL_S 0.02       /* while record_device's pool is in use */
+#define DEV_CALIB_STEPS_INTERVAL_S 1.0  /* the step path alone: its polls make no CUDA call */
 #define DEV_CALIB_SPAN_NS 10000
 #define DEV_MARKERS 64
 
@@ -135,6 +137,7 @@ static void uuid_string(const cudaUUID_t *u, char *out, size_t len)
 }
 
 static int dev_poll(dxtrec_t *rec);
+static void dev_finish(dxtrec_t *rec);
 
 /* At open: the current GPU's name, UUID and peak clock (device queries only:
  * no stream, no memory). A machine without a GPU is no error: the host path
@@ -153,6 +156,7 @@ int dxtrec_device_init(dxtrec_t *rec)
     d->clock_hz = NAN;
     rec->device = d;
     rec->poll_device = dev_poll;
+    rec->finish_device = dev_finish;
     if (cudaGetDevice(&d->device) != cudaSuccess ||
         cudaGetDeviceProperties(&prop, d->device) != cudaSuccess) {
         cudaGetLastError(); /* no device here: host path only */
@@ -258,10 +262,9 @@ dxtrec_steps *dxtrec_cuda_steps(dxtrec_t *rec)
 }
 
 /* The writer's idle sleep ends; with shortest, it polls at its shortest sleep from
- * now on (record_device's small pinned pool). The step path's ring on the GPU
- * holds ring_capacity steps: the writer's adaptive sleep serves it, so that
- * its polls (a copy, a synchronize of its own stream, a clock calibration)
- * stay off the job's way (issue 17: at 1 ms they cost 4-6% of a small LL step). */
+ * now on (record_device's small pinned pool). The step path's ring in mapped
+ * host memory holds ring_capacity steps: the writer's adaptive sleep serves
+ * it (its polls read host memory and make no CUDA call). */
 static void wake_writer_polling(dxtrec_t *rec, int shortest)
 {
     if (shortest)
@@ -380,8 +383,10 @@ dxtrecResult_t dxtrec_record_device(dxtrec_t *rec, int op, int64_t step, const i
     return DXTREC_SUCCESS;
 }
 
-/* Writer thread: collect the last calibration, start the next one when due. */
-static void dev_calibrate(dxtrec_t *rec, dev_state *d)
+/* Writer thread: collect the last calibration, start the next one when due
+ * (every DEV_CALIB_INTERVAL_S while the pool is in use, else every
+ * DEV_CALIB_STEPS_INTERVAL_S: each is a launch and a few queries). */
+static void dev_calibrate(dxtrec_t *rec, dev_state *d, int pool)
 {
     if (!d->calib_kernel)
         return;
@@ -400,7 +405,7 @@ static void dev_calibrate(dxtrec_t *rec, dev_state *d)
             d->clock_hz = (double)dc * 1e9 / (double)dg;
     }
     double now = dxtrec_now_mono_s();
-    if (now - d->calib_last_s < DEV_CALIB_INTERVAL_S)
+    if (now - d->calib_last_s < (pool ? DEV_CALIB_INTERVAL_S : DEV_CALIB_STEPS_INTERVAL_S))
         return;
     d->calib_last_s = now;
     void *dptr = NULL;
@@ -504,7 +509,7 @@ static int dev_poll(dxtrec_t *rec)
             dxtrec_cuda_report(rec, "binding the writer thread to the device", e);
         d->writer_bound = 1;
     }
-    dev_calibrate(rec, d);
+    dev_calibrate(rec, d, pool);
     int pending = steps ? dxtrec_steps_poll(rec, steps, d->clock_hz) : 0;
     if (pool) {
         dev_mark(rec, d);
@@ -513,6 +518,16 @@ static int dev_poll(dxtrec_t *rec)
                          atomic_load_explicit(&d->tail, memory_order_relaxed));
     }
     return pending;
+}
+
+/* Writer thread, after its last poll: the step path's last word (its lost
+ * steps counted before the file's last flush). */
+static void dev_finish(dxtrec_t *rec)
+{
+    dev_state *d = rec->device;
+    dxtrec_steps *steps = d ? atomic_load_explicit(&d->steps, memory_order_acquire) : NULL;
+    if (steps)
+        dxtrec_steps_finish(rec, steps);
 }
 
 /* Rows still in flight at close are counted as dropped (and said); their

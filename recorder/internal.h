@@ -84,6 +84,10 @@ struct dxtrec {
      * how many rows it still awaits; at close the writer keeps calling it
      * while it returns > 0, for at most DXTREC_DEVICE_DRAIN_S seconds. */
     int (*poll_device)(dxtrec_t *rec);
+    /* Called once by the writer thread after its last poll, before the file's
+     * last flush (NULL: nothing to do): counts what the device path will never
+     * deliver as dropped, so that the file holds the count. */
+    void (*finish_device)(dxtrec_t *rec);
     void *device; /* the CUDA path's own state */
     char gpu_name[DXT_STR_MAX], gpu_uuid[DXT_STR_MAX]; /* set by dxtrec_device_init ("" unknown) */
     _Atomic int device_active; /* record_device in use: the writer polls at its shortest sleep */
@@ -93,6 +97,8 @@ struct dxtrec {
     _Atomic long retry_interval_ms;   /* between attempts to create the file; default 2000 */
     _Atomic int test_no_space_guard;  /* 1: write until the file system says no */
     _Atomic long test_chunk_rows;     /* rows per chunk of files created from now; 0: default */
+    _Atomic int test_hold_steps;      /* 1: the writer leaves the step ring alone (steps_cuda.c) */
+    _Atomic int test_steps_held;      /* set by a poll that left it alone */
 };
 
 #define DXTREC_DEVICE_DRAIN_S 2.0

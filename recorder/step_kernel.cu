@@ -5,12 +5,21 @@
 //
 // Owner: the GPU side of dxtrace.
 //
-// One block. Thread 0 takes the step (explicit, or the next automatic one)
-// and claims a slot with a CAS on CTL_HEAD unless the ring is full (then the
-// step is counted in CTL_DROPPED, with its first and last step, and skipped:
-// a full ring is never overwritten). All threads copy the attached counters
-// into the slot; after a fence thread 0 writes the header, the sequence word
-// last, then counts the slot in CTL_DONE.
+// One block, written for latency (it runs on the job's stream, between the
+// job's kernels, so its whole duration is the job's cost):
+//   1. at once, in parallel: a thread of its own warp reads %globaltimer and claims a slot
+//      (a load of the claim position and of the writer's position as last
+//      seen, then one CAS; the host's position is read over the bus only
+//      when the ring looks full); another warp takes the step number;
+//      every thread loads the word of the slot it will write (the counters,
+//      through the attach table; with programmatic dependent launch, the
+//      counters only once the kernel ahead has finished);
+//   2. after one barrier, every thread stores its word into the slot in
+//      host memory (one coalesced pass) and fences at system scope;
+//   3. after a second barrier, the claiming thread stores the slot's sequence word.
+// A full ring drops the step (counted in the device block, and copied to
+// the host block for the writer) and is never overwritten. The counts the
+// host reads only at close (launches run) are fire-and-forget reductions.
 #include <cuda_runtime.h>
 
 #include "step_kernel.h"
@@ -26,7 +35,7 @@ __device__ __forceinline__ long long globaltimer_ns()
     return (long long)t;
 }
 
-__device__ __forceinline__ u64 *word(int64_t *ctl, int i)
+__device__ __forceinline__ u64 *uword(int64_t *ctl, int i)
 {
     return reinterpret_cast<u64 *>(ctl + i);
 }
@@ -36,70 +45,134 @@ __device__ __forceinline__ long long *sword(int64_t *ctl, int i)
     return reinterpret_cast<long long *>(ctl + i);
 }
 
-// Thread 0: the step of this launch and its slot (-1: ring full, counted).
-__device__ long long claim_slot(const dxtrec_step_args &a, long long *step_out)
+// The claiming thread: the next slot; -1 when the ring is full.
+__device__ long long claim_slot(const dxtrec_step_args &a)
 {
-    long long step;
-    if (a.auto_step) {
-        step = (long long)atomicAdd(word(a.ctl, DXTREC_CTL_NEXT_STEP), 1ull);
-    } else {
-        step = (long long)a.step;
-        atomicMax(sword(a.ctl, DXTREC_CTL_NEXT_STEP), step + 1);
-    }
-    *step_out = step;
-    volatile u64 *head_p = word(a.ctl, DXTREC_CTL_HEAD);
-    volatile u64 *tail_p = word(a.ctl, DXTREC_CTL_TAIL);
-    u64 head = *head_p;
+    u64 head = *reinterpret_cast<volatile u64 *>(uword(a.dctl, DXTREC_DCTL_HEAD));
+    u64 tail = *reinterpret_cast<volatile u64 *>(uword(a.dctl, DXTREC_DCTL_TAIL_SEEN));
     for (;;) {
-        if (head - *tail_p >= a.capacity) {
-            atomicAdd(word(a.ctl, DXTREC_CTL_DROPPED), 1ull);
-            atomicMin(sword(a.ctl, DXTREC_CTL_DROP_FIRST), step);
-            atomicMax(sword(a.ctl, DXTREC_CTL_DROP_LAST), step);
-            return -1;
+        if ((long long)(head - tail) >= (long long)a.capacity) {
+            // looks full: the writer's own position, from host memory (rare)
+            const u64 host_tail = *reinterpret_cast<volatile u64 *>(uword(a.hctl, DXTREC_HCTL_TAIL));
+            if (host_tail > tail) {
+                atomicMax(uword(a.dctl, DXTREC_DCTL_TAIL_SEEN), host_tail);
+                tail = host_tail;
+            }
+            if ((long long)(head - tail) >= (long long)a.capacity)
+                return -1;
         }
-        u64 seen = atomicCAS(word(a.ctl, DXTREC_CTL_HEAD), head, head + 1);
+        const u64 seen = atomicCAS(uword(a.dctl, DXTREC_DCTL_HEAD), head, head + 1);
         if (seen == head)
             return (long long)head;
         head = seen;
     }
 }
 
-__global__ void dxtrec_step_kernel(dxtrec_step_args a)
+// The claiming thread: count a dropped step in the device block, copy the counts to
+// the host block (the count last, after a system fence).
+__device__ void count_drop(const dxtrec_step_args &a, long long step)
+{
+    long long first = atomicMin(sword(a.dctl, DXTREC_DCTL_DROP_FIRST), step);
+    long long last = atomicMax(sword(a.dctl, DXTREC_DCTL_DROP_LAST), step);
+    const u64 dropped = atomicAdd(uword(a.dctl, DXTREC_DCTL_DROPPED), 1ull) + 1;
+    volatile long long *h = reinterpret_cast<volatile long long *>(a.hctl);
+    h[DXTREC_HCTL_DROP_FIRST] = first < step ? first : step;
+    h[DXTREC_HCTL_DROP_LAST] = last > step ? last : step;
+    if (a.eager)
+        h[DXTREC_HCTL_DROPPED_EAGER] =
+            (long long)atomicAdd(uword(a.dctl, DXTREC_DCTL_DROPPED_EAGER), 1ull) + 1;
+    __threadfence_system();
+    h[DXTREC_HCTL_DROPPED] = (long long)dropped;
+}
+
+// Word w of the slot as far as the table says it: *value for a present word
+// (header words: 0), *src the counter to read for a data word (NULL: 0).
+__device__ __forceinline__ void slot_source(const dxtrec_step_args &a, int w, long long *value,
+                                            const int64_t **src)
+{
+    *value = 0;
+    *src = nullptr;
+    if (w < DXTREC_SLOT_PRESENT)
+        return;
+    if (w < DXTREC_SLOT_PRESENT + a.nops) {
+        const int op = w - DXTREC_SLOT_PRESENT;
+        *value = (a.table[2 * op] != nullptr) | (a.table[2 * op + 1] != nullptr) << 1;
+        return;
+    }
+    const int d = w - DXTREC_SLOT_PRESENT - a.nops, row = 2 * a.n;
+    const int op = d / row, k = d - op * row, tok = k >= a.n;
+    const int64_t *base = a.table[2 * op + tok];
+    *src = base ? base + (tok ? k - a.n : k) : nullptr;
+}
+
+// Launched with programmatic stream serialization (args.pdl), the kernel may
+// start before the kernel ahead of it on the stream has finished: wait for it
+// (and its memory) here, before the counters are read. Otherwise a no-op.
+__device__ __forceinline__ void wait_for_previous_grid()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__global__ void __launch_bounds__(256) dxtrec_step_kernel(const dxtrec_step_args a)
 {
     __shared__ long long s_pos, s_step, s_time;
-    if (threadIdx.x == 0) {
+    const int tid = threadIdx.x;
+    // the last two warps claim and number (the host makes them extra warps):
+    // their round trips run beside the data warps' loads, not after them
+    const int claimer = blockDim.x - 2 * 32, numberer = blockDim.x - 32;
+    const int w0 = tid + 1; // word 0 (SEQ) is the claimer's, last
+    long long v0 = 0;
+    const int64_t *src0 = nullptr;
+    if (w0 < a.slot_words)
+        slot_source(a, w0, &v0, &src0);
+    if (tid == claimer) {
         s_time = globaltimer_ns();
-        s_pos = claim_slot(a, &s_step);
+        s_pos = claim_slot(a);
+    } else if (tid == numberer) {
+        if (a.auto_step) {
+            s_step = (long long)atomicAdd(uword(a.dctl, DXTREC_DCTL_NEXT_STEP), 1ull);
+        } else {
+            s_step = (long long)a.step;
+            atomicMax(sword(a.dctl, DXTREC_DCTL_NEXT_STEP), (long long)a.step + 1);
+        }
+    }
+    if (src0) {
+        wait_for_previous_grid();
+        v0 = *src0;
     }
     __syncthreads();
     const long long pos = s_pos;
     if (pos >= 0) {
         int64_t *slot = a.ring + (u64)pos % a.capacity * (u64)a.slot_words;
-        int64_t *data = slot + DXTREC_SLOT_PRESENT + a.nops;
-        const int row = 2 * a.n, total = a.nops * row;
-        for (int op = threadIdx.x; op < a.nops; op += blockDim.x)
-            slot[DXTREC_SLOT_PRESENT + op] =
-                (a.table[2 * op] != nullptr) | (a.table[2 * op + 1] != nullptr) << 1;
-        for (int i = threadIdx.x; i < total; i += blockDim.x) {
-            const int op = i / row, k = i - op * row, tok = k >= a.n;
-            const int64_t *src = a.table[2 * op + tok];
-            data[i] = src ? src[tok ? k - a.n : k] : 0;
+        for (int w = w0; w < a.slot_words; w += blockDim.x) {
+            long long v = v0;
+            if (w != w0) { // slots wider than the block
+                const int64_t *src;
+                slot_source(a, w, &v, &src);
+                if (src) {
+                    wait_for_previous_grid();
+                    v = *src;
+                }
+            }
+            if (w == DXTREC_SLOT_STEP)
+                v = s_step;
+            else if (w == DXTREC_SLOT_TIME)
+                v = s_time;
+            else if (w == DXTREC_SLOT_FLAGS)
+                v = a.eager ? DXTREC_SLOT_EAGER : 0;
+            slot[w] = v;
         }
-        __threadfence();
+        __threadfence_system();
         __syncthreads();
-        if (threadIdx.x == 0) {
-            slot[DXTREC_SLOT_STEP] = s_step;
-            slot[DXTREC_SLOT_TIME] = s_time;
-            __threadfence();
-            slot[DXTREC_SLOT_SEQ] = pos + 1;
-            __threadfence();
-            atomicAdd(word(a.ctl, DXTREC_CTL_DONE), 1ull);
-        }
+        if (tid == claimer)
+            *reinterpret_cast<volatile long long *>(slot + DXTREC_SLOT_SEQ) = pos + 1;
+    } else if (tid == claimer) {
+        count_drop(a, s_step);
     }
-    if (threadIdx.x == 0 && a.eager) {
-        __threadfence();
-        atomicAdd(word(a.ctl, DXTREC_CTL_EAGER_SEEN), 1ull);
-    }
+    if (tid == claimer && a.eager)
+        atomicAdd(uword(a.dctl, DXTREC_DCTL_EAGER_SEEN), 1ull); // result unused: a reduction
 }
 
 __global__ void dxtrec_globaltimer_kernel(int64_t *out)
@@ -110,12 +183,27 @@ __global__ void dxtrec_globaltimer_kernel(int64_t *out)
 } // namespace
 
 // cudaLaunchKernel rather than <<<>>>: its result is this launch's own, not
-// an error some other call of the thread left behind.
+// an error some other call of the thread left behind. With args->pdl, the
+// launch allows programmatic stream serialization (Hopper on): the kernel may
+// be scheduled while the kernel ahead of it drains, and waits for it in
+// wait_for_previous_grid().
 extern "C" int dxtrec_step_launch(const dxtrec_step_args *args, void *stream)
 {
     void *params[] = {const_cast<dxtrec_step_args *>(args)};
-    return (int)cudaLaunchKernel((const void *)dxtrec_step_kernel, dim3(1), dim3(args->threads),
-                                 params, 0, static_cast<cudaStream_t>(stream));
+    if (!args->pdl)
+        return (int)cudaLaunchKernel((const void *)dxtrec_step_kernel, dim3(1),
+                                     dim3(args->threads), params, 0,
+                                     static_cast<cudaStream_t>(stream));
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(1);
+    config.blockDim = dim3(args->threads);
+    config.stream = static_cast<cudaStream_t>(stream);
+    config.attrs = &attr;
+    config.numAttrs = 1;
+    return (int)cudaLaunchKernelExC(&config, (const void *)dxtrec_step_kernel, params);
 }
 
 extern "C" int dxtrec_step_kernels_load(void)

@@ -5,16 +5,26 @@
  * Owner: the GPU side of dxtrace.
  *
  * One launch per step (dxtrec_step_device) snapshots every attached op's
- * device counters into one slot of a ring in device memory. Everything the
- * kernel touches is device memory: no host round trip on the job's stream,
- * and a launch can be captured into a CUDA graph and replayed any number of
- * times (each replay adds its slot). The writer thread copies the control
- * block and the finished slots out on a stream of its own and hands the
- * consumed position back (CTL_TAIL) with a small host-to-device copy.
+ * device counters into one slot of a ring in mapped pinned host memory: the
+ * kernel writes the slot straight to the host (its words, a system fence,
+ * then the slot's sequence word), and the writer thread reads it with plain
+ * CPU loads. No CUDA call drains the ring, and a launch can be captured into
+ * a CUDA graph and replayed any number of times (each replay adds its slot).
  *
- * Control block: DXTREC_CTL_WORDS 64-bit words (below). Slot: the header
- * words, then present[nops] (bit 0: wait attached, bit 1: tokens attached),
- * then nops rows of 2 * n words (wait[n], tokens[n]; 0 where not attached). */
+ * Two control blocks:
+ * - the device block (device memory, DXTREC_DCTL_WORDS words): the claim
+ *   position, the step counter, the drop counters; only kernels change it
+ *   (device-scope atomics), the host reads it once at close;
+ * - the host block (mapped pinned memory, DXTREC_HCTL_WORDS words): the
+ *   writer's position (HCTL_TAIL, written by the host only, read by a kernel
+ *   only when the ring looks full) and copies of the drop counters, which a
+ *   kernel writes when it drops a step.
+ *
+ * Slot: the header words, then present[nops] (bit 0: wait attached, bit 1:
+ * tokens attached), then nops rows of 2 * n words (wait[n], tokens[n]; 0
+ * where not attached). SEQ is position + 1 once the slot is complete (written
+ * last, after a system-scope fence): a slot is the writer's when its SEQ is
+ * its position + 1, and a full ring is never overwritten. */
 #ifndef DXTREC_STEP_KERNEL_H
 #define DXTREC_STEP_KERNEL_H
 
@@ -24,18 +34,28 @@
 extern "C" {
 #endif
 
-/* Control block words. DONE sits before HEAD: a copy that reads in address
- * order sees a DONE no newer than HEAD. */
+/* Device control block words (device memory; kernels only, read at close). */
 enum {
-    DXTREC_CTL_DONE = 0,    /* slots completely written */
-    DXTREC_CTL_HEAD,        /* slots claimed */
-    DXTREC_CTL_TAIL,        /* slots the writer consumed (written by the host only) */
-    DXTREC_CTL_DROPPED,     /* steps dropped: ring full */
-    DXTREC_CTL_DROP_FIRST,  /* smallest dropped step (INT64_MAX: none) */
-    DXTREC_CTL_DROP_LAST,   /* largest dropped step (INT64_MIN: none) */
-    DXTREC_CTL_NEXT_STEP,   /* the step an automatic (captured) launch takes */
-    DXTREC_CTL_EAGER_SEEN,  /* launches made outside a capture that have run */
-    DXTREC_CTL_WORDS
+    DXTREC_DCTL_HEAD = 0,      /* slots claimed */
+    DXTREC_DCTL_TAIL_SEEN,     /* HCTL_TAIL as a kernel last read it (<= the true tail) */
+    DXTREC_DCTL_NEXT_STEP,     /* the step an automatic (captured) launch takes */
+    DXTREC_DCTL_DROPPED,       /* steps dropped: ring full */
+    DXTREC_DCTL_DROP_FIRST,    /* smallest dropped step (INT64_MAX: none) */
+    DXTREC_DCTL_DROP_LAST,     /* largest dropped step (INT64_MIN: none) */
+    DXTREC_DCTL_DROPPED_EAGER, /* of those, launches made outside a capture */
+    DXTREC_DCTL_EAGER_SEEN,    /* launches made outside a capture that have run */
+    DXTREC_DCTL_WORDS
+};
+
+/* Host control block words (mapped pinned memory). TAIL sits on a cache line
+ * of its own (the CPU writes it, the GPU the others). */
+enum {
+    DXTREC_HCTL_TAIL = 0,           /* slots the writer consumed (host only) */
+    DXTREC_HCTL_DROPPED = 8,        /* copies of the device block's drop counters, */
+    DXTREC_HCTL_DROP_FIRST,         /* written by a kernel that drops (DROPPED last, */
+    DXTREC_HCTL_DROP_LAST,          /* after a system fence) */
+    DXTREC_HCTL_DROPPED_EAGER,
+    DXTREC_HCTL_WORDS = 16
 };
 
 /* Slot header words. */
@@ -43,19 +63,32 @@ enum {
     DXTREC_SLOT_SEQ = 0,  /* position + 1, written last */
     DXTREC_SLOT_STEP,     /* the step of the row */
     DXTREC_SLOT_TIME,     /* %globaltimer when the kernel ran (ns) */
-    DXTREC_SLOT_RESERVED,
+    DXTREC_SLOT_FLAGS,    /* DXTREC_SLOT_EAGER */
     DXTREC_SLOT_PRESENT   /* present[nops] start here */
 };
 
+#define DXTREC_SLOT_EAGER 1 /* FLAGS: launched outside a capture */
+
+/* Threads of a launch: one per slot word but SEQ, in whole warps, plus two
+ * warps of their own for the claim and the step number (at most 256; wider
+ * slots take several words per thread). */
+static inline int dxtrec_step_threads(int slot_words)
+{
+    const int data = (slot_words - 1 + 31) / 32 * 32 + 2 * 32;
+    return data > 256 ? 256 : data;
+}
+
 typedef struct dxtrec_step_args {
-    int64_t *ctl;                 /* device: DXTREC_CTL_WORDS words */
-    int64_t *ring;                /* device: capacity slots of slot_words words */
+    int64_t *dctl;                /* device: DXTREC_DCTL_WORDS words */
+    int64_t *hctl;                /* device address of the mapped host block */
+    int64_t *ring;                /* device address of the mapped ring: capacity slots */
     const int64_t *const *table;  /* device: nops pairs (wait, tokens); NULL: not attached */
     int64_t step;                 /* the row's step unless auto_step */
     uint64_t capacity;            /* slots in the ring */
     int nops, n, slot_words, threads;
-    int auto_step;                /* 1: the step is CTL_NEXT_STEP (captured launches) */
-    int eager;                    /* 1: launched outside a capture (counted in EAGER_SEEN) */
+    int auto_step;                /* 1: the step is DCTL_NEXT_STEP (captured launches) */
+    int eager;                    /* 1: launched outside a capture */
+    int pdl;                      /* 1: programmatic dependent launch (DXTREC_STEP_PDL=1) */
 } dxtrec_step_args;
 
 /* Words of one slot. */

@@ -7,18 +7,26 @@
  * the ring's layout are step_kernel.cu / step_kernel.h.
  *
  * The caller pays one capture check and one kernel launch per step (all ops
- * at once). The kernel writes only device memory: a ring of slots, one per
- * step, with a device-side head, a count of finished slots and a count of
- * steps dropped because the ring was full (a full ring is never overwritten).
- * Launched inside a stream capture, the kernel is a node of the graph: every
- * replay adds a slot, its step the device's next step (the last step + 1).
+ * at once). The kernel writes each step's slot straight into a ring in
+ * mapped pinned host memory (a full ring is never overwritten: the step is
+ * dropped on the GPU and counted). Launched inside a stream capture, the
+ * kernel is a node of the graph: every replay adds a slot, its step the
+ * device's next step (the last step + 1).
  *
- * The writer thread, every poll (at its shortest sleep once attached): copies
- * the control block out on a stream of its own, counts the kernel's drops,
- * and when every claimed slot is finished copies the new slots out, pushes
- * their rows into the host ring (dxtrec_ring_push: as many as the ring has
- * room for; the rest wait on the device) and hands the position back to the
- * device (CTL_TAIL, one 8-byte copy). Nothing ever waits on the job's streams.
+ * The writer thread, every poll, makes no CUDA call: it reads the slots from
+ * its position on with plain loads (a slot is complete when its sequence word
+ * is its position + 1), pushes their rows into the host ring
+ * (dxtrec_ring_push: as many as the ring has room for; the rest wait in the
+ * mapped ring), hands its position back (HCTL_TAIL, a store), and counts the
+ * kernel's drops from their copies in the host block. Nothing ever waits on
+ * the job's streams, and no CUDA call of ours takes the context's locks while
+ * the job launches. CUDA calls remain at set-up and attach, at close (the
+ * device block read once, so that what never arrived is counted before the
+ * file is closed), and every STEPS_TIMER_INTERVAL_S (the clock offset below).
+ *
+ * DXTREC_STEP_PDL=1 in the environment at the first attach launches the
+ * kernel with programmatic dependent launch (Hopper on), an experiment that
+ * tests/gpu/bench_step.py and ep_deepep.py's bench variants *-pdl measure.
  *
  * Times: %globaltimer of the kernel, put on the Unix clock with an offset
  * measured at set-up and every STEPS_TIMER_INTERVAL_S (a timer kernel
@@ -31,30 +39,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STEPS_RING_BYTES_MAX (64u << 20) /* device ring and its host copy, each */
+#define STEPS_RING_BYTES_MAX (64u << 20) /* the mapped ring */
 #define STEPS_MIN_SLOTS 2
-#define STEPS_THREADS_MAX 256
 #define STEPS_TIMER_INTERVAL_S 10.0
 #define STEPS_TIMER_TRIES 3
 #define STEPS_TIMER_STALE_S 120.0
 
+/* Loads and stores of the mapped memory the GPU shares with us. */
+#define LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
 struct dxtrec_steps {
     int nops, n, slot_words;
     uint64_t capacity;            /* slots */
-    int64_t *d_ctl, *d_ring;      /* device */
+    int64_t *d_ctl;               /* device block (device memory) */
     const int64_t **d_table;      /* device: nops pairs (wait, tokens) */
     const int64_t **h_table;      /* host copy of the table (attach, under attach_lock) */
-    int64_t *h_ctl, *h_tail;      /* pinned: the writer's copies */
-    int64_t *h_slots;             /* pinned: capacity slots, the writer's copies */
+    int64_t *h_ctl, *dh_ctl;      /* host block, mapped: host and device addresses */
+    int64_t *h_ring, *dh_ring;    /* the ring, mapped: host and device addresses */
+    int64_t *h_final;             /* pinned: the device block, read at set-up and close */
     int64_t *h_timer, *d_timer;   /* pinned and mapped: the timer kernel's output */
-    cudaStream_t stream;          /* the recorder's own: attach's and the writer's copies */
+    cudaStream_t stream;          /* the recorder's own: set-up, attach, timer, close */
     dxtrec_step_args args;        /* every launch's arguments but step, auto_step, eager */
     pthread_mutex_t attach_lock;
     _Atomic int *attached;        /* per op: 1 when counters are attached */
     _Atomic uint64_t launched;    /* launches outside a capture */
     _Atomic uint64_t captured;    /* launches into a capture: the ring may outlive close */
+    _Atomic int64_t step_launched; /* the latest explicit step launched (INT64_MIN: none) */
     /* writer thread only */
-    uint64_t tail, dropped_seen;
+    uint64_t tail, dropped_seen, eager_taken;
+    int accounted;                /* what never arrived is counted (steps_account) */
     int64_t last_step;            /* of the last slot drained; INT64_MIN: none */
     int64_t time_offset_ns;       /* Unix ns = %globaltimer + offset */
     int64_t time_width_ns;        /* the host interval that offset was measured in */
@@ -101,23 +116,33 @@ static cudaError_t measure_time_offset(dxtrec_steps *s)
     return e;
 }
 
-/* The control block's first state, the empty table, the zeroed ring. */
+/* The blocks' first state, the empty table, the zeroed ring (no slot complete). */
 static cudaError_t steps_clear(dxtrec_steps *s)
 {
-    memset(s->h_ctl, 0, DXTREC_CTL_WORDS * sizeof(int64_t));
-    s->h_ctl[DXTREC_CTL_DROP_FIRST] = INT64_MAX;
-    s->h_ctl[DXTREC_CTL_DROP_LAST] = INT64_MIN;
+    memset(s->h_final, 0, DXTREC_DCTL_WORDS * sizeof(int64_t));
+    s->h_final[DXTREC_DCTL_DROP_FIRST] = INT64_MAX;
+    s->h_final[DXTREC_DCTL_DROP_LAST] = INT64_MIN;
+    memset(s->h_ctl, 0, DXTREC_HCTL_WORDS * sizeof(int64_t));
+    s->h_ctl[DXTREC_HCTL_DROP_FIRST] = INT64_MAX;
+    s->h_ctl[DXTREC_HCTL_DROP_LAST] = INT64_MIN;
+    memset(s->h_ring, 0, s->capacity * (size_t)s->slot_words * sizeof(int64_t));
     memset(s->h_table, 0, 2 * (size_t)s->nops * sizeof(*s->h_table));
-    cudaError_t e = cudaMemcpyAsync(s->d_ctl, s->h_ctl, DXTREC_CTL_WORDS * sizeof(int64_t),
+    cudaError_t e = cudaMemcpyAsync(s->d_ctl, s->h_final, DXTREC_DCTL_WORDS * sizeof(int64_t),
                                     cudaMemcpyHostToDevice, s->stream);
     if (e == cudaSuccess)
         e = cudaMemcpyAsync(s->d_table, s->h_table, 2 * (size_t)s->nops * sizeof(*s->h_table),
                             cudaMemcpyHostToDevice, s->stream);
     if (e == cudaSuccess)
-        e = cudaMemsetAsync(s->d_ring, 0, s->capacity * (size_t)s->slot_words * sizeof(int64_t),
-                            s->stream);
-    if (e == cudaSuccess)
         e = cudaStreamSynchronize(s->stream);
+    return e;
+}
+
+/* Mapped pinned memory of bytes: its host and device addresses. */
+static cudaError_t alloc_mapped(int64_t **host, int64_t **dev, size_t bytes)
+{
+    cudaError_t e = cudaHostAlloc((void **)host, bytes, cudaHostAllocMapped | cudaHostAllocPortable);
+    if (e == cudaSuccess)
+        e = cudaHostGetDevicePointer((void **)dev, *host, 0);
     return e;
 }
 
@@ -127,47 +152,45 @@ static cudaError_t steps_alloc(dxtrec_steps *s)
     const size_t table_bytes = 2 * (size_t)s->nops * sizeof(*s->h_table);
     cudaError_t e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
     if (e == cudaSuccess)
-        e = cudaMalloc((void **)&s->d_ctl, DXTREC_CTL_WORDS * sizeof(int64_t));
-    if (e == cudaSuccess)
-        e = cudaMalloc((void **)&s->d_ring, ring_bytes);
+        e = cudaMalloc((void **)&s->d_ctl, DXTREC_DCTL_WORDS * sizeof(int64_t));
     if (e == cudaSuccess)
         e = cudaMalloc((void **)&s->d_table, table_bytes);
     if (e == cudaSuccess)
-        e = cudaHostAlloc((void **)&s->h_ctl, (DXTREC_CTL_WORDS + 1) * sizeof(int64_t),
-                          cudaHostAllocPortable);
+        e = alloc_mapped(&s->h_ctl, &s->dh_ctl, DXTREC_HCTL_WORDS * sizeof(int64_t));
     if (e == cudaSuccess)
-        e = cudaHostAlloc((void **)&s->h_slots, ring_bytes, cudaHostAllocPortable);
+        e = alloc_mapped(&s->h_ring, &s->dh_ring, ring_bytes);
+    if (e == cudaSuccess)
+        e = alloc_mapped(&s->h_timer, &s->d_timer, sizeof(int64_t));
     if (e == cudaSuccess)
         e = cudaHostAlloc((void **)&s->h_table, table_bytes, cudaHostAllocPortable);
     if (e == cudaSuccess)
-        e = cudaHostAlloc((void **)&s->h_timer, sizeof(int64_t),
-                          cudaHostAllocMapped | cudaHostAllocPortable);
-    if (e == cudaSuccess)
-        e = cudaHostGetDevicePointer((void **)&s->d_timer, s->h_timer, 0);
-    if (e == cudaSuccess)
-        s->h_tail = s->h_ctl + DXTREC_CTL_WORDS;
+        e = cudaHostAlloc((void **)&s->h_final, DXTREC_DCTL_WORDS * sizeof(int64_t),
+                          cudaHostAllocPortable);
     return e;
 }
 
+/* Free everything; what a captured graph may still write (the device block,
+ * the table, the mapped host block and ring) is kept when a graph was
+ * captured: a replay after close then writes into memory nobody reads. */
 static void steps_release(dxtrec_steps *s)
 {
-    const int keep_device = atomic_load(&s->captured) > 0; /* a graph may still write it */
+    const int keep = atomic_load(&s->captured) > 0;
     if (s->stream)
-        cudaStreamSynchronize(s->stream); /* the last tail copy reads h_tail */
-    if (!keep_device) {
+        cudaStreamSynchronize(s->stream);
+    if (!keep) {
         if (s->d_ctl)
             cudaFree(s->d_ctl);
-        if (s->d_ring)
-            cudaFree(s->d_ring);
         if (s->d_table)
             cudaFree((void *)s->d_table);
+        if (s->h_ctl)
+            cudaFreeHost(s->h_ctl);
+        if (s->h_ring)
+            cudaFreeHost(s->h_ring);
     }
-    if (s->h_ctl)
-        cudaFreeHost(s->h_ctl);
-    if (s->h_slots)
-        cudaFreeHost(s->h_slots);
     if (s->h_table)
         cudaFreeHost((void *)s->h_table);
+    if (s->h_final)
+        cudaFreeHost(s->h_final);
     if (s->h_timer)
         cudaFreeHost(s->h_timer);
     if (s->stream)
@@ -176,6 +199,30 @@ static void steps_release(dxtrec_steps *s)
     pthread_mutex_destroy(&s->attach_lock);
     free(s->attached);
     free(s);
+}
+
+/* DXTREC_STEP_PDL=1 (read at the first attach): launch the step kernel with
+ * programmatic stream serialization (an experiment, off by default: it may
+ * hide part of the kernel's launch latency behind the kernel ahead of it). */
+static int pdl_wanted(void)
+{
+    const char *v = getenv("DXTREC_STEP_PDL");
+    return v && strcmp(v, "1") == 0;
+}
+
+/* Every launch's arguments but the step's own. */
+static dxtrec_step_args steps_args(const dxtrec_steps *s)
+{
+    return (dxtrec_step_args){.dctl = s->d_ctl,
+                              .hctl = s->dh_ctl,
+                              .ring = s->dh_ring,
+                              .table = (const int64_t *const *)s->d_table,
+                              .capacity = s->capacity,
+                              .nops = s->nops,
+                              .n = s->n,
+                              .slot_words = s->slot_words,
+                              .threads = dxtrec_step_threads(s->slot_words),
+                              .pdl = pdl_wanted()};
 }
 
 /* The ring, on the caller's current device; NULL (reported) when it cannot be. */
@@ -189,13 +236,14 @@ static dxtrec_steps *steps_new(dxtrec_t *rec)
     if (!s || !attached) {
         free(attached);
         free(s);
-        goto fail_early;
+        goto fail;
     }
     pthread_mutex_init(&s->attach_lock, NULL);
     s->attached = attached;
     s->nops = nops, s->n = n, s->slot_words = slot_words;
     s->capacity = steps_capacity(rec, (size_t)slot_words * sizeof(int64_t));
     s->last_step = INT64_MIN;
+    atomic_init(&s->step_launched, INT64_MIN);
     s->time_width_ns = INT64_MAX / 4; /* the first measurement is taken */
     e = steps_alloc(s);
     if (e == cudaSuccess)
@@ -206,20 +254,11 @@ static dxtrec_steps *steps_new(dxtrec_t *rec)
         e = measure_time_offset(s);
     if (e != cudaSuccess) {
         steps_release(s);
-        goto fail_early;
+        goto fail;
     }
-    const int elems = 2 * nops * n;
-    int threads = (elems + 31) / 32 * 32;
-    s->args = (dxtrec_step_args){.ctl = s->d_ctl,
-                                 .ring = s->d_ring,
-                                 .table = (const int64_t *const *)s->d_table,
-                                 .capacity = s->capacity,
-                                 .nops = nops,
-                                 .n = n,
-                                 .slot_words = slot_words,
-                                 .threads = threads > STEPS_THREADS_MAX ? STEPS_THREADS_MAX : threads};
+    s->args = steps_args(s);
     return s;
-fail_early:
+fail:
     dxtrec_cuda_report(rec, "setting up the step ring (attach)", e);
     cudaGetLastError();
     return NULL;
@@ -337,6 +376,8 @@ dxtrecResult_t dxtrec_step_device(dxtrec_t *rec, int64_t step, void *stream)
     args.auto_step = !args.eager || step == DXTREC_STEP_AUTO;
     args.step = step;
     atomic_fetch_add_explicit(args.eager ? &s->launched : &s->captured, 1, memory_order_relaxed);
+    if (!args.auto_step) /* for close's count of steps that never ran (steps increase) */
+        atomic_store_explicit(&s->step_launched, step, memory_order_relaxed);
     cudaError_t e = (cudaError_t)dxtrec_step_launch(&args, stream);
     if (e == cudaSuccess)
         return DXTREC_SUCCESS;
@@ -349,123 +390,162 @@ dxtrecResult_t dxtrec_step_device(dxtrec_t *rec, int64_t step, void *stream)
     return DXTREC_ERR_CUDA;
 }
 
-/* Writer: push the rows of slots [tail, tail + take) of the host copy. */
-static void push_slots(dxtrec_t *rec, dxtrec_steps *s, uint64_t take, double clock_hz)
+/* ---- the writer's side ---------------------------------------------------------- */
+
+/* Writer: the steps the kernels dropped since the last look, from the host
+ * block's copies (the count is stored last: first/last are as new). */
+static void count_kernel_drops(dxtrec_t *rec, dxtrec_steps *s)
 {
-    const int n = s->n;
-    uint64_t pos = s->tail;
-    for (; pos < s->tail + take; pos++) {
-        const int64_t *slot = s->h_slots + pos % s->capacity * (uint64_t)s->slot_words;
-        if (slot[DXTREC_SLOT_SEQ] != (int64_t)pos + 1)
-            break; /* not finished after all: taken at the next poll */
-        const int64_t step = slot[DXTREC_SLOT_STEP];
-        const int64_t time_ns = slot[DXTREC_SLOT_TIME] + s->time_offset_ns;
-        const int64_t *present = slot + DXTREC_SLOT_PRESENT;
-        const int64_t *data = present + s->nops;
-        for (int op = 0; op < s->nops; op++) {
-            const int64_t *row = data + (size_t)op * 2 * n;
-            if (present[op] & 1)
-                dxtrec_ring_push(rec, op, step, time_ns, row, (present[op] & 2) ? row + n : NULL,
-                                 clock_hz);
-        }
-        s->last_step = step;
-    }
-    s->tail = pos;
+    const uint64_t dropped = (uint64_t)LOAD_ACQUIRE(s->h_ctl + DXTREC_HCTL_DROPPED);
+    if (dropped <= s->dropped_seen)
+        return;
+    drop_steps(rec, s, dropped - s->dropped_seen, LOAD_RELAXED(s->h_ctl + DXTREC_HCTL_DROP_FIRST),
+               LOAD_RELAXED(s->h_ctl + DXTREC_HCTL_DROP_LAST));
+    dxtrec_report(rec, DXTREC_ERR_DROPPED, DXTREC_TROUBLE_RING_FULL,
+                  "%s: step ring full (%llu slots): steps dropped and counted; "
+                  "a larger ring_capacity holds more",
+                  rec->dir, (unsigned long long)s->capacity);
+    s->dropped_seen = dropped;
 }
 
-/* Writer: copy out and push the finished slots up to head, as many as the
- * host ring has room for. Returns a cudaError_t. */
-static cudaError_t drain_slots(dxtrec_t *rec, dxtrec_steps *s, uint64_t head, double clock_hz)
+/* Writer: slot pos when it is complete, else NULL. */
+static const int64_t *complete_slot(const dxtrec_steps *s, uint64_t pos)
+{
+    const int64_t *slot = s->h_ring + pos % s->capacity * (uint64_t)s->slot_words;
+    return LOAD_ACQUIRE(slot + DXTREC_SLOT_SEQ) == (int64_t)pos + 1 ? slot : NULL;
+}
+
+/* Writer: push the rows of one complete slot. */
+static void push_slot(dxtrec_t *rec, dxtrec_steps *s, const int64_t *slot, double clock_hz)
+{
+    const int n = s->n;
+    const int64_t step = slot[DXTREC_SLOT_STEP];
+    const int64_t time_ns = slot[DXTREC_SLOT_TIME] + s->time_offset_ns;
+    const int64_t *present = slot + DXTREC_SLOT_PRESENT;
+    const int64_t *data = present + s->nops;
+    for (int op = 0; op < s->nops; op++) {
+        const int64_t *row = data + (size_t)op * 2 * n;
+        if (present[op] & 1)
+            dxtrec_ring_push(rec, op, step, time_ns, row, (present[op] & 2) ? row + n : NULL,
+                             clock_hz);
+    }
+    s->eager_taken += (slot[DXTREC_SLOT_FLAGS] & DXTREC_SLOT_EAGER) != 0;
+    s->last_step = step;
+}
+
+/* Writer: push the complete slots from the writer's position on, as many as
+ * the host ring has room for, and hand the new position to the kernels. */
+static void drain_slots(dxtrec_t *rec, dxtrec_steps *s, double clock_hz)
 {
     uint64_t per_step = 0;
     for (int op = 0; op < s->nops; op++)
         per_step += atomic_load_explicit(&s->attached[op], memory_order_relaxed) != 0;
     per_step = per_step ? per_step : 1;
     const uint64_t used = dxtrec_ring_enqueued(&rec->ring) - dxtrec_ring_dequeued(&rec->ring);
-    uint64_t take = head - s->tail;
-    if (take * per_step > rec->ring.capacity - used)
-        take = (rec->ring.capacity - used) / per_step;
+    uint64_t take = (rec->ring.capacity - used) / per_step;
     if (take == 0 && rec->ring.capacity < per_step)
         take = 1; /* a host ring smaller than one step: the excess rows drop, counted */
-    if (take == 0)
-        return cudaSuccess;
-    const size_t slot_bytes = (size_t)s->slot_words * sizeof(int64_t);
-    const uint64_t first = s->tail % s->capacity;
-    const uint64_t part1 = take < s->capacity - first ? take : s->capacity - first;
-    const size_t off = first * (size_t)s->slot_words;
-    cudaError_t e = cudaMemcpyAsync(s->h_slots + off, s->d_ring + off, part1 * slot_bytes,
-                                    cudaMemcpyDeviceToHost, s->stream);
-    if (e == cudaSuccess && take > part1)
-        e = cudaMemcpyAsync(s->h_slots, s->d_ring, (take - part1) * slot_bytes,
-                            cudaMemcpyDeviceToHost, s->stream);
-    if (e == cudaSuccess)
-        e = cudaStreamSynchronize(s->stream);
-    if (e != cudaSuccess)
-        return e;
-    push_slots(rec, s, take, clock_hz);
-    *s->h_tail = (int64_t)s->tail; /* the previous copy of it completed at the last sync */
-    return cudaMemcpyAsync(s->d_ctl + DXTREC_CTL_TAIL, s->h_tail, sizeof(int64_t),
-                           cudaMemcpyHostToDevice, s->stream);
+    const uint64_t start = s->tail;
+    const int64_t *slot;
+    while (s->tail - start < take && (slot = complete_slot(s, s->tail)) != NULL) {
+        push_slot(rec, s, slot, clock_hz);
+        s->tail++;
+    }
+    if (s->tail != start) /* after every read of those slots: a kernel may now reuse them */
+        STORE_RELEASE(s->h_ctl + DXTREC_HCTL_TAIL, (int64_t)s->tail);
+}
+
+/* Writer: launches outside a capture not yet seen run, plus one when a
+ * complete slot waits for room in the host ring. */
+static int steps_pending(const dxtrec_steps *s)
+{
+    const uint64_t launched = atomic_load_explicit(&s->launched, memory_order_relaxed);
+    const uint64_t seen =
+        s->eager_taken + (uint64_t)LOAD_RELAXED(s->h_ctl + DXTREC_HCTL_DROPPED_EAGER);
+    uint64_t pending = launched > seen ? launched - seen : 0;
+    pending += complete_slot(s, s->tail) != NULL;
+    return pending > INT32_MAX ? INT32_MAX : (int)pending;
 }
 
 int dxtrec_steps_poll(dxtrec_t *rec, dxtrec_steps *s, double clock_hz)
 {
+    if (atomic_load_explicit(&rec->test_hold_steps, memory_order_acquire)) {
+        atomic_store_explicit(&rec->test_steps_held, 1, memory_order_release);
+        return 0;
+    }
     if (dxtrec_now_mono_s() - s->timer_last_s >= STEPS_TIMER_INTERVAL_S &&
         measure_time_offset(s) != cudaSuccess)
         cudaGetLastError(); /* the last offset stays */
-    cudaError_t e = cudaMemcpyAsync(s->h_ctl, s->d_ctl, DXTREC_CTL_WORDS * sizeof(int64_t),
+    count_kernel_drops(rec, s);
+    drain_slots(rec, s, clock_hz);
+    return steps_pending(s);
+}
+
+/* The device block, read once (close); 0 when it could not be. */
+static int read_device_block(dxtrec_steps *s)
+{
+    cudaError_t e = cudaMemcpyAsync(s->h_final, s->d_ctl, DXTREC_DCTL_WORDS * sizeof(int64_t),
                                     cudaMemcpyDeviceToHost, s->stream);
     if (e == cudaSuccess)
         e = cudaStreamSynchronize(s->stream);
-    if (e != cudaSuccess) {
+    if (e != cudaSuccess)
         cudaGetLastError();
-        dxtrec_cuda_report(rec, "reading the step ring", e);
-        return 0;
-    }
-    const int64_t *ctl = s->h_ctl;
-    const uint64_t dropped = (uint64_t)ctl[DXTREC_CTL_DROPPED];
-    if (dropped > s->dropped_seen) {
-        drop_steps(rec, s, dropped - s->dropped_seen, ctl[DXTREC_CTL_DROP_FIRST],
-                   ctl[DXTREC_CTL_DROP_LAST]);
-        dxtrec_report(rec, DXTREC_ERR_DROPPED, DXTREC_TROUBLE_RING_FULL,
-                      "%s: device step ring full (%llu slots): steps dropped and counted; "
-                      "a larger ring_capacity holds more",
-                      rec->dir, (unsigned long long)s->capacity);
-        s->dropped_seen = dropped;
-    }
-    const uint64_t head = (uint64_t)ctl[DXTREC_CTL_HEAD];
-    if (head > s->tail && (uint64_t)ctl[DXTREC_CTL_DONE] == head) {
-        e = drain_slots(rec, s, head, clock_hz);
-        if (e != cudaSuccess) {
-            cudaGetLastError();
-            dxtrec_cuda_report(rec, "copying the step ring", e);
-        }
-    }
-    const uint64_t launched = atomic_load_explicit(&s->launched, memory_order_relaxed);
-    const uint64_t seen = (uint64_t)ctl[DXTREC_CTL_EAGER_SEEN];
-    uint64_t pending = (head - s->tail) + (launched > seen ? launched - seen : 0);
-    return pending > INT32_MAX ? INT32_MAX : (int)pending;
+    return e == cudaSuccess;
 }
 
-/* After the writer stopped: what never arrived is counted as dropped (and
- * said); the device memory is kept when a graph was captured (a replay after
- * close must not write into memory that was handed back). */
+/* The last word on the steps (writer, after its last poll, before the file
+ * is closed): the drops the host block's copies may have missed, and every
+ * step launched or claimed but never drained, counted as dropped (and said).
+ * From the device block when it can be read, else from the host's view. */
+static void steps_account(dxtrec_t *rec, dxtrec_steps *s)
+{
+    const uint64_t launched = atomic_load(&s->launched);
+    uint64_t lost;
+    int64_t last = atomic_load(&s->step_launched);
+    s->accounted = 1;
+    count_kernel_drops(rec, s);
+    if (read_device_block(s)) {
+        const int64_t *ctl = s->h_final;
+        const uint64_t dropped = (uint64_t)ctl[DXTREC_DCTL_DROPPED];
+        const uint64_t seen = (uint64_t)ctl[DXTREC_DCTL_EAGER_SEEN];
+        if (dropped > s->dropped_seen)
+            drop_steps(rec, s, dropped - s->dropped_seen, ctl[DXTREC_DCTL_DROP_FIRST],
+                       ctl[DXTREC_DCTL_DROP_LAST]);
+        s->dropped_seen = dropped;
+        lost = ((uint64_t)ctl[DXTREC_DCTL_HEAD] - s->tail) + (launched > seen ? launched - seen : 0);
+        if (ctl[DXTREC_DCTL_NEXT_STEP] - 1 > last)
+            last = ctl[DXTREC_DCTL_NEXT_STEP] - 1;
+    } else {
+        const uint64_t seen =
+            s->eager_taken + (uint64_t)LOAD_RELAXED(s->h_ctl + DXTREC_HCTL_DROPPED_EAGER);
+        lost = launched > seen ? launched - seen : 0;
+    }
+    if (lost == 0)
+        return;
+    /* the steps after the last one drained: up to the latest one known (steps
+     * that never ran have told the device nothing) */
+    const int64_t first = s->last_step == INT64_MIN ? 0 : s->last_step + 1;
+    if (first + (int64_t)lost - 1 > last)
+        last = first + (int64_t)lost - 1;
+    drop_steps(rec, s, lost, first, last);
+    dxtrec_report(rec, DXTREC_ERR_DROPPED, DXTREC_TROUBLE_DEVICE,
+                  "%s: %llu steps of the step ring not recorded by close (still queued "
+                  "on the GPU?): dropped; synchronize before close to keep them",
+                  rec->dir, (unsigned long long)lost);
+}
+
+void dxtrec_steps_finish(dxtrec_t *rec, dxtrec_steps *s)
+{
+    if (s && !s->accounted)
+        steps_account(rec, s);
+}
+
+/* After the writer stopped: what was not accounted for yet is (a writer that
+ * ended without its last word), then everything is freed. */
 void dxtrec_steps_free(dxtrec_t *rec, dxtrec_steps *s)
 {
     if (!s)
         return;
-    const int64_t *ctl = s->h_ctl;
-    const uint64_t launched = atomic_load(&s->launched);
-    const uint64_t seen = (uint64_t)ctl[DXTREC_CTL_EAGER_SEEN];
-    const uint64_t lost = ((uint64_t)ctl[DXTREC_CTL_HEAD] - s->tail) +
-                          (launched > seen ? launched - seen : 0);
-    if (lost) {
-        const int64_t next = ctl[DXTREC_CTL_NEXT_STEP];
-        drop_steps(rec, s, lost, s->last_step == INT64_MIN ? 0 : s->last_step + 1, next - 1);
-        dxtrec_report(rec, DXTREC_ERR_DROPPED, DXTREC_TROUBLE_DEVICE,
-                      "%s: %llu steps of the step ring not recorded by close (still queued "
-                      "on the GPU?): dropped; synchronize before close to keep them",
-                      rec->dir, (unsigned long long)lost);
-    }
+    dxtrec_steps_finish(rec, s);
     steps_release(s);
 }

@@ -665,6 +665,8 @@ static void *writer_main(void *arg)
     double stop_deadline = 0;
     while (!writer_step(rec, ws, &stop_deadline)) {
     }
+    if (rec->finish_device)
+        rec->finish_device(rec);
     dxtrecResult_t result = finish(rec, ws);
     pthread_mutex_lock(&rec->lock);
     rec->close_result = result;

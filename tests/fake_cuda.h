@@ -76,7 +76,17 @@ static struct {
     /* the graph: ops queued into a capturing stream, queued again by fake_replay */
     fake_op graph[FAKE_GRAPH_OPS];
     int graph_ops;
+    /* calls that copy or wait (copies, memsets, synchronizes) made by a thread
+     * other than the test's own: the recorder's writer */
+    pthread_t test_thread;
+    _Atomic long writer_copy_calls;
 } gpu = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void count_writer_call(void)
+{
+    if (!pthread_equal(pthread_self(), gpu.test_thread))
+        atomic_fetch_add(&gpu.writer_copy_calls, 1);
+}
 
 static int fake_kernel_handle;
 
@@ -121,40 +131,65 @@ static void enqueue(struct CUstream_st *s, fake_op op)
     s->ops_queued++;
 }
 
-/* The step kernel's model (recorder/step_kernel.cu), one launch at a time. */
+/* The step kernel's model (recorder/step_kernel.cu), one launch at a time:
+ * the device block is the fake's device memory; the host block and the ring
+ * are the recorder's mapped memory, which its writer reads while this runs
+ * (C11 release/acquire where the kernel fences at system scope). */
+static void fake_step_drop(const dxtrec_step_args *a, int64_t step)
+{
+    int64_t *ctl = a->dctl, *h = a->hctl;
+    ctl[DXTREC_DCTL_DROPPED]++;
+    if (step < ctl[DXTREC_DCTL_DROP_FIRST])
+        ctl[DXTREC_DCTL_DROP_FIRST] = step;
+    if (step > ctl[DXTREC_DCTL_DROP_LAST])
+        ctl[DXTREC_DCTL_DROP_LAST] = step;
+    __atomic_store_n(h + DXTREC_HCTL_DROP_FIRST, ctl[DXTREC_DCTL_DROP_FIRST], __ATOMIC_RELAXED);
+    __atomic_store_n(h + DXTREC_HCTL_DROP_LAST, ctl[DXTREC_DCTL_DROP_LAST], __ATOMIC_RELAXED);
+    if (a->eager)
+        __atomic_store_n(h + DXTREC_HCTL_DROPPED_EAGER, ++ctl[DXTREC_DCTL_DROPPED_EAGER],
+                         __ATOMIC_RELAXED);
+    __atomic_store_n(h + DXTREC_HCTL_DROPPED, ctl[DXTREC_DCTL_DROPPED], __ATOMIC_RELEASE);
+}
+
+static void fake_step_write(const dxtrec_step_args *a, uint64_t pos, int64_t step)
+{
+    int64_t *slot = a->ring + pos % a->capacity * (uint64_t)a->slot_words;
+    int64_t *data = slot + DXTREC_SLOT_PRESENT + a->nops;
+    for (int op = 0; op < a->nops; op++) {
+        const int64_t *w = a->table[2 * op], *t = a->table[2 * op + 1];
+        slot[DXTREC_SLOT_PRESENT + op] = (w != NULL) | (t != NULL) << 1;
+        for (int j = 0; j < a->n; j++) {
+            data[2 * op * a->n + j] = w ? w[j] : 0;
+            data[(2 * op + 1) * a->n + j] = t ? t[j] : 0;
+        }
+    }
+    slot[DXTREC_SLOT_STEP] = step;
+    slot[DXTREC_SLOT_TIME] = dxtrec_now_realtime_ns();
+    slot[DXTREC_SLOT_FLAGS] = a->eager ? DXTREC_SLOT_EAGER : 0;
+    __atomic_store_n(slot + DXTREC_SLOT_SEQ, (int64_t)pos + 1, __ATOMIC_RELEASE);
+}
+
 static void fake_step_kernel(const dxtrec_step_args *a)
 {
-    int64_t *ctl = a->ctl, step = a->step;
+    int64_t *ctl = a->dctl, step = a->step;
     if (a->auto_step)
-        step = ctl[DXTREC_CTL_NEXT_STEP]++;
-    else if (ctl[DXTREC_CTL_NEXT_STEP] < step + 1)
-        ctl[DXTREC_CTL_NEXT_STEP] = step + 1;
-    const uint64_t head = (uint64_t)ctl[DXTREC_CTL_HEAD];
-    if (head - (uint64_t)ctl[DXTREC_CTL_TAIL] >= a->capacity) {
-        ctl[DXTREC_CTL_DROPPED]++;
-        if (step < ctl[DXTREC_CTL_DROP_FIRST])
-            ctl[DXTREC_CTL_DROP_FIRST] = step;
-        if (step > ctl[DXTREC_CTL_DROP_LAST])
-            ctl[DXTREC_CTL_DROP_LAST] = step;
+        step = ctl[DXTREC_DCTL_NEXT_STEP]++;
+    else if (ctl[DXTREC_DCTL_NEXT_STEP] < step + 1)
+        ctl[DXTREC_DCTL_NEXT_STEP] = step + 1;
+    const uint64_t head = (uint64_t)ctl[DXTREC_DCTL_HEAD];
+    if (head - (uint64_t)ctl[DXTREC_DCTL_TAIL_SEEN] >= a->capacity) { /* looks full */
+        const int64_t tail = __atomic_load_n(a->hctl + DXTREC_HCTL_TAIL, __ATOMIC_ACQUIRE);
+        if (tail > ctl[DXTREC_DCTL_TAIL_SEEN])
+            ctl[DXTREC_DCTL_TAIL_SEEN] = tail;
+    }
+    if (head - (uint64_t)ctl[DXTREC_DCTL_TAIL_SEEN] >= a->capacity) {
+        fake_step_drop(a, step);
     } else {
-        ctl[DXTREC_CTL_HEAD]++;
-        int64_t *slot = a->ring + head % a->capacity * (uint64_t)a->slot_words;
-        int64_t *data = slot + DXTREC_SLOT_PRESENT + a->nops;
-        for (int op = 0; op < a->nops; op++) {
-            const int64_t *w = a->table[2 * op], *t = a->table[2 * op + 1];
-            slot[DXTREC_SLOT_PRESENT + op] = (w != NULL) | (t != NULL) << 1;
-            for (int j = 0; j < a->n; j++) {
-                data[2 * op * a->n + j] = w ? w[j] : 0;
-                data[(2 * op + 1) * a->n + j] = t ? t[j] : 0;
-            }
-        }
-        slot[DXTREC_SLOT_STEP] = step;
-        slot[DXTREC_SLOT_TIME] = dxtrec_now_realtime_ns();
-        slot[DXTREC_SLOT_SEQ] = (int64_t)head + 1;
-        ctl[DXTREC_CTL_DONE]++;
+        ctl[DXTREC_DCTL_HEAD]++;
+        fake_step_write(a, head, step);
     }
     if (a->eager)
-        ctl[DXTREC_CTL_EAGER_SEEN]++;
+        ctl[DXTREC_DCTL_EAGER_SEEN]++;
 }
 
 /* Execute the front op of a stream if it can run; 1 if it did. */
@@ -361,6 +396,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaM
                             cudaStream_t stream)
 {
     (void)kind;
+    count_writer_call();
     pthread_mutex_lock(&gpu.lock);
     cudaError_t e = gpu.fail_copies ? cudaErrorInvalidValue : cudaSuccess;
     if (e == cudaSuccess)
@@ -411,6 +447,20 @@ cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **arg
     return e;
 }
 
+/* The step kernel with launch attributes (DXTREC_STEP_PDL=1): counted, then as above. */
+static _Atomic long fake_pdl_launches;
+
+cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *config, const void *func, void **args)
+{
+    int pdl = 0;
+    for (unsigned i = 0; i < config->numAttrs; i++)
+        pdl |= config->attrs[i].id == cudaLaunchAttributeProgrammaticStreamSerialization &&
+               config->attrs[i].val.programmaticStreamSerializationAllowed;
+    atomic_fetch_add(&fake_pdl_launches, pdl);
+    return cudaLaunchKernel(func, config->gridDim, config->blockDim, args,
+                            config->dynamicSmemBytes, config->stream);
+}
+
 cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *func)
 {
     (void)func;
@@ -458,6 +508,7 @@ cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attr, const v
 cudaError_t cudaMemsetAsync(void *dst, int value, size_t count, cudaStream_t stream)
 {
     assert_int_equal(value, 0);
+    count_writer_call();
     pthread_mutex_lock(&gpu.lock);
     enqueue(stream, (fake_op){.kind = OP_ZERO, .dst = dst, .bytes = count});
     pthread_mutex_unlock(&gpu.lock);
@@ -466,6 +517,7 @@ cudaError_t cudaMemsetAsync(void *dst, int value, size_t count, cudaStream_t str
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream)
 {
+    count_writer_call();
     for (;;) {
         pthread_mutex_lock(&gpu.lock);
         int done = stream->head == stream->tail;
@@ -514,6 +566,8 @@ static int setup(void **state)
         return -1;
     gpu.present = 1, gpu.paused = 0, gpu.fail_copies = 0, gpu.running = 1;
     gpu.hold_copies = 0, gpu.graph_ops = 0;
+    gpu.test_thread = pthread_self();
+    atomic_store(&gpu.writer_copy_calls, 0);
     memset(gpu.dev_ptr, 0, sizeof(gpu.dev_ptr));
     memset(gpu.streams, 0, sizeof(gpu.streams));
     return pthread_create(&gpu.thread, NULL, gpu_main, NULL);
@@ -611,7 +665,7 @@ static int file_op(dxt_reader *r, int op)
     return i;
 }
 
-static int64_t file_rows(int op)
+static inline int64_t file_rows(int op)
 {
     dxt_reader *r = open_file();
     int64_t rows = dxt_reader_op(r, file_op(r, op))->rows;

@@ -179,6 +179,30 @@ class BindingTest(unittest.TestCase):
         with self.assertRaisesRegex(dxtrace.DxtraceError, "closed"):
             rec.attach("dispatch", 0x1000)
 
+    def test_step_closure_and_closed_handle(self):
+        # step() as attach() builds it (here with a stand-in stream getter: no GPU
+        # needed): the arguments reach the library (before any attach it says so),
+        # step_every skips, and once closed a kept step() passes NULL (no freed
+        # recorder touched) and gets ERR_INVALID_ARG
+        invalid = int(dxtrace.Result.ERR_INVALID_ARG)
+        with dxtrace.Recorder(self.dir, 0, N, quiet=True) as rec:
+            step = rec._make_step(0, raw=lambda index: 0x1234)
+            self.assertEqual(step(5), invalid)
+            self.assertEqual(step(), invalid)
+            self.assertEqual(step(6, stream=0), invalid)
+            self.assertIn("before any dxtrec_attach_device", rec.last_error()[1])
+            legacy = rec._make_step(None)
+            self.assertEqual(legacy(7), invalid)
+        self.assertIsNone(rec._step_handle.value)
+        self.assertEqual(step(8), invalid)
+        self.assertEqual(legacy(9), invalid)
+        with dxtrace.Recorder(self.dir, 0, N, quiet=True, step_every=4) as rec:
+            step = rec._make_step(0, raw=lambda index: 0)
+            self.assertEqual(step(5), 0)  # skipped: not a multiple of 4
+            self.assertEqual(step(8), invalid)
+            with self.assertRaisesRegex(dxtrace.DxtraceError, "step number"):
+                step()
+
     def test_op_limit_named(self):
         # a 58-layer model asks for 116 ops: refused at once, naming the limit
         limit = dxtrace.load_library().dxtrec_max_ops()

@@ -6,9 +6,12 @@
  * Unix clock, the measured clock; one launch is all the caller's stream gets;
  * a ring that overflows drops whole steps on the device and counts them (and
  * never overwrites); a captured step replayed R times adds R rows numbered on
- * from the last step; the host ring smaller than what waits on the device;
+ * from the last step; the host ring smaller than what waits in the step ring;
  * API errors (before attach, bad op, host pointer, no device) with messages;
- * every op of the largest recorder; steps still queued at close are counted.
+ * every op of the largest recorder; steps still queued at close are counted
+ * in the file; the writer drains without any copy or synchronize; a small
+ * ring drained while the GPU writes it in overflowing bursts (every step
+ * written or counted, no row torn or out of order); DXTREC_STEP_PDL=1 launches.
  * The real GPU runs are tests/gpu/test_graph.py.
  *
  * Owner: the GPU side of dxtrace. Built where nvcc is found (DXT_HAVE_CUDA). */
@@ -90,15 +93,27 @@ static void read_rows(int op, int64_t rows, int64_t *step, int64_t *wait, int64_
     dxt_reader_close(r);
 }
 
-/* STEPS steps of ops 0 and 1 (n values written per op) while the copy engine
- * is stuck, so that the writer cannot drain the device ring; then unstick it. */
-static void steps_with_copies_held(dxtrec_t *rec, cudaStream_t s, int64_t *const dev[2],
+/* Hold the writer off the step ring (held 1) or let it drain again (0). */
+static void hold_writer(dxtrec_t *rec, int held)
+{
+    if (!held) {
+        atomic_store(&rec->test_hold_steps, 0);
+        return;
+    }
+    atomic_store(&rec->test_steps_held, 0);
+    atomic_store(&rec->test_hold_steps, 1);
+    for (double until = now_s() + 5; !atomic_load(&rec->test_steps_held); sleep_ms(1))
+        if (now_s() > until)
+            fail_msg("the writer did not poll within 5 s");
+}
+
+/* STEPS steps of ops 0 and 1 (n values written per op) while the writer
+ * leaves the ring alone, so that it fills; then the writer drains again. */
+static void steps_with_writer_held(dxtrec_t *rec, cudaStream_t s, int64_t *const dev[2],
                                    int steps, int n)
 {
     int64_t vals[2 * N];
-    pthread_mutex_lock(&gpu.lock);
-    gpu.hold_copies = 1;
-    pthread_mutex_unlock(&gpu.lock);
+    hold_writer(rec, 1);
     for (int t = 0; t < steps; t++) {
         for (int k = 0; k < 2; k++) {
             step_values(k, t, vals);
@@ -106,10 +121,8 @@ static void steps_with_copies_held(dxtrec_t *rec, cudaStream_t s, int64_t *const
         }
         assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
     }
-    sleep_ms(20);
-    pthread_mutex_lock(&gpu.lock);
-    gpu.hold_copies = 0;
-    pthread_mutex_unlock(&gpu.lock);
+    wait_gpu_idle();
+    hold_writer(rec, 0);
 }
 
 static void test_rows_of_every_op(void **state)
@@ -157,8 +170,8 @@ static void test_rows_of_every_op(void **state)
     dxt_reader_close(r);
 }
 
-/* A stuck copy engine keeps the writer from draining: the device ring (4
- * slots) takes 4 steps and drops the rest, counted with their steps. */
+/* The writer held off: the ring (4 slots) takes 4 steps and drops the rest
+ * on the GPU, counted with their steps; what it holds is never overwritten. */
 static void test_full_ring_drops_whole_steps(void **state)
 {
     (void)state;
@@ -168,7 +181,7 @@ static void test_full_ring_drops_whole_steps(void **state)
     dxtrec_t *rec = open_rec(RING, 2);
     assert_int_equal(dxtrec_attach_device(rec, 0, dev[0], NULL), DXTREC_SUCCESS);
     assert_int_equal(dxtrec_attach_device(rec, 1, dev[1], NULL), DXTREC_SUCCESS);
-    steps_with_copies_held(rec, s, dev, STEPS, 2 * N);
+    steps_with_writer_held(rec, s, dev, STEPS, 2 * N);
     assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
     dxt_reader *r = open_file();
     for (int k = 0; k < 2; k++) {
@@ -223,9 +236,9 @@ static void test_captured_step_replayed(void **state)
     }
 }
 
-/* The device ring full (4 steps of 2 ops) while the copy engine is stuck,
- * then drained through a host ring of 4 rows: 2 steps per poll leave the
- * device, the rest wait there; nothing is lost. */
+/* The step ring full (4 steps of 2 ops) while the writer is held off, then
+ * drained through a host ring of 4 rows: 2 steps per poll leave the step
+ * ring, the rest wait there; nothing is lost. */
 static void test_small_host_ring(void **state)
 {
     (void)state;
@@ -235,7 +248,7 @@ static void test_small_host_ring(void **state)
     dxtrec_t *rec = open_rec(STEPS, 2);
     for (int k = 0; k < 2; k++)
         assert_int_equal(dxtrec_attach_device(rec, k, dev[k], NULL), DXTREC_SUCCESS);
-    steps_with_copies_held(rec, s, dev, STEPS, N);
+    steps_with_writer_held(rec, s, dev, STEPS, N);
     assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
     int64_t step[STEPS], wait[STEPS * N];
     for (int k = 0; k < 2; k++) {
@@ -348,7 +361,123 @@ static void test_close_counts_queued_steps(void **state)
     never.complete = 1; /* let the fake GPU go idle */
     pthread_mutex_unlock(&gpu.lock);
     wait_gpu_idle();
-    assert_int_equal(file_rows(1), 0);
+    dxt_reader *r = open_file(); /* counted in the file, before it was closed */
+    const dxt_op_info *info = dxt_reader_op(r, file_op(r, 1));
+    assert_int_equal(info->rows, 0);
+    assert_int_equal(info->rows_dropped, 3);
+    assert_int_equal(info->dropped_first_step, 0);
+    assert_int_equal(info->dropped_last_step, 2);
+    dxt_reader_close(r);
+}
+
+/* While steps run, the writer drains the ring without a single copy or
+ * synchronize (issue 17: its CUDA calls contended with the job's launches). */
+static void test_writer_makes_no_copies(void **state)
+{
+    (void)state;
+    enum { STEPS = 300 };
+    int64_t *dev[2] = {dev_counters(), dev_counters()}, vals[2 * N];
+    cudaStream_t s = user_stream();
+    dxtrec_t *rec = open_rec(4096, 2);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(dxtrec_attach_device(rec, k, dev[k], NULL), DXTREC_SUCCESS);
+    const long before = atomic_load(&gpu.writer_copy_calls);
+    for (int t = 0; t < STEPS; t++) {
+        for (int k = 0; k < 2; k++) {
+            step_values(k, t, vals);
+            user_write(s, dev[k], vals, N);
+        }
+        assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
+        if (t % 30 == 0)
+            sleep_ms(20); /* several polls of the writer while steps arrive */
+    }
+    wait_gpu_idle();
+    assert_int_equal(dxtrec_flush(rec), DXTREC_SUCCESS);
+    dxtrec_counters c;
+    dxtrec_get_counters(rec, &c);
+    assert_int_equal(c.rows_written, 2 * STEPS);
+    assert_int_equal(atomic_load(&gpu.writer_copy_calls) - before, 0);
+    assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
+}
+
+/* A ring of 8 slots drained while the GPU writes it, in bursts that overflow
+ * it: every step is written or counted as dropped, and every row written is
+ * its own step's, in order (a slot is never read half written nor
+ * overwritten before it is read). */
+static void test_drain_while_gpu_writes(void **state)
+{
+    (void)state;
+    enum { BURSTS = 40, BURST = 50, STEPS = BURSTS * BURST, RING = 8 };
+    int64_t *dev[2] = {dev_counters(), dev_counters()}, vals[2 * N];
+    cudaStream_t s = user_stream();
+    dxtrec_t *rec = open_rec(RING, 2);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(dxtrec_attach_device(rec, k, dev[k], dev[k] + N), DXTREC_SUCCESS);
+    for (int t = 0; t < STEPS; t++) {
+        for (int k = 0; k < 2; k++) {
+            step_values(k, t, vals);
+            user_write(s, dev[k], vals, 2 * N);
+        }
+        assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
+        if (t % BURST == BURST - 1)
+            sleep_ms(2);
+    }
+    wait_gpu_idle();
+    assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
+    static int64_t step[STEPS], wait[STEPS * N], tokens[STEPS * N];
+    dxt_reader *r = open_file();
+    dxt_error err;
+    for (int k = 0; k < 2; k++) {
+        const dxt_op_info *info = dxt_reader_op(r, file_op(r, k));
+        const int64_t rows = info->rows;
+        assert_int_equal(rows + info->rows_dropped, STEPS);
+        assert_true(rows >= RING && info->rows_dropped > 0);
+        assert_int_equal(dxt_reader_read(r, file_op(r, k), 0, rows, step, NULL, wait, tokens,
+                                         NULL, &err),
+                         rows);
+        for (int64_t i = 0; i < rows; i++) {
+            assert_true(step[i] >= 0 && step[i] < STEPS && (i == 0 || step[i] > step[i - 1]));
+            step_values(k, (int)step[i], vals);
+            assert_memory_equal(wait + i * N, vals, N * sizeof(int64_t));
+            assert_memory_equal(tokens + i * N, vals + N, N * sizeof(int64_t));
+        }
+    }
+    dxt_reader_close(r);
+}
+
+/* DXTREC_STEP_PDL=1 at the first attach: every launch asks for programmatic
+ * stream serialization, eager and captured alike, and records the same rows. */
+static void test_pdl_launches(void **state)
+{
+    (void)state;
+    enum { STEPS = 5, R = 3 };
+    int64_t *dev = dev_counters(), vals[2 * N];
+    cudaStream_t s = user_stream();
+    setenv("DXTREC_STEP_PDL", "1", 1);
+    dxtrec_t *rec = open_rec(64, 1);
+    assert_int_equal(dxtrec_attach_device(rec, 0, dev, NULL), DXTREC_SUCCESS);
+    unsetenv("DXTREC_STEP_PDL");
+    const long before = atomic_load(&fake_pdl_launches);
+    for (int t = 0; t < STEPS; t++) {
+        step_values(0, t, vals);
+        user_write(s, dev, vals, N);
+        assert_int_equal(dxtrec_step_device(rec, t, s), DXTREC_SUCCESS);
+    }
+    fake_capture(s, 1);
+    assert_int_equal(dxtrec_step_device(rec, 0, s), DXTREC_SUCCESS);
+    fake_capture(s, 0);
+    for (int r = 0; r < R; r++)
+        fake_replay(s);
+    assert_int_equal(atomic_load(&fake_pdl_launches) - before, STEPS + 1);
+    wait_gpu_idle();
+    assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
+    int64_t step[STEPS + R], wait[(STEPS + R) * N];
+    read_rows(0, STEPS + R, step, wait, NULL, NULL);
+    for (int t = 0; t < STEPS + R; t++) {
+        step_values(0, t < STEPS ? t : STEPS - 1, vals);
+        assert_int_equal(step[t], t);
+        assert_memory_equal(wait + t * N, vals, N * sizeof(int64_t));
+    }
 }
 
 int main(void)
@@ -361,6 +490,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_most_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_counts_queued_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_makes_no_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_while_gpu_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pdl_launches, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -183,13 +183,22 @@ def _host_vector(x, n, what):
     return arr
 
 
-def _current_raw_stream(device_index):
-    """torch's current stream of a device as a cudaStream_t integer."""
+def _raw_stream_getter():
+    """The cheapest getter of torch's current stream: device index -> cudaStream_t
+    as an integer (torch's C accessor where this torch has it)."""
     import torch
     raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
     if raw is not None:
-        return raw(device_index)
-    return torch.cuda.current_stream(device_index).cuda_stream
+        return raw
+
+    def current(index, _cs=torch.cuda.current_stream):
+        return _cs(index).cuda_stream
+    return current
+
+
+def _current_raw_stream(device_index):
+    """torch's current stream of a device as a cudaStream_t integer."""
+    return _raw_stream_getter()(device_index)
 
 
 def _no_cuda_message(what):
@@ -242,7 +251,10 @@ class Recorder:
                              % (sorted(UNITS), sorted(COUNTINGS)))
         self._lib = lib
         self._handle = None
-        self._box = [None]  # the handle as step() sees it; None once closed
+        # the handle as step() passes it (a ctypes object: no conversion per call);
+        # its value is None once closed, so that a step() kept by the caller gets
+        # ERR_INVALID_ARG from the library, never a freed recorder
+        self._step_handle = ctypes.c_void_p(None)
         self._cuda_set_up = False
         self._warned_no_cuda = False
         self._attached = {}  # op index -> (wait, tokens): kept alive until close
@@ -278,7 +290,7 @@ class Recorder:
             raise DxtraceError("dxtrec_open(%r, rank %s): %s" % (directory, rank,
                                                                   RESULT_MESSAGES[res]))
         self._handle = handle
-        self._box[0] = handle.value
+        self._step_handle.value = handle.value
         self.open_result = res
         if res != Result.SUCCESS and not quiet:
             warnings.warn("dxtrace: %s" % self.last_error()[1], RuntimeWarning, stacklevel=2)
@@ -398,24 +410,26 @@ class Recorder:
             self.step = self._make_step(dev)
         return res
 
-    def _make_step(self, dev):
-        """step() with everything looked up once: the ctypes function, the
-        handle's box, torch's current-stream getter for the ring's device."""
-        fn, box = self._lib.dxtrec_step_device, self._box
+    def _make_step(self, dev, raw=None, handle=None):
+        """step() with everything looked up once: the ctypes function (argtypes
+        declared), the handle as a ctypes object, torch's current-stream getter
+        for the ring's device (raw: another getter, index -> cudaStream_t, and
+        handle: another c_void_p, for timing this layer alone: see
+        tests/gpu/bench_step.py --python-layer). Per call: one Python frame,
+        the stream lookup, one ctypes call; nothing else."""
+        fn = self._lib.dxtrec_step_device
+        handle = self._step_handle if handle is None else handle
+        if raw is None and dev is not None:
+            raw = _raw_stream_getter()
         if dev is None:  # raw addresses only: the legacy default stream unless told
-            def raw(index):
-                return 0
+            def step(step=STEP_AUTO, stream=None):
+                return fn(handle, step, 0 if stream is None else
+                          getattr(stream, "cuda_stream", stream))
         else:
-            import torch
-            raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
-            if raw is None:
-                def raw(index, _cs=torch.cuda.current_stream):
-                    return _cs(index).cuda_stream
-
-        def step(step=STEP_AUTO, stream=None):
-            if stream is None:
-                return fn(box[0], step, raw(dev))
-            return fn(box[0], step, getattr(stream, "cuda_stream", stream))
+            def step(step=STEP_AUTO, stream=None):
+                if stream is None:
+                    return fn(handle, step, raw(dev))
+                return fn(handle, step, getattr(stream, "cuda_stream", stream))
         every = self._step_every
         if every > 1:  # the counters are cumulative: skipped steps lose no wait
             record_step = step
@@ -478,7 +492,7 @@ class Recorder:
         if self._handle is None:
             return Result.ERR_CLOSED
         handle, self._handle = self._handle, None
-        self._box[0] = None  # a step() kept by the caller now gets ERR_INVALID_ARG, no crash
+        self._step_handle.value = None  # a step() kept by the caller gets ERR_INVALID_ARG
         self.__dict__.pop("step", None)
         res = Result(self._lib.dxtrec_close(handle))
         self._attached.clear()

@@ -12,6 +12,8 @@ OUT/CASE/rank-*.h5 through `dxtrace.Recorder` plus OUT/CASE/truth.json (rank 0).
     python3 ep_deepep.py --ranks 2 --out t --case slow \
         --fault slow_source,rank=1,us=20,onset=300                 # one faulty case
     python3 ep_deepep.py --ranks 2 --bench                         # recording overhead
+    python3 ep_deepep.py --ranks 2 --bench --graph                 # the same, CUDA graphs
+    python3 ep_deepep.py --ranks 2 --bench --bench-variants sync,graph,nosync  # several
     python3 ep_deepep.py --ranks 2 --graph                         # captured + replayed
 
 Faults (`--fault KIND,key=value,...`; keys: rank, src, dst, us, ops, onset, end, period,
@@ -329,36 +331,131 @@ def write_truth(args, directory, name, n, faults, elapsed):
         json.dump(truth, fh, indent=1)
 
 
-def bench(args, rank, n, step_obj, group):
-    """Step time with recording on vs off: interleaved blocks, median per mode."""
+# --bench-variants: name -> what it sets (on top of the command line's other options)
+BENCH_VARIANTS = {
+    "sync": dict(sync=True, record_path="step", record_every=1, hook=False, graph=False),
+    "nosync": dict(sync=False, record_path="step", record_every=1, hook=False, graph=False),
+    "every10": dict(sync=True, record_path="step", record_every=10, hook=False, graph=False),
+    "record": dict(sync=True, record_path="record", record_every=1, hook=False, graph=False),
+    "hook": dict(sync=True, record_path="step", record_every=1, hook=True, graph=False),
+    "graph": dict(sync=True, record_path="step", record_every=1, hook=False, graph=True),
+    "graph-nosync": dict(sync=False, record_path="step", record_every=1, hook=False, graph=True),
+    # the step kernel with programmatic dependent launch (DXTREC_STEP_PDL=1, an experiment)
+    "sync-pdl": dict(sync=True, record_path="step", record_every=1, hook=False, graph=False,
+                     pdl=True),
+    "graph-pdl": dict(sync=True, record_path="step", record_every=1, hook=False, graph=True,
+                      pdl=True),
+}
+
+
+def bench_variants(args):
+    """[(name, args of the variant)]: --bench-variants, or the command line as given."""
+    if not args.bench_variants:
+        return [("given", args)]
+    out = []
+    for name in args.bench_variants.split(","):
+        if name not in BENCH_VARIANTS:
+            raise ValueError("--bench-variants: %r is none of %s" % (name, ", ".join(BENCH_VARIANTS)))
+        out.append((name, argparse.Namespace(**dict(vars(args), **BENCH_VARIANTS[name]))))
+    return out
+
+
+def timed_blocks(args, group, run_block):
+    """Interleaved blocks, recording off and on (the first pair warms up): the
+    per-step times of each block, in us, by mode."""
     import torch
     import torch.distributed as dist
-    directory = os.path.join(args.out, "bench-scratch")
-    if rank == 0:
-        os.makedirs(directory, exist_ok=True)
-    dist.barrier(group=group)
-    pool = routings(args, rank, n, -1, 1.0)
-    rec = open_recorder(args, directory, rank, n, "deepep-bench-ep%d" % n, step_obj)
     times = {"off": [], "on": []}
-    step = 0
     for block in range(2 * args.bench_blocks + 2):
         mode = "on" if block % 2 else "off"
         torch.cuda.synchronize()
         dist.barrier(group=group)
         t0 = time.perf_counter()
-        for _ in range(args.bench_steps):
-            step_obj.run(step, rec if mode == "on" else None, pool[step % len(pool)], None)
-            step += 1
+        run_block(mode)
         torch.cuda.synchronize()
-        if block >= 2:  # the first pair warms up
+        if block >= 2:
             times[mode].append((time.perf_counter() - t0) / args.bench_steps * 1e6)
+    return times
+
+
+def eager_blocks(args, rank, n, step_obj, rec):
+    """run_block for eager steps: each step launched from Python, routings varying."""
+    pool = routings(args, rank, n, -1, 1.0)
+    state = {"step": 0}
+
+    def run_block(mode):
+        for _ in range(args.bench_steps):
+            step = state["step"]
+            step_obj.run(step, rec if mode == "on" else None, pool[step % len(pool)], None)
+            state["step"] = step + 1
+    return run_block
+
+
+def graph_blocks(args, rank, n, step_obj, rec, group):
+    """run_block for CUDA graphs: one step (dispatch + combine, and rec.step() in the
+    "on" graph) captured twice, replayed (and synchronized after each replay with
+    --sync). Both graphs use the same DeepEP buffers, one at a time."""
+    import torch
+    import torch.distributed as dist
+    routing = routings(args, rank, n, -1, 1.0)[0]
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up outside the capture, not recorded
+        for step in range(3):
+            step_obj.run(step, None, routing, None)
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    dist.barrier(group=group)
+    graphs = {}
+    for mode in ("off", "on"):
+        graphs[mode] = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graphs[mode]):
+            step_obj.run(0, rec if mode == "on" else None, routing, None)
+    torch.cuda.synchronize()
+
+    def run_block(mode):
+        g = graphs[mode]
+        for _ in range(args.bench_steps):
+            g.replay()
+            if args.sync:
+                torch.cuda.synchronize()
+    return run_block
+
+
+def bench(args, rank, n, step_obj, group, name="given"):
+    """Step time with recording on vs off: interleaved blocks, median per mode."""
+    import torch.distributed as dist
+    directory = os.path.join(args.out, "bench-scratch", name)
+    if rank == 0:
+        os.makedirs(directory, exist_ok=True)
+    dist.barrier(group=group)
+    step_obj.args = args
+    step_obj.reset()
+    # a graph replays the captured step: one step in K cannot be skipped there
+    pdl = getattr(args, "pdl", False)
+    if pdl:  # read by the recorder at its first attach
+        os.environ["DXTREC_STEP_PDL"] = "1"
+    try:
+        rec = open_recorder(args, directory, rank, n, "deepep-bench-%s-ep%d" % (name, n),
+                            step_obj, every=1 if args.graph else None)
+    finally:
+        if pdl:
+            os.environ.pop("DXTREC_STEP_PDL", None)
+    if args.graph:
+        times = timed_blocks(args, group, graph_blocks(args, rank, n, step_obj, rec, group))
+    else:
+        times = timed_blocks(args, group, eager_blocks(args, rank, n, step_obj, rec))
     counters = rec.counters
     rec.close()
     off, on = statistics.median(times["off"]), statistics.median(times["on"])
-    return {"rank": rank, "off_us": round(off, 3), "on_us": round(on, 3),
+    return {"rank": rank, "variant": name, "graph": bool(args.graph), "sync": bool(args.sync),
+            "pdl": bool(pdl),
+            "hook": bool(args.hook), "record_path": args.record_path,
+            "record_every": 1 if args.graph else args.record_every,
+            "off_us": round(off, 3), "on_us": round(on, 3),
             "overhead_pct": round((on - off) / off * 100, 3),
             "blocks": args.bench_blocks, "steps_per_block": args.bench_steps,
-            "rows_dropped": counters.rows_dropped,
+            "rows_written": counters.rows_written, "rows_dropped": counters.rows_dropped,
             "off_blocks_us": [round(t, 2) for t in times["off"]],
             "on_blocks_us": [round(t, 2) for t in times["on"]]}
 
@@ -434,10 +531,12 @@ def worker(local_rank, args, cases):
             results.append({"case": name, "rank": local_rank, "seconds": round(elapsed, 3),
                             "rows_written": counters.rows_written,
                             "rows_dropped": counters.rows_dropped})
-        if args.graph:
+        if args.graph and not args.bench:
             results.append(graph_case(args, local_rank, n, step_obj, group))
         if args.bench:
-            results.append(bench(args, local_rank, n, step_obj, group))
+            for name, variant in bench_variants(args):
+                results.append(bench(variant, local_rank, n, step_obj, group, name))
+            step_obj.args = args
     finally:
         dist.barrier(group=group)
         buf.destroy()
@@ -474,8 +573,14 @@ def parse_args(argv):
     p.add_argument("--record-every", type=int, default=1, metavar="K",
                    help="step path: record one step in K (the counters are cumulative)")
     p.add_argument("--graph", action="store_true",
-                   help="also run a case captured into a CUDA graph and replayed (step path)")
+                   help="also run a case captured into a CUDA graph and replayed (step path); "
+                        "with --bench: measure the overhead on graph replays instead")
     p.add_argument("--bench", action="store_true", help="measure the recording overhead")
+    p.add_argument("--bench-variants", default="", metavar="LIST",
+                   help="with --bench: several overhead measurements in one run, comma-"
+                        "separated, each with its own recorder: " + ", ".join(BENCH_VARIANTS) +
+                        " (sync: the step path with a per-step sync; graph: one step "
+                        "captured in a CUDA graph and replayed)")
     p.add_argument("--bench-blocks", type=int, default=9)
     p.add_argument("--bench-steps", type=int, default=200)
     p.add_argument("--node", default=None, help="node name for the trace (default: host)")
@@ -508,6 +613,12 @@ def main(argv=None):
         p.error("--record-every %d: 1 or more" % args.record_every)
     if args.graph and (args.record_path != "step" or args.hook):
         p.error("--graph needs --record-path step and no --hook")
+    if args.bench_variants and not args.bench:
+        p.error("--bench-variants needs --bench")
+    try:
+        bench_variants(args)
+    except ValueError as e:
+        p.error(str(e))
     try:
         import torch
         import torch.multiprocessing as mp

@@ -3,17 +3,34 @@
 from the repository root after `make NODEPS=1 gpu`:
 
     PYTHONPATH=python python3 tests/gpu/bench_step.py      # results in $OUT (default /tmp)
+    python3 tests/gpu/bench_step.py --python-layer         # no GPU, no torch: see below
 
 Prints and writes to $OUT/bench_step.json:
   host_step_us      host time of one rec.step() (all attached ops), median and p99
+  host_step_c_us    of that, the library call alone (ctypes call with the stream
+                    known: the capture check and the launch); the rest is Python
+  host_launch_us    a yardstick: host time of torch.cuda._sleep(0), one empty
+                    kernel launched through torch's dispatcher
   host_record_us    host time of one rec.record(op, step, cuda_tensor) (the old path;
                     a DeepEP step made two of them)
-  gpu_step_us       GPU time one step kernel adds, from a graph of 100 steps
-                    (stand-in kernel + step) against the same graph without the steps
+  gpu_step_us       GPU time one step kernel adds per step, from graphs of 100 steps
+                    (stand-in kernels + step) against the same graph without the
+                    steps, and what an empty kernel (torch.cuda._sleep(0)) adds
+                    in its place: the floor of any kernel node
   loop_overhead     a host loop of stand-in kernels with and without rec.step(), in
                     interleaved blocks (the method of issue 17), median per step
+  sync_overhead     the same with a ~100 us GPU step (torch.cuda._sleep) and a
+                    synchronize per step, as a training step that reads its loss:
+                    the overhead in % of a step the size of a small DeepEP LL step
+  *_pdl             the same with the step kernel launched with programmatic
+                    dependent launch (DXTREC_STEP_PDL=1, an experiment)
 Calls are timed in batches between synchronizations so that the launch queue
-never fills (a full queue makes a launch wait for the GPU).
+never fills (a full queue makes a launch wait for the GPU). Every step recorded
+must be in the file (rows dropped: FAIL).
+
+--python-layer times, without a GPU, the Python layer of rec.step() alone: the
+closure attach() builds, with a stand-in for torch's stream getter (a C
+builtin) and a NULL handle, so that the library returns at its first check.
 
 Owner: the GPU side of dxtrace.
 """
@@ -28,7 +45,6 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "python"))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 import dxtrace  # noqa: E402
 
 N = 8
@@ -37,8 +53,38 @@ BATCH = 200
 OUT = os.environ.get("OUT") or tempfile.mkdtemp(prefix="dxt-bench-")
 
 
+def python_layer():
+    """The Python layer of rec.step() alone, in ns per call (min of short batches:
+    the machine may be shared)."""
+    import ctypes
+    tmp = tempfile.mkdtemp(prefix="dxt-bench-py-")
+    rec = dxtrace.Recorder(os.path.join(tmp, "t"), 0, N, run_id="bench-py", quiet=True)
+    null = ctypes.c_void_p(None)
+    step = rec._make_step(0, raw=abs, handle=null)  # abs: a C builtin, as torch's getter
+    fn = rec._lib.dxtrec_step_device
+    pc = time.perf_counter_ns
+
+    def best(call, n=1000, reps=2000):
+        low = float("inf")
+        for _ in range(reps):
+            t0 = pc()
+            for _ in range(n):
+                call()
+            low = min(low, (pc() - t0) / n)
+        return low
+
+    empty = best(lambda: None)
+    whole = best(lambda: step(5)) - empty
+    bare = best(lambda: fn(null, 5, 0)) - empty
+    rec.close()
+    print("python layer of rec.step(): %.0f ns per call (of which the ctypes call %.0f ns, "
+          "the step() frame and stream lookup %.0f ns)" % (whole, bare, whole - bare))
+    return 0
+
+
 def host_cost(fn):
-    """fn() timed CALLS times, in batches; (median, p99) in us."""
+    """fn(i) timed CALLS times, in batches; (median, p99) in us."""
+    import torch
     perf = time.perf_counter
     costs = np.empty(CALLS)
     for b in range(0, CALLS, BATCH):
@@ -54,6 +100,7 @@ def host_cost(fn):
 
 def graph_time_us(body, steps=100, replays=50):
     """GPU time of one replay of a graph of `steps` x body(), per step."""
+    import torch
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     g = torch.cuda.CUDAGraph()
@@ -75,44 +122,53 @@ def graph_time_us(body, steps=100, replays=50):
     return float(np.median(times))
 
 
-def loop_overhead(rec, wait_d, wait_c, incr, blocks=9, steps=200):
-    """Median host-loop time per step of (2 stand-ins [+ rec.step]) in interleaved blocks."""
+def interleaved(body_off, body_on, blocks=9, steps=200, sync_each=False):
+    """Median host-loop time per step of body_off / body_on in interleaved blocks."""
+    import torch
     on, off = [], []
 
-    def block(record):
+    def block(body):
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        for _ in range(steps):
-            wait_d.add_(incr)
-            wait_c.add_(incr)
-            if record:
-                rec.step()
+        for i in range(steps):
+            body(i)
+            if sync_each:
+                torch.cuda.synchronize()
         torch.cuda.synchronize()
         return (time.perf_counter() - t0) / steps * 1e6
 
+    block(body_off), block(body_on)  # warm-up pair
     for _ in range(blocks):
-        off.append(block(False))
-        on.append(block(True))
+        off.append(block(body_off))
+        on.append(block(body_on))
     return float(np.median(off)), float(np.median(on))
 
 
-def main():
-    dev = torch.device("cuda", 0)
-    torch.cuda.set_device(dev)
-    tmp = tempfile.mkdtemp(prefix="dxt-bench-trace-")
-    wait_d = torch.zeros(N, dtype=torch.int64, device=dev)
-    wait_c = torch.zeros(N, dtype=torch.int64, device=dev)
-    incr = torch.ones(N, dtype=torch.int64, device=dev)
-    rec = dxtrace.Recorder(os.path.join(tmp, "step"), 0, N, run_id="bench-step", quiet=True,
-                           ring_capacity=1 << 16)
-    rec.attach("dispatch", wait_d)
-    rec.attach("combine", wait_c)
-    results = {"gpu": torch.cuda.get_device_name(dev), "torch": torch.__version__,
-               "calls": CALLS}
+def sleep_cycles_per_us():
+    import torch
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda._sleep(1000000)
+    start.record()
+    torch.cuda._sleep(20000000)
+    stop.record()
+    stop.synchronize()
+    return 20000000 / (start.elapsed_time(stop) * 1000.0)
+
+
+def host_costs(results, rec, wait_d, dev):
+    import torch
     med, p99 = host_cost(rec.step)  # looked up once, as a user's loop would
     results["host_step_us"] = {"median": med, "p99": p99}
     print("host cost of rec.step() (2 ops):        median %.2f us, p99 %.2f us" % (med, p99))
-
+    fn, handle = rec._lib.dxtrec_step_device, rec._step_handle
+    stream = torch.cuda.current_stream(dev).cuda_stream
+    med, p99 = host_cost(lambda i: fn(handle, CALLS + i, stream))  # steps go on increasing
+    results["host_step_c_us"] = {"median": med, "p99": p99}
+    print("  of which the library call (ctypes):   median %.2f us, p99 %.2f us" % (med, p99))
+    med, p99 = host_cost(lambda i: torch.cuda._sleep(0))
+    results["host_launch_us"] = {"median": med, "p99": p99}
+    print("yardstick: torch.cuda._sleep(0):        median %.2f us, p99 %.2f us" % (med, p99))
+    tmp = tempfile.mkdtemp(prefix="dxt-bench-trace-")
     old = dxtrace.Recorder(os.path.join(tmp, "record"), 0, N, run_id="bench-record",
                            quiet=True, ring_capacity=1 << 16)
     med, p99 = host_cost(lambda i: old.record("dispatch", i, wait_d))
@@ -120,28 +176,94 @@ def main():
     print("host cost of rec.record() (1 op, old):  median %.2f us, p99 %.2f us" % (med, p99))
     old.close()
 
-    base = graph_time_us(lambda: (wait_d.add_(incr), wait_c.add_(incr)))
-    with_step = graph_time_us(lambda: (wait_d.add_(incr), wait_c.add_(incr), rec.step()))
-    results["gpu_step_us"] = {"graph_step_without": base, "graph_step_with": with_step,
-                              "added": with_step - base}
-    print("GPU time per graph step: %.2f us without, %.2f us with rec.step(): +%.2f us"
-          % (base, with_step, with_step - base))
 
-    off, on = loop_overhead(rec, wait_d, wait_c, incr)
-    results["loop_overhead"] = {"off_us": off, "on_us": on, "added_us": on - off}
-    print("eager loop per step (2 stand-ins): %.2f us off, %.2f us on: +%.2f us"
-          % (off, on, on - off))
+def gpu_costs(results, rec, rec_pdl, stand_ins):
+    import torch
+    base = graph_time_us(stand_ins)
+    with_step = graph_time_us(lambda: (stand_ins(), rec.step()))
+    with_pdl = graph_time_us(lambda: (stand_ins(), rec_pdl.step()))
+    with_empty = graph_time_us(lambda: (stand_ins(), torch.cuda._sleep(0)))
+    results["gpu_step_us"] = {"graph_step_without": base, "graph_step_with": with_step,
+                              "added": with_step - base, "added_pdl": with_pdl - base,
+                              "empty_kernel_added": with_empty - base}
+    print("GPU time per graph step: %.2f us without, %.2f us with rec.step(): +%.2f us "
+          "(an empty kernel: +%.2f us; the step kernel with DXTREC_STEP_PDL=1: +%.2f us)"
+          % (base, with_step, with_step - base, with_empty - base, with_pdl - base))
+
+
+def loop_costs(results, rec, rec_pdl, stand_ins):
+    import torch
+
+    def off(i):
+        stand_ins()
+
+    def on(i):
+        stand_ins()
+        rec.step()
+    lo, hi = interleaved(off, on)
+    results["loop_overhead"] = {"off_us": lo, "on_us": hi, "added_us": hi - lo}
+    print("eager loop per step (2 stand-ins): %.2f us off, %.2f us on: +%.2f us" % (lo, hi, hi - lo))
+    cycles = int(100 * sleep_cycles_per_us())
+
+    def off_sync(i):
+        torch.cuda._sleep(cycles)
+        stand_ins()
+
+    for key, r in (("sync_overhead", rec), ("sync_overhead_pdl", rec_pdl)):
+        def on_sync(i, r=r):
+            torch.cuda._sleep(cycles)
+            stand_ins()
+            r.step()
+        lo, hi = interleaved(off_sync, on_sync, sync_each=True)
+        pct = (hi - lo) / lo * 100
+        results[key] = {"off_us": lo, "on_us": hi, "overhead_pct": pct}
+        print("per-step sync, ~100 us GPU step%s: %.2f us off, %.2f us on: %+.2f%%"
+              % (" (DXTREC_STEP_PDL=1)" if r is rec_pdl else "", lo, hi, pct))
+
+
+def main():
+    if "--python-layer" in sys.argv[1:]:
+        return python_layer()
+    import torch
+    dev = torch.device("cuda", 0)
+    torch.cuda.set_device(dev)
+    tmp = tempfile.mkdtemp(prefix="dxt-bench-trace-")
+    wait_d = torch.zeros(N, dtype=torch.int64, device=dev)
+    wait_c = torch.zeros(N, dtype=torch.int64, device=dev)
+    incr = torch.ones(N, dtype=torch.int64, device=dev)
+
+    def stand_ins():
+        wait_d.add_(incr)
+        wait_c.add_(incr)
+    recs = []
+    for name in ("step", "step-pdl"):
+        if name == "step-pdl":  # read by the recorder at its first attach
+            os.environ["DXTREC_STEP_PDL"] = "1"
+        rec = dxtrace.Recorder(os.path.join(tmp, name), 0, N, run_id="bench-" + name,
+                               quiet=True, ring_capacity=1 << 16)
+        rec.attach("dispatch", wait_d)
+        rec.attach("combine", wait_c)
+        os.environ.pop("DXTREC_STEP_PDL", None)
+        recs.append(rec)
+    rec, rec_pdl = recs
+    results = {"gpu": torch.cuda.get_device_name(dev), "torch": torch.__version__,
+               "calls": CALLS}
+    host_costs(results, rec, wait_d, dev)
+    gpu_costs(results, rec, rec_pdl, stand_ins)
+    loop_costs(results, rec, rec_pdl, stand_ins)
     torch.cuda.synchronize()
-    rec.flush()
-    c = rec.counters
-    results["counters"] = {"recorded": c.rows_recorded, "written": c.rows_written,
-                           "dropped": c.rows_dropped}
-    print("recorder: %r" % c)
-    rec.close()
+    ok = True
+    for r in recs:
+        r.flush()
+        c = r.counters
+        results.setdefault("counters", []).append(
+            {"recorded": c.rows_recorded, "written": c.rows_written, "dropped": c.rows_dropped})
+        print("recorder: %r" % c)
+        ok = ok and c.rows_dropped == 0
+        r.close()
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "bench_step.json"), "w") as f:
         json.dump(results, f, indent=1)
-    ok = c.rows_dropped == 0
     print("bench_step: %s" % ("ok" if ok else "FAIL: rows dropped"))
     return 0 if ok else 1
 

@@ -8,6 +8,7 @@
 #                    archive 567632d`; default .devcarry/deepep) into $DEEPEP (build/deepep),
 #                    patched with samples/deepep/fault_delay.patch, built in place; a
 #                    build already there from the same source and patch is kept
+#                    (REBUILD_DEEPEP=1 builds it again)
 # Keeps NVLink multicast off (these machines are shared: NCCL_NVLS_ENABLE=0 etc.).
 #
 # Owner: the GPU side of dxtrace.
@@ -47,11 +48,19 @@ step() {
 SRC=${DEEPEP_SRC:-.devcarry/deepep}
 DEEPEP=$PWD/build/deepep
 
+# what build/deepep was built from: the source's listing and the patch
+deepep_stamp() {
+    { if [ -d "$SRC" ]; then (cd "$SRC" && find . -type f -printf '%P %s %T@\n' |
+        sort); else ls -l --time-style=+%s "$SRC"; fi; cat samples/deepep/fault_delay.patch; } |
+        md5sum | cut -d' ' -f1
+}
+
 build_deepep() {
     local stamp
-    stamp="$(ls -ld --time-style=+%s "$SRC" | awk '{print $6}') $(cksum <samples/deepep/fault_delay.patch)"
-    if [ -f "$DEEPEP/.dxt-built" ] && [ "$(cat "$DEEPEP/.dxt-built")" = "$stamp" ]; then
-        echo "DeepEP already built in $DEEPEP"
+    stamp=$(deepep_stamp)
+    if [ "${REBUILD_DEEPEP:-0}" != 1 ] && [ -f "$DEEPEP/.dxt-stamp" ] &&
+        [ "$(cat "$DEEPEP/.dxt-stamp")" = "$stamp" ] && ls "$DEEPEP"/deep_ep_cpp*.so >/dev/null 2>&1; then
+        echo "build/deepep: built from this source and patch already"
         return 0
     fi
     rm -rf "$DEEPEP" && mkdir -p "$DEEPEP" || return 1
@@ -60,5 +69,5 @@ build_deepep() {
     # NVSHMEM's headers need CCCL's cuda/std/tuple; pip's NVSHMEM is found by setup.py
     (cd "$DEEPEP" && CPLUS_INCLUDE_PATH=/usr/local/cuda/include/cccl:/usr/local/cuda/include \
         MAX_JOBS=${MAX_JOBS:-32} TORCH_CUDA_ARCH_LIST=9.0 ${PY:-python3} setup.py build_ext --inplace) &&
-        echo "$stamp" >"$DEEPEP/.dxt-built"
+        echo "$stamp" >"$DEEPEP/.dxt-stamp"
 }

@@ -54,7 +54,7 @@ main() {
     step build-dxtrace 600 make NODEPS=1 -j16 $jansson build/lib/libdxtrec.so build/lib/libdxtanalysis.so ||
         { note "build failed"; return 1; }
     export SRC DEEPEP PY
-    export -f build_deepep
+    export -f build_deepep deepep_stamp
     step build-deepep 900 bash -c build_deepep || { note "DeepEP build failed: see live.log"; return 1; }
     local k dir
     for k in 2 4; do

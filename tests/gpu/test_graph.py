@@ -16,7 +16,11 @@ both ops with one rec.step() per step. Checks:
   overflow a tiny ring (ring_capacity 8) and a graph of K steps per replay: the
            rows written and the rows dropped add up to every step, what is written
            is right and in order, the drops are counted in the file;
-  capture  rec.step() inside a capture neither fails nor breaks the capture.
+  capture  rec.step() inside a capture neither fails nor breaks the capture;
+  wrap     a ring of 64 steps (mapped host memory, drained by the writer thread
+           while the GPU writes it) wraps W times under a graph replayed with a
+           paced step and under eager steps: every row written is right and in
+           order, written + dropped = every step (drops are said, not required).
 Keeps the traces under $OUT/graph-traces/ (dxt-analyze reads them) and writes
 $OUT/test_graph.txt. Exits non-zero on any failure.
 
@@ -177,13 +181,58 @@ def overflow(dev):
           (np.diff(st) > 0).all() and (d["wait"] == np.outer(st + 1, incr)).all())
 
 
+def wrap(dev):
+    """The ring wraps many times while the writer drains it: the kernel reads the
+    writer's position from host memory each time the ring looks full."""
+    path_dir = os.path.join(TRACES, "wrap")
+    ring, replays, eager = 64, 3000, 3000
+    rec = dxtrace.Recorder(path_dir, 0, N, run_id="graph-wrap", ring_capacity=ring, quiet=True)
+    s = StandIn(dev, 1)
+    rec.attach("dispatch", s.wait)
+    pace = int(30 * 1000 * 1.5)  # about 30 us of torch.cuda._sleep at 1.5 GHz
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.stream(side):
+        with torch.cuda.graph(g, stream=side):
+            torch.cuda._sleep(pace)
+            s.run()
+            rec.step()
+    torch.cuda.current_stream().wait_stream(side)
+    for i in range(replays):
+        g.replay()
+        if i % 256 == 255:
+            torch.cuda.synchronize()  # the launch queue never fills
+    for i in range(eager):
+        torch.cuda._sleep(pace)
+        s.run()
+        rec.step()
+        if i % 256 == 255:
+            torch.cuda.synchronize()
+    torch.cuda.synchronize()
+    time.sleep(0.2)
+    c = rec.counters
+    rec.close()
+    d = read(os.path.join(path_dir, "rank-00000.h5"), "dispatch")
+    total = replays + eager
+    st = d["step"]
+    written, dropped = st.shape[0], d["rows_dropped"]
+    check("wrap: written + dropped = every step (ring of %d, %d steps)" % (ring, total),
+          written + dropped == total, "written %d dropped %d; %r" % (written, dropped, c))
+    incr = s.incr.cpu().numpy()
+    check("wrap: rows in order and right", written > 0 and (np.diff(st) > 0).all() and
+          (d["wait"] == np.outer(st + 1, incr)).all())
+    say("     wrap: %d of %d steps dropped (the writer polls at its adaptive sleep)"
+        % (dropped, total))
+
+
 def main():
     os.makedirs(TRACES, exist_ok=True)
     dev = torch.device("cuda", 0)
     torch.cuda.set_device(dev)
     say("test_graph: %s, torch %s, traces in %s" % (torch.cuda.get_device_name(dev),
                                                    torch.__version__, TRACES))
-    for part in (eager_and_graph, overflow):
+    for part in (eager_and_graph, overflow, wrap):
         try:
             part(dev)
         except Exception as e:  # one part's crash must not hide the others
