@@ -121,7 +121,8 @@ DXTA_API int dxt_report_csv_matrices(FILE *out, const dxt_analysis *a);
  * A job (rank 0 of DeepXTrace-style diagnosis) gathers every rank's counters
  * and feeds one N x N matrix per window; each report analyzes every window fed
  * so far with the same classifier as dxt-analyze, so findings carry their
- * history (onset, persistence, p-value). Memory: the windows fed, as floats. */
+ * history (onset, persistence, p-value). Memory and the cost of a report: the
+ * newest 256 windows of each op (older ones are forgotten). */
 
 /* run_id NULL: "live"; n world size; node_of: n node indices (0 .. nodes-1), or
  * NULL to group ranks by per_node (<= 0: 8) as dxt-analyze does; ops: nops

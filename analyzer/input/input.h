@@ -133,9 +133,11 @@ int dxt_text_window(const dxt_input *in, int op, int64_t first, int64_t last, do
                     int64_t *rank_rows);
 
 /* Live inputs (live_input.c): windows fed by the caller, kept in memory (the
- * newest DXT_LIVE_MAX_WINDOWS of each op). Each fed window is one window of
- * the analysis, whatever window_steps asks. */
-#define DXT_LIVE_MAX_WINDOWS 4096
+ * newest DXT_LIVE_MAX_WINDOWS of each op: each report analyzes them all, at
+ * about 0.05-0.3 us per cell and window, so the history is bounded to keep a
+ * sync-mode diagnosis short). Each fed window is one window of the analysis,
+ * whatever window_steps asks. */
+#define DXT_LIVE_MAX_WINDOWS 256
 int dxt_live_input_new(const char *run_id, int n, const int *node_of, int per_node, int nops,
                        const char *const *ops, const char *unit, dxt_input **out,
                        dxt_error *err);

@@ -53,7 +53,10 @@ dxtrace's own keyword arguments: trace_dir (None: $DXTRACE_DIR; unset: no trace)
 every step is also recorded there, one file per rank (dxtrace.Recorder; no added
 synchronization), so the post-mortem exists when the job dies (`dxt-analyze DIR`);
 window_steps (20); run_id (None: "diagnose-<instance id>"); device (None: "cuda" when
-available, else "cpu"); per_node (None: ranks are grouped into nodes by host name).
+available, else "cpu"); per_node (None: ranks are grouped into nodes by host name);
+trace_every (None: window_steps): the trace gets a row every trace_every steps, one
+small kernel each (the counters are cumulative: nothing but per-step detail is lost;
+1 records every step, at about 4 us of launch and GPU time a step).
 
 Environment (as DeepXTrace): DEEPEP_DIAGNOSE_ENABLE (1), DEEPEP_DIAGNOSE_INTERVAL (the
 interval argument, seconds), DEEPEP_DIAGNOSE_WARMING_TIME (the interval),
@@ -126,7 +129,8 @@ class _Mode:
 class Diagnose:
     """Diagnose slow ranks, receivers and links of DeepEP's dispatch and combine
     while the job runs (see the module's documentation). Arguments as DeepXTrace's;
-    dxtrace's own are keyword-only: trace_dir, window_steps, run_id, device, per_node.
+    dxtrace's own are keyword-only: trace_dir, window_steps, run_id, device, per_node,
+    trace_every.
 
     Attributes as DeepXTrace's: group, rank, group_size, interval, warm_time,
     sync_step, enable_ll_diagnose, enable_normal_diagnose, enable_async,
@@ -135,7 +139,8 @@ class Diagnose:
 
     def __init__(self, group, interval=20, enable_ll_diagnose=True,
                  enable_normal_diagnose=False, enable_async=False, *, trace_dir=None,
-                 window_steps=DEFAULT_WINDOW_STEPS, run_id=None, device=None, per_node=None):
+                 window_steps=DEFAULT_WINDOW_STEPS, run_id=None, device=None, per_node=None,
+                 trace_every=None):
         import torch
         assert group.size() != 0 and interval > 0, "invalid parameter for diagnose"
         if int(window_steps) < 1:
@@ -147,6 +152,11 @@ class Diagnose:
         self.enable_normal_diagnose = bool(enable_normal_diagnose) and enabled
         self.enable_async = bool(enable_async)
         self.window_steps = int(window_steps)
+        # the trace's rows: one every trace_every steps (default: a window's), one small
+        # kernel each; the counters are cumulative, so only per-step detail is lost
+        self.trace_every = int(trace_every) if trace_every else self.window_steps
+        if self.trace_every < 1:
+            raise ValueError("trace_every must be 1 or more, got %r" % (trace_every,))
         self.stop_diagnose = threading.Event()
         self.logger = self._setup_logger(self.rank)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -326,12 +336,16 @@ class Diagnose:
         step_round = int(diagnose_step) if diagnose_step != 0 else self.sync_step
         mode.counter += 1
         step = mode.counter
+        due = step % step_round == 0
+        traced = self._trace is not None and (step % self.trace_every == 0 or step == 1)
+        if not due and not traced and step % self.window_steps != 0 and step != 1:
+            return None  # most steps: a count and three remainders, no torch call
         capturing = _capturing(mode.stats[0])
         if not capturing:  # a graph replays without us: nothing to count it by
             mode.snapshots.step(step)
-            if self._trace is not None:
+            if traced:
                 self._trace.step(step, mode.name)
-        if step % step_round != 0:
+        if not due:
             return None
         if capturing:
             return []

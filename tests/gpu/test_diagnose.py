@@ -49,7 +49,8 @@ def waits_on_gpu(rank, n, slow):
 def run_sync(rank, n, group, out):
     from dxtrace import diagnose as ds
     os.environ["DEEPEP_DIAGNOSE_LOG_PATH"] = os.path.join(out, "sync-log")
-    diag = ds.Diagnose(group=group, trace_dir=os.path.join(out, "trace"), run_id="gpu-diag")
+    diag = ds.Diagnose(group=group, trace_dir=os.path.join(out, "trace"), run_id="gpu-diag",
+                       trace_every=1)  # every step: the test checks each row
     stats = diag.get_stats_ll_stats_tensor()
     assert all(t.is_cuda for t in stats)
     waits = waits_on_gpu(rank, n, n >= 4)
