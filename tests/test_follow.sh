@@ -95,7 +95,7 @@ writer.wait(timeout=60)
 t_end = time.monotonic()
 check("dxt-synth --rate: exit 0", writer.returncode == 0, writer.returncode)
 try:
-    follow.wait(timeout=20)
+    follow.wait(timeout=60)
 except subprocess.TimeoutExpired:
     follow.kill()
 for r in readers:
@@ -103,7 +103,8 @@ for r in readers:
 t_follow_end = time.monotonic()
 check("--follow ends by itself with exit 0", follow.returncode == 0,
       (follow.returncode, "".join(l for _, l in err)))
-check("--follow ends soon after the writer closed", t_follow_end - t_end < 10,
+# two polls that see every file closed, each re-analyzing the trace (slow under ASan)
+check("--follow ends soon after the writer closed", t_follow_end - t_end < 30,
       t_follow_end - t_end)
 
 windows = [(t, json.loads(l)) for t, l in out if l.startswith('{"first_step"')]

@@ -125,12 +125,13 @@ static void usage(FILE *out)
 "                       --window steps (default %d) closes (every rank has written\n"
 "                       its steps), a line if it has findings: new, still active,\n"
 "                       ended. Ends when every writer has closed its files (or on\n"
-"                       SIGINT/SIGTERM), then prints the final report: the same as\n"
-"                       'dxt-analyze TRACE --window W' of the trace as it is then\n"
-"                       (-o FILE: there). Waits for the trace to appear. Each poll\n"
-"                       re-reads and re-analyzes the whole trace: its cost grows as\n"
-"                       ranks^2 x steps (64 ranks x 5,000 steps, 690 MB of live\n"
-"                       files: about 2.6 s of CPU a poll)\n"
+"                       SIGINT/SIGTERM; a second one: at once), then prints the\n"
+"                       final report, the same as 'dxt-analyze TRACE --window W'\n"
+"                       of the trace as it is then (-o FILE: there). Waits for\n"
+"                       the trace directory to appear (its parent must exist).\n"
+"                       Each poll re-reads and re-analyzes the whole trace: its\n"
+"                       cost grows as ranks^2 x steps (64 ranks x 5,000 steps,\n"
+"                       690 MB of live files: about 2.6 s of CPU a poll)\n"
 "  --interval SECONDS   --follow: seconds between polls (default 1)\n"
 "  -q, --quiet          print the findings only\n"
 "  -h, --help           this help\n"
@@ -593,14 +594,22 @@ static int follow_poll_once(const cli *c, dxt_follow *f, follow_view *v, dxt_fol
 }
 
 /* The trace directory, or the directory it will be made in, must exist: a
- * mistyped path is said at once instead of waited for. */
-static int follow_place_exists(const char *path)
+ * mistyped path (or a file) is said at once instead of waited for. 0 or -1. */
+static int follow_place_ok(const char *path)
 {
     struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 0;
+        fprintf(stderr, "dxt-analyze: %s: --follow reads a trace directory\n", path);
+        return -1;
+    }
     char *copy = strdup(path);
-    int ok = stat(path, &st) == 0 || (copy && stat(dirname(copy), &st) == 0 && S_ISDIR(st.st_mode));
+    int ok = copy && stat(dirname(copy), &st) == 0 && S_ISDIR(st.st_mode);
     free(copy);
-    return ok;
+    if (!ok)
+        fprintf(stderr, "dxt-analyze: %s: no such directory, nor its parent\n", path);
+    return ok ? 0 : -1;
 }
 
 static int follow_main(cli *c)
@@ -612,10 +621,8 @@ static int follow_main(cli *c)
     follow_view view = {.tty = isatty(STDERR_FILENO)};
     progress last_progress = {{0, 0}, 0, 0};
     int rc = EXIT_FAILED;
-    if (!follow_place_exists(c->trace)) {
-        fprintf(stderr, "dxt-analyze: %s: no such directory, nor its parent\n", c->trace);
+    if (follow_place_ok(c->trace) != 0)
         return EXIT_NO_INPUT;
-    }
     if (catch_stop_signals() != 0 || dxt_follow_new(c->trace, &c->input, &c->analysis, &f, &err)) {
         fprintf(stderr, "dxt-analyze: %s\n", err.msg[0] ? err.msg : strerror(errno));
         return EXIT_FAILED;
