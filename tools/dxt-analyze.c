@@ -131,7 +131,7 @@ static void usage(FILE *out)
 "                       the trace directory to appear (its parent must exist).\n"
 "                       Each poll re-reads and re-analyzes the whole trace: its\n"
 "                       cost grows as ranks^2 x steps (64 ranks x 5,000 steps,\n"
-"                       690 MB of live files: about 2.6 s of CPU a poll)\n"
+"                       690 MB of live files: about 3 s of CPU a poll)\n"
 "  --interval SECONDS   --follow: seconds between polls (default 1)\n"
 "  -q, --quiet          print the findings only\n"
 "  -h, --help           this help\n"
