@@ -235,7 +235,9 @@ typedef struct dxt_reader dxt_reader;
  * type, format == "dxtrace", format_version <= 1, 0 <= rank < world_size <=
  * DXT_MAX_WORLD, every op's datasets of the right rank, shape and type, unit
  * and counting known. Accepts files left flagged open by a killed SWMR writer
- * and files whose last chunk cannot be decompressed (rows before it kept). */
+ * and files whose last chunk cannot be decompressed (rows before it kept).
+ * Opens without HDF5's file lock: a file the recorder is writing reads as its
+ * last flush left it (FORMAT.md, "Reading a file while it is written"). */
 int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err);
 
 const dxt_meta *dxt_reader_meta(const dxt_reader *r);
