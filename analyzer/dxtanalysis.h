@@ -5,6 +5,8 @@
  *
  *   post-mortem:  dxt_input_open -> dxt_analysis_run -> dxt_report_* -> free
  *   live:         dxt_live_new -> dxt_live_add_window ... -> dxt_live_report
+ *   follow:       dxt_follow_new -> dxt_follow_poll ... -> dxt_follow_final -> free
+ *                 (a trace directory read while it is written, dxt-analyze --follow)
  *
  * M[i][j] is the wait of rank i for rank j (row i comes from rank i's
  * counters): a high column is a slow source, a high row a slow destination, a
@@ -21,7 +23,8 @@
  *   classify/  the classifier: per-window judgement, tests over time, findings
  *   run/       one analysis: windows of each op fed to a tracker per op
  *   report/    text, JSON and CSV reports
- *   live.c     the live API below */
+ *   live.c     the live API below
+ *   follow.c   the follow API below */
 #ifndef DXTANALYSIS_H
 #define DXTANALYSIS_H
 
@@ -94,6 +97,12 @@ typedef struct dxt_input_info {
     int world_size, nops, nfiles;
     int64_t first_step, last_step;
     int nskipped;            /* files not used: dxt_input_skipped */
+    /* a trace being written (format/FORMAT.md, "Reading a file while it is written") */
+    int64_t complete_step;   /* every present rank has rows up to this step: windows that
+                              * end there are complete (INT64_MIN: a rank being written has
+                              * no row yet); last_step when no file is being written */
+    int nwriting;            /* files whose writer has not closed them (closed_unix_ns 0) */
+    int nlegacy;             /* files without closed_unix_ns (older writers): counted as closed */
 } dxt_input_info;
 
 /* What was opened; the strings belong to in. */
@@ -147,5 +156,56 @@ DXTA_API int dxt_live_add_window(dxt_live *l, int op, int64_t first_step, int64_
 DXTA_API int dxt_live_report(dxt_live *l, int format, char **out, char *err, size_t errlen);
 DXTA_API void dxt_live_free_string(char *s);
 DXTA_API void dxt_live_free(dxt_live *l);
+
+/* ---- follow: a trace directory read while it is written ---------------------------- *
+ * dxt-analyze --follow. Each poll re-opens the trace (live files are readable
+ * between the recorder's flushes: format/FORMAT.md) and analyzes every window
+ * that is closed, that is every window whose steps every present rank has
+ * written (dxt_input_info.complete_step): windows have a fixed size, aligned on
+ * the first step seen, so they do not change as the trace grows. For each window
+ * closed since the last poll that has findings it writes one line: text, or
+ * one JSON object (below). Cost: every poll analyzes the whole
+ * trace again (as a post-mortem run of the steps closed so far). */
+
+#define DXT_FOLLOW_WINDOW 20 /* steps per window when the options ask for none */
+
+/* One JSON object per line and window with findings:
+ *   {"first_step": A, "last_step": B, "events": [{"event": "new" | "active" | "ended",
+ *    "kind", "op", "rank" | "src"+"dst" | "node"+"ranks"+"as", "first_step", "last_step",
+ *    "severity", "score", "p_value", "share", "persistent", ...}, ...]}
+ * an event's fields are those of a finding of the JSON report (docs/report.schema.json);
+ * first_step..last_step of an event: the windows its finding was flagged in so far. */
+
+typedef struct dxt_follow dxt_follow;
+
+typedef struct dxt_follow_status {
+    int have_input;          /* 1: the trace was read at this poll; 0: not (yet), err says why */
+    int done;                /* every writer has closed its files (seen at two polls in a
+                              * row), or the windows up to opts.to are all out: stop polling */
+    int nfiles, nwriting, nlegacy; /* as in dxt_input_info, at this poll */
+    int64_t closed_to;       /* windows up to this step are out; INT64_MIN: none yet */
+    int windows;             /* windows out so far (lines only for those with findings) */
+    int active;              /* findings active in the newest window out */
+} dxt_follow_status;
+
+/* Follow the trace directory dir. in_opts and opts as for a post-mortem run
+ * (copied; the strings they point to must outlive f); opts->window_steps 0:
+ * DXT_FOLLOW_WINDOW. 0, or -1 with err. */
+DXTA_API int dxt_follow_new(const char *dir, const dxt_input_opts *in_opts,
+                            const dxt_analysis_opts *opts, dxt_follow **out, dxt_error *err);
+
+/* One poll: write a line to out for each window closed since the last poll that
+ * has findings (json 0: text, 1: JSON), and fill st. A trace that cannot be read
+ * (yet) is no failure: st->have_input 0 and err says why. 0, or -1 when the
+ * analysis failed (read error, out of memory) or out could not be written. */
+DXTA_API int dxt_follow_poll(dxt_follow *f, FILE *out, int json, dxt_follow_status *st,
+                             dxt_error *err);
+
+/* The analysis of everything the trace holds now, as a post-mortem run with the
+ * same options and window would give (its input belongs to f: free the
+ * analysis before f). 0; -2 when there is no usable input or the request
+ * selects nothing; -1 when it failed midway. */
+DXTA_API int dxt_follow_final(dxt_follow *f, dxt_analysis **out, dxt_error *err);
+DXTA_API void dxt_follow_free(dxt_follow *f);
 
 #endif

@@ -44,6 +44,7 @@
     X(DXT_A_GPU_NAME, "gpu_name", "name of the rank's GPU")                              \
     X(DXT_A_GPU_UUID, "gpu_uuid", "UUID of the rank's GPU")                              \
     X(DXT_A_WRITER, "writer", "program and version that wrote the file")                 \
+    X(DXT_A_CLOSED_UNIX_NS, "closed_unix_ns", "when the writer closed the file (Unix ns); 0 while it is written") \
     /* groups and datasets (contract) */                                                 \
     X(DXT_G_OPS, "ops", "one group per operation")                                       \
     X(DXT_D_WAIT, "wait", "T x N wait of this rank for each peer")                       \
@@ -89,7 +90,7 @@ typedef struct dxt_error {
 } dxt_error;
 
 /* Root attributes of one rank's file. Absent optional fields: local_rank -1,
- * clock_hz 0, created_unix_ns 0, strings "". */
+ * clock_hz 0, created_unix_ns 0, closed_unix_ns -1, strings "". */
 typedef struct dxt_meta {
     char run_id[DXT_STR_MAX];
     int64_t rank;
@@ -101,6 +102,10 @@ typedef struct dxt_meta {
     char gpu_name[DXT_STR_MAX];
     char gpu_uuid[DXT_STR_MAX];
     char writer[DXT_STR_MAX];
+    int64_t closed_unix_ns; /* when the writer closed the file; 0: still being written
+                             * (or its writer died); -1: absent (an older writer). The
+                             * writer sets it itself: a live file is created with 0 and
+                             * dxt_writer_close stores the time (meta's value is ignored) */
 } dxt_meta;
 
 /* What a reader knows of one /ops/<name> group. */
@@ -162,13 +167,15 @@ int dxt_writer_set_dropped(dxt_writer *w, int op, int64_t rows_dropped, int64_t 
 /* Make everything appended so far survive a kill of this process. */
 int dxt_writer_flush(dxt_writer *w, dxt_error *err);
 
-/* Flush and close; w is freed even on error. */
+/* Store closed_unix_ns (now), flush and close; w is freed even on error. */
 int dxt_writer_close(dxt_writer *w, dxt_error *err);
 
 /* Rewrite a closed trace file with shuffle + deflate(level) chunks: written to
  * a private temporary of its directory, then renamed over path if path still
  * is the file that was read (atomic: a kill leaves the old file whole; its
- * orphan temporary is removed by the next compression in that directory). */
+ * orphan temporary is removed by the next compression in that directory).
+ * closed_unix_ns is copied (a file without it, or with 0, gets the time of
+ * compression: a compressed file is never written again). */
 int dxt_file_compress(const char *path, int level, dxt_error *err);
 
 /* ---- files in directories others can write to (fmt_safefile.c) ----------------
@@ -228,7 +235,9 @@ typedef struct dxt_reader dxt_reader;
  * type, format == "dxtrace", format_version <= 1, 0 <= rank < world_size <=
  * DXT_MAX_WORLD, every op's datasets of the right rank, shape and type, unit
  * and counting known. Accepts files left flagged open by a killed SWMR writer
- * and files whose last chunk cannot be decompressed (rows before it kept). */
+ * and files whose last chunk cannot be decompressed (rows before it kept).
+ * Opens without HDF5's file lock: a file the recorder is writing reads as its
+ * last flush left it (FORMAT.md, "Reading a file while it is written"). */
 int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err);
 
 const dxt_meta *dxt_reader_meta(const dxt_reader *r);

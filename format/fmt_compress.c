@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fmt_internal.h"
@@ -89,8 +90,16 @@ static int copy_file(dxt_reader *rd, const char *tmp, const char *h5_name, int l
         dxt_fail(err, "%s: out of memory", tmp);
         goto fail;
     }
-    if (dxt_writer_create_on(tmp, h5_name, dxt_reader_meta(rd), specs, nops, &layout, &w,
-                             err) < 0)
+    dxt_meta meta = *dxt_reader_meta(rd);
+    if (meta.closed_unix_ns <= 0) { /* an older writer's file, or one never closed: a
+                                     * compressed file is never written again */
+        struct timespec now;
+        if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+            meta.closed_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+        if (meta.closed_unix_ns <= 0)
+            meta.closed_unix_ns = 1;
+    }
+    if (dxt_writer_create_on(tmp, h5_name, &meta, specs, nops, &layout, &w, err) < 0)
         goto fail;
     for (int i = 0; i < nops; i++)
         if (copy_op(rd, w, i, &b, err) < 0)

@@ -53,6 +53,7 @@ static int read_meta(dxt_reader *r, dxt_error *err)
     const char *p = r->path;
     hid_t f = r->file;
     m->local_rank = -1;
+    m->closed_unix_ns = -1; /* absent: an older writer */
     if (read_format_attrs(r, err) < 0 ||
         dxt_read_str_attr(p, f, "", DXT_A_RUN_ID, 1, m->run_id, sizeof m->run_id, err) < 0 ||
         dxt_read_int_attr(p, f, "", DXT_A_WORLD_SIZE, 1, &m->world_size, err) < 0 ||
@@ -73,6 +74,12 @@ static int read_meta(dxt_reader *r, dxt_error *err)
         dxt_read_str_attr(p, f, "", DXT_A_GPU_UUID, 0, m->gpu_uuid, sizeof m->gpu_uuid, err) < 0 ||
         dxt_read_str_attr(p, f, "", DXT_A_WRITER, 0, m->writer, sizeof m->writer, err) < 0)
         return -1;
+    int closed = dxt_read_int_attr(p, f, "", DXT_A_CLOSED_UNIX_NS, 0, &m->closed_unix_ns, err);
+    if (closed < 0)
+        return -1;
+    if (closed > 0 && m->closed_unix_ns < 0)
+        return dxt_fail(err, "%s: attribute 'closed_unix_ns' is negative (%lld)", p,
+                        (long long)m->closed_unix_ns);
     if (m->clock_hz < 0 || m->clock_hz != m->clock_hz)
         return dxt_fail(err, "%s: attribute 'clock_hz' is not a positive number", p);
     return 0;
@@ -473,6 +480,16 @@ static hid_t reader_fapl(void)
         H5Pclose(fapl);
         fapl = H5I_INVALID_HID;
     }
+#if H5_VERSION_GE(1, 10, 7)
+    /* No file lock: the writer holds an exclusive one while it records, and a
+     * live file is readable between its flushes by design (FORMAT.md, "Reading
+     * a file while it is written"); a lock would refuse it ("unable to lock
+     * file"). With an older HDF5: HDF5_USE_FILE_LOCKING=FALSE. */
+    if (fapl >= 0 && H5Pset_file_locking(fapl, 0, 1) < 0) {
+        H5Pclose(fapl);
+        fapl = H5I_INVALID_HID;
+    }
+#endif
     return fapl;
 }
 

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fmt_internal.h"
@@ -39,6 +40,7 @@ struct dxt_writer {
     int64_t world_size;
     int nops;
     int fsync;
+    int live;           /* uncompressed, being recorded: closed_unix_ns is set at close */
     int64_t max_rows;   /* rows per op before the chunk index would split (live files) */
     writer_op op[DXT_MAX_OPS];
 };
@@ -94,9 +96,13 @@ static int write_str_attr(hid_t loc, dxt_name name, const char *value)
     return rc;
 }
 
-static int write_root_attrs(hid_t file, const dxt_meta *meta)
+/* closed_unix_ns: 0 in a live file (created with the file, as every attribute
+ * that is rewritten later: dxt_writer_close stores the time in place); a
+ * compressed copy keeps the value it was given. */
+static int write_root_attrs(hid_t file, const dxt_meta *meta, int live)
 {
     double clock_hz = meta->clock_hz;
+    int64_t closed = live ? 0 : meta->closed_unix_ns;
     if (write_str_attr(file, DXT_A_FORMAT, DXT_FORMAT_MAGIC) < 0 ||
         write_i64_attr(file, DXT_A_FORMAT_VERSION, DXT_FORMAT_VERSION) < 0 ||
         write_str_attr(file, DXT_A_RUN_ID, meta->run_id) < 0 ||
@@ -111,7 +117,8 @@ static int write_root_attrs(hid_t file, const dxt_meta *meta)
          write_i64_attr(file, DXT_A_CREATED_UNIX_NS, meta->created_unix_ns) < 0) ||
         (meta->gpu_name[0] && write_str_attr(file, DXT_A_GPU_NAME, meta->gpu_name) < 0) ||
         (meta->gpu_uuid[0] && write_str_attr(file, DXT_A_GPU_UUID, meta->gpu_uuid) < 0) ||
-        (meta->writer[0] && write_str_attr(file, DXT_A_WRITER, meta->writer) < 0))
+        (meta->writer[0] && write_str_attr(file, DXT_A_WRITER, meta->writer) < 0) ||
+        (closed >= 0 && write_i64_attr(file, DXT_A_CLOSED_UNIX_NS, closed) < 0))
         return -1;
     return 0;
 }
@@ -398,7 +405,8 @@ int dxt_writer_create_on(const char *path, const char *h5_name, const dxt_meta *
         dxt_fail(err, "%s: file cannot be created", path);
         goto fail;
     }
-    if (write_root_attrs(w->file, meta) < 0) {
+    w->live = live;
+    if (write_root_attrs(w->file, meta, live) < 0) {
         dxt_fail(err, "%s: root attributes cannot be written", path);
         goto fail;
     }
@@ -588,13 +596,35 @@ int dxt_writer_flush(dxt_writer *w, dxt_error *err)
     return 0;
 }
 
+/* The time of the close into closed_unix_ns (an attribute of the live file
+ * since its creation: rewritten in place, written out by the close's flush). */
+static int mark_closed(dxt_writer *w, dxt_error *err)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return dxt_fail(err, "%s: attribute '%s': no clock: %s", w->path,
+                        dxt_name_str(DXT_A_CLOSED_UNIX_NS), strerror(errno));
+    int64_t ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    if (write_i64_attr(w->file, DXT_A_CLOSED_UNIX_NS, ns > 0 ? ns : 1) < 0)
+        return dxt_fail(err, "%s: attribute '%s' cannot be written", w->path,
+                        dxt_name_str(DXT_A_CLOSED_UNIX_NS));
+    return 0;
+}
+
 int dxt_writer_close(dxt_writer *w, dxt_error *err)
 {
     if (!w)
         return 0;
+    dxt_error mark_err = {{0}};
+    int marked = w->live ? mark_closed(w, &mark_err) : 0; /* the rows matter more: flush anyway */
     int rc = dxt_writer_flush(w, err);
     if (close_file(w, rc != 0) < 0 && rc == 0)
         rc = dxt_fail(err, "%s: file close failed", w->path);
+    if (rc == 0 && marked != 0) {
+        if (err)
+            *err = mark_err;
+        rc = -1;
+    }
     free(w->path);
     free(w);
     return rc;

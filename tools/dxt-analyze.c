@@ -1,16 +1,21 @@
 /* dxt-analyze.c - dxt-analyze's command line: options, loading the input, running
  * the analysis, printing the report (text, JSON or CSV, to stdout or -o FILE),
- * progress on a terminal; exit codes.
+ * progress on a terminal; exit codes. --follow: the polling loop over the follow
+ * API (dxtanalysis.h), its messages and signals; the final report as above.
  * Owner: the loader/report engineer (A2). The plots engineer adds --plots,
  * --show, --plot-window, --log-color in the marked places (the analysis
  * results: dxt_analysis in analysis.h, one dxt_op_result per op). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,8 +25,8 @@
 
 /* Exit codes, documented in --help. */
 #define DXT_EXIT_CODES(X)                                                          \
-    X(EXIT_ANALYZED, 0, "the analysis ran (with or without findings)")              \
-    X(EXIT_NO_INPUT, 1, "no usable input (unreadable, no valid file, mixed runs, unknown op, empty step range)") \
+    X(EXIT_ANALYZED, 0, "the analysis ran (with or without findings; --follow: it ended, report written)") \
+    X(EXIT_NO_INPUT, 1, "no usable input (unreadable, no valid file, mixed runs, unknown op, empty step range; --follow: none when it ended)") \
     X(EXIT_USAGE, 2, "bad command line")                                            \
     X(EXIT_FAILED, 3, "the analysis failed midway (read error, out of memory, output error)") \
     X(EXIT_PLOTS, 4, "the report was written but a picture was not (--plots, --show: gnuplot missing or failed)")
@@ -38,6 +43,8 @@ typedef struct cli {
     const char *trace;
     report_format format;
     int quiet, matrices;
+    int follow;              /* --follow: read the trace while it is written */
+    double interval;         /* --interval: seconds between polls */
     const char *output;      /* -o FILE; NULL: stdout */
     dxt_input_opts input;
     dxt_analysis_opts analysis;
@@ -47,7 +54,7 @@ typedef struct cli {
 enum { OPT_FORMAT = 256, OPT_WINDOW, OPT_FROM, OPT_TO, OPT_OP, OPT_RUN, OPT_PER_NODE,
        OPT_MIN_SEVERITY, OPT_MIN_SCORE, OPT_VERBOSE,
        OPT_PLOTS, OPT_SHOW, OPT_PLOT_WINDOW, OPT_LOG_COLOR, OPT_ABS_COLOR, OPT_COLOR,
-       OPT_PALETTE, OPT_MATRICES, OPT_UNIT, OPT_VERSION };
+       OPT_PALETTE, OPT_MATRICES, OPT_UNIT, OPT_VERSION, OPT_FOLLOW, OPT_INTERVAL };
 
 static const struct option long_options[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
@@ -73,6 +80,8 @@ static const struct option long_options[] = {
     {"unit", required_argument, NULL, OPT_UNIT},
     {"output", required_argument, NULL, 'o'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"follow", no_argument, NULL, OPT_FOLLOW},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
     {NULL, 0, NULL, 0},
 };
 
@@ -111,11 +120,32 @@ static void usage(FILE *out)
 "  --show               draw each op's heatmap in the terminal, fitted to its size\n"
 "  --color WHEN         --show's colors: auto (default: on a terminal, unless NO_COLOR\n"
 "                       is set), always or never (glyphs only)\n"
+"  --follow             read the trace directory while it is written (live files,\n"
+"                       new segments, new rank files) and print, as each window of\n"
+"                       --window steps (default %d) closes (every rank has written\n"
+"                       its steps), a line if it has findings: new, still active,\n"
+"                       ended. Ends when every writer has closed its files (or on\n"
+"                       SIGINT/SIGTERM; a second one: at once), then prints the\n"
+"                       final report, the same as 'dxt-analyze TRACE --window W'\n"
+"                       of the trace as it is then (-o FILE: there). Waits for\n"
+"                       the trace directory to appear (its parent must exist).\n"
+"                       Each poll re-reads and re-analyzes the whole trace: its\n"
+"                       cost grows as ranks^2 x steps (64 ranks x 5,000 steps,\n"
+"                       690 MB of live files: about 3 s of CPU a poll)\n"
+"  --interval SECONDS   --follow: seconds between polls (default 1)\n"
 "  -q, --quiet          print the findings only\n"
 "  -h, --help           this help\n"
 "  --version            the version\n\n"
 "On a terminal, long work (reading, analysis, pictures) shows its progress on stderr.\n\n"
-"Exit codes:\n");
+"--follow lines: text, 'steps A-B: new|still|ended KIND in OP: SUBJECT ...; ...';\n"
+"with --format json one object per line:\n"
+"  {\"first_step\": A, \"last_step\": B, \"events\": [{\"event\": \"new\"|\"active\"|\"ended\",\n"
+"   \"kind\", \"op\", \"rank\" | \"src\",\"dst\" | \"node\",\"ranks\",\"as\", \"first_step\",\n"
+"   \"last_step\", \"severity\", \"score\", \"p_value\", ...}]}\n"
+"(a finding's fields as in the JSON report), then the JSON report itself. Files\n"
+"without closed_unix_ns (older writers) count as closed; a file whose writer was\n"
+"killed never closes: stop --follow with SIGINT.\n\n"
+"Exit codes:\n", DXT_FOLLOW_WINDOW);
 #define EXIT_HELP(id, code, what) fprintf(out, "  %d  %s\n", code, what);
     DXT_EXIT_CODES(EXIT_HELP)
 #undef EXIT_HELP
@@ -164,6 +194,18 @@ static int parse_option(cli *c, int opt, const char *arg)
         return 0;
     case OPT_MATRICES:
         c->matrices = 1;
+        return 0;
+    case OPT_FOLLOW:
+        c->follow = 1;
+        return 0;
+    case OPT_INTERVAL:
+        if (parse_double(arg, "--interval", &c->interval) != 0)
+            return -1;
+        if (!(c->interval > 0 && c->interval <= 3600)) {
+            fprintf(stderr, "dxt-analyze: --interval wants seconds in (0, 3600], not '%s'\n",
+                    arg);
+            return -1;
+        }
         return 0;
     case 'o':
         c->output = arg;
@@ -257,6 +299,7 @@ static int parse_cli(cli *c, int argc, char **argv)
     dxt_input_opts_init(&c->input);
     dxt_analysis_opts_init(&c->analysis);
     dxt_plots_request_init(&c->plots);
+    c->interval = 1.0;
     int opt;
     while ((opt = getopt_long(argc, argv, "qho:", long_options, NULL)) != -1) {
         if (opt == 'h') {
@@ -276,6 +319,10 @@ static int parse_cli(cli *c, int argc, char **argv)
     }
     if (c->matrices && c->format != REPORT_CSV) {
         fprintf(stderr, "dxt-analyze: --matrices goes with --format csv\n");
+        return -1;
+    }
+    if (c->follow && c->format == REPORT_CSV) {
+        fprintf(stderr, "dxt-analyze: --follow goes with --format text or json\n");
         return -1;
     }
     c->trace = argv[optind];
@@ -407,20 +454,217 @@ static int draw(cli *c, const dxt_analysis *a, FILE *report_out, progress *progr
     return -1;
 }
 
+/* The report of a (and its pictures) to stdout or -o FILE: the exit code. */
+static int output_report(cli *c, const dxt_analysis *a, progress *last_progress)
+{
+    FILE *out = stdout;
+    dxt_newfile report_file = {.dirfd = -1, .fd = -1};
+    const char *report_base = NULL;
+    int rc;
+    if (c->output && open_report(c->output, &report_file, &report_base, &out) != 0)
+        return EXIT_FAILED;
+    int drawn = draw(c, a, out, last_progress);
+    if (write_report(c, out, a) != 0 || fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "dxt-analyze: cannot write the report%s%s: %s\n", c->output ? " to " : "",
+                c->output ? c->output : "", strerror(errno));
+        rc = EXIT_FAILED;
+    } else {
+        rc = drawn == 0 ? EXIT_ANALYZED : EXIT_PLOTS;
+    }
+    if (out != stdout && close_report(c->output, &report_file, report_base, out,
+                                      rc != EXIT_FAILED) != 0)
+        rc = EXIT_FAILED;
+    return rc;
+}
+
+/* ---- --follow ------------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* SIGINT, SIGTERM: end the polls and write the final report; a second one ends
+ * the process at once (the handler resets itself). */
+static int catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND; /* no SA_RESTART: the nap ends at the signal */
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ? -1 : 0;
+}
+
+static void nap(double seconds)
+{
+    struct timespec left = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
+    while (!stop_signal && nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
+}
+
+/* What --follow shows on stderr: why it waits (each reason once), the older
+ * writers' files (once), a progress line on a terminal. */
+typedef struct follow_view {
+    char said[512];          /* the last reason given, digits left out */
+    int said_legacy, tty, progress_len, lines;
+} follow_view;
+
+static void progress_clear(follow_view *v)
+{
+    if (v->progress_len > 0)
+        fprintf(stderr, "\r%*s\r", v->progress_len, "");
+    v->progress_len = 0;
+}
+
+/* s without its digits (counts and file numbers change from poll to poll). */
+static void without_digits(const char *s, char *buf, size_t cap)
+{
+    size_t used = 0;
+    for (; *s && used + 1 < cap; s++)
+        if (*s < '0' || *s > '9')
+            buf[used++] = *s;
+    buf[used] = '\0';
+}
+
+static void follow_say(follow_view *v, const char *dir, const dxt_follow_status *st,
+                       const dxt_error *err)
+{
+    if (!st->have_input) {
+        char reason[512];
+        without_digits(err->msg, reason, sizeof reason);
+        if (strcmp(reason, v->said) != 0) {
+            progress_clear(v);
+            fprintf(stderr, "dxt-analyze: --follow: waiting: %s\n", err->msg);
+            snprintf(v->said, sizeof v->said, "%s", reason);
+        }
+    } else if (st->nlegacy > 0 && !v->said_legacy) {
+        progress_clear(v);
+        fprintf(stderr, "dxt-analyze: %d of %d files have no closed_unix_ns (written by an "
+                "older dxtrace): taken as closed\n", st->nlegacy, st->nfiles);
+        v->said_legacy = 1;
+    }
+    if (!v->tty || !st->have_input)
+        return;
+    char line[256];
+    int len = snprintf(line, sizeof line, "dxt-analyze: %s: %d files, %d being written, %d "
+                       "windows out", dir, st->nfiles, st->nwriting, st->windows);
+    if (st->windows > 0 && len > 0 && (size_t)len < sizeof line)
+        len += snprintf(line + len, sizeof line - (size_t)len, " (to step %" PRId64 "), %d "
+                        "findings active", st->closed_to, st->active);
+    progress_clear(v);
+    fprintf(stderr, "%s", line);
+    v->progress_len = len > 0 ? (len < (int)sizeof line ? len : (int)sizeof line - 1) : 0;
+}
+
+/* One poll: its lines go to stdout at once (stdout may be a pipe). */
+static int follow_poll_once(const cli *c, dxt_follow *f, follow_view *v, dxt_follow_status *st)
+{
+    dxt_error err = {{0}};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem) {
+        fprintf(stderr, "dxt-analyze: out of memory\n");
+        return -1;
+    }
+    int rc = dxt_follow_poll(f, mem, c->format == REPORT_JSON, st, &err);
+    if (fclose(mem) != 0 && rc == 0) {
+        snprintf(err.msg, sizeof err.msg, "out of memory for the findings");
+        rc = -1;
+    }
+    if (rc == 0 && len > 0) {
+        progress_clear(v);
+        v->lines = 1;
+        if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0) {
+            snprintf(err.msg, sizeof err.msg, "cannot write the findings: %s", strerror(errno));
+            rc = -1;
+        }
+    }
+    free(buf);
+    if (rc != 0) {
+        progress_clear(v);
+        fprintf(stderr, "dxt-analyze: %s\n", err.msg);
+        return -1;
+    }
+    follow_say(v, c->trace, st, &err);
+    return 0;
+}
+
+/* The trace directory, or the directory it will be made in, must exist: a
+ * mistyped path (or a file) is said at once instead of waited for. 0 or -1. */
+static int follow_place_ok(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 0;
+        fprintf(stderr, "dxt-analyze: %s: --follow reads a trace directory\n", path);
+        return -1;
+    }
+    char *copy = strdup(path);
+    int ok = copy && stat(dirname(copy), &st) == 0 && S_ISDIR(st.st_mode);
+    free(copy);
+    if (!ok)
+        fprintf(stderr, "dxt-analyze: %s: no such directory, nor its parent\n", path);
+    return ok ? 0 : -1;
+}
+
+static int follow_main(cli *c)
+{
+    dxt_error err = {{0}};
+    dxt_follow *f = NULL;
+    dxt_analysis *a = NULL;
+    dxt_follow_status st;
+    follow_view view = {.tty = isatty(STDERR_FILENO)};
+    progress last_progress = {{0, 0}, 0, 0};
+    int rc = EXIT_FAILED;
+    if (follow_place_ok(c->trace) != 0)
+        return EXIT_NO_INPUT;
+    if (catch_stop_signals() != 0 || dxt_follow_new(c->trace, &c->input, &c->analysis, &f, &err)) {
+        fprintf(stderr, "dxt-analyze: %s\n", err.msg[0] ? err.msg : strerror(errno));
+        return EXIT_FAILED;
+    }
+    for (;;) {
+        if (follow_poll_once(c, f, &view, &st) != 0)
+            goto done;
+        if (st.done || stop_signal)
+            break;
+        nap(c->interval);
+        if (stop_signal)
+            break;
+    }
+    progress_clear(&view);
+    int ran = dxt_follow_final(f, &a, &err);
+    if (ran != 0) {
+        fprintf(stderr, "dxt-analyze: %s\n", err.msg);
+        rc = ran == -2 ? EXIT_NO_INPUT : EXIT_FAILED;
+        goto done;
+    }
+    if (view.lines && !c->output && c->format == REPORT_TEXT && fputc('\n', stdout) == EOF)
+        goto done;
+    rc = output_report(c, a, &last_progress);
+done:
+    dxt_analysis_free(a);
+    dxt_follow_free(f);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     cli c;
     dxt_error err = {{0}};
     dxt_input *in = NULL;
     dxt_analysis *a = NULL;
-    FILE *out = stdout;
-    dxt_newfile report_file = {.dirfd = -1, .fd = -1};
-    const char *report_base = NULL;
     progress last_progress = {{0, 0}, 0, 0};
     int rc = parse_cli(&c, argc, argv);
     if (rc != 0)
         return rc > 0 ? EXIT_ANALYZED : EXIT_USAGE;
     raise_file_limit();
+    if (c.follow)
+        return follow_main(&c);
     if (dxt_input_open(c.trace, &c.input, &in, &err) != 0) {
         fprintf(stderr, "dxt-analyze: %s\n", err.msg);
         return EXIT_NO_INPUT;
@@ -438,24 +682,9 @@ int main(int argc, char **argv)
     if (ran != 0) {
         fprintf(stderr, "dxt-analyze: %s\n", err.msg);
         rc = ran == -2 ? EXIT_NO_INPUT : EXIT_FAILED;
-        goto done;
+    } else {
+        rc = output_report(&c, a, &last_progress);
     }
-    if (c.output && open_report(c.output, &report_file, &report_base, &out) != 0) {
-        rc = EXIT_FAILED;
-        goto done;
-    }
-    int drawn = draw(&c, a, out, &last_progress);
-    if (write_report(&c, out, a) != 0 || fflush(out) != 0 || ferror(out)) {
-        fprintf(stderr, "dxt-analyze: cannot write the report%s%s: %s\n", c.output ? " to " : "",
-                c.output ? c.output : "", strerror(errno));
-        rc = EXIT_FAILED;
-        goto done;
-    }
-    rc = drawn == 0 ? EXIT_ANALYZED : EXIT_PLOTS;
-done:
-    if (out != stdout && close_report(c.output, &report_file, report_base, out,
-                                      rc != EXIT_FAILED) != 0)
-        rc = EXIT_FAILED;
     dxt_analysis_free(a);
     dxt_input_free(in);
     return rc;

@@ -165,9 +165,11 @@ int dxt_input_open(const char *path, const dxt_input_opts *opts, dxt_input **out
 
 void dxt_input_describe(const dxt_input *in, dxt_input_info *info)
 {
+    int trace = in->kind == DXT_INPUT_TRACE;
     *info = (dxt_input_info){dxt_input_kind_str(in->kind), in->run_id, in->unit, in->n,
                              in->nops, in->nfiles, in->first_step, in->last_step,
-                             in->nskipped};
+                             in->nskipped, trace ? in->complete_step : in->last_step,
+                             trace ? in->nwriting : 0, trace ? in->nlegacy : 0};
 }
 
 void dxt_input_skipped(const dxt_input *in, int k, const char **path, const char **reason)

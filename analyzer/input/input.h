@@ -64,6 +64,12 @@ typedef struct dxt_input {
     char **node_names;          /* nnodes */
     unsigned char *rank_present;/* n: 1 when some file/row gives this rank */
     int nfiles;                 /* files used (trace) */
+    /* a trace being written (load_meta.c; other inputs: last_step, 0, 0) */
+    int64_t complete_step;      /* every present rank has rows up to here (INT64_MIN: not
+                                 * every one has rows yet); last_step when none is written */
+    int nwriting;               /* files whose writer has not closed them (closed_unix_ns 0,
+                                 * and no newer file of their rank) */
+    int nlegacy;                /* files without closed_unix_ns (older writers): taken as closed */
     /* what went wrong, for the report */
     dxt_skipped *skipped;
     int nskipped;

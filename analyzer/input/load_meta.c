@@ -1,7 +1,8 @@
 /* load_meta.c - what the trace loader learns from the files' attributes and
  * step datasets before any wait is read: ops, their step ranges, the unit
  * (us when every file can be converted, else cycles), tokens, dropped rows,
- * ranks present and missing, segments, nodes.
+ * ranks present and missing, segments, nodes; for a trace being written, the
+ * files still written and the step every rank's rows reach.
  * Owner: the loader/report engineer (A2). */
 #include "load_trace.h"
 
@@ -310,16 +311,123 @@ static int trace_nodes(dxt_input *in, dxt_trace_state *t, int per_node)
     return dxt_input_nodes_by_count(in, per_node);
 }
 
+/* 1 when file g of the same rank was started after f: created later, or its
+ * rows all follow f's (the next segment of a recording). */
+static int started_after(const dxt_input *in, const dxt_trace_file *f, const dxt_trace_file *g)
+{
+    int64_t born_f = dxt_reader_meta(f->reader)->created_unix_ns;
+    int64_t born_g = dxt_reader_meta(g->reader)->created_unix_ns;
+    if (born_f > 0 && born_g > 0 && born_f != born_g)
+        return born_g > born_f;
+    int any = 0;
+    for (int k = 0; k < in->nops; k++) {
+        if (f->op_index[k] < 0 || g->op_index[k] < 0)
+            continue;
+        if (g->op_first[k] <= f->op_last[k])
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
+/* Is f still being written? closed_unix_ns 0 (absent: an older writer, taken
+ * as closed) and no newer file of its rank (a writer that went on to a new
+ * segment after a write error is done with this one). */
+static int file_writing(const dxt_input *in, const dxt_trace_state *t, int k)
+{
+    const dxt_trace_file *f = &t->files[k];
+    if (dxt_reader_meta(f->reader)->closed_unix_ns != 0)
+        return 0;
+    for (int m = 0; m < t->nfiles; m++)
+        if (m != k && t->files[m].rank == f->rank && started_after(in, f, &t->files[m]))
+            return 0;
+    return 1;
+}
+
+/* The rank's rows reach step *last in every op it records: the smallest of its
+ * ops' last steps (0 when it has no row, *last untouched). files: the indices
+ * of its nfiles files. */
+static int rank_reach(const dxt_input *in, const dxt_trace_state *t, const int *files,
+                      int nfiles, int64_t *last)
+{
+    int any = 0;
+    for (int k = 0; k < in->nops; k++) {
+        int64_t op_last = INT64_MIN;
+        for (int m = 0; m < nfiles; m++) {
+            const dxt_trace_file *f = &t->files[files[m]];
+            if (f->op_index[k] >= 0 && f->op_last[k] > op_last)
+                op_last = f->op_last[k];
+        }
+        if (op_last == INT64_MIN)
+            continue;
+        if (!any || op_last < *last)
+            *last = op_last;
+        any = 1;
+    }
+    return any;
+}
+
+/* A trace being written (dxt-analyze --follow): the files still written, the
+ * files of older writers, and the step up to which every present rank has
+ * rows (a rank with no row yet holds every window open while it is written).
+ * files_of[i]: rank i's file count; writing_of[i]: those still written. */
+static int trace_writing(dxt_input *in, const dxt_trace_state *t, const int *files_of,
+                         const int *writing_of)
+{
+    in->nwriting = in->nlegacy = 0;
+    for (int k = 0; k < t->nfiles; k++)
+        in->nlegacy += dxt_reader_meta(t->files[k].reader)->closed_unix_ns < 0;
+    for (int i = 0; i < in->n; i++)
+        in->nwriting += writing_of[i];
+    in->complete_step = in->last_step;
+    if (in->nwriting == 0)
+        return 0;
+    /* the files of each rank: order[start[i] .. start[i + 1]) */
+    int *start = calloc((size_t)in->n + 1, sizeof *start);
+    int *next = malloc((size_t)in->n * sizeof *next);
+    int *order = malloc((size_t)t->nfiles * sizeof *order);
+    int rc = -1;
+    if (!start || !next || !order)
+        goto fail;
+    for (int i = 0; i < in->n; i++)
+        start[i + 1] = start[i] + files_of[i];
+    memcpy(next, start, (size_t)in->n * sizeof *next);
+    for (int k = 0; k < t->nfiles; k++)
+        order[next[t->files[k].rank]++] = k;
+    for (int i = 0; i < in->n; i++) {
+        int64_t last = INT64_MIN;
+        if (start[i + 1] == start[i])
+            continue; /* not present */
+        if (!rank_reach(in, t, order + start[i], start[i + 1] - start[i], &last)) {
+            if (writing_of[i])
+                in->complete_step = INT64_MIN;
+            continue;
+        }
+        if (last < in->complete_step)
+            in->complete_step = last;
+    }
+    rc = 0;
+fail:
+    free(start);
+    free(next);
+    free(order);
+    return rc;
+}
+
 int dxt_trace_gather_ranks(dxt_input *in, dxt_trace_state *t, int per_node, dxt_error *err)
 {
     int *files_of = calloc((size_t)in->n, sizeof *files_of);
+    int *writing_of = calloc((size_t)in->n, sizeof *writing_of);
     int rc = -1;
-    if (!files_of || !(in->rank_present = calloc((size_t)in->n, 1)))
+    if (!files_of || !writing_of || !(in->rank_present = calloc((size_t)in->n, 1)))
         goto fail;
     for (int k = 0; k < t->nfiles; k++) {
         files_of[t->files[k].rank]++;
+        writing_of[t->files[k].rank] += file_writing(in, t, k);
         in->rank_present[t->files[k].rank] = 1;
     }
+    if (trace_writing(in, t, files_of, writing_of) != 0)
+        goto fail;
     char list[512];
     format_ranks(in->rank_present, in->n, list, sizeof list);
     if (list[0] && dxt_input_warn(in, "%s: no file for rank(s) %s of %d: their rows are "
@@ -335,6 +443,7 @@ int dxt_trace_gather_ranks(dxt_input *in, dxt_trace_state *t, int per_node, dxt_
     rc = 0;
 fail:
     free(files_of);
+    free(writing_of);
     if (rc != 0)
         dxt_set_error(err, "%s: out of memory", in->path);
     return rc;
