@@ -33,6 +33,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* --follow (or an abbreviation of it, "--fol".., with or without =) waits for a
+ * trace to be written: on a directory that exists it would run until a signal. */
+static int asks_follow(const char *arg)
+{
+    size_t len = strcspn(arg, "=");
+    return len >= 5 && len <= 8 && strncmp(arg, "--follow", len) == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 4096)
@@ -51,6 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     argv[argc++] = FUZZ_TRACE;
     argv[argc] = NULL;
+    for (int k = 1; k < argc; k++)
+        if (asks_follow(argv[k])) {
+            free(copy);
+            return 0;
+        }
     optind = 0; /* glibc: start getopt_long afresh */
     opterr = 0; /* no getopt messages: the fuzzer's output stays readable */
     int rc = dxt_analyze_main(argc, argv);
