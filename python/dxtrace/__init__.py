@@ -35,13 +35,14 @@ Owner: the GPU side of dxtrace (python/dxtrace/). Mirrors recorder/dxtrec.h.
 
 import collections
 import ctypes
-import ctypes.util
 import enum
 import numbers
 import os
 import warnings
 
 import numpy as np
+
+from . import _native
 
 __version__ = "1.1.0"  # the Makefile's VERSION (tests/test_install.sh compares them)
 __all__ = ["Recorder", "Result", "Counters", "DxtraceError", "load_library", "STEP_AUTO"]
@@ -110,19 +111,6 @@ class Counters(ctypes.Structure):  # dxtrec_counters
 _lib = None
 
 
-def _candidates():
-    env = os.environ.get("DXTREC_LIB")
-    if env:
-        yield env
-        return
-    here = os.path.dirname(os.path.abspath(__file__))
-    yield os.path.join(here, "..", "..", "build", "lib", "libdxtrec.so")
-    found = ctypes.util.find_library("dxtrec")
-    if found:
-        yield found
-    yield "libdxtrec.so.1"
-
-
 def _declare(lib):
     p64 = ctypes.POINTER(ctypes.c_int64)
     sigs = {
@@ -153,17 +141,11 @@ def load_library():
     global _lib
     if _lib is not None:
         return _lib
-    tried = []
-    for path in _candidates():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError as e:
-            tried.append("%s (%s)" % (path, e))
-            continue
-        _declare(lib)
+    lib, tried = _native.load("DXTREC_LIB", "dxtrec", _declare)
+    if lib is not None:
         _lib = lib
         return lib
-    raise DxtraceError("libdxtrec not found; set DXTREC_LIB. Tried: " + "; ".join(tried))
+    raise DxtraceError("libdxtrec not found; set DXTREC_LIB. Tried: " + tried)
 
 
 def _is_torch_tensor(x):

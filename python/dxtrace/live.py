@@ -22,12 +22,12 @@ Mirrors analyzer/dxtanalysis.h (owned by the analyzer engineer).
 """
 
 import ctypes
-import ctypes.util
 import json
 import math
-import os
 
 import numpy as np
+
+from . import _native
 
 __all__ = ["Live", "LiveError", "load_analysis_library"]
 
@@ -40,19 +40,6 @@ class LiveError(RuntimeError):
 
 
 _lib = None
-
-
-def _candidates():
-    env = os.environ.get("DXTANALYSIS_LIB")
-    if env:
-        yield env
-        return
-    here = os.path.dirname(os.path.abspath(__file__))
-    yield os.path.join(here, "..", "..", "build", "lib", "libdxtanalysis.so")
-    found = ctypes.util.find_library("dxtanalysis")
-    if found:
-        yield found
-    yield "libdxtanalysis.so.1"
 
 
 def _declare(lib):
@@ -80,18 +67,12 @@ def load_analysis_library():
     global _lib
     if _lib is not None:
         return _lib
-    tried = []
-    for path in _candidates():
-        try:
-            lib = ctypes.CDLL(path)
-            _declare(lib)
-        except (OSError, AttributeError) as e:
-            tried.append("%s (%s)" % (path, e))
-            continue
+    lib, tried = _native.load("DXTANALYSIS_LIB", "dxtanalysis", _declare)
+    if lib is not None:
         _lib = lib
         return lib
     raise LiveError("libdxtanalysis not found; build it (make) or set DXTANALYSIS_LIB. Tried: "
-                    + "; ".join(tried))
+                    + tried)
 
 
 def _matrix(values, n, what):
