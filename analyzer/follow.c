@@ -262,7 +262,7 @@ static int put_subject(json_t *o, const dxt_analysis *a, const follow_key *k)
             return -1;
         }
     int known = k->node >= 0 && k->node < a->topo.nnodes;
-    return put(o, "node", json_string(known ? a->topo.node_names[k->node] : "?")) |
+    return put(o, "node", dxt_json_text(known ? a->topo.node_names[k->node] : "?")) |
            put(o, "ranks", ranks) |
            put(o, "as", json_string(k->as_source ? "source" : "destination"));
 }
@@ -275,7 +275,7 @@ static json_t *event_json(const dxt_analysis *a, const follow_event *e)
         return NULL;
     int bad = put(o, "event", json_string(event_names[e->kind])) |
               put(o, "kind", json_string(dxt_kind_str(k->kind))) |
-              put(o, "op", json_string(k->op)) | put_subject(o, a, k) |
+              put(o, "op", dxt_json_text(k->op)) | put_subject(o, a, k) |
               put(o, "first_step", json_integer(k->first_step)) |
               put(o, "last_step", json_integer(k->last_step));
     const dxt_finding *d = e->d;

@@ -174,6 +174,7 @@ big = 2**63 - 1
 trace(t + "/int64max", [big - 200 + i for i in range(201)], "max")
 trace(t + "/jump", list(range(200)), "jump", jump_rank=3)
 trace(t + "/escapes", list(range(50)), "run\x1b]0;owned\x07\x1b[2J\nFAKE LINE")
+trace(t + "/notutf8", list(range(50)), b"bad\xff\xfe run")
 EOF
 "$ANALYZE" "$TMP/negative" >"$TMP/neg.out" 2>&1
 check "negative steps: analyzed" grep -q "steps -300--101" "$TMP/neg.out"
@@ -191,6 +192,11 @@ check "step jump: no finding" grep -q "no anomaly found" "$TMP/jump.out"
 check "escapes: no ESC byte in the report" sh -c '! grep -q "$(printf "\033")" "$1"' sh "$TMP/esc.out"
 check "escapes: no forged line" sh -c '! grep -q "^FAKE LINE" "$1"' sh "$TMP/esc.out"
 check "escapes: shown escaped" grep -q 'run\\x1b' "$TMP/esc.out"
+# a run id that is not UTF-8: the JSON report is still written, with the bytes escaped
+"$ANALYZE" "$TMP/notutf8" --format json >"$TMP/utf.json" 2>"$TMP/utf.err"
+check "not UTF-8: JSON report written (exit 0)" [ $? = 0 ]
+check "not UTF-8: run id escaped in valid JSON" $PY -c 'import json, sys
+assert json.load(open(sys.argv[1]))["run_id"] == "bad\\xff\\xfe run"' "$TMP/utf.json"
 
 [ "$fails" = 0 ] && echo "all passed"
 [ "$fails" = 0 ]

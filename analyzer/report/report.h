@@ -28,4 +28,11 @@ int dxt_op_summarize(const dxt_analysis *a, const dxt_op_result *r, dxt_op_summa
  * when none). Returns the count, or -1 on out of memory. */
 int dxt_ranked_findings(const dxt_analysis *a, const dxt_finding ***out);
 
+/* A JSON string of text from a trace (run id, node and op names, paths,
+ * messages): as it is when it is valid UTF-8, else made ASCII-safe with
+ * dxt_text_safe (\xHH for the bytes JSON cannot hold). A json_t * (jansson);
+ * NULL on out of memory. */
+struct json_t;
+struct json_t *dxt_json_text(const char *s);
+
 #endif

@@ -21,6 +21,20 @@ static json_t *real_or_null(double v)
 }
 
 /* Set key to value (stolen); a NULL value marks the whole object bad. */
+json_t *dxt_json_text(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    if (j)
+        return j;
+    size_t cap = 4 * strlen(s) + 1;
+    char *safe = malloc(cap);
+    if (safe) {
+        j = json_string(dxt_text_safe(s, safe, cap));
+        free(safe);
+    }
+    return j;
+}
+
 static int put(json_t *obj, const char *key, json_t *value)
 {
     return value ? json_object_set_new(obj, key, value) : -1;
@@ -59,7 +73,7 @@ static json_t *finding_json(const dxt_analysis *a, const dxt_finding *f)
     if (!o)
         return NULL;
     int bad = put(o, "kind", json_string(dxt_kind_str(f->kind))) |
-              put(o, "op", json_string(f->op)) | put_subject(o, a, f) |
+              put(o, "op", dxt_json_text(f->op)) | put_subject(o, a, f) |
               put(o, "first_step", json_integer(f->first_step)) |
               put(o, "last_step", json_integer(f->last_step)) |
               put(o, "severity", real_or_null(f->severity)) |
@@ -99,7 +113,7 @@ static json_t *ops_json(const dxt_analysis *a)
         dxt_op_summary s;
         json_t *o = json_object();
         if (!o || dxt_op_summarize(a, r, &s) != 0 || json_array_append_new(arr, o) != 0 ||
-            (put(o, "name", json_string(r->name)) | put(o, "windows", json_integer(r->windows)) |
+            (put(o, "name", dxt_json_text(r->name)) | put(o, "windows", json_integer(r->windows)) |
              put(o, "first_step", json_integer(r->first_step)) |
              put(o, "last_step", json_integer(r->last_step)) |
              put(o, "tokens", json_boolean(a->in->op_has_tokens[r->input_op])) |
@@ -119,19 +133,19 @@ static json_t *notes_json(const dxt_input *in, json_t *top)
               put(top, "warnings", warnings);
     for (int k = 0; !bad && k < in->nskipped; k++) {
         json_t *o = json_object();
-        bad = json_array_append_new(skipped, o) | put(o, "file", json_string(in->skipped[k].path)) |
-              put(o, "reason", json_string(in->skipped[k].reason));
+        bad = json_array_append_new(skipped, o) | put(o, "file", dxt_json_text(in->skipped[k].path)) |
+              put(o, "reason", dxt_json_text(in->skipped[k].reason));
     }
     for (int k = 0; !bad && k < in->ndropped; k++) {
         const dxt_dropped *d = &in->dropped[k];
         json_t *o = json_object();
         bad = json_array_append_new(dropped, o) | put(o, "rank", json_integer(d->rank)) |
-              put(o, "op", json_string(d->op)) | put(o, "rows", json_integer(d->rows)) |
+              put(o, "op", dxt_json_text(d->op)) | put(o, "rows", json_integer(d->rows)) |
               put(o, "first_step", json_integer(d->first_step)) |
               put(o, "last_step", json_integer(d->last_step));
     }
     for (int k = 0; !bad && k < in->nwarnings; k++)
-        bad = json_array_append_new(warnings, json_string(in->warnings[k]));
+        bad = json_array_append_new(warnings, dxt_json_text(in->warnings[k]));
     return bad ? NULL : top;
 }
 
@@ -141,7 +155,7 @@ static json_t *nodes_json(const dxt_analysis *a)
     for (int k = 0; arr && k < a->topo.nnodes; k++) {
         json_t *o = json_object();
         if (json_array_append_new(arr, o) != 0 ||
-            (put(o, "name", json_string(a->topo.node_names[k])) |
+            (put(o, "name", dxt_json_text(a->topo.node_names[k])) |
              put(o, "ranks", node_rank_list(a, k)))) {
             json_decref(arr);
             return NULL;
@@ -159,9 +173,9 @@ int dxt_report_json(FILE *out, const dxt_analysis *a)
     if (!top || put(top, "format", json_string("dxtrace-report")) |
                     put(top, "version", json_integer(1)) |
                     put(top, "generator", json_string("dxt-analyze " DXT_VERSION)) |
-                    put(top, "run_id", json_string(in->run_id)) |
+                    put(top, "run_id", dxt_json_text(in->run_id)) |
                     put(top, "world_size", json_integer(in->n)) |
-                    put(top, "unit", json_string(in->unit)) | put(top, "steps", steps) |
+                    put(top, "unit", dxt_json_text(in->unit)) | put(top, "steps", steps) |
                     put(steps, "first", json_integer(first)) |
                     put(steps, "last", json_integer(last)) |
                     put(top, "findings", findings_json(a)) |
