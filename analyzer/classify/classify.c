@@ -181,14 +181,18 @@ void dxt_judge_free(dxt_judge *j)
     memset(j, 0, sizeof *j);
 }
 
-/* log(wait per step); zeros, negatives, NAN and the diagonal are missing. */
+/* log(wait per step + floor): a wait far below the floor is no evidence of
+ * anything (exact zeros of real DeepEP dispatch, clipped intra-node cells: a
+ * ratio against a zero baseline is meaningless). Without a floor zeros,
+ * negatives are missing; NAN and the diagonal always are. */
 static void build_log(dxt_judge *j, const double *wait, double steps)
 {
     int n = j->n;
     for (int i = 0; i < n; i++)
         for (int k = 0; k < n; k++) {
             double w = wait[(size_t)i * n + k];
-            j->logm[(size_t)i * n + k] = i == k || !(w > 0.0) || !isfinite(w) ? NAN : log(w / steps);
+            int ok = i != k && isfinite(w) && (j->floor_ > 0.0 ? w >= 0.0 : w > 0.0);
+            j->logm[(size_t)i * n + k] = ok ? log(w / steps + j->floor_) : NAN;
         }
 }
 
@@ -319,6 +323,56 @@ static void line_waits(const dxt_judge *j, int l, int by_col, double dev, double
     }
 }
 
+/* How rank r stands in the log matrix y (n x n, NAN missing): *col the
+ * median over its peers j of y[j][r] less the median of j's other cells (how
+ * much more j waits for r than for the rest), *row the median over k of
+ * y[r][k] less the median of the other ranks' waits for k. buf: n doubles. */
+void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row)
+{
+    double *dev = buf + n;
+    size_t nd = 0;
+    for (int j = 0; j < n; j++) {
+        double x = y[(size_t)j * n + r];
+        if (j == r || isnan(x)) continue;
+        size_t m = 0;
+        for (int k = 0; k < n; k++)
+            if (k != j && k != r) buf[m++] = y[(size_t)j * n + k];
+        double peers = dxt_median_inplace(buf, m);
+        if (!isnan(peers)) dev[nd++] = x - peers;
+    }
+    *col = dxt_median_inplace(dev, nd);
+    nd = 0;
+    for (int k = 0; k < n; k++) {
+        double x = y[(size_t)r * n + k];
+        if (k == r || isnan(x)) continue;
+        size_t m = 0;
+        for (int j = 0; j < n; j++)
+            if (j != k && j != r) buf[m++] = y[(size_t)j * n + k];
+        double peers = dxt_median_inplace(buf, m);
+        if (!isnan(peers)) dev[nd++] = x - peers;
+    }
+    *row = dxt_median_inplace(dev, nd);
+}
+
+int dxt_early_standing(double col, double row)
+{
+    return row > 0.0 && col <= -DXT_EARLY_FRACTION * row;
+}
+
+/* Rows flagged in j->flag whose rank is early, not slow to receive
+ * (dxt_early_standing): unflagged. */
+static void unflag_early_rows(dxt_judge *j)
+{
+    for (int r = 0; r < j->n; r++) {
+        if (!j->flag[r]) continue;
+        double col, row;
+        dxt_line_standing(j->logm, j->n, r, j->scratch, &col, &row);
+        if (j->opts.verbose > 2)
+            fprintf(stderr, "dxt-classify: row %d standing %.3f, column %.3f\n", r, row, col);
+        if (dxt_early_standing(col, row)) j->flag[r] = 0;
+    }
+}
+
 /* Flag lines (columns: sources; rows: destinations) into j->flag. */
 static void flag_lines(dxt_judge *j, int by_col, int history)
 {
@@ -341,6 +395,7 @@ static void flag_lines(dxt_judge *j, int by_col, int history)
         line_waits(j, l, by_col, eff[l] - center, &j->rank_obs[l], &j->rank_exp[l]);
         if (j->rank_exp[l] > 0.0 && j->rank_obs[l] >= min_sev * j->rank_exp[l]) j->flag[l] = 1;
     }
+    if (!by_col) unflag_early_rows(j);
 }
 
 /* Nodes with most ranks flagged alike; 1 when every node qualifies (a shift
@@ -415,8 +470,13 @@ static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double s
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
             int i = j->members[p], k = j->members[q];
-            if (seen++ % stride == 0 && path_eligible(j, i, k))
-                j->scratch[count++] = j->res[(size_t)i * n + k];
+            /* a cell the polish took as its line's median has a residual of
+             * exactly 0 by construction, not by being typical: with 3-7 cells
+             * a line such zeros are a quarter or more of the residuals, and
+             * their MAD says the cells fit far better than they do */
+            double r = j->res[(size_t)i * n + k];
+            if (seen++ % stride == 0 && path_eligible(j, i, k) && fabs(r) > 1e-12)
+                j->scratch[count++] = r;
         }
     double scale = dxt_mad_inplace(j->scratch, count, 0.0);
     if (!(scale > DXT_MIN_CELL_SCALE)) scale = DXT_MIN_CELL_SCALE;

@@ -31,6 +31,7 @@ typedef struct dxt_judge {
     int *members;        /* n: ranks grouped by node */
     int *node_start;     /* nnodes + 1: members[node_start[a] .. node_start[a+1]) */
     dxt_classify_opts opts;
+    double floor_;       /* added to every wait per step before its log (0: zeros missing) */
     double *logm;        /* n*n: log(wait per step), NAN missing */
     double *res;         /* n*n: residual of the fit */
     double *row, *col;   /* n: row and column effects */
@@ -64,6 +65,17 @@ int dxt_judge_push_hit(dxt_judge *j, const dxt_hit *h);
  * between the topology blocks: hits pushed, ranks marked late / hot_row. */
 int dxt_judge_nodes_history(dxt_judge *j, const double *ref, double steps);
 int dxt_judge_nodes_static(dxt_judge *j, double steps);
+
+/* A rank that starts before its peers waits for all of them (its row rises)
+ * while they no longer wait for it (its column falls to the floor); a slow
+ * receive side raises the row and leaves the column. Real DeepEP: the host
+ * that launches first stays first for hundreds of steps. dxt_line_standing
+ * measures both against the peers of each cell (no fit: with 2-4 ranks a
+ * median polish zeroes most effects); early: the column stands below its
+ * peers by at least DXT_EARLY_FRACTION of the row's standing above them. */
+#define DXT_EARLY_FRACTION 0.5
+void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row);
+int dxt_early_standing(double col, double row);
 
 int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts);
 void dxt_judge_free(dxt_judge *j);

@@ -82,6 +82,27 @@ double dxt_log_binom_tail(int k, int n, double p)
     return r > 0.0 ? 0.0 : r;
 }
 
+/* log P(X >= k) for X ~ Binomial(n, p) with real k and n (the count of a
+ * series with autocorrelation, divided by its design effect): the regularized
+ * incomplete beta I_p(k, n - k + 1), in logs so that tiny tails keep their
+ * order. Integer k and n give dxt_log_binom_tail's value. */
+double dxt_log_binom_tail_real(double k, double n, double p)
+{
+    if (k <= 0.0) return 0.0;
+    if (k > n + 1e-9 || !(p > 0.0)) return -INFINITY;
+    if (p >= 1.0) return 0.0;
+    double a = k, b = n - k + 1.0;
+    double log_front = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(p) + b * log1p(-p);
+    double r;
+    if (p < (a + 1.0) / (a + b + 2.0)) {
+        r = log_front + log(beta_fraction(a, b, p) / a);
+    } else {
+        double rest = exp(log_front) * beta_fraction(b, a, 1.0 - p) / b;
+        r = rest < 1.0 ? log1p(-rest) : -INFINITY;
+    }
+    return r > 0.0 ? 0.0 : r;
+}
+
 int dxt_min_exceedances(double p, double log_p_needed)
 {
     /* k exceedances in k windows: p^k is the smallest probability they reach */
@@ -102,8 +123,8 @@ static int find_runs(const unsigned char *ex, int W, int *starts, int *ends)
     return runs;
 }
 
-int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min_out,
-                         int *work, dxt_segment *seg)
+int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, double tau,
+                         int min_out, int *work, dxt_segment *seg)
 {
     int *starts = work, *ends = work + W, *cum_ex = work + 2 * W, *cum_valid = work + 3 * W + 1;
     cum_ex[0] = cum_valid[0] = 0;
@@ -119,8 +140,11 @@ int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min
             int k = cum_ex[last + 1] - cum_ex[first], n = cum_valid[last + 1] - cum_valid[first];
             int out_ex = cum_ex[W] - k, out_valid = cum_valid[W] - n;
             if (out_valid < min_out) continue; /* no change in time: the static judgement's */
-            double own = (out_ex + p_class * OWN_PRIOR) / (out_valid + OWN_PRIOR);
-            double lp = dxt_log_binom_tail(k, n, own > p_class ? own : p_class);
+            /* autocorrelated windows count 1/tau each, outside the segment too */
+            double own = (out_ex / tau + p_class * OWN_PRIOR) / (out_valid / tau + OWN_PRIOR);
+            double rate = own > p_class ? own : p_class;
+            double lp = tau > 1.0 ? dxt_log_binom_tail_real(k / tau, n / tau, rate)
+                                  : dxt_log_binom_tail(k, n, rate);
             if (lp < seg->log_p) {
                 *seg = (dxt_segment){first, last, k, n, lp};
                 found = 0;

@@ -43,6 +43,8 @@
 #define MIN_WINDOWS 4         /* fewer usable windows: the static judgement only */
 #define MIN_OUTSIDE 0.1       /* share of judged windows outside a segment (a change) */
 #define POLISH_ITERS 1        /* D is centred on each cell already: one sweep settles it */
+#define DESIGN_PRIOR 2.0      /* transitions shrinking P(1|1) towards P(1|0) */
+#define MAX_RHO 0.9           /* autocorrelation cap of exceedances (tau <= 19) */
 
 enum { SUBJ_SRC, SUBJ_DST, SUBJ_NODE_SRC, SUBJ_NODE_DST, SUBJ_CELL_INTRA, SUBJ_CELL_INTER };
 
@@ -54,16 +56,17 @@ typedef struct tview {
     float *y;                 /* W x nn: log wait, then residuals */
     float *yc;                /* nn x W: the same by cell (contiguous series) */
     double *base, *rowe, *cole, *x, *scratch, *own;
+    double *ywin, *lbuf;      /* one window's log matrix; line standings (early_rank) */
     unsigned char *use, *ever, *ex, *mask_col, *mask_row;
     int *work;
-    double log_needed;        /* log(alpha / tests) */
+    double log_alpha_subject; /* log(alpha / subjects of the op) */
 } tview;
 
 static void view_free(tview *v)
 {
     free(v->y), free(v->yc), free(v->base), free(v->rowe), free(v->cole), free(v->x);
     free(v->scratch), free(v->own), free(v->use), free(v->ever), free(v->ex);
-    free(v->mask_col), free(v->mask_row), free(v->work);
+    free(v->mask_col), free(v->mask_row), free(v->work), free(v->ywin), free(v->lbuf);
 }
 
 static int view_alloc(tview *v, dxt_tracker *t)
@@ -82,8 +85,10 @@ static int view_alloc(tview *v, dxt_tracker *t)
     v->use = malloc(W), v->ever = calloc(v->nn, 1), v->ex = malloc(W);
     v->mask_col = calloc(W * n, 1), v->mask_row = calloc(W * n, 1);
     v->work = malloc((4 * W + 2) * sizeof *v->work);
+    v->ywin = malloc(v->nn * sizeof *v->ywin);
+    v->lbuf = malloc((2 * n + 2 * W) * sizeof *v->lbuf);
     return v->y && v->yc && v->base && v->rowe && v->cole && v->x && v->scratch && v->own && v->use &&
-           v->ever && v->ex && v->mask_col && v->mask_row && v->work ? 0 : -1;
+           v->ever && v->ex && v->mask_col && v->mask_row && v->work && v->ywin && v->lbuf ? 0 : -1;
 }
 
 /* Cells with traffic, the floor, and y = log(wait + floor). */
@@ -364,48 +369,138 @@ static int starts_run(const tview *v, int first)
     return before < 3 || before < 0.05 * v->usable;
 }
 
-/* Test every subject of a class; emit the significant ones. */
+/* Transitions of an exceedance series between judged neighbours: t[0] from
+ * a normal window, t[1] of those to an exceedance, t[2] from an exceedance,
+ * t[3] of those to another. */
+static void count_transitions(const unsigned char *ex, int W, long t[4])
+{
+    t[0] = t[1] = t[2] = t[3] = 0;
+    int prev = 2;
+    for (int w = 0; w < W; w++) {
+        if (ex[w] == 2) continue;
+        if (prev != 2) {
+            t[prev ? 2 : 0]++;
+            t[prev ? 3 : 1] += ex[w];
+        }
+        prev = ex[w];
+    }
+}
+
+/* The design effect of exceedances with these transitions: under a two-state
+ * Markov chain the lag-1 autocorrelation is rho = P(1|1) - P(1|0) and the
+ * count over n windows varies like that of n / tau independent ones, tau =
+ * (1 + rho) / (1 - rho). Regimes (real DeepEP: the rank that launches last
+ * stays late for hundreds of steps) and drifts make exceedances come in runs;
+ * counting them as independent windows made every regime a finding. P(1|1)
+ * is shrunk towards P(1|0) by DESIGN_PRIOR transitions (few exceedances say
+ * little); rho is capped (tau <= 19). */
+static double design_effect(const long t[4])
+{
+    double p01 = (t[1] + 0.5) / (t[0] + 1.0);
+    double p11 = (t[3] + DESIGN_PRIOR * p01) / (t[2] + DESIGN_PRIOR);
+    double rho = p11 - p01;
+    if (!(rho > 0.0)) return 1.0;
+    if (rho > MAX_RHO) rho = MAX_RHO;
+    return (1.0 + rho) / (1.0 - rho);
+}
+
+/* log(alpha / the tests of one subject): its share of alpha (every subject
+ * of the op alike) over the segments of usable / tau effective windows. */
+static double log_needed(const tview *v, double tau)
+{
+    double weff = v->usable / tau;
+    return v->log_alpha_subject - log(0.5 * weff * (weff + 1.0) > 1.0 ? 0.5 * weff * (weff + 1.0)
+                                                                      : 1.0);
+}
+
+static void print_class(tview *v, const subject *subs, int count, const class_stats *cs,
+                        const double *scale, int *valid, double tau);
+
+/* Window w's log wait per step (as in build_logs) into v->ywin. */
+static void window_logs(tview *v, int w)
+{
+    const dxt_tracker *t = v->t;
+    for (size_t c = 0; c < v->nn; c++) {
+        float f = t->vals[(size_t)w * v->nn + c];
+        int ok = v->ever[c] && t->row_ok[(size_t)w * v->n + c / v->n] && c / v->n != c % v->n;
+        v->ywin[c] = ok ? log((isnan(f) || f < 0.0f ? 0.0 : f) + v->floor_) : NAN;
+    }
+}
+
+/* Is a high row of rank r on seg an early rank rather than a slow receiver
+ * (dxt_early_standing), in the windows of seg that are exceedances? */
+static int early_rank(tview *v, int r, const dxt_segment *seg)
+{
+    double *cols = v->lbuf + 2 * (size_t)v->n, *rows = cols + v->W;
+    size_t count = 0;
+    for (int w = seg->first; w <= seg->last; w++) {
+        if (v->ex[w] != 1) continue;
+        window_logs(v, w);
+        dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols[count], &rows[count]);
+        count++;
+    }
+    return count && dxt_early_standing(dxt_median_inplace(cols, count),
+                                       dxt_median_inplace(rows, count));
+}
+
+/* Test every subject of a class; emit the significant ones. The null of a
+ * subject comes from the class's other subjects: their rate of exceedances
+ * and how they cluster in time (its own, outside a segment, in the scan). */
 static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
 {
     double *scale = v->own, level;
     int *ex_count = malloc((size_t)(count ? count : 1) * sizeof *ex_count);
     int *valid = malloc((size_t)(count ? count : 1) * sizeof *valid), rc = -1;
-    if (!ex_count || !valid) goto fail;
+    long (*tr)[4] = malloc((size_t)(count ? count : 1) * sizeof *tr), all[4] = {0, 0, 0, 0};
+    if (!ex_count || !valid || !tr) goto fail;
     class_scales(v, subs, count, cs, scale, valid);
     cs->exceed = cs->valid = 0;
     for (int k = 0; k < count; k++) {
         ex_count[k] = mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
         cs->exceed += ex_count[k], cs->valid += valid[k];
+        count_transitions(v->ex, v->W, tr[k]);
+        for (int q = 0; q < 4; q++) all[q] += tr[k][q];
     }
-    if (v->t->opts.verbose > 1)
-        fprintf(stderr, "dxt-classify: %s class %d: %d subjects, pooled scale %.3g, %ld/%ld "
-                "windows above, log p needed %.1f\n", v->t->op,
-                count ? subs[0].kind : -1, count, cs->pooled, cs->exceed, cs->valid,
-                v->log_needed);
-    for (int k = 0; v->t->opts.verbose > 2 && k < count && k < 64; k++) {
-        mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
-        fprintf(stderr, "dxt-classify: subject %d scale %.3g base %.3g:", subs[k].id, scale[k], level);
-        for (int w = 0; w < v->W; w++) fprintf(stderr, " %.2f%s", v->x[w], v->ex[w] == 1 ? "*" : "");
-        fprintf(stderr, "\n");
-    }
+    if (v->t->opts.verbose > 1) print_class(v, subs, count, cs, scale, valid, design_effect(all));
     for (int k = 0; k < count; k++) {
         double rate = (double)(cs->exceed - ex_count[k] + 1) / (double)(cs->valid - valid[k] + 2);
         if (rate < MIN_RATE) rate = MIN_RATE;
-        if (ex_count[k] < dxt_min_exceedances(rate, v->log_needed)) continue;
+        long others[4];
+        for (int q = 0; q < 4; q++) others[q] = all[q] - tr[k][q];
+        double tau = design_effect(others), needed = log_needed(v, tau);
+        if (ex_count[k] < tau * dxt_min_exceedances(rate, needed)) continue;
         dxt_segment seg;
         mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
         int min_out = (int)ceil(MIN_OUTSIDE * valid[k]);
-        if (dxt_scan_exceedances(v->ex, v->W, rate, min_out > 3 ? min_out : 3, v->work,
-                                 &seg) || seg.log_p >= v->log_needed || starts_run(v, seg.first))
+        if (dxt_scan_exceedances(v->ex, v->W, rate, tau, min_out > 3 ? min_out : 3, v->work,
+                                 &seg) || seg.log_p >= needed || starts_run(v, seg.first))
             continue;
-        double p_adj = exp(seg.log_p - v->log_needed) * v->t->opts.alpha;
+        if (subs[k].kind == SUBJ_DST && early_rank(v, subs[k].id, &seg)) continue;
+        double p_adj = exp(seg.log_p - needed) * v->t->opts.alpha;
+        if (v->t->opts.verbose) fprintf(stderr, "dxt-classify: tau %.2f rate %.3g\n", tau, rate);
         if (emit(v, subs[k], &seg, level, scale[k], p_adj)) goto fail;
     }
     rc = 0;
 fail:
     free(ex_count);
     free(valid);
+    free(tr);
     return rc;
+}
+
+static void print_class(tview *v, const subject *subs, int count, const class_stats *cs,
+                        const double *scale, int *valid, double tau)
+{
+    double level;
+    fprintf(stderr, "dxt-classify: %s class %d: %d subjects, pooled scale %.3g, %ld/%ld "
+            "windows above, design effect %.2f\n", v->t->op, count ? subs[0].kind : -1, count,
+            cs->pooled, cs->exceed, cs->valid, tau);
+    for (int k = 0; v->t->opts.verbose > 2 && k < count && k < 64; k++) {
+        mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
+        fprintf(stderr, "dxt-classify: subject %d scale %.3g base %.3g:", subs[k].id, scale[k], level);
+        for (int w = 0; w < v->W; w++) fprintf(stderr, " %.2f%s", v->x[w], v->ex[w] == 1 ? "*" : "");
+        fprintf(stderr, "\n");
+    }
 }
 
 /* Wait above the subject's usual level in window w (trace unit, whole window). */
@@ -558,13 +653,12 @@ fail:
     return rc;
 }
 
-/* log(alpha / every test of the op): subjects x segments of usable windows. */
+/* log(alpha / every subject of the op): each subject's share of alpha. */
 static void count_tests(tview *v)
 {
     double subjects = 2.0 * v->n + (v->t->judge.nnodes >= 2 ? 2.0 * v->t->judge.nnodes : 0.0);
     for (size_t c = 0; c < v->nn; c++) subjects += v->ever[c] && c / v->n != c % v->n;
-    double segments = 0.5 * v->usable * (v->usable + 1.0);
-    v->log_needed = log(v->t->opts.alpha) - log(subjects * segments);
+    v->log_alpha_subject = log(v->t->opts.alpha) - log(subjects);
 }
 
 /* The static judgement, on the first quarter of the run (at least 3 windows):
@@ -586,7 +680,7 @@ static int static_tests(tview *v)
             if (head_use[w] && !isnan(f)) v->scratch[count++] = f;
         }
         double b = dxt_median_inplace(v->scratch, count), l = exp(b) - v->floor_;
-        level[c] = isnan(b) || !v->ever[c] || !(l > 1e-9 * v->floor_) ? NAN : l;
+        level[c] = isnan(b) || !v->ever[c] ? NAN : l > 0.0 ? l : 0.0;
     }
     for (int w = 0; w < v->W; w++)
         if (v->use[w]) last = w, first = first < 0 ? w : first;
@@ -601,6 +695,7 @@ static int static_tests(tview *v)
             tok[c] = count ? dxt_median_inplace(v->scratch, count) : NAN;
         }
     }
+    t->judge.floor_ = v->floor_;
     rc = dxt_tracker_judge_static(t, level, tok, t->first_steps[first], t->last_steps[last],
                                   v->usable);
 fail:

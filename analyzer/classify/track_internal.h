@@ -47,8 +47,9 @@ int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *
 
 /* --- calibrated scans (classify_scan.c) ----------------------------------- */
 
-/* log P(X >= k) for X ~ Binomial(n, p). */
+/* log P(X >= k) for X ~ Binomial(n, p); the same for real k and n. */
 double dxt_log_binom_tail(int k, int n, double p);
+double dxt_log_binom_tail_real(double k, double n, double p);
 
 /* Upper-tail probability of a standard normal. */
 double dxt_normal_tail(double z);
@@ -68,9 +69,11 @@ typedef struct dxt_segment {
  * segment whose count of exceedances is least likely under Binomial(length,
  * rate), rate the larger of p_class and the subject's own rate outside the
  * segment; segments with fewer than min_out judged windows outside are not
- * tried. work: 4 W + 2 ints. Returns 0 and *seg, or -1 when none. */
-int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min_out,
-                         int *work, dxt_segment *seg);
+ * tried. tau >= 1: the design effect of autocorrelated windows (a count of k
+ * in n windows is judged as k / tau in n / tau independent ones). work: 4 W
+ * + 2 ints. Returns 0 and *seg, or -1 when none. */
+int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, double tau,
+                         int min_out, int *work, dxt_segment *seg);
 
 /* The fewest exceedances that can reach log_p_needed at rate p (a bound
  * to skip subjects cheaply). */
