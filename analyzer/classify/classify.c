@@ -45,6 +45,7 @@
 #define MIN_RANK_SCALE 0.03  /* log units: rank effects of a healthy window vary ~1-2 % */
 #define NODE_FRACTION 0.75   /* share of a node's ranks flagged alike that makes a slow_node */
 #define PATTERN_CELLS 3      /* paths sharing a row or column in one window: a rank pattern */
+#define MIN_BLOCK_RANKS 4    /* ranks a node needs for node-pair blocks of the fit */
 
 static const char *const kind_names[] = {
 #define DXT_KIND_NAME(id, str, what) str,
@@ -123,7 +124,7 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
     j->scratch = malloc((n * n + 2 * n) * sizeof *j->scratch); /* n*n cells or 2n ranks */
     j->row = malloc(n * sizeof *j->row);
     j->col = malloc(n * sizeof *j->col);
-    j->blk = malloc(nn * nn * sizeof *j->blk);
+    j->blk = malloc((nn * nn + 2) * sizeof *j->blk);
     j->late = malloc(n);
     j->hot_row = malloc(n);
     j->hot_cell = malloc(n * n);
@@ -145,6 +146,9 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
         j->node_start[j->node_of[i] + 1]++;
     }
     for (size_t a = 0; a < nn; a++) j->node_start[a + 1] += j->node_start[a];
+    j->pair_blocks = 1;
+    for (size_t a = 0; a < nn; a++)
+        if (j->node_start[a + 1] - j->node_start[a] < MIN_BLOCK_RANKS) j->pair_blocks = 0;
     int *fill = j->members; /* counting sort of the ranks by node */
     for (int a = 0; a < j->nnodes; a++)
         for (int i = 0; i < j->n; i++)
@@ -196,20 +200,49 @@ static void build_log(dxt_judge *j, const double *wait, double steps)
         }
 }
 
-/* Subtract the median of block (a, b) from its residuals, add it to blk. */
-static void polish_block(dxt_judge *j, int a, int b)
+/* The fit's blocks: one per ordered node pair when every node holds at least
+ * MIN_BLOCK_RANKS ranks; else two, the intra- and the inter-node cells (a
+ * node pair of 1-3 ranks has 1-9 cells: its constant would absorb the rows
+ * and columns it is meant to leave to them; with one rank a node, every cell
+ * was a block of its own and no rank could ever stand out). */
+static int nblocks(const dxt_judge *j)
+{
+    return j->pair_blocks ? j->nnodes * j->nnodes : 2;
+}
+
+/* Gather (subtract == 0: into scratch, returns the count) or subtract m from
+ * the residuals of block b. */
+static size_t block_cells(dxt_judge *j, int b, int subtract, double m)
 {
     int n = j->n;
     size_t count = 0;
-    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
-        for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++)
-            j->scratch[count++] = j->res[(size_t)j->members[p] * n + j->members[q]];
-    double m = dxt_median_inplace(j->scratch, count);
+    if (j->pair_blocks) {
+        int a0 = b / j->nnodes, b0 = b % j->nnodes;
+        for (int p = j->node_start[a0]; p < j->node_start[a0 + 1]; p++)
+            for (int q = j->node_start[b0]; q < j->node_start[b0 + 1]; q++) {
+                double *r = &j->res[(size_t)j->members[p] * n + j->members[q]];
+                if (subtract) *r -= m;
+                else j->scratch[count++] = *r;
+            }
+        return count;
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            if ((j->node_of[i] == j->node_of[k]) != (b == 0)) continue;
+            double *r = &j->res[(size_t)i * n + k];
+            if (subtract) *r -= m;
+            else j->scratch[count++] = *r;
+        }
+    return count;
+}
+
+/* Subtract the median of block b from its residuals, add it to blk. */
+static void polish_block(dxt_judge *j, int b)
+{
+    double m = dxt_median_inplace(j->scratch, block_cells(j, b, 0, 0.0));
     if (isnan(m)) return;
-    j->blk[a * j->nnodes + b] += m;
-    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
-        for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++)
-            j->res[(size_t)j->members[p] * n + j->members[q]] -= m;
+    j->blk[b] += m;
+    block_cells(j, b, 1, m);
 }
 
 /* One sweep over rows (by_col 0) or columns (1): move each line's median
@@ -242,10 +275,9 @@ static void fit(dxt_judge *j, const double *ref, int iters)
         }
     memset(j->row, 0, (size_t)n * sizeof *j->row);
     memset(j->col, 0, (size_t)n * sizeof *j->col);
-    memset(j->blk, 0, (size_t)j->nnodes * j->nnodes * sizeof *j->blk);
+    memset(j->blk, 0, (size_t)nblocks(j) * sizeof *j->blk);
     for (int it = 0; it < iters; it++) {
-        for (int a = 0; !ref && a < j->nnodes; a++)
-            for (int b = 0; b < j->nnodes; b++) polish_block(j, a, b);
+        for (int b = 0; !ref && b < nblocks(j); b++) polish_block(j, b);
         polish_lines(j, 0);
         polish_lines(j, 1);
     }
@@ -288,14 +320,18 @@ static void rank_center_scale(dxt_judge *j, const double *eff, const unsigned ch
 {
     double *buf = j->scratch, *dev = j->scratch + j->n;
     size_t ndev = 0, nall = 0;
-    for (int a = 0; a < j->nnodes; a++) {
+    /* around each node's median when nodes have blocks of their own (ranks
+     * of a node 1-3 strong: around the median of all) */
+    int groups = j->pair_blocks ? j->nnodes : 1;
+    for (int a = 0; a < groups; a++) {
         size_t count = 0;
-        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
+        int p0 = j->pair_blocks ? j->node_start[a] : 0, p1 = j->pair_blocks ? j->node_start[a + 1] : j->n;
+        for (int p = p0; p < p1; p++) {
             int r = j->members[p];
             if (!skip[r] && isfinite(eff[r])) buf[count++] = eff[r];
         }
         double med = dxt_median_inplace(buf, count);
-        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
+        for (int p = p0; p < p1; p++) {
             int r = j->members[p];
             if (!skip[r] && isfinite(eff[r])) dev[ndev++] = fabs(eff[r] - med);
         }
@@ -460,8 +496,9 @@ static int path_eligible(const dxt_judge *j, int i, int k)
 }
 
 /* Flag cells of ranks dst (in block a) x src (in block b), or of the whole
- * matrix when a < 0, against the MAD of that group's residuals. */
-static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double steps)
+ * matrix when a < 0 (intra >= 0: only its intra- (1) or inter-node (0)
+ * cells), against the MAD of that group's residuals. */
+static int judge_cell_group(dxt_judge *j, int a, int b, int intra, double min_sev, double steps)
 {
     int n = j->n;
     int r0 = a < 0 ? 0 : j->node_start[a], r1 = a < 0 ? n : j->node_start[a + 1];
@@ -470,6 +507,7 @@ static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double s
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
             int i = j->members[p], k = j->members[q];
+            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
             /* a cell the polish took as its line's median has a residual of
              * exactly 0 by construction, not by being typical: with 3-7 cells
              * a line such zeros are a quarter or more of the residuals, and
@@ -483,6 +521,7 @@ static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double s
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
             int i = j->members[p], k = j->members[q];
+            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
             size_t c = (size_t)i * n + k;
             double e = j->res[c];
             if (!path_eligible(j, i, k) || !(e / scale >= j->opts.min_score) ||
@@ -515,11 +554,14 @@ static int judge_cells(dxt_judge *j, int history, double steps)
 {
     int first = j->nhits;
     if (history) {
-        if (judge_cell_group(j, -1, -1, j->opts.min_path_severity, steps)) return -1;
+        if (judge_cell_group(j, -1, -1, -1, j->opts.min_path_severity, steps)) return -1;
+    } else if (!j->pair_blocks) {
+        for (int intra = 0; intra < 2; intra++)
+            if (judge_cell_group(j, -1, -1, intra, j->opts.min_static_severity, steps)) return -1;
     } else {
         for (int a = 0; a < j->nnodes; a++)
             for (int b = 0; b < j->nnodes; b++)
-                if (judge_cell_group(j, a, b, j->opts.min_static_severity, steps)) return -1;
+                if (judge_cell_group(j, a, b, -1, j->opts.min_static_severity, steps)) return -1;
     }
     drop_line_patterns(j, first);
     return 0;

@@ -27,6 +27,7 @@ typedef struct dxt_hit {
  * O(N^2), allocated once per tracker. */
 typedef struct dxt_judge {
     int n, nnodes;
+    int pair_blocks;     /* the fit has a block per node pair (else intra, inter) */
     int *node_of;        /* n */
     int *members;        /* n: ranks grouped by node */
     int *node_start;     /* nnodes + 1: members[node_start[a] .. node_start[a+1]) */

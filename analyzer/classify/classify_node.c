@@ -211,7 +211,8 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps)
         any_dst |= j->node_flag[a];
     }
     for (int a = 0; a < nn; a++) {
-        if (node_marked(j, a)) continue;
+        /* a node of one rank is that rank: the rank tests judge it */
+        if (node_marked(j, a) || j->node_start[a + 1] - j->node_start[a] < 2) continue;
         if (j->node_flag[a]) {
             if (emit_static_node(j, a, 0, own[a], scale, steps)) return -1;
         } else if (!any_dst && -asym[a] >= thr && own[a] < thr_own / 2) {

@@ -180,9 +180,18 @@ static double static_tests(const dxt_judge *j, dxt_kind kind)
  * node differ up to 5x), and a block of 4 x 4 cells pins its scale down badly. */
 static double static_freedom(const dxt_judge *j, dxt_kind kind)
 {
-    double per_block = (double)j->n / j->nnodes;
-    double df = kind == DXT_SLOW_PATH ? 0.37 * (per_block * per_block - per_block - 1.0)
-                                      : j->n - 1.0;
+    double per_block = (double)j->n / j->nnodes, cells = per_block * per_block - per_block;
+    if (!j->pair_blocks) { /* the intra- and inter-node classes: the smaller one */
+        double intra = 0.0, inter;
+        for (int a = 0; a < j->nnodes; a++) {
+            double m = j->node_start[a + 1] - j->node_start[a];
+            intra += m * m - m;
+        }
+        inter = (double)j->n * j->n - j->n - intra;
+        cells = intra > 0.0 && intra < inter ? intra : inter;
+        cells = cells - 2.0 * j->n + 2.0;
+    }
+    double df = kind == DXT_SLOW_PATH ? 0.37 * (cells - 1.0) : j->n - 1.0;
     return df >= 1.0 ? df : 1.0;
 }
 
