@@ -524,11 +524,15 @@ static int judge_cell_group(dxt_judge *j, int a, int b, int intra, double min_se
             if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
             size_t c = (size_t)i * n + k;
             double e = j->res[c];
-            if (!path_eligible(j, i, k) || !(e / scale >= j->opts.min_score) ||
-                exp(e) < min_sev)
+            /* the cell's own window-to-window noise adds to the pairs'
+             * spread: a pair whose waits swing 3x between windows has a level
+             * far above its peers' by its tail alone, and is no path */
+            double own = j->cell_noise && isfinite(j->cell_noise[c]) ? j->cell_noise[c] : 0.0;
+            double z = e / sqrt(scale * scale + own * own);
+            if (!path_eligible(j, i, k) || !(z >= j->opts.min_score) || exp(e) < min_sev)
                 continue;
             j->hot_cell[c] = 1;
-            dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, exp(e), e / scale,
+            dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, exp(e), z,
                          (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0};
             if (dxt_judge_push_hit(j, &h)) return -1;
         }

@@ -34,6 +34,7 @@
 
 #define EXCEED_Z 3.0          /* standardized effect that marks a window */
 #define MIN_RATE 0.002        /* null rate floor: one clean class proves little */
+#define PRIOR_WINDOWS 20.0    /* most weight of the class's rates, in windows of a subject */
 #define SHRINK_WINDOWS 10.0   /* weight of the class scale, in windows */
 #define MIN_RANK_SCALE 0.01   /* log units */
 #define MIN_CELL_SCALE 0.02
@@ -427,6 +428,36 @@ static double log_needed(const tview *v, double tau)
 static void print_class(tview *v, const subject *subs, int count, const class_stats *cs,
                         const double *scale, int *valid, double tau);
 
+/* Sums over subjects of x^2, x n and n^2 (x exceedances of n windows). */
+static void add_counts(double sums[3], double x, double n, double sign)
+{
+    sums[0] += sign * x * x, sums[1] += sign * x * n, sums[2] += sign * n * n;
+}
+
+/* The beta prior of a subject's rate from the other subjects of its class
+ * (exceed of valid windows, sums: add_counts): the mean rate m, and the
+ * spread by moments: their counts vary phi times as much as binomial ones,
+ * phi = tau (1 + (n_w - 1) rho) (n_w the weighted mean windows, tau the
+ * design effect, rho the correlation of windows of one subject), so a + b =
+ * (1 - rho) / rho, at most PRIOR_WINDOWS (past that the subject's own history
+ * outside a segment weighs as much as the class: a cell that flickers all
+ * run long is its own null). */
+static void class_prior(const double sums[3], double exceed, double valid, double tau,
+                        dxt_null *null)
+{
+    double m = (exceed + 1.0) / (valid + 2.0);
+    if (m < MIN_RATE) m = MIN_RATE;
+    double ss = sums[0] - 2.0 * m * sums[1] + m * m * sums[2];
+    double phi = valid > 0.0 ? ss / (m * (1.0 - m) * valid) / tau : 1.0;
+    double nw = valid > 0.0 ? sums[2] / valid : 1.0;
+    double rho = nw > 1.0 ? (phi - 1.0) / (nw - 1.0) : 0.0;
+    double size = rho > 0.0 ? (1.0 - rho) / rho : PRIOR_WINDOWS;
+    if (size > PRIOR_WINDOWS) size = PRIOR_WINDOWS;
+    if (size < 1.0) size = 1.0;
+    null->a = m * size;
+    null->b = (1.0 - m) * size;
+}
+
 /* Window w's log wait per step (as in build_logs) into v->ywin. */
 static void window_logs(tview *v, int w)
 {
@@ -473,22 +504,29 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
         for (int q = 0; q < 4; q++) all[q] += tr[k][q];
     }
     if (v->t->opts.verbose > 1) print_class(v, subs, count, cs, scale, valid, design_effect(all));
+    double sums[3] = {0.0, 0.0, 0.0};
+    for (int k = 0; k < count; k++) add_counts(sums, ex_count[k], valid[k], 1.0);
     for (int k = 0; k < count; k++) {
-        double rate = (double)(cs->exceed - ex_count[k] + 1) / (double)(cs->valid - valid[k] + 2);
-        if (rate < MIN_RATE) rate = MIN_RATE;
         long others[4];
         for (int q = 0; q < 4; q++) others[q] = all[q] - tr[k][q];
-        double tau = design_effect(others), needed = log_needed(v, tau);
-        if (ex_count[k] < tau * dxt_min_exceedances(rate, needed)) continue;
+        dxt_null null;
+        null.tau = design_effect(others);
+        add_counts(sums, ex_count[k], valid[k], -1.0);
+        class_prior(sums, cs->exceed - ex_count[k], cs->valid - valid[k], null.tau, &null);
+        add_counts(sums, ex_count[k], valid[k], 1.0);
+        double needed = log_needed(v, null.tau);
+        if (ex_count[k] < dxt_min_exceedances(&null, valid[k], needed)) continue;
         dxt_segment seg;
         mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
         int min_out = (int)ceil(MIN_OUTSIDE * valid[k]);
-        if (dxt_scan_exceedances(v->ex, v->W, rate, tau, min_out > 3 ? min_out : 3, v->work,
-                                 &seg) || seg.log_p >= needed || starts_run(v, seg.first))
+        if (dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) ||
+            seg.log_p >= needed || starts_run(v, seg.first))
             continue;
         if (subs[k].kind == SUBJ_DST && early_rank(v, subs[k].id, &seg)) continue;
         double p_adj = exp(seg.log_p - needed) * v->t->opts.alpha;
-        if (v->t->opts.verbose) fprintf(stderr, "dxt-classify: tau %.2f rate %.3g\n", tau, rate);
+        if (v->t->opts.verbose)
+            fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
+                    null.a / (null.a + null.b), null.a, null.b, null.tau);
         if (emit(v, subs[k], &seg, level, scale[k], p_adj)) goto fail;
     }
     rc = 0;
@@ -675,46 +713,93 @@ static void count_tests(tview *v)
     v->log_alpha_subject = log(v->t->opts.alpha) - log(subjects);
 }
 
-/* The static judgement, on the first quarter of the run (at least 3 windows):
- * each cell's median over those windows. What is slow there was slow from
- * the start; what starts later is the time tests' (a late rank's row drops,
- * so a quantile over the whole run would make its peers look slow). */
+/* Each cell's usual level (per-step wait: exp of its median log less the
+ * floor) and tokens over `count` usable windows from the from-th usable one. */
+static void usual_levels(tview *v, int from, int count, double *level, double *tok)
+{
+    const dxt_tracker *t = v->t;
+    unsigned char *in = v->ex; /* free here */
+    for (int w = 0, k = 0; w < v->W; w++) {
+        in[w] = v->use[w] && k >= from && k < from + count;
+        k += v->use[w];
+    }
+    for (size_t c = 0; c < v->nn; c++) {
+        size_t m = 0;
+        for (int w = 0; w < v->W; w++) {
+            float f = v->yc[c * v->W + w];
+            if (in[w] && !isnan(f)) v->scratch[m++] = f;
+        }
+        double b = dxt_median_inplace(v->scratch, m), l = exp(b) - v->floor_;
+        level[c] = isnan(b) || !v->ever[c] ? NAN : l > 0.0 ? l : 0.0;
+        if (!tok) continue;
+        m = 0;
+        for (int w = 0; w < v->W; w++) {
+            float f = t->toks[(size_t)w * v->nn + c];
+            if (in[w] && !isnan(f)) v->scratch[m++] = f;
+        }
+        tok[c] = m ? dxt_median_inplace(v->scratch, m) : NAN;
+    }
+}
+
+/* Each cell's own scale over the usable windows (MAD of window-to-window
+ * differences / sqrt 2, as the time tests' own_scale), NAN without two. */
+static void cell_noise(tview *v, double *noise)
+{
+    for (size_t c = 0; c < v->nn; c++) {
+        size_t m = 0;
+        double prev = NAN;
+        for (int w = 0; w < v->W; w++) {
+            float f = v->yc[c * v->W + w];
+            if (!v->use[w] || isnan(f)) continue;
+            if (!isnan(prev)) v->scratch[m++] = fabs(f - prev);
+            prev = f;
+        }
+        noise[c] = m ? 1.4826 * dxt_median_inplace(v->scratch, m) / sqrt(2.0) : NAN;
+    }
+}
+
+/* The static judgement: what was slow from the start of the run to its end.
+ * The one-window classifier judges the first quarter's usual matrix (at
+ * least 3 windows) and, apart, the last quarter's; a finding must come out
+ * of both (the weaker of the two is reported). A cell whose level is high
+ * only by a few wild windows (a pair with 10x the others' noise has a far
+ * higher mean, and over 3-4 windows its median swings 3x) does not hold at
+ * both ends; a fault from step 0 does; what starts later is the time tests'
+ * (a late rank's row drops, so a quantile over the whole run would make its
+ * peers look slow). */
 static int static_tests(tview *v)
 {
     dxt_tracker *t = v->t;
-    double *level = malloc(v->nn * sizeof *level), *tok = NULL;
-    int rc = -1, first = -1, last = -1, head = v->usable / 4 > 3 ? v->usable / 4 : 3, seen = 0;
-    if (!level) return -1;
-    unsigned char *head_use = v->ex; /* free here */
-    for (int w = 0; w < v->W; w++) head_use[w] = v->use[w] && seen++ < head;
-    for (size_t c = 0; c < v->nn; c++) {
-        size_t count = 0;
-        for (int w = 0; w < v->W; w++) {
-            float f = v->yc[c * v->W + w];
-            if (head_use[w] && !isnan(f)) v->scratch[count++] = f;
-        }
-        double b = dxt_median_inplace(v->scratch, count), l = exp(b) - v->floor_;
-        level[c] = isnan(b) || !v->ever[c] ? NAN : l > 0.0 ? l : 0.0;
-    }
+    size_t nn = v->nn;
+    double *level = malloc(nn * sizeof *level), *tok = NULL, *noise = NULL;
+    dxt_hit *head_hits = NULL;
+    int rc = -1, first = -1, last = -1, quarter = v->usable / 4 > 3 ? v->usable / 4 : 3;
+    if (!level || (t->have_tokens && !(tok = malloc(nn * sizeof *tok)))) goto fail;
     for (int w = 0; w < v->W; w++)
         if (v->use[w]) last = w, first = first < 0 ? w : first;
-    if (t->have_tokens) {
-        if (!(tok = malloc(v->nn * sizeof *tok))) goto fail;
-        for (size_t c = 0; c < v->nn; c++) {
-            size_t count = 0;
-            for (int w = 0; w < v->W; w++) {
-                float f = t->toks[(size_t)w * v->nn + c];
-                if (head_use[w] && !isnan(f)) v->scratch[count++] = f;
-            }
-            tok[c] = count ? dxt_median_inplace(v->scratch, count) : NAN;
-        }
-    }
     t->judge.floor_ = v->floor_;
+    if (!(noise = malloc(nn * sizeof *noise))) goto fail;
+    cell_noise(v, noise);
+    t->judge.cell_noise = noise;
+    usual_levels(v, 0, quarter, level, tok);
+    if (dxt_judge_window(&t->judge, level, tok, 1.0, NULL, NULL)) goto fail;
+    int nhead = t->judge.nhits;
+    if (nhead == 0) {
+        rc = 0;
+        goto fail;
+    }
+    if (!(head_hits = malloc((size_t)nhead * sizeof *head_hits))) goto fail;
+    memcpy(head_hits, t->judge.hits, (size_t)nhead * sizeof *head_hits);
+    int tail = v->usable - quarter > 0 ? v->usable - quarter : 0;
+    usual_levels(v, tail, quarter, level, tok);
     rc = dxt_tracker_judge_static(t, level, tok, t->first_steps[first], t->last_steps[last],
-                                  v->usable);
+                                  v->usable, head_hits, nhead);
 fail:
+    t->judge.cell_noise = NULL;
     free(level);
     free(tok);
+    free(noise);
+    free(head_hits);
     return rc;
 }
 

@@ -195,14 +195,40 @@ static double static_freedom(const dxt_judge *j, dxt_kind kind)
     return df >= 1.0 ? df : 1.0;
 }
 
+/* The hit of confirm[] about the same subject as x (load_imbalance and the
+ * slow line it was are one), or NULL. */
+static const dxt_hit *same_hit(const dxt_hit *x, const dxt_hit *confirm, int nconfirm)
+{
+    for (int h = 0; h < nconfirm; h++) {
+        const dxt_hit *y = &confirm[h];
+        int rank_kind = x->kind == DXT_SLOW_SOURCE || x->kind == DXT_SLOW_DESTINATION ||
+                        x->kind == DXT_LOAD_IMBALANCE;
+        int same = x->kind == DXT_SLOW_PATH ? y->kind == x->kind && y->src == x->src && y->dst == x->dst
+                   : x->kind == DXT_SLOW_NODE ? y->kind == x->kind && y->node == x->node &&
+                                                    y->as_source == x->as_source
+                   : rank_kind && y->rank == x->rank &&
+                         (y->kind == x->kind || y->kind == DXT_LOAD_IMBALANCE ||
+                          x->kind == DXT_LOAD_IMBALANCE);
+        if (same) return y;
+    }
+    return NULL;
+}
+
 int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *tokens,
-                             int64_t first, int64_t last, int windows)
+                             int64_t first, int64_t last, int windows, const dxt_hit *confirm,
+                             int nconfirm)
 {
     dxt_judge *j = &t->judge;
     if (dxt_judge_window(j, level, tokens, 1.0, NULL, NULL)) return -1;
     double steps = (double)(last - first + 1);
     for (int h = 0; h < j->nhits; h++) {
-        const dxt_hit *x = &j->hits[h];
+        dxt_hit both = j->hits[h];
+        const dxt_hit *x = &both, *y = confirm ? same_hit(x, confirm, nconfirm) : x;
+        if (!y) continue;
+        /* the weaker of the two ends */
+        if (y->severity < both.severity) both.severity = y->severity;
+        if (y->score < both.score) both.score = y->score;
+        if (y->excess < both.excess) both.excess = y->excess;
         /* the robust z as a t tail (its scale came from few values), for
          * every test of its kind */
         double p = static_tests(j, x->kind) * 2.0 *

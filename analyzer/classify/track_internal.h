@@ -41,9 +41,11 @@ int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f);
 
 /* The static judgement of one matrix (track.c): the classifier of one window
  * on the run's usual level of every cell (per-step wait, NAN missing), its
- * hits turned into findings over the steps first..last. */
+ * hits turned into findings over the steps first..last; with confirm, only
+ * those about a subject of confirm[] too (the weaker of the two kept). */
 int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *tokens,
-                             int64_t first, int64_t last, int windows);
+                             int64_t first, int64_t last, int windows, const dxt_hit *confirm,
+                             int nconfirm);
 
 /* --- calibrated scans (classify_scan.c) ----------------------------------- */
 
@@ -65,18 +67,26 @@ typedef struct dxt_segment {
     double log_p;             /* log of its binomial tail */
 } dxt_segment;
 
-/* Scan ex[0..W) (1: above the threshold, 0: not, 2: not judged) for the
- * segment whose count of exceedances is least likely under Binomial(length,
- * rate), rate the larger of p_class and the subject's own rate outside the
- * segment; segments with fewer than min_out judged windows outside are not
- * tried. tau >= 1: the design effect of autocorrelated windows (a count of k
- * in n windows is judged as k / tau in n / tau independent ones). work: 4 W
- * + 2 ints. Returns 0 and *seg, or -1 when none. */
-int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, double tau,
-                         int min_out, int *work, dxt_segment *seg);
+/* The null of one subject's exceedances: its rate ~ Beta(a, b), the class's
+ * spread of rates; tau >= 1 the design effect of autocorrelated windows (a
+ * count of k in n windows is judged as k / tau in n / tau independent ones). */
+typedef struct dxt_null {
+    double a, b, tau;
+} dxt_null;
 
-/* The fewest exceedances that can reach log_p_needed at rate p (a bound
- * to skip subjects cheaply). */
-int dxt_min_exceedances(double p, double log_p_needed);
+/* log P(X >= k), X ~ BetaBinomial(n, a, b), real k and n. */
+double dxt_log_bb_tail(double k, double n, double a, double b);
+
+/* Scan ex[0..W) (1: above the threshold, 0: not, 2: not judged) for the
+ * segment whose count of exceedances is least likely under the null updated
+ * by the subject's windows outside the segment; segments with fewer than
+ * min_out judged windows outside are not tried. work: 4 W + 2 ints. Returns 0
+ * and *seg, or -1 when none. */
+int dxt_scan_exceedances(const unsigned char *ex, int W, const dxt_null *null, int min_out,
+                         int *work, dxt_segment *seg);
+
+/* The fewest exceedances (of valid judged windows) that can reach
+ * log_p_needed (a bound to skip subjects cheaply). */
+int dxt_min_exceedances(const dxt_null *null, int valid, double log_p_needed);
 
 #endif
