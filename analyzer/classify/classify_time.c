@@ -221,8 +221,13 @@ static void polish_window(tview *v, int w)
         for (int l = 0; l < v->n; l++) re[l] = ce[l] = NAN;
         return;
     }
+    /* columns first: with 2-3 ranks a line holds 1-2 cells and whatever is
+     * polished first takes the whole change; a rank whose waits for the
+     * others fell while theirs for it rose is late (lesson 1: a late rank
+     * waits for nobody), which columns first reads as its column. With more
+     * ranks one high cell moves no line median and the order does not matter. */
     for (int it = 0; it < POLISH_ITERS; it++)
-        for (int by_col = 0; by_col < 2; by_col++) {
+        for (int by_col = 1; by_col >= 0; by_col--) {
             double *eff = by_col ? ce : re;
             for (int l = 0; l < v->n; l++) {
                 double m = line_median(v, r, l, by_col);
@@ -485,6 +490,22 @@ static int early_rank(tview *v, int r, const dxt_segment *seg)
                                        dxt_median_inplace(rows, count));
 }
 
+/* A rank whose line stands out in a window, found slow or not, makes that
+ * window no evidence about the cells of its line: a late rank waits for
+ * nobody and the others' waits for it rise unevenly (clipped cells rise most),
+ * which leaves residuals in its cells that are no path (real DeepEP: the host
+ * that launches last changes every few hundred steps; with 4 ranks every such
+ * regime left false paths). v->ex holds the rank's exceedances. */
+static void mask_rank_windows(tview *v, subject s)
+{
+    if (s.kind != SUBJ_SRC && s.kind != SUBJ_DST) return;
+    for (int w = 0; w < v->W; w++) {
+        if (v->ex[w] != 1) continue;
+        v->mask_row[(size_t)w * v->n + s.id] = 1;
+        if (s.kind == SUBJ_SRC) v->mask_col[(size_t)w * v->n + s.id] = 1;
+    }
+}
+
 /* Test every subject of a class; emit the significant ones. The null of a
  * subject comes from the class's other subjects: their rate of exceedances
  * and how they cluster in time (its own, outside a segment, in the scan). */
@@ -502,6 +523,7 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
         cs->exceed += ex_count[k], cs->valid += valid[k];
         count_transitions(v->ex, v->W, tr[k]);
         for (int q = 0; q < 4; q++) all[q] += tr[k][q];
+        mask_rank_windows(v, subs[k]);
     }
     if (v->t->opts.verbose > 1) print_class(v, subs, count, cs, scale, valid, design_effect(all));
     double sums[3] = {0.0, 0.0, 0.0};

@@ -122,7 +122,10 @@ static void judge_rows(dxt_tracker *t, const double *wait, const int64_t *rank_r
     for (int i = 0; rank_rows && i < n; i++)
         if (rank_rows[i] > most) most = rank_rows[i];
     for (int i = 0; i < n; i++) {
-        int any = 0;
+        /* a rank with rows has data: its NAN cells are windows of zero wait
+         * (a late rank waits for nobody: with 2 ranks its whole row is one
+         * such cell); without row counts, a rank with some finite cell */
+        int any = rank_rows && rank_rows[i] > 0;
         for (int k = 0; k < n && !any; k++) any = k != i && !isnan(wait[(size_t)i * n + k]);
         int short_now = rank_rows && rank_rows[i] < most;
         ok[i] = any && !short_now && !(t->have_prev_rows && t->prev_rows[i]);
