@@ -474,7 +474,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
             j->flag[r] = 0;
         }
         dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, by_col, expd > 0 ? obs / expd : 0.0,
-                     dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0};
+                     dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0, 0.0};
         if (dxt_judge_push_hit(j, &h)) return -1;
     }
     for (int r = 0; r < j->n; r++) {
@@ -482,7 +482,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
         mark[r] = 1;
         dxt_hit h = {by_col ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION, r, -1, -1, -1, 0,
                      j->rank_obs[r] / j->rank_exp[r], j->rank_z[r],
-                     (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0};
+                     (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0, 0.0};
         if (dxt_judge_push_hit(j, &h)) return -1;
     }
     return 0;
@@ -493,6 +493,48 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
 static int path_eligible(const dxt_judge *j, int i, int k)
 {
     return !j->late[i] && !j->late[k] && !j->hot_row[i];
+}
+
+/* How often the group's cells stand out, measured on the group itself:
+ * pairs differ for good reasons and their spread has tails far heavier than
+ * a normal's (clipped launch offsets, pairs with 10x the others' noise), so a
+ * 5-sigma cell among 10^4 is no path. tail[0] the cells, tail[1] and
+ * tail[2] those above TAIL_Z0 and TAIL_Z1: the chance of a score beyond
+ * TAIL_Z0 decays exponentially at the rate the two counts give (tail_chance). */
+#define TAIL_Z0 2.5
+#define TAIL_Z1 3.5
+#define TAIL_PRIOR 200.0 /* cells of a normal group added to the counts: a small group
+                          * cannot tell its tail, and keeps a normal one */
+static void cell_tail(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, double scale,
+                      double tail[3])
+{
+    int n = j->n;
+    tail[0] = tail[1] = tail[2] = 0.0;
+    for (int p = r0; p < r1; p++)
+        for (int q = c0; q < c1; q++) {
+            int i = j->members[p], k = j->members[q];
+            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
+            double r = j->res[(size_t)i * n + k];
+            if (!path_eligible(j, i, k) || isnan(r)) continue;
+            double own = j->cell_noise && isfinite(j->cell_noise[(size_t)i * n + k])
+                             ? j->cell_noise[(size_t)i * n + k] : 0.0;
+            double z = r / sqrt(scale * scale + own * own);
+            tail[0] += 1.0, tail[1] += z > TAIL_Z0, tail[2] += z > TAIL_Z1;
+        }
+}
+
+/* The chance of a score z for one cell of a group (cell_tail), the cell
+ * itself left out of the counts: the larger of a normal tail and the group's
+ * own exponential tail beyond TAIL_Z0. */
+static double tail_chance(const double tail[3], double z)
+{
+    double normal = 0.5 * erfc(z / sqrt(2.0));
+    if (z <= TAIL_Z0) return normal;
+    double m = tail[0] - 1.0 + TAIL_PRIOR;
+    double a0 = tail[1] - 1.0 + TAIL_PRIOR * 0.5 * erfc(TAIL_Z0 / sqrt(2.0));
+    double a1 = tail[2] - (z > TAIL_Z1) + TAIL_PRIOR * 0.5 * erfc(TAIL_Z1 / sqrt(2.0));
+    double own = a0 / m * exp(-log(a0 / a1) / (TAIL_Z1 - TAIL_Z0) * (z - TAIL_Z0));
+    return own > normal ? own : normal;
 }
 
 /* Flag cells of ranks dst (in block a) x src (in block b), or of the whole
@@ -518,6 +560,8 @@ static int judge_cell_group(dxt_judge *j, int a, int b, int intra, double min_se
         }
     double scale = dxt_mad_inplace(j->scratch, count, 0.0);
     if (!(scale > DXT_MIN_CELL_SCALE)) scale = DXT_MIN_CELL_SCALE;
+    double tail[3];
+    cell_tail(j, r0, r1, c0, c1, intra, scale, tail);
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
             int i = j->members[p], k = j->members[q];
@@ -533,7 +577,8 @@ static int judge_cell_group(dxt_judge *j, int a, int b, int intra, double min_se
                 continue;
             j->hot_cell[c] = 1;
             dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, exp(e), z,
-                         (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0};
+                         (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0,
+                         tail_chance(tail, z)};
             if (dxt_judge_push_hit(j, &h)) return -1;
         }
     return 0;

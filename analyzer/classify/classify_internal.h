@@ -21,6 +21,8 @@ typedef struct dxt_hit {
     double severity, score;
     double excess; /* observed - expected wait of its cells, trace unit (whole window) */
     double share;  /* excess / the excess of every candidate of the window */
+    double tail;   /* chance of a score this high for one subject of its group under
+                    * the group's own tail (0: not measured, a t tail is used) */
 } dxt_hit;
 
 /* The judge: the topology, the options and the scratch space of one window,

@@ -234,8 +234,10 @@ int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *
         if (y->excess < both.excess) both.excess = y->excess;
         /* the robust z as a t tail (its scale came from few values), for
          * every test of its kind */
-        double p = static_tests(j, x->kind) * 2.0 *
-                   dxt_student_tail(x->score, static_freedom(j, x->kind));
+        double one = dxt_student_tail(x->score, static_freedom(j, x->kind));
+        if (x->tail > one) one = x->tail;
+        if (y->tail > one) one = y->tail;
+        double p = static_tests(j, x->kind) * 2.0 * one;
         if (!(p < t->opts.alpha)) continue;
         dxt_finding f = {.kind = x->kind, .rank = -1, .src = -1, .dst = -1, .node = -1};
         snprintf(f.op, sizeof f.op, "%s", t->op);
