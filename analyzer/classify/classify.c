@@ -43,7 +43,6 @@
 #define POLISH_ITERS 3
 #define POLISH_ITERS_HISTORY 1
 #define MIN_RANK_SCALE 0.03  /* log units: rank effects of a healthy window vary ~1-2 % */
-#define NODE_FRACTION 0.75   /* share of a node's ranks flagged alike that makes a slow_node */
 #define PATTERN_CELLS 3      /* paths sharing a row or column in one window: a rank pattern */
 #define MIN_BLOCK_RANKS 4    /* ranks a node needs for node-pair blocks of the fit */
 
@@ -442,7 +441,7 @@ static int group_nodes(dxt_judge *j, unsigned char *node_flag)
     for (int a = 0; a < j->nnodes; a++) {
         int size = j->node_start[a + 1] - j->node_start[a], count = 0;
         for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) count += j->flag[j->members[p]];
-        node_flag[a] = j->nnodes >= 2 && size >= 2 && count >= ceil(NODE_FRACTION * size);
+        node_flag[a] = j->nnodes >= 2 && size >= 2 && count >= ceil(DXT_NODE_FRACTION * size);
         flagged_nodes += node_flag[a];
     }
     return j->nnodes >= 2 && flagged_nodes == j->nnodes;
@@ -616,40 +615,48 @@ static int judge_cells(dxt_judge *j, int history, double steps)
     return 0;
 }
 
-/* Tokens per step each rank received (row sums) and sent (column sums). */
-static void token_sums(dxt_judge *j, const double *tokens, double steps)
+/* The block of cell (i, k) in j->blk (nblocks). */
+static int block_of(const dxt_judge *j, int i, int k)
 {
-    int n = j->n;
-    for (int r = 0; r < 2 * n; r++) j->tok_sums[r] = 0.0;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < n; k++) {
-            double t = tokens[(size_t)i * n + k];
-            if (i == k || !isfinite(t) || t < 0.0) continue;
-            j->tok_sums[i] += t / steps;
-            j->tok_sums[n + k] += t / steps;
-        }
+    int a = j->node_of[i], b = j->node_of[k];
+    return j->pair_blocks ? a * j->nnodes + b : a != b;
 }
 
-/* A slow rank whose tokens (received for a row, sent for a column) rose with
- * its wait is a hot expert: load_imbalance. The usual share is the rank's own
- * history, or the median rank without it. */
-static void check_tokens(dxt_judge *j, const double *tok_ref)
+/* A slow rank whose extra wait follows its extra tokens is a hot expert:
+ * load_imbalance (classify_tokens.c). From step 0 the excesses are
+ * deviations: a cell's log wait from its block's constant, its log tokens
+ * from the median of its class (intra- or inter-node cells). Overwrites the
+ * residuals (j->res) and j->hot_cell. */
+static void check_tokens(dxt_judge *j, const double *tokens, double steps)
 {
     int n = j->n;
-    double median[2];
-    for (int side = 0; side < 2; side++) {
-        for (int r = 0; r < n; r++) j->scratch[r] = j->tok_sums[side * n + r];
-        median[side] = dxt_median_inplace(j->scratch, (size_t)n);
+    size_t nn = (size_t)n * n, stride = dxt_scale_stride(n);
+    double med[2];
+    for (int intra = 0; intra < 2; intra++) {
+        size_t m = 0;
+        for (size_t c = 0; c < nn; c += stride) {
+            int i = (int)(c / n), k = (int)(c % n);
+            double t = tokens[c];
+            if (i != k && (j->node_of[i] == j->node_of[k]) == intra && isfinite(t) && t >= 0.0)
+                j->scratch[m++] = log(t / steps + 1.0);
+        }
+        med[intra] = dxt_median_inplace(j->scratch, m);
+    }
+    for (size_t c = 0; c < nn; c++) {
+        int i = (int)(c / n), k = (int)(c % n);
+        double t = tokens[c];
+        int ok = i != k && isfinite(t) && t >= 0.0;
+        j->scratch[c] = ok ? log(t / steps + 1.0) - med[j->node_of[i] == j->node_of[k]] : NAN;
+        j->res[c] = ok ? j->logm[c] - j->blk[block_of(j, i, k)] : NAN;
     }
     for (int h = 0; h < j->nhits; h++) {
         dxt_hit *hit = &j->hits[h];
         if (hit->kind != DXT_SLOW_SOURCE && hit->kind != DXT_SLOW_DESTINATION) continue;
         int side = hit->kind == DXT_SLOW_SOURCE;
-        double usual = tok_ref && tok_ref[side * n + hit->rank] > 0.0
-                           ? tok_ref[side * n + hit->rank] : median[side];
-        double ratio = usual > 0.0 ? j->tok_sums[side * n + hit->rank] / usual : 0.0;
-        /* the tokens must explain the wait: at least half its relative rise */
-        if (ratio >= j->opts.min_token_ratio && ratio - 1.0 >= 0.5 * (hit->severity - 1.0)) {
+        for (size_t c = 0; c < nn; c++)
+            j->hot_cell[c] = side ? (int)(c % n) == hit->rank : (int)(c / n) == hit->rank;
+        if (dxt_tokens_explain(j->res, j->scratch, j->hot_cell, nn,
+                               log(j->opts.min_token_ratio))) {
             hit->kind = DXT_LOAD_IMBALANCE;
             hit->as_source = side; /* which line carries it: the series use it */
         }
@@ -705,10 +712,8 @@ int dxt_judge_window(dxt_judge *j, const double *wait, const double *tokens, dou
     if (emit_lines(j, 0, steps)) return -1;
     if (judge_cells(j, history, steps)) return -1;
     j->have_tokens = tokens != NULL;
-    if (tokens) {
-        token_sums(j, tokens, steps);
-        check_tokens(j, tok_ref);
-    }
+    (void)tok_ref;
+    if (tokens) check_tokens(j, tokens, steps);
     apply_share(j);
     if (j->opts.verbose) print_hits(j);
     return 0;

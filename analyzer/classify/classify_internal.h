@@ -58,6 +58,10 @@ typedef struct dxt_judge {
     int nhits, cap;
 } dxt_judge;
 
+/* Share of a node's ranks slow alike that makes a slow_node (the contract:
+ * all its ranks; one in four may be too noisy to show it). */
+#define DXT_NODE_FRACTION 0.75
+
 /* Whole-matrix scales use at most ~DXT_SCALE_SAMPLE cells, evenly strided. */
 #define DXT_SCALE_SAMPLE 4096
 #define DXT_MIN_CELL_SCALE 0.05 /* log units: cells of a healthy window vary ~5 % (spikes aside) */
@@ -80,6 +84,12 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps);
 #define DXT_EARLY_FRACTION 0.5
 void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row);
 int dxt_early_standing(double col, double row);
+
+/* Is the wait excess of a line (in_line: its cells) explained by its token
+ * excess (classify_tokens.c)? dwait, dtok: each cell's excess in logs (NAN:
+ * none); the line's tokens must exceed by min_log_ratio. */
+int dxt_tokens_explain(const double *dwait, const double *dtok, const unsigned char *in_line,
+                       size_t cells, double min_log_ratio);
 
 int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts);
 void dxt_judge_free(dxt_judge *j);

@@ -36,6 +36,10 @@ struct dxt_tracker {
 /* Analysis of the kept windows (classify_time.c): fills t->findings. */
 int dxt_tracker_analyze(dxt_tracker *t);
 
+/* Findings merged (track_series.c): one per subject, most ranks of a node as
+ * the node, no shift of the whole job. -1 on out of memory. */
+int dxt_tracker_merge(dxt_tracker *t);
+
 /* Append a finding (track_series.c). -1 on out of memory. */
 int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f);
 
