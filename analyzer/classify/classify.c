@@ -194,8 +194,9 @@ static void build_log(dxt_judge *j, const double *wait, double steps)
     for (int i = 0; i < n; i++)
         for (int k = 0; k < n; k++) {
             double w = wait[(size_t)i * n + k];
-            int ok = i != k && isfinite(w) && (j->floor_ > 0.0 ? w >= 0.0 : w > 0.0);
-            j->logm[(size_t)i * n + k] = ok ? log(w / steps + j->floor_) : NAN;
+            double f = j->floor_cls[j->node_of[i] == j->node_of[k]];
+            int ok = i != k && isfinite(w) && (f > 0.0 ? w >= 0.0 : w > 0.0);
+            j->logm[(size_t)i * n + k] = ok ? log(w / steps + f) : NAN;
         }
 }
 
@@ -572,6 +573,8 @@ static int judge_cell_group(dxt_judge *j, int a, int b, int intra, double min_se
              * far above its peers' by its tail alone, and is no path */
             double own = j->cell_noise && isfinite(j->cell_noise[c]) ? j->cell_noise[c] : 0.0;
             double z = e / sqrt(scale * scale + own * own);
+            if (j->opts.verbose > 2 && e / scale >= j->opts.min_score)
+                fprintf(stderr, "dxt-classify: cell %d <- %d residual %.3f scale %.3f own %.3f z %.2f\n", i, k, e, scale, own, z);
             if (!path_eligible(j, i, k) || !(z >= j->opts.min_score) || exp(e) < min_sev)
                 continue;
             j->hot_cell[c] = 1;

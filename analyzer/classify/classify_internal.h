@@ -34,7 +34,8 @@ typedef struct dxt_judge {
     int *members;        /* n: ranks grouped by node */
     int *node_start;     /* nnodes + 1: members[node_start[a] .. node_start[a+1]) */
     dxt_classify_opts opts;
-    double floor_;       /* added to every wait per step before its log (0: zeros missing) */
+    double floor_cls[2]; /* added to every wait per step before its log, inter- (0) and
+                          * intra-node (1) cells (0: zeros missing) */
     const double *cell_noise; /* n*n: each cell's own window-to-window scale (log), or NULL */
     double *logm;        /* n*n: log(wait per step), NAN missing */
     double *res;         /* n*n: residual of the fit */

@@ -19,6 +19,10 @@
 
 #include "track_internal.h"
 
+/* Weight, in windows, of the class's mean rate in a subject's own rate
+ * outside a segment (a cell that flickers all run long is its own null). */
+#define OWN_PRIOR 5.0
+
 double dxt_normal_tail(double z)
 {
     return 0.5 * erfc(z / sqrt(2.0));
@@ -182,6 +186,14 @@ int dxt_scan_exceedances(const unsigned char *ex, int W, const dxt_null *null, i
              * 1/tau each) */
             double pa = null->a + out_ex / tau, pb = null->b + (out_valid - out_ex) / tau;
             double lp = dxt_log_bb_tail(k / tau, n / tau, pa, pb);
+            /* and never below what its own rate outside says (a subject
+             * whose class shows no spread of rates may still flicker) */
+            double m = null->a / (null->a + null->b);
+            double own = (out_ex / tau + m * OWN_PRIOR) / (out_valid / tau + OWN_PRIOR);
+            if (own > m) {
+                double lo = dxt_log_binom_tail_real(k / tau, n / tau, own);
+                if (lo > lp) lp = lo;
+            }
             if (lp < seg->log_p) {
                 *seg = (dxt_segment){first, last, k, n, lp};
                 found = 0;

@@ -14,7 +14,7 @@
 
 #define EXCEED_Z 3.0          /* standardized effect that marks a window */
 #define MIN_RATE 0.002        /* null rate floor: one clean class proves little */
-#define PRIOR_WINDOWS 20.0    /* most weight of the class's rates, in windows of a subject */
+#define PRIOR_WINDOWS 1e4     /* most weight of the class's rates, in windows of a subject */
 #define SHRINK_WINDOWS 10.0   /* weight of the class scale, in windows */
 #define MIN_RANK_SCALE 0.01   /* log units */
 #define MIN_CELL_SCALE 0.02
@@ -83,7 +83,7 @@ static double series_base(tview *v)
     size_t count = 0;
     for (int w = 0; w < v->W; w++)
         if (!isnan(v->x[w])) v->scratch[count++] = v->x[w];
-    return count ? dxt_select_kth(v->scratch, count, (size_t)(BASE_QUANTILE * (double)(count - 1)))
+    return count ? dxt_select_kth(v->scratch, count, base_index(count))
                  : NAN;
 }
 
@@ -216,9 +216,9 @@ static void add_counts(double sums[3], double x, double n, double sign)
  * spread by moments: their counts vary phi times as much as binomial ones,
  * phi = tau (1 + (n_w - 1) rho) (n_w the weighted mean windows, tau the
  * design effect, rho the correlation of windows of one subject), so a + b =
- * (1 - rho) / rho, at most PRIOR_WINDOWS (past that the subject's own history
- * outside a segment weighs as much as the class: a cell that flickers all
- * run long is its own null). */
+ * (1 - rho) / rho (at most PRIOR_WINDOWS: a class with no spread is
+ * binomial); the subject's own rate outside a segment is a floor
+ * (classify_scan.c). */
 static void class_prior(const double sums[3], double exceed, double valid, double tau,
                         dxt_null *null)
 {
@@ -242,7 +242,7 @@ static void window_logs(tview *v, int w)
     for (size_t c = 0; c < v->nn; c++) {
         float f = t->vals[(size_t)w * v->nn + c];
         int ok = v->ever[c] && t->row_ok[(size_t)w * v->n + c / v->n] && c / v->n != c % v->n;
-        v->ywin[c] = ok ? log((isnan(f) || f < 0.0f ? 0.0 : f) + v->floor_) : NAN;
+        v->ywin[c] = ok ? log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c)) : NAN;
     }
 }
 
@@ -398,7 +398,7 @@ static double cell_median(tview *v, size_t c, const dxt_segment *seg, int inside
         if (tokens) {
             if (!isnan(f) && f >= 0.0f) v->lbuf[m++] = log(f + 1.0);
         } else if (t->row_ok[(size_t)w * v->n + c / v->n]) {
-            v->lbuf[m++] = log((isnan(f) || f < 0.0f ? 0.0 : f) + v->floor_);
+            v->lbuf[m++] = log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c));
         }
     }
     return dxt_median_inplace(v->lbuf, m);

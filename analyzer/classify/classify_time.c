@@ -67,30 +67,38 @@ static int view_alloc(tview *v, dxt_tracker *t)
            v->ever && v->ex && v->mask_col && v->mask_row && v->work && v->ywin && v->lbuf && v->mask_tmp ? 0 : -1;
 }
 
-/* Cells with traffic, the floor, and y = log(wait + floor). */
+/* Cells with traffic, the floors, and y = log(wait + floor). The floor is a
+ * fifth of the typical positive wait of the cell's class, intra- or
+ * inter-node (an intra-node cell waits 10-20x less: one floor for both hid
+ * a 4x intra-node path under the inter-node cells' floor). */
 static int build_logs(tview *v)
 {
     const dxt_tracker *t = v->t;
-    /* the floor from positive waits sampled across every window (at most nn of
-     * them: the first nn would all come from window 0, the warm-up) */
-    size_t count = 0, stride = (size_t)v->W, seen = 0;
+    const int *node_of = t->judge.node_of;
+    /* positive waits sampled across every window (at most nn of them a
+     * class: the first nn would all come from window 0, the warm-up) */
+    size_t count[2] = {0, 0}, stride = (size_t)v->W, seen = 0;
+    double *sample[2] = {v->scratch, v->scratch + v->nn};
     for (int w = 0; w < v->W; w++)
         for (size_t c = 0; c < v->nn; c++) {
             float f = t->vals[(size_t)w * v->nn + c];
+            int cls = node_of[c / v->n] == node_of[c % v->n];
             if (f > 0.0f && t->row_ok[(size_t)w * v->n + c / v->n]) {
                 v->ever[c] = 1;
-                if (seen++ % stride == 0 && count < v->nn) v->scratch[count++] = f;
+                if (seen++ % stride == 0 && count[cls] < v->nn) sample[cls][count[cls]++] = f;
             }
         }
-    double med = dxt_median_inplace(v->scratch, count);
-    if (!(med > 0.0)) return -1;
-    v->floor_ = 0.2 * med;
+    for (int cls = 0; cls < 2; cls++)
+        v->floor_cls[cls] = 0.2 * dxt_median_inplace(sample[cls], count[cls]);
+    for (int cls = 0; cls < 2; cls++)
+        if (!(v->floor_cls[cls] > 0.0)) v->floor_cls[cls] = v->floor_cls[1 - cls];
+    if (!(v->floor_cls[0] > 0.0)) return -1;
     for (int w = 0; w < v->W; w++)
         for (size_t c = 0; c < v->nn; c++) {
             size_t k = (size_t)w * v->nn + c;
             float f = t->vals[k];
             int ok = v->ever[c] && t->row_ok[(size_t)w * v->n + c / v->n];
-            v->y[k] = ok ? logf((isnan(f) || f < 0.0f ? 0.0f : f) + (float)v->floor_) : NAN;
+            v->y[k] = ok ? logf((isnan(f) || f < 0.0f ? 0.0f : f) + (float)cell_floor(v, c)) : NAN;
         }
     return 0;
 }
@@ -154,7 +162,7 @@ static void build_base(tview *v)
         for (int w = 0; w < v->W; w++)
             if (v->use[w] && !isnan(series[w])) v->scratch[count++] = series[w];
         v->base[c] = count ? dxt_select_kth(v->scratch, count,
-                                            (size_t)(BASE_QUANTILE * (double)(count - 1)))
+                                            base_index(count))
                            : NAN;
     }
 }
@@ -180,7 +188,7 @@ static void recenter(tview *v, double *eff)
         if (!isnan(eff[l])) v->scratch[count++] = eff[l];
     if (count == 0) return;
     /* under 8 ranks the lower quartile is the lowest rank alone: the median */
-    double q = count < 8 ? 0.5 : BASE_QUANTILE;
+    double q = count < 8 ? 0.5 : RECENTER_QUANTILE;
     double low = dxt_select_kth(v->scratch, count, (size_t)(q * (double)(count - 1)));
     for (int l = 0; l < v->n; l++) eff[l] -= low;
 }
@@ -196,13 +204,17 @@ static void polish_window(tview *v, int w)
         for (int l = 0; l < v->n; l++) re[l] = ce[l] = NAN;
         return;
     }
-    /* columns first: with 2-3 ranks a line holds 1-2 cells and whatever is
-     * polished first takes the whole change; a rank whose waits for the
-     * others fell while theirs for it rose is late (lesson 1: a late rank
-     * waits for nobody), which columns first reads as its column. With more
-     * ranks one high cell moves no line median and the order does not matter. */
+    /* rows, then columns; with 2-3 ranks columns first: a line holds 1-2
+     * cells and whatever is polished first takes the whole change; a rank
+     * whose waits for the others fell while theirs for it rose is late
+     * (lesson 1: a late rank waits for nobody), which columns first reads as
+     * its column. With more ranks one high cell moves no line median and
+     * the order does not matter, except when half the lines move (a slow
+     * node of two): the second sweep then sorts them out. */
+    int cols_first = v->n <= 3;
     for (int it = 0; it < POLISH_ITERS; it++)
-        for (int by_col = 1; by_col >= 0; by_col--) {
+        for (int sweep = 0; sweep < 2; sweep++) {
+            int by_col = cols_first ? 1 - sweep : sweep;
             double *eff = by_col ? ce : re;
             for (int l = 0; l < v->n; l++) {
                 double m = line_median(v, r, l, by_col);
@@ -245,7 +257,7 @@ static void usual_levels(tview *v, int from, int count, double *level, double *t
             float f = v->yc[c * v->W + w];
             if (in[w] && !isnan(f)) v->scratch[m++] = f;
         }
-        double b = dxt_median_inplace(v->scratch, m), l = exp(b) - v->floor_;
+        double b = dxt_median_inplace(v->scratch, m), l = exp(b) - cell_floor(v, c);
         level[c] = isnan(b) || !v->ever[c] ? NAN : l > 0.0 ? l : 0.0;
         if (!tok) continue;
         m = 0;
@@ -293,7 +305,7 @@ static int static_tests(tview *v)
     if (!level || (t->have_tokens && !(tok = malloc(nn * sizeof *tok)))) goto fail;
     for (int w = 0; w < v->W; w++)
         if (v->use[w]) last = w, first = first < 0 ? w : first;
-    t->judge.floor_ = v->floor_;
+    t->judge.floor_cls[0] = v->floor_cls[0], t->judge.floor_cls[1] = v->floor_cls[1];
     if (!(noise = malloc(nn * sizeof *noise))) goto fail;
     cell_noise(v, noise);
     t->judge.cell_noise = noise;
