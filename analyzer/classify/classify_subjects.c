@@ -246,6 +246,45 @@ static void window_logs(tview *v, int w)
     }
 }
 
+/* Change of cell c in window w from its base (NAN: not judged). */
+static double cell_change(tview *v, size_t c, int w)
+{
+    const dxt_tracker *t = v->t;
+    if (!v->ever[c] || !t->row_ok[(size_t)w * v->n + c / v->n] || c / v->n == c % v->n) return NAN;
+    float f = t->vals[(size_t)w * v->nn + c];
+    return log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c)) - v->base[c];
+}
+
+/* Does cell c stand out from its row and column peers on seg (lesson 12:
+ * the root is the cell that stands out from both where it first appears)?
+ * In the flagged windows its change from its base, less the upper quartile
+ * of the changes of the other cells of its row and of its column, has a
+ * positive median. With many ranks the fit's residual says as much; with 4
+ * ranks a line holds 3 cells, and a rank's regime (real DeepEP: which host
+ * launches last) moves them unevenly enough to leave residuals in cells that
+ * rose less than their peers. */
+static int stands_out(tview *v, size_t c, const dxt_segment *seg)
+{
+    int i = (int)(c / v->n), k = (int)(c % v->n);
+    double *peers = v->lbuf, *margin = v->lbuf + 2 * (size_t)v->n;
+    size_t m = 0;
+    for (int w = seg->first; w <= seg->last; w++) {
+        if (v->ex[w] != 1) continue;
+        size_t np = 0;
+        for (int l = 0; l < v->n; l++) {
+            if (l != k) peers[np++] = cell_change(v, (size_t)i * v->n + l, w);
+            if (l != i) peers[np++] = cell_change(v, (size_t)l * v->n + k, w);
+        }
+        size_t q = 0;
+        for (size_t p = 0; p < np; p++)
+            if (!isnan(peers[p])) peers[q++] = peers[p];
+        double own = cell_change(v, c, w);
+        if (q == 0 || isnan(own)) continue;
+        margin[m++] = own - dxt_select_kth(peers, q, (size_t)(0.75 * (double)(q - 1)));
+    }
+    return m > 0 && dxt_median_inplace(margin, m) > 0.0;
+}
+
 /* Is a high row of rank r on seg an early rank rather than a slow receiver
  * (dxt_early_standing), in the windows of seg that are exceedances? */
 static int early_rank(tview *v, int r, const dxt_segment *seg)
@@ -300,15 +339,33 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
     if (v->t->opts.verbose > 1) print_class(v, subs, count, cs, scale, valid, design_effect(all));
     double sums[3] = {0.0, 0.0, 0.0};
     for (int k = 0; k < count; k++) add_counts(sums, ex_count[k], valid[k], 1.0);
+    /* the two subjects with the most exceedances */
+    int top[2] = {-1, -1};
     for (int k = 0; k < count; k++) {
-        long others[4];
-        for (int q = 0; q < 4; q++) others[q] = all[q] - tr[k][q];
+        if (top[0] < 0 || ex_count[k] > ex_count[top[0]]) top[1] = top[0], top[0] = k;
+        else if (top[1] < 0 || ex_count[k] > ex_count[top[1]]) top[1] = k;
+    }
+    for (int k = 0; k < count; k++) {
+        /* the null without the subject and, in a class of 3 or more, without
+         * the most exceeding other one: two faults at once (two slow ranks,
+         * a path and its echo) must not make each other's null */
+        int drop[2] = {k, count >= 3 ? (top[0] == k ? top[1] : top[0]) : -1};
+        long others[4] = {all[0], all[1], all[2], all[3]};
+        double ex_others = (double)cs->exceed, valid_others = (double)cs->valid;
+        for (int d = 0; d < 2; d++) {
+            if (drop[d] < 0) continue;
+            for (int q = 0; q < 4; q++) others[q] -= tr[drop[d]][q];
+            add_counts(sums, ex_count[drop[d]], valid[drop[d]], -1.0);
+            ex_others -= ex_count[drop[d]], valid_others -= valid[drop[d]];
+        }
         dxt_null null;
         null.tau = design_effect(others);
-        add_counts(sums, ex_count[k], valid[k], -1.0);
-        class_prior(sums, cs->exceed - ex_count[k], cs->valid - valid[k], null.tau, &null);
-        add_counts(sums, ex_count[k], valid[k], 1.0);
+        class_prior(sums, ex_others, valid_others, null.tau, &null);
+        for (int d = 0; d < 2; d++)
+            if (drop[d] >= 0) add_counts(sums, ex_count[drop[d]], valid[drop[d]], 1.0);
         double needed = log_needed(v, null.tau);
+        if (v->t->opts.verbose > 3 && ex_count[k] >= 5)
+            fprintf(stderr, "dxt-classify: subject %d: %d/%d above, null beta %.3g %.3g tau %.2f, log p needed %.1f\n", subs[k].id, ex_count[k], valid[k], null.a, null.b, null.tau, needed);
         if (ex_count[k] < dxt_min_exceedances(&null, valid[k], needed)) continue;
         dxt_segment seg;
         mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
@@ -317,6 +374,7 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
             seg.log_p >= needed || starts_run(v, seg.first))
             continue;
         if (subs[k].kind == SUBJ_DST && early_rank(v, subs[k].id, &seg)) continue;
+        if (subs[k].kind >= SUBJ_CELL_INTRA && !stands_out(v, (size_t)subs[k].id, &seg)) continue;
         double p_adj = exp(seg.log_p - needed) * v->t->opts.alpha;
         if (v->t->opts.verbose)
             fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
