@@ -271,7 +271,7 @@ static void fit(dxt_judge *j, const double *ref, int iters)
         for (int k = 0; k < n; k++) {
             size_t c = (size_t)i * n + k;
             double x = j->logm[c] - (ref ? ref[c] : 0.0);
-            j->res[c] = j->late[i] || j->late[k] || j->hot_row[i] ? NAN : x;
+            j->res[c] = !j->confirming && (j->late[i] || j->late[k] || j->hot_row[i]) ? NAN : x;
         }
     memset(j->row, 0, (size_t)n * sizeof *j->row);
     memset(j->col, 0, (size_t)n * sizeof *j->col);
@@ -359,6 +359,55 @@ static void line_waits(const dxt_judge *j, int l, int by_col, double dev, double
     }
 }
 
+/* May cell c (dst i, src k) be a slow path? Not in the row or column of a
+ * late rank, nor in a slow destination's row. */
+static int path_eligible(const dxt_judge *j, int i, int k)
+{
+    return j->confirming || (!j->late[i] && !j->late[k] && !j->hot_row[i]);
+}
+
+/* How often the group's cells stand out, measured on the group itself:
+ * pairs differ for good reasons and their spread has tails far heavier than
+ * a normal's (clipped launch offsets, pairs with 10x the others' noise), so a
+ * 5-sigma cell among 10^4 is no path. tail[0] the cells, tail[1] and
+ * tail[2] those above TAIL_Z0 and TAIL_Z1: the chance of a score beyond
+ * TAIL_Z0 decays exponentially at the rate the two counts give (tail_chance). */
+#define TAIL_Z0 2.5
+#define TAIL_Z1 3.5
+#define TAIL_PRIOR 200.0 /* cells of a normal group added to the counts: a small group
+                          * cannot tell its tail, and keeps a normal one */
+static void cell_tail(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, double scale,
+                      double tail[3])
+{
+    int n = j->n;
+    tail[0] = tail[1] = tail[2] = 0.0;
+    for (int p = r0; p < r1; p++)
+        for (int q = c0; q < c1; q++) {
+            int i = j->members[p], k = j->members[q];
+            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
+            double r = j->res[(size_t)i * n + k];
+            if (!path_eligible(j, i, k) || isnan(r)) continue;
+            double own = j->cell_noise && isfinite(j->cell_noise[(size_t)i * n + k])
+                             ? j->cell_noise[(size_t)i * n + k] : 0.0;
+            double z = r / sqrt(scale * scale + own * own);
+            tail[0] += 1.0, tail[1] += z > TAIL_Z0, tail[2] += z > TAIL_Z1;
+        }
+}
+
+/* The chance of a score z for one cell of a group (cell_tail), the cell
+ * itself left out of the counts: the larger of a normal tail and the group's
+ * own exponential tail beyond TAIL_Z0. */
+static double tail_chance(const double tail[3], double z)
+{
+    double normal = 0.5 * erfc(z / sqrt(2.0));
+    if (z <= TAIL_Z0) return normal;
+    double m = tail[0] - 1.0 + TAIL_PRIOR;
+    double a0 = tail[1] - 1.0 + TAIL_PRIOR * 0.5 * erfc(TAIL_Z0 / sqrt(2.0));
+    double a1 = tail[2] - (z > TAIL_Z1) + TAIL_PRIOR * 0.5 * erfc(TAIL_Z1 / sqrt(2.0));
+    double own = a0 / m * exp(-log(a0 / a1) / (TAIL_Z1 - TAIL_Z0) * (z - TAIL_Z0));
+    return own > normal ? own : normal;
+}
+
 /* How rank r stands in the log matrix y (n x n, NAN missing): *col the
  * median over its peers j of y[j][r] less the median of j's other cells (how
  * much more j waits for r than for the rest), *row the median over k of
@@ -431,6 +480,14 @@ static void flag_lines(dxt_judge *j, int by_col, int history)
         line_waits(j, l, by_col, eff[l] - center, &j->rank_obs[l], &j->rank_exp[l]);
         if (j->rank_exp[l] > 0.0 && j->rank_obs[l] >= min_sev * j->rank_exp[l]) j->flag[l] = 1;
     }
+    /* the ranks' own tail: expert popularity, launch skews and loads make
+     * some lines of a healthy run stand far out (a column of the most
+     * popular experts at 2.5x in combine) */
+    j->line_tail[0] = j->line_tail[1] = j->line_tail[2] = 0.0;
+    for (int l = 0; l < j->n; l++)
+        if (isfinite(j->rank_z[l]))
+            j->line_tail[0] += 1.0, j->line_tail[1] += j->rank_z[l] > TAIL_Z0,
+                j->line_tail[2] += j->rank_z[l] > TAIL_Z1;
     if (!by_col) unflag_early_rows(j);
 }
 
@@ -482,60 +539,13 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
         mark[r] = 1;
         dxt_hit h = {by_col ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION, r, -1, -1, -1, 0,
                      j->rank_obs[r] / j->rank_exp[r], j->rank_z[r],
-                     (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0, 0.0};
+                     (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0,
+                     tail_chance(j->line_tail, j->rank_z[r])};
         if (dxt_judge_push_hit(j, &h)) return -1;
     }
     return 0;
 }
 
-/* May cell c (dst i, src k) be a slow path? Not in the row or column of a
- * late rank, nor in a slow destination's row. */
-static int path_eligible(const dxt_judge *j, int i, int k)
-{
-    return !j->late[i] && !j->late[k] && !j->hot_row[i];
-}
-
-/* How often the group's cells stand out, measured on the group itself:
- * pairs differ for good reasons and their spread has tails far heavier than
- * a normal's (clipped launch offsets, pairs with 10x the others' noise), so a
- * 5-sigma cell among 10^4 is no path. tail[0] the cells, tail[1] and
- * tail[2] those above TAIL_Z0 and TAIL_Z1: the chance of a score beyond
- * TAIL_Z0 decays exponentially at the rate the two counts give (tail_chance). */
-#define TAIL_Z0 2.5
-#define TAIL_Z1 3.5
-#define TAIL_PRIOR 200.0 /* cells of a normal group added to the counts: a small group
-                          * cannot tell its tail, and keeps a normal one */
-static void cell_tail(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, double scale,
-                      double tail[3])
-{
-    int n = j->n;
-    tail[0] = tail[1] = tail[2] = 0.0;
-    for (int p = r0; p < r1; p++)
-        for (int q = c0; q < c1; q++) {
-            int i = j->members[p], k = j->members[q];
-            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
-            double r = j->res[(size_t)i * n + k];
-            if (!path_eligible(j, i, k) || isnan(r)) continue;
-            double own = j->cell_noise && isfinite(j->cell_noise[(size_t)i * n + k])
-                             ? j->cell_noise[(size_t)i * n + k] : 0.0;
-            double z = r / sqrt(scale * scale + own * own);
-            tail[0] += 1.0, tail[1] += z > TAIL_Z0, tail[2] += z > TAIL_Z1;
-        }
-}
-
-/* The chance of a score z for one cell of a group (cell_tail), the cell
- * itself left out of the counts: the larger of a normal tail and the group's
- * own exponential tail beyond TAIL_Z0. */
-static double tail_chance(const double tail[3], double z)
-{
-    double normal = 0.5 * erfc(z / sqrt(2.0));
-    if (z <= TAIL_Z0) return normal;
-    double m = tail[0] - 1.0 + TAIL_PRIOR;
-    double a0 = tail[1] - 1.0 + TAIL_PRIOR * 0.5 * erfc(TAIL_Z0 / sqrt(2.0));
-    double a1 = tail[2] - (z > TAIL_Z1) + TAIL_PRIOR * 0.5 * erfc(TAIL_Z1 / sqrt(2.0));
-    double own = a0 / m * exp(-log(a0 / a1) / (TAIL_Z1 - TAIL_Z0) * (z - TAIL_Z0));
-    return own > normal ? own : normal;
-}
 
 /* Flag cells of ranks dst (in block a) x src (in block b), or of the whole
  * matrix when a < 0 (intra >= 0: only its intra- (1) or inter-node (0)
@@ -575,10 +585,15 @@ static int judge_cell_group(dxt_judge *j, int a, int b, int intra, double min_se
             double z = e / sqrt(scale * scale + own * own);
             if (j->opts.verbose > 2 && e / scale >= j->opts.min_score)
                 fprintf(stderr, "dxt-classify: cell %d <- %d residual %.3f scale %.3f own %.3f z %.2f\n", i, k, e, scale, own, z);
-            if (!path_eligible(j, i, k) || !(z >= j->opts.min_score) || exp(e) < min_sev)
+            /* severity in waits, not in logs of wait + floor (the floor
+             * shrinks a 4x path to 3x) */
+            double f = j->floor_cls[j->node_of[i] == j->node_of[k]];
+            double obs = exp(j->logm[c]) - f, expd = exp(j->logm[c] - e) - f;
+            double sev = expd > 0.0 ? obs / expd : exp(e);
+            if (!path_eligible(j, i, k) || !(z >= j->opts.min_score) || sev < min_sev)
                 continue;
             j->hot_cell[c] = 1;
-            dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, exp(e), z,
+            dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, sev, z,
                          (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0,
                          tail_chance(tail, z)};
             if (dxt_judge_push_hit(j, &h)) return -1;

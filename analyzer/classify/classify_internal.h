@@ -37,6 +37,8 @@ typedef struct dxt_judge {
     double floor_cls[2]; /* added to every wait per step before its log, inter- (0) and
                           * intra-node (1) cells (0: zeros missing) */
     const double *cell_noise; /* n*n: each cell's own window-to-window scale (log), or NULL */
+    int confirming;      /* judging whether earlier hits still hold: every cell may be a
+                          * path (a fault that began since masks no earlier one) */
     double *logm;        /* n*n: log(wait per step), NAN missing */
     double *res;         /* n*n: residual of the fit */
     double *row, *col;   /* n: row and column effects */
@@ -52,12 +54,18 @@ typedef struct dxt_judge {
                                  * against the other nodes' blocks (not history) */
     double *rank_z, *rank_obs, *rank_exp; /* n: scratch of the current sweep */
     double line_scale;   /* the current sweep's scale of rank effects */
+    double line_tail[3]; /* the current sweep's lines, those above 2.5 and 3.5 scales */
     double *tok_sums;    /* 2n: this window's tokens per step, row sums then column sums */
     int have_tokens;
     int static_seen;     /* a node was found slow against the other nodes' blocks */
     dxt_hit *hits;
     int nhits, cap;
 } dxt_judge;
+
+/* Upper-tail probability of Student's t with df degrees of freedom
+ * (classify_scan.c): a robust z whose scale came from few values (4 ranks)
+ * is far less sure. */
+double dxt_student_tail(double t, double df);
 
 /* Share of a node's ranks slow alike that makes a slow_node (the contract:
  * all its ranks; one in four may be too noisy to show it). */

@@ -320,8 +320,10 @@ static int static_tests(tview *v)
     memcpy(head_hits, t->judge.hits, (size_t)nhead * sizeof *head_hits);
     int tail = v->usable - quarter > 0 ? v->usable - quarter : 0;
     usual_levels(v, tail, quarter, level, tok);
+    t->judge.confirming = 1;
     rc = dxt_tracker_judge_static(t, level, tok, t->first_steps[first], t->last_steps[last],
                                   v->usable, head_hits, nhead);
+    t->judge.confirming = 0;
 fail:
     t->judge.cell_noise = NULL;
     free(level);

@@ -8,8 +8,8 @@
 
 #include "track_internal.h"
 
-#define BASE_QUANTILE 0.15    /* baselines: a low quantile of the windows (a fault on
-                               * for up to 85 % of the run is not learnt) */
+#define BASE_QUANTILE 0.25    /* baselines: a low quantile of the windows (a fault on
+                               * for up to 75 % of the run is not learnt) */
 #define RECENTER_QUANTILE 0.25 /* the job's shift in a window: the lower quartile of
                                 * its ranks (a slow node may be half of them) */
 

@@ -60,9 +60,6 @@ double dxt_log_binom_tail_real(double k, double n, double p);
 /* Upper-tail probability of a standard normal. */
 double dxt_normal_tail(double z);
 
-/* Upper-tail probability of Student's t with df degrees of freedom: a robust
- * z whose scale came from few values (4 ranks) is far less sure. */
-double dxt_student_tail(double t, double df);
 
 /* The most significant segment of one subject's exceedance series. */
 typedef struct dxt_segment {
