@@ -21,6 +21,7 @@
 #define MIN_OUTSIDE 0.1       /* share of judged windows outside a segment (a change) */
 #define DESIGN_PRIOR 2.0      /* transitions shrinking P(1|1) towards P(1|0) */
 #define MAX_RHO 0.9           /* autocorrelation cap of exceedances (tau <= 19) */
+#define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
 
 
 
@@ -346,10 +347,11 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
         else if (top[1] < 0 || ex_count[k] > ex_count[top[1]]) top[1] = k;
     }
     for (int k = 0; k < count; k++) {
-        /* the null without the subject and, in a class of 3 or more, without
-         * the most exceeding other one: two faults at once (two slow ranks,
-         * a path and its echo) must not make each other's null */
-        int drop[2] = {k, count >= 3 ? (top[0] == k ? top[1] : top[0]) : -1};
+        /* the null without the subject and, in a class of DROP_MIN or more,
+         * without the most exceeding other one: two faults at once (two slow
+         * ranks, a path and its echo) must not make each other's null (with
+         * fewer subjects two left out leave too few to measure the class) */
+        int drop[2] = {k, count >= DROP_MIN ? (top[0] == k ? top[1] : top[0]) : -1};
         long others[4] = {all[0], all[1], all[2], all[3]};
         double ex_others = (double)cs->exceed, valid_others = (double)cs->valid;
         for (int d = 0; d < 2; d++) {
