@@ -259,8 +259,8 @@ static double cell_change(tview *v, size_t c, int w)
 /* Does cell c stand out from its row and column peers on seg (lesson 12:
  * the root is the cell that stands out from both where it first appears)?
  * In the flagged windows its change from its base, less the upper quartile
- * of the changes of the other cells of its row and of its column, has a
- * positive median. With many ranks the fit's residual says as much; with 4
+ * of the changes of the other cells of its row and of its column, is at least
+ * half its change (medians over the windows). With many ranks the fit's residual says as much; with 4
  * ranks a line holds 3 cells, and a rank's regime (real DeepEP: which host
  * launches last) moves them unevenly enough to leave residuals in cells that
  * rose less than their peers. */
@@ -281,9 +281,11 @@ static int stands_out(tview *v, size_t c, const dxt_segment *seg)
             if (!isnan(peers[p])) peers[q++] = peers[p];
         double own = cell_change(v, c, w);
         if (q == 0 || isnan(own)) continue;
-        margin[m++] = own - dxt_select_kth(peers, q, (size_t)(0.75 * (double)(q - 1)));
+        margin[m] = own - dxt_select_kth(peers, q, (size_t)(0.75 * (double)(q - 1)));
+        margin[v->W + m++] = own;
     }
-    return m > 0 && dxt_median_inplace(margin, m) > 0.0;
+    /* most of its rise its own: at least twice its peers' */
+    return m > 0 && dxt_median_inplace(margin, m) >= 0.5 * dxt_median_inplace(margin + v->W, m);
 }
 
 /* Is a high row of rank r on seg an early rank rather than a slow receiver
@@ -316,6 +318,36 @@ static void mask_rank_windows(tview *v, subject s)
         v->mask_row[(size_t)w * v->n + s.id] = 1;
         if (s.kind == SUBJ_SRC) v->mask_col[(size_t)w * v->n + s.id] = 1;
     }
+}
+
+/* The onset of seg, refined: among the starts from 3 judged windows into the
+ * run up to the scan's, the one that best splits the subject's series up to
+ * seg->last into two levels (the largest two-sample t: a single change in
+ * level). The scan picks the least likely run of exceedances, which starts
+ * late when the first windows of a fault cross the threshold only now and
+ * then (real DeepEP: a slow rank's first 150 steps under a late host). The
+ * onset only moves earlier; exceed and valid are recounted. */
+static void refine_onset(tview *v, dxt_segment *seg)
+{
+    double n0 = 0.0, s0 = 0.0, q0 = 0.0, n1 = 0.0, s1 = 0.0, q1 = 0.0, best_t = -INFINITY;
+    for (int w = 0; w <= seg->last; w++)
+        if (!isnan(v->x[w])) n1 += 1.0, s1 += v->x[w], q1 += v->x[w] * v->x[w];
+    int best = seg->first;
+    for (int w = 0; w <= seg->first; w++) {
+        if (n0 >= 3.0 && n1 >= 2.0) {
+            double m0 = s0 / n0, m1 = s1 / n1;
+            double var = (q0 - n0 * m0 * m0 + q1 - n1 * m1 * m1) / (n0 + n1 - 2.0);
+            double t = (m1 - m0) / sqrt((var > 1e-12 ? var : 1e-12) * (1.0 / n0 + 1.0 / n1));
+            if (t > best_t) best_t = t, best = w;
+        }
+        if (!isnan(v->x[w])) n0 += 1.0, s0 += v->x[w], q0 += v->x[w] * v->x[w],
+                                  n1 -= 1.0, s1 -= v->x[w], q1 -= v->x[w] * v->x[w];
+    }
+    if (best >= seg->first) return;
+    seg->first = best;
+    seg->exceed = seg->valid = 0;
+    for (int w = seg->first; w <= seg->last; w++)
+        if (v->ex[w] != 2) seg->valid++, seg->exceed += v->ex[w] == 1;
 }
 
 /* Test every subject of a class; emit the significant ones. The null of a
@@ -377,6 +409,7 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
             continue;
         if (subs[k].kind == SUBJ_DST && early_rank(v, subs[k].id, &seg)) continue;
         if (subs[k].kind >= SUBJ_CELL_INTRA && !stands_out(v, (size_t)subs[k].id, &seg)) continue;
+        refine_onset(v, &seg);
         double p_adj = exp(seg.log_p - needed) * v->t->opts.alpha;
         if (v->t->opts.verbose)
             fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
