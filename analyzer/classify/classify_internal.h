@@ -55,7 +55,7 @@ typedef struct dxt_judge {
     double *rank_z, *rank_obs, *rank_exp; /* n: scratch of the current sweep */
     double line_scale;   /* the current sweep's scale of rank effects */
     double line_tail[3]; /* the current sweep's lines, those above 2.5 and 3.5 scales */
-    double *tok_sums;    /* 2n: this window's tokens per step, row sums then column sums */
+    double *tok_sums;    /* 2n: token excess of each rank's line, then of each node's */
     int have_tokens;
     int static_seen;     /* a node was found slow against the other nodes' blocks */
     dxt_hit *hits;
