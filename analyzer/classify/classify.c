@@ -705,8 +705,13 @@ static int hit_tokens(dxt_judge *j, const dxt_hit *h, size_t nn)
     if (!dxt_tokens_explain(j->res, j->scratch, j->hot_cell, nn, log(j->opts.min_token_ratio)))
         return 0;
     const double *line = line_token_excess(j, side, node);
-    return value_stands_out(line, node ? j->nnodes : n, node ? h->node : h->rank, j->rank_exp,
-                            j->opts.alpha) ? 1 : -1;
+    int out = value_stands_out(line, node ? j->nnodes : n, node ? h->node : h->rank, j->rank_exp,
+                               j->opts.alpha);
+    if (j->opts.verbose > 1)
+        fprintf(stderr, "dxt-classify: %s %d: wait follows tokens (excess %.3f), %s\n",
+                dxt_kind_str(h->kind), node ? h->node : h->rank, line[node ? h->node : h->rank],
+                out ? "tokens stand out" : "within the ranks' spread of loads");
+    return out ? 1 : -1;
 }
 
 /* A slow rank whose extra wait follows its extra tokens is a hot expert:
