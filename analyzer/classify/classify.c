@@ -1,33 +1,43 @@
-/* classify.c - the judgement of one window of the classifier (classify.h):
+/* classify.c - the judgement of one matrix of the classifier (classify.h):
  * a robust additive fit of the log wait per step, then robust z-scores of the
  * column (slow_source), row (slow_destination) and cell (slow_path) effects,
- * whole nodes (slow_node) and the token check (load_imbalance).
+ * whole nodes (slow_node) and the token check (load_imbalance). The tracker
+ * uses it as its static judgement (classify_time.c: the usual matrix of the
+ * run's first and last quarters; a text matrix or DeepXTrace log of one
+ * window); the history path (ref) is kept for callers with a reference.
  * Owner: the classifier engineer (A1). The tracker is in track.c.
  *
- * The fit: X = log(M / steps) - ref, where ref is the cell's own level in
- * earlier windows (track.c) or, with no history, 0 plus one constant per
- * topology block (node of i, node of j: intra-node, and each inter-node
- * direction apart). Tukey's median polish splits X into block constants, row
- * effects r_i, column effects c_j and residuals e_ij. Medians by quickselect.
+ * The fit: X = log(M / steps + floor) - ref, the floor a fifth of the
+ * typical wait of the cell's class (intra- or inter-node); without history
+ * one constant per topology block (node of i, node of j) when nodes hold 4 or
+ * more ranks, else one for intra- and one for inter-node cells. Tukey's median
+ * polish splits X into block constants, row effects r_i, column effects c_j
+ * and residuals e_ij. Medians by quickselect.
  *
  * The judgement, in this order (lessons of shared/notes/analysis-lessons.md):
- *  0. whole nodes first (classify_node.c): against history, and against the
- *     other nodes' blocks; their ranks are marked late / slow receivers;
- *  1. columns: z = (c_j - center) / scale (center 0 against history, else
- *     the median; scale: MAD of the effects around their node's median,
- *     floored); flagged ones are late ranks;
+ *  0. whole nodes first (classify_node.c), against the other nodes' blocks
+ *     (and, with 8 or more nodes, their spread); their ranks are marked late
+ *     or slow receivers;
+ *  1. columns: z = (c_j - center) / scale (scale: MAD of the effects, around
+ *     their node's median when nodes have blocks, floored); flagged ones are
+ *     late ranks;
  *  2. the rows and columns of late ranks are masked (a late rank waits for
  *     nobody: its row is no evidence) and, when they are many, the fit redone;
- *  3. rows, the same way; then cells outside flagged rows and columns (cells
- *     flagged by the dozen in one line are a weak rank, not paths);
+ *  3. rows, the same way, less early ranks (nobody waits for them: the others
+ *     are late, dxt_early_standing); then cells outside flagged rows and
+ *     columns, each against its group's MAD and its own noise over time, with
+ *     the group's own tail (cells flagged by the dozen in one line are a weak
+ *     rank, not paths);
  *  4. most ranks of one node flagged the same way -> one slow_node;
- *  5. a flagged rank whose tokens rose with its wait -> load_imbalance;
+ *  5. a flagged rank whose wait follows its tokens -> load_imbalance, or no
+ *     finding when its tokens are within the ranks' spread of loads;
  *  6. each hit's excess wait (observed - expected, trace unit) over the sum of
  *     every candidate's: below min_share it explains none of the slowdown.
- * Severity is observed / expected summed over the subject's cells (expected:
- * the fit without the subject's effect); score is the robust z.
+ * Severity is observed / expected waits of the subject's cells (expected:
+ * the fit without the subject's effect); score is the robust z; each hit
+ * carries its group's own tail chance where measured (hit.tail).
  * opts.verbose: 1 prints each window's hits to stderr, 2 the node evidence,
- * 3 every rank effect above z 3. */
+ * 3 every rank effect above z 3 and every cell above min_score. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,10 +380,8 @@ static int path_eligible(const dxt_judge *j, int i, int k)
  * pairs differ for good reasons and their spread has tails far heavier than
  * a normal's (clipped launch offsets, pairs with 10x the others' noise), so a
  * 5-sigma cell among 10^4 is no path. tail[0] the cells, tail[1] and
- * tail[2] those above TAIL_Z0 and TAIL_Z1: the chance of a score beyond
- * TAIL_Z0 decays exponentially at the rate the two counts give (tail_chance). */
-#define TAIL_Z0 2.5
-#define TAIL_Z1 3.5
+ * tail[2] those above DXT_TAIL_Z0 and DXT_TAIL_Z1: the chance of a score beyond
+ * DXT_TAIL_Z0 decays exponentially at the rate the two counts give (tail_chance). */
 #define TAIL_PRIOR 200.0 /* cells of a normal group added to the counts: a small group
                           * cannot tell its tail, and keeps a normal one */
 static void cell_tail(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, double scale,
@@ -390,21 +398,21 @@ static void cell_tail(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, d
             double own = j->cell_noise && isfinite(j->cell_noise[(size_t)i * n + k])
                              ? j->cell_noise[(size_t)i * n + k] : 0.0;
             double z = r / sqrt(scale * scale + own * own);
-            tail[0] += 1.0, tail[1] += z > TAIL_Z0, tail[2] += z > TAIL_Z1;
+            tail[0] += 1.0, tail[1] += z > DXT_TAIL_Z0, tail[2] += z > DXT_TAIL_Z1;
         }
 }
 
 /* The chance of a score z for one cell of a group (cell_tail), the cell
  * itself left out of the counts: the larger of a normal tail and the group's
- * own exponential tail beyond TAIL_Z0. */
-static double tail_chance(const double tail[3], double z)
+ * own exponential tail beyond DXT_TAIL_Z0. */
+double dxt_tail_chance(const double tail[3], double z)
 {
     double normal = 0.5 * erfc(z / sqrt(2.0));
-    if (z <= TAIL_Z0) return normal;
+    if (z <= DXT_TAIL_Z0) return normal;
     double m = tail[0] - 1.0 + TAIL_PRIOR;
-    double a0 = tail[1] - 1.0 + TAIL_PRIOR * 0.5 * erfc(TAIL_Z0 / sqrt(2.0));
-    double a1 = tail[2] - (z > TAIL_Z1) + TAIL_PRIOR * 0.5 * erfc(TAIL_Z1 / sqrt(2.0));
-    double own = a0 / m * exp(-log(a0 / a1) / (TAIL_Z1 - TAIL_Z0) * (z - TAIL_Z0));
+    double a0 = tail[1] - 1.0 + TAIL_PRIOR * 0.5 * erfc(DXT_TAIL_Z0 / sqrt(2.0));
+    double a1 = tail[2] - (z > DXT_TAIL_Z1) + TAIL_PRIOR * 0.5 * erfc(DXT_TAIL_Z1 / sqrt(2.0));
+    double own = a0 / m * exp(-log(a0 / a1) / (DXT_TAIL_Z1 - DXT_TAIL_Z0) * (z - DXT_TAIL_Z0));
     return own > normal ? own : normal;
 }
 
@@ -486,8 +494,8 @@ static void flag_lines(dxt_judge *j, int by_col, int history)
     j->line_tail[0] = j->line_tail[1] = j->line_tail[2] = 0.0;
     for (int l = 0; l < j->n; l++)
         if (isfinite(j->rank_z[l]))
-            j->line_tail[0] += 1.0, j->line_tail[1] += j->rank_z[l] > TAIL_Z0,
-                j->line_tail[2] += j->rank_z[l] > TAIL_Z1;
+            j->line_tail[0] += 1.0, j->line_tail[1] += j->rank_z[l] > DXT_TAIL_Z0,
+                j->line_tail[2] += j->rank_z[l] > DXT_TAIL_Z1;
     if (!by_col) unflag_early_rows(j);
 }
 
@@ -540,7 +548,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
         dxt_hit h = {by_col ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION, r, -1, -1, -1, 0,
                      j->rank_obs[r] / j->rank_exp[r], j->rank_z[r],
                      (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0,
-                     tail_chance(j->line_tail, j->rank_z[r])};
+                     dxt_tail_chance(j->line_tail, j->rank_z[r])};
         if (dxt_judge_push_hit(j, &h)) return -1;
     }
     return 0;
@@ -595,7 +603,7 @@ static int judge_cell_group(dxt_judge *j, int a, int b, int intra, double min_se
             j->hot_cell[c] = 1;
             dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, sev, z,
                          (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0,
-                         tail_chance(tail, z)};
+                         dxt_tail_chance(tail, z)};
             if (dxt_judge_push_hit(j, &h)) return -1;
         }
     return 0;
@@ -631,131 +639,6 @@ static int judge_cells(dxt_judge *j, int history, double steps)
     }
     drop_line_patterns(j, first);
     return 0;
-}
-
-/* The block of cell (i, k) in j->blk (nblocks). */
-static int block_of(const dxt_judge *j, int i, int k)
-{
-    int a = j->node_of[i], b = j->node_of[k];
-    return j->pair_blocks ? a * j->nnodes + b : a != b;
-}
-
-/* Each rank's token excess on one side (its column: side 1, its row: 0): the
- * median of its cells' log token excess (j->scratch), into j->tok_sums[0, n);
- * each node's (the median of its ranks') into j->tok_sums[n, n + nnodes).
- * Returns the ranks' (nodes 0) or the nodes' values. */
-static const double *line_token_excess(dxt_judge *j, int side, int nodes)
-{
-    int n = j->n;
-    double *line = j->tok_sums, *buf = j->rank_exp; /* free scratch here */
-    for (int l = 0; l < n; l++) {
-        size_t m = 0;
-        for (int k = 0; k < n; k++) {
-            double x = j->scratch[side ? (size_t)k * n + l : (size_t)l * n + k];
-            if (k != l && isfinite(x)) buf[m++] = x;
-        }
-        line[l] = dxt_median_inplace(buf, m);
-    }
-    for (int a = 0; nodes && a < j->nnodes; a++) {
-        size_t m = 0;
-        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) buf[m++] = line[j->members[p]];
-        line[n + a] = dxt_median_inplace(buf, m);
-    }
-    return nodes ? line + n : line;
-}
-
-/* Does value idx of v[count] stand out from the others' (robust z; the larger
- * of a t tail and the values' own tail: routing by popular experts makes a
- * few ranks' loads stand far out in a healthy run), for every one of them? */
-static int value_stands_out(const double *v, int count, int idx, double *buf, double alpha)
-{
-    size_t m = 0;
-    for (int l = 0; l < count; l++)
-        if (l != idx && isfinite(v[l])) buf[m++] = v[l];
-    double center = dxt_median_inplace(buf, m);
-    m = 0;
-    for (int l = 0; l < count; l++)
-        if (l != idx && isfinite(v[l])) buf[m++] = v[l];
-    double spread = dxt_mad_inplace(buf, m, center);
-    if (!(spread > 0.01)) spread = 0.01;
-    double tail[3] = {0.0, 0.0, 0.0};
-    for (int l = 0; l < count; l++) {
-        if (!isfinite(v[l])) continue;
-        double zl = (v[l] - center) / spread;
-        tail[0] += 1.0, tail[1] += zl > TAIL_Z0, tail[2] += zl > TAIL_Z1;
-    }
-    double z = (v[idx] - center) / spread, one = dxt_student_tail(z, m - 1.0);
-    if (tail_chance(tail, z) > one) one = tail_chance(tail, z);
-    return m >= 3 && count * 2.0 * one < alpha;
-}
-
-/* Is hit h's wait explained by tokens (its line's cells, in j->hot_cell)?
- * 1: yes, and its tokens stand out from every rank's (or node's); 0: no; -1:
- * yes, within the routing's own spread of loads (no fault). */
-static int hit_tokens(dxt_judge *j, const dxt_hit *h, size_t nn)
-{
-    int n = j->n, node = h->kind == DXT_SLOW_NODE, side = node ? h->as_source
-                                                              : h->kind == DXT_SLOW_SOURCE;
-    for (size_t c = 0; c < nn; c++) {
-        int i = (int)(c / n), k = (int)(c % n);
-        j->hot_cell[c] = node ? (side ? j->node_of[k] == h->node && j->node_of[i] != h->node
-                                      : j->node_of[i] == h->node)
-                              : side ? k == h->rank : i == h->rank;
-    }
-    if (!dxt_tokens_explain(j->res, j->scratch, j->hot_cell, nn, log(j->opts.min_token_ratio)))
-        return 0;
-    const double *line = line_token_excess(j, side, node);
-    int out = value_stands_out(line, node ? j->nnodes : n, node ? h->node : h->rank, j->rank_exp,
-                               j->opts.alpha);
-    if (j->opts.verbose > 1)
-        fprintf(stderr, "dxt-classify: %s %d: wait follows tokens (excess %.3f), %s\n",
-                dxt_kind_str(h->kind), node ? h->node : h->rank, line[node ? h->node : h->rank],
-                out ? "tokens stand out" : "within the ranks' spread of loads");
-    return out ? 1 : -1;
-}
-
-/* A slow rank whose extra wait follows its extra tokens is a hot expert:
- * load_imbalance (classify_tokens.c). From step 0 the excesses are
- * deviations: a cell's log wait from its block's constant, its log tokens
- * from the median of its class (intra- or inter-node cells). Overwrites the
- * residuals (j->res) and j->hot_cell. */
-static void check_tokens(dxt_judge *j, const double *tokens, double steps)
-{
-    int n = j->n;
-    size_t nn = (size_t)n * n, stride = dxt_scale_stride(n);
-    double med[2];
-    for (int intra = 0; intra < 2; intra++) {
-        size_t m = 0;
-        for (size_t c = 0; c < nn; c += stride) {
-            int i = (int)(c / n), k = (int)(c % n);
-            double t = tokens[c];
-            if (i != k && (j->node_of[i] == j->node_of[k]) == intra && isfinite(t) && t >= 0.0)
-                j->scratch[m++] = log(t / steps + 1.0);
-        }
-        med[intra] = dxt_median_inplace(j->scratch, m);
-    }
-    for (size_t c = 0; c < nn; c++) {
-        int i = (int)(c / n), k = (int)(c % n);
-        double t = tokens[c];
-        int ok = i != k && isfinite(t) && t >= 0.0;
-        j->scratch[c] = ok ? log(t / steps + 1.0) - med[j->node_of[i] == j->node_of[k]] : NAN;
-        j->res[c] = ok ? j->logm[c] - j->blk[block_of(j, i, k)] : NAN;
-    }
-    int kept = 0;
-    for (int h = 0; h < j->nhits; h++) {
-        dxt_hit *hit = &j->hits[h];
-        if (hit->kind != DXT_SLOW_PATH && hit->kind != DXT_LOAD_IMBALANCE) {
-            /* the routing's own spread of loads (popular experts) is no fault */
-            int why = hit_tokens(j, hit, nn);
-            if (why < 0) continue;
-            if (why > 0 && hit->kind != DXT_SLOW_NODE) {
-                hit->as_source = hit->kind == DXT_SLOW_SOURCE; /* the line the series use */
-                hit->kind = DXT_LOAD_IMBALANCE;
-            }
-        }
-        j->hits[kept++] = *hit;
-    }
-    j->nhits = kept;
 }
 
 /* Each hit's share of the window's excess; hits below min_share are dropped. */
@@ -808,7 +691,7 @@ int dxt_judge_window(dxt_judge *j, const double *wait, const double *tokens, dou
     if (judge_cells(j, history, steps)) return -1;
     j->have_tokens = tokens != NULL;
     (void)tok_ref;
-    if (tokens) check_tokens(j, tokens, steps);
+    if (tokens) dxt_judge_tokens(j, tokens, steps);
     apply_share(j);
     if (j->opts.verbose) print_hits(j);
     return 0;

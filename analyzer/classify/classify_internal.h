@@ -94,6 +94,19 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps);
 void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row);
 int dxt_early_standing(double col, double row);
 
+/* The groups' own tails (classify.c): a score beyond DXT_TAIL_Z0 is judged
+ * against how many of its group lie beyond DXT_TAIL_Z0 and DXT_TAIL_Z1
+ * (tail[0] the group's count, tail[1], tail[2] those beyond; leave-one-out,
+ * with a normal prior). Returns the chance of z for one subject. */
+#define DXT_TAIL_Z0 2.5
+#define DXT_TAIL_Z1 3.5
+double dxt_tail_chance(const double tail[3], double z);
+
+/* The token check of the static judge (classify_tokens.c): hits whose wait
+ * follows their tokens become load_imbalance (ranks), or are dropped when
+ * their tokens are within every rank's (node's) spread of loads. */
+void dxt_judge_tokens(dxt_judge *j, const double *tokens, double steps);
+
 /* Is the wait excess of a line (in_line: its cells) explained by its token
  * excess (classify_tokens.c)? dwait, dtok: each cell's excess in logs (NAN:
  * none); the line's tokens must exceed by min_log_ratio. */

@@ -1,30 +1,37 @@
 /* classify_time.c - the classifier's judgement of a whole op (track_internal.h):
  * every kept window at once, each decision a test against a null measured on
- * the trace itself, the false-alarm rate controlled over the whole op.
+ * the trace itself, the false-alarm rate controlled over the whole op. This
+ * file builds the view (classify_view.h) and runs the stages; the subjects'
+ * tests are classify_subjects.c, the scan classify_scan.c.
  * Owner: the classifier engineer (A1).
  *
  *  1. y = log(wait per step + floor) per cell and window; floor: a fifth of
- *     the op's median positive wait (exact zeros, real DeepEP dispatch, and
- *     clipped intra-node cells do not explode). A cell never above zero is no
- *     traffic (missing). Leading windows far above the run's level are warm-up
- *     and left out.
- *  2. base: each cell's lower quartile over the windows (a fault on for up to
+ *     the typical positive wait of the cell's class, intra- or inter-node
+ *     (exact zeros, real DeepEP dispatch, and clipped intra-node cells do not
+ *     explode; a ratio against a zero baseline is meaningless). A cell never
+ *     above zero is no traffic (missing). Leading windows far above the
+ *     run's level are warm-up and left out.
+ *  2. the static judgement (what was slow from step 0 to the end): the
+ *     one-window classifier (classify.c) on the first and on the last
+ *     quarter's usual matrix; a finding must come out of both.
+ *  3. base: each cell's lower quartile over the windows (a fault on for up to
  *     three quarters of the run is not learnt; no window's luck locks in).
- *     The base matrix itself is judged by the one-window classifier
- *     (classify.c): faults present from step 0 (track.c).
- *  3. per window, D = y - base split by median polish into an overall level,
- *     row effects (slow destination), column effects (slow source) and cell
- *     residuals (slow path); node effects are the median of their ranks'.
+ *     Per window, D = y - base split by median polish into row effects (slow
+ *     destination), column effects (slow source) and cell residuals (slow
+ *     path); a node's effect is the one most of its ranks reach.
  *  4. each subject's series is standardized by its own scale (MAD of its
- *     window-to-window differences: a change of level does not inflate it),
- *     shrunk to its class's; windows above the threshold are exceedances, the
- *     class's rate of them (the other subjects') is the null, and the scan of
- *     classify_scan.c finds the least likely segment: its onset, end, duty and
- *     p-value (Bonferroni over every subject and segment of the op).
- *  5. paths are judged without the windows in which their row or column was
- *     found slow (a late rank's row is no evidence; its column's cells rise
- *     unevenly); most ranks of a node alike make a slow_node; a rank whose
- *     tokens rose with its wait is a load_imbalance. */
+ *     window-to-window differences, shrunk to its class's); windows above the
+ *     threshold are exceedances, and the scan (classify_scan.c) finds the
+ *     least likely segment under a null taken from the subject's class: the
+ *     spread of their rates (beta-binomial), how their exceedances cluster in
+ *     time (the design effect of regimes and drifts), and the subject's own
+ *     history outside the segment; p-values are Bonferroni over every subject
+ *     and effective segment of the op.
+ *  5. paths are judged without the windows in which their row or column stood
+ *     out (a late rank's row is no evidence; its column's cells rise
+ *     unevenly) and must carry most of their rise themselves; a high row whose
+ *     rank nobody waits for is an early rank, not a slow receiver; a rank
+ *     whose wait follows its tokens is a load_imbalance (classify_tokens.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
