@@ -22,6 +22,7 @@
 /* Weight, in windows, of the class's mean rate in a subject's own rate
  * outside a segment (a cell that flickers all run long is its own null). */
 #define OWN_PRIOR 5.0
+#define MIN_DENSITY 0.2 /* share of a segment's windows that must exceed */
 
 double dxt_normal_tail(double z)
 {
@@ -181,6 +182,10 @@ int dxt_scan_exceedances(const unsigned char *ex, int W, const dxt_null *null, i
             int k = cum_ex[last + 1] - cum_ex[first], n = cum_valid[last + 1] - cum_valid[first];
             int out_ex = cum_ex[W] - k, out_valid = cum_valid[W] - n;
             if (out_valid < min_out) continue; /* no change in time: the static judgement's */
+            /* a fifth of a segment's windows at least: fewer, spread over a
+             * long stretch, is a subject with heavier tails than its class,
+             * not bursts (an intermittent fault on 30-60 % of the time) */
+            if (k < MIN_DENSITY * n) continue;
             /* the class's spread of rates, updated by the subject's own
              * windows outside the segment (autocorrelated windows count
              * 1/tau each) */
