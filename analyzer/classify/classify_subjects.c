@@ -353,74 +353,106 @@ static void refine_onset(tview *v, dxt_segment *seg)
 /* Test every subject of a class; emit the significant ones. The null of a
  * subject comes from the class's other subjects: their rate of exceedances
  * and how they cluster in time (its own, outside a segment, in the scan). */
+/* What a class's subjects did: exceedances, judged windows and transitions
+ * of each, their totals, the add_counts sums, the two most exceeding. */
+typedef struct class_counts {
+    int count, *ex, *valid, top[2];
+    long (*tr)[4], all[4], exceed, judged;
+    double sums[3];
+} class_counts;
+
+/* The null of subject k: the class without it and, in a class of DROP_MIN
+ * or more, without the most exceeding other one (two faults at once, two slow
+ * ranks or a path and its echo, must not make each other's null; with fewer
+ * subjects two left out leave too few to measure the class). */
+static void subject_null(class_counts *cc, int k, dxt_null *null)
+{
+    int drop[2] = {k, cc->count >= DROP_MIN ? (cc->top[0] == k ? cc->top[1] : cc->top[0]) : -1};
+    long others[4] = {cc->all[0], cc->all[1], cc->all[2], cc->all[3]};
+    double ex_others = (double)cc->exceed, valid_others = (double)cc->judged;
+    for (int d = 0; d < 2; d++) {
+        if (drop[d] < 0) continue;
+        for (int q = 0; q < 4; q++) others[q] -= cc->tr[drop[d]][q];
+        add_counts(cc->sums, cc->ex[drop[d]], cc->valid[drop[d]], -1.0);
+        ex_others -= cc->ex[drop[d]], valid_others -= cc->valid[drop[d]];
+    }
+    null->tau = design_effect(others);
+    class_prior(cc->sums, ex_others, valid_others, null->tau, null);
+    for (int d = 0; d < 2; d++)
+        if (drop[d] >= 0) add_counts(cc->sums, cc->ex[drop[d]], cc->valid[drop[d]], 1.0);
+}
+
+/* Mark every subject's exceedances and count them into cc. */
+static void count_class(tview *v, const subject *subs, class_stats *cs, const double *scale,
+                        class_counts *cc)
+{
+    double level;
+    cs->exceed = cs->valid = 0;
+    memset(cc->all, 0, sizeof cc->all);
+    memset(cc->sums, 0, sizeof cc->sums);
+    cc->top[0] = cc->top[1] = -1;
+    for (int k = 0; k < cc->count; k++) {
+        cc->ex[k] = mark_exceedances(v, subs[k], scale[k], cs, &cc->valid[k], &level);
+        cs->exceed += cc->ex[k], cs->valid += cc->valid[k];
+        count_transitions(v->ex, v->W, cc->tr[k]);
+        for (int q = 0; q < 4; q++) cc->all[q] += cc->tr[k][q];
+        mask_rank_windows(v, subs[k]);
+        add_counts(cc->sums, cc->ex[k], cc->valid[k], 1.0);
+        if (cc->top[0] < 0 || cc->ex[k] > cc->ex[cc->top[0]]) cc->top[1] = cc->top[0], cc->top[0] = k;
+        else if (cc->top[1] < 0 || cc->ex[k] > cc->ex[cc->top[1]]) cc->top[1] = k;
+    }
+    cc->exceed = cs->exceed, cc->judged = cs->valid;
+}
+
+/* Scan subject k against its null; a significant segment that passes the
+ * checks of its kind is emitted. -1 on out of memory. */
+static int test_subject(tview *v, subject s, double scale, class_stats *cs, class_counts *cc,
+                        int k)
+{
+    dxt_null null;
+    subject_null(cc, k, &null);
+    double needed = log_needed(v, null.tau), level;
+    if (v->t->opts.verbose > 3 && cc->ex[k] >= 5)
+        fprintf(stderr, "dxt-classify: subject %d: %d/%d above, null beta %.3g %.3g tau %.2f, "
+                "log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], null.a, null.b, null.tau,
+                needed);
+    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k], needed)) return 0;
+    dxt_segment seg;
+    mark_exceedances(v, s, scale, cs, &cc->valid[k], &level);
+    int min_out = (int)ceil(MIN_OUTSIDE * cc->valid[k]);
+    if (dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) ||
+        seg.log_p >= needed || starts_run(v, seg.first))
+        return 0;
+    if (s.kind == SUBJ_DST && early_rank(v, s.id, &seg)) return 0;
+    if (s.kind >= SUBJ_CELL_INTRA && !stands_out(v, (size_t)s.id, &seg)) return 0;
+    refine_onset(v, &seg);
+    if (v->t->opts.verbose)
+        fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
+                null.a / (null.a + null.b), null.a, null.b, null.tau);
+    return emit(v, s, &seg, level, scale, exp(seg.log_p - needed) * v->t->opts.alpha);
+}
+
 static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
 {
-    double *scale = v->own, level;
-    int *ex_count = malloc((size_t)(count ? count : 1) * sizeof *ex_count);
-    int *valid = malloc((size_t)(count ? count : 1) * sizeof *valid), rc = -1;
-    long (*tr)[4] = malloc((size_t)(count ? count : 1) * sizeof *tr), all[4] = {0, 0, 0, 0};
-    if (!ex_count || !valid || !tr) goto fail;
-    class_scales(v, subs, count, cs, scale, valid);
-    cs->exceed = cs->valid = 0;
-    for (int k = 0; k < count; k++) {
-        ex_count[k] = mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
-        cs->exceed += ex_count[k], cs->valid += valid[k];
-        count_transitions(v->ex, v->W, tr[k]);
-        for (int q = 0; q < 4; q++) all[q] += tr[k][q];
-        mask_rank_windows(v, subs[k]);
-    }
-    if (v->t->opts.verbose > 1) print_class(v, subs, count, cs, scale, valid, design_effect(all));
-    double sums[3] = {0.0, 0.0, 0.0};
-    for (int k = 0; k < count; k++) add_counts(sums, ex_count[k], valid[k], 1.0);
-    /* the two subjects with the most exceedances */
-    int top[2] = {-1, -1};
-    for (int k = 0; k < count; k++) {
-        if (top[0] < 0 || ex_count[k] > ex_count[top[0]]) top[1] = top[0], top[0] = k;
-        else if (top[1] < 0 || ex_count[k] > ex_count[top[1]]) top[1] = k;
-    }
-    for (int k = 0; k < count; k++) {
-        /* the null without the subject and, in a class of DROP_MIN or more,
-         * without the most exceeding other one: two faults at once (two slow
-         * ranks, a path and its echo) must not make each other's null (with
-         * fewer subjects two left out leave too few to measure the class) */
-        int drop[2] = {k, count >= DROP_MIN ? (top[0] == k ? top[1] : top[0]) : -1};
-        long others[4] = {all[0], all[1], all[2], all[3]};
-        double ex_others = (double)cs->exceed, valid_others = (double)cs->valid;
-        for (int d = 0; d < 2; d++) {
-            if (drop[d] < 0) continue;
-            for (int q = 0; q < 4; q++) others[q] -= tr[drop[d]][q];
-            add_counts(sums, ex_count[drop[d]], valid[drop[d]], -1.0);
-            ex_others -= ex_count[drop[d]], valid_others -= valid[drop[d]];
-        }
-        dxt_null null;
-        null.tau = design_effect(others);
-        class_prior(sums, ex_others, valid_others, null.tau, &null);
-        for (int d = 0; d < 2; d++)
-            if (drop[d] >= 0) add_counts(sums, ex_count[drop[d]], valid[drop[d]], 1.0);
-        double needed = log_needed(v, null.tau);
-        if (v->t->opts.verbose > 3 && ex_count[k] >= 5)
-            fprintf(stderr, "dxt-classify: subject %d: %d/%d above, null beta %.3g %.3g tau %.2f, log p needed %.1f\n", subs[k].id, ex_count[k], valid[k], null.a, null.b, null.tau, needed);
-        if (ex_count[k] < dxt_min_exceedances(&null, valid[k], needed)) continue;
-        dxt_segment seg;
-        mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
-        int min_out = (int)ceil(MIN_OUTSIDE * valid[k]);
-        if (dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) ||
-            seg.log_p >= needed || starts_run(v, seg.first))
-            continue;
-        if (subs[k].kind == SUBJ_DST && early_rank(v, subs[k].id, &seg)) continue;
-        if (subs[k].kind >= SUBJ_CELL_INTRA && !stands_out(v, (size_t)subs[k].id, &seg)) continue;
-        refine_onset(v, &seg);
-        double p_adj = exp(seg.log_p - needed) * v->t->opts.alpha;
-        if (v->t->opts.verbose)
-            fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
-                    null.a / (null.a + null.b), null.a, null.b, null.tau);
-        if (emit(v, subs[k], &seg, level, scale[k], p_adj)) goto fail;
-    }
+    double *scale = v->own;
+    size_t slots = (size_t)(count ? count : 1);
+    class_counts cc = {.count = count};
+    int rc = -1;
+    cc.ex = malloc(slots * sizeof *cc.ex);
+    cc.valid = malloc(slots * sizeof *cc.valid);
+    cc.tr = malloc(slots * sizeof *cc.tr);
+    if (!cc.ex || !cc.valid || !cc.tr) goto fail;
+    class_scales(v, subs, count, cs, scale, cc.valid);
+    count_class(v, subs, cs, scale, &cc);
+    if (v->t->opts.verbose > 1)
+        print_class(v, subs, count, cs, scale, cc.valid, design_effect(cc.all));
+    for (int k = 0; k < count; k++)
+        if (test_subject(v, subs[k], scale[k], cs, &cc, k)) goto fail;
     rc = 0;
 fail:
-    free(ex_count);
-    free(valid);
-    free(tr);
+    free(cc.ex);
+    free(cc.valid);
+    free(cc.tr);
     return rc;
 }
 
