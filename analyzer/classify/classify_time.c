@@ -42,6 +42,7 @@
 #define MIN_WINDOWS 4         /* fewer usable windows: the static judgement only */
 #define WARMUP_MAX 3          /* leading windows that may be warm-up */
 #define POLISH_ITERS 1        /* D is centred on each cell already: one sweep settles it */
+#define CONFIRM_SCORE 3.0     /* robust z a static finding needs at the run's end */
 
 static void view_free(tview *v)
 {
@@ -327,10 +328,15 @@ static int static_tests(tview *v)
     memcpy(head_hits, t->judge.hits, (size_t)nhead * sizeof *head_hits);
     int tail = v->usable - quarter > 0 ? v->usable - quarter : 0;
     usual_levels(v, tail, quarter, level, tok);
+    /* the confirmation filters what the first quarter's test found, and the
+     * error stays that test's: a lower bar (CONFIRM_SCORE) at the end */
+    double min_score = t->judge.opts.min_score;
     t->judge.confirming = 1;
+    t->judge.opts.min_score = CONFIRM_SCORE < min_score ? CONFIRM_SCORE : min_score;
     rc = dxt_tracker_judge_static(t, level, tok, t->first_steps[first], t->last_steps[last],
                                   v->usable, head_hits, nhead);
     t->judge.confirming = 0;
+    t->judge.opts.min_score = min_score;
 fail:
     t->judge.cell_noise = NULL;
     free(level);

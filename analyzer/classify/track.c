@@ -232,10 +232,10 @@ int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *
         if (y->severity < both.severity) both.severity = y->severity;
         if (y->score < both.score) both.score = y->score;
         if (y->excess < both.excess) both.excess = y->excess;
-        /* the robust z as a t tail (its scale came from few values), for
-         * every test of its kind */
-        double one = dxt_student_tail(x->score, static_freedom(j, x->kind));
-        if (x->tail > one) one = x->tail;
+        /* the robust z of the test (the first quarter's: the last one only
+         * confirms, at a lower bar) as a t tail (its scale came from few
+         * values), or its group's own tail, for every test of its kind */
+        double one = dxt_student_tail(y->score, static_freedom(j, x->kind));
         if (y->tail > one) one = y->tail;
         double p = static_tests(j, x->kind) * 2.0 * one;
         if (!(p < t->opts.alpha)) continue;
