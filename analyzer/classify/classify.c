@@ -1,33 +1,43 @@
-/* classify.c - the judgement of one window of the classifier (classify.h):
+/* classify.c - the judgement of one matrix of the classifier (classify.h):
  * a robust additive fit of the log wait per step, then robust z-scores of the
  * column (slow_source), row (slow_destination) and cell (slow_path) effects,
- * whole nodes (slow_node) and the token check (load_imbalance).
+ * whole nodes (slow_node) and the token check (load_imbalance). The tracker
+ * uses it as its static judgement (classify_time.c: the usual matrix of the
+ * run's first and last quarters; a text matrix or DeepXTrace log of one
+ * window); the history path (ref) is kept for callers with a reference.
  * Owner: the classifier engineer (A1). The tracker is in track.c.
  *
- * The fit: X = log(M / steps) - ref, where ref is the cell's own level in
- * earlier windows (track.c) or, with no history, 0 plus one constant per
- * topology block (node of i, node of j: intra-node, and each inter-node
- * direction apart). Tukey's median polish splits X into block constants, row
- * effects r_i, column effects c_j and residuals e_ij. Medians by quickselect.
+ * The fit: X = log(M / steps + floor) - ref, the floor a fifth of the
+ * typical wait of the cell's class (intra- or inter-node); without history
+ * one constant per topology block (node of i, node of j) when nodes hold 4 or
+ * more ranks, else one for intra- and one for inter-node cells. Tukey's median
+ * polish splits X into block constants, row effects r_i, column effects c_j
+ * and residuals e_ij. Medians by quickselect.
  *
  * The judgement, in this order (lessons of shared/notes/analysis-lessons.md):
- *  0. whole nodes first (classify_node.c): against history, and against the
- *     other nodes' blocks; their ranks are marked late / slow receivers;
- *  1. columns: z = (c_j - center) / scale (center 0 against history, else
- *     the median; scale: MAD of the effects around their node's median,
- *     floored); flagged ones are late ranks;
+ *  0. whole nodes first (classify_node.c), against the other nodes' blocks
+ *     (and, with 8 or more nodes, their spread); their ranks are marked late
+ *     or slow receivers;
+ *  1. columns: z = (c_j - center) / scale (scale: MAD of the effects, around
+ *     their node's median when nodes have blocks, floored); flagged ones are
+ *     late ranks;
  *  2. the rows and columns of late ranks are masked (a late rank waits for
  *     nobody: its row is no evidence) and, when they are many, the fit redone;
- *  3. rows, the same way; then cells outside flagged rows and columns (cells
- *     flagged by the dozen in one line are a weak rank, not paths);
+ *  3. rows, the same way, less early ranks (nobody waits for them: the others
+ *     are late, dxt_early_standing); then cells outside flagged rows and
+ *     columns, each against its group's MAD and its own noise over time, with
+ *     the group's own tail (cells flagged by the dozen in one line are a weak
+ *     rank, not paths);
  *  4. most ranks of one node flagged the same way -> one slow_node;
- *  5. a flagged rank whose tokens rose with its wait -> load_imbalance;
+ *  5. a flagged rank whose wait follows its tokens -> load_imbalance, or no
+ *     finding when its tokens are within the ranks' spread of loads;
  *  6. each hit's excess wait (observed - expected, trace unit) over the sum of
  *     every candidate's: below min_share it explains none of the slowdown.
- * Severity is observed / expected summed over the subject's cells (expected:
- * the fit without the subject's effect); score is the robust z.
+ * Severity is observed / expected waits of the subject's cells (expected:
+ * the fit without the subject's effect); score is the robust z; each hit
+ * carries its group's own tail chance where measured (hit.tail).
  * opts.verbose: 1 prints each window's hits to stderr, 2 the node evidence,
- * 3 every rank effect above z 3. */
+ * 3 every rank effect above z 3 and every cell above min_score. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +53,8 @@
 #define POLISH_ITERS 3
 #define POLISH_ITERS_HISTORY 1
 #define MIN_RANK_SCALE 0.03  /* log units: rank effects of a healthy window vary ~1-2 % */
-#define NODE_FRACTION 0.75   /* share of a node's ranks flagged alike that makes a slow_node */
 #define PATTERN_CELLS 3      /* paths sharing a row or column in one window: a rank pattern */
+#define MIN_BLOCK_RANKS 4    /* ranks a node needs for node-pair blocks of the fit */
 
 static const char *const kind_names[] = {
 #define DXT_KIND_NAME(id, str, what) str,
@@ -123,7 +133,7 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
     j->scratch = malloc((n * n + 2 * n) * sizeof *j->scratch); /* n*n cells or 2n ranks */
     j->row = malloc(n * sizeof *j->row);
     j->col = malloc(n * sizeof *j->col);
-    j->blk = malloc(nn * nn * sizeof *j->blk);
+    j->blk = malloc((nn * nn + 2) * sizeof *j->blk);
     j->late = malloc(n);
     j->hot_row = malloc(n);
     j->hot_cell = malloc(n * n);
@@ -145,6 +155,9 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
         j->node_start[j->node_of[i] + 1]++;
     }
     for (size_t a = 0; a < nn; a++) j->node_start[a + 1] += j->node_start[a];
+    j->pair_blocks = 1;
+    for (size_t a = 0; a < nn; a++)
+        if (j->node_start[a + 1] - j->node_start[a] < MIN_BLOCK_RANKS) j->pair_blocks = 0;
     int *fill = j->members; /* counting sort of the ranks by node */
     for (int a = 0; a < j->nnodes; a++)
         for (int i = 0; i < j->n; i++)
@@ -181,31 +194,65 @@ void dxt_judge_free(dxt_judge *j)
     memset(j, 0, sizeof *j);
 }
 
-/* log(wait per step); zeros, negatives, NAN and the diagonal are missing. */
+/* log(wait per step + floor): a wait far below the floor is no evidence of
+ * anything (exact zeros of real DeepEP dispatch, clipped intra-node cells: a
+ * ratio against a zero baseline is meaningless). Without a floor zeros,
+ * negatives are missing; NAN and the diagonal always are. */
 static void build_log(dxt_judge *j, const double *wait, double steps)
 {
     int n = j->n;
     for (int i = 0; i < n; i++)
         for (int k = 0; k < n; k++) {
             double w = wait[(size_t)i * n + k];
-            j->logm[(size_t)i * n + k] = i == k || !(w > 0.0) || !isfinite(w) ? NAN : log(w / steps);
+            double f = j->floor_cls[j->node_of[i] == j->node_of[k]];
+            int ok = i != k && isfinite(w) && (f > 0.0 ? w >= 0.0 : w > 0.0);
+            j->logm[(size_t)i * n + k] = ok ? log(w / steps + f) : NAN;
         }
 }
 
-/* Subtract the median of block (a, b) from its residuals, add it to blk. */
-static void polish_block(dxt_judge *j, int a, int b)
+/* The fit's blocks: one per ordered node pair when every node holds at least
+ * MIN_BLOCK_RANKS ranks; else two, the intra- and the inter-node cells (a
+ * node pair of 1-3 ranks has 1-9 cells: its constant would absorb the rows
+ * and columns it is meant to leave to them; with one rank a node, every cell
+ * was a block of its own and no rank could ever stand out). */
+static int nblocks(const dxt_judge *j)
+{
+    return j->pair_blocks ? j->nnodes * j->nnodes : 2;
+}
+
+/* Gather (subtract == 0: into scratch, returns the count) or subtract m from
+ * the residuals of block b. */
+static size_t block_cells(dxt_judge *j, int b, int subtract, double m)
 {
     int n = j->n;
     size_t count = 0;
-    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
-        for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++)
-            j->scratch[count++] = j->res[(size_t)j->members[p] * n + j->members[q]];
-    double m = dxt_median_inplace(j->scratch, count);
+    if (j->pair_blocks) {
+        int a0 = b / j->nnodes, b0 = b % j->nnodes;
+        for (int p = j->node_start[a0]; p < j->node_start[a0 + 1]; p++)
+            for (int q = j->node_start[b0]; q < j->node_start[b0 + 1]; q++) {
+                double *r = &j->res[(size_t)j->members[p] * n + j->members[q]];
+                if (subtract) *r -= m;
+                else j->scratch[count++] = *r;
+            }
+        return count;
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            if ((j->node_of[i] == j->node_of[k]) != (b == 0)) continue;
+            double *r = &j->res[(size_t)i * n + k];
+            if (subtract) *r -= m;
+            else j->scratch[count++] = *r;
+        }
+    return count;
+}
+
+/* Subtract the median of block b from its residuals, add it to blk. */
+static void polish_block(dxt_judge *j, int b)
+{
+    double m = dxt_median_inplace(j->scratch, block_cells(j, b, 0, 0.0));
     if (isnan(m)) return;
-    j->blk[a * j->nnodes + b] += m;
-    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
-        for (int q = j->node_start[b]; q < j->node_start[b + 1]; q++)
-            j->res[(size_t)j->members[p] * n + j->members[q]] -= m;
+    j->blk[b] += m;
+    block_cells(j, b, 1, m);
 }
 
 /* One sweep over rows (by_col 0) or columns (1): move each line's median
@@ -234,14 +281,13 @@ static void fit(dxt_judge *j, const double *ref, int iters)
         for (int k = 0; k < n; k++) {
             size_t c = (size_t)i * n + k;
             double x = j->logm[c] - (ref ? ref[c] : 0.0);
-            j->res[c] = j->late[i] || j->late[k] || j->hot_row[i] ? NAN : x;
+            j->res[c] = !j->confirming && (j->late[i] || j->late[k] || j->hot_row[i]) ? NAN : x;
         }
     memset(j->row, 0, (size_t)n * sizeof *j->row);
     memset(j->col, 0, (size_t)n * sizeof *j->col);
-    memset(j->blk, 0, (size_t)j->nnodes * j->nnodes * sizeof *j->blk);
+    memset(j->blk, 0, (size_t)nblocks(j) * sizeof *j->blk);
     for (int it = 0; it < iters; it++) {
-        for (int a = 0; !ref && a < j->nnodes; a++)
-            for (int b = 0; b < j->nnodes; b++) polish_block(j, a, b);
+        for (int b = 0; !ref && b < nblocks(j); b++) polish_block(j, b);
         polish_lines(j, 0);
         polish_lines(j, 1);
     }
@@ -284,14 +330,18 @@ static void rank_center_scale(dxt_judge *j, const double *eff, const unsigned ch
 {
     double *buf = j->scratch, *dev = j->scratch + j->n;
     size_t ndev = 0, nall = 0;
-    for (int a = 0; a < j->nnodes; a++) {
+    /* around each node's median when nodes have blocks of their own (ranks
+     * of a node 1-3 strong: around the median of all) */
+    int groups = j->pair_blocks ? j->nnodes : 1;
+    for (int a = 0; a < groups; a++) {
         size_t count = 0;
-        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
+        int p0 = j->pair_blocks ? j->node_start[a] : 0, p1 = j->pair_blocks ? j->node_start[a + 1] : j->n;
+        for (int p = p0; p < p1; p++) {
             int r = j->members[p];
             if (!skip[r] && isfinite(eff[r])) buf[count++] = eff[r];
         }
         double med = dxt_median_inplace(buf, count);
-        for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
+        for (int p = p0; p < p1; p++) {
             int r = j->members[p];
             if (!skip[r] && isfinite(eff[r])) dev[ndev++] = fabs(eff[r] - med);
         }
@@ -319,6 +369,103 @@ static void line_waits(const dxt_judge *j, int l, int by_col, double dev, double
     }
 }
 
+/* May cell c (dst i, src k) be a slow path? Not in the row or column of a
+ * late rank, nor in a slow destination's row. */
+static int path_eligible(const dxt_judge *j, int i, int k)
+{
+    return j->confirming || (!j->late[i] && !j->late[k] && !j->hot_row[i]);
+}
+
+/* How often the group's cells stand out, measured on the group itself:
+ * pairs differ for good reasons and their spread has tails far heavier than
+ * a normal's (clipped launch offsets, pairs with 10x the others' noise), so a
+ * 5-sigma cell among 10^4 is no path. tail[0] the cells, tail[1] and
+ * tail[2] those above DXT_TAIL_Z0 and DXT_TAIL_Z1: the chance of a score beyond
+ * DXT_TAIL_Z0 decays exponentially at the rate the two counts give (tail_chance). */
+#define TAIL_PRIOR 200.0 /* cells of a normal group added to the counts: a small group
+                          * cannot tell its tail, and keeps a normal one */
+static void cell_tail(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, double scale,
+                      double tail[3])
+{
+    int n = j->n;
+    tail[0] = tail[1] = tail[2] = 0.0;
+    for (int p = r0; p < r1; p++)
+        for (int q = c0; q < c1; q++) {
+            int i = j->members[p], k = j->members[q];
+            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
+            double r = j->res[(size_t)i * n + k];
+            if (!path_eligible(j, i, k) || isnan(r)) continue;
+            double own = j->cell_noise && isfinite(j->cell_noise[(size_t)i * n + k])
+                             ? j->cell_noise[(size_t)i * n + k] : 0.0;
+            double z = r / sqrt(scale * scale + own * own);
+            tail[0] += 1.0, tail[1] += z > DXT_TAIL_Z0, tail[2] += z > DXT_TAIL_Z1;
+        }
+}
+
+/* The chance of a score z for one cell of a group (cell_tail), the cell
+ * itself left out of the counts: the larger of a normal tail and the group's
+ * own exponential tail beyond DXT_TAIL_Z0. */
+double dxt_tail_chance(const double tail[3], double z)
+{
+    double normal = 0.5 * erfc(z / sqrt(2.0));
+    if (z <= DXT_TAIL_Z0) return normal;
+    double m = tail[0] - 1.0 + TAIL_PRIOR;
+    double a0 = tail[1] - 1.0 + TAIL_PRIOR * 0.5 * erfc(DXT_TAIL_Z0 / sqrt(2.0));
+    double a1 = tail[2] - (z > DXT_TAIL_Z1) + TAIL_PRIOR * 0.5 * erfc(DXT_TAIL_Z1 / sqrt(2.0));
+    double own = a0 / m * exp(-log(a0 / a1) / (DXT_TAIL_Z1 - DXT_TAIL_Z0) * (z - DXT_TAIL_Z0));
+    return own > normal ? own : normal;
+}
+
+/* How rank r stands in the log matrix y (n x n, NAN missing): *col the
+ * median over its peers j of y[j][r] less the median of j's other cells (how
+ * much more j waits for r than for the rest), *row the median over k of
+ * y[r][k] less the median of the other ranks' waits for k. buf: n doubles. */
+void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row)
+{
+    double *dev = buf + n;
+    size_t nd = 0;
+    for (int j = 0; j < n; j++) {
+        double x = y[(size_t)j * n + r];
+        if (j == r || isnan(x)) continue;
+        size_t m = 0;
+        for (int k = 0; k < n; k++)
+            if (k != j && k != r) buf[m++] = y[(size_t)j * n + k];
+        double peers = dxt_median_inplace(buf, m);
+        if (!isnan(peers)) dev[nd++] = x - peers;
+    }
+    *col = dxt_median_inplace(dev, nd);
+    nd = 0;
+    for (int k = 0; k < n; k++) {
+        double x = y[(size_t)r * n + k];
+        if (k == r || isnan(x)) continue;
+        size_t m = 0;
+        for (int j = 0; j < n; j++)
+            if (j != k && j != r) buf[m++] = y[(size_t)j * n + k];
+        double peers = dxt_median_inplace(buf, m);
+        if (!isnan(peers)) dev[nd++] = x - peers;
+    }
+    *row = dxt_median_inplace(dev, nd);
+}
+
+int dxt_early_standing(double col, double row)
+{
+    return row > 0.0 && col <= -DXT_EARLY_FRACTION * row;
+}
+
+/* Rows flagged in j->flag whose rank is early, not slow to receive
+ * (dxt_early_standing): unflagged. */
+static void unflag_early_rows(dxt_judge *j)
+{
+    for (int r = 0; r < j->n; r++) {
+        if (!j->flag[r]) continue;
+        double col, row;
+        dxt_line_standing(j->logm, j->n, r, j->scratch, &col, &row);
+        if (j->opts.verbose > 2)
+            fprintf(stderr, "dxt-classify: row %d standing %.3f, column %.3f\n", r, row, col);
+        if (dxt_early_standing(col, row)) j->flag[r] = 0;
+    }
+}
+
 /* Flag lines (columns: sources; rows: destinations) into j->flag. */
 static void flag_lines(dxt_judge *j, int by_col, int history)
 {
@@ -341,6 +488,15 @@ static void flag_lines(dxt_judge *j, int by_col, int history)
         line_waits(j, l, by_col, eff[l] - center, &j->rank_obs[l], &j->rank_exp[l]);
         if (j->rank_exp[l] > 0.0 && j->rank_obs[l] >= min_sev * j->rank_exp[l]) j->flag[l] = 1;
     }
+    /* the ranks' own tail: expert popularity, launch skews and loads make
+     * some lines of a healthy run stand far out (a column of the most
+     * popular experts at 2.5x in combine) */
+    j->line_tail[0] = j->line_tail[1] = j->line_tail[2] = 0.0;
+    for (int l = 0; l < j->n; l++)
+        if (isfinite(j->rank_z[l]))
+            j->line_tail[0] += 1.0, j->line_tail[1] += j->rank_z[l] > DXT_TAIL_Z0,
+                j->line_tail[2] += j->rank_z[l] > DXT_TAIL_Z1;
+    if (!by_col) unflag_early_rows(j);
 }
 
 /* Nodes with most ranks flagged alike; 1 when every node qualifies (a shift
@@ -351,7 +507,7 @@ static int group_nodes(dxt_judge *j, unsigned char *node_flag)
     for (int a = 0; a < j->nnodes; a++) {
         int size = j->node_start[a + 1] - j->node_start[a], count = 0;
         for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) count += j->flag[j->members[p]];
-        node_flag[a] = j->nnodes >= 2 && size >= 2 && count >= ceil(NODE_FRACTION * size);
+        node_flag[a] = j->nnodes >= 2 && size >= 2 && count >= ceil(DXT_NODE_FRACTION * size);
         flagged_nodes += node_flag[a];
     }
     return j->nnodes >= 2 && flagged_nodes == j->nnodes;
@@ -383,7 +539,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
             j->flag[r] = 0;
         }
         dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, by_col, expd > 0 ? obs / expd : 0.0,
-                     dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0};
+                     dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0, 0.0};
         if (dxt_judge_push_hit(j, &h)) return -1;
     }
     for (int r = 0; r < j->n; r++) {
@@ -391,22 +547,18 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
         mark[r] = 1;
         dxt_hit h = {by_col ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION, r, -1, -1, -1, 0,
                      j->rank_obs[r] / j->rank_exp[r], j->rank_z[r],
-                     (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0};
+                     (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0,
+                     dxt_tail_chance(j->line_tail, j->rank_z[r])};
         if (dxt_judge_push_hit(j, &h)) return -1;
     }
     return 0;
 }
 
-/* May cell c (dst i, src k) be a slow path? Not in the row or column of a
- * late rank, nor in a slow destination's row. */
-static int path_eligible(const dxt_judge *j, int i, int k)
-{
-    return !j->late[i] && !j->late[k] && !j->hot_row[i];
-}
 
 /* Flag cells of ranks dst (in block a) x src (in block b), or of the whole
- * matrix when a < 0, against the MAD of that group's residuals. */
-static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double steps)
+ * matrix when a < 0 (intra >= 0: only its intra- (1) or inter-node (0)
+ * cells), against the MAD of that group's residuals. */
+static int judge_cell_group(dxt_judge *j, int a, int b, int intra, double min_sev, double steps)
 {
     int n = j->n;
     int r0 = a < 0 ? 0 : j->node_start[a], r1 = a < 0 ? n : j->node_start[a + 1];
@@ -415,22 +567,43 @@ static int judge_cell_group(dxt_judge *j, int a, int b, double min_sev, double s
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
             int i = j->members[p], k = j->members[q];
-            if (seen++ % stride == 0 && path_eligible(j, i, k))
-                j->scratch[count++] = j->res[(size_t)i * n + k];
+            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
+            /* a cell the polish took as its line's median has a residual of
+             * exactly 0 by construction, not by being typical: with 3-7 cells
+             * a line such zeros are a quarter or more of the residuals, and
+             * their MAD says the cells fit far better than they do */
+            double r = j->res[(size_t)i * n + k];
+            if (seen++ % stride == 0 && path_eligible(j, i, k) && fabs(r) > 1e-12)
+                j->scratch[count++] = r;
         }
     double scale = dxt_mad_inplace(j->scratch, count, 0.0);
     if (!(scale > DXT_MIN_CELL_SCALE)) scale = DXT_MIN_CELL_SCALE;
+    double tail[3];
+    cell_tail(j, r0, r1, c0, c1, intra, scale, tail);
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
             int i = j->members[p], k = j->members[q];
+            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
             size_t c = (size_t)i * n + k;
             double e = j->res[c];
-            if (!path_eligible(j, i, k) || !(e / scale >= j->opts.min_score) ||
-                exp(e) < min_sev)
+            /* the cell's own window-to-window noise adds to the pairs'
+             * spread: a pair whose waits swing 3x between windows has a level
+             * far above its peers' by its tail alone, and is no path */
+            double own = j->cell_noise && isfinite(j->cell_noise[c]) ? j->cell_noise[c] : 0.0;
+            double z = e / sqrt(scale * scale + own * own);
+            if (j->opts.verbose > 2 && e / scale >= j->opts.min_score)
+                fprintf(stderr, "dxt-classify: cell %d <- %d residual %.3f scale %.3f own %.3f z %.2f\n", i, k, e, scale, own, z);
+            /* severity in waits, not in logs of wait + floor (the floor
+             * shrinks a 4x path to 3x) */
+            double f = j->floor_cls[j->node_of[i] == j->node_of[k]];
+            double obs = exp(j->logm[c]) - f, expd = exp(j->logm[c] - e) - f;
+            double sev = expd > 0.0 ? obs / expd : exp(e);
+            if (!path_eligible(j, i, k) || !(z >= j->opts.min_score) || sev < min_sev)
                 continue;
             j->hot_cell[c] = 1;
-            dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, exp(e), e / scale,
-                         (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0};
+            dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, sev, z,
+                         (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0,
+                         dxt_tail_chance(tail, z)};
             if (dxt_judge_push_hit(j, &h)) return -1;
         }
     return 0;
@@ -455,54 +628,17 @@ static int judge_cells(dxt_judge *j, int history, double steps)
 {
     int first = j->nhits;
     if (history) {
-        if (judge_cell_group(j, -1, -1, j->opts.min_path_severity, steps)) return -1;
+        if (judge_cell_group(j, -1, -1, -1, j->opts.min_path_severity, steps)) return -1;
+    } else if (!j->pair_blocks) {
+        for (int intra = 0; intra < 2; intra++)
+            if (judge_cell_group(j, -1, -1, intra, j->opts.min_static_severity, steps)) return -1;
     } else {
         for (int a = 0; a < j->nnodes; a++)
             for (int b = 0; b < j->nnodes; b++)
-                if (judge_cell_group(j, a, b, j->opts.min_static_severity, steps)) return -1;
+                if (judge_cell_group(j, a, b, -1, j->opts.min_static_severity, steps)) return -1;
     }
     drop_line_patterns(j, first);
     return 0;
-}
-
-/* Tokens per step each rank received (row sums) and sent (column sums). */
-static void token_sums(dxt_judge *j, const double *tokens, double steps)
-{
-    int n = j->n;
-    for (int r = 0; r < 2 * n; r++) j->tok_sums[r] = 0.0;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < n; k++) {
-            double t = tokens[(size_t)i * n + k];
-            if (i == k || !isfinite(t) || t < 0.0) continue;
-            j->tok_sums[i] += t / steps;
-            j->tok_sums[n + k] += t / steps;
-        }
-}
-
-/* A slow rank whose tokens (received for a row, sent for a column) rose with
- * its wait is a hot expert: load_imbalance. The usual share is the rank's own
- * history, or the median rank without it. */
-static void check_tokens(dxt_judge *j, const double *tok_ref)
-{
-    int n = j->n;
-    double median[2];
-    for (int side = 0; side < 2; side++) {
-        for (int r = 0; r < n; r++) j->scratch[r] = j->tok_sums[side * n + r];
-        median[side] = dxt_median_inplace(j->scratch, (size_t)n);
-    }
-    for (int h = 0; h < j->nhits; h++) {
-        dxt_hit *hit = &j->hits[h];
-        if (hit->kind != DXT_SLOW_SOURCE && hit->kind != DXT_SLOW_DESTINATION) continue;
-        int side = hit->kind == DXT_SLOW_SOURCE;
-        double usual = tok_ref && tok_ref[side * n + hit->rank] > 0.0
-                           ? tok_ref[side * n + hit->rank] : median[side];
-        double ratio = usual > 0.0 ? j->tok_sums[side * n + hit->rank] / usual : 0.0;
-        /* the tokens must explain the wait: at least half its relative rise */
-        if (ratio >= j->opts.min_token_ratio && ratio - 1.0 >= 0.5 * (hit->severity - 1.0)) {
-            hit->kind = DXT_LOAD_IMBALANCE;
-            hit->as_source = side; /* which line carries it: the series use it */
-        }
-    }
 }
 
 /* Each hit's share of the window's excess; hits below min_share are dropped. */
@@ -554,10 +690,8 @@ int dxt_judge_window(dxt_judge *j, const double *wait, const double *tokens, dou
     if (emit_lines(j, 0, steps)) return -1;
     if (judge_cells(j, history, steps)) return -1;
     j->have_tokens = tokens != NULL;
-    if (tokens) {
-        token_sums(j, tokens, steps);
-        check_tokens(j, tok_ref);
-    }
+    (void)tok_ref;
+    if (tokens) dxt_judge_tokens(j, tokens, steps);
     apply_share(j);
     if (j->opts.verbose) print_hits(j);
     return 0;

@@ -21,16 +21,24 @@ typedef struct dxt_hit {
     double severity, score;
     double excess; /* observed - expected wait of its cells, trace unit (whole window) */
     double share;  /* excess / the excess of every candidate of the window */
+    double tail;   /* chance of a score this high for one subject of its group under
+                    * the group's own tail (0: not measured, a t tail is used) */
 } dxt_hit;
 
 /* The judge: the topology, the options and the scratch space of one window,
  * O(N^2), allocated once per tracker. */
 typedef struct dxt_judge {
     int n, nnodes;
+    int pair_blocks;     /* the fit has a block per node pair (else intra, inter) */
     int *node_of;        /* n */
     int *members;        /* n: ranks grouped by node */
     int *node_start;     /* nnodes + 1: members[node_start[a] .. node_start[a+1]) */
     dxt_classify_opts opts;
+    double floor_cls[2]; /* added to every wait per step before its log, inter- (0) and
+                          * intra-node (1) cells (0: zeros missing) */
+    const double *cell_noise; /* n*n: each cell's own window-to-window scale (log), or NULL */
+    int confirming;      /* judging whether earlier hits still hold: every cell may be a
+                          * path (a fault that began since masks no earlier one) */
     double *logm;        /* n*n: log(wait per step), NAN missing */
     double *res;         /* n*n: residual of the fit */
     double *row, *col;   /* n: row and column effects */
@@ -46,12 +54,22 @@ typedef struct dxt_judge {
                                  * against the other nodes' blocks (not history) */
     double *rank_z, *rank_obs, *rank_exp; /* n: scratch of the current sweep */
     double line_scale;   /* the current sweep's scale of rank effects */
-    double *tok_sums;    /* 2n: this window's tokens per step, row sums then column sums */
+    double line_tail[3]; /* the current sweep's lines, those above 2.5 and 3.5 scales */
+    double *tok_sums;    /* 2n: token excess of each rank's line, then of each node's */
     int have_tokens;
     int static_seen;     /* a node was found slow against the other nodes' blocks */
     dxt_hit *hits;
     int nhits, cap;
 } dxt_judge;
+
+/* Upper-tail probability of Student's t with df degrees of freedom
+ * (classify_scan.c): a robust z whose scale came from few values (4 ranks)
+ * is far less sure. */
+double dxt_student_tail(double t, double df);
+
+/* Share of a node's ranks slow alike that makes a slow_node (the contract:
+ * all its ranks; one in four may be too noisy to show it). */
+#define DXT_NODE_FRACTION 0.75
 
 /* Whole-matrix scales use at most ~DXT_SCALE_SAMPLE cells, evenly strided. */
 #define DXT_SCALE_SAMPLE 4096
@@ -64,6 +82,36 @@ int dxt_judge_push_hit(dxt_judge *j, const dxt_hit *h);
  * between the topology blocks: hits pushed, ranks marked late / hot_row. */
 int dxt_judge_nodes_history(dxt_judge *j, const double *ref, double steps);
 int dxt_judge_nodes_static(dxt_judge *j, double steps);
+
+/* A rank that starts before its peers waits for all of them (its row rises)
+ * while they no longer wait for it (its column falls to the floor); a slow
+ * receive side raises the row and leaves the column. Real DeepEP: the host
+ * that launches first stays first for hundreds of steps. dxt_line_standing
+ * measures both against the peers of each cell (no fit: with 2-4 ranks a
+ * median polish zeroes most effects); early: the column stands below its
+ * peers by at least DXT_EARLY_FRACTION of the row's standing above them. */
+#define DXT_EARLY_FRACTION 0.5
+void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row);
+int dxt_early_standing(double col, double row);
+
+/* The groups' own tails (classify.c): a score beyond DXT_TAIL_Z0 is judged
+ * against how many of its group lie beyond DXT_TAIL_Z0 and DXT_TAIL_Z1
+ * (tail[0] the group's count, tail[1], tail[2] those beyond; leave-one-out,
+ * with a normal prior). Returns the chance of z for one subject. */
+#define DXT_TAIL_Z0 2.5
+#define DXT_TAIL_Z1 3.5
+double dxt_tail_chance(const double tail[3], double z);
+
+/* The token check of the static judge (classify_tokens.c): hits whose wait
+ * follows their tokens become load_imbalance (ranks), or are dropped when
+ * their tokens are within every rank's (node's) spread of loads. */
+void dxt_judge_tokens(dxt_judge *j, const double *tokens, double steps);
+
+/* Is the wait excess of a line (in_line: its cells) explained by its token
+ * excess (classify_tokens.c)? dwait, dtok: each cell's excess in logs (NAN:
+ * none); the line's tokens must exceed by min_log_ratio. */
+int dxt_tokens_explain(const double *dwait, const double *dtok, const unsigned char *in_line,
+                       size_t cells, double min_log_ratio);
 
 int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts);
 void dxt_judge_free(dxt_judge *j);

@@ -114,7 +114,7 @@ int dxt_judge_nodes_history(dxt_judge *j, const double *ref, double steps)
         double obs, expd, z = j->rank_z[a];
         node_waits(j, ref, a, as_source, &obs, &expd);
         if (!(expd > 0.0) || obs < j->opts.min_severity * expd) continue;
-        dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, obs / expd, z, (obs - expd) * steps, 0.0};
+        dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, obs / expd, z, (obs - expd) * steps, 0.0, 0.0};
         if (dxt_judge_push_hit(j, &h)) return -1;
         for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
             (as_source ? j->late : j->hot_row)[j->members[p]] = 1;
@@ -164,9 +164,31 @@ static double asymmetry(dxt_judge *j, int node)
     return dxt_median_inplace(j->scratch, count);
 }
 
+/* The chance for one node of a statistic this far above the other nodes'
+ * (stat: every node's value): with 8 or more nodes, nodes differ for good
+ * reasons (the load of their experts, their links) and a node must stand out
+ * from that spread (robust z, t tail with nodes - 2 degrees of freedom);
+ * with fewer there is no spread to measure (0: the cells' scale alone). */
+static double node_tail(dxt_judge *j, const double *stat, int a)
+{
+    int nn = j->nnodes;
+    if (nn < 8) return 0.0;
+    double *buf = j->scratch;
+    size_t m = 0;
+    for (int b = 0; b < nn; b++)
+        if (b != a && isfinite(stat[b])) buf[m++] = stat[b];
+    double center = dxt_median_inplace(buf, m);
+    m = 0;
+    for (int b = 0; b < nn; b++)
+        if (b != a && isfinite(stat[b])) buf[m++] = stat[b];
+    double spread = dxt_mad_inplace(buf, m, center);
+    if (!(spread > DXT_MIN_CELL_SCALE)) spread = DXT_MIN_CELL_SCALE;
+    return dxt_student_tail((stat[a] - center) / spread, nn - 2.0);
+}
+
 /* Push the hit of static slow node a (shift: log severity) and mark it. */
 static int emit_static_node(dxt_judge *j, int a, int as_source, double shift, double scale,
-                            double steps)
+                            double steps, double tail)
 {
     int n = j->n;
     double size = j->node_start[a + 1] - j->node_start[a], excess = 0.0;
@@ -179,7 +201,7 @@ static int emit_static_node(dxt_judge *j, int a, int as_source, double shift, do
             int in = as_source ? j->node_of[k] == a && j->node_of[i] != a : j->node_of[i] == a;
             if (in && !isnan(j->logm[c])) excess += exp(j->logm[c]) * (1.0 - exp(-shift));
         }
-    dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, exp(shift), z, excess * steps, 0.0};
+    dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, exp(shift), z, excess * steps, 0.0, tail};
     if (dxt_judge_push_hit(j, &h)) return -1;
     j->static_node[(as_source ? j->nnodes : 0) + a] = 1;
     j->static_seen = 1;
@@ -201,22 +223,26 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps)
     if (nn < 2) return 0;
     double thr = log(j->opts.min_static_severity), thr_own = log(j->opts.min_static_rank_severity);
     double scale = block_levels(j);
-    double *own = j->rank_obs, *asym = j->rank_exp; /* nnodes <= n: free scratch here */
+    double *own = j->rank_obs, *asym = j->rank_exp, *late = j->rank_z; /* nnodes <= n: free here */
     for (int a = 0; a < nn; a++) {
         own[a] = j->blk_level[a * nn + a] - other_intra(j, a);
         asym[a] = asymmetry(j, a);
+        if (j->opts.verbose > 1)
+            fprintf(stderr, "dxt-classify: static node %d own %.3f asym %.3f\n", a, own[a], asym[a]);
         /* its whole rows rose: its own block over the others' own blocks, and
          * its rows to others over theirs to it by half as much at least */
         j->node_flag[a] = own[a] >= thr_own && asym[a] >= own[a] / 2;
         any_dst |= j->node_flag[a];
     }
     for (int a = 0; a < nn; a++) {
-        if (node_marked(j, a)) continue;
+        /* a node of one rank is that rank: the rank tests judge it */
+        if (node_marked(j, a) || j->node_start[a + 1] - j->node_start[a] < 2) continue;
         if (j->node_flag[a]) {
-            if (emit_static_node(j, a, 0, own[a], scale, steps)) return -1;
-        } else if (!any_dst && -asym[a] >= thr && own[a] < thr_own / 2) {
+            if (emit_static_node(j, a, 0, own[a], scale, steps, node_tail(j, own, a))) return -1;
+        } else if (!any_dst && -asym[a] >= thr && own[a] < -asym[a] / 2) {
             /* others wait for it far more than it waits for them: it is late */
-            if (emit_static_node(j, a, 1, -asym[a], scale, steps)) return -1;
+            for (int b = 0; b < nn; b++) late[b] = -asym[b];
+            if (emit_static_node(j, a, 1, -asym[a], scale, steps, node_tail(j, late, a))) return -1;
         }
     }
     return 0;

@@ -5,19 +5,24 @@
  * spikes and clipping are in the rate, not assumed away); the segment of
  * windows least likely under Binomial(length, rate) is the candidate, and its
  * tail probability, multiplied by every segment and subject tested, is the
- * finding's p-value. The null rate of a segment is the larger of the class's
- * and the subject's own outside it, so that a subject is judged against its
- * own history too (a cell that flickers between 0 and its launch skew all
- * run long is normal); a segment needs some judged windows outside it. One window never makes a finding: its probability is
- * the rate itself.
+ * finding's p-value. The null rate is not one number: subjects of a class
+ * differ (a cell near the floor crosses more often than one far above it),
+ * so the rate of a subject is drawn from a beta distribution fitted to the
+ * class's spread of rates and updated by the subject's own windows outside
+ * the segment (a cell that flickers all run long is its own null), and the
+ * count of a segment is beta-binomial. Autocorrelated windows (regimes,
+ * drifts) count 1/tau each (classify_time.c measures tau on the class). A
+ * segment needs some judged windows outside it. One window never makes a
+ * finding: its probability is the rate itself.
  * Owner: the classifier engineer (A1). */
 #include <math.h>
 
 #include "track_internal.h"
 
-/* Weight, in windows, of the class's rate in a subject's own rate outside a
- * segment (a cell that flickers all run long is its own null). */
+/* Weight, in windows, of the class's mean rate in a subject's own rate
+ * outside a segment (a cell that flickers all run long is its own null). */
 #define OWN_PRIOR 5.0
+#define MIN_DENSITY 0.2 /* share of a segment's windows that must exceed */
 
 double dxt_normal_tail(double z)
 {
@@ -82,12 +87,69 @@ double dxt_log_binom_tail(int k, int n, double p)
     return r > 0.0 ? 0.0 : r;
 }
 
-int dxt_min_exceedances(double p, double log_p_needed)
+/* log P(X >= k) for X ~ Binomial(n, p) with real k and n (the count of a
+ * series with autocorrelation, divided by its design effect): the regularized
+ * incomplete beta I_p(k, n - k + 1), in logs so that tiny tails keep their
+ * order. Integer k and n give dxt_log_binom_tail's value. */
+double dxt_log_binom_tail_real(double k, double n, double p)
 {
-    /* k exceedances in k windows: p^k is the smallest probability they reach */
-    if (!(p > 0.0) || p >= 1.0) return 1;
-    double k = ceil(log_p_needed / log(p));
-    return k < 1.0 ? 1 : k > 1e9 ? 1000000000 : (int)k;
+    if (k <= 0.0) return 0.0;
+    if (k > n + 1e-9 || !(p > 0.0)) return -INFINITY;
+    if (p >= 1.0) return 0.0;
+    double a = k, b = n - k + 1.0;
+    double log_front = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(p) + b * log1p(-p);
+    double r;
+    if (p < (a + 1.0) / (a + b + 2.0)) {
+        r = log_front + log(beta_fraction(a, b, p) / a);
+    } else {
+        double rest = exp(log_front) * beta_fraction(b, a, 1.0 - p) / b;
+        r = rest < 1.0 ? log1p(-rest) : -INFINITY;
+    }
+    return r > 0.0 ? 0.0 : r;
+}
+
+static double log_beta(double a, double b)
+{
+    return lgamma(a) + lgamma(b) - lgamma(a + b);
+}
+
+/* log P(X = j) for X ~ BetaBinomial(n, a, b), real j and n. */
+static double log_bb_pmf(double j, double n, double a, double b)
+{
+    return lgamma(n + 1.0) - lgamma(j + 1.0) - lgamma(n - j + 1.0) + log_beta(j + a, n - j + b) -
+           log_beta(a, b);
+}
+
+double dxt_log_bb_tail(double k, double n, double a, double b)
+{
+    if (k <= 0.0) return 0.0;
+    if (k > n + 1e-9) return -INFINITY;
+    if (a + b > 1e7) return dxt_log_binom_tail_real(k, n, a / (a + b));
+    /* terms k, k + 1, ... (real k: the same continuous extension as the
+     * binomial's), summed in logs from the largest */
+    double top = -INFINITY, sum = 0.0;
+    for (double j = k; j <= n + 1e-9; j += 1.0) {
+        double t = log_bb_pmf(j, n, a, b);
+        if (t > top) {
+            sum = sum * exp(top - t) + 1.0;
+            top = t;
+        } else {
+            sum += exp(t - top);
+            if (t - top < -40.0) break;
+        }
+    }
+    double r = top + log(sum);
+    return r > 0.0 ? 0.0 : r;
+}
+
+int dxt_min_exceedances(const dxt_null *null, int valid, double log_p_needed)
+{
+    /* k exceedances in k windows, every other judged window normal: the
+     * least likely k of them can be; the fewest that reach log_p_needed */
+    double b = null->b + valid / null->tau;
+    for (int k = 1; k <= valid; k++)
+        if (log_bb_pmf(k / null->tau, k / null->tau, null->a, b) < log_p_needed) return k;
+    return valid + 1;
 }
 
 /* Runs of exceedances: starts[] and ends[] (window indices). */
@@ -102,7 +164,7 @@ static int find_runs(const unsigned char *ex, int W, int *starts, int *ends)
     return runs;
 }
 
-int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min_out,
+int dxt_scan_exceedances(const unsigned char *ex, int W, const dxt_null *null, int min_out,
                          int *work, dxt_segment *seg)
 {
     int *starts = work, *ends = work + W, *cum_ex = work + 2 * W, *cum_valid = work + 3 * W + 1;
@@ -112,6 +174,7 @@ int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min
         cum_valid[w + 1] = cum_valid[w] + (ex[w] != 2);
     }
     int runs = find_runs(ex, W, starts, ends), found = -1;
+    double tau = null->tau;
     seg->log_p = 1.0;
     for (int a = 0; a < runs; a++)
         for (int b = a; b < runs; b++) {
@@ -119,8 +182,23 @@ int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min
             int k = cum_ex[last + 1] - cum_ex[first], n = cum_valid[last + 1] - cum_valid[first];
             int out_ex = cum_ex[W] - k, out_valid = cum_valid[W] - n;
             if (out_valid < min_out) continue; /* no change in time: the static judgement's */
-            double own = (out_ex + p_class * OWN_PRIOR) / (out_valid + OWN_PRIOR);
-            double lp = dxt_log_binom_tail(k, n, own > p_class ? own : p_class);
+            /* a fifth of a segment's windows at least: fewer, spread over a
+             * long stretch, is a subject with heavier tails than its class,
+             * not bursts (an intermittent fault on 30-60 % of the time) */
+            if (k < MIN_DENSITY * n) continue;
+            /* the class's spread of rates, updated by the subject's own
+             * windows outside the segment (autocorrelated windows count
+             * 1/tau each) */
+            double pa = null->a + out_ex / tau, pb = null->b + (out_valid - out_ex) / tau;
+            double lp = dxt_log_bb_tail(k / tau, n / tau, pa, pb);
+            /* and never below what its own rate outside says (a subject
+             * whose class shows no spread of rates may still flicker) */
+            double m = null->a / (null->a + null->b);
+            double own = (out_ex / tau + m * OWN_PRIOR) / (out_valid / tau + OWN_PRIOR);
+            if (own > m) {
+                double lo = dxt_log_binom_tail_real(k / tau, n / tau, own);
+                if (lo > lp) lp = lo;
+            }
             if (lp < seg->log_p) {
                 *seg = (dxt_segment){first, last, k, n, lp};
                 found = 0;

@@ -1,69 +1,55 @@
 /* classify_time.c - the classifier's judgement of a whole op (track_internal.h):
  * every kept window at once, each decision a test against a null measured on
- * the trace itself, the false-alarm rate controlled over the whole op.
+ * the trace itself, the false-alarm rate controlled over the whole op. This
+ * file builds the view (classify_view.h) and runs the stages; the subjects'
+ * tests are classify_subjects.c, the scan classify_scan.c.
  * Owner: the classifier engineer (A1).
  *
  *  1. y = log(wait per step + floor) per cell and window; floor: a fifth of
- *     the op's median positive wait (exact zeros, real DeepEP dispatch, and
- *     clipped intra-node cells do not explode). A cell never above zero is no
- *     traffic (missing). Leading windows far above the run's level are warm-up
- *     and left out.
- *  2. base: each cell's lower quartile over the windows (a fault on for up to
+ *     the typical positive wait of the cell's class, intra- or inter-node
+ *     (exact zeros, real DeepEP dispatch, and clipped intra-node cells do not
+ *     explode; a ratio against a zero baseline is meaningless). A cell never
+ *     above zero is no traffic (missing). Leading windows far above the
+ *     run's level are warm-up and left out.
+ *  2. the static judgement (what was slow from step 0 to the end): the
+ *     one-window classifier (classify.c) on the first and on the last
+ *     quarter's usual matrix; a finding must come out of both.
+ *  3. base: each cell's lower quartile over the windows (a fault on for up to
  *     three quarters of the run is not learnt; no window's luck locks in).
- *     The base matrix itself is judged by the one-window classifier
- *     (classify.c): faults present from step 0 (track.c).
- *  3. per window, D = y - base split by median polish into an overall level,
- *     row effects (slow destination), column effects (slow source) and cell
- *     residuals (slow path); node effects are the median of their ranks'.
+ *     Per window, D = y - base split by median polish into row effects (slow
+ *     destination), column effects (slow source) and cell residuals (slow
+ *     path); a node's effect is the one most of its ranks reach.
  *  4. each subject's series is standardized by its own scale (MAD of its
- *     window-to-window differences: a change of level does not inflate it),
- *     shrunk to its class's; windows above the threshold are exceedances, the
- *     class's rate of them (the other subjects') is the null, and the scan of
- *     classify_scan.c finds the least likely segment: its onset, end, duty and
- *     p-value (Bonferroni over every subject and segment of the op).
- *  5. paths are judged without the windows in which their row or column was
- *     found slow (a late rank's row is no evidence; its column's cells rise
- *     unevenly); most ranks of a node alike make a slow_node; a rank whose
- *     tokens rose with its wait is a load_imbalance. */
+ *     window-to-window differences, shrunk to its class's); windows above the
+ *     threshold are exceedances, and the scan (classify_scan.c) finds the
+ *     least likely segment under a null taken from the subject's class: the
+ *     spread of their rates (beta-binomial), how their exceedances cluster in
+ *     time (the design effect of regimes and drifts), and the subject's own
+ *     history outside the segment; p-values are Bonferroni over every subject
+ *     and effective segment of the op.
+ *  5. paths are judged without the windows in which their row or column stood
+ *     out (a late rank's row is no evidence; its column's cells rise
+ *     unevenly) and must carry most of their rise themselves; a high row whose
+ *     rank nobody waits for is an early rank, not a slow receiver; a rank
+ *     whose wait follows its tokens is a load_imbalance (classify_tokens.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "track_internal.h"
+#include "classify_view.h"
 
-#define EXCEED_Z 3.0          /* standardized effect that marks a window */
-#define MIN_RATE 0.002        /* null rate floor: one clean class proves little */
-#define SHRINK_WINDOWS 10.0   /* weight of the class scale, in windows */
-#define MIN_RANK_SCALE 0.01   /* log units */
-#define MIN_CELL_SCALE 0.02
-#define BASE_QUANTILE 0.25
-#define WARMUP_MAX 3          /* leading windows that may be warm-up */
-#define NODE_FRACTION 0.75    /* share of a node's ranks flagged alike: a slow_node */
 #define MIN_WINDOWS 4         /* fewer usable windows: the static judgement only */
-#define MIN_OUTSIDE 0.1       /* share of judged windows outside a segment (a change) */
+#define WARMUP_MAX 3          /* leading windows that may be warm-up */
 #define POLISH_ITERS 1        /* D is centred on each cell already: one sweep settles it */
-
-enum { SUBJ_SRC, SUBJ_DST, SUBJ_NODE_SRC, SUBJ_NODE_DST, SUBJ_CELL_INTRA, SUBJ_CELL_INTER };
-
-typedef struct tview {
-    dxt_tracker *t;
-    int n, W, usable;
-    size_t nn;
-    double floor_;
-    float *y;                 /* W x nn: log wait, then residuals */
-    float *yc;                /* nn x W: the same by cell (contiguous series) */
-    double *base, *rowe, *cole, *x, *scratch, *own;
-    unsigned char *use, *ever, *ex, *mask_col, *mask_row;
-    int *work;
-    double log_needed;        /* log(alpha / tests) */
-} tview;
+#define CONFIRM_SCORE 3.0     /* robust z a static finding needs at the run's end */
 
 static void view_free(tview *v)
 {
     free(v->y), free(v->yc), free(v->base), free(v->rowe), free(v->cole), free(v->x);
     free(v->scratch), free(v->own), free(v->use), free(v->ever), free(v->ex);
-    free(v->mask_col), free(v->mask_row), free(v->work);
+    free(v->mask_col), free(v->mask_row), free(v->work), free(v->ywin), free(v->lbuf);
+    free(v->mask_tmp);
 }
 
 static int view_alloc(tview *v, dxt_tracker *t)
@@ -82,34 +68,45 @@ static int view_alloc(tview *v, dxt_tracker *t)
     v->use = malloc(W), v->ever = calloc(v->nn, 1), v->ex = malloc(W);
     v->mask_col = calloc(W * n, 1), v->mask_row = calloc(W * n, 1);
     v->work = malloc((4 * W + 2) * sizeof *v->work);
+    v->ywin = malloc(v->nn * sizeof *v->ywin);
+    v->lbuf = malloc((2 * n + 2 * W) * sizeof *v->lbuf);
+    v->mask_tmp = malloc(v->nn);
     return v->y && v->yc && v->base && v->rowe && v->cole && v->x && v->scratch && v->own && v->use &&
-           v->ever && v->ex && v->mask_col && v->mask_row && v->work ? 0 : -1;
+           v->ever && v->ex && v->mask_col && v->mask_row && v->work && v->ywin && v->lbuf && v->mask_tmp ? 0 : -1;
 }
 
-/* Cells with traffic, the floor, and y = log(wait + floor). */
+/* Cells with traffic, the floors, and y = log(wait + floor). The floor is a
+ * fifth of the typical positive wait of the cell's class, intra- or
+ * inter-node (an intra-node cell waits 10-20x less: one floor for both hid
+ * a 4x intra-node path under the inter-node cells' floor). */
 static int build_logs(tview *v)
 {
     const dxt_tracker *t = v->t;
-    /* the floor from positive waits sampled across every window (at most nn of
-     * them: the first nn would all come from window 0, the warm-up) */
-    size_t count = 0, stride = (size_t)v->W, seen = 0;
+    const int *node_of = t->judge.node_of;
+    /* positive waits sampled across every window (at most nn of them a
+     * class: the first nn would all come from window 0, the warm-up) */
+    size_t count[2] = {0, 0}, stride = (size_t)v->W, seen = 0;
+    double *sample[2] = {v->scratch, v->scratch + v->nn};
     for (int w = 0; w < v->W; w++)
         for (size_t c = 0; c < v->nn; c++) {
             float f = t->vals[(size_t)w * v->nn + c];
+            int cls = node_of[c / v->n] == node_of[c % v->n];
             if (f > 0.0f && t->row_ok[(size_t)w * v->n + c / v->n]) {
                 v->ever[c] = 1;
-                if (seen++ % stride == 0 && count < v->nn) v->scratch[count++] = f;
+                if (seen++ % stride == 0 && count[cls] < v->nn) sample[cls][count[cls]++] = f;
             }
         }
-    double med = dxt_median_inplace(v->scratch, count);
-    if (!(med > 0.0)) return -1;
-    v->floor_ = 0.2 * med;
+    for (int cls = 0; cls < 2; cls++)
+        v->floor_cls[cls] = 0.2 * dxt_median_inplace(sample[cls], count[cls]);
+    for (int cls = 0; cls < 2; cls++)
+        if (!(v->floor_cls[cls] > 0.0)) v->floor_cls[cls] = v->floor_cls[1 - cls];
+    if (!(v->floor_cls[0] > 0.0)) return -1;
     for (int w = 0; w < v->W; w++)
         for (size_t c = 0; c < v->nn; c++) {
             size_t k = (size_t)w * v->nn + c;
             float f = t->vals[k];
             int ok = v->ever[c] && t->row_ok[(size_t)w * v->n + c / v->n];
-            v->y[k] = ok ? logf((isnan(f) || f < 0.0f ? 0.0f : f) + (float)v->floor_) : NAN;
+            v->y[k] = ok ? logf((isnan(f) || f < 0.0f ? 0.0f : f) + (float)cell_floor(v, c)) : NAN;
         }
     return 0;
 }
@@ -173,7 +170,7 @@ static void build_base(tview *v)
         for (int w = 0; w < v->W; w++)
             if (v->use[w] && !isnan(series[w])) v->scratch[count++] = series[w];
         v->base[c] = count ? dxt_select_kth(v->scratch, count,
-                                            (size_t)(BASE_QUANTILE * (double)(count - 1)))
+                                            base_index(count))
                            : NAN;
     }
 }
@@ -199,7 +196,7 @@ static void recenter(tview *v, double *eff)
         if (!isnan(eff[l])) v->scratch[count++] = eff[l];
     if (count == 0) return;
     /* under 8 ranks the lower quartile is the lowest rank alone: the median */
-    double q = count < 8 ? 0.5 : BASE_QUANTILE;
+    double q = count < 8 ? 0.5 : RECENTER_QUANTILE;
     double low = dxt_select_kth(v->scratch, count, (size_t)(q * (double)(count - 1)));
     for (int l = 0; l < v->n; l++) eff[l] -= low;
 }
@@ -215,8 +212,17 @@ static void polish_window(tview *v, int w)
         for (int l = 0; l < v->n; l++) re[l] = ce[l] = NAN;
         return;
     }
+    /* rows, then columns; with 2-3 ranks columns first: a line holds 1-2
+     * cells and whatever is polished first takes the whole change; a rank
+     * whose waits for the others fell while theirs for it rose is late
+     * (lesson 1: a late rank waits for nobody), which columns first reads as
+     * its column. With more ranks one high cell moves no line median and
+     * the order does not matter, except when half the lines move (a slow
+     * node of two): the second sweep then sorts them out. */
+    int cols_first = v->n <= 3;
     for (int it = 0; it < POLISH_ITERS; it++)
-        for (int by_col = 0; by_col < 2; by_col++) {
+        for (int sweep = 0; sweep < 2; sweep++) {
+            int by_col = cols_first ? 1 - sweep : sweep;
             double *eff = by_col ? ce : re;
             for (int l = 0; l < v->n; l++) {
                 double m = line_median(v, r, l, by_col);
@@ -233,460 +239,111 @@ static void polish_window(tview *v, int w)
     recenter(v, re);
 }
 
-/* --- subjects ------------------------------------------------------------ */
-
-typedef struct subject {
-    int kind, id;             /* SUBJ_*; rank, node or cell index */
-} subject;
-
-/* The series of a subject into v->x (NAN: not judged). */
-static void series_of(tview *v, subject s)
-{
-    const dxt_judge *j = &v->t->judge;
-    for (int w = 0; w < v->W; w++) {
-        double val = NAN;
-        if (!v->use[w]) {
-        } else if (s.kind == SUBJ_SRC) {
-            val = v->cole[(size_t)w * v->n + s.id];
-        } else if (s.kind == SUBJ_DST) { /* a late rank's row is no evidence */
-            val = v->mask_col[(size_t)w * v->n + s.id] ? NAN : v->rowe[(size_t)w * v->n + s.id];
-        } else if (s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST) {
-            int dst = s.kind == SUBJ_NODE_DST;
-            const double *e = (dst ? v->rowe : v->cole) + (size_t)w * v->n;
-            size_t count = 0;
-            for (int p = j->node_start[s.id]; p < j->node_start[s.id + 1]; p++) {
-                int r = j->members[p];
-                if (!isnan(e[r]) && !(dst && v->mask_col[(size_t)w * v->n + r]))
-                    v->scratch[count++] = e[r];
-            }
-            val = dxt_median_inplace(v->scratch, count);
-        } else {
-            int i = s.id / v->n, k = s.id % v->n;
-            int masked = v->mask_row[(size_t)w * v->n + i] || v->mask_col[(size_t)w * v->n + k];
-            val = masked ? NAN : v->yc[(size_t)s.id * v->W + w];
-        }
-        v->x[w] = val;
-    }
-}
-
-/* Own robust scale of v->x: MAD of window-to-window differences / sqrt 2. */
-static double own_scale(tview *v, int *pairs)
-{
-    size_t count = 0;
-    double prev = NAN;
-    for (int w = 0; w < v->W; w++) {
-        if (isnan(v->x[w])) continue;
-        if (!isnan(prev)) v->scratch[count++] = fabs(v->x[w] - prev);
-        prev = v->x[w];
-    }
-    *pairs = (int)count;
-    return count ? 1.4826 * dxt_median_inplace(v->scratch, count) / sqrt(2.0) : NAN;
-}
-
-/* Lower quartile of v->x (the subject's usual level). */
-static double series_base(tview *v)
-{
-    size_t count = 0;
-    for (int w = 0; w < v->W; w++)
-        if (!isnan(v->x[w])) v->scratch[count++] = v->x[w];
-    return count ? dxt_select_kth(v->scratch, count, (size_t)(BASE_QUANTILE * (double)(count - 1)))
-                 : NAN;
-}
-
-typedef struct class_stats {
-    double pooled, min_scale, min_shift;
-    long exceed, valid;
-} class_stats;
-
-/* Standardize the subject's series and mark its exceedances in v->ex;
- * returns the count, *valid the windows judged, *level its base. */
-static int mark_exceedances(tview *v, subject s, double scale, const class_stats *cs,
-                            int *valid, double *level)
-{
-    series_of(v, s);
-    double b = series_base(v);
-    int count = 0;
-    *valid = 0;
-    *level = b;
-    for (int w = 0; w < v->W; w++) {
-        if (isnan(v->x[w]) || isnan(b)) {
-            v->ex[w] = 2;
-            continue;
-        }
-        double d = v->x[w] - b;
-        v->ex[w] = d / scale > EXCEED_Z && d >= cs->min_shift;
-        count += v->ex[w];
-        (*valid)++;
-    }
-    return count;
-}
-
-/* A subject's scale: its own (from `pairs` differences), shrunk to the class's. */
-static double shrink_scale(double own, int pairs, const class_stats *cs)
-{
-    double s2 = isnan(own) ? cs->pooled * cs->pooled
-                           : (own * own * pairs + cs->pooled * cs->pooled * SHRINK_WINDOWS) /
-                                 (pairs + SHRINK_WINDOWS);
-    double sc = sqrt(s2);
-    return sc > cs->min_scale ? sc : cs->min_scale;
-}
-
-/* A finding of subject s on segment seg (shift: median log rise). */
-static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,
-                double p_adj);
-
-/* Test every subject of a class; emit the significant ones. */
-/* Scales of the class's subjects: each its own, shrunk to the class's. */
-static void class_scales(tview *v, const subject *subs, int count, class_stats *cs,
-                         double *scale, int *pairs)
-{
-    size_t m = 0;
-    double *buf = v->scratch + v->nn + 2 * (size_t)v->W;
-    for (int k = 0; k < count; k++) {
-        series_of(v, subs[k]);
-        scale[k] = own_scale(v, &pairs[k]);
-        if (!isnan(scale[k])) buf[m++] = scale[k];
-    }
-    cs->pooled = m ? dxt_median_inplace(buf, m) : cs->min_scale;
-    if (!(cs->pooled > cs->min_scale)) cs->pooled = cs->min_scale;
-    for (int k = 0; k < count; k++) scale[k] = shrink_scale(scale[k], pairs[k], cs);
-}
-
-/* An onset needs normal windows before it (at least 3, and 5 % of the judged
- * ones): a segment from the start of the run has none, the subject's level fell
- * later (a late rank's row drops to ~0 and its earlier windows look high
- * against the drop), it did not rise. What was slow from the start is the
- * static judgement's. */
-static int starts_run(const tview *v, int first)
-{
-    int before = 0;
-    for (int w = 0; w < first; w++) before += v->use[w];
-    return before < 3 || before < 0.05 * v->usable;
-}
-
-/* Test every subject of a class; emit the significant ones. */
-static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
-{
-    double *scale = v->own, level;
-    int *ex_count = malloc((size_t)(count ? count : 1) * sizeof *ex_count);
-    int *valid = malloc((size_t)(count ? count : 1) * sizeof *valid), rc = -1;
-    if (!ex_count || !valid) goto fail;
-    class_scales(v, subs, count, cs, scale, valid);
-    cs->exceed = cs->valid = 0;
-    for (int k = 0; k < count; k++) {
-        ex_count[k] = mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
-        cs->exceed += ex_count[k], cs->valid += valid[k];
-    }
-    if (v->t->opts.verbose > 1)
-        fprintf(stderr, "dxt-classify: %s class %d: %d subjects, pooled scale %.3g, %ld/%ld "
-                "windows above, log p needed %.1f\n", v->t->op,
-                count ? subs[0].kind : -1, count, cs->pooled, cs->exceed, cs->valid,
-                v->log_needed);
-    for (int k = 0; v->t->opts.verbose > 2 && k < count && k < 64; k++) {
-        mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
-        fprintf(stderr, "dxt-classify: subject %d scale %.3g base %.3g:", subs[k].id, scale[k], level);
-        for (int w = 0; w < v->W; w++) fprintf(stderr, " %.2f%s", v->x[w], v->ex[w] == 1 ? "*" : "");
-        fprintf(stderr, "\n");
-    }
-    for (int k = 0; k < count; k++) {
-        double rate = (double)(cs->exceed - ex_count[k] + 1) / (double)(cs->valid - valid[k] + 2);
-        if (rate < MIN_RATE) rate = MIN_RATE;
-        if (ex_count[k] < dxt_min_exceedances(rate, v->log_needed)) continue;
-        dxt_segment seg;
-        mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
-        int min_out = (int)ceil(MIN_OUTSIDE * valid[k]);
-        if (dxt_scan_exceedances(v->ex, v->W, rate, min_out > 3 ? min_out : 3, v->work,
-                                 &seg) || seg.log_p >= v->log_needed || starts_run(v, seg.first))
-            continue;
-        double p_adj = exp(seg.log_p - v->log_needed) * v->t->opts.alpha;
-        if (emit(v, subs[k], &seg, level, scale[k], p_adj)) goto fail;
-    }
-    rc = 0;
-fail:
-    free(ex_count);
-    free(valid);
-    return rc;
-}
-
-/* Wait above the subject's usual level in window w (trace unit, whole window). */
-static double subject_excess(tview *v, subject s, int w, double shift)
-{
-    const dxt_tracker *t = v->t;
-    const dxt_judge *j = &t->judge;
-    const float *vals = t->vals + (size_t)w * v->nn;
-    double sum = 0.0, steps = (double)(t->last_steps[w] - t->first_steps[w] + 1);
-    for (int a = 0; a < v->n; a++)
-        for (int b = 0; b < v->n; b++) {
-            int in;
-            switch (s.kind) {
-            case SUBJ_SRC: in = b == s.id; break;
-            case SUBJ_DST: in = a == s.id; break;
-            case SUBJ_NODE_SRC: in = j->node_of[b] == s.id && j->node_of[a] != s.id; break;
-            case SUBJ_NODE_DST: in = j->node_of[a] == s.id; break;
-            default: in = (size_t)a * v->n + b == (size_t)s.id;
-            }
-            float f = vals[(size_t)a * v->n + b];
-            if (in && a != b && f > 0.0f) sum += f;
-        }
-    return sum * (1.0 - exp(-shift)) * steps;
-}
-
-/* Mask the rows and columns a rank or node finding makes no evidence about paths. */
-static void mask_subject(tview *v, subject s, const dxt_segment *seg)
-{
-    const dxt_judge *j = &v->t->judge;
-    for (int w = seg->first; w <= seg->last; w++)
-        for (int r = 0; r < v->n; r++) {
-            int mine = s.kind == SUBJ_SRC || s.kind == SUBJ_DST ? r == s.id
-                       : s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST
-                           ? j->node_of[r] == s.id : 0;
-            if (!mine) continue;
-            int source = s.kind == SUBJ_SRC || s.kind == SUBJ_NODE_SRC;
-            v->mask_row[(size_t)w * v->n + r] = 1; /* a late rank waits for nobody */
-            if (source) v->mask_col[(size_t)w * v->n + r] = 1;
-        }
-}
-
-/* Tokens per step of rank r's line (received: row; sent: column) in window w. */
-static double line_tokens(tview *v, int r, int by_col, int w)
-{
-    const float *tk = v->t->toks + (size_t)w * v->nn;
-    double sum = 0.0;
-    for (int k = 0; k < v->n; k++) {
-        float f = by_col ? tk[(size_t)k * v->n + r] : tk[(size_t)r * v->n + k];
-        if (k != r && f > 0.0f) sum += f;
-    }
-    return sum;
-}
-
-/* Did rank s's tokens rise with its wait (a hot expert: load_imbalance)? Its
- * tokens in the flagged windows over its own outside the segment (or, with too
- * few of those, over the median rank's in the same windows): at least
- * min_token_ratio, and at least half the wait's relative rise. */
-static int tokens_explain(tview *v, subject s, const dxt_segment *seg, double severity)
-{
-    if (!v->t->have_tokens || (s.kind != SUBJ_SRC && s.kind != SUBJ_DST)) return 0;
-    int by_col = s.kind == SUBJ_SRC;
-    double *in = v->scratch + v->nn, *out = in + v->W;
-    size_t nin = 0, nout = 0;
-    for (int w = 0; w < v->W; w++) {
-        if (!v->use[w]) continue;
-        if (w >= seg->first && w <= seg->last && v->ex[w] == 1)
-            in[nin++] = line_tokens(v, s.id, by_col, w);
-        else if (w < seg->first || w > seg->last)
-            out[nout++] = line_tokens(v, s.id, by_col, w);
-    }
-    if (nout < 2) { /* present all along: against the other ranks */
-        nout = 0;
-        for (int r = 0; r < v->n; r++)
-            if (r != s.id) out[nout++] = line_tokens(v, r, by_col, seg->first);
-    }
-    double usual = dxt_median_inplace(out, nout), now = dxt_median_inplace(in, nin);
-    double ratio = usual > 0.0 ? now / usual : 0.0;
-    return ratio >= v->t->opts.min_token_ratio && ratio - 1.0 >= 0.5 * (severity - 1.0);
-}
-
-static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,
-                double p_adj)
-{
-    size_t count = 0;
-    double excess = 0.0;
-    for (int w = seg->first; w <= seg->last; w++)
-        if (v->ex[w] == 1) v->scratch[v->nn + count++] = v->x[w] - level;
-    for (int w = seg->first; w <= seg->last; w++)
-        if (v->ex[w] == 1) excess += subject_excess(v, s, w, v->x[w] - level);
-    double shift = dxt_median_inplace(v->scratch + v->nn, count);
-    dxt_finding f;
-    memset(&f, 0, sizeof f);
-    static const dxt_kind kinds[] = {DXT_SLOW_SOURCE, DXT_SLOW_DESTINATION, DXT_SLOW_NODE,
-                                     DXT_SLOW_NODE, DXT_SLOW_PATH, DXT_SLOW_PATH};
-    f.kind = kinds[s.kind];
-    snprintf(f.op, sizeof f.op, "%s", v->t->op);
-    f.rank = s.kind <= SUBJ_DST ? s.id : -1;
-    f.node = s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST ? s.id : -1;
-    f.as_source = s.kind == SUBJ_NODE_SRC;
-    f.dst = f.kind == DXT_SLOW_PATH ? s.id / v->n : -1;
-    f.src = f.kind == DXT_SLOW_PATH ? s.id % v->n : -1;
-    f.first_step = v->t->first_steps[seg->first];
-    f.last_step = v->t->last_steps[seg->last];
-    f.severity = exp(shift);
-    f.score = shift / scale;
-    f.excess = excess;
-    f.windows_flagged = seg->exceed;
-    f.windows_seen = seg->valid;
-    f.persistent = seg->exceed >= DXT_PERSISTENT_FRACTION * seg->valid;
-    f.p_value = p_adj;
-    if (tokens_explain(v, s, seg, f.severity)) f.kind = DXT_LOAD_IMBALANCE;
-    if (v->t->opts.verbose)
-        fprintf(stderr, "dxt-classify: %s %s subject %d windows %d-%d (%d/%d) sev %.3g z %.3g "
-                "p %.3g\n", v->t->op, dxt_kind_str(f.kind), s.id, seg->first, seg->last,
-                seg->exceed, seg->valid, f.severity, f.score, p_adj);
-    if (s.kind != SUBJ_CELL_INTRA && s.kind != SUBJ_CELL_INTER) mask_subject(v, s, seg);
-    return dxt_tracker_push_finding(v->t, &f);
-}
-
-/* Ranks, then nodes, then cells (without the masked windows). */
-static int time_tests(tview *v)
-{
-    const dxt_judge *j = &v->t->judge;
-    const dxt_classify_opts *o = &v->t->opts;
-    int n = v->n, rc = -1, count = 0;
-    subject *subs = malloc((v->nn + 2 * (size_t)n) * sizeof *subs);
-    if (!subs) return -1;
-    class_stats rank = {0, MIN_RANK_SCALE, 0.5 * log(o->min_severity), 0, 0};
-    class_stats cell = {0, MIN_CELL_SCALE, 0.5 * log(o->min_path_severity), 0, 0};
-    /* sources first: the rows of late ranks are masked before rows are judged */
-    static const int order[4] = {SUBJ_SRC, SUBJ_NODE_SRC, SUBJ_DST, SUBJ_NODE_DST};
-    for (int o = 0; o < 4; o++) {
-        int nodes = order[o] == SUBJ_NODE_SRC || order[o] == SUBJ_NODE_DST;
-        int subjects = nodes ? (j->nnodes >= 2 ? j->nnodes : 0) : n;
-        for (int r = 0; r < subjects; r++) subs[r] = (subject){order[o], r};
-        if (subjects && test_class(v, subs, subjects, &rank)) goto fail;
-    }
-    for (int intra = 1; intra >= 0; intra--) {
-        count = 0;
-        for (size_t c = 0; c < v->nn; c++) {
-            int i = (int)(c / n), k = (int)(c % n);
-            if (i != k && v->ever[c] && (j->node_of[i] == j->node_of[k]) == intra)
-                subs[count++] = (subject){intra ? SUBJ_CELL_INTRA : SUBJ_CELL_INTER, (int)c};
-        }
-        if (test_class(v, subs, count, &cell)) goto fail;
-    }
-    rc = 0;
-fail:
-    free(subs);
-    return rc;
-}
-
-/* log(alpha / every test of the op): subjects x segments of usable windows. */
+/* log(alpha / every subject of the op): each subject's share of alpha. */
 static void count_tests(tview *v)
 {
-    double subjects = 2.0 * v->n + (v->t->judge.nnodes >= 2 ? 2.0 * v->t->judge.nnodes : 0.0);
+    const dxt_judge *j = &v->t->judge;
+    double subjects = 2.0 * v->n;
+    for (int a = 0; j->nnodes >= 2 && a < j->nnodes; a++) subjects += 2.0 * (node_size(j, a) >= 2);
     for (size_t c = 0; c < v->nn; c++) subjects += v->ever[c] && c / v->n != c % v->n;
-    double segments = 0.5 * v->usable * (v->usable + 1.0);
-    v->log_needed = log(v->t->opts.alpha) - log(subjects * segments);
+    v->log_alpha_subject = log(v->t->opts.alpha) - log(subjects);
 }
 
-/* The static judgement, on the first quarter of the run (at least 3 windows):
- * each cell's median over those windows. What is slow there was slow from
- * the start; what starts later is the time tests' (a late rank's row drops,
- * so a quantile over the whole run would make its peers look slow). */
+/* Each cell's usual level (per-step wait: exp of its median log less the
+ * floor) and tokens over `count` usable windows from the from-th usable one. */
+static void usual_levels(tview *v, int from, int count, double *level, double *tok)
+{
+    const dxt_tracker *t = v->t;
+    unsigned char *in = v->ex; /* free here */
+    for (int w = 0, k = 0; w < v->W; w++) {
+        in[w] = v->use[w] && k >= from && k < from + count;
+        k += v->use[w];
+    }
+    for (size_t c = 0; c < v->nn; c++) {
+        size_t m = 0;
+        for (int w = 0; w < v->W; w++) {
+            float f = v->yc[c * v->W + w];
+            if (in[w] && !isnan(f)) v->scratch[m++] = f;
+        }
+        double b = dxt_median_inplace(v->scratch, m), l = exp(b) - cell_floor(v, c);
+        level[c] = isnan(b) || !v->ever[c] ? NAN : l > 0.0 ? l : 0.0;
+        if (!tok) continue;
+        m = 0;
+        for (int w = 0; w < v->W; w++) {
+            float f = t->toks[(size_t)w * v->nn + c];
+            if (in[w] && !isnan(f)) v->scratch[m++] = f;
+        }
+        tok[c] = m ? dxt_median_inplace(v->scratch, m) : NAN;
+    }
+}
+
+/* Each cell's own scale over the usable windows (MAD of window-to-window
+ * differences / sqrt 2, as the time tests' own_scale), NAN without two. */
+static void cell_noise(tview *v, double *noise)
+{
+    for (size_t c = 0; c < v->nn; c++) {
+        size_t m = 0;
+        double prev = NAN;
+        for (int w = 0; w < v->W; w++) {
+            float f = v->yc[c * v->W + w];
+            if (!v->use[w] || isnan(f)) continue;
+            if (!isnan(prev)) v->scratch[m++] = fabs(f - prev);
+            prev = f;
+        }
+        noise[c] = m ? 1.4826 * dxt_median_inplace(v->scratch, m) / sqrt(2.0) : NAN;
+    }
+}
+
+/* The static judgement: what was slow from the start of the run to its end.
+ * The one-window classifier judges the first quarter's usual matrix (at
+ * least 3 windows) and, apart, the last quarter's; a finding must come out
+ * of both (the weaker of the two is reported). A cell whose level is high
+ * only by a few wild windows (a pair with 10x the others' noise has a far
+ * higher mean, and over 3-4 windows its median swings 3x) does not hold at
+ * both ends; a fault from step 0 does; what starts later is the time tests'
+ * (a late rank's row drops, so a quantile over the whole run would make its
+ * peers look slow). */
 static int static_tests(tview *v)
 {
     dxt_tracker *t = v->t;
-    double *level = malloc(v->nn * sizeof *level), *tok = NULL;
-    int rc = -1, first = -1, last = -1, head = v->usable / 4 > 3 ? v->usable / 4 : 3, seen = 0;
-    if (!level) return -1;
-    unsigned char *head_use = v->ex; /* free here */
-    for (int w = 0; w < v->W; w++) head_use[w] = v->use[w] && seen++ < head;
-    for (size_t c = 0; c < v->nn; c++) {
-        size_t count = 0;
-        for (int w = 0; w < v->W; w++) {
-            float f = v->yc[c * v->W + w];
-            if (head_use[w] && !isnan(f)) v->scratch[count++] = f;
-        }
-        double b = dxt_median_inplace(v->scratch, count), l = exp(b) - v->floor_;
-        level[c] = isnan(b) || !v->ever[c] || !(l > 1e-9 * v->floor_) ? NAN : l;
-    }
+    size_t nn = v->nn;
+    double *level = malloc(nn * sizeof *level), *tok = NULL, *noise = NULL;
+    dxt_hit *head_hits = NULL;
+    int rc = -1, first = -1, last = -1, quarter = v->usable / 4 > 3 ? v->usable / 4 : 3;
+    if (!level || (t->have_tokens && !(tok = malloc(nn * sizeof *tok)))) goto fail;
     for (int w = 0; w < v->W; w++)
         if (v->use[w]) last = w, first = first < 0 ? w : first;
-    if (t->have_tokens) {
-        if (!(tok = malloc(v->nn * sizeof *tok))) goto fail;
-        for (size_t c = 0; c < v->nn; c++) {
-            size_t count = 0;
-            for (int w = 0; w < v->W; w++) {
-                float f = t->toks[(size_t)w * v->nn + c];
-                if (head_use[w] && !isnan(f)) v->scratch[count++] = f;
-            }
-            tok[c] = count ? dxt_median_inplace(v->scratch, count) : NAN;
-        }
+    t->judge.floor_cls[0] = v->floor_cls[0], t->judge.floor_cls[1] = v->floor_cls[1];
+    if (!(noise = malloc(nn * sizeof *noise))) goto fail;
+    cell_noise(v, noise);
+    t->judge.cell_noise = noise;
+    usual_levels(v, 0, quarter, level, tok);
+    if (dxt_judge_window(&t->judge, level, tok, 1.0, NULL, NULL)) goto fail;
+    int nhead = t->judge.nhits;
+    if (nhead == 0) {
+        rc = 0;
+        goto fail;
     }
+    if (!(head_hits = malloc((size_t)nhead * sizeof *head_hits))) goto fail;
+    memcpy(head_hits, t->judge.hits, (size_t)nhead * sizeof *head_hits);
+    int tail = v->usable - quarter > 0 ? v->usable - quarter : 0;
+    usual_levels(v, tail, quarter, level, tok);
+    /* the confirmation filters what the first quarter's test found, and the
+     * error stays that test's: a lower bar (CONFIRM_SCORE) at the end */
+    double min_score = t->judge.opts.min_score;
+    t->judge.confirming = 1;
+    t->judge.opts.min_score = CONFIRM_SCORE < min_score ? CONFIRM_SCORE : min_score;
     rc = dxt_tracker_judge_static(t, level, tok, t->first_steps[first], t->last_steps[last],
-                                  v->usable);
+                                  v->usable, head_hits, nhead);
+    t->judge.confirming = 0;
+    t->judge.opts.min_score = min_score;
 fail:
+    t->judge.cell_noise = NULL;
     free(level);
     free(tok);
+    free(noise);
+    free(head_hits);
     return rc;
-}
-
-static int same_subject(const dxt_finding *a, const dxt_finding *b)
-{
-    return a->kind == b->kind && a->rank == b->rank && a->src == b->src && a->dst == b->dst &&
-           a->node == b->node && a->as_source == b->as_source;
-}
-
-/* Keep one finding per subject (the least likely under the null). */
-static void drop_duplicates(dxt_tracker *t)
-{
-    int kept = 0;
-    for (int a = 0; a < t->nfindings; a++) {
-        int dup = 0;
-        for (int b = 0; b < kept && !dup; b++)
-            if (same_subject(&t->findings[a], &t->findings[b])) {
-                dup = 1;
-                if (t->findings[a].p_value < t->findings[b].p_value)
-                    t->findings[b] = t->findings[a];
-            }
-        if (!dup) t->findings[kept++] = t->findings[a];
-    }
-    t->nfindings = kept;
-}
-
-/* Is rank finding f one of node a's ranks, slow the way the node is? */
-static int member_of(const dxt_tracker *t, const dxt_finding *f, int a, int as_source)
-{
-    dxt_kind want = as_source ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION;
-    return f->kind == want && f->rank >= 0 && t->judge.node_of[f->rank] == a;
-}
-
-/* Most ranks of a node alike: one slow_node (their node finding, or a new one
- * from theirs); the node's ranks of that direction are then not reported. */
-static int group_nodes(dxt_tracker *t)
-{
-    const dxt_judge *j = &t->judge;
-    for (int a = 0; j->nnodes >= 2 && a < j->nnodes; a++)
-        for (int as_source = 0; as_source < 2; as_source++) {
-            int size = j->node_start[a + 1] - j->node_start[a], members = 0, node = -1;
-            dxt_finding g;
-            memset(&g, 0, sizeof g);
-            for (int k = 0; k < t->nfindings; k++) {
-                const dxt_finding *f = &t->findings[k];
-                if (f->kind == DXT_SLOW_NODE && f->node == a && f->as_source == as_source) node = k;
-                if (!member_of(t, f, a, as_source)) continue;
-                if (members++ == 0) g = *f;
-                if (f->first_step < g.first_step) g.first_step = f->first_step;
-                if (f->last_step > g.last_step) g.last_step = f->last_step;
-                if (f->p_value > g.p_value) g.p_value = f->p_value, g.score = f->score;
-                g.excess += members > 1 ? f->excess : 0.0;
-            }
-            if (node < 0 && (size < 2 || members < ceil(NODE_FRACTION * size))) continue;
-            if (node < 0) {
-                g.kind = DXT_SLOW_NODE, g.rank = -1, g.node = a, g.as_source = as_source;
-                if (dxt_tracker_push_finding(t, &g)) return -1;
-            }
-            int kept = 0;
-            for (int k = 0; k < t->nfindings; k++)
-                if (!member_of(t, &t->findings[k], a, as_source)) t->findings[kept++] = t->findings[k];
-            t->nfindings = kept;
-        }
-    return 0;
-}
-
-/* Every node slow alike is a shift of the whole job, not a slow node. */
-static void drop_job_shifts(dxt_tracker *t)
-{
-    int nn = t->judge.nnodes;
-    for (int as_source = 0; nn >= 2 && as_source < 2; as_source++) {
-        int count = 0;
-        for (int k = 0; k < t->nfindings; k++)
-            count += t->findings[k].kind == DXT_SLOW_NODE && t->findings[k].as_source == as_source;
-        if (count < nn) continue;
-        int kept = 0;
-        for (int k = 0; k < t->nfindings; k++)
-            if (!(t->findings[k].kind == DXT_SLOW_NODE && t->findings[k].as_source == as_source))
-                t->findings[kept++] = t->findings[k];
-        t->nfindings = kept;
-    }
 }
 
 int dxt_tracker_analyze(dxt_tracker *t)
@@ -711,11 +368,9 @@ int dxt_tracker_analyze(dxt_tracker *t)
         count_tests(&v);
         for (int w = 0; w < v.W; w++) polish_window(&v, w);
         transpose(&v);
-        if (time_tests(&v)) goto fail;
+        if (dxt_time_tests(&v)) goto fail;
     }
-    drop_duplicates(t);
-    if (group_nodes(t)) goto fail;
-    drop_job_shifts(t);
+    if (dxt_tracker_merge(t)) goto fail;
     rc = 0;
 fail:
     view_free(&v);

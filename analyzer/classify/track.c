@@ -122,7 +122,10 @@ static void judge_rows(dxt_tracker *t, const double *wait, const int64_t *rank_r
     for (int i = 0; rank_rows && i < n; i++)
         if (rank_rows[i] > most) most = rank_rows[i];
     for (int i = 0; i < n; i++) {
-        int any = 0;
+        /* a rank with rows has data: its NAN cells are windows of zero wait
+         * (a late rank waits for nobody: with 2 ranks its whole row is one
+         * such cell); without row counts, a rank with some finite cell */
+        int any = rank_rows && rank_rows[i] > 0;
         for (int k = 0; k < n && !any; k++) any = k != i && !isnan(wait[(size_t)i * n + k]);
         int short_now = rank_rows && rank_rows[i] < most;
         ok[i] = any && !short_now && !(t->have_prev_rows && t->prev_rows[i]);
@@ -180,24 +183,61 @@ static double static_tests(const dxt_judge *j, dxt_kind kind)
  * node differ up to 5x), and a block of 4 x 4 cells pins its scale down badly. */
 static double static_freedom(const dxt_judge *j, dxt_kind kind)
 {
-    double per_block = (double)j->n / j->nnodes;
-    double df = kind == DXT_SLOW_PATH ? 0.37 * (per_block * per_block - per_block - 1.0)
-                                      : j->n - 1.0;
+    double per_block = (double)j->n / j->nnodes, cells = per_block * per_block - per_block;
+    if (!j->pair_blocks) { /* the intra- and inter-node classes: the smaller one */
+        double intra = 0.0, inter;
+        for (int a = 0; a < j->nnodes; a++) {
+            double m = j->node_start[a + 1] - j->node_start[a];
+            intra += m * m - m;
+        }
+        inter = (double)j->n * j->n - j->n - intra;
+        cells = intra > 0.0 && intra < inter ? intra : inter;
+        cells = cells - 2.0 * j->n + 2.0;
+    }
+    double df = kind == DXT_SLOW_PATH ? 0.37 * (cells - 1.0) : j->n - 1.0;
     return df >= 1.0 ? df : 1.0;
 }
 
+/* The hit of confirm[] about the same subject as x (load_imbalance and the
+ * slow line it was are one), or NULL. */
+static const dxt_hit *same_hit(const dxt_hit *x, const dxt_hit *confirm, int nconfirm)
+{
+    for (int h = 0; h < nconfirm; h++) {
+        const dxt_hit *y = &confirm[h];
+        int rank_kind = x->kind == DXT_SLOW_SOURCE || x->kind == DXT_SLOW_DESTINATION ||
+                        x->kind == DXT_LOAD_IMBALANCE;
+        int same = x->kind == DXT_SLOW_PATH ? y->kind == x->kind && y->src == x->src && y->dst == x->dst
+                   : x->kind == DXT_SLOW_NODE ? y->kind == x->kind && y->node == x->node &&
+                                                    y->as_source == x->as_source
+                   : rank_kind && y->rank == x->rank &&
+                         (y->kind == x->kind || y->kind == DXT_LOAD_IMBALANCE ||
+                          x->kind == DXT_LOAD_IMBALANCE);
+        if (same) return y;
+    }
+    return NULL;
+}
+
 int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *tokens,
-                             int64_t first, int64_t last, int windows)
+                             int64_t first, int64_t last, int windows, const dxt_hit *confirm,
+                             int nconfirm)
 {
     dxt_judge *j = &t->judge;
     if (dxt_judge_window(j, level, tokens, 1.0, NULL, NULL)) return -1;
     double steps = (double)(last - first + 1);
     for (int h = 0; h < j->nhits; h++) {
-        const dxt_hit *x = &j->hits[h];
-        /* the robust z as a t tail (its scale came from few values), for
-         * every test of its kind */
-        double p = static_tests(j, x->kind) * 2.0 *
-                   dxt_student_tail(x->score, static_freedom(j, x->kind));
+        dxt_hit both = j->hits[h];
+        const dxt_hit *x = &both, *y = confirm ? same_hit(x, confirm, nconfirm) : x;
+        if (!y) continue;
+        /* the weaker of the two ends */
+        if (y->severity < both.severity) both.severity = y->severity;
+        if (y->score < both.score) both.score = y->score;
+        if (y->excess < both.excess) both.excess = y->excess;
+        /* the robust z of the test (the first quarter's: the last one only
+         * confirms, at a lower bar) as a t tail (its scale came from few
+         * values), or its group's own tail, for every test of its kind */
+        double one = dxt_student_tail(y->score, static_freedom(j, x->kind));
+        if (y->tail > one) one = y->tail;
+        double p = static_tests(j, x->kind) * 2.0 * one;
         if (!(p < t->opts.alpha)) continue;
         dxt_finding f = {.kind = x->kind, .rank = -1, .src = -1, .dst = -1, .node = -1};
         snprintf(f.op, sizeof f.op, "%s", t->op);

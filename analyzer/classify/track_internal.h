@@ -36,26 +36,30 @@ struct dxt_tracker {
 /* Analysis of the kept windows (classify_time.c): fills t->findings. */
 int dxt_tracker_analyze(dxt_tracker *t);
 
+/* Findings merged (track_series.c): one per subject, most ranks of a node as
+ * the node, no shift of the whole job. -1 on out of memory. */
+int dxt_tracker_merge(dxt_tracker *t);
+
 /* Append a finding (track_series.c). -1 on out of memory. */
 int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f);
 
 /* The static judgement of one matrix (track.c): the classifier of one window
  * on the run's usual level of every cell (per-step wait, NAN missing), its
- * hits turned into findings over the steps first..last. */
+ * hits turned into findings over the steps first..last; with confirm, only
+ * those about a subject of confirm[] too (the weaker of the two kept). */
 int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *tokens,
-                             int64_t first, int64_t last, int windows);
+                             int64_t first, int64_t last, int windows, const dxt_hit *confirm,
+                             int nconfirm);
 
 /* --- calibrated scans (classify_scan.c) ----------------------------------- */
 
-/* log P(X >= k) for X ~ Binomial(n, p). */
+/* log P(X >= k) for X ~ Binomial(n, p); the same for real k and n. */
 double dxt_log_binom_tail(int k, int n, double p);
+double dxt_log_binom_tail_real(double k, double n, double p);
 
 /* Upper-tail probability of a standard normal. */
 double dxt_normal_tail(double z);
 
-/* Upper-tail probability of Student's t with df degrees of freedom: a robust
- * z whose scale came from few values (4 ranks) is far less sure. */
-double dxt_student_tail(double t, double df);
 
 /* The most significant segment of one subject's exceedance series. */
 typedef struct dxt_segment {
@@ -64,16 +68,26 @@ typedef struct dxt_segment {
     double log_p;             /* log of its binomial tail */
 } dxt_segment;
 
+/* The null of one subject's exceedances: its rate ~ Beta(a, b), the class's
+ * spread of rates; tau >= 1 the design effect of autocorrelated windows (a
+ * count of k in n windows is judged as k / tau in n / tau independent ones). */
+typedef struct dxt_null {
+    double a, b, tau;
+} dxt_null;
+
+/* log P(X >= k), X ~ BetaBinomial(n, a, b), real k and n. */
+double dxt_log_bb_tail(double k, double n, double a, double b);
+
 /* Scan ex[0..W) (1: above the threshold, 0: not, 2: not judged) for the
- * segment whose count of exceedances is least likely under Binomial(length,
- * rate), rate the larger of p_class and the subject's own rate outside the
- * segment; segments with fewer than min_out judged windows outside are not
- * tried. work: 4 W + 2 ints. Returns 0 and *seg, or -1 when none. */
-int dxt_scan_exceedances(const unsigned char *ex, int W, double p_class, int min_out,
+ * segment whose count of exceedances is least likely under the null updated
+ * by the subject's windows outside the segment; segments with fewer than
+ * min_out judged windows outside are not tried. work: 4 W + 2 ints. Returns 0
+ * and *seg, or -1 when none. */
+int dxt_scan_exceedances(const unsigned char *ex, int W, const dxt_null *null, int min_out,
                          int *work, dxt_segment *seg);
 
-/* The fewest exceedances that can reach log_p_needed at rate p (a bound
- * to skip subjects cheaply). */
-int dxt_min_exceedances(double p, double log_p_needed);
+/* The fewest exceedances (of valid judged windows) that can reach
+ * log_p_needed (a bound to skip subjects cheaply). */
+int dxt_min_exceedances(const dxt_null *null, int valid, double log_p_needed);
 
 #endif

@@ -21,6 +21,96 @@ int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f)
     return 0;
 }
 
+static int same_subject(const dxt_finding *a, const dxt_finding *b)
+{
+    return a->kind == b->kind && a->rank == b->rank && a->src == b->src && a->dst == b->dst &&
+           a->node == b->node && a->as_source == b->as_source;
+}
+
+/* Keep one finding per subject (the least likely under the null). */
+static void drop_duplicates(dxt_tracker *t)
+{
+    int kept = 0;
+    for (int a = 0; a < t->nfindings; a++) {
+        int dup = 0;
+        for (int b = 0; b < kept && !dup; b++)
+            if (same_subject(&t->findings[a], &t->findings[b])) {
+                dup = 1;
+                if (t->findings[a].p_value < t->findings[b].p_value)
+                    t->findings[b] = t->findings[a];
+            }
+        if (!dup) t->findings[kept++] = t->findings[a];
+    }
+    t->nfindings = kept;
+}
+
+/* Is rank finding f one of node a's ranks, slow the way the node is? */
+static int member_of(const dxt_tracker *t, const dxt_finding *f, int a, int as_source)
+{
+    dxt_kind want = as_source ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION;
+    return f->kind == want && f->rank >= 0 && t->judge.node_of[f->rank] == a;
+}
+
+/* Most ranks of a node alike: one slow_node (their node finding, or a new one
+ * from theirs); the node's ranks of that direction are then not reported. */
+static int group_nodes(dxt_tracker *t)
+{
+    const dxt_judge *j = &t->judge;
+    for (int a = 0; j->nnodes >= 2 && a < j->nnodes; a++)
+        for (int as_source = 0; as_source < 2; as_source++) {
+            int size = j->node_start[a + 1] - j->node_start[a], members = 0, node = -1;
+            dxt_finding g;
+            memset(&g, 0, sizeof g);
+            for (int k = 0; k < t->nfindings; k++) {
+                const dxt_finding *f = &t->findings[k];
+                if (f->kind == DXT_SLOW_NODE && f->node == a && f->as_source == as_source) node = k;
+                if (!member_of(t, f, a, as_source)) continue;
+                if (members++ == 0) g = *f;
+                if (f->first_step < g.first_step) g.first_step = f->first_step;
+                if (f->last_step > g.last_step) g.last_step = f->last_step;
+                if (f->p_value > g.p_value) g.p_value = f->p_value, g.score = f->score;
+                g.excess += members > 1 ? f->excess : 0.0;
+            }
+            if (node < 0 && (size < 2 || members < ceil(DXT_NODE_FRACTION * size))) continue;
+            if (node < 0) {
+                g.kind = DXT_SLOW_NODE, g.rank = -1, g.node = a, g.as_source = as_source;
+                if (dxt_tracker_push_finding(t, &g)) return -1;
+            }
+            int kept = 0;
+            for (int k = 0; k < t->nfindings; k++)
+                if (!member_of(t, &t->findings[k], a, as_source)) t->findings[kept++] = t->findings[k];
+            t->nfindings = kept;
+        }
+    return 0;
+}
+
+/* Every node slow alike is a shift of the whole job, not a slow node. */
+static void drop_job_shifts(dxt_tracker *t)
+{
+    int nn = t->judge.nnodes;
+    for (int as_source = 0; nn >= 2 && as_source < 2; as_source++) {
+        int count = 0;
+        for (int k = 0; k < t->nfindings; k++)
+            count += t->findings[k].kind == DXT_SLOW_NODE && t->findings[k].as_source == as_source;
+        if (count < nn) continue;
+        int kept = 0;
+        for (int k = 0; k < t->nfindings; k++)
+            if (!(t->findings[k].kind == DXT_SLOW_NODE && t->findings[k].as_source == as_source))
+                t->findings[kept++] = t->findings[k];
+        t->nfindings = kept;
+    }
+}
+
+/* Findings merged: one per subject, most ranks of a node as the node, no
+ * shift of the whole job. */
+int dxt_tracker_merge(dxt_tracker *t)
+{
+    drop_duplicates(t);
+    if (group_nodes(t)) return -1;
+    drop_job_shifts(t);
+    return 0;
+}
+
 static double importance(const dxt_finding *f) { return f->severity * f->share; }
 
 static int by_importance(const void *a, const void *b)

@@ -1,0 +1,623 @@
+/* classify_subjects.c - the tests over time of the classifier's subjects
+ * (classify_view.h): each rank's column (slow_source) and row
+ * (slow_destination), each node's (slow_node) and each cell (slow_path),
+ * every one a scan of its exceedances against a null measured on the trace
+ * (classify_scan.c); what a finding masks for the tests after it; its kind
+ * (load_imbalance when tokens explain it, classify_tokens.c).
+ * Owner: the classifier engineer (A1). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify_view.h"
+
+#define EXCEED_Z 3.0          /* standardized effect that marks a window */
+#define MIN_RATE 0.002        /* null rate floor: one clean class proves little */
+#define PRIOR_WINDOWS 1e4     /* most weight of the class's rates, in windows of a subject */
+#define SHRINK_WINDOWS 10.0   /* weight of the class scale, in windows */
+#define MIN_RANK_SCALE 0.01   /* log units */
+#define MIN_CELL_SCALE 0.02
+#define MIN_OUTSIDE 0.1       /* share of judged windows outside a segment (a change) */
+#define DESIGN_PRIOR 2.0      /* transitions shrinking P(1|1) towards P(1|0) */
+#define MAX_RHO 0.9           /* autocorrelation cap of exceedances (tau <= 19) */
+#define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
+
+
+
+typedef struct subject {
+    int kind, id;             /* SUBJ_*; rank, node or cell index */
+} subject;
+
+/* The series of a subject into v->x (NAN: not judged). */
+static void series_of(tview *v, subject s)
+{
+    const dxt_judge *j = &v->t->judge;
+    for (int w = 0; w < v->W; w++) {
+        double val = NAN;
+        if (!v->use[w]) {
+        } else if (s.kind == SUBJ_SRC) {
+            val = v->cole[(size_t)w * v->n + s.id];
+        } else if (s.kind == SUBJ_DST) { /* a late rank's row is no evidence */
+            val = v->mask_col[(size_t)w * v->n + s.id] ? NAN : v->rowe[(size_t)w * v->n + s.id];
+        } else if (s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST) {
+            int dst = s.kind == SUBJ_NODE_DST;
+            const double *e = (dst ? v->rowe : v->cole) + (size_t)w * v->n;
+            size_t count = 0;
+            for (int p = j->node_start[s.id]; p < j->node_start[s.id + 1]; p++) {
+                int r = j->members[p];
+                if (!isnan(e[r]) && !(dst && v->mask_col[(size_t)w * v->n + r]))
+                    v->scratch[count++] = e[r];
+            }
+            /* the effect most of its ranks reach (DXT_NODE_FRACTION of them): a
+             * node is slow when all its ranks are (the contract), and the
+             * median of a 2-rank node is half of one slow rank */
+            size_t need = (size_t)ceil(DXT_NODE_FRACTION * (double)(j->node_start[s.id + 1] -
+                                                                j->node_start[s.id]));
+            val = count >= need && need > 0 ? dxt_select_kth(v->scratch, count, count - need) : NAN;
+        } else {
+            int i = s.id / v->n, k = s.id % v->n;
+            int masked = v->mask_row[(size_t)w * v->n + i] || v->mask_col[(size_t)w * v->n + k];
+            val = masked ? NAN : v->yc[(size_t)s.id * v->W + w];
+        }
+        v->x[w] = val;
+    }
+}
+
+/* Own robust scale of v->x: MAD of window-to-window differences / sqrt 2. */
+static double own_scale(tview *v, int *pairs)
+{
+    size_t count = 0;
+    double prev = NAN;
+    for (int w = 0; w < v->W; w++) {
+        if (isnan(v->x[w])) continue;
+        if (!isnan(prev)) v->scratch[count++] = fabs(v->x[w] - prev);
+        prev = v->x[w];
+    }
+    *pairs = (int)count;
+    return count ? 1.4826 * dxt_median_inplace(v->scratch, count) / sqrt(2.0) : NAN;
+}
+
+/* Lower quartile of v->x (the subject's usual level). */
+static double series_base(tview *v)
+{
+    size_t count = 0;
+    for (int w = 0; w < v->W; w++)
+        if (!isnan(v->x[w])) v->scratch[count++] = v->x[w];
+    return count ? dxt_select_kth(v->scratch, count, base_index(count))
+                 : NAN;
+}
+
+typedef struct class_stats {
+    double pooled, min_scale, min_shift;
+    long exceed, valid;
+} class_stats;
+
+/* Standardize the subject's series and mark its exceedances in v->ex;
+ * returns the count, *valid the windows judged, *level its base. */
+static int mark_exceedances(tview *v, subject s, double scale, const class_stats *cs,
+                            int *valid, double *level)
+{
+    series_of(v, s);
+    double b = series_base(v);
+    int count = 0;
+    *valid = 0;
+    *level = b;
+    for (int w = 0; w < v->W; w++) {
+        if (isnan(v->x[w]) || isnan(b)) {
+            v->ex[w] = 2;
+            continue;
+        }
+        double d = v->x[w] - b;
+        v->ex[w] = d / scale > EXCEED_Z && d >= cs->min_shift;
+        count += v->ex[w];
+        (*valid)++;
+    }
+    return count;
+}
+
+/* A subject's scale: its own (from `pairs` differences), shrunk to the class's. */
+static double shrink_scale(double own, int pairs, const class_stats *cs)
+{
+    double s2 = isnan(own) ? cs->pooled * cs->pooled
+                           : (own * own * pairs + cs->pooled * cs->pooled * SHRINK_WINDOWS) /
+                                 (pairs + SHRINK_WINDOWS);
+    double sc = sqrt(s2);
+    return sc > cs->min_scale ? sc : cs->min_scale;
+}
+
+/* A finding of subject s on segment seg (shift: median log rise). */
+static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,
+                double p_adj);
+
+/* Test every subject of a class; emit the significant ones. */
+/* Scales of the class's subjects: each its own, shrunk to the class's. */
+static void class_scales(tview *v, const subject *subs, int count, class_stats *cs,
+                         double *scale, int *pairs)
+{
+    size_t m = 0;
+    double *buf = v->scratch + v->nn + 2 * (size_t)v->W;
+    for (int k = 0; k < count; k++) {
+        series_of(v, subs[k]);
+        scale[k] = own_scale(v, &pairs[k]);
+        if (!isnan(scale[k])) buf[m++] = scale[k];
+    }
+    cs->pooled = m ? dxt_median_inplace(buf, m) : cs->min_scale;
+    if (!(cs->pooled > cs->min_scale)) cs->pooled = cs->min_scale;
+    for (int k = 0; k < count; k++) scale[k] = shrink_scale(scale[k], pairs[k], cs);
+}
+
+/* An onset needs normal windows before it (at least 3, and 5 % of the judged
+ * ones): a segment from the start of the run has none, the subject's level fell
+ * later (a late rank's row drops to ~0 and its earlier windows look high
+ * against the drop), it did not rise. What was slow from the start is the
+ * static judgement's. */
+static int starts_run(const tview *v, int first)
+{
+    int before = 0;
+    for (int w = 0; w < first; w++) before += v->use[w];
+    return before < 3 || before < 0.05 * v->usable;
+}
+
+/* Transitions of an exceedance series between judged neighbours: t[0] from
+ * a normal window, t[1] of those to an exceedance, t[2] from an exceedance,
+ * t[3] of those to another. */
+static void count_transitions(const unsigned char *ex, int W, long t[4])
+{
+    t[0] = t[1] = t[2] = t[3] = 0;
+    int prev = 2;
+    for (int w = 0; w < W; w++) {
+        if (ex[w] == 2) continue;
+        if (prev != 2) {
+            t[prev ? 2 : 0]++;
+            t[prev ? 3 : 1] += ex[w];
+        }
+        prev = ex[w];
+    }
+}
+
+/* The design effect of exceedances with these transitions: under a two-state
+ * Markov chain the lag-1 autocorrelation is rho = P(1|1) - P(1|0) and the
+ * count over n windows varies like that of n / tau independent ones, tau =
+ * (1 + rho) / (1 - rho). Regimes (real DeepEP: the rank that launches last
+ * stays late for hundreds of steps) and drifts make exceedances come in runs;
+ * counting them as independent windows made every regime a finding. P(1|1)
+ * is shrunk towards P(1|0) by DESIGN_PRIOR transitions (few exceedances say
+ * little); rho is capped (tau <= 19). */
+static double design_effect(const long t[4])
+{
+    double p01 = (t[1] + 0.5) / (t[0] + 1.0);
+    double p11 = (t[3] + DESIGN_PRIOR * p01) / (t[2] + DESIGN_PRIOR);
+    double rho = p11 - p01;
+    if (!(rho > 0.0)) return 1.0;
+    if (rho > MAX_RHO) rho = MAX_RHO;
+    return (1.0 + rho) / (1.0 - rho);
+}
+
+/* log(alpha / the tests of one subject): its share of alpha (every subject
+ * of the op alike) over the segments of usable / tau effective windows. */
+static double log_needed(const tview *v, double tau)
+{
+    double weff = v->usable / tau;
+    return v->log_alpha_subject - log(0.5 * weff * (weff + 1.0) > 1.0 ? 0.5 * weff * (weff + 1.0)
+                                                                      : 1.0);
+}
+
+static void print_class(tview *v, const subject *subs, int count, const class_stats *cs,
+                        const double *scale, int *valid, double tau);
+
+/* Sums over subjects of x^2, x n and n^2 (x exceedances of n windows). */
+static void add_counts(double sums[3], double x, double n, double sign)
+{
+    sums[0] += sign * x * x, sums[1] += sign * x * n, sums[2] += sign * n * n;
+}
+
+/* The beta prior of a subject's rate from the other subjects of its class
+ * (exceed of valid windows, sums: add_counts): the mean rate m, and the
+ * spread by moments: their counts vary phi times as much as binomial ones,
+ * phi = tau (1 + (n_w - 1) rho) (n_w the weighted mean windows, tau the
+ * design effect, rho the correlation of windows of one subject), so a + b =
+ * (1 - rho) / rho (at most PRIOR_WINDOWS: a class with no spread is
+ * binomial); the subject's own rate outside a segment is a floor
+ * (classify_scan.c). */
+static void class_prior(const double sums[3], double exceed, double valid, double tau,
+                        dxt_null *null)
+{
+    double m = (exceed + 1.0) / (valid + 2.0);
+    if (m < MIN_RATE) m = MIN_RATE;
+    double ss = sums[0] - 2.0 * m * sums[1] + m * m * sums[2];
+    double phi = valid > 0.0 ? ss / (m * (1.0 - m) * valid) / tau : 1.0;
+    double nw = valid > 0.0 ? sums[2] / valid : 1.0;
+    double rho = nw > 1.0 ? (phi - 1.0) / (nw - 1.0) : 0.0;
+    double size = rho > 0.0 ? (1.0 - rho) / rho : PRIOR_WINDOWS;
+    if (size > PRIOR_WINDOWS) size = PRIOR_WINDOWS;
+    if (size < 1.0) size = 1.0;
+    null->a = m * size;
+    null->b = (1.0 - m) * size;
+}
+
+/* Window w's log wait per step (as in build_logs) into v->ywin. */
+static void window_logs(tview *v, int w)
+{
+    const dxt_tracker *t = v->t;
+    for (size_t c = 0; c < v->nn; c++) {
+        float f = t->vals[(size_t)w * v->nn + c];
+        int ok = v->ever[c] && t->row_ok[(size_t)w * v->n + c / v->n] && c / v->n != c % v->n;
+        v->ywin[c] = ok ? log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c)) : NAN;
+    }
+}
+
+/* Change of cell c in window w from its base (NAN: not judged). */
+static double cell_change(tview *v, size_t c, int w)
+{
+    const dxt_tracker *t = v->t;
+    if (!v->ever[c] || !t->row_ok[(size_t)w * v->n + c / v->n] || c / v->n == c % v->n) return NAN;
+    float f = t->vals[(size_t)w * v->nn + c];
+    return log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c)) - v->base[c];
+}
+
+/* Does cell c stand out from its row and column peers on seg (lesson 12:
+ * the root is the cell that stands out from both where it first appears)?
+ * In the flagged windows its change from its base, less the upper quartile
+ * of the changes of the other cells of its row and of its column, is at least
+ * half its change (medians over the windows). With many ranks the fit's residual says as much; with 4
+ * ranks a line holds 3 cells, and a rank's regime (real DeepEP: which host
+ * launches last) moves them unevenly enough to leave residuals in cells that
+ * rose less than their peers. */
+static int stands_out(tview *v, size_t c, const dxt_segment *seg)
+{
+    int i = (int)(c / v->n), k = (int)(c % v->n);
+    double *peers = v->lbuf, *margin = v->lbuf + 2 * (size_t)v->n;
+    size_t m = 0;
+    for (int w = seg->first; w <= seg->last; w++) {
+        if (v->ex[w] != 1) continue;
+        size_t np = 0;
+        for (int l = 0; l < v->n; l++) {
+            if (l != k) peers[np++] = cell_change(v, (size_t)i * v->n + l, w);
+            if (l != i) peers[np++] = cell_change(v, (size_t)l * v->n + k, w);
+        }
+        size_t q = 0;
+        for (size_t p = 0; p < np; p++)
+            if (!isnan(peers[p])) peers[q++] = peers[p];
+        double own = cell_change(v, c, w);
+        if (q == 0 || isnan(own)) continue;
+        margin[m] = own - dxt_select_kth(peers, q, (size_t)(0.75 * (double)(q - 1)));
+        margin[v->W + m++] = own;
+    }
+    /* most of its rise its own: at least twice its peers' */
+    return m > 0 && dxt_median_inplace(margin, m) >= 0.5 * dxt_median_inplace(margin + v->W, m);
+}
+
+/* Is a high row of rank r on seg an early rank rather than a slow receiver
+ * (dxt_early_standing), in the windows of seg that are exceedances? */
+static int early_rank(tview *v, int r, const dxt_segment *seg)
+{
+    double *cols = v->lbuf + 2 * (size_t)v->n, *rows = cols + v->W;
+    size_t count = 0;
+    for (int w = seg->first; w <= seg->last; w++) {
+        if (v->ex[w] != 1) continue;
+        window_logs(v, w);
+        dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols[count], &rows[count]);
+        count++;
+    }
+    return count && dxt_early_standing(dxt_median_inplace(cols, count),
+                                       dxt_median_inplace(rows, count));
+}
+
+/* A rank whose line stands out in a window, found slow or not, makes that
+ * window no evidence about the cells of its line: a late rank waits for
+ * nobody and the others' waits for it rise unevenly (clipped cells rise most),
+ * which leaves residuals in its cells that are no path (real DeepEP: the host
+ * that launches last changes every few hundred steps; with 4 ranks every such
+ * regime left false paths). v->ex holds the rank's exceedances. */
+static void mask_rank_windows(tview *v, subject s)
+{
+    if (s.kind != SUBJ_SRC && s.kind != SUBJ_DST) return;
+    for (int w = 0; w < v->W; w++) {
+        if (v->ex[w] != 1) continue;
+        v->mask_row[(size_t)w * v->n + s.id] = 1;
+        if (s.kind == SUBJ_SRC) v->mask_col[(size_t)w * v->n + s.id] = 1;
+    }
+}
+
+/* The onset of seg, refined: among the starts from 3 judged windows into the
+ * run up to the scan's, the one that best splits the subject's series up to
+ * seg->last into two levels (the largest two-sample t: a single change in
+ * level). The scan picks the least likely run of exceedances, which starts
+ * late when the first windows of a fault cross the threshold only now and
+ * then (real DeepEP: a slow rank's first 150 steps under a late host). The
+ * onset only moves earlier; exceed and valid are recounted. */
+static void refine_onset(tview *v, dxt_segment *seg)
+{
+    double n0 = 0.0, s0 = 0.0, q0 = 0.0, n1 = 0.0, s1 = 0.0, q1 = 0.0, best_t = -INFINITY;
+    for (int w = 0; w <= seg->last; w++)
+        if (!isnan(v->x[w])) n1 += 1.0, s1 += v->x[w], q1 += v->x[w] * v->x[w];
+    int best = seg->first;
+    for (int w = 0; w <= seg->first; w++) {
+        if (n0 >= 3.0 && n1 >= 2.0) {
+            double m0 = s0 / n0, m1 = s1 / n1;
+            double var = (q0 - n0 * m0 * m0 + q1 - n1 * m1 * m1) / (n0 + n1 - 2.0);
+            double t = (m1 - m0) / sqrt((var > 1e-12 ? var : 1e-12) * (1.0 / n0 + 1.0 / n1));
+            if (t > best_t) best_t = t, best = w;
+        }
+        if (!isnan(v->x[w])) n0 += 1.0, s0 += v->x[w], q0 += v->x[w] * v->x[w],
+                                  n1 -= 1.0, s1 -= v->x[w], q1 -= v->x[w] * v->x[w];
+    }
+    if (best >= seg->first) return;
+    seg->first = best;
+    seg->exceed = seg->valid = 0;
+    for (int w = seg->first; w <= seg->last; w++)
+        if (v->ex[w] != 2) seg->valid++, seg->exceed += v->ex[w] == 1;
+}
+
+/* Test every subject of a class; emit the significant ones. The null of a
+ * subject comes from the class's other subjects: their rate of exceedances
+ * and how they cluster in time (its own, outside a segment, in the scan). */
+/* What a class's subjects did: exceedances, judged windows and transitions
+ * of each, their totals, the add_counts sums, the two most exceeding. */
+typedef struct class_counts {
+    int count, *ex, *valid, top[2];
+    long (*tr)[4], all[4], exceed, judged;
+    double sums[3];
+} class_counts;
+
+/* The null of subject k: the class without it and, in a class of DROP_MIN
+ * or more, without the most exceeding other one (two faults at once, two slow
+ * ranks or a path and its echo, must not make each other's null; with fewer
+ * subjects two left out leave too few to measure the class). */
+static void subject_null(class_counts *cc, int k, dxt_null *null)
+{
+    int drop[2] = {k, cc->count >= DROP_MIN ? (cc->top[0] == k ? cc->top[1] : cc->top[0]) : -1};
+    long others[4] = {cc->all[0], cc->all[1], cc->all[2], cc->all[3]};
+    double ex_others = (double)cc->exceed, valid_others = (double)cc->judged;
+    for (int d = 0; d < 2; d++) {
+        if (drop[d] < 0) continue;
+        for (int q = 0; q < 4; q++) others[q] -= cc->tr[drop[d]][q];
+        add_counts(cc->sums, cc->ex[drop[d]], cc->valid[drop[d]], -1.0);
+        ex_others -= cc->ex[drop[d]], valid_others -= cc->valid[drop[d]];
+    }
+    null->tau = design_effect(others);
+    class_prior(cc->sums, ex_others, valid_others, null->tau, null);
+    for (int d = 0; d < 2; d++)
+        if (drop[d] >= 0) add_counts(cc->sums, cc->ex[drop[d]], cc->valid[drop[d]], 1.0);
+}
+
+/* Mark every subject's exceedances and count them into cc. */
+static void count_class(tview *v, const subject *subs, class_stats *cs, const double *scale,
+                        class_counts *cc)
+{
+    double level;
+    cs->exceed = cs->valid = 0;
+    memset(cc->all, 0, sizeof cc->all);
+    memset(cc->sums, 0, sizeof cc->sums);
+    cc->top[0] = cc->top[1] = -1;
+    for (int k = 0; k < cc->count; k++) {
+        cc->ex[k] = mark_exceedances(v, subs[k], scale[k], cs, &cc->valid[k], &level);
+        cs->exceed += cc->ex[k], cs->valid += cc->valid[k];
+        count_transitions(v->ex, v->W, cc->tr[k]);
+        for (int q = 0; q < 4; q++) cc->all[q] += cc->tr[k][q];
+        mask_rank_windows(v, subs[k]);
+        add_counts(cc->sums, cc->ex[k], cc->valid[k], 1.0);
+        if (cc->top[0] < 0 || cc->ex[k] > cc->ex[cc->top[0]]) cc->top[1] = cc->top[0], cc->top[0] = k;
+        else if (cc->top[1] < 0 || cc->ex[k] > cc->ex[cc->top[1]]) cc->top[1] = k;
+    }
+    cc->exceed = cs->exceed, cc->judged = cs->valid;
+}
+
+/* Scan subject k against its null; a significant segment that passes the
+ * checks of its kind is emitted. -1 on out of memory. */
+static int test_subject(tview *v, subject s, double scale, class_stats *cs, class_counts *cc,
+                        int k)
+{
+    dxt_null null;
+    subject_null(cc, k, &null);
+    double needed = log_needed(v, null.tau), level;
+    if (v->t->opts.verbose > 3 && cc->ex[k] >= 5)
+        fprintf(stderr, "dxt-classify: subject %d: %d/%d above, null beta %.3g %.3g tau %.2f, "
+                "log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], null.a, null.b, null.tau,
+                needed);
+    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k], needed)) return 0;
+    dxt_segment seg;
+    mark_exceedances(v, s, scale, cs, &cc->valid[k], &level);
+    int min_out = (int)ceil(MIN_OUTSIDE * cc->valid[k]);
+    if (dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) ||
+        seg.log_p >= needed || starts_run(v, seg.first))
+        return 0;
+    if (s.kind == SUBJ_DST && early_rank(v, s.id, &seg)) return 0;
+    if (s.kind >= SUBJ_CELL_INTRA && !stands_out(v, (size_t)s.id, &seg)) return 0;
+    refine_onset(v, &seg);
+    if (v->t->opts.verbose)
+        fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
+                null.a / (null.a + null.b), null.a, null.b, null.tau);
+    return emit(v, s, &seg, level, scale, exp(seg.log_p - needed) * v->t->opts.alpha);
+}
+
+static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
+{
+    double *scale = v->own;
+    size_t slots = (size_t)(count ? count : 1);
+    class_counts cc = {.count = count};
+    int rc = -1;
+    cc.ex = malloc(slots * sizeof *cc.ex);
+    cc.valid = malloc(slots * sizeof *cc.valid);
+    cc.tr = malloc(slots * sizeof *cc.tr);
+    if (!cc.ex || !cc.valid || !cc.tr) goto fail;
+    class_scales(v, subs, count, cs, scale, cc.valid);
+    count_class(v, subs, cs, scale, &cc);
+    if (v->t->opts.verbose > 1)
+        print_class(v, subs, count, cs, scale, cc.valid, design_effect(cc.all));
+    for (int k = 0; k < count; k++)
+        if (test_subject(v, subs[k], scale[k], cs, &cc, k)) goto fail;
+    rc = 0;
+fail:
+    free(cc.ex);
+    free(cc.valid);
+    free(cc.tr);
+    return rc;
+}
+
+static void print_class(tview *v, const subject *subs, int count, const class_stats *cs,
+                        const double *scale, int *valid, double tau)
+{
+    double level;
+    fprintf(stderr, "dxt-classify: %s class %d: %d subjects, pooled scale %.3g, %ld/%ld "
+            "windows above, design effect %.2f\n", v->t->op, count ? subs[0].kind : -1, count,
+            cs->pooled, cs->exceed, cs->valid, tau);
+    for (int k = 0; v->t->opts.verbose > 2 && k < count && k < 64; k++) {
+        mark_exceedances(v, subs[k], scale[k], cs, &valid[k], &level);
+        fprintf(stderr, "dxt-classify: subject %d scale %.3g base %.3g:", subs[k].id, scale[k], level);
+        for (int w = 0; w < v->W; w++) fprintf(stderr, " %.2f%s", v->x[w], v->ex[w] == 1 ? "*" : "");
+        fprintf(stderr, "\n");
+    }
+}
+
+/* Wait above the subject's usual level in window w (trace unit, whole window). */
+static double subject_excess(tview *v, subject s, int w, double shift)
+{
+    const dxt_tracker *t = v->t;
+    const dxt_judge *j = &t->judge;
+    const float *vals = t->vals + (size_t)w * v->nn;
+    double sum = 0.0, steps = (double)(t->last_steps[w] - t->first_steps[w] + 1);
+    for (int a = 0; a < v->n; a++)
+        for (int b = 0; b < v->n; b++) {
+            int in;
+            switch (s.kind) {
+            case SUBJ_SRC: in = b == s.id; break;
+            case SUBJ_DST: in = a == s.id; break;
+            case SUBJ_NODE_SRC: in = j->node_of[b] == s.id && j->node_of[a] != s.id; break;
+            case SUBJ_NODE_DST: in = j->node_of[a] == s.id; break;
+            default: in = (size_t)a * v->n + b == (size_t)s.id;
+            }
+            float f = vals[(size_t)a * v->n + b];
+            if (in && a != b && f > 0.0f) sum += f;
+        }
+    return sum * (1.0 - exp(-shift)) * steps;
+}
+
+/* Mask the rows and columns a rank or node finding makes no evidence about paths. */
+static void mask_subject(tview *v, subject s, const dxt_segment *seg)
+{
+    const dxt_judge *j = &v->t->judge;
+    for (int w = seg->first; w <= seg->last; w++)
+        for (int r = 0; r < v->n; r++) {
+            int mine = s.kind == SUBJ_SRC || s.kind == SUBJ_DST ? r == s.id
+                       : s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST
+                           ? j->node_of[r] == s.id : 0;
+            if (!mine) continue;
+            int source = s.kind == SUBJ_SRC || s.kind == SUBJ_NODE_SRC;
+            v->mask_row[(size_t)w * v->n + r] = 1; /* a late rank waits for nobody */
+            if (source) v->mask_col[(size_t)w * v->n + r] = 1;
+        }
+}
+
+/* Median over the windows of seg that are exceedances (inside) or over the
+ * usable windows outside seg of cell c's log wait (tokens: log tokens + 1). */
+static double cell_median(tview *v, size_t c, const dxt_segment *seg, int inside, int tokens)
+{
+    const dxt_tracker *t = v->t;
+    size_t m = 0;
+    for (int w = 0; w < v->W; w++) {
+        int in = w >= seg->first && w <= seg->last;
+        if (!v->use[w] || in != inside || (inside && v->ex[w] != 1)) continue;
+        float f = (tokens ? t->toks : t->vals)[(size_t)w * v->nn + c];
+        if (tokens) {
+            if (!isnan(f) && f >= 0.0f) v->lbuf[m++] = log(f + 1.0);
+        } else if (t->row_ok[(size_t)w * v->n + c / v->n]) {
+            v->lbuf[m++] = log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c));
+        }
+    }
+    return dxt_median_inplace(v->lbuf, m);
+}
+
+/* Did rank s's wait rise because its tokens did (a hot expert:
+ * load_imbalance)? The change of every cell from outside seg to its flagged
+ * windows, wait against tokens (classify_tokens.c). */
+static int tokens_explain(tview *v, subject s, const dxt_segment *seg)
+{
+    if (!v->t->have_tokens || (s.kind != SUBJ_SRC && s.kind != SUBJ_DST)) return 0;
+    double *dwait = v->scratch, *dtok = v->ywin;
+    unsigned char *line = v->mask_tmp;
+    for (size_t c = 0; c < v->nn; c++) {
+        int i = (int)(c / v->n), k = (int)(c % v->n);
+        line[c] = s.kind == SUBJ_SRC ? k == s.id : i == s.id;
+        dwait[c] = dtok[c] = NAN;
+        if (i == k || !v->ever[c]) continue;
+        dwait[c] = cell_median(v, c, seg, 1, 0) - cell_median(v, c, seg, 0, 0);
+        dtok[c] = cell_median(v, c, seg, 1, 1) - cell_median(v, c, seg, 0, 1);
+    }
+    return dxt_tokens_explain(dwait, dtok, line, v->nn, log(v->t->opts.min_token_ratio));
+}
+
+static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,
+                double p_adj)
+{
+    size_t count = 0;
+    double excess = 0.0;
+    for (int w = seg->first; w <= seg->last; w++)
+        if (v->ex[w] == 1) v->scratch[v->nn + count++] = v->x[w] - level;
+    for (int w = seg->first; w <= seg->last; w++)
+        if (v->ex[w] == 1) excess += subject_excess(v, s, w, v->x[w] - level);
+    double shift = dxt_median_inplace(v->scratch + v->nn, count);
+    dxt_finding f;
+    memset(&f, 0, sizeof f);
+    static const dxt_kind kinds[] = {DXT_SLOW_SOURCE, DXT_SLOW_DESTINATION, DXT_SLOW_NODE,
+                                     DXT_SLOW_NODE, DXT_SLOW_PATH, DXT_SLOW_PATH};
+    f.kind = kinds[s.kind];
+    snprintf(f.op, sizeof f.op, "%s", v->t->op);
+    f.rank = s.kind <= SUBJ_DST ? s.id : -1;
+    f.node = s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST ? s.id : -1;
+    f.as_source = s.kind == SUBJ_NODE_SRC;
+    f.dst = f.kind == DXT_SLOW_PATH ? s.id / v->n : -1;
+    f.src = f.kind == DXT_SLOW_PATH ? s.id % v->n : -1;
+    f.first_step = v->t->first_steps[seg->first];
+    f.last_step = v->t->last_steps[seg->last];
+    f.severity = exp(shift);
+    f.score = shift / scale;
+    f.excess = excess;
+    f.windows_flagged = seg->exceed;
+    f.windows_seen = seg->valid;
+    f.persistent = seg->exceed >= DXT_PERSISTENT_FRACTION * seg->valid;
+    f.p_value = p_adj;
+    if (tokens_explain(v, s, seg)) f.kind = DXT_LOAD_IMBALANCE;
+    if (v->t->opts.verbose)
+        fprintf(stderr, "dxt-classify: %s %s subject %d windows %d-%d (%d/%d) sev %.3g z %.3g "
+                "p %.3g\n", v->t->op, dxt_kind_str(f.kind), s.id, seg->first, seg->last,
+                seg->exceed, seg->valid, f.severity, f.score, p_adj);
+    if (s.kind != SUBJ_CELL_INTRA && s.kind != SUBJ_CELL_INTER) mask_subject(v, s, seg);
+    return dxt_tracker_push_finding(v->t, &f);
+}
+
+/* Ranks, then nodes, then cells (without the masked windows). */
+int dxt_time_tests(tview *v)
+{
+    const dxt_judge *j = &v->t->judge;
+    const dxt_classify_opts *o = &v->t->opts;
+    int n = v->n, rc = -1, count = 0;
+    subject *subs = malloc((v->nn + 2 * (size_t)n) * sizeof *subs);
+    if (!subs) return -1;
+    class_stats rank = {0, MIN_RANK_SCALE, 0.5 * log(o->min_severity), 0, 0};
+    class_stats cell = {0, MIN_CELL_SCALE, 0.5 * log(o->min_path_severity), 0, 0};
+    /* sources first: the rows of late ranks are masked before rows are judged */
+    static const int order[4] = {SUBJ_SRC, SUBJ_NODE_SRC, SUBJ_DST, SUBJ_NODE_DST};
+    for (int o = 0; o < 4; o++) {
+        int nodes = order[o] == SUBJ_NODE_SRC || order[o] == SUBJ_NODE_DST;
+        int subjects = 0;
+        for (int r = 0; r < (nodes ? (j->nnodes >= 2 ? j->nnodes : 0) : n); r++)
+            if (!nodes || node_size(j, r) >= 2) subs[subjects++] = (subject){order[o], r};
+        if (subjects && test_class(v, subs, subjects, &rank)) goto fail;
+    }
+    for (int intra = 1; intra >= 0; intra--) {
+        count = 0;
+        for (size_t c = 0; c < v->nn; c++) {
+            int i = (int)(c / n), k = (int)(c % n);
+            if (i != k && v->ever[c] && (j->node_of[i] == j->node_of[k]) == intra)
+                subs[count++] = (subject){intra ? SUBJ_CELL_INTRA : SUBJ_CELL_INTER, (int)c};
+        }
+        if (test_class(v, subs, count, &cell)) goto fail;
+    }
+    rc = 0;
+fail:
+    free(subs);
+    return rc;
+}
+
