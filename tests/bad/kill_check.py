@@ -97,14 +97,16 @@ def run_and_kill(build, out, delay):
     return kill_ns, proc.returncode, err.decode(errors="replace")
 
 
-def check_tools(build, out):
-    """dxt-analyze on the trace, h5dump on every file: the problems found."""
+def check_tools(build, out, early):
+    """dxt-analyze on the trace, h5dump on every file: the problems found. early:
+    killed before a first flush could complete, when a file may hold only part of
+    its superblock (nothing was promised yet: h5dump may fail, dxt-analyze may not)."""
     problems = []
     files = sorted(f for f in os.listdir(out) if f.endswith(".h5"))
     for name in files:
         r = subprocess.run(["h5dump", "-H", os.path.join(out, name)], capture_output=True,
                            timeout=30)
-        if r.returncode != 0:
+        if r.returncode != 0 and not early:
             problems.append("h5dump %s: exit %d" % (name, r.returncode))
     analyze = os.path.join(build, "bin", "dxt-analyze")
     for attempt in range(3):  # a shared build dir: the binary may be relinked right now
@@ -182,7 +184,7 @@ def one_round(build, tmp, k, delay, ref):
             continue
         must, present, lost = must + m, present + p, lost + l
         problems += probs
-    tool_problems, arc = check_tools(build, out)
+    tool_problems, arc = check_tools(build, out, delay <= FLUSH_S + load_margin())
     problems += tool_problems
     print("kill %2d after %.2f s: %6d rows present, %6d required, lost %d, dxt-analyze exit %d%s"
           % (k, delay, present, must, lost, arc, "" if not problems else "  FAIL"))
