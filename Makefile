@@ -99,6 +99,15 @@ CFLAGS      += -DDXT_HAVE_CUDA
 endif
 endif
 
+# --- MPI (optional): dxt-analyze under mpirun ---------------------------------------
+# tools/mpi/ (the glue) is built with OpenMPI where pkg-config knows ompi-c (scripts/deps.sh
+# installs it as root; nothing requires it), else without; MPI=0: without. Only dxt-analyze
+# links it, and a plain dxt-analyze never starts MPI.
+MPI ?= 1
+MPI_PKG    = $(if $(filter 1,$(MPI)),$(shell pkg-config --exists ompi-c 2>/dev/null && echo ompi-c))
+MPI_CFLAGS = $(if $(MPI_PKG),-DDXT_HAVE_MPI $(shell pkg-config --cflags $(MPI_PKG)))
+MPI_LIBS   = $(if $(MPI_PKG),$(shell pkg-config --libs $(MPI_PKG)))
+
 # --- sources -------------------------------------------------------------------
 CUDA_C_SRC  := $(wildcard recorder/*_cuda.c)
 LIBREC_SRC  := $(wildcard format/*.c) $(filter-out $(CUDA_C_SRC),$(wildcard recorder/*.c))
@@ -123,6 +132,7 @@ ifeq ($(HAVE_CUDA),1)
 LIBREC_OBJ  += $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(CUDA_CU_SRC))
 endif
 LIBDXT_OBJ  := $(call obj,$(LIBDXT_SRC))
+TOOL_MPI_OBJ := $(call obj,$(wildcard tools/mpi/*.c))
 
 LIBREC_A  := $(BUILD)/lib/libdxtrec.a
 LIBREC_SO := $(BUILD)/lib/libdxtrec.so
@@ -146,7 +156,8 @@ all: $(LIBREC_A) $(LIBREC_SO) $(LIBANA_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS
 
 $(BUILD)/obj/%.o: %.c | deps-check
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(if $(filter %_cuda.c,$<),$(CUDA_CFLAGS)) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(if $(filter %_cuda.c,$<),$(CUDA_CFLAGS)) \
+	    $(if $(filter tools/mpi/%,$<),$(MPI_CFLAGS)) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.cu.o: %.cu | deps-check
 	@mkdir -p $(dir $@)
@@ -169,7 +180,11 @@ $(LIBANA_SO): $(call obj,$(wildcard format/*.c) $(ANALYSIS_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdxtanalysis.so.1 -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-# the command lines: tools/<name>.c
+# the command lines: tools/<name>.c; dxt-analyze with its MPI glue (tools/mpi/)
+$(BUILD)/bin/dxt-analyze: $(BUILD)/obj/tools/dxt-analyze.o $(TOOL_MPI_OBJ) $(LIBDXT_A) $(LIBREC_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(if $(MPI_CFLAGS),$(MPI_LIBS))
+
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBDXT_A) $(LIBREC_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS)

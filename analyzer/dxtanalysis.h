@@ -70,6 +70,39 @@ DXTA_API void dxt_classify_opts_init(dxt_classify_opts *opts); /* the defaults *
 
 typedef void (*dxt_progress_fn)(void *user, const char *op, double fraction);
 
+/* ---- a partitioned run: one process of several analyzing one trace ------------------ *
+ * dxt-analyze under mpirun. Every process opens the same input and runs the same
+ * analysis with its own partition: it streams the rows (the ranks, rows of M) of its
+ * block only (dxt_partition_block), and at each window the blocks go to process 0,
+ * which runs the classifier: process 0's analysis is the serial one (findings,
+ * matrices, warnings; report it), the others' hold no findings (free them). The
+ * exchanges are the caller's (MPI in dxt-analyze: tools/mpi/): every process calls
+ * the hooks in the same order, and one that fails says so at the next exchange, so
+ * none is left waiting; the run then fails on every process with the error of the
+ * lowest failing one. Each hook returns 0, or nonzero when the exchange failed. */
+#define DXT_PARTITION_MAX 1024 /* processes of one partitioned run, at most */
+
+typedef struct dxt_partition {
+    int index, count;        /* this process, of count (1: not partitioned) */
+    void *user;
+    /* all[k * nvals + v] = process k's mine[v], on every process */
+    int (*allgather)(void *user, const int64_t *mine, int nvals, int64_t *all);
+    /* process 0's buf receives rows first[k] .. first[k] + rows[k] - 1 of process k
+     * (row_bytes each), which sends them from the same rows of its own buf */
+    int (*gather_rows)(void *user, void *buf, size_t row_bytes, const int *first,
+                       const int *rows);
+    /* bytes of process from's buf to every process's buf */
+    int (*bcast)(void *user, void *buf, size_t bytes, int from);
+} dxt_partition;
+
+/* The ranks [*first, *end) of process index of count, in n ranks: contiguous
+ * blocks in process order, sizes differing by one at most. */
+DXTA_API void dxt_partition_block(int n, int count, int index, int *first, int *end);
+
+/* Agree on a result: rc is this process's (0: fine). 0 when every process's is 0;
+ * else every process returns the rc of the lowest failing process, err its message. */
+DXTA_API int dxt_partition_agree(const dxt_partition *p, int rc, dxt_error *err);
+
 typedef struct dxt_analysis_opts {
     int64_t window_steps;    /* 0: 1, 2, 5 x 10^k steps, at most 100 windows */
     int64_t from, to;        /* steps analyzed; INT64_MIN / INT64_MAX: all */
@@ -78,6 +111,7 @@ typedef struct dxt_analysis_opts {
     dxt_classify_opts classify;
     dxt_progress_fn progress;/* NULL: none */
     void *progress_user;
+    const dxt_partition *partition; /* NULL: this process analyzes everything */
 } dxt_analysis_opts;
 
 DXTA_API void dxt_analysis_opts_init(dxt_analysis_opts *opts);

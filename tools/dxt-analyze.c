@@ -22,6 +22,7 @@
 #include "analysis_plots.h"
 #include "dxt_format.h"
 #include "dxtanalysis.h"
+#include "mpi/analyze_mpi.h"
 
 /* Exit codes, documented in --help. */
 #define DXT_EXIT_CODES(X)                                                          \
@@ -137,6 +138,10 @@ static void usage(FILE *out)
 "  -h, --help           this help\n"
 "  --version            the version\n\n"
 "On a terminal, long work (reading, analysis, pictures) shows its progress on stderr.\n\n"
+"mpirun -n P dxt-analyze TRACE ...: P processes split the rank files of a trace\n"
+"(each reads its block of ranks), process 0 classifies and writes the same report\n"
+"as one process would; the others write nothing and every process exits alike\n"
+"(OpenMPI; a build without it analyzes in process 0 alone). Not with --follow.\n\n"
 "--follow lines: text, 'steps A-B: new|still|ended KIND in OP: SUBJECT ...; ...';\n"
 "with --format json one object per line:\n"
 "  {\"first_step\": A, \"last_step\": B, \"events\": [{\"event\": \"new\"|\"active\"|\"ended\",\n"
@@ -652,21 +657,18 @@ done:
     return rc;
 }
 
-int main(int argc, char **argv)
+/* Load, analyze, report. A partitioned run (mpirun -n P, part->count > 1): every
+ * process loads the input and streams its ranks, process 0 reports. */
+static int analyze_main(cli *c, const dxt_partition *part)
 {
-    cli c;
     dxt_error err = {{0}};
     dxt_input *in = NULL;
     dxt_analysis *a = NULL;
     progress last_progress = {{0, 0}, 0, 0};
-    int rc = parse_cli(&c, argc, argv);
-    if (rc != 0)
-        return rc > 0 ? EXIT_ANALYZED : EXIT_USAGE;
-    raise_file_limit();
-    if (c.follow)
-        return follow_main(&c);
-    if (dxt_input_open(c.trace, &c.input, &in, &err) != 0) {
+    int rc = dxt_input_open(c->trace, &c->input, &in, &err);
+    if (dxt_partition_agree(part, rc, &err) != 0) { /* goes on only if every process can */
         fprintf(stderr, "dxt-analyze: %s\n", err.msg);
+        dxt_input_free(in);
         return EXIT_NO_INPUT;
     }
     print_load_messages(in);
@@ -675,17 +677,35 @@ int main(int argc, char **argv)
     double work = (double)info.world_size * info.world_size *
                   (double)(info.last_step - info.first_step + 1) * info.nops;
     if (isatty(STDERR_FILENO) && info.nfiles > 0 && work > 2e8) {
-        c.analysis.progress = show_progress;
-        c.analysis.progress_user = &last_progress;
+        c->analysis.progress = show_progress;
+        c->analysis.progress_user = &last_progress;
     }
-    int ran = dxt_analysis_run(in, &c.analysis, &a, &err);
+    c->analysis.partition = part->count > 1 ? part : NULL;
+    int ran = dxt_analysis_run(in, &c->analysis, &a, &err);
     if (ran != 0) {
         fprintf(stderr, "dxt-analyze: %s\n", err.msg);
         rc = ran == -2 ? EXIT_NO_INPUT : EXIT_FAILED;
     } else {
-        rc = output_report(&c, a, &last_progress);
+        rc = part->index == 0 ? output_report(c, a, &last_progress) : EXIT_ANALYZED;
     }
     dxt_analysis_free(a);
     dxt_input_free(in);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+    dxt_partition part; /* mpirun -n P: this process of P (tools/mpi/) */
+    if (dxt_mpi_start(&argc, &argv, &part) != 0)
+        return EXIT_ANALYZED; /* built without MPI: process 0 analyzes alone */
+    int rc = parse_cli(&c, argc, argv);
+    if (rc != 0)
+        return dxt_mpi_end(&part, rc > 0 ? EXIT_ANALYZED : EXIT_USAGE);
+    raise_file_limit();
+    if (c.follow && part.count > 1) {
+        fprintf(stderr, "dxt-analyze: --follow runs in one process (mpirun -n 1)\n");
+        return dxt_mpi_end(&part, EXIT_USAGE);
+    }
+    return dxt_mpi_end(&part, c.follow ? follow_main(&c) : analyze_main(&c, &part));
 }

@@ -77,6 +77,10 @@ typedef struct dxt_input {
     int ndropped;
     char **warnings;
     int nwarnings;
+    /* the ranks a trace stream opened now reads: [stream_first, stream_end) when
+     * stream_part is 1 (a partitioned run sets it around the open: run/partition.c),
+     * else every rank */
+    int stream_part, stream_first, stream_end;
     dxt_trace_state *trace;
     dxt_text_state *text;
     dxt_live_state *live;

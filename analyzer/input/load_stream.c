@@ -61,6 +61,8 @@ static int cursor_init(dxt_trace_stream *s, rank_cursor *c, int rank)
     const dxt_trace_state *t = s->in->trace;
     size_t n = (size_t)s->n, b = (size_t)s->block;
     c->last_step = INT64_MIN;
+    if (s->in->stream_part && (rank < s->in->stream_first || rank >= s->in->stream_end))
+        return 0; /* another process reads this rank (run/partition.c): no rows here */
     c->segs = calloc((size_t)t->nfiles, sizeof *c->segs);
     if (!c->segs)
         return -1;

@@ -5,6 +5,7 @@
  * Owner: the loader/report engineer (A2). */
 #include "analysis.h"
 #include "load_trace.h" /* DXT_TRACE_MAX_OPEN */
+#include "partition.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -134,43 +135,56 @@ static void accumulate(dxt_op_result *r, size_t n, const window_bufs *b)
         r->rank_rows[i] += b->rows[i];
 }
 
+/* One window taken by process 0 (or the serial run): into the totals, the
+ * classifier's view and the tracker. 0 or -1. */
+static int take_window(dxt_op_result *r, size_t n, window_bufs *b, int64_t first, int64_t last,
+                       dxt_error *err)
+{
+    accumulate(r, n, b);
+    mark_missing((int)n, b->wait, b->tokens, b->rows, b->m, b->mt);
+    if (dxt_tracker_add_window_rows(r->tracker, first, last, b->m, b->mt, b->rows) != 0) {
+        dxt_set_error(err, "op '%s': out of memory in the classifier", r->name);
+        return -1;
+    }
+    if (r->windows++ == 0)
+        r->first_step = first;
+    r->last_step = last;
+    return 0;
+}
+
+/* The windows of one op: every process of a partitioned run reads its ranks
+ * (run/partition.c), process 0 alone keeps the totals and the tracker. */
 static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *opts,
                   dxt_error *err)
 {
     dxt_input *in = a->in;
     size_t n = (size_t)in->n;
     int tokens = in->op_has_tokens[r->input_op];
-    dxt_op_stream *s = NULL;
+    int root = !opts->partition || opts->partition->index == 0;
     window_bufs b;
-    int rc = -1, got;
-    if (bufs_alloc(&b, n, tokens) != 0 || !(r->total = calloc(n * n, sizeof *r->total)) ||
-        !(r->rank_rows = calloc(n, sizeof *r->rank_rows)) ||
-        (tokens && !(r->total_tokens = calloc(n * n, sizeof *r->total_tokens))) ||
-        !(r->tracker = dxt_tracker_new(r->name, &a->topo, &opts->classify))) {
+    dxt_feed f;
+    memset(&b, 0, sizeof b);
+    int rc = dxt_feed_open(&f, in, r->input_op, a->from, a->to, a->window_steps,
+                           opts->partition, err);
+    if (rc == 0 && root &&
+        (bufs_alloc(&b, n, tokens) != 0 || !(r->total = calloc(n * n, sizeof *r->total)) ||
+         !(r->rank_rows = calloc(n, sizeof *r->rank_rows)) ||
+         (tokens && !(r->total_tokens = calloc(n * n, sizeof *r->total_tokens))) ||
+         !(r->tracker = dxt_tracker_new(r->name, &a->topo, &opts->classify)))) {
         dxt_set_error(err, "%s: out of memory for op '%s' (%zu ranks)", in->path, r->name, n);
-        goto fail;
+        rc = -1;
     }
-    if (dxt_op_stream_open(in, r->input_op, a->from, a->to, a->window_steps, &s, err) != 0)
-        goto fail;
     int64_t first, last;
-    while ((got = dxt_op_stream_next(s, &first, &last, b.wait, b.tokens, b.rows, err)) == 1) {
-        accumulate(r, n, &b);
-        mark_missing((int)n, b.wait, b.tokens, b.rows, b.m, b.mt);
-        if (dxt_tracker_add_window_rows(r->tracker, first, last, b.m, b.mt, b.rows) != 0) {
-            dxt_set_error(err, "op '%s': out of memory in the classifier", r->name);
-            goto fail;
-        }
-        if (r->windows++ == 0)
-            r->first_step = first;
-        r->last_step = last;
-        if (opts->progress)
-            opts->progress(opts->progress_user, r->name, dxt_op_stream_progress(s));
+    int got = 0;
+    while (rc == 0 &&
+           (got = dxt_feed_next(&f, &first, &last, b.wait, b.tokens, b.rows, err)) == 1) {
+        rc = take_window(r, n, &b, first, last, err);
+        if (rc == 0 && opts->progress)
+            opts->progress(opts->progress_user, r->name, dxt_feed_progress(&f));
     }
     if (got < 0)
-        goto fail;
-    rc = 0;
-fail:
-    dxt_op_stream_close(s);
+        rc = -1;
+    rc = dxt_feed_close(&f, rc, err);
     bufs_free(&b);
     return rc;
 }
@@ -204,17 +218,11 @@ static int choose_ops(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error 
     return 0;
 }
 
-int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis **out,
-                     dxt_error *err)
+/* The analysis asked for: steps, window, ops, memory. 0; -2 it selects nothing;
+ * -1 too large. */
+static int setup(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *err)
 {
-    int rc = -2; /* nothing to analyze: the user's request */
-    *out = NULL;
-    dxt_analysis *a = calloc(1, sizeof *a);
-    if (!a) {
-        dxt_set_error(err, "%s: out of memory", in->path);
-        return -1;
-    }
-    a->in = in;
+    dxt_input *in = a->in;
     a->topo = (dxt_topology){in->n, in->nnodes, in->node_of,
                              (const char *const *)in->node_names};
     a->from = opts->from > in->first_step ? opts->from : in->first_step;
@@ -223,36 +231,45 @@ int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis 
         dxt_set_error(err, "%s: no step in the range asked: steps %lld .. %lld (the input "
                       "has steps %lld .. %lld)", in->path, (long long)a->from, (long long)a->to,
                       (long long)in->first_step, (long long)in->last_step);
-        goto fail;
+        return -2; /* nothing to analyze: the user's request */
     }
     if (in->n > DXT_ANALYSIS_MAX_WORLD) { /* refused before any N x N buffer (reliability) */
         dxt_set_error(err, "%s: world_size %d: its %d x %d matrices (%.0f GiB each) are too "
                       "large to analyze (at most %d ranks)", in->path, in->n, in->n, in->n,
                       (double)in->n * in->n * sizeof(double) / (1u << 30),
                       DXT_ANALYSIS_MAX_WORLD);
-        goto fail;
+        return -2; /* nothing to analyze: the user's request */
     }
-    if (check_memory(in, err) != 0) {
-        rc = -1; /* exit 3: out of memory, said before allocating */
-        goto fail;
-    }
+    if (check_memory(in, err) != 0)
+        return -1; /* exit 3: out of memory, said before allocating */
     int64_t span; /* steps in [from, to]; saturated (steps may reach INT64_MIN..MAX) */
     if (__builtin_sub_overflow(a->to, a->from, &span) || span == INT64_MAX)
         span = INT64_MAX;
     else
         span++;
     a->window_steps = opts->window_steps > 0 ? opts->window_steps : dxt_default_window(span);
-    if (choose_ops(a, opts, err) != 0)
-        goto fail;
-    rc = -1;
-    for (int k = 0; k < a->nops; k++)
-        if (run_op(a, &a->ops[k], opts, err) != 0)
-            goto fail;
+    return choose_ops(a, opts, err) != 0 ? -2 : 0;
+}
+
+int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis **out,
+                     dxt_error *err)
+{
+    *out = NULL;
+    dxt_analysis *a = calloc(1, sizeof *a);
+    if (a)
+        a->in = in;
+    else
+        dxt_set_error(err, "%s: out of memory", in->path);
+    /* a partitioned run goes on only where every process can */
+    int rc = dxt_partition_agree(opts->partition, a ? setup(a, opts, err) : -1, err);
+    for (int k = 0; rc == 0 && k < a->nops; k++)
+        rc = run_op(a, &a->ops[k], opts, err) != 0 ? -1 : 0;
+    if (rc != 0) {
+        dxt_analysis_free(a);
+        return rc;
+    }
     *out = a;
     return 0;
-fail:
-    dxt_analysis_free(a);
-    return rc;
 }
 
 void dxt_analysis_free(dxt_analysis *a)

@@ -17,6 +17,7 @@
 #define main dxt_analyze_main
 #include "../../tools/dxt-analyze.c"
 #undef main
+#include "../../tools/mpi/analyze_mpi.c" /* without DXT_HAVE_MPI here: no MPI */
 
 #include "fuzz_common.h"
 

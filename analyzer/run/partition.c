@@ -1,0 +1,296 @@
+/* partition.c - a partitioned run (dxt_partition, dxtanalysis.h): the block of
+ * ranks of each process, the agreement on a result, and the feed of windows
+ * (partition.h): serial, or merged from every process's rows at process 0, with
+ * the warnings of the others' streams. No MPI here: the exchanges are the hooks.
+ * Owner: the parallel-analysis engineer (issue 15). */
+#include "partition.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dxt_partition_block(int n, int count, int index, int *first, int *end)
+{
+    if (n < 0 || count < 1 || index < 0 || index >= count) {
+        *first = *end = 0;
+        return;
+    }
+    int q = n / count, r = n % count;
+    *first = index * q + (index < r ? index : r);
+    *end = *first + q + (index < r);
+}
+
+static int exchange_failed(dxt_error *err)
+{
+    dxt_set_error(err, "the exchange between the processes of a partitioned run failed");
+    return -1;
+}
+
+/* After an allgather whose process k's result is all[k * stride]: 0 when every
+ * result is 0, else the lowest failing process's (-1 or -2), its message in err
+ * on every process (that process's err holds it already). */
+static int settle(const dxt_partition *p, const int64_t *all, int stride, dxt_error *err)
+{
+    int from = -1;
+    for (int k = 0; k < p->count && from < 0; k++)
+        if (all[(size_t)k * (size_t)stride] != 0)
+            from = k;
+    if (from < 0)
+        return 0;
+    if (p->bcast(p->user, err->msg, sizeof err->msg, from) != 0)
+        return exchange_failed(err);
+    err->msg[sizeof err->msg - 1] = '\0';
+    return all[(size_t)from * (size_t)stride] == -2 ? -2 : -1;
+}
+
+static int too_many(const dxt_partition *p, dxt_error *err)
+{
+    if (p->count <= DXT_PARTITION_MAX)
+        return 0;
+    dxt_set_error(err, "%d processes: at most %d analyze one trace", p->count,
+                  DXT_PARTITION_MAX);
+    return 1;
+}
+
+int dxt_partition_agree(const dxt_partition *p, int rc, dxt_error *err)
+{
+    if (!p || p->count <= 1)
+        return rc;
+    if (too_many(p, err)) /* the same on every process: no exchange */
+        return -1;
+    int64_t mine = rc, all[DXT_PARTITION_MAX];
+    if (p->allgather(p->user, &mine, 1, all) != 0)
+        return exchange_failed(err);
+    return settle(p, all, 1, err);
+}
+
+/* ---- the feed ------------------------------------------------------------------------ */
+
+/* Each process's block: its ranks of a trace; a text input is read by process 0 alone. */
+static void feed_blocks(dxt_feed *f)
+{
+    const dxt_partition *p = f->part;
+    for (int k = 0; k < p->count; k++) {
+        int first = 0, end = k == 0 ? f->n : 0;
+        if (f->in->kind == DXT_INPUT_TRACE)
+            dxt_partition_block(f->n, p->count, k, &first, &end);
+        f->block_first[k] = first;
+        f->block_rows[k] = end - first;
+    }
+}
+
+/* The partitioned open: buffers, then this process's stream of its block. A
+ * failure is kept for the first round. */
+static void feed_open_block(dxt_feed *f, int op, int64_t from, int64_t to, int64_t window_steps)
+{
+    size_t n = (size_t)f->n;
+    f->pend_wait = malloc(n * n * sizeof *f->pend_wait);
+    f->pend_rows = malloc(n * sizeof *f->pend_rows);
+    if (f->with_tokens)
+        f->pend_tokens = malloc(n * n * sizeof *f->pend_tokens);
+    feed_blocks(f);
+    if (!f->pend_wait || !f->pend_rows || (f->with_tokens && !f->pend_tokens)) {
+        dxt_set_error(&f->local, "%s: out of memory for the window buffers of %d ranks",
+                      f->in->path, f->n);
+        f->failed = 1;
+        return;
+    }
+    int me = f->part->index;
+    if (f->block_rows[me] == 0) {
+        f->ended = 1; /* nothing to read here */
+        return;
+    }
+    dxt_input *in = f->in;
+    in->stream_part = 1;
+    in->stream_first = f->block_first[me];
+    in->stream_end = f->block_first[me] + f->block_rows[me];
+    if (dxt_op_stream_open(in, op, from, to, window_steps, &f->s, &f->local) != 0)
+        f->failed = 1;
+    in->stream_part = 0;
+}
+
+int dxt_feed_open(dxt_feed *f, dxt_input *in, int op, int64_t from, int64_t to,
+                  int64_t window_steps, const dxt_partition *part, dxt_error *err)
+{
+    memset(f, 0, sizeof *f);
+    f->in = in;
+    f->n = in->n;
+    f->with_tokens = in->op_has_tokens[op];
+    f->nwarnings = in->nwarnings;
+    f->part = part && part->count > 1 ? part : NULL;
+    if (f->part && too_many(f->part, err)) { /* the same everywhere: no round */
+        f->part = NULL;
+        return -1;
+    }
+    if (!f->part)
+        return dxt_op_stream_open(in, op, from, to, window_steps, &f->s, err);
+    feed_open_block(f, op, from, to, window_steps);
+    return 0;
+}
+
+/* Read this process's next window when it holds none. */
+static void feed_read_ahead(dxt_feed *f)
+{
+    if (f->failed || f->ended || f->have_pending)
+        return;
+    int got = dxt_op_stream_next(f->s, &f->pend_first, &f->pend_last, f->pend_wait,
+                                 f->with_tokens ? f->pend_tokens : NULL, f->pend_rows,
+                                 &f->local);
+    if (got < 0)
+        f->failed = 1;
+    else if (got == 0)
+        f->ended = 1;
+    else
+        f->have_pending = 1;
+}
+
+/* Process 0's window before the gather: its own rows when it sends, zeros in the
+ * blocks of the processes that send none. */
+static void root_place(dxt_feed *f, double *wait, double *tokens, int64_t *rows)
+{
+    size_t n = (size_t)f->n;
+    for (int k = 0; k < f->part->count; k++) {
+        size_t first = (size_t)f->block_first[k], nrows = (size_t)f->block_rows[k];
+        int own = k == 0 && f->send_rows[k] > 0;
+        if (own) {
+            memcpy(wait + first * n, f->pend_wait + first * n, nrows * n * sizeof *wait);
+            memcpy(rows + first, f->pend_rows + first, nrows * sizeof *rows);
+        } else if (f->send_rows[k] == 0) {
+            memset(wait + first * n, 0, nrows * n * sizeof *wait);
+            memset(rows + first, 0, nrows * sizeof *rows);
+        }
+        if (f->with_tokens && own)
+            memcpy(tokens + first * n, f->pend_tokens + first * n, nrows * n * sizeof *tokens);
+        else if (f->with_tokens && f->send_rows[k] == 0)
+            memset(tokens + first * n, 0, nrows * n * sizeof *tokens);
+    }
+}
+
+/* The rows of the processes that hold window `first` go to process 0. */
+static int feed_gather(dxt_feed *f, int64_t first, double *wait, double *tokens, int64_t *rows,
+                       dxt_error *err)
+{
+    const dxt_partition *p = f->part;
+    int root = p->index == 0;
+    size_t row = (size_t)f->n * sizeof *wait;
+    for (int k = 0; k < p->count; k++)
+        f->send_rows[k] = f->all[3 * k + 1] == first ? f->block_rows[k] : 0;
+    if (root)
+        root_place(f, wait, tokens, rows);
+    if (p->gather_rows(p->user, root ? (void *)wait : f->pend_wait, row, f->block_first,
+                       f->send_rows) != 0 ||
+        (f->with_tokens && p->gather_rows(p->user, root ? (void *)tokens : f->pend_tokens, row,
+                                          f->block_first, f->send_rows) != 0) ||
+        p->gather_rows(p->user, root ? (void *)rows : f->pend_rows, sizeof *rows,
+                       f->block_first, f->send_rows) != 0)
+        return exchange_failed(err);
+    if (f->have_pending && f->pend_first == first)
+        f->have_pending = 0;
+    return 0;
+}
+
+/* One round: 1 with a window (process 0), 2 a window went to process 0 (the
+ * others), 0 every process is done, -1 one failed (the agreed error in err). */
+static int feed_round(dxt_feed *f, int64_t *first, int64_t *last, double *wait, double *tokens,
+                      int64_t *rows, dxt_error *err)
+{
+    const dxt_partition *p = f->part;
+    feed_read_ahead(f);
+    int64_t mine[3] = {f->failed ? -1 : 0, f->have_pending ? f->pend_first : INT64_MAX,
+                       f->have_pending ? f->pend_last : INT64_MAX};
+    if (f->failed)
+        *err = f->local;
+    if (p->allgather(p->user, mine, 3, f->all) != 0 ||
+        settle(p, f->all, 3, err) != 0) {
+        f->over = 1;
+        return -1;
+    }
+    int64_t g = INT64_MAX, glast = INT64_MAX;
+    for (int k = 0; k < p->count; k++)
+        if (f->all[3 * k + 1] < g)
+            g = f->all[3 * k + 1], glast = f->all[3 * k + 2];
+    if (g == INT64_MAX) { /* no process holds a window (a real one may start there: */
+        f->over = 1;      /* windows end at or before `to`, and a stream never gives */
+        return 0;         /* one starting at INT64_MAX unless to is INT64_MAX itself) */
+    }
+    if (feed_gather(f, g, wait, tokens, rows, err) != 0) {
+        f->over = 1;
+        return -1;
+    }
+    *first = g;
+    *last = glast;
+    return p->index == 0 ? 1 : 2;
+}
+
+int dxt_feed_next(dxt_feed *f, int64_t *first_step, int64_t *last_step, double *wait,
+                  double *tokens, int64_t *rank_rows, dxt_error *err)
+{
+    if (!f->part)
+        return dxt_op_stream_next(f->s, first_step, last_step, wait, tokens, rank_rows, err);
+    int rc = 2;
+    while (rc == 2 && !f->over)
+        rc = feed_round(f, first_step, last_step, wait, tokens, rank_rows, err);
+    return rc == 2 ? 0 : rc;
+}
+
+double dxt_feed_progress(const dxt_feed *f)
+{
+    return f->s ? dxt_op_stream_progress(f->s) : 1.0;
+}
+
+/* The warnings this process's stream added (its ranks'), to process 0's input
+ * after its own: in process order, which is rank order. */
+static int gather_warnings(dxt_feed *f, dxt_error *err)
+{
+    const dxt_partition *p = f->part;
+    dxt_input *in = f->in;
+    int64_t len = 0, lens[DXT_PARTITION_MAX], total = 0;
+    int first[DXT_PARTITION_MAX], size[DXT_PARTITION_MAX];
+    for (int k = f->nwarnings; k < in->nwarnings; k++)
+        len += (int64_t)strlen(in->warnings[k]) + 1;
+    if (p->allgather(p->user, &len, 1, lens) != 0)
+        return exchange_failed(err);
+    for (int k = 0; k < p->count; k++) {
+        first[k] = (int)total;
+        size[k] = (int)lens[k];
+        total += lens[k];
+    }
+    char *buf = total > 0 && total < INT_MAX ? malloc((size_t)total) : NULL;
+    if (!buf && total > 0)
+        dxt_set_error(err, "%s: out of memory for the warnings of %lld bytes", in->path,
+                      (long long)total);
+    int rc = dxt_partition_agree(p, buf || total == 0 ? 0 : -1, err);
+    if (rc != 0 || total == 0) {
+        free(buf);
+        return rc;
+    }
+    char *at = buf + first[p->index];
+    for (int k = f->nwarnings; k < in->nwarnings; k++)
+        at = stpcpy(at, in->warnings[k]) + 1;
+    if (p->gather_rows(p->user, buf, 1, first, size) != 0)
+        rc = exchange_failed(err);
+    for (int64_t at0 = lens[0]; rc == 0 && p->index == 0 && at0 < total;
+         at0 += (int64_t)strlen(buf + at0) + 1)
+        (void)dxt_input_warn(in, "%s", buf + at0); /* as the serial stream: best effort */
+    free(buf);
+    return rc;
+}
+
+int dxt_feed_close(dxt_feed *f, int rc, dxt_error *err)
+{
+    if (f->part && !f->over) { /* failed before the rounds ended: tell the others */
+        if (rc == 0)
+            dxt_set_error(err, "%s: windows left unread", f->in->path);
+        f->local = *err;
+        f->failed = 1;
+        rc = feed_round(f, NULL, NULL, NULL, NULL, NULL, err);
+    }
+    dxt_op_stream_close(f->s); /* its warnings go to the input */
+    f->s = NULL;
+    if (f->part && rc == 0)
+        rc = gather_warnings(f, err);
+    free(f->pend_wait);
+    free(f->pend_tokens);
+    free(f->pend_rows);
+    return rc;
+}
