@@ -14,4 +14,6 @@ for b in "$BUILD"/bench/bench_*; do
 done
 echo "== bench_analyze"
 scripts/bench_analyze.sh "$BUILD" || { echo "bench_analyze failed" >&2; status=1; }
+echo "== bench_mpi"
+scripts/bench_mpi.sh "$BUILD" || { echo "bench_mpi failed" >&2; status=1; }
 exit $status
