@@ -151,7 +151,7 @@ LINK_LIBS  = $(LIBDXT_A) $(LIBREC_A) $(PKG_LIBS) $(TOOL_LDLIBS) $(LDLIBS)
 
 # Objects of tests and benches are intermediate files to make: keep them.
 .SECONDARY:
-.PHONY: all gpu test demo bench install uninstall deps deps-check clean fuzz test-threads accuracy
+.PHONY: FORCE all gpu test demo bench install uninstall deps deps-check clean fuzz test-threads accuracy
 all: $(LIBREC_A) $(LIBREC_SO) $(LIBANA_SO) $(BINS) $(TESTS) $(BENCHES) $(CU_BINS) $(FUZZ_REPLAYS)
 
 $(BUILD)/obj/%.o: %.c | deps-check
@@ -180,7 +180,15 @@ $(LIBANA_SO): $(call obj,$(wildcard format/*.c) $(ANALYSIS_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdxtanalysis.so.1 -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-# the command lines: tools/<name>.c; dxt-analyze with its MPI glue (tools/mpi/)
+# the command lines: tools/<name>.c; dxt-analyze with its MPI glue (tools/mpi/), compiled
+# again when MPI comes or goes (OpenMPI installed after a build, MPI=0): a stamp of its flags
+MPI_STAMP := $(BUILD)/obj/tools/mpi/flags
+$(MPI_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(MPI_CFLAGS)' | cmp -s - $@ || echo '$(MPI_CFLAGS)' > $@
+$(TOOL_MPI_OBJ): $(MPI_STAMP)
+FORCE:
+
 $(BUILD)/bin/dxt-analyze: $(BUILD)/obj/tools/dxt-analyze.o $(TOOL_MPI_OBJ) $(LIBDXT_A) $(LIBREC_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(if $(MPI_CFLAGS),$(MPI_LIBS))
