@@ -200,7 +200,7 @@ def _check_cuda_tensor(t, n, what):
                          "shape %s" % (what, n, tuple(t.shape)))
 
 
-class Recorder:
+class Recorder(_native.Handle):
     """One rank's recorder: writes <directory>/rank-<rank, 5 digits>.h5.
 
     Arguments mirror dxtrec_config (recorder/dxtrec.h). unit: "cycles" (clock64,
@@ -218,6 +218,8 @@ class Recorder:
     recorder counts rows as dropped and retries; open_result says what
     happened (a warning is issued unless quiet).
     """
+
+    _closed_error = (DxtraceError, "recorder is closed")
 
     def __init__(self, directory, rank, world_size, run_id="dxtrace",
                  ops=("dispatch", "combine"), unit="cycles", clock_hz=0.0,
@@ -285,11 +287,6 @@ class Recorder:
                 raise ValueError("unknown op %r (ops: %s)" % (op, ", ".join(self.ops)))
             return self._op_index[op]
         return int(op)
-
-    def _live(self):
-        if self._handle is None:
-            raise DxtraceError("recorder is closed")
-        return self._handle
 
     def record(self, op, step, wait, tokens=None, stream=None):
         """Record one row of op (a name or an index) at step.
@@ -480,21 +477,3 @@ class Recorder:
         self._attached.clear()
         self._in_flight.clear()
         return res
-
-    @property
-    def closed(self):
-        return self._handle is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __del__(self):
-        if getattr(self, "_handle", None) is not None:
-            try:
-                self.close()
-            except Exception:  # interpreter shutdown: the library may be gone
-                pass
