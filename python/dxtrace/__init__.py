@@ -212,10 +212,12 @@ class Recorder:
     in the GPU's peak SM clock where it sees one; counting: "cumulative"
     (DeepEP) or "delta"; record_tokens: keep a tokens dataset.
     step_every: step(step) records only one step in step_every, the steps s
-    with (s + 1) % step_every == 0 (9, 19, 29, ... for 10): a row then holds
-    the counts of the step_every steps up to it, so a window of dxt-analyze
-    that is a multiple of step_every (its default windows of 10, 20, 50, 100,
-    ... steps, dxtrace.diagnose's 20) sums exactly its own steps. DeepEP's
+    with (s + 1) % step_every == 0 (9, 19, 29, ... for 10), and the first
+    step() (0, say): a row then holds the counts of the steps since the row
+    before, so a window of dxt-analyze that is a multiple of step_every (its
+    default windows of 10, 20, 50, 100, ... steps, dxtrace.diagnose's 20)
+    sums exactly its own steps (shorter windows get a row every step_every
+    steps, each the counts of step_every steps). DeepEP's
     counters are cumulative, so nothing is lost but per-step detail, and the
     launch on the job's stream is paid once in step_every steps; a skipped
     step costs one Python test (~0.1 us). 10 is the recommended value for
@@ -424,15 +426,17 @@ class Recorder:
                 return fn(handle, step, getattr(stream, "cuda_stream", stream))
         every = self._step_every
         if every > 1:  # the counters are cumulative: skipped steps lose no wait
-            record_step = step
+            record_step, first = step, True
 
             def step(step=STEP_AUTO, stream=None):
-                if (step + 1) % every:  # a skipped step: this test and nothing else
+                nonlocal first
+                if (step + 1) % every and not first:  # skipped: these tests, nothing else
                     if step == STEP_AUTO:
                         raise DxtraceError("step_every > 1 needs the step number: step(step)")
                     return 0
                 if step == STEP_AUTO:
                     raise DxtraceError("step_every > 1 needs the step number: step(step)")
+                first = False
                 return record_step(step, stream)
         step.__doc__ = Recorder.step.__doc__
         return step
