@@ -31,6 +31,9 @@ Prints and writes to $OUT/bench_step.json:
                       step_graph_tail    for comparison: an empty kernel at the end of
                                          the captured step instead (what a node on the
                                          critical path, the old captured step, costs)
+                    BENCH_BLOCKS, BENCH_STEPS: blocks per mode (9), steps per block (200)
+  host_replay_*_us  host time of one replay of the stand-in step's graph without and with
+                    rec.step()'s node (a launch of CALLS replays, in batches)
 Calls are timed in batches between synchronizations so that the launch queue
 never fills (a full queue makes a launch wait for the GPU). Every step recorded
 must be in the file (rows dropped: FAIL).
@@ -59,6 +62,8 @@ import dxtrace  # noqa: E402
 N = 8
 CALLS = 20000
 BATCH = 200
+BLOCKS = int(os.environ.get("BENCH_BLOCKS", "9"))   # interleaved blocks per mode
+STEPS = int(os.environ.get("BENCH_STEPS", "200"))   # steps per block
 OUT = os.environ.get("OUT") or tempfile.mkdtemp(prefix="dxt-bench-")
 
 
@@ -137,9 +142,10 @@ def graph_time_us(body, steps=100, replays=50):
     return float(np.median(times))
 
 
-def interleaved(body_off, body_on, blocks=9, steps=200, sync_each=False):
+def interleaved(body_off, body_on, blocks=None, steps=None, sync_each=False):
     """Median host-loop time per step of body_off / body_on in interleaved blocks."""
     import torch
+    blocks, steps = blocks or BLOCKS, steps or STEPS
     on, off = [], []
 
     def block(body):
@@ -243,6 +249,11 @@ def step_costs(results, rec, rec10, stand_ins):
     g_off = capture(work)
     g_on = capture(lambda: (work(), rec.step()))
     g_tail = capture(lambda: (work(), torch.cuda._sleep(0)))
+    for key, g in (("host_replay_off_us", g_off), ("host_replay_on_us", g_on)):
+        med, p99 = host_cost(lambda i: g.replay())
+        results[key] = {"median": med, "p99": p99}
+    print("host cost of a replay: median %.2f us without, %.2f us with rec.step()'s node"
+          % (results["host_replay_off_us"]["median"], results["host_replay_on_us"]["median"]))
     variants["step_graph"] = (lambda i: g_off.replay(), lambda i: g_on.replay(), True)
     variants["step_graph_nosync"] = (lambda i: g_off.replay(), lambda i: g_on.replay(), False)
     variants["step_graph_tail"] = (lambda i: g_off.replay(), lambda i: g_tail.replay(), True)
