@@ -373,10 +373,11 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureSta
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
+/* The capture's status, id and graph (recorder/steps_cuda.c's capture_info:
+ * the signature of CUDA 13, of 12, of 11's _v2). */
+static cudaError_t fake_capture_info(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
                                      unsigned long long *id, cudaGraph_t *graph,
-                                     const cudaGraphNode_t **deps,
-                                     const cudaGraphEdgeData **edges, size_t *ndeps)
+                                     const void *deps, const void *edges, const size_t *ndeps)
 {
     assert_null(deps), assert_null(edges), assert_null(ndeps);
     pthread_mutex_lock(&gpu.lock);
@@ -386,6 +387,30 @@ cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, enum cudaStreamCapture
     pthread_mutex_unlock(&gpu.lock);
     return cudaSuccess;
 }
+
+#if CUDART_VERSION >= 13000
+cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
+                                     unsigned long long *id, cudaGraph_t *graph,
+                                     const cudaGraphNode_t **deps,
+                                     const cudaGraphEdgeData **edges, size_t *ndeps)
+{
+    return fake_capture_info(stream, status, id, graph, deps, edges, ndeps);
+}
+#elif CUDART_VERSION >= 12000
+cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
+                                     unsigned long long *id, cudaGraph_t *graph,
+                                     const cudaGraphNode_t **deps, size_t *ndeps)
+{
+    return fake_capture_info(stream, status, id, graph, deps, NULL, ndeps);
+}
+#else
+cudaError_t cudaStreamGetCaptureInfo_v2(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
+                                        unsigned long long *id, cudaGraph_t *graph,
+                                        const cudaGraphNode_t **deps, size_t *ndeps)
+{
+    return fake_capture_info(stream, status, id, graph, deps, NULL, ndeps);
+}
+#endif
 
 /* The step kernel as the graph's root node (one per graph in the fake). */
 cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t *node, cudaGraph_t graph,
