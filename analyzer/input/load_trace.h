@@ -25,7 +25,24 @@ struct dxt_trace_state {
     int unit_us;                   /* 1: convert to microseconds; 0: keep raw */
     int nopen, max_open;           /* files with open HDF5 handles, and the most */
     uint64_t clock;
+    struct dxt_inflate_pool *pool; /* decodes chunks (load_blocks.c); made at first use */
+    double read_s, wait_s, sums_s; /* loader thread: HDF5 reads, waits for decoding, sums */
 };
+
+/* Where the loader's time went (bench/bench_read.c prints it). */
+typedef struct dxt_load_times {
+    double read_s;          /* HDF5 calls: step, clock_hz, stored chunk bytes */
+    double wait_s;          /* waiting for (and helping with) chunk decoding */
+    double sums_s;          /* per-step deltas and window sums */
+    double decode_s;        /* chunk decoding, all threads together (CPU seconds) */
+    int threads;            /* decoding threads, the loader's included (0: none yet) */
+} dxt_load_times;
+void dxt_trace_load_times(const dxt_input *in, dxt_load_times *out);
+
+/* Before an HDF5 read of f: suspend another file when max_open are open.
+ * After it: dxt_trace_count_open with whether f was open before. */
+void dxt_trace_make_room(dxt_trace_state *t, dxt_trace_file *f);
+void dxt_trace_count_open(dxt_trace_state *t, dxt_trace_file *f, int was_open);
 
 /* Files open at once, at most (DXT_TRACE_MAX_OPEN in the environment: fewer). */
 #define DXT_TRACE_MAX_OPEN 512
