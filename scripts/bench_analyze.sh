@@ -6,7 +6,8 @@
 # bench_read floor), dxt-analyze with 1 decoding thread and with the default
 # (online CPUs): wall time, ratio to the floor, peak memory; the time per stage
 # (bench_read stages); and a projection to EP16384 x 10,000 steps from the
-# measured throughput.
+# measured throughput. Wall times need a calm machine (user: CPU seconds, less
+# sensitive to other load).
 #   scripts/bench_analyze.sh [BUILD_DIR]
 # Environment:
 #   BENCH_SIZES    sizes, default "64x2000" (short, for make bench); the issue-15
@@ -64,8 +65,8 @@ bench_size() {
     printf '  trace        %d MiB on disk (%d%% of raw)\n' $((bytes >> 20)) $((bytes * 100 / raw))
     set -- $(measure "$READ" floor "$dir") || return 1
     floor=$(value floor_s "$TMP/out")
-    printf '  floor        %7.2f s  (plain H5Dread, 1 thread: %.0f MB/s raw)  peak RSS %d MiB\n' \
-        "$floor" "$(echo "$raw $floor" | awk '{print $1 / $2 / 1e6}')" $(($3 / 1024))
+    printf '  floor        %7.2f s  (plain H5Dread, 1 thread: %.0f MB/s raw)  peak RSS %d MiB  user %.1f s\n' \
+        "$floor" "$(echo "$raw $floor" | awk '{print $1 / $2 / 1e6}')" $(($3 / 1024)) "$2" 
     for t in $THREADS; do
         set -- $(DXT_THREADS=$t measure "$ANALYZE" --format json "$dir") || return 1
         printf '  dxt-analyze  %7.2f s  %d thread(s)  ratio to the floor %.2f  peak RSS %d MiB  user %.1f s\n' \
@@ -81,6 +82,11 @@ bench_size() {
         "$(value total_s "$TMP/stages")"
     echo "$ranks $steps $(value classify_s "$TMP/stages") $(value report_s "$TMP/stages")" \
         >>"$TMP/classify"
+    # more lines for this trace (the MPI analysis at P = 1, 2): scripts/bench_mpi.sh
+    # BUILD TRACE FLOOR_S, when present, prints them
+    if [ -f scripts/bench_mpi.sh ]; then
+        sh scripts/bench_mpi.sh "$BUILD" "$dir" "$floor" || return 1
+    fi
 }
 
 status=0

@@ -209,7 +209,8 @@ static int64_t add_deltas(const int64_t *restrict row, int64_t *restrict prev, i
         uint64_t d = reset ? (uint64_t)row[j] : (uint64_t)row[j] - (uint64_t)prev[j];
         int bad = row[j] < 0 || d > DXT_MAX_STEP_VALUE;
         impossible += bad;
-        out[j] += bad ? 0.0 : (double)d * scale;
+        /* d <= 2^53 when used: the signed conversion is exact and cheaper */
+        out[j] += bad ? 0.0 : (double)(int64_t)d * scale;
     }
     if (cumulative)
         memcpy(prev, row, (size_t)n * sizeof *prev);
