@@ -1,7 +1,8 @@
 /* load_trace.h - what the trace loader (load_trace.c) keeps for the window
  * streams (load_stream.c): every usable file with its rank and the step range
  * of each op. At most max_open files have their HDF5 handles open (about 1 MB
- * each); dxt_trace_read reopens a file when needed and suspends another.
+ * each); dxt_trace_read and the block reads (load_blocks.c) reopen a file
+ * when needed and suspend another.
  * Internal to the analyzer.
  * Owner: the loader/report engineer (A2). */
 #ifndef DXT_LOAD_TRACE_H
@@ -16,7 +17,7 @@ typedef struct dxt_trace_file {
     int op_index[DXT_MAX_OPS];     /* the file's index of input op k, -1: absent */
     int64_t op_first[DXT_MAX_OPS]; /* first and last step of op k (rows > 0) */
     int64_t op_last[DXT_MAX_OPS];
-    uint64_t last_use;             /* dxt_trace_read's clock at its last read */
+    uint64_t last_use;             /* the reads' clock at its last read */
 } dxt_trace_file;
 
 struct dxt_trace_state {
