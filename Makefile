@@ -53,8 +53,15 @@ REC_CFLAGS = $(or $(shell pkg-config --cflags $(REC_PKGS) 2>/dev/null),\
                $(if $(wildcard /usr/include/hdf5/serial/hdf5.h),-I/usr/include/hdf5/serial))
 REC_LIBS   = $(or $(shell pkg-config --libs $(REC_PKGS) 2>/dev/null),\
                $(if $(wildcard $(HDF5_SERIAL_LIBDIR)),-L$(HDF5_SERIAL_LIBDIR)) -lhdf5)
-PKG_CFLAGS = $(REC_CFLAGS) $(shell pkg-config --cflags $(TOOL_PKGS) 2>/dev/null)
-PKG_LIBS   = $(REC_LIBS) $(shell pkg-config --libs $(TOOL_PKGS) 2>/dev/null)
+# The analyzer inflates trace chunks itself (analyzer/input/inflate_pool.c): with libdeflate
+# when pkg-config finds it (scripts/deps.sh installs it; about twice zlib's speed), else zlib
+# (always there with HDF5).
+INFLATE_CFLAGS = $(if $(shell pkg-config --exists libdeflate 2>/dev/null && echo y),\
+                   -DDXT_HAVE_LIBDEFLATE $(shell pkg-config --cflags libdeflate))
+INFLATE_LIBS   = $(if $(INFLATE_CFLAGS),$(shell pkg-config --libs libdeflate),\
+                   $(or $(shell pkg-config --libs zlib 2>/dev/null),-lz))
+PKG_CFLAGS = $(REC_CFLAGS) $(shell pkg-config --cflags $(TOOL_PKGS) 2>/dev/null) $(INFLATE_CFLAGS)
+PKG_LIBS   = $(REC_LIBS) $(shell pkg-config --libs $(TOOL_PKGS) 2>/dev/null) $(INFLATE_LIBS)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 # The GPU machine has no jansson: JANSSON_DIR=DIR with include/ and lib/ (Debian's
 # libjansson-dev and libjansson4 unpacked; tests/gpu/run_live.sh) for libdxtanalysis there.
@@ -251,12 +258,14 @@ accuracy: all
 	@DXT_BUILD=$(BUILD) /usr/bin/python3 tests/accuracy/sweep.py healthy --count 200 $(ACCURACY_ARGS); \
 	h=$$?; DXT_BUILD=$(BUILD) /usr/bin/python3 tests/accuracy/sweep.py faults $(ACCURACY_ARGS); exit $$h
 
-# The recorder's thread tests, its disk-fault tests and the soak (8 threads x
-# DXT_SOAK_RECORDS rows each into a small ring with a slow writer) under ThreadSanitizer.
+# The recorder's thread tests, its disk-fault tests, the soak (8 threads x
+# DXT_SOAK_RECORDS rows each into a small ring with a slow writer) and the analyzer's
+# chunk-decoding pool under ThreadSanitizer.
 DXT_SOAK_RECORDS ?= 10000000
 test-threads:
 	$(MAKE) TSAN=1 build-tsan/tests/test_recorder build-tsan/tests/test_recorder_faults \
-	    build-tsan/tests/test_soak
+	    build-tsan/tests/test_soak build-tsan/tests/test_inflate_pool
+	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_inflate_pool
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_recorder
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_recorder_faults
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" DXT_SOAK_RECORDS=$(DXT_SOAK_RECORDS) \

@@ -19,7 +19,6 @@
 #include "report.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,14 +28,9 @@
                                * so does a rank of world_size with no file at all, in
                                * the first polls that read the trace (a late rank) */
 
-/* A finding as followed from window to window: what it is about, and the
- * steps it was flagged in when last seen. */
-typedef struct follow_key {
-    dxt_kind kind;
-    char op[DXT_OP_NAME_MAX];
-    int rank, src, dst, node, as_source;
-    int64_t first_step, last_step;
-} follow_key;
+/* A finding as followed from window to window: a copy of it as last seen
+ * (what it is about, the steps it was flagged in). */
+typedef dxt_finding follow_key;
 
 struct dxt_follow {
     char *dir;
@@ -158,10 +152,7 @@ static int closed_end(const dxt_follow *f, const dxt_input *in, int done, int64_
 
 static follow_key key_of(const dxt_finding *d)
 {
-    follow_key k = {d->kind, "", d->rank, d->src, d->dst, d->node, d->as_source,
-                    d->first_step, d->last_step};
-    snprintf(k.op, sizeof k.op, "%s", d->op);
-    return k;
+    return *d;
 }
 
 static int same_subject(const follow_key *a, const follow_key *b)
@@ -190,38 +181,11 @@ typedef struct follow_event {
     const dxt_finding *d;   /* NULL: gone from this poll's findings */
 } follow_event;
 
-/* "rank 5 (node-0)", "rank 11 waits for rank 3", "node-1 (ranks 8-15) as sources" */
-static void subject_text(const dxt_analysis *a, const follow_key *k, char *buf, size_t size)
-{
-    char name[128] = "?";
-    int node = k->kind == DXT_SLOW_NODE ? k->node
-               : k->rank >= 0 && k->rank < a->in->n ? a->topo.node_of[k->rank] : -1;
-    if (node >= 0 && node < a->topo.nnodes)
-        dxt_text_safe(a->topo.node_names[node], name, sizeof name);
-    if (k->kind == DXT_SLOW_PATH) {
-        snprintf(buf, size, "rank %d waits for rank %d", k->dst, k->src);
-    } else if (k->kind == DXT_SLOW_NODE) {
-        int lo = -1, hi = -1;
-        for (int i = 0; i < a->in->n; i++)
-            if (a->topo.node_of[i] == node)
-                hi = i, lo = lo < 0 ? i : lo;
-        snprintf(buf, size, "%s (ranks %d-%d) as %s", name, lo, hi,
-                 k->as_source ? "sources" : "destinations");
-    } else {
-        snprintf(buf, size, "rank %d (%s)", k->rank, name);
-    }
-}
-
-static const char *certainty(double p)
-{
-    return p < 1e-6 ? "certain" : p < 1e-3 ? "very likely real" : "likely real";
-}
-
 static int event_text(FILE *out, const dxt_analysis *a, const follow_event *e)
 {
     char subject[256], op[DXT_OP_NAME_MAX * 4];
     const follow_key *k = &e->key;
-    subject_text(a, k, subject, sizeof subject);
+    dxt_finding_subject(a, k, subject, sizeof subject);
     dxt_text_safe(k->op, op, sizeof op);
     int rc = fprintf(out, "%s %s in %s: %s", e->kind == EVENT_ACTIVE ? "still" :
                      event_names[e->kind], dxt_kind_str(k->kind), op, subject);
@@ -231,7 +195,7 @@ static int event_text(FILE *out, const dxt_analysis *a, const follow_event *e)
     else if (rc >= 0 && e->kind == EVENT_NEW)
         rc = fprintf(out, " from step %lld, %.1fx expected wait, z=%.1f, %s (p=%.2g)",
                      (long long)k->first_step, e->d->severity, e->d->score,
-                     certainty(e->d->p_value), e->d->p_value);
+                     dxt_certainty_words(e->d->p_value), e->d->p_value);
     else if (rc >= 0)
         rc = fprintf(out, ", %.1fx expected wait, z=%.1f", e->d->severity, e->d->score);
     return rc < 0 ? -1 : 0;
@@ -239,56 +203,18 @@ static int event_text(FILE *out, const dxt_analysis *a, const follow_event *e)
 
 /* ---- JSON lines ------------------------------------------------------------------ */
 
-static json_t *real_or_null(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
 static int put(json_t *o, const char *key, json_t *value)
 {
     return value ? json_object_set_new(o, key, value) : -1;
 }
 
-static int put_subject(json_t *o, const dxt_analysis *a, const follow_key *k)
-{
-    if (k->kind == DXT_SLOW_PATH)
-        return put(o, "src", json_integer(k->src)) | put(o, "dst", json_integer(k->dst));
-    if (k->kind != DXT_SLOW_NODE)
-        return put(o, "rank", json_integer(k->rank));
-    json_t *ranks = json_array();
-    for (int i = 0; ranks && i < a->in->n; i++)
-        if (a->topo.node_of[i] == k->node && json_array_append_new(ranks, json_integer(i))) {
-            json_decref(ranks);
-            return -1;
-        }
-    int known = k->node >= 0 && k->node < a->topo.nnodes;
-    return put(o, "node", dxt_json_text(known ? a->topo.node_names[k->node] : "?")) |
-           put(o, "ranks", ranks) |
-           put(o, "as", json_string(k->as_source ? "source" : "destination"));
-}
-
+/* An event's object: its name, then the finding's fields as in the report
+ * (without measures when it is gone from this poll's findings). */
 static json_t *event_json(const dxt_analysis *a, const follow_event *e)
 {
-    const follow_key *k = &e->key;
     json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int bad = put(o, "event", json_string(event_names[e->kind])) |
-              put(o, "kind", json_string(dxt_kind_str(k->kind))) |
-              put(o, "op", dxt_json_text(k->op)) | put_subject(o, a, k) |
-              put(o, "first_step", json_integer(k->first_step)) |
-              put(o, "last_step", json_integer(k->last_step));
-    const dxt_finding *d = e->d;
-    if (!bad && d)
-        bad = put(o, "severity", real_or_null(d->severity)) |
-              put(o, "score", real_or_null(d->score)) |
-              put(o, "p_value", real_or_null(d->p_value)) |
-              put(o, "share", real_or_null(d->share)) |
-              put(o, "excess", real_or_null(d->excess)) |
-              put(o, "persistent", json_boolean(d->persistent)) |
-              put(o, "windows_flagged", json_integer(d->windows_flagged)) |
-              put(o, "windows_seen", json_integer(d->windows_seen));
-    if (bad) {
+    if (o && (put(o, "event", json_string(event_names[e->kind])) != 0 ||
+              dxt_finding_json_put(o, a, &e->key, e->d != NULL) != 0)) {
         json_decref(o);
         return NULL;
     }

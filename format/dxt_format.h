@@ -252,6 +252,30 @@ int64_t dxt_reader_read(dxt_reader *r, int op, int64_t first, int64_t nrows, int
                         int64_t *time_ns, int64_t *wait, int64_t *tokens, double *clock_hz,
                         dxt_error *err);
 
+/* Chunks as stored, for readers that decompress outside HDF5 (fmt_chunks.c;
+ * HDF5 runs one call at a time, zlib does not). wait and tokens only. */
+typedef struct dxt_chunk_layout {
+    int usable;          /* 0: read this dataset with dxt_reader_read (a filter, type or
+                          * chunk option the raw path does not know: never guessed) */
+    int64_t chunk_rows;  /* rows per chunk (each chunk holds whole rows) */
+    int64_t width;       /* columns: world_size */
+    int shuffle;         /* 1: HDF5's shuffle filter, 8-byte elements (undone after inflate) */
+    int deflate;         /* 1: HDF5's deflate filter (a zlib stream) */
+} dxt_chunk_layout;
+
+/* The layout of dataset name (DXT_D_WAIT or DXT_D_TOKENS) of op. 0 or -1. */
+int dxt_reader_chunk_layout(dxt_reader *r, int op, dxt_name name, dxt_chunk_layout *out,
+                            dxt_error *err);
+
+/* The stored bytes of chunk `chunk` (rows chunk * chunk_rows ..) into *buf
+ * (grown with realloc, *cap its size), *len their count. 1 read; 0: read
+ * this chunk's rows with dxt_reader_read (not allocated, or stored with a
+ * filter skipped); -1 error. Decoding a chunk (inflate, unshuffle: a full
+ * chunk of chunk_rows x width little-endian int64, also at the end of the
+ * dataset) needs no HDF5 and may run in any thread. */
+int dxt_reader_read_chunk(dxt_reader *r, int op, dxt_name name, int64_t chunk_rows,
+                          int64_t chunk, void **buf, size_t *cap, size_t *len, dxt_error *err);
+
 /* Close the file's HDF5 handles and keep what was read (meta, ops, rows): an
  * open HDF5 file costs about 1 MB (HDF5 1.10's metadata cache alone is 0.5
  * MB), so a reader of thousands of files keeps few open. The next read

@@ -604,6 +604,20 @@ static int reopen(dxt_reader *r, dxt_error *err)
     return 0;
 }
 
+hid_t dxt_reader_dset(dxt_reader *r, int op, int d, dxt_error *err)
+{
+    if (!r)
+        return dxt_fail(err, "dxt_reader: NULL reader");
+    if (r->file < 0 && reopen(r, err) < 0)
+        return -1;
+    if (op < 0 || op >= r->nops || d < 0 || d >= DSET_COUNT)
+        return dxt_fail(err, "%s: op index %d out of range", r->path, op);
+    if (r->dset[op][d] < 0)
+        return dxt_fail(err, "%s: dataset 'ops/%s/%s' absent", r->path, r->info[op].name,
+                        dxt_name_str(dxt_dset_names[d]));
+    return r->dset[op][d];
+}
+
 int64_t dxt_reader_read(dxt_reader *r, int op, int64_t first, int64_t nrows, int64_t *step,
                         int64_t *time_ns, int64_t *wait, int64_t *tokens, double *clock_hz,
                         dxt_error *err)

@@ -138,19 +138,30 @@ DXTREC_API dxtrecResult_t dxtrec_attach_device(dxtrec_t *rec, int op, const int6
  * work queued before it, into the ring; the writer thread drains it.
  * Never synchronizes; costs a capture check and one kernel launch (one
  * block: two dependent device-memory round trips and a system fence on the
- * GPU). Inside a stream capture (e.g. torch.cuda.graph) the kernel becomes a
- * node of the graph and every replay records a row of each attached op,
- * numbered the last step + 1 (the step argument is then ignored;
- * DXTREC_STEP_AUTO does the same outside).
+ * GPU). The counters are cumulative: recording one step in K (the others
+ * simply not calling it) loses no wait, only per-step detail.
+ * Inside a stream capture (e.g. torch.cuda.graph) nothing is queued on
+ * stream: the capture's graph gets one node of the kernel with no
+ * dependency, so that each replay runs it beside its first kernels, off
+ * the job's critical path. At the start of each replay it records the row
+ * the previous replay left pending: the counters as the replay finds them
+ * (a kernel of the replay that adds to them within its first microseconds
+ * may be partly in that row), numbered on from the last step (the step
+ * argument is then ignored; a capture with k calls numbers k steps per
+ * replay and records one row per replay, its last step). The last replay's
+ * row is taken by dxtrec_close (synchronize first) or by the next call
+ * outside a capture, whose row then holds its counts too (that step has no
+ * row of its own). DXTREC_STEP_AUTO outside a capture: the last step + 1.
  * A full ring drops the step on the GPU, counted in the file. Use one stream
  * at a time per recorder (steps are numbered in launch order) and the step
  * path or record/record_device for an op, not both. DXTREC_ERR_INVALID_ARG
- * before any attach, DXTREC_ERR_CUDA when the launch fails (counted as
- * dropped), DXTREC_ERR_NO_CUDA in builds without CUDA. Rows of launches that
- * have not run by dxtrec_close (after a wait of a few seconds) are dropped:
- * synchronize first; they are counted as dropped in the file. A graph captured
- * with this recorder must not be replayed after dxtrec_close (its ring is then
- * never freed, so such a replay writes nowhere harmful, but records nothing). */
+ * before any attach, DXTREC_ERR_CUDA when the launch (or adding the node)
+ * fails (counted as dropped), DXTREC_ERR_NO_CUDA in builds without CUDA.
+ * Rows of launches that have not run by dxtrec_close (after a wait of a few
+ * seconds) are dropped: synchronize first; they are counted as dropped in
+ * the file. A graph captured with this recorder must not be replayed after
+ * dxtrec_close (its ring is then never freed, so such a replay writes
+ * nowhere harmful, but records nothing). */
 DXTREC_API dxtrecResult_t dxtrec_step_device(dxtrec_t *rec, int64_t step, void *stream);
 
 /* Block until every row recorded before this call is in the file and flushed. */

@@ -1,12 +1,12 @@
 // step_kernel.cu - the step kernel of libdxtrec's capture-safe CUDA path
-// (layout and contract: step_kernel.h) and the %globaltimer reader the
-// writer uses to put GPU times on the Unix clock. Built into libdxtrec by
+// (layout, modes and contract: step_kernel.h) and the %globaltimer reader
+// the writer uses to put GPU times on the Unix clock. Built into libdxtrec by
 // nvcc where it is found (Makefile: recorder/*.cu).
 //
 // Owner: the GPU side of dxtrace.
 //
-// One block, written for latency (it runs on the job's stream, between the
-// job's kernels, so its whole duration is the job's cost):
+// One block, written for latency (an eager launch runs on the job's stream,
+// between the job's kernels, so its whole duration is the job's cost):
 //   1. at once, in parallel: a thread of its own warp reads %globaltimer and claims a slot
 //      (a load of the claim position and of the writer's position as last
 //      seen, then one CAS; the host's position is read over the bus only
@@ -17,6 +17,9 @@
 //   2. after one barrier, every thread stores its word into the slot in
 //      host memory (one coalesced pass) and fences at system scope;
 //   3. after a second barrier, the claiming thread stores the slot's sequence word.
+// A REPLAY or CLOSE launch numbers its pending row before it claims (it runs
+// beside the job's kernels, or at close: its latency costs the job nothing),
+// and claims nothing when no row is pending.
 // A full ring drops the step (counted in the device block, and copied to
 // the host block for the writer) and is never overwritten. The counts the
 // host reads only at close (launches run) are fire-and-forget reductions.
@@ -85,6 +88,26 @@ __device__ void count_drop(const dxtrec_step_args &a, long long step)
     h[DXTREC_HCTL_DROPPED] = (long long)dropped;
 }
 
+// The claiming thread of a REPLAY or CLOSE launch (one at a time: launches on
+// one stream, a replay's root node, close): the pending row's step in *step;
+// 1 when a row is pending. REPLAY then numbers its replay's steps and leaves
+// the last one pending; CLOSE leaves nothing pending.
+__device__ int take_pending(const dxtrec_step_args &a, long long *step)
+{
+    volatile long long *ctl = reinterpret_cast<volatile long long *>(a.dctl);
+    const long long next = ctl[DXTREC_DCTL_NEXT_STEP], pending = ctl[DXTREC_DCTL_PENDING];
+    *step = next - 1;
+    if (a.mode == DXTREC_STEP_MODE_REPLAY) {
+        ctl[DXTREC_DCTL_NEXT_STEP] = next + a.replay_steps;
+        ctl[DXTREC_DCTL_PENDING] = 1;
+    } else {
+        ctl[DXTREC_DCTL_PENDING] = 0;
+    }
+    return pending != 0;
+}
+
+#define NO_ROW (-2LL) // s_pos: nothing to record (claim_slot's -1: ring full)
+
 // Word w of the slot as far as the table says it: *value for a present word
 // (header words: 0), *src the counter to read for a data word (NULL: 0).
 __device__ __forceinline__ void slot_source(const dxtrec_step_args &a, int w, long long *value,
@@ -129,8 +152,16 @@ __global__ void __launch_bounds__(256) dxtrec_step_kernel(const dxtrec_step_args
         slot_source(a, w0, &v0, &src0);
     if (tid == claimer) {
         s_time = globaltimer_ns();
-        s_pos = claim_slot(a);
-    } else if (tid == numberer) {
+        if (a.mode == DXTREC_STEP_MODE_STEP) {
+            s_pos = claim_slot(a);
+        } else {
+            long long step;
+            s_pos = take_pending(a, &step) ? claim_slot(a) : NO_ROW;
+            s_step = step;
+        }
+    } else if (tid == numberer && a.mode == DXTREC_STEP_MODE_STEP) {
+        // an eager step after replays takes the pending row's place
+        *reinterpret_cast<volatile long long *>(sword(a.dctl, DXTREC_DCTL_PENDING)) = 0;
         if (a.auto_step) {
             s_step = (long long)atomicAdd(uword(a.dctl, DXTREC_DCTL_NEXT_STEP), 1ull);
         } else {
@@ -168,7 +199,7 @@ __global__ void __launch_bounds__(256) dxtrec_step_kernel(const dxtrec_step_args
         __syncthreads();
         if (tid == claimer)
             *reinterpret_cast<volatile long long *>(slot + DXTREC_SLOT_SEQ) = pos + 1;
-    } else if (tid == claimer) {
+    } else if (pos != NO_ROW && tid == claimer) {
         count_drop(a, s_step);
     }
     if (tid == claimer && a.eager)
@@ -204,6 +235,34 @@ extern "C" int dxtrec_step_launch(const dxtrec_step_args *args, void *stream)
     config.attrs = &attr;
     config.numAttrs = 1;
     return (int)cudaLaunchKernelExC(&config, (const void *)dxtrec_step_kernel, params);
+}
+
+// The kernel node of args (params: its one argument's address).
+static cudaKernelNodeParams node_params(const dxtrec_step_args *args, void **params)
+{
+    params[0] = const_cast<dxtrec_step_args *>(args);
+    cudaKernelNodeParams p = {};
+    p.func = (void *)dxtrec_step_kernel;
+    p.gridDim = dim3(1);
+    p.blockDim = dim3(args->threads);
+    p.kernelParams = params;
+    return p;
+}
+
+// A root node: no dependency, so that it runs beside the replay's first kernels.
+extern "C" int dxtrec_step_node_add(const dxtrec_step_args *args, void *graph, void **node)
+{
+    void *params[1];
+    const cudaKernelNodeParams p = node_params(args, params);
+    return (int)cudaGraphAddKernelNode(reinterpret_cast<cudaGraphNode_t *>(node),
+                                       static_cast<cudaGraph_t>(graph), nullptr, 0, &p);
+}
+
+extern "C" int dxtrec_step_node_set(const dxtrec_step_args *args, void *node)
+{
+    void *params[1];
+    const cudaKernelNodeParams p = node_params(args, params);
+    return (int)cudaGraphKernelNodeSetParams(static_cast<cudaGraphNode_t>(node), &p);
 }
 
 extern "C" int dxtrec_step_kernels_load(void)

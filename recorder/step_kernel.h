@@ -8,8 +8,21 @@
  * device counters into one slot of a ring in mapped pinned host memory: the
  * kernel writes the slot straight to the host (its words, a system fence,
  * then the slot's sequence word), and the writer thread reads it with plain
- * CPU loads. No CUDA call drains the ring, and a launch can be captured into
- * a CUDA graph and replayed any number of times (each replay adds its slot).
+ * CPU loads. No CUDA call drains the ring.
+ *
+ * Modes (args.mode):
+ * - STEP: an eager launch on the job's stream, after the step's work: the
+ *   row of its step (given, or DCTL_NEXT_STEP with auto_step);
+ * - REPLAY: the node a stream capture gets (steps_cuda.c adds it as a root
+ *   of the graph, with no dependency, so that it runs beside the replay's
+ *   first kernels, off the job's critical path): at the start of each replay
+ *   it records the row the previous replay left pending (the counters as the
+ *   replay finds them: after the previous replay's last step, numbered
+ *   DCTL_NEXT_STEP - 1), then numbers this replay's replay_steps steps
+ *   (DCTL_NEXT_STEP += replay_steps) and leaves its last one pending;
+ * - CLOSE: launched by close on the recorder's own stream: the pending row,
+ *   if any. An eager launch after replays takes the pending row's place
+ *   (its counters hold the pending step's counts too: nothing is lost).
  *
  * Two control blocks:
  * - the device block (device memory, DXTREC_DCTL_WORDS words): the claim
@@ -44,6 +57,7 @@ enum {
     DXTREC_DCTL_DROP_LAST,     /* largest dropped step (INT64_MIN: none) */
     DXTREC_DCTL_DROPPED_EAGER, /* of those, launches made outside a capture */
     DXTREC_DCTL_EAGER_SEEN,    /* launches made outside a capture that have run */
+    DXTREC_DCTL_PENDING,       /* 1: a replay's last step awaits its row (REPLAY, CLOSE) */
     DXTREC_DCTL_WORDS
 };
 
@@ -69,6 +83,9 @@ enum {
 
 #define DXTREC_SLOT_EAGER 1 /* FLAGS: launched outside a capture */
 
+/* args.mode */
+enum { DXTREC_STEP_MODE_STEP = 0, DXTREC_STEP_MODE_REPLAY, DXTREC_STEP_MODE_CLOSE };
+
 /* Threads of a launch: one per slot word but SEQ, in whole warps, plus two
  * warps of their own for the claim and the step number (at most 256; wider
  * slots take several words per thread). */
@@ -86,8 +103,10 @@ typedef struct dxtrec_step_args {
     int64_t step;                 /* the row's step unless auto_step */
     uint64_t capacity;            /* slots in the ring */
     int nops, n, slot_words, threads;
-    int auto_step;                /* 1: the step is DCTL_NEXT_STEP (captured launches) */
-    int eager;                    /* 1: launched outside a capture */
+    int auto_step;                /* STEP: 1: the step is DCTL_NEXT_STEP */
+    int eager;                    /* 1: launched by dxtrec_step_device outside a capture */
+    int mode;                     /* DXTREC_STEP_MODE_* */
+    int replay_steps;             /* REPLAY: steps one replay makes (step() calls captured) */
     int pdl;                      /* 1: programmatic dependent launch (DXTREC_STEP_PDL=1) */
 } dxtrec_step_args;
 
@@ -99,6 +118,12 @@ static inline int dxtrec_step_slot_words(int nops, int n)
 
 /* Queue the step kernel on stream (a cudaStream_t). Returns a cudaError_t. */
 int dxtrec_step_launch(const dxtrec_step_args *args, void *stream);
+
+/* Add the step kernel with args (mode REPLAY) to graph (a cudaGraph_t being
+ * captured) as a root node, *node its cudaGraphNode_t; set a node's args
+ * again. Return a cudaError_t. */
+int dxtrec_step_node_add(const dxtrec_step_args *args, void *graph, void **node);
+int dxtrec_step_node_set(const dxtrec_step_args *args, void *node);
 
 /* Load the kernels now (not lazily at a first launch that may be a capture).
  * Returns a cudaError_t. */

@@ -9,9 +9,15 @@
  * The caller pays one capture check and one kernel launch per step (all ops
  * at once). The kernel writes each step's slot straight into a ring in
  * mapped pinned host memory (a full ring is never overwritten: the step is
- * dropped on the GPU and counted). Launched inside a stream capture, the
- * kernel is a node of the graph: every replay adds a slot, its step the
- * device's next step (the last step + 1).
+ * dropped on the GPU and counted). Inside a stream capture nothing is
+ * launched: the capture's graph gets one root node of the kernel (mode
+ * REPLAY, step_kernel.h), added at its first step() and told how many
+ * step() calls it captured at each later one. It runs beside the replay's
+ * first kernels, off the job's critical path: it records the row the
+ * previous replay left pending (the counters after its last step) and
+ * numbers this replay's steps. The last replay's row is taken by close (a
+ * CLOSE launch on the recorder's own stream, by the writer, before its last
+ * drain) or by the next eager step (which then holds its counts).
  *
  * The writer thread, every poll, makes no CUDA call: it reads the slots from
  * its position on with plain loads (a slot is complete when its sequence word
@@ -63,13 +69,19 @@ struct dxtrec_steps {
     cudaStream_t stream;          /* the recorder's own: set-up, attach, timer, close */
     dxtrec_step_args args;        /* every launch's arguments but step, auto_step, eager */
     pthread_mutex_t attach_lock;
+    pthread_mutex_t capture_lock; /* the capture that has the REPLAY node: */
+    unsigned long long cap_id;    /* its id, its graph, */
+    cudaGraph_t cap_graph;
+    cudaGraphNode_t cap_node;     /* the node (NULL: none yet) */
+    dxtrec_step_args cap_args;    /* and the node's arguments */
     _Atomic int *attached;        /* per op: 1 when counters are attached */
     _Atomic uint64_t launched;    /* launches outside a capture */
-    _Atomic uint64_t captured;    /* launches into a capture: the ring may outlive close */
+    _Atomic uint64_t captured;    /* graphs with a REPLAY node: the ring may outlive close */
     _Atomic int64_t step_launched; /* the latest explicit step launched (INT64_MIN: none) */
     /* writer thread only */
     uint64_t tail, dropped_seen, eager_taken;
     int accounted;                /* what never arrived is counted (steps_account) */
+    int close_row_taken;          /* the last replay's pending row: CLOSE launched */
     int64_t last_step;            /* of the last slot drained; INT64_MIN: none */
     int64_t time_offset_ns;       /* Unix ns = %globaltimer + offset */
     int64_t time_width_ns;        /* the host interval that offset was measured in */
@@ -197,6 +209,7 @@ static void steps_release(dxtrec_steps *s)
         cudaStreamDestroy(s->stream);
     cudaGetLastError();
     pthread_mutex_destroy(&s->attach_lock);
+    pthread_mutex_destroy(&s->capture_lock);
     free(s->attached);
     free(s);
 }
@@ -239,6 +252,7 @@ static dxtrec_steps *steps_new(dxtrec_t *rec)
         goto fail;
     }
     pthread_mutex_init(&s->attach_lock, NULL);
+    pthread_mutex_init(&s->capture_lock, NULL);
     s->attached = attached;
     s->nops = nops, s->n = n, s->slot_words = slot_words;
     s->capacity = steps_capacity(rec, (size_t)slot_words * sizeof(int64_t));
@@ -353,6 +367,54 @@ static void drop_steps(dxtrec_t *rec, dxtrec_steps *s, uint64_t n, int64_t first
             dxtrec_count_drops(rec, op, n, first, last);
 }
 
+/* The capture's status, id and graph (the signature changed in CUDA 12 and 13). */
+static cudaError_t capture_info(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
+                                unsigned long long *id, cudaGraph_t *graph)
+{
+#if CUDART_VERSION >= 13000
+    return cudaStreamGetCaptureInfo(stream, status, id, graph, NULL, NULL, NULL);
+#elif CUDART_VERSION >= 12000
+    return cudaStreamGetCaptureInfo(stream, status, id, graph, NULL, NULL);
+#else
+    return cudaStreamGetCaptureInfo_v2(stream, status, id, graph, NULL, NULL);
+#endif
+}
+
+/* step() inside a capture of stream: the capture's REPLAY node, a root of its
+ * graph, added at its first step() and told of every later one (a replay then
+ * numbers that many steps). Nothing is queued on the stream. */
+static dxtrecResult_t step_captured(dxtrec_t *rec, dxtrec_steps *s, cudaStream_t stream)
+{
+    enum cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    unsigned long long id = 0;
+    cudaGraph_t graph = NULL;
+    cudaError_t e = capture_info(stream, &status, &id, &graph);
+    if (e == cudaSuccess && (status != cudaStreamCaptureStatusActive || !graph))
+        e = cudaErrorStreamCaptureInvalidated;
+    pthread_mutex_lock(&s->capture_lock);
+    if (e == cudaSuccess && s->cap_node && s->cap_id == id && s->cap_graph == graph) {
+        s->cap_args.replay_steps++;
+        e = (cudaError_t)dxtrec_step_node_set(&s->cap_args, s->cap_node);
+        if (e != cudaSuccess)
+            s->cap_args.replay_steps--;
+    } else if (e == cudaSuccess) {
+        dxtrec_step_args args = s->args;
+        args.mode = DXTREC_STEP_MODE_REPLAY, args.replay_steps = 1, args.pdl = 0;
+        void *node = NULL;
+        e = (cudaError_t)dxtrec_step_node_add(&args, graph, &node);
+        if (e == cudaSuccess) {
+            s->cap_id = id, s->cap_graph = graph, s->cap_node = node, s->cap_args = args;
+            atomic_fetch_add_explicit(&s->captured, 1, memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&s->capture_lock);
+    if (e == cudaSuccess)
+        return DXTREC_SUCCESS;
+    cudaGetLastError(); /* not left for the job's own error checks */
+    dxtrec_cuda_report(rec, "step_device: adding the step node to the captured graph", e);
+    return DXTREC_ERR_CUDA;
+}
+
 dxtrecResult_t dxtrec_step_device(dxtrec_t *rec, int64_t step, void *stream)
 {
     if (!rec)
@@ -366,24 +428,25 @@ dxtrecResult_t dxtrec_step_device(dxtrec_t *rec, int64_t step, void *stream)
                       rec->dir);
         return DXTREC_ERR_INVALID_ARG;
     }
-    dxtrec_step_args args = s->args;
     enum cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     if (cudaStreamIsCapturing((cudaStream_t)stream, &capture) != cudaSuccess) {
         cudaGetLastError(); /* the launch says what is wrong with the stream */
         capture = cudaStreamCaptureStatusNone;
     }
-    args.eager = capture == cudaStreamCaptureStatusNone;
-    args.auto_step = !args.eager || step == DXTREC_STEP_AUTO;
+    if (capture != cudaStreamCaptureStatusNone)
+        return step_captured(rec, s, (cudaStream_t)stream);
+    dxtrec_step_args args = s->args;
+    args.eager = 1;
+    args.auto_step = step == DXTREC_STEP_AUTO;
     args.step = step;
-    atomic_fetch_add_explicit(args.eager ? &s->launched : &s->captured, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->launched, 1, memory_order_relaxed);
     if (!args.auto_step) /* for close's count of steps that never ran (steps increase) */
         atomic_store_explicit(&s->step_launched, step, memory_order_relaxed);
     cudaError_t e = (cudaError_t)dxtrec_step_launch(&args, stream);
     if (e == cudaSuccess)
         return DXTREC_SUCCESS;
     cudaGetLastError(); /* not left for the job's own error checks */
-    if (args.eager)
-        atomic_fetch_sub_explicit(&s->launched, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->launched, 1, memory_order_relaxed);
     if (!args.auto_step)
         drop_steps(rec, s, 1, step, step);
     dxtrec_cuda_report(rec, "step_device: launching the step kernel", e);
@@ -467,6 +530,23 @@ static int steps_pending(const dxtrec_steps *s)
     return pending > INT32_MAX ? INT32_MAX : (int)pending;
 }
 
+/* Writer, once closing: when graphs were captured, the last replay's pending
+ * row (a CLOSE launch on the recorder's stream, waited for: the job has
+ * synchronized before close, so the counters are final). */
+static void take_close_row(dxtrec_t *rec, dxtrec_steps *s)
+{
+    s->close_row_taken = 1;
+    dxtrec_step_args args = s->args;
+    args.mode = DXTREC_STEP_MODE_CLOSE, args.pdl = 0;
+    cudaError_t e = (cudaError_t)dxtrec_step_launch(&args, s->stream);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(s->stream);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        dxtrec_cuda_report(rec, "close: the last replay's row", e);
+    }
+}
+
 int dxtrec_steps_poll(dxtrec_t *rec, dxtrec_steps *s, double clock_hz)
 {
     if (atomic_load_explicit(&rec->test_hold_steps, memory_order_acquire)) {
@@ -476,6 +556,9 @@ int dxtrec_steps_poll(dxtrec_t *rec, dxtrec_steps *s, double clock_hz)
     if (dxtrec_now_mono_s() - s->timer_last_s >= STEPS_TIMER_INTERVAL_S &&
         measure_time_offset(s) != cudaSuccess)
         cudaGetLastError(); /* the last offset stays */
+    if (!s->close_row_taken && !atomic_load_explicit(&rec->accepting, memory_order_relaxed) &&
+        atomic_load_explicit(&s->captured, memory_order_relaxed) > 0)
+        take_close_row(rec, s);
     count_kernel_drops(rec, s);
     drain_slots(rec, s, clock_hz);
     return steps_pending(s);

@@ -1,24 +1,38 @@
 #!/bin/sh
 # bench_analyze.sh - the analysis benchmark of `make bench` (scripts/bench.sh
-# calls it): dxt-synth writes a simulated trace (RANKS x STEPS, one slow
-# source rank), then dxt-analyze analyzes it; prints the time and peak memory
-# of both and the trace's bytes per row on disk vs raw.
-#   scripts/bench_analyze.sh [BUILD_DIR] [RANKS] [STEPS]     (default build 64 2000)
-# Kept short for make bench (64 x 2,000: about 10 s on 2 cores); the 256-rank,
-# 10,000-step figure is measured by hand with the same commands (see the note).
-# Owner: the performance engineer.
+# calls it). For each size RANKSxSTEPS: dxt-synth writes a simulated trace (2
+# ops, tokens, one slow source rank); then, in the same run, the floor (every
+# wait and tokens dataset read once with plain H5Dread, one thread:
+# bench_read floor), dxt-analyze with 1 decoding thread and with the default
+# (online CPUs): wall time, ratio to the floor, peak memory; the time per stage
+# (bench_read stages); and a projection to EP16384 x 10,000 steps from the
+# measured throughput. Wall times need a calm machine (user: CPU seconds, less
+# sensitive to other load).
+#   scripts/bench_analyze.sh [BUILD_DIR]
+# Environment:
+#   BENCH_SIZES    sizes, default "64x2000" (short, for make bench); the issue-15
+#                  set: "256x2000 1024x500 4096x200" (4096x200: 53 GB raw, ~14 GB
+#                  on disk, long to generate: run it by hand)
+#   BENCH_TRACES   keep the traces in this directory and reuse them (default: a
+#                  temporary directory, removed at the end)
+#   BENCH_THREADS  thread counts of dxt-analyze, default "1 N" (N: online CPUs)
+# Owner: the performance engineer (issue 15).
 set -u
 BUILD=${1:-build}
-RANKS=${2:-64}
-STEPS=${3:-2000}
+SIZES=${BENCH_SIZES:-64x2000}
+CPUS=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+THREADS=${BENCH_THREADS:-"1 $CPUS"}
 SYNTH="$BUILD/bin/dxt-synth"
 ANALYZE="$BUILD/bin/dxt-analyze"
-for tool in "$SYNTH" "$ANALYZE"; do
+READ="$BUILD/bench/bench_read"
+for tool in "$SYNTH" "$ANALYZE" "$READ"; do
     [ -x "$tool" ] || { echo "bench_analyze: $tool not built (run make)" >&2; exit 1; }
 done
 [ -x /usr/bin/time ] || { echo "bench_analyze: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dxt-bench-analyze.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
+TRACES=${BENCH_TRACES:-$TMP}
+mkdir -p "$TRACES" || exit 1
 
 # wall seconds, user seconds, peak RSS KiB of a command (its output to $TMP/out)
 measure() {
@@ -26,19 +40,82 @@ measure() {
         echo "bench_analyze: failed: $*" >&2; tail -n 5 "$TMP/err" >&2; return 1; }
     cat "$TMP/time"
 }
+value() { sed -n "s/^$1 //p" "$2"; }   # key, file of "key value" lines
 
-echo "analysis of a simulated trace: $RANKS ranks x $STEPS steps, 2 ops, tokens recorded"
-set -- $(measure "$SYNTH" -q -n "$RANKS" -t "$STEPS" -s 7 -o "$TMP/trace" \
-                 --fault slow_source:rank=3,x=1.5) || exit 1
-printf '  dxt-synth    wall %6.2f s  user %6.2f s  peak RSS %6d MiB\n' "$1" "$2" $(($3 / 1024))
-bytes=$(du -sb "$TMP/trace" | cut -f1)
-raw=$((RANKS * STEPS * 2 * (RANKS * 16 + 16)))
-rows=$((STEPS * 2))
-printf '  trace        %d MiB on disk: %d bytes per row (one rank, one op) vs %d raw (%d%%)\n' \
-    $((bytes >> 20)) $((bytes / rows / RANKS)) $((raw / rows / RANKS)) $((bytes * 100 / raw))
-set -- $(measure "$ANALYZE" --format json "$TMP/trace") || exit 1
-findings=$(grep -o '"kind"' "$TMP/out" | wc -l)
-printf '  dxt-analyze  wall %6.2f s  user %6.2f s  peak RSS %6d MiB  (%d finding(s))\n' \
-    "$1" "$2" $(($3 / 1024)) "$findings"
-printf '  analysis     %.2f us per rank-row (%d ranks x %d rows)\n' \
-    "$(echo "$1 $RANKS $rows" | awk '{print $1 * 1e6 / ($2 * $3)}')" "$RANKS" "$rows"
+# The trace of ranks x steps, made once (reused from BENCH_TRACES when complete).
+make_trace() {
+    dir="$TRACES/ep$1x$2"
+    if [ -f "$dir/.complete" ]; then
+        echo "  dxt-synth    (reused $dir)"
+        return 0
+    fi
+    rm -rf "$dir"
+    set -- $(measure "$SYNTH" -q -n "$1" -t "$2" -s 7 -o "$dir" \
+                     --fault slow_source:rank=3,x=1.5) || return 1
+    printf '  dxt-synth    wall %7.1f s  peak RSS %6d MiB\n' "$1" $(($3 / 1024))
+    touch "$dir/.complete"
+}
+
+bench_size() {
+    ranks=$1 steps=$2 dir="$TRACES/ep$1x$2"
+    raw=$((ranks * steps * 2 * ranks * 16))
+    echo "EP$ranks x $steps steps (2 ops, tokens): $((raw >> 20)) MiB of wait + tokens raw"
+    make_trace "$ranks" "$steps" || return 1
+    bytes=$(du -sb "$dir" | cut -f1)
+    printf '  trace        %d MiB on disk (%d%% of raw)\n' $((bytes >> 20)) $((bytes * 100 / raw))
+    set -- $(measure "$READ" floor "$dir") || return 1
+    floor=$(value floor_s "$TMP/out")
+    printf '  floor        %7.2f s  (plain H5Dread, 1 thread: %.0f MB/s raw)  peak RSS %d MiB  user %.1f s\n' \
+        "$floor" "$(echo "$raw $floor" | awk '{print $1 / $2 / 1e6}')" $(($3 / 1024)) "$2" 
+    for t in $THREADS; do
+        set -- $(DXT_THREADS=$t measure "$ANALYZE" --format json "$dir") || return 1
+        printf '  dxt-analyze  %7.2f s  %d thread(s)  ratio to the floor %.2f  peak RSS %d MiB  user %.1f s\n' \
+            "$1" "$t" "$(echo "$1 $floor" | awk '{print $1 / $2}')" $(($3 / 1024)) "$2"
+        echo "$ranks $steps $1 $t" >>"$TMP/runs"
+    done
+    DXT_THREADS=$CPUS "$READ" stages "$dir" >"$TMP/stages" || return 1
+    printf '  stages       (%s threads) open %.2f  read %.2f  decode %.2f cpu-s (wait %.2f)  sums %.2f  classify %.2f  report %.2f  total %.2f s\n' \
+        "$(value threads "$TMP/stages")" "$(value open_s "$TMP/stages")" \
+        "$(value read_s "$TMP/stages")" "$(value decode_cpu_s "$TMP/stages")" \
+        "$(value wait_s "$TMP/stages")" "$(value sums_s "$TMP/stages")" \
+        "$(value classify_s "$TMP/stages")" "$(value report_s "$TMP/stages")" \
+        "$(value total_s "$TMP/stages")"
+    echo "$ranks $steps $(value classify_s "$TMP/stages") $(value report_s "$TMP/stages")" \
+        >>"$TMP/classify"
+    # more lines for this trace (the MPI analysis at P = 1, 2): scripts/bench_mpi.sh
+    # BUILD TRACE FLOOR_S, when present, prints them
+    if [ -f scripts/bench_mpi.sh ]; then
+        sh scripts/bench_mpi.sh "$BUILD" "$dir" "$floor" || return 1
+    fi
+}
+
+status=0
+for size in $SIZES; do
+    bench_size "${size%x*}" "${size#*x}" || status=1
+done
+[ -f "$TMP/runs" ] || exit 1
+
+# Projection: the largest size measured gives the read throughput (raw bytes a
+# second at the default threads, one process) and the cost of the rest per
+# cell-window (classify + report scale as N^2 x windows, 100 windows).
+awk -v cpus="$CPUS" '
+    FNR == NR { if ($4 == cpus || !(($1 * $1 * $2) in best)) { best[$1 * $1 * $2] = $3; n[$1 * $1 * $2] = $1; t[$1 * $1 * $2] = $2 } next }
+    { rest[$1] = $3 + $4 }
+    END {
+        big = 0; for (k in best) if (k + 0 > big + 0) big = k
+        N = n[big]; T = t[big]; raw = N * N * T * 2 * 16
+        cls = rest[N]; if (cls == "") cls = 0
+        read = best[big] - cls; if (read <= 0) read = best[big]
+        bps = raw / read
+        NN = 16384; TT = 10000; RAW = NN * NN * TT * 2 * 16
+        CLS = cls * (NN / N) * (NN / N)
+        printf "projection   EP%d x %d steps (%.0f TB raw) from EP%d x %d: %.2f GB/s raw a process, classify + report %.0f s (one process)\n", NN, TT, RAW / 1e12, N, T, bps / 1e9, CLS
+        printf "             processes P:   "
+        for (p = 1; p <= 65536; p *= 4) printf "%9d", p
+        printf "\n             minutes:       "
+        for (p = 1; p <= 65536; p *= 4) printf "%9.1f", (RAW / bps / p + CLS) / 60
+        printf "\n"
+        if (CLS >= 60) printf "             a report in a minute: not reachable by reading faster alone (classify + report take %.0f s)\n", CLS
+        else printf "             a report in a minute: P >= %d\n", int(RAW / bps / (60 - CLS)) + 1
+    }' "$TMP/runs" "$TMP/classify"
+exit $status

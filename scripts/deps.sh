@@ -9,7 +9,7 @@
 # (CI, `make deps`, `make test`); nothing requires them: --check ignores them, and otherwise
 # their absence is only named (those tests skip, dxt-analyze is built without MPI).
 set -u
-PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libjansson-dev libcmocka-dev gnuplot-nox python3 python3-numpy python3-h5py python3-jsonschema clang"
+PKGS="build-essential pkg-config libhdf5-dev hdf5-tools libjansson-dev zlib1g-dev libdeflate-dev libcmocka-dev gnuplot-nox python3 python3-numpy python3-h5py python3-jsonschema clang"
 TEST_PKGS="python3-torch openmpi-bin libopenmpi-dev"
 
 missing_of() {  # the packages of $* that are not installed

@@ -3,9 +3,10 @@
  * precedence over libcudart's in the test binary, run by a thread of its own
  * with streams, events, copies, device memory, the calibration kernel, the
  * %globaltimer kernel and a model of the step kernel (recorder/step_kernel.cu:
- * the same claim, drop and write steps in C, one launch at a time under the
- * fake's lock), and stream capture (launches and writes into a capturing
- * stream are kept in a graph that fake_replay queues again). Plus the tests'
+ * the same modes, claim, drop and write steps in C, one launch at a time under
+ * the fake's lock), and stream capture (launches and writes into a capturing
+ * stream are kept in a graph that fake_replay queues again, after the graph's
+ * root kernel node when one was added). Plus the tests'
  * common helpers. Included by one test file per binary.
  *
  * Owner: the GPU side of dxtrace. */
@@ -76,6 +77,9 @@ static struct {
     /* the graph: ops queued into a capturing stream, queued again by fake_replay */
     fake_op graph[FAKE_GRAPH_OPS];
     int graph_ops;
+    fake_op graph_root; /* the root kernel node (cudaGraphAddKernelNode), queued first */
+    int has_root;
+    unsigned long long capture_id; /* of the latest capture */
     /* calls that copy or wait (copies, memsets, synchronizes) made by a thread
      * other than the test's own: the recorder's writer */
     pthread_t test_thread;
@@ -172,10 +176,19 @@ static void fake_step_write(const dxtrec_step_args *a, uint64_t pos, int64_t ste
 static void fake_step_kernel(const dxtrec_step_args *a)
 {
     int64_t *ctl = a->dctl, step = a->step;
-    if (a->auto_step)
+    if (a->mode != DXTREC_STEP_MODE_STEP) { /* REPLAY, CLOSE: the pending row, if any */
+        const int pending = ctl[DXTREC_DCTL_PENDING] != 0;
+        step = ctl[DXTREC_DCTL_NEXT_STEP] - 1;
+        if (a->mode == DXTREC_STEP_MODE_REPLAY)
+            ctl[DXTREC_DCTL_NEXT_STEP] += a->replay_steps;
+        ctl[DXTREC_DCTL_PENDING] = a->mode == DXTREC_STEP_MODE_REPLAY;
+        if (!pending)
+            return;
+    } else if (ctl[DXTREC_DCTL_PENDING] = 0, a->auto_step) {
         step = ctl[DXTREC_DCTL_NEXT_STEP]++;
-    else if (ctl[DXTREC_DCTL_NEXT_STEP] < step + 1)
+    } else if (ctl[DXTREC_DCTL_NEXT_STEP] < step + 1) {
         ctl[DXTREC_DCTL_NEXT_STEP] = step + 1;
+    }
     const uint64_t head = (uint64_t)ctl[DXTREC_DCTL_HEAD];
     if (head - (uint64_t)ctl[DXTREC_DCTL_TAIL_SEEN] >= a->capacity) { /* looks full */
         const int64_t tail = __atomic_load_n(a->hctl + DXTREC_HCTL_TAIL, __ATOMIC_ACQUIRE);
@@ -360,6 +373,70 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureSta
     return cudaSuccess;
 }
 
+/* The capture's status, id and graph (recorder/steps_cuda.c's capture_info:
+ * the signature of CUDA 13, of 12, of 11's _v2). */
+static cudaError_t fake_capture_info(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
+                                     unsigned long long *id, cudaGraph_t *graph,
+                                     const void *deps, const void *edges, const size_t *ndeps)
+{
+    assert_null(deps), assert_null(edges), assert_null(ndeps);
+    pthread_mutex_lock(&gpu.lock);
+    *status = stream->capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+    *id = stream->capturing ? gpu.capture_id : 0;
+    *graph = stream->capturing ? (cudaGraph_t)gpu.graph : NULL;
+    pthread_mutex_unlock(&gpu.lock);
+    return cudaSuccess;
+}
+
+#if CUDART_VERSION >= 13000
+cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
+                                     unsigned long long *id, cudaGraph_t *graph,
+                                     const cudaGraphNode_t **deps,
+                                     const cudaGraphEdgeData **edges, size_t *ndeps)
+{
+    return fake_capture_info(stream, status, id, graph, deps, edges, ndeps);
+}
+#elif CUDART_VERSION >= 12000
+cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
+                                     unsigned long long *id, cudaGraph_t *graph,
+                                     const cudaGraphNode_t **deps, size_t *ndeps)
+{
+    return fake_capture_info(stream, status, id, graph, deps, NULL, ndeps);
+}
+#else
+cudaError_t cudaStreamGetCaptureInfo_v2(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
+                                        unsigned long long *id, cudaGraph_t *graph,
+                                        const cudaGraphNode_t **deps, size_t *ndeps)
+{
+    return fake_capture_info(stream, status, id, graph, deps, NULL, ndeps);
+}
+#endif
+
+/* The step kernel as the graph's root node (one per graph in the fake). */
+cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t *node, cudaGraph_t graph,
+                                   const cudaGraphNode_t *deps, size_t ndeps,
+                                   const struct cudaKernelNodeParams *p)
+{
+    assert_ptr_equal(graph, (cudaGraph_t)gpu.graph);
+    assert_int_equal(ndeps, 0), assert_null(deps);
+    pthread_mutex_lock(&gpu.lock);
+    assert_false(gpu.has_root);
+    gpu.graph_root = (fake_op){.kind = OP_STEP, .step = *(const dxtrec_step_args *)p->kernelParams[0]};
+    gpu.has_root = 1;
+    pthread_mutex_unlock(&gpu.lock);
+    *node = (cudaGraphNode_t)&gpu.graph_root;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphKernelNodeSetParams(cudaGraphNode_t node, const struct cudaKernelNodeParams *p)
+{
+    assert_ptr_equal(node, (cudaGraphNode_t)&gpu.graph_root);
+    pthread_mutex_lock(&gpu.lock);
+    gpu.graph_root.step = *(const dxtrec_step_args *)p->kernelParams[0];
+    pthread_mutex_unlock(&gpu.lock);
+    return cudaSuccess;
+}
+
 cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode *mode)
 {
     *mode = cudaStreamCaptureModeGlobal;
@@ -534,13 +611,15 @@ static inline void fake_capture(cudaStream_t s, int on)
     pthread_mutex_lock(&gpu.lock);
     s->capturing = on;
     if (on)
-        gpu.graph_ops = 0;
+        gpu.graph_ops = 0, gpu.has_root = 0, gpu.capture_id++;
     pthread_mutex_unlock(&gpu.lock);
 }
 
 static inline void fake_replay(cudaStream_t s)
 {
     pthread_mutex_lock(&gpu.lock);
+    if (gpu.has_root)
+        enqueue(s, gpu.graph_root);
     for (int i = 0; i < gpu.graph_ops; i++)
         enqueue(s, gpu.graph[i]);
     pthread_mutex_unlock(&gpu.lock);
@@ -565,7 +644,7 @@ static int setup(void **state)
     if (!mkdtemp(tmpdir))
         return -1;
     gpu.present = 1, gpu.paused = 0, gpu.fail_copies = 0, gpu.running = 1;
-    gpu.hold_copies = 0, gpu.graph_ops = 0;
+    gpu.hold_copies = 0, gpu.graph_ops = 0, gpu.has_root = 0;
     gpu.test_thread = pthread_self();
     atomic_store(&gpu.writer_copy_calls, 0);
     memset(gpu.dev_ptr, 0, sizeof(gpu.dev_ptr));

@@ -205,8 +205,10 @@ class BindingTest(unittest.TestCase):
         self.assertEqual(legacy(9), closed_rc)
         with dxtrace.Recorder(self.dir, 0, N, quiet=True, step_every=4) as rec:
             step = rec._make_step(0, raw=lambda index: 0)
-            self.assertEqual(step(5), 0)  # skipped: not a multiple of 4
-            self.assertEqual(step(8), open_rc)
+            self.assertEqual(step(5), open_rc)  # the first step() is recorded
+            self.assertEqual(step(6), 0)  # skipped: (6 + 1) % 4 != 0
+            self.assertEqual(step(8), 0)
+            self.assertEqual(step(7), open_rc)  # recorded: the last step of 4..7
             with self.assertRaisesRegex(dxtrace.DxtraceError, "step number"):
                 step()
 

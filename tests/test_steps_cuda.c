@@ -5,8 +5,10 @@
  * after the work queued before each step, tokens where attached, times on the
  * Unix clock, the measured clock; one launch is all the caller's stream gets;
  * a ring that overflows drops whole steps on the device and counts them (and
- * never overwrites); a captured step replayed R times adds R rows numbered on
- * from the last step; the host ring smaller than what waits in the step ring;
+ * never overwrites); a captured step is a root node of the graph, not a
+ * launch, and its replays add rows numbered on from the last step (the
+ * previous replay's row at the start of each; the last one at close, or in
+ * the next eager step's place), a replay of two steps one row; the host ring smaller than what waits in the step ring;
  * API errors (before attach, bad op, host pointer, no device) with messages;
  * every op of the largest recorder; steps still queued at close are counted
  * in the file; the writer drains without any copy or synchronize; a small
@@ -202,7 +204,11 @@ static void test_full_ring_drops_whole_steps(void **state)
 }
 
 /* Eager steps 0..2, a capture (its step argument ignored), R replays, then
- * an automatic eager step: one row per op each, numbered 0 .. 3 + R. */
+ * an automatic eager step. The capture queues nothing on the stream: its
+ * graph gets one root node, which records the previous replay's row at the
+ * start of each replay: rows 0 .. 2 + R - 1 (the first replay finds no row
+ * pending), then the eager step, numbered 3 + R: it takes the last replay's
+ * row's place (step 2 + R has no row; its counts are in row 3 + R). */
 static void test_captured_step_replayed(void **state)
 {
     (void)state;
@@ -221,18 +227,52 @@ static void test_captured_step_replayed(void **state)
     user_write(s, dev, vals, N);
     assert_int_equal(dxtrec_step_device(rec, 12345, s), DXTREC_SUCCESS);
     fake_capture(s, 0);
+    assert_int_equal(gpu.graph_ops, 1); /* the user's write; the step is the root node */
     for (int r = 0; r < R; r++)
         fake_replay(s);
     assert_int_equal(dxtrec_step_device(rec, DXTREC_STEP_AUTO, s), DXTREC_SUCCESS);
     wait_gpu_idle();
     assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
-    enum { ROWS = EAGER + R + 1 };
+    enum { ROWS = EAGER + R };
     int64_t step[ROWS], wait[ROWS * N];
     read_rows(0, ROWS, step, wait, NULL, NULL);
     for (int t = 0; t < ROWS; t++) {
-        assert_int_equal(step[t], t);
+        assert_int_equal(step[t], t < ROWS - 1 ? t : EAGER + R);
         step_values(0, t >= EAGER ? 1 : 0, vals);
         assert_memory_equal(wait + t * N, vals, N * sizeof(int64_t));
+    }
+}
+
+/* A graph of two steps (two step() calls captured), replayed R times with
+ * the counters changed between replays, and no eager step: one row per
+ * replay, numbered 1, 3, 5, ... (a replay is two steps; a row is its last),
+ * each the counters as the next replay found them; close takes the last. */
+static void test_graph_of_two_steps(void **state)
+{
+    (void)state;
+    enum { R = 6 };
+    int64_t *dev = dev_counters(), vals[2 * N];
+    cudaStream_t s = user_stream();
+    dxtrec_t *rec = open_rec(4096, 1);
+    assert_int_equal(dxtrec_attach_device(rec, 0, dev, NULL), DXTREC_SUCCESS);
+    fake_capture(s, 1);
+    assert_int_equal(dxtrec_step_device(rec, 0, s), DXTREC_SUCCESS);
+    assert_int_equal(dxtrec_step_device(rec, 1, s), DXTREC_SUCCESS);
+    fake_capture(s, 0);
+    assert_int_equal(gpu.graph_ops, 0);
+    for (int r = 0; r < R; r++) {
+        step_values(0, r, vals);
+        user_write(s, dev, vals, N);
+        fake_replay(s);
+    }
+    wait_gpu_idle();
+    assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
+    int64_t step[R], wait[R * N];
+    read_rows(0, R, step, wait, NULL, NULL);
+    for (int k = 0; k < R; k++) {
+        assert_int_equal(step[k], 2 * k + 1);
+        step_values(0, k < R - 1 ? k + 1 : R - 1, vals);
+        assert_memory_equal(wait + k * N, vals, N * sizeof(int64_t));
     }
 }
 
@@ -445,8 +485,9 @@ static void test_drain_while_gpu_writes(void **state)
     dxt_reader_close(r);
 }
 
-/* DXTREC_STEP_PDL=1 at the first attach: every launch asks for programmatic
- * stream serialization, eager and captured alike, and records the same rows. */
+/* DXTREC_STEP_PDL=1 at the first attach: every eager launch asks for
+ * programmatic stream serialization (a captured step is a root node: not
+ * launched), and the rows are the same. */
 static void test_pdl_launches(void **state)
 {
     (void)state;
@@ -468,7 +509,7 @@ static void test_pdl_launches(void **state)
     fake_capture(s, 0);
     for (int r = 0; r < R; r++)
         fake_replay(s);
-    assert_int_equal(atomic_load(&fake_pdl_launches) - before, STEPS + 1);
+    assert_int_equal(atomic_load(&fake_pdl_launches) - before, STEPS);
     wait_gpu_idle();
     assert_int_equal(dxtrec_close(rec), DXTREC_SUCCESS);
     int64_t step[STEPS + R], wait[(STEPS + R) * N];
@@ -486,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rows_of_every_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_ring_drops_whole_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_captured_step_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_of_two_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_host_ring, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_most_ops, setup, teardown),

@@ -6,13 +6,17 @@
  * clock_hz, per-row clock_hz when recorded; ns / 1000) and summed per window.
  * Rows whose step is not after the rank's last step (overlapping segments) are
  * duplicates: skipped, counted, reported at close. Memory: O(N^2) (the previous
- * row of every rank) plus one block buffer per rank.
+ * row of every rank) plus one block buffer per rank and a few spare ones.
+ * Blocks are read ahead (load_blocks.c): when a rank's block is used up, the
+ * next one is usually decoded already, and the blocks of the next ranks are
+ * started (HDF5 here, decoding in the pool's threads) while this one is summed.
  * Owner: the loader/report engineer (A2). */
-#include "load_trace.h"
+#include "load_blocks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STREAM_BUDGET_BYTES (128u << 20) /* all block buffers together, when it fits */
 #define STREAM_CHUNK_BYTES (256u << 10)   /* the writer's chunk of one dataset (about) */
@@ -21,10 +25,9 @@
 typedef struct rank_cursor {
     int nseg, seg;          /* segments (file indices) in step order, the current one */
     int *segs;
-    int64_t next_row;       /* next row of the current segment to read */
-    int64_t buf_n, buf_pos;
-    int64_t *step, *wait, *tokens;
-    double *hz;
+    int64_t next_row;       /* next row of the current segment to read (start) */
+    dxt_block *cur, *next;  /* the rows being taken; the next block, read ahead (or NULL) */
+    int64_t buf_pos;        /* next row of cur to take */
     int64_t *prev_wait, *prev_tokens;
     int have_prev, have_prev_tokens;
     int64_t last_step;      /* last step taken; INT64_MIN before the first */
@@ -43,7 +46,13 @@ struct dxt_trace_stream {
     int op, n, with_tokens;
     int64_t from, to, window_steps, block, done_to;
     rank_cursor *ranks;
+    dxt_block *spares;      /* free blocks for reading ahead */
+    int lookahead;          /* ranks after the one refilled whose next block is started */
 };
+
+/* Spare blocks per decoding thread: enough to keep the threads busy while the
+ * loader sums (each block: a chunk or so of each dataset). */
+#define STREAM_SPARES_PER_THREAD 4
 
 static int cmp_segments(const void *a, const void *b, void *ctx)
 {
@@ -72,73 +81,88 @@ static int cursor_init(dxt_trace_stream *s, rank_cursor *c, int rank)
     if (c->nseg == 0)
         return 0; /* no rows: no buffers */
     qsort_r(c->segs, (size_t)c->nseg, sizeof *c->segs, cmp_segments, s);
-    c->step = malloc(b * sizeof *c->step);
-    c->wait = malloc(b * n * sizeof *c->wait);
-    c->hz = malloc(b * sizeof *c->hz);
+    c->cur = dxt_block_alloc((int64_t)b, (int64_t)n, s->with_tokens);
     c->prev_wait = malloc(n * sizeof *c->prev_wait);
-    if (!c->step || !c->wait || !c->hz || !c->prev_wait)
+    if (!c->cur || !c->prev_wait)
         return -1;
-    if (s->with_tokens && (!(c->tokens = malloc(b * n * sizeof *c->tokens)) ||
-                           !(c->prev_tokens = malloc(n * sizeof *c->prev_tokens))))
+    if (s->with_tokens && !(c->prev_tokens = malloc(n * sizeof *c->prev_tokens)))
         return -1;
     return 0;
 }
 
-static void cursor_free(rank_cursor *c)
+static void cursor_free(dxt_trace_stream *s, rank_cursor *c)
 {
     free(c->segs);
-    free(c->step);
-    free(c->wait);
-    free(c->tokens);
-    free(c->hz);
+    dxt_block_free(s->in->trace, c->cur);
+    dxt_block_free(s->in->trace, c->next);
     free(c->prev_wait);
     free(c->prev_tokens);
 }
 
+/* The file of the rows being taken. */
 static const dxt_trace_file *cursor_file(const dxt_trace_stream *s, const rank_cursor *c)
 {
-    return &s->in->trace->files[c->segs[c->seg]];
+    (void)s;
+    return c->cur->file;
 }
 
 static const dxt_op_info *cursor_info(const dxt_trace_stream *s, const rank_cursor *c)
 {
-    const dxt_trace_file *f = cursor_file(s, c);
-    return dxt_reader_op(f->reader, f->op_index[s->op]);
+    (void)s;
+    return dxt_reader_op(c->cur->file->reader, c->cur->file_op);
+}
+
+/* Start reading c's next block into b: 1, or 0 when c has no more rows. */
+static int cursor_start(dxt_trace_stream *s, rank_cursor *c, dxt_block *b)
+{
+    for (; c->seg < c->nseg; c->seg++, c->next_row = 0) {
+        dxt_trace_file *f = &s->in->trace->files[c->segs[c->seg]];
+        const dxt_op_info *info = dxt_reader_op(f->reader, f->op_index[s->op]);
+        if (c->next_row >= info->rows)
+            continue;
+        int64_t want = info->rows - c->next_row < s->block ? info->rows - c->next_row : s->block;
+        dxt_block_start(s->in->trace, f, f->op_index[s->op], c->next_row, want, b);
+        c->next_row += want;
+        return 1;
+    }
+    return 0;
+}
+
+/* Start the next block of the ranks after rank, while spare blocks last. */
+static void read_ahead(dxt_trace_stream *s, int rank)
+{
+    for (int k = 1; k <= s->lookahead && s->spares; k++) {
+        rank_cursor *c = &s->ranks[(rank + k) % s->n];
+        if (c->next || c->seg >= c->nseg)
+            continue;
+        dxt_block *b = s->spares;
+        if (cursor_start(s, c, b)) {
+            s->spares = b->next;
+            c->next = b;
+        }
+    }
 }
 
 /* Make a row available at buf_pos: 1, 0 when the rank has no more rows, -1. */
 static int cursor_fill(dxt_trace_stream *s, rank_cursor *c, dxt_error *err)
 {
-    while (c->buf_pos >= c->buf_n) {
-        if (c->seg >= c->nseg)
+    if (!c->cur)
+        return 0; /* the rank has no rows of this op */
+    while (!c->cur->file || c->buf_pos >= c->cur->n) {
+        if (c->next) { /* read ahead: swap it in, the used block becomes a spare */
+            dxt_block *used = c->cur;
+            c->cur = c->next;
+            c->next = NULL;
+            used->next = s->spares;
+            used->file = NULL;
+            s->spares = used;
+        } else if (!cursor_start(s, c, c->cur)) {
             return 0;
-        const dxt_trace_file *f = cursor_file(s, c);
-        const dxt_op_info *info = cursor_info(s, c);
-        if (c->next_row >= info->rows) {
-            c->seg++;
-            c->next_row = 0;
-            continue;
         }
-        int64_t want = info->rows - c->next_row < s->block ? info->rows - c->next_row : s->block;
-        int has_tokens = c->tokens && info->has_tokens;
-        int64_t got = dxt_trace_read(s->in->trace, (dxt_trace_file *)f, f->op_index[s->op],
-                                     c->next_row, want, c->step, c->wait,
-                                     has_tokens ? c->tokens : NULL,
-                                     info->has_clock_hz ? c->hz : NULL, err);
-        if (got <= 0) {
-            if (got == 0)
-                dxt_set_error(err, "%s: op '%s': no row at %lld of %lld", f->path,
-                              info->name, (long long)c->next_row, (long long)info->rows);
-            return -1;
-        }
-        if (!info->has_clock_hz)
-            for (int64_t r = 0; r < got; r++)
-                c->hz[r] = 0;
-        if (c->tokens && !has_tokens)
-            memset(c->tokens, 0, (size_t)got * (size_t)s->n * sizeof *c->tokens);
-        c->next_row += got;
-        c->buf_n = got;
         c->buf_pos = 0;
+        read_ahead(s, (int)(c - s->ranks));
+        if (dxt_block_finish(s->in->trace, c->cur, err) < 0)
+            return -1;
     }
     return 1;
 }
@@ -151,7 +175,7 @@ static double row_scale(const dxt_trace_stream *s, rank_cursor *c)
         return 1.0;
     if (info->unit == DXT_UNIT_NS)
         return 1e-3;
-    double hz = c->hz[c->buf_pos];
+    double hz = c->cur->hz[c->buf_pos];
     if (!(hz > 0))
         hz = dxt_reader_meta(cursor_file(s, c)->reader)->clock_hz;
     if (!(hz > 0))
@@ -187,7 +211,8 @@ static int64_t add_deltas(const int64_t *restrict row, int64_t *restrict prev, i
         uint64_t d = reset ? (uint64_t)row[j] : (uint64_t)row[j] - (uint64_t)prev[j];
         int bad = row[j] < 0 || d > DXT_MAX_STEP_VALUE;
         impossible += bad;
-        out[j] += bad ? 0.0 : (double)d * scale;
+        /* d <= 2^53 when used: the signed conversion is exact and cheaper */
+        out[j] += bad ? 0.0 : (double)(int64_t)d * scale;
     }
     if (cumulative)
         memcpy(prev, row, (size_t)n * sizeof *prev);
@@ -202,15 +227,15 @@ static void cursor_take(dxt_trace_stream *s, rank_cursor *c, double *wait_row,
     const dxt_op_info *info = cursor_info(s, c);
     size_t off = (size_t)c->buf_pos * (size_t)s->n;
     double scale = row_scale(s, c);
-    int64_t bad = add_deltas(c->wait + off, c->prev_wait, &c->have_prev, info->counting, s->n,
-                             scale, wait_row);
-    if (c->tokens && info->has_tokens)
-        bad += add_deltas(c->tokens + off, c->prev_tokens, &c->have_prev_tokens,
+    int64_t bad = add_deltas(c->cur->wait + off, c->prev_wait, &c->have_prev, info->counting,
+                             s->n, scale, wait_row);
+    if (s->with_tokens && info->has_tokens)
+        bad += add_deltas(c->cur->tokens + off, c->prev_tokens, &c->have_prev_tokens,
                           info->tokens_counting, s->n, 1.0, tokens_row);
     if (bad > 0 && c->impossible == 0)
         c->impossible_path = cursor_file(s, c)->path;
     c->impossible += bad;
-    c->last_step = c->step[c->buf_pos];
+    c->last_step = c->cur->step[c->buf_pos];
     c->buf_pos++;
 }
 
@@ -227,7 +252,7 @@ static int cursor_peek(dxt_trace_stream *s, rank_cursor *c, int64_t *step, dxt_e
             *step = INT64_MAX;
             return 0;
         }
-        int64_t st = c->step[c->buf_pos];
+        int64_t st = c->cur->step[c->buf_pos];
         if (st <= c->last_step) {
             c->duplicates++;
             c->buf_pos++;
@@ -271,6 +296,16 @@ int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64
     for (int i = 0; i < in->n; i++)
         if (cursor_init(s, &s->ranks[i], i) != 0)
             goto oom;
+    int spares = STREAM_SPARES_PER_THREAD * dxt_inflate_default_threads();
+    spares = spares > in->n ? in->n : spares;
+    for (int k = 0; k < spares; k++) {
+        dxt_block *b = dxt_block_alloc(s->block, in->n, s->with_tokens);
+        if (!b)
+            goto oom;
+        b->next = s->spares;
+        s->spares = b;
+    }
+    s->lookahead = 2 * spares;
     *out = s;
     return 0;
 oom:
@@ -279,8 +314,15 @@ oom:
     return -1;
 }
 
-int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
-                          double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
+                       double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
 {
     int64_t min_step = INT64_MAX, n = s->n;
     int any = 0;
@@ -326,6 +368,16 @@ int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *las
     return 1;
 }
 
+int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
+                          double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
+{
+    dxt_trace_state *t = s->in->trace;
+    double t0 = now_s(), io0 = t->read_s + t->wait_s;
+    int rc = stream_next(s, first_step, last_step, wait, tokens, rank_rows, err);
+    t->sums_s += now_s() - t0 - (t->read_s + t->wait_s - io0);
+    return rc;
+}
+
 double dxt_trace_stream_progress(const dxt_trace_stream *s)
 {
     int64_t end = s->to < s->in->last_step ? s->to : s->in->last_step;
@@ -348,7 +400,12 @@ void dxt_trace_stream_close(dxt_trace_stream *s)
             (void)dxt_input_warn(s->in, "%s: op '%s': %lld impossible values (negative, or a "
                            "step's growth over 2^53) ignored", c->impossible_path,
                            s->in->ops[s->op], (long long)c->impossible);
-        cursor_free(c);
+        cursor_free(s, c);
+    }
+    while (s->spares) {
+        dxt_block *next = s->spares->next;
+        dxt_block_free(s->in->trace, s->spares);
+        s->spares = next;
     }
     free(s->ranks);
     free(s);

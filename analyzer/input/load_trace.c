@@ -7,6 +7,8 @@
  * Owner: the loader/report engineer (A2). */
 #include "load_trace.h"
 
+#include "inflate_pool.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -108,6 +110,7 @@ void dxt_trace_free(dxt_trace_state *t)
     for (int k = 0; k < t->nfiles; k++)
         file_close(&t->files[k]);
     free(t->files);
+    dxt_inflate_pool_free(t->pool);
     free(t);
 }
 
@@ -156,7 +159,13 @@ static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npath
                 goto oom;
             continue;
         }
-        dxt_reader_suspend(r); /* validated; reopened when read (dxt_trace_read) */
+        /* validated; the first max_open stay open for the reads (an HDF5 open costs
+         * about 1 MB, half of it zeroed: opening twice was a tenth of the load), the
+         * others are reopened when read (dxt_trace_make_room) */
+        if (t->nopen < t->max_open)
+            t->nopen++;
+        else
+            dxt_reader_suspend(r);
         dxt_trace_file *f = &t->files[t->nfiles++];
         f->reader = r;
         f->rank = (int)dxt_reader_meta(r)->rank;
@@ -185,29 +194,54 @@ static int max_open_files(void)
     return most;
 }
 
+void dxt_trace_make_room(dxt_trace_state *t, dxt_trace_file *f)
+{
+    if (dxt_reader_is_open(f->reader) || t->nopen < t->max_open)
+        return;
+    dxt_trace_file *newest = NULL;
+    for (int k = 0; k < t->nfiles; k++) {
+        dxt_trace_file *g = &t->files[k];
+        if (g != f && dxt_reader_is_open(g->reader) && (!newest || g->last_use > newest->last_use))
+            newest = g;
+    }
+    if (newest) {
+        dxt_reader_suspend(newest->reader);
+        t->nopen--;
+    }
+}
+
+void dxt_trace_count_open(dxt_trace_state *t, dxt_trace_file *f, int was_open)
+{
+    t->nopen += dxt_reader_is_open(f->reader) - was_open;
+    f->last_use = ++t->clock;
+}
+
 int64_t dxt_trace_read(dxt_trace_state *t, dxt_trace_file *f, int op, int64_t first,
                        int64_t nrows, int64_t *step, int64_t *wait, int64_t *tokens,
                        double *clock_hz, dxt_error *err)
 {
-    if (!dxt_reader_is_open(f->reader) && t->nopen >= t->max_open) {
-        dxt_trace_file *newest = NULL;
-        for (int k = 0; k < t->nfiles; k++) {
-            dxt_trace_file *g = &t->files[k];
-            if (g != f && dxt_reader_is_open(g->reader) &&
-                (!newest || g->last_use > newest->last_use))
-                newest = g;
-        }
-        if (newest) {
-            dxt_reader_suspend(newest->reader);
-            t->nopen--;
-        }
-    }
+    dxt_trace_make_room(t, f);
     int was_open = dxt_reader_is_open(f->reader);
     int64_t got = dxt_reader_read(f->reader, op, first, nrows, step, NULL, wait, tokens,
                                   clock_hz, err);
-    t->nopen += dxt_reader_is_open(f->reader) - was_open;
-    f->last_use = ++t->clock;
+    dxt_trace_count_open(t, f, was_open);
     return got;
+}
+
+void dxt_trace_load_times(const dxt_input *in, dxt_load_times *out)
+{
+    const dxt_trace_state *t = in->trace;
+    memset(out, 0, sizeof *out);
+    if (!t)
+        return;
+    out->read_s = t->read_s;
+    out->wait_s = t->wait_s;
+    out->sums_s = t->sums_s;
+    if (t->pool) {
+        double caller_s;
+        dxt_inflate_pool_times(t->pool, &out->decode_s, &caller_s);
+        out->threads = dxt_inflate_pool_threads(t->pool);
+    }
 }
 
 /* Drop file k (not of the chosen run, or disagreeing): close it, remove it. */

@@ -1,7 +1,8 @@
 /* load_trace.h - what the trace loader (load_trace.c) keeps for the window
  * streams (load_stream.c): every usable file with its rank and the step range
  * of each op. At most max_open files have their HDF5 handles open (about 1 MB
- * each); dxt_trace_read reopens a file when needed and suspends another.
+ * each); dxt_trace_read and the block reads (load_blocks.c) reopen a file
+ * when needed and suspend another.
  * Internal to the analyzer.
  * Owner: the loader/report engineer (A2). */
 #ifndef DXT_LOAD_TRACE_H
@@ -16,7 +17,7 @@ typedef struct dxt_trace_file {
     int op_index[DXT_MAX_OPS];     /* the file's index of input op k, -1: absent */
     int64_t op_first[DXT_MAX_OPS]; /* first and last step of op k (rows > 0) */
     int64_t op_last[DXT_MAX_OPS];
-    uint64_t last_use;             /* dxt_trace_read's clock at its last read */
+    uint64_t last_use;             /* the reads' clock at its last read */
 } dxt_trace_file;
 
 struct dxt_trace_state {
@@ -25,7 +26,24 @@ struct dxt_trace_state {
     int unit_us;                   /* 1: convert to microseconds; 0: keep raw */
     int nopen, max_open;           /* files with open HDF5 handles, and the most */
     uint64_t clock;
+    struct dxt_inflate_pool *pool; /* decodes chunks (load_blocks.c); made at first use */
+    double read_s, wait_s, sums_s; /* loader thread: HDF5 reads, waits for decoding, sums */
 };
+
+/* Where the loader's time went (bench/bench_read.c prints it). */
+typedef struct dxt_load_times {
+    double read_s;          /* HDF5 calls: step, clock_hz, stored chunk bytes */
+    double wait_s;          /* waiting for (and helping with) chunk decoding */
+    double sums_s;          /* per-step deltas and window sums */
+    double decode_s;        /* chunk decoding, all threads together (CPU seconds) */
+    int threads;            /* decoding threads, the loader's included (0: none yet) */
+} dxt_load_times;
+void dxt_trace_load_times(const dxt_input *in, dxt_load_times *out);
+
+/* Before an HDF5 read of f: suspend another file when max_open are open.
+ * After it: dxt_trace_count_open with whether f was open before. */
+void dxt_trace_make_room(dxt_trace_state *t, dxt_trace_file *f);
+void dxt_trace_count_open(dxt_trace_state *t, dxt_trace_file *f, int was_open);
 
 /* Files open at once, at most (DXT_TRACE_MAX_OPEN in the environment: fewer). */
 #define DXT_TRACE_MAX_OPEN 512

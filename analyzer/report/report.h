@@ -35,4 +35,18 @@ int dxt_ranked_findings(const dxt_analysis *a, const dxt_finding ***out);
 struct json_t;
 struct json_t *dxt_json_text(const char *s);
 
+/* A finding's fields into JSON object o (report_json.c), in the report's
+ * order: kind, op, its subject (rank | src+dst | node+ranks+as), first_step,
+ * last_step, then with measures its severity ... windows_seen. 0, or -1 on
+ * out of memory. dxt-analyze --follow's events share it. */
+int dxt_finding_json_put(struct json_t *o, const dxt_analysis *a, const dxt_finding *f,
+                         int measures);
+
+/* The finding's subject in words (report_text.c): "rank 5 (node-0)",
+ * "rank 11 waits for rank 3", "node-1 (ranks 8-15) as sources". */
+void dxt_finding_subject(const dxt_analysis *a, const dxt_finding *f, char *buf, size_t size);
+
+/* How sure a finding is, in words, from its p_value (report_text.c). */
+const char *dxt_certainty_words(double p_value);
+
 #endif

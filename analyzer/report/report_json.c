@@ -57,9 +57,9 @@ static int put_subject(json_t *o, const dxt_analysis *a, const dxt_finding *f)
     case DXT_SLOW_PATH:
         return put(o, "src", json_integer(f->src)) | put(o, "dst", json_integer(f->dst));
     case DXT_SLOW_NODE:
-        return put(o, "node", json_string(f->node >= 0 && f->node < a->topo.nnodes
-                                              ? a->topo.node_names[f->node]
-                                              : "?")) |
+        return put(o, "node", dxt_json_text(f->node >= 0 && f->node < a->topo.nnodes
+                                                ? a->topo.node_names[f->node]
+                                                : "?")) |
                put(o, "ranks", node_rank_list(a, f->node)) |
                put(o, "as", json_string(f->as_source ? "source" : "destination"));
     default:
@@ -67,16 +67,14 @@ static int put_subject(json_t *o, const dxt_analysis *a, const dxt_finding *f)
     }
 }
 
-static json_t *finding_json(const dxt_analysis *a, const dxt_finding *f)
+int dxt_finding_json_put(json_t *o, const dxt_analysis *a, const dxt_finding *f, int measures)
 {
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
     int bad = put(o, "kind", json_string(dxt_kind_str(f->kind))) |
               put(o, "op", dxt_json_text(f->op)) | put_subject(o, a, f) |
               put(o, "first_step", json_integer(f->first_step)) |
-              put(o, "last_step", json_integer(f->last_step)) |
-              put(o, "severity", real_or_null(f->severity)) |
+              put(o, "last_step", json_integer(f->last_step));
+    if (!bad && measures)
+        bad = put(o, "severity", real_or_null(f->severity)) |
               put(o, "score", real_or_null(f->score)) |
               put(o, "p_value", real_or_null(f->p_value)) |
               put(o, "share", real_or_null(f->share)) |
@@ -84,7 +82,13 @@ static json_t *finding_json(const dxt_analysis *a, const dxt_finding *f)
               put(o, "persistent", json_boolean(f->persistent)) |
               put(o, "windows_flagged", json_integer(f->windows_flagged)) |
               put(o, "windows_seen", json_integer(f->windows_seen));
-    if (bad) {
+    return bad ? -1 : 0;
+}
+
+static json_t *finding_json(const dxt_analysis *a, const dxt_finding *f)
+{
+    json_t *o = json_object();
+    if (o && dxt_finding_json_put(o, a, f, 1) != 0) {
         json_decref(o);
         return NULL;
     }

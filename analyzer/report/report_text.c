@@ -49,7 +49,7 @@ static void node_ranks(const dxt_analysis *a, int node, char *buf, size_t size)
     }
 }
 
-static void finding_subject(const dxt_analysis *a, const dxt_finding *f, char *buf, size_t size)
+void dxt_finding_subject(const dxt_analysis *a, const dxt_finding *f, char *buf, size_t size)
 {
     const char *const *names = a->topo.node_names;
     char ranks[128];
@@ -70,7 +70,7 @@ static void finding_subject(const dxt_analysis *a, const dxt_finding *f, char *b
 }
 
 /* How sure, in words: the chance that noise alone made it (p_value). */
-static const char *certainty(double p)
+const char *dxt_certainty_words(double p)
 {
     return p < 1e-6 ? "certain" : p < 1e-3 ? "very likely real" : "likely real";
 }
@@ -78,14 +78,14 @@ static const char *certainty(double p)
 static int print_finding(FILE *out, const dxt_analysis *a, const dxt_finding *f, int index)
 {
     char subject[256];
-    finding_subject(a, f, subject, sizeof subject);
+    dxt_finding_subject(a, f, subject, sizeof subject);
     return fprintf(out, "%3d. %-16s %-9s %-28s steps %" PRId64 "-%" PRId64
                    "  %.1fx expected wait, z=%.1f, %.0f%% of excess wait, %s (%d/%d windows)\n"
                    "     %s: noise alone would give this with p=%.2g\n",
                    index, dxt_kind_str(f->kind), SAFE(f->op), subject, f->first_step, f->last_step,
                    f->severity, f->score, 100.0 * f->share,
                    f->persistent ? "persistent" : "intermittent", f->windows_flagged,
-                   f->windows_seen, certainty(f->p_value), f->p_value) < 0 ? -1 : 0;
+                   f->windows_seen, dxt_certainty_words(f->p_value), f->p_value) < 0 ? -1 : 0;
 }
 
 static int print_findings(FILE *out, const dxt_analysis *a)

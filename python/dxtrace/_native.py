@@ -41,3 +41,38 @@ def load(env_var, name, declare):
             continue
         return lib, None
     return None, "; ".join(tried)
+
+
+class Handle:
+    """A native handle's life, shared by the classes that own one (Recorder,
+    live.Live): `closed`, `with` closes it, and so does garbage collection.
+    A subclass sets self._handle, defines close() (idempotent), and names the
+    error and message a call on a closed object raises (_closed_error)."""
+
+    _handle = None
+    _closed_error = (RuntimeError, "closed")
+
+    def _live(self):
+        """The handle; raises _closed_error once closed."""
+        if self._handle is None:
+            error, message = self._closed_error
+            raise error(message)
+        return self._handle
+
+    @property
+    def closed(self):
+        return self._handle is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        if getattr(self, "_handle", None) is not None:
+            try:
+                self.close()
+            except Exception:  # interpreter shutdown: the library may be gone
+                pass

@@ -84,7 +84,7 @@ def _matrix(values, n, what):
     return arr
 
 
-class Live:
+class Live(_native.Handle):
     """One live analysis: the windows of every op of one run, judged together.
 
     world_size: n ranks. ops: the op names (windows name an op by name or
@@ -92,6 +92,8 @@ class Live:
     group ranks by per_node (None or <= 0: 8, as dxt-analyze does). unit:
     "cycles" (DeepEP's clock64 stats) or "us". run_id: names the run in the
     report (None: "live")."""
+
+    _closed_error = (LiveError, "this live analysis is closed")
 
     def __init__(self, world_size, ops=("dispatch", "combine"), run_id=None, node_of=None,
                  per_node=None, unit="cycles"):
@@ -117,11 +119,6 @@ class Live:
         if rc != 0 or not handle.value:
             raise LiveError("dxt_live_new: " + err.value.decode(errors="replace"))
         self._handle = handle
-
-    def _live(self):
-        if self._handle is None:
-            raise LiveError("this live analysis is closed")
-        return self._handle
 
     def op_index(self, op):
         """The index of op (a name or an index); ValueError when unknown."""
@@ -183,21 +180,3 @@ class Live:
         if self._handle is not None:
             handle, self._handle = self._handle, None
             self._lib.dxt_live_free(handle)
-
-    @property
-    def closed(self):
-        return self._handle is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __del__(self):
-        if getattr(self, "_handle", None) is not None:
-            try:
-                self.close()
-            except Exception:  # interpreter shutdown: the library may be gone
-                pass

@@ -336,15 +336,16 @@ BENCH_VARIANTS = {
     "sync": dict(sync=True, record_path="step", record_every=1, hook=False, graph=False),
     "nosync": dict(sync=False, record_path="step", record_every=1, hook=False, graph=False),
     "every10": dict(sync=True, record_path="step", record_every=10, hook=False, graph=False),
+    "nosync-every10": dict(sync=False, record_path="step", record_every=10, hook=False,
+                           graph=False),
     "record": dict(sync=True, record_path="record", record_every=1, hook=False, graph=False),
     "hook": dict(sync=True, record_path="step", record_every=1, hook=True, graph=False),
     "graph": dict(sync=True, record_path="step", record_every=1, hook=False, graph=True),
     "graph-nosync": dict(sync=False, record_path="step", record_every=1, hook=False, graph=True),
-    # the step kernel with programmatic dependent launch (DXTREC_STEP_PDL=1, an experiment)
+    # the step kernel with programmatic dependent launch (DXTREC_STEP_PDL=1, an experiment;
+    # a captured step is a root node of the graph, never launched: PDL does not apply there)
     "sync-pdl": dict(sync=True, record_path="step", record_every=1, hook=False, graph=False,
                      pdl=True),
-    "graph-pdl": dict(sync=True, record_path="step", record_every=1, hook=False, graph=True,
-                      pdl=True),
 }
 
 
@@ -462,7 +463,8 @@ def bench(args, rank, n, step_obj, group, name="given"):
 
 def graph_case(args, rank, n, step_obj, group):
     """DeepEP's LL dispatch + combine and rec.step() captured into one CUDA graph
-    (torch.cuda.graph), replayed --steps times: every replay must add one row per op."""
+    (torch.cuda.graph), replayed --steps times: every replay must add one row per op
+    (the root node records the previous replay's row; close takes the last)."""
     import torch
     import torch.distributed as dist
     name = "graph-healthy"

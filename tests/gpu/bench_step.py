@@ -9,31 +9,43 @@ Prints and writes to $OUT/bench_step.json:
   host_step_us      host time of one rec.step() (all attached ops), median and p99
   host_step_c_us    of that, the library call alone (ctypes call with the stream
                     known: the capture check and the launch); the rest is Python
+  host_skip_us      host time of a step() that step_every=10 skips (9 in 10)
   host_launch_us    a yardstick: host time of torch.cuda._sleep(0), one empty
                     kernel launched through torch's dispatcher
   host_record_us    host time of one rec.record(op, step, cuda_tensor) (the old path;
                     a DeepEP step made two of them)
-  gpu_step_us       GPU time one step kernel adds per step, from graphs of 100 steps
-                    (stand-in kernels + step) against the same graph without the
-                    steps, and what an empty kernel (torch.cuda._sleep(0)) adds
-                    in its place: the floor of any kernel node
-  loop_overhead     a host loop of stand-in kernels with and without rec.step(), in
-                    interleaved blocks (the method of issue 17), median per step
-  sync_overhead     the same with a ~100 us GPU step (torch.cuda._sleep) and a
-                    synchronize per step, as a training step that reads its loss:
-                    the overhead in % of a step the size of a small DeepEP LL step
-  *_pdl             the same with the step kernel launched with programmatic
-                    dependent launch (DXTREC_STEP_PDL=1, an experiment)
+  gpu_node_us       GPU time per step of graphs of 100 steps (stand-in kernels) without
+                    and with rec.step() (now one root node per graph, whatever its
+                    steps), and with an empty kernel (torch.cuda._sleep(0)) per step
+                    instead: what a node on the critical path costs at least
+  step_*            the method of issue 17 on a stand-in of a small LL step (~120 us
+                    of GPU work: a sleeping kernel, then the stand-ins that add to the
+                    counters): interleaved blocks of 200 steps with recording off and
+                    on, medians of 9, in % of the step:
+                      step_sync          eager, a synchronize per step, step() every step
+                      step_sync_every10  the same, step_every=10
+                      step_nosync_every10 eager, no synchronize, step_every=10
+                      step_graph         the step captured once, replayed, a synchronize
+                                         per replay; "on": rec.step() in the capture
+                      step_graph_nosync  the same without the synchronize
+                      step_graph_tail    for comparison: an empty kernel at the end of
+                                         the captured step instead (what a node on the
+                                         critical path, the old captured step, costs)
+                    BENCH_BLOCKS, BENCH_STEPS: blocks per mode (9), steps per block (200)
+  host_replay_*_us  host time of one replay of the stand-in step's graph without and with
+                    rec.step()'s node (a launch of CALLS replays, in batches)
 Calls are timed in batches between synchronizations so that the launch queue
 never fills (a full queue makes a launch wait for the GPU). Every step recorded
 must be in the file (rows dropped: FAIL).
 
 --python-layer times, without a GPU, the Python layer of rec.step() alone: the
 closure attach() builds, with a stand-in for torch's stream getter (a C
-builtin) and a NULL handle, so that the library returns at its first check.
+builtin) and a NULL handle, so that the library returns at its first check;
+and a step that step_every=10 skips.
 
 Owner: the GPU side of dxtrace.
 """
+import itertools
 import json
 import os
 import sys
@@ -50,6 +62,8 @@ import dxtrace  # noqa: E402
 N = 8
 CALLS = 20000
 BATCH = 200
+BLOCKS = int(os.environ.get("BENCH_BLOCKS", "9"))   # interleaved blocks per mode
+STEPS = int(os.environ.get("BENCH_STEPS", "200"))   # steps per block
 OUT = os.environ.get("OUT") or tempfile.mkdtemp(prefix="dxt-bench-")
 
 
@@ -73,12 +87,18 @@ def python_layer():
             low = min(low, (pc() - t0) / n)
         return low
 
+    every = dxtrace.Recorder(os.path.join(tmp, "t10"), 0, N, run_id="bench-py", quiet=True,
+                             step_every=10)
+    skip = every._make_step(0, raw=abs, handle=null)
     empty = best(lambda: None)
     whole = best(lambda: step(5)) - empty
     bare = best(lambda: fn(null, 5, 0)) - empty
+    skipped = best(lambda: skip(5)) - empty
     rec.close()
+    every.close()
     print("python layer of rec.step(): %.0f ns per call (of which the ctypes call %.0f ns, "
-          "the step() frame and stream lookup %.0f ns)" % (whole, bare, whole - bare))
+          "the step() frame and stream lookup %.0f ns); a step that step_every=10 skips: "
+          "%.0f ns" % (whole, bare, whole - bare, skipped))
     return 0
 
 
@@ -122,9 +142,10 @@ def graph_time_us(body, steps=100, replays=50):
     return float(np.median(times))
 
 
-def interleaved(body_off, body_on, blocks=9, steps=200, sync_each=False):
+def interleaved(body_off, body_on, blocks=None, steps=None, sync_each=False):
     """Median host-loop time per step of body_off / body_on in interleaved blocks."""
     import torch
+    blocks, steps = blocks or BLOCKS, steps or STEPS
     on, off = [], []
 
     def block(body):
@@ -155,7 +176,7 @@ def sleep_cycles_per_us():
     return 20000000 / (start.elapsed_time(stop) * 1000.0)
 
 
-def host_costs(results, rec, wait_d, dev):
+def host_costs(results, rec, rec10, wait_d, dev):
     import torch
     med, p99 = host_cost(rec.step)  # looked up once, as a user's loop would
     results["host_step_us"] = {"median": med, "p99": p99}
@@ -165,6 +186,10 @@ def host_costs(results, rec, wait_d, dev):
     med, p99 = host_cost(lambda i: fn(handle, CALLS + i, stream))  # steps go on increasing
     results["host_step_c_us"] = {"median": med, "p99": p99}
     print("  of which the library call (ctypes):   median %.2f us, p99 %.2f us" % (med, p99))
+    skip = rec10.step
+    med, p99 = host_cost(lambda i: skip(10 * i))  # (10 i + 1) % 10 != 0: always skipped
+    results["host_skip_us"] = {"median": med, "p99": p99}
+    print("a step that step_every=10 skips:        median %.2f us, p99 %.2f us" % (med, p99))
     med, p99 = host_cost(lambda i: torch.cuda._sleep(0))
     results["host_launch_us"] = {"median": med, "p99": p99}
     print("yardstick: torch.cuda._sleep(0):        median %.2f us, p99 %.2f us" % (med, p99))
@@ -177,48 +202,66 @@ def host_costs(results, rec, wait_d, dev):
     old.close()
 
 
-def gpu_costs(results, rec, rec_pdl, stand_ins):
+def gpu_costs(results, rec, stand_ins):
     import torch
     base = graph_time_us(stand_ins)
     with_step = graph_time_us(lambda: (stand_ins(), rec.step()))
-    with_pdl = graph_time_us(lambda: (stand_ins(), rec_pdl.step()))
     with_empty = graph_time_us(lambda: (stand_ins(), torch.cuda._sleep(0)))
-    results["gpu_step_us"] = {"graph_step_without": base, "graph_step_with": with_step,
-                              "added": with_step - base, "added_pdl": with_pdl - base,
-                              "empty_kernel_added": with_empty - base}
-    print("GPU time per graph step: %.2f us without, %.2f us with rec.step(): +%.2f us "
-          "(an empty kernel: +%.2f us; the step kernel with DXTREC_STEP_PDL=1: +%.2f us)"
-          % (base, with_step, with_step - base, with_empty - base, with_pdl - base))
+    results["gpu_node_us"] = {"graph_step_without": base, "graph_step_with": with_step,
+                              "added": with_step - base, "empty_kernel_added": with_empty - base}
+    print("GPU time per step, graph of 100 steps: %.2f us without, %.2f us with rec.step(): "
+          "%+.2f us (an empty kernel per step: %+.2f us)"
+          % (base, with_step, with_step - base, with_empty - base))
 
 
-def loop_costs(results, rec, rec_pdl, stand_ins):
+def capture(body):
+    """body() captured into a CUDA graph (on a side stream, as torch wants)."""
     import torch
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.stream(side):
+        with torch.cuda.graph(g, stream=side):
+            body()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    return g
 
-    def off(i):
-        stand_ins()
 
-    def on(i):
-        stand_ins()
-        rec.step()
-    lo, hi = interleaved(off, on)
-    results["loop_overhead"] = {"off_us": lo, "on_us": hi, "added_us": hi - lo}
-    print("eager loop per step (2 stand-ins): %.2f us off, %.2f us on: +%.2f us" % (lo, hi, hi - lo))
-    cycles = int(100 * sleep_cycles_per_us())
+def step_costs(results, rec, rec10, stand_ins):
+    """Interleaved on/off blocks of a ~120 us stand-in step (issue 17's method)."""
+    import torch
+    cycles = int(120 * sleep_cycles_per_us())
 
-    def off_sync(i):
+    def work():
         torch.cuda._sleep(cycles)
         stand_ins()
 
-    for key, r in (("sync_overhead", rec), ("sync_overhead_pdl", rec_pdl)):
-        def on_sync(i, r=r):
-            torch.cuda._sleep(cycles)
-            stand_ins()
-            r.step()
-        lo, hi = interleaved(off_sync, on_sync, sync_each=True)
+    steps = itertools.count()  # rec10's steps increase across blocks
+
+    variants = {
+        "step_sync": (lambda i: work(), lambda i: (work(), rec.step()), True),
+        "step_sync_every10": (lambda i: work(), lambda i: (work(), rec10.step(next(steps))),
+                              True),
+        "step_nosync_every10": (lambda i: work(), lambda i: (work(), rec10.step(next(steps))),
+                                False),
+    }
+    g_off = capture(work)
+    g_on = capture(lambda: (work(), rec.step()))
+    g_tail = capture(lambda: (work(), torch.cuda._sleep(0)))
+    for key, g in (("host_replay_off_us", g_off), ("host_replay_on_us", g_on)):
+        med, p99 = host_cost(lambda i: g.replay())
+        results[key] = {"median": med, "p99": p99}
+    print("host cost of a replay: median %.2f us without, %.2f us with rec.step()'s node"
+          % (results["host_replay_off_us"]["median"], results["host_replay_on_us"]["median"]))
+    variants["step_graph"] = (lambda i: g_off.replay(), lambda i: g_on.replay(), True)
+    variants["step_graph_nosync"] = (lambda i: g_off.replay(), lambda i: g_on.replay(), False)
+    variants["step_graph_tail"] = (lambda i: g_off.replay(), lambda i: g_tail.replay(), True)
+    for key, (off, on, sync) in variants.items():
+        lo, hi = interleaved(off, on, sync_each=sync)
         pct = (hi - lo) / lo * 100
         results[key] = {"off_us": lo, "on_us": hi, "overhead_pct": pct}
-        print("per-step sync, ~100 us GPU step%s: %.2f us off, %.2f us on: %+.2f%%"
-              % (" (DXTREC_STEP_PDL=1)" if r is rec_pdl else "", lo, hi, pct))
+        print("%-20s %.2f us off, %.2f us on: %+.2f%%" % (key, lo, hi, pct))
 
 
 def main():
@@ -236,21 +279,18 @@ def main():
         wait_d.add_(incr)
         wait_c.add_(incr)
     recs = []
-    for name in ("step", "step-pdl"):
-        if name == "step-pdl":  # read by the recorder at its first attach
-            os.environ["DXTREC_STEP_PDL"] = "1"
+    for name, every in (("step", 1), ("step-every10", 10)):
         rec = dxtrace.Recorder(os.path.join(tmp, name), 0, N, run_id="bench-" + name,
-                               quiet=True, ring_capacity=1 << 16)
+                               quiet=True, ring_capacity=1 << 16, step_every=every)
         rec.attach("dispatch", wait_d)
         rec.attach("combine", wait_c)
-        os.environ.pop("DXTREC_STEP_PDL", None)
         recs.append(rec)
-    rec, rec_pdl = recs
+    rec, rec10 = recs
     results = {"gpu": torch.cuda.get_device_name(dev), "torch": torch.__version__,
                "calls": CALLS}
-    host_costs(results, rec, wait_d, dev)
-    gpu_costs(results, rec, rec_pdl, stand_ins)
-    loop_costs(results, rec, rec_pdl, stand_ins)
+    host_costs(results, rec, rec10, wait_d, dev)
+    gpu_costs(results, rec, stand_ins)
+    step_costs(results, rec, rec10, stand_ins)
     torch.cuda.synchronize()
     ok = True
     for r in recs:

@@ -12,10 +12,11 @@
 # graph and replayed, the recording overhead, and samples/deepep/observe.py on
 # every case. The overhead: one process per EP size measures every variant of
 # BENCH_VARIANTS (default: all of ep_deepep.py --bench-variants: the step path
-# with and without a per-step sync, one step in 10, the older record() path,
-# hook mode, one step captured in a CUDA graph, replayed with and without a
-# sync, and the step kernel with programmatic dependent launch, an experiment:
-# sync-pdl, graph-pdl), each in 9 interleaved on/off blocks of 200 steps
+# with and without a per-step sync, one step in 10 with and without it, the
+# older record() path, hook mode, one step captured in a CUDA graph (rec.step()
+# a root node of the graph), replayed with and without a sync, and the step
+# kernel with programmatic dependent launch, an experiment: sync-pdl), each in
+# 9 interleaved on/off blocks of 200 steps
 # (medians); one summary line per variant and rank. Before
 # the EP runs, on one GPU: tests/gpu/test_graph.py (the step path's rows, in
 # graphs too) and tests/gpu/bench_step.py (host cost of rec.step(), GPU time
@@ -33,7 +34,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/gpu/lib.sh
 gpu_setup deepep || exit 0
 STEPS=${STEPS:-800}
-BENCH_VARIANTS=${BENCH_VARIANTS:-sync,graph,nosync,graph-nosync,every10,sync-pdl,graph-pdl,hook,record}
+BENCH_VARIANTS=${BENCH_VARIANTS:-sync,graph,nosync,graph-nosync,every10,nosync-every10,sync-pdl,hook,record}
 GPUS=$(nvidia-smi -L | grep -c '^GPU')
 
 # cases K ARGS...: record the case matrix (or the cases ARGS name) on K GPUs, then observe
@@ -76,7 +77,7 @@ main() {
         step graph 300 env DXTREC_LIB=build/lib/libdxtrec.so OUT="$OUT" $PY tests/gpu/test_graph.py
         grep -v "^ok " "$WORK/graph.out" | sed "s/^/    /" | tail -n 14 >>"$SUMMARY"
         step bench-step 300 env DXTREC_LIB=build/lib/libdxtrec.so OUT="$OUT" $PY tests/gpu/bench_step.py
-        grep -v "^bench_step: ok" "$WORK/bench-step.out" | sed "s/^/    /" | tail -n 12 >>"$SUMMARY"
+        grep -v "^bench_step: ok" "$WORK/bench-step.out" | sed "s/^/    /" | tail -n 16 >>"$SUMMARY"
     fi
     local k
     for k in 2 4 8; do

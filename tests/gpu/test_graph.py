@@ -6,27 +6,37 @@ with torch on one GPU. Run from the repository root after `make NODEPS=1 gpu`:
 
 A stand-in for DeepEP's LL kernels accumulates into int64 stats tensors
 (wait += incr, tokens += 1, per op) the way DeepEP does; the recorder records
-both ops with one rec.step() per step. Checks:
+both ops with one rec.step() per step. A captured step() is one root node of
+the graph, which records at the start of each replay the row the previous
+replay left; the captured steps begin with a short sleeping kernel, as a real
+LL step spends microseconds before its counters change. Checks:
   eager    S steps with the GPU kept busy (the host runs ahead): every row equals
            the counters after the work queued before its step, steps as given;
-  graph    one torch.cuda.graph capture of (dispatch stand-in, combine stand-in,
-           rec.step()) replayed R times without a sync: R more rows per op, numbered
-           last eager step + 1 on, in order, each equal to the counters of its replay;
-           then eager steps again with automatic numbering;
-  overflow a tiny ring (ring_capacity 8) and a graph of K steps per replay: the
-           rows written and the rows dropped add up to every step, what is written
+  graph    one torch.cuda.graph capture of (sleep, dispatch stand-in, combine
+           stand-in, rec.step()) replayed R times without a sync: rows numbered
+           last eager step + 1 on, in order, each equal to the counters of its
+           replay; the last replay's row is taken by the next eager step (numbered
+           on automatically), whose row holds its counts;
+  multi    a graph of K steps (K step() calls) replayed KR times, then close: one
+           row per replay, numbered K - 1, 2K - 1, ..., each the counters after
+           its replay, the last one taken at close;
+  overflow a tiny ring (ring_capacity 8) and eager steps back to back: the rows
+           written and the rows dropped add up to every step, what is written
            is right and in order, the drops are counted in the file;
   capture  rec.step() inside a capture neither fails nor breaks the capture;
   wrap     a ring of 64 steps (mapped host memory, drained by the writer thread
            while the GPU writes it) wraps W times under a graph replayed with a
            paced step and under eager steps: every row written is right and in
-           order, written + dropped = every step (drops are said, not required).
-Keeps the traces under $OUT/graph-traces/ (dxt-analyze reads them) and writes
-$OUT/test_graph.txt. Exits non-zero on any failure.
+           order, written + dropped = every step but the merged one (drops are
+           said, not required).
+Keeps the traces under $OUT/graph-traces/ (dxt-analyze reads them; also packed
+into $OUT/graph-traces.tgz) and writes $OUT/test_graph.txt. Exits non-zero on
+any failure.
 
 Owner: the GPU side of dxtrace.
 """
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,8 +53,9 @@ import dxtrace  # noqa: E402
 N = 8
 S = 200       # eager steps
 R = 500       # graph replays
-K = 64        # steps per replay in the overflow graph
-KR = 20       # replays of the overflow graph
+K = 64        # steps per replay in the multi-step graph
+KR = 20       # its replays
+LEAD = 20000  # cycles of torch.cuda._sleep that begin a captured step (~13 us)
 OUT = os.environ.get("OUT") or tempfile.mkdtemp(prefix="dxt-graph-")
 TRACES = os.path.join(OUT, "graph-traces")
 lines = []
@@ -109,6 +120,7 @@ def eager_and_graph(dev):
     g = torch.cuda.CUDAGraph()
     with torch.cuda.stream(side):
         with torch.cuda.graph(g, stream=side):
+            torch.cuda._sleep(LEAD)
             for s in ops.values():
                 s.run()
             cap_res = rec.step(10 ** 9)  # ignored while capturing: auto numbering
@@ -127,12 +139,13 @@ def eager_and_graph(dev):
     rec.flush()
     time.sleep(0.2)
     c = rec.counters
-    check("counters", c.rows_dropped == 0 and c.rows_recorded == 2 * (S + R + 10), repr(c))
+    # the last replay's step (S + R - 1) has no row: the first eager step took its place
+    check("counters", c.rows_dropped == 0 and c.rows_recorded == 2 * (S + R - 1 + 10), repr(c))
     check("close", rec.close() == dxtrace.Result.SUCCESS)
     path = os.path.join(path_dir, "rank-00000.h5")
     d = {op: read(path, op) for op in ops}
-    k = np.arange(1, S + R + 10 + 1)
-    steps = np.arange(S + R + 10)
+    steps = np.concatenate([np.arange(S + R - 1), np.arange(S + R, S + R + 10)])
+    k = steps + 1
     for op, s in ops.items():
         incr = s.incr.cpu().numpy()
         check("%s: every row in order" % op, (d[op]["step"] == steps).all() if
@@ -149,9 +162,10 @@ def eager_and_graph(dev):
     say("     graph replay: %.2f us per replay (stand-ins + step kernel, host loop)" % replay_us)
 
 
-def overflow(dev):
-    path_dir = os.path.join(TRACES, "overflow")
-    rec = dxtrace.Recorder(path_dir, 0, N, run_id="graph-overflow", ring_capacity=8, quiet=True)
+def multi(dev):
+    """A graph of K steps, replayed KR times, then close: a row per replay."""
+    path_dir = os.path.join(TRACES, "multi")
+    rec = dxtrace.Recorder(path_dir, 0, N, run_id="graph-multi", quiet=True)
     s = StandIn(dev, 1)
     rec.attach("dispatch", s.wait)
     side = torch.cuda.Stream()
@@ -159,6 +173,7 @@ def overflow(dev):
     g = torch.cuda.CUDAGraph()
     with torch.cuda.stream(side):
         with torch.cuda.graph(g, stream=side):
+            torch.cuda._sleep(LEAD)
             for _ in range(K):
                 s.run()
                 rec.step()
@@ -166,15 +181,35 @@ def overflow(dev):
     for _ in range(KR):
         g.replay()
     torch.cuda.synchronize()
+    check("multi: close", rec.close() == dxtrace.Result.SUCCESS)
+    d = read(os.path.join(path_dir, "rank-00000.h5"), "dispatch")
+    want = np.arange(1, KR + 1) * K - 1
+    st = d["step"]
+    check("multi: a row per replay, its last step", st.shape == want.shape and (st == want).all(),
+          "steps %s" % st[:5])
+    incr = s.incr.cpu().numpy()
+    check("multi: rows = counters after their replay",
+          d["wait"].shape == (KR, N) and (d["wait"] == np.outer(want + 1, incr)).all())
+
+
+def overflow(dev):
+    path_dir = os.path.join(TRACES, "overflow")
+    rec = dxtrace.Recorder(path_dir, 0, N, run_id="graph-overflow", ring_capacity=8, quiet=True)
+    s = StandIn(dev, 1)
+    rec.attach("dispatch", s.wait)
+    total = 2000
+    for step in range(total):  # back to back: the GPU outruns the writer's polls
+        s.run()
+        rec.step(step)
+    torch.cuda.synchronize()
     time.sleep(0.2)
     c = rec.counters
     rec.close()
     d = read(os.path.join(path_dir, "rank-00000.h5"), "dispatch")
-    total = K * KR
     written, dropped = d["step"].shape[0], d["rows_dropped"]
     check("overflow: written + dropped = every step", written + dropped == total,
           "written %d dropped %d of %d; %r" % (written, dropped, total, c))
-    check("overflow: drops happened (ring of 8, %d steps back to back)" % K, dropped > 0)
+    check("overflow: drops happened (ring of 8, %d steps back to back)" % total, dropped > 0)
     incr = s.incr.cpu().numpy()
     st = d["step"]
     check("overflow: written rows in order and right",
@@ -214,10 +249,10 @@ def wrap(dev):
     c = rec.counters
     rec.close()
     d = read(os.path.join(path_dir, "rank-00000.h5"), "dispatch")
-    total = replays + eager
+    total = replays + eager - 1  # the last replay's row: merged into the first eager step's
     st = d["step"]
     written, dropped = st.shape[0], d["rows_dropped"]
-    check("wrap: written + dropped = every step (ring of %d, %d steps)" % (ring, total),
+    check("wrap: written + dropped = every step but one (ring of %d, %d steps)" % (ring, total),
           written + dropped == total, "written %d dropped %d; %r" % (written, dropped, c))
     incr = s.incr.cpu().numpy()
     check("wrap: rows in order and right", written > 0 and (np.diff(st) > 0).all() and
@@ -232,12 +267,14 @@ def main():
     torch.cuda.set_device(dev)
     say("test_graph: %s, torch %s, traces in %s" % (torch.cuda.get_device_name(dev),
                                                    torch.__version__, TRACES))
-    for part in (eager_and_graph, overflow, wrap):
+    for part in (eager_and_graph, multi, overflow, wrap):
         try:
             part(dev)
         except Exception as e:  # one part's crash must not hide the others
             check(part.__name__, False, "%s: %s" % (type(e).__name__, e))
     say("test_graph: %d failures" % len(failures))
+    subprocess.call(["tar", "-C", OUT, "-czf", os.path.join(OUT, "graph-traces.tgz"),
+                     "graph-traces"])
     with open(os.path.join(OUT, "test_graph.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return 1 if failures else 0
