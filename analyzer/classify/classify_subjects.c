@@ -300,11 +300,14 @@ static int stands_out(tview *v, size_t c, const dxt_segment *seg)
 
 /* Is the rise of cell c on seg worth a path (lesson 2: impact)? The median
  * over its flagged windows of its wait less its base wait (per step) must be
- * at least min_path_severity - 1 times the typical wait of its class (five
- * floors: the floor is a fifth of it). A cell near zero (the row of a rank
- * that is late from the start: it waits for nobody) that creeps from 1 to
- * 4 ns under a class of 25 ns rises 1.5x in log(wait + floor) and is no
- * slow path: a healthy run of 225 ranks made four such paths in one row. */
+ * at least half what a min_path_severity path adds to a cell of its class's
+ * typical wait (five floors: the floor is a fifth of it), so that a 1.3x path
+ * on a cell at half the typical wait still counts. A cell near zero (the row
+ * of a rank that is late from the start: it waits for nobody) that creeps
+ * from 1 to 3 ns under a class of 25-37 ns (a rise of 0.03-0.07 of it) rises
+ * 1.5x in log(wait + floor) and is no slow path: a healthy run of 225 ranks
+ * made four such paths in one row. A 1.3x path on a cell of 26 ns in a class
+ * of 36 rose 0.22 of it (0.3 lost it). */
 static int path_matters(tview *v, size_t c, const dxt_segment *seg)
 {
     const dxt_tracker *t = v->t;
@@ -314,7 +317,7 @@ static int path_matters(tview *v, size_t c, const dxt_segment *seg)
         float x = t->vals[(size_t)w * v->nn + c];
         if (v->ex[w] == 1 && !isnan(x)) rise[m++] = (x > 0.0f ? x : 0.0) - base;
     }
-    return m > 0 && dxt_median_inplace(rise, m) >= (t->opts.min_path_severity - 1.0) * 5.0 * f;
+    return m > 0 && dxt_median_inplace(rise, m) >= 0.5 * (t->opts.min_path_severity - 1.0) * 5.0 * f;
 }
 
 /* Is a high row of rank r on seg an early rank rather than a slow receiver
