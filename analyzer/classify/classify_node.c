@@ -165,7 +165,7 @@ static double asymmetry(dxt_judge *j, int node)
     return dxt_median_inplace(j->scratch, count);
 }
 
-/* With 3-7 nodes the nodes' own spread is known too badly, but their blocks
+/* With 4-7 nodes the nodes' own spread is known too badly, but their blocks
  * tell it: node-pair levels (links, the load of a node's experts) differ for
  * good reasons, and the blocks of one node share them. The spread of the
  * inter-node blocks' levels (MAD of those of the other nodes, 37 % efficient)
@@ -198,12 +198,13 @@ static double node_pair_tail(dxt_judge *j, int node, double stat, int asym)
  * (stat: every node's value): with 8 or more nodes, nodes differ for good
  * reasons (the load of their experts, their links) and a node must stand out
  * from that spread (robust z, t tail with nodes - 2 degrees of freedom);
- * with 3-7 node_pair_tail; with 2 there is no spread to measure (0: the
- * cells' scale alone). */
+ * with 4-7 node_pair_tail; with 2-3 there is no spread to measure (0: the
+ * cells' scale alone; the other nodes of three hold 2 blocks: a 4x node of
+ * 8 ranks next to one of 8 and one of 1 was missed). */
 static double node_tail(dxt_judge *j, const double *stat, int a, int asym)
 {
     int nn = j->nnodes;
-    if (nn < 3) return 0.0;
+    if (nn < 4) return 0.0; /* 3 nodes leave 2 blocks of the others: no spread */
     if (nn < 8) return node_pair_tail(j, a, stat[a], asym);
     double *buf = j->scratch;
     size_t m = 0;
