@@ -513,6 +513,50 @@ static int group_nodes(dxt_judge *j, unsigned char *node_flag)
     return j->nnodes >= 2 && flagged_nodes == j->nnodes;
 }
 
+static int node_size_of(const dxt_judge *j, int a)
+{
+    return j->node_start[a + 1] - j->node_start[a];
+}
+
+/* The value DXT_NODE_FRACTION of node a's ranks reach in j->rank_z (NAN: too
+ * few judged); *need: how many ranks that is. */
+static double node_reach(dxt_judge *j, int a, int *need)
+{
+    double *buf = j->scratch + 2 * (size_t)j->n;
+    size_t count = 0;
+    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
+        if (isfinite(j->rank_z[j->members[p]])) buf[count++] = j->rank_z[j->members[p]];
+    *need = (int)ceil(DXT_NODE_FRACTION * node_size_of(j, a));
+    return *need > 0 && count >= (size_t)*need ? dxt_select_kth(buf, count, count - *need) : NAN;
+}
+
+/* The chance of node a's ranks standing out together this far under the
+ * nodes' own spread. The ranks of one node share its node-pair levels (its
+ * links, the load of its experts), so two of them high together is far
+ * likelier than the ranks' spread says: the node's reach (node_reach) is
+ * judged against the other nodes' (robust z, t tail with their count less
+ * one degrees of freedom; with one other node no spread can be measured),
+ * the spread at least that of a reach of ranks without node effects. */
+static double node_line_tail(dxt_judge *j, int a)
+{
+    double *vals = j->scratch;
+    size_t m = 0;
+    int need;
+    double mine = node_reach(j, a, &need);
+    for (int b = 0; b < j->nnodes; b++) {
+        int nb;
+        double x = b == a || node_size_of(j, b) < 2 ? NAN : node_reach(j, b, &nb);
+        if (isfinite(x)) vals[m++] = x;
+    }
+    if (!isfinite(mine) || m < 2) return 1.0;
+    double *buf = vals + m;
+    memcpy(buf, vals, m * sizeof *buf);
+    double center = dxt_median_inplace(buf, m);
+    double spread = dxt_mad_inplace(vals, m, center), floor = 1.0 / sqrt((double)need);
+    if (!(spread > floor)) spread = floor;
+    return dxt_student_tail((mine - center) / spread, (double)m - 1.0);
+}
+
 /* Turn j->flag into hits (ranks, or their node), marking late / hot rows. */
 static int emit_lines(dxt_judge *j, int by_col, double steps)
 {
@@ -524,7 +568,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
     unsigned char *mark = by_col ? j->late : j->hot_row;
     for (int a = 0; a < j->nnodes; a++) {
         if (!node_flag[a]) continue;
-        double obs = 0.0, expd = 0.0;
+        double obs = 0.0, expd = 0.0, tail = node_line_tail(j, a);
         size_t nz = 0;
         for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
             int r = j->members[p];
@@ -539,7 +583,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
             j->flag[r] = 0;
         }
         dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, by_col, expd > 0 ? obs / expd : 0.0,
-                     dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0, 0.0};
+                     dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0, tail};
         if (dxt_judge_push_hit(j, &h)) return -1;
     }
     for (int r = 0; r < j->n; r++) {

@@ -256,14 +256,30 @@ static double cell_change(tview *v, size_t c, int w)
     return log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c)) - v->base[c];
 }
 
-/* Does cell c stand out from its row and column peers on seg (lesson 12:
- * the root is the cell that stands out from both where it first appears)?
- * In the flagged windows its change from its base, less the upper quartile
- * of the changes of the other cells of its row and of its column, is at least
- * half its change (medians over the windows). With many ranks the fit's residual says as much; with 4
- * ranks a line holds 3 cells, and a rank's regime (real DeepEP: which host
- * launches last) moves them unevenly enough to leave residuals in cells that
- * rose less than their peers. */
+/* Upper quartile of the changes in window w of line l's cells other than
+ * cell `skip` (by_col: column l; NAN: none). buf: n doubles. */
+static double peers_q75(tview *v, int l, int by_col, int skip, int w, double *buf)
+{
+    size_t q = 0;
+    for (int o = 0; o < v->n; o++) {
+        if (o == skip) continue;
+        double x = cell_change(v, by_col ? (size_t)o * v->n + l : (size_t)l * v->n + o, w);
+        if (!isnan(x)) buf[q++] = x;
+    }
+    return q ? dxt_select_kth(buf, q, (size_t)(0.75 * (double)(q - 1))) : NAN;
+}
+
+/* Does cell c stand out from its row and from its column peers on seg
+ * (lesson 12: the root is the cell that stands out from both where it first
+ * appears)? In the flagged windows its change from its base, less the upper
+ * quartile of the changes of the other cells of its row, and less that of
+ * its column, each apart, is at least half its change (medians over the
+ * windows). Pooled, a rank that rose a little leaves its line's top cells
+ * above the pool's quartile (a late rank's clipped cells rise most, its row's
+ * do not: half the pool), and a healthy run of 225 ranks made 4 paths of one
+ * column at its end. With 4 ranks a line holds 3 cells, and a rank's regime
+ * (real DeepEP: which host launches last) moves them unevenly enough to
+ * leave residuals in cells that rose less than their peers. */
 static int stands_out(tview *v, size_t c, const dxt_segment *seg)
 {
     int i = (int)(c / v->n), k = (int)(c % v->n);
@@ -271,21 +287,37 @@ static int stands_out(tview *v, size_t c, const dxt_segment *seg)
     size_t m = 0;
     for (int w = seg->first; w <= seg->last; w++) {
         if (v->ex[w] != 1) continue;
-        size_t np = 0;
-        for (int l = 0; l < v->n; l++) {
-            if (l != k) peers[np++] = cell_change(v, (size_t)i * v->n + l, w);
-            if (l != i) peers[np++] = cell_change(v, (size_t)l * v->n + k, w);
-        }
-        size_t q = 0;
-        for (size_t p = 0; p < np; p++)
-            if (!isnan(peers[p])) peers[q++] = peers[p];
         double own = cell_change(v, c, w);
-        if (q == 0 || isnan(own)) continue;
-        margin[m] = own - dxt_select_kth(peers, q, (size_t)(0.75 * (double)(q - 1)));
+        double row = peers_q75(v, i, 0, k, w, peers), col = peers_q75(v, k, 1, i, w, peers);
+        double top = isnan(row) ? col : isnan(col) ? row : fmax(row, col);
+        if (isnan(own) || isnan(top)) continue;
+        margin[m] = own - top;
         margin[v->W + m++] = own;
     }
     /* most of its rise its own: at least twice its peers' */
     return m > 0 && dxt_median_inplace(margin, m) >= 0.5 * dxt_median_inplace(margin + v->W, m);
+}
+
+/* Is the rise of cell c on seg worth a path (lesson 2: impact)? The median
+ * over its flagged windows of its wait less its base wait (per step) must be
+ * at least half what a min_path_severity path adds to a cell of its class's
+ * typical wait (five floors: the floor is a fifth of it), so that a 1.3x path
+ * on a cell at half the typical wait still counts. A cell near zero (the row
+ * of a rank that is late from the start: it waits for nobody) that creeps
+ * from 1 to 3 ns under a class of 25-37 ns (a rise of 0.03-0.07 of it) rises
+ * 1.5x in log(wait + floor) and is no slow path: a healthy run of 225 ranks
+ * made four such paths in one row. A 1.3x path on a cell of 26 ns in a class
+ * of 36 rose 0.22 of it (0.3 lost it). */
+static int path_matters(tview *v, size_t c, const dxt_segment *seg)
+{
+    const dxt_tracker *t = v->t;
+    double *rise = v->lbuf, f = cell_floor(v, c), base = exp(v->base[c]) - f;
+    size_t m = 0;
+    for (int w = seg->first; w <= seg->last; w++) {
+        float x = t->vals[(size_t)w * v->nn + c];
+        if (v->ex[w] == 1 && !isnan(x)) rise[m++] = (x > 0.0f ? x : 0.0) - base;
+    }
+    return m > 0 && dxt_median_inplace(rise, m) >= 0.5 * (t->opts.min_path_severity - 1.0) * 5.0 * f;
 }
 
 /* Is a high row of rank r on seg an early rank rather than a slow receiver
@@ -424,7 +456,9 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
         seg.log_p >= needed || starts_run(v, seg.first))
         return 0;
     if (s.kind == SUBJ_DST && early_rank(v, s.id, &seg)) return 0;
-    if (s.kind >= SUBJ_CELL_INTRA && !stands_out(v, (size_t)s.id, &seg)) return 0;
+    if (s.kind >= SUBJ_CELL_INTRA &&
+        (!stands_out(v, (size_t)s.id, &seg) || !path_matters(v, (size_t)s.id, &seg)))
+        return 0;
     refine_onset(v, &seg);
     if (v->t->opts.verbose)
         fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",

@@ -157,8 +157,11 @@ void dxt_judge_tokens(dxt_judge *j, const double *tokens, double steps)
         if (hit->kind != DXT_SLOW_PATH && hit->kind != DXT_LOAD_IMBALANCE) {
             /* the routing's own spread of loads (popular experts) is no fault */
             int why = hit_tokens(j, hit, nn);
-            if (why < 0) continue;
-            if (why > 0 && hit->kind != DXT_SLOW_NODE) {
+            /* a node whose wait follows its tokens is no slow node (its
+             * ranks are not slow: its experts are popular, healthy or hot);
+             * a healthy run's most popular node of 24 made one from step 0 */
+            if (why < 0 || (why > 0 && hit->kind == DXT_SLOW_NODE)) continue;
+            if (why > 0) {
                 hit->as_source = hit->kind == DXT_SLOW_SOURCE; /* the line the series use */
                 hit->kind = DXT_LOAD_IMBALANCE;
             }
