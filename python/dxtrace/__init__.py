@@ -112,10 +112,7 @@ class Counters(ctypes.Structure):  # dxtrec_counters
                    Result(self.last_error).name))
 
 
-_lib = None
-
-
-def _declare(lib):
+def _signatures():
     p64 = ctypes.POINTER(ctypes.c_int64)
     sigs = {
         "dxtrec_config_init": (None, [ctypes.POINTER(_Config)]),
@@ -134,22 +131,13 @@ def _declare(lib):
         "dxtrec_result_string": (ctypes.c_char_p, [ctypes.c_int]),
         "dxtrec_max_ops": (ctypes.c_int, []),
     }
-    for name, (restype, argtypes) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype = restype
-        fn.argtypes = argtypes
+    return sigs
 
 
 def load_library():
     """The loaded libdxtrec (loaded once); DxtraceError when none is found."""
-    global _lib
-    if _lib is not None:
-        return _lib
-    lib, tried = _native.load("DXTREC_LIB", "dxtrec", _declare)
-    if lib is not None:
-        _lib = lib
-        return lib
-    raise DxtraceError("libdxtrec not found; set DXTREC_LIB. Tried: " + tried)
+    return _native.load_once("DXTREC_LIB", "dxtrec", _signatures, DxtraceError,
+                             "set DXTREC_LIB")
 
 
 def _is_torch_tensor(x):
@@ -188,7 +176,7 @@ def _current_raw_stream(device_index):
 
 
 def _no_cuda_message(what):
-    lib = getattr(_lib, "_name", "libdxtrec")
+    lib = getattr(_native.loaded("dxtrec"), "_name", "libdxtrec")
     return ("dxtrace: %s: %s was built without CUDA (nvcc was not found when it was built), so "
             "CUDA tensors cannot be recorded; rebuild it with `make` where nvcc is found (or "
             "`make NODEPS=1 gpu` on a GPU machine), or set DXTREC_LIB to a CUDA build"

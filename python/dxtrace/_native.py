@@ -1,7 +1,8 @@
 """Finding and loading dxtrace's C libraries (libdxtrec, libdxtanalysis) for
 the ctypes bindings: one place for where they are looked for.
 
-    lib = load("DXTREC_LIB", "dxtrec", declare)   # declare(lib) sets the signatures
+    lib = load_once("DXTREC_LIB", "dxtrec", signatures, Error, "set DXTREC_LIB")
+    # signatures(): {function: (restype, [argtypes])}, declared when it loads
 
 Looked for in order: the path in the environment variable (only that, when
 set), build/lib of this repository, the system's lib<name>.so (ldconfig), then
@@ -41,6 +42,35 @@ def load(env_var, name, declare):
             continue
         return lib, None
     return None, "; ".join(tried)
+
+
+def set_signatures(lib, sigs):
+    """Declare lib's functions: sigs maps a name to (restype, [argtypes])."""
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+_loaded = {}  # name -> the library loaded, once per process
+
+
+def load_once(env_var, name, signatures, error, how):
+    """lib<name> declared with signatures() (called when it loads), loaded at
+    the first call and the same object after; error(message) when none loads
+    (how: how to get one)."""
+    lib = _loaded.get(name)
+    if lib is None:
+        lib, tried = load(env_var, name, lambda found: set_signatures(found, signatures()))
+        if lib is None:
+            raise error("lib%s not found; %s. Tried: %s" % (name, how, tried))
+        _loaded[name] = lib
+    return lib
+
+
+def loaded(name):
+    """lib<name> if load_once has loaded it, else None."""
+    return _loaded.get(name)
 
 
 class Handle:

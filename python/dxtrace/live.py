@@ -39,10 +39,7 @@ class LiveError(RuntimeError):
     """The analysis library refused a call (or is missing); the message says why."""
 
 
-_lib = None
-
-
-def _declare(lib):
+def _signatures():
     c_int, c_char_p, c_size_t = ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t
     p_double, p_int64 = ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int64)
     sigs = {
@@ -56,23 +53,13 @@ def _declare(lib):
         "dxt_live_free_string": (None, [ctypes.c_void_p]),
         "dxt_live_free": (None, [ctypes.c_void_p]),
     }
-    for name, (restype, argtypes) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype = restype
-        fn.argtypes = argtypes
+    return sigs
 
 
 def load_analysis_library():
     """The loaded libdxtanalysis (loaded once); LiveError when none is found."""
-    global _lib
-    if _lib is not None:
-        return _lib
-    lib, tried = _native.load("DXTANALYSIS_LIB", "dxtanalysis", _declare)
-    if lib is not None:
-        _lib = lib
-        return lib
-    raise LiveError("libdxtanalysis not found; build it (make) or set DXTANALYSIS_LIB. Tried: "
-                    + tried)
+    return _native.load_once("DXTANALYSIS_LIB", "dxtanalysis", _signatures, LiveError,
+                             "build it (make) or set DXTANALYSIS_LIB")
 
 
 def _matrix(values, n, what):
