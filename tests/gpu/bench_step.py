@@ -55,9 +55,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "python"))
+sys.path.insert(0, os.path.join(REPO, "samples", "deepep"))
 
 import numpy as np  # noqa: E402
 import dxtrace  # noqa: E402
+from ep_deepep import sleep_cycles_per_us  # noqa: E402  (the DeepEP harness's yardstick)
 
 N = 8
 CALLS = 20000
@@ -163,17 +165,6 @@ def interleaved(body_off, body_on, blocks=None, steps=None, sync_each=False):
         off.append(block(body_off))
         on.append(block(body_on))
     return float(np.median(off)), float(np.median(on))
-
-
-def sleep_cycles_per_us():
-    import torch
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    torch.cuda._sleep(1000000)
-    start.record()
-    torch.cuda._sleep(20000000)
-    stop.record()
-    stop.synchronize()
-    return 20000000 / (start.elapsed_time(stop) * 1000.0)
 
 
 def host_costs(results, rec, rec10, wait_d, dev):
