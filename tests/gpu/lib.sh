@@ -2,6 +2,7 @@
 #   gpu_setup NAME   OUT, WORK, LOG=$OUT/NAME.log, SUMMARY=$OUT/NAME-summary.txt, PY;
 #                    returns 1 (after saying SKIP) where there is no NVIDIA GPU
 #   note TEXT        a line of the summary
+#   gpu_finish       print the summary, remove WORK; the script's status (failed steps: 1)
 #   step NAME TIMEOUT COMMAND...   run with a time limit, log the output, one summary
 #                    line (ok / FAIL(rc=N), seconds); WORK/NAME.out keeps the output
 #   build_deepep     DeepEP from $SRC (DEEPEP_SRC: a directory or a .tar/.tgz of `git
@@ -31,6 +32,13 @@ gpu_setup() {
 }
 
 note() { echo "$*" >>"$SUMMARY"; }
+
+gpu_finish() {
+    echo "===== summary ($failed failed) ====="
+    cat "$SUMMARY"
+    rm -rf "$WORK"
+    [ "$failed" = 0 ]
+}
 
 step() {
     local name=$1 limit=$2

@@ -71,7 +71,4 @@ main() {
 }
 
 main
-echo "===== summary ($failed failed) ====="
-cat "$SUMMARY"
-rm -rf "$WORK"
-[ "$failed" = 0 ]
+gpu_finish
