@@ -119,6 +119,7 @@ typedef struct window {
     double wait[16];
     double tokens[16];
     int64_t rows[4];
+    int64_t steps[4];
 } window;
 
 /* Every window of op 0 (n <= 4). Returns their count. */
@@ -130,9 +131,10 @@ static int read_windows(dxt_input *in, int64_t from, int64_t to, int64_t steps, 
     assert_true(in->n <= 4);
     assert_int_equal(dxt_op_stream_open(in, 0, from, to, steps, &s, &err), 0);
     int count = 0, rc;
-    while (count < max && (rc = dxt_op_stream_next(s, &w[count].first, &w[count].last,
-                                                   w[count].wait, w[count].tokens,
-                                                   w[count].rows, &err)) == 1)
+    while (count < max && (rc = dxt_op_stream_next_steps(s, &w[count].first, &w[count].last,
+                                                         w[count].wait, w[count].tokens,
+                                                         w[count].rows, w[count].steps,
+                                                         &err)) == 1)
         count++;
     dxt_op_stream_close(s);
     return count;
@@ -293,6 +295,45 @@ static void test_units(void **state)
     dxt_input_free(in);
 }
 
+/* A row every 10 steps (the recorder's step_every=10: steps 0, 9, 19, ...): a
+ * window's steps are those its rows cover, not its rows; a recorded drop's steps
+ * are not covered. Rank 0 dropped the rows of steps 39, 49, 59; rank 1 those of
+ * 39 and 59 (its drop range spans a row it kept: that row covers its stride). */
+static void test_steps_covered(void **state)
+{
+    (void)state;
+    int64_t step0[] = {0, 9, 19, 29, 69, 79}, step1[] = {0, 9, 19, 29, 49, 69, 79};
+    int64_t w0[14], w1[14];
+    for (int k = 0; k < 7; k++) {
+        w0[2 * k] = w1[2 * k + 1] = 0;
+        w0[2 * k + 1] = k < 6 ? 100 * (step0[k] + 1) : 0;
+        w1[2 * k] = 100 * (step1[k] + 1);
+    }
+    rank_spec s = {.rank = 0, .world = 2, .clock_hz = 1e6, .unit = DXT_UNIT_CYCLES,
+                   .counting = DXT_COUNTING_CUMULATIVE, .nrows = 6, .step = step0, .wait = w0,
+                   .dropped = 3, .dropped_first = 39, .dropped_last = 59};
+    write_rank(&s);
+    s.rank = 1, s.nrows = 7, s.step = step1, s.wait = w1, s.dropped = 2;
+    write_rank(&s);
+    dxt_input *in = open_input(dir, NULL);
+    window w[5];
+    assert_int_equal(read_windows(in, 0, 79, 20, w, 5), 4);
+    int64_t rows[4][2] = {{3, 3}, {1, 1}, {0, 1}, {2, 2}};
+    int64_t steps[4][2] = {{20, 20}, {10, 10}, {0, 10}, {20, 20}};
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(w[k].rows[i], rows[k][i]);
+            assert_int_equal(w[k].steps[i], steps[k][i]);
+        }
+    assert_true(fabs(w[0].wait[1] - 2000) < 1e-9); /* cumulative: step 19's 2000 */
+    assert_true(fabs(w[3].wait[1] - 5000) < 1e-9); /* 8000 - 3000: the drop's wait too */
+    /* from 5: the row of step 9 covers 1..9, all of it in the first window */
+    assert_int_equal(read_windows(in, 5, 79, 20, w, 5), 4);
+    assert_int_equal(w[0].steps[0], 19);
+    assert_int_equal(w[0].rows[0], 2);
+    dxt_input_free(in);
+}
+
 /* Segments of one rank (the recorder's rank-%05d.<k>.h5): merged, overlap kept once;
  * dropped rows and tokens reported. */
 static void test_segments_dropped_tokens(void **state)
@@ -361,6 +402,7 @@ static void test_text_inputs(void **state)
     assert_int_equal(in->kind, DXT_INPUT_MATRIX);
     assert_int_equal(read_windows(in, 0, 1, 5, w, 4), 1);
     assert_true(fabs(w[0].wait[3] - 12) < 1e-9);
+    assert_int_equal(w[0].steps[1], w[0].rows[1]); /* a matrix is a step */
     dxt_input_free(in);
     write_text("bad.txt", "1 2\n3 x\n", path, sizeof path);
     dxt_input_opts opts;
@@ -406,6 +448,7 @@ int main(void)
         cmocka_unit_test_setup(test_two_runs, new_dir),
         cmocka_unit_test_setup(test_units, new_dir),
         cmocka_unit_test_setup(test_segments_dropped_tokens, new_dir),
+        cmocka_unit_test_setup(test_steps_covered, new_dir),
         cmocka_unit_test_setup(test_text_inputs, new_dir),
         cmocka_unit_test_setup(test_default_window_and_nodes, new_dir),
     };

@@ -256,16 +256,27 @@ static int text_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last
     return 0;
 }
 
-int dxt_op_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
-                       double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
+int dxt_op_stream_next_steps(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
+                             double *wait, double *tokens, int64_t *rank_rows,
+                             int64_t *rank_steps, dxt_error *err)
 {
     if (s->trace)
         return dxt_trace_stream_next(s->trace, first_step, last_step, wait, tokens, rank_rows,
-                                     err);
-    if (s->in->kind == DXT_INPUT_LIVE)
-        return dxt_live_input_next(s->in, s->op, &s->live_cursor, s->from, s->to, first_step,
-                                   last_step, wait, tokens, rank_rows);
-    return text_stream_next(s, first_step, last_step, wait, rank_rows);
+                                     rank_steps, err);
+    int got = s->in->kind == DXT_INPUT_LIVE
+                  ? dxt_live_input_next(s->in, s->op, &s->live_cursor, s->from, s->to,
+                                        first_step, last_step, wait, tokens, rank_rows)
+                  : text_stream_next(s, first_step, last_step, wait, rank_rows);
+    if (got == 1 && rank_steps) /* a matrix is a step; a live window's rows are its steps */
+        memcpy(rank_steps, rank_rows, (size_t)s->in->n * sizeof *rank_steps);
+    return got;
+}
+
+int dxt_op_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
+                       double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
+{
+    return dxt_op_stream_next_steps(s, first_step, last_step, wait, tokens, rank_rows, NULL,
+                                    err);
 }
 
 double dxt_op_stream_progress(const dxt_op_stream *s)

@@ -105,6 +105,14 @@ int dxt_op_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t 
  * meaningless). Returns 1 with a window, 0 at the end, -1 on error. */
 int dxt_op_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
                        double *wait, double *tokens, int64_t *rank_rows, dxt_error *err);
+/* The same with rank_steps[i] (when not NULL), the steps rank i's rows cover:
+ * its wait per step is wait / rank_steps. A trace row covers the steps since
+ * the rank's row before (a row every K steps: K; the rank's first row: 1), less
+ * those of a recorded drop (rows_dropped: their counts are in the next row, the
+ * classifier leaves that window out); a text matrix or a live window: its rows. */
+int dxt_op_stream_next_steps(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
+                             double *wait, double *tokens, int64_t *rank_rows,
+                             int64_t *rank_steps, dxt_error *err);
 
 /* Steps consumed so far (for progress), of the total span. */
 double dxt_op_stream_progress(const dxt_op_stream *s);
@@ -132,7 +140,8 @@ typedef struct dxt_trace_stream dxt_trace_stream; /* load_stream.c */
 int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t window_steps,
                           dxt_trace_stream **out, dxt_error *err);
 int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
-                          double *wait, double *tokens, int64_t *rank_rows, dxt_error *err);
+                          double *wait, double *tokens, int64_t *rank_rows,
+                          int64_t *rank_steps, dxt_error *err);
 double dxt_trace_stream_progress(const dxt_trace_stream *s);
 void dxt_trace_stream_close(dxt_trace_stream *s);
 int dxt_text_load(dxt_input *in, const char *path, const dxt_input_opts *opts, dxt_error *err);

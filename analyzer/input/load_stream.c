@@ -3,7 +3,9 @@
  * into per-step deltas (cumulative counters: the difference to the previous
  * row; a row where any value went down is a counter reset and counts as it
  * is; the first row counts as it is), converted to the input's unit (cycles /
- * clock_hz, per-row clock_hz when recorded; ns / 1000) and summed per window.
+ * clock_hz, per-row clock_hz when recorded; ns / 1000) and summed per window,
+ * with the rows and the steps they cover (a row every K steps covers K; a
+ * recorded drop's steps are not covered: row_steps) of each rank.
  * Rows whose step is not after the rank's last step (overlapping segments) are
  * duplicates: skipped, counted, reported at close. Memory: O(N^2) (the previous
  * row of every rank) plus one block buffer per rank and a few spare ones.
@@ -31,6 +33,7 @@ typedef struct rank_cursor {
     int64_t *prev_wait, *prev_tokens;
     int have_prev, have_prev_tokens;
     int64_t last_step;      /* last step taken; INT64_MIN before the first */
+    int64_t stride;         /* steps the last row without a drop before it covered */
     int64_t duplicates;
     int64_t impossible;     /* values ignored: negative, or more than DXT_MAX_STEP_VALUE a step */
     const char *impossible_path;
@@ -70,6 +73,7 @@ static int cursor_init(dxt_trace_stream *s, rank_cursor *c, int rank)
     const dxt_trace_state *t = s->in->trace;
     size_t n = (size_t)s->n, b = (size_t)s->block;
     c->last_step = INT64_MIN;
+    c->stride = 1;
     if (s->in->stream_part && (rank < s->in->stream_first || rank >= s->in->stream_end))
         return 0; /* another process reads this rank (run/partition.c): no rows here */
     c->segs = calloc((size_t)t->nfiles, sizeof *c->segs);
@@ -220,9 +224,30 @@ static int64_t add_deltas(const int64_t *restrict row, int64_t *restrict prev, i
     return impossible;
 }
 
-/* Take the row at buf_pos: add it to wait/tokens rows when they are not NULL. */
-static void cursor_take(dxt_trace_stream *s, rank_cursor *c, double *wait_row,
-                        double *tokens_row)
+/* The steps the row at step covers: since the rank's row before (a row every K
+ * steps: K), 1 for the rank's first row. Not covered: the steps of a recorded
+ * drop (the op's dropped_first_step .. dropped_last_step) in the gap; when the
+ * drops go on past this row (several drops), the rank's last stride is taken. */
+static int64_t row_steps(rank_cursor *c, const dxt_op_info *info, int64_t step)
+{
+    if (c->last_step == INT64_MIN)
+        return 1;
+    uint64_t gap = (uint64_t)step - (uint64_t)c->last_step; /* step > last_step */
+    int64_t covered = gap > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)gap;
+    int64_t df = info->dropped_first_step, dl = info->dropped_last_step;
+    int dropped = info->rows_dropped > 0 && df >= 0 && dl >= df && df < step &&
+                  dl > c->last_step;
+    if (!dropped)
+        return c->stride = covered;
+    if (dl < step)
+        return step - dl;
+    return covered < c->stride ? covered : c->stride;
+}
+
+/* Take the row at buf_pos: add it to wait/tokens rows when they are not NULL.
+ * Returns the steps it covers (row_steps). */
+static int64_t cursor_take(dxt_trace_stream *s, rank_cursor *c, double *wait_row,
+                           double *tokens_row)
 {
     const dxt_op_info *info = cursor_info(s, c);
     size_t off = (size_t)c->buf_pos * (size_t)s->n;
@@ -235,8 +260,10 @@ static void cursor_take(dxt_trace_stream *s, rank_cursor *c, double *wait_row,
     if (bad > 0 && c->impossible == 0)
         c->impossible_path = cursor_file(s, c)->path;
     c->impossible += bad;
-    c->last_step = c->cur->step[c->buf_pos];
+    int64_t step = c->cur->step[c->buf_pos], steps = row_steps(c, info, step);
+    c->last_step = step;
     c->buf_pos++;
+    return steps;
 }
 
 /* The step of the rank's next usable row (rows before from are taken for
@@ -257,7 +284,7 @@ static int cursor_peek(dxt_trace_stream *s, rank_cursor *c, int64_t *step, dxt_e
             c->duplicates++;
             c->buf_pos++;
         } else if (st < s->from) {
-            cursor_take(s, c, NULL, NULL);
+            (void)cursor_take(s, c, NULL, NULL);
         } else {
             *step = st;
             return 1;
@@ -322,7 +349,8 @@ static double now_s(void)
 }
 
 static int stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
-                       double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
+                       double *wait, double *tokens, int64_t *rank_rows, int64_t *rank_steps,
+                       dxt_error *err)
 {
     int64_t min_step = INT64_MAX, n = s->n;
     int any = 0;
@@ -350,17 +378,22 @@ static int stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_s
         memset(tokens, 0, (size_t)(n * n) * sizeof *tokens);
     for (int i = 0; i < n; i++) {
         rank_cursor *c = &s->ranks[i];
+        int64_t st, steps = 0;
         rank_rows[i] = 0;
-        int64_t st;
         for (;;) {
             int rc = cursor_peek(s, c, &st, err);
             if (rc < 0)
                 return -1;
             if (rc == 0 || st > last)
                 break;
-            cursor_take(s, c, wait + i * n, tokens && s->with_tokens ? tokens + i * n : NULL);
+            int64_t covered = cursor_take(s, c, wait + i * n,
+                                          tokens && s->with_tokens ? tokens + i * n : NULL);
+            if (__builtin_add_overflow(steps, covered, &steps))
+                steps = INT64_MAX;
             rank_rows[i]++;
         }
+        if (rank_steps)
+            rank_steps[i] = steps;
     }
     *first_step = first;
     *last_step = last;
@@ -369,11 +402,12 @@ static int stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_s
 }
 
 int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
-                          double *wait, double *tokens, int64_t *rank_rows, dxt_error *err)
+                          double *wait, double *tokens, int64_t *rank_rows,
+                          int64_t *rank_steps, dxt_error *err)
 {
     dxt_trace_state *t = s->in->trace;
     double t0 = now_s(), io0 = t->read_s + t->wait_s;
-    int rc = stream_next(s, first_step, last_step, wait, tokens, rank_rows, err);
+    int rc = stream_next(s, first_step, last_step, wait, tokens, rank_rows, rank_steps, err);
     t->sums_s += now_s() - t0 - (t->read_s + t->wait_s - io0);
     return rc;
 }

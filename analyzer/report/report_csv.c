@@ -84,10 +84,10 @@ int dxt_report_csv(FILE *out, const dxt_analysis *a)
 }
 
 /* Every window of one op as lines op,first_step,last_step,i,j,wait_per_step
- * (the wait of rank i for rank j per recorded step of i; empty when i had no
- * rows or no wait for j; the diagonal left out). */
+ * (the wait of rank i for rank j per step its rows cover: a row every K steps
+ * covers K; empty when i had no rows or no wait for j; the diagonal left out). */
 static int op_matrices(FILE *out, const dxt_analysis *a, const dxt_op_result *r, double *wait,
-                       int64_t *rows)
+                       int64_t *rows, int64_t *steps)
 {
     dxt_op_stream *s = NULL;
     dxt_error e = {{0}};
@@ -97,7 +97,8 @@ static int op_matrices(FILE *out, const dxt_analysis *a, const dxt_op_result *r,
         fprintf(stderr, "dxt-analyze: %s\n", e.msg);
         return -1;
     }
-    while ((got = dxt_op_stream_next(s, &first, &last, wait, NULL, rows, &e)) == 1 &&
+    while ((got = dxt_op_stream_next_steps(s, &first, &last, wait, NULL, rows, steps, &e)) ==
+               1 &&
            !ferror(out))
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++) {
@@ -106,8 +107,8 @@ static int op_matrices(FILE *out, const dxt_analysis *a, const dxt_op_result *r,
                     continue;
                 csv_text(out, r->name);
                 fprintf(out, ",%" PRId64 ",%" PRId64 ",%d,%d,", first, last, i, j);
-                if (rows[i] > 0 && w != 0)
-                    csv_real(out, w / (double)rows[i]);
+                if (rows[i] > 0 && steps[i] > 0 && w != 0)
+                    csv_real(out, w / (double)steps[i]);
                 fputc('\n', out);
             }
     if (got < 0)
@@ -120,13 +121,14 @@ int dxt_report_csv_matrices(FILE *out, const dxt_analysis *a)
 {
     size_t n = (size_t)a->in->n;
     double *wait = malloc(n * n * sizeof *wait);
-    int64_t *rows = malloc(n * sizeof *rows);
-    int rc = wait && rows ? 0 : -1;
+    int64_t *rows = malloc(n * sizeof *rows), *steps = malloc(n * sizeof *steps);
+    int rc = wait && rows && steps ? 0 : -1;
     if (rc == 0)
         fputs("op,first_step,last_step,i,j,wait_per_step\n", out);
     for (int k = 0; rc == 0 && k < a->nops; k++)
-        rc = op_matrices(out, a, &a->ops[k], wait, rows);
+        rc = op_matrices(out, a, &a->ops[k], wait, rows, steps);
     free(wait);
     free(rows);
+    free(steps);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* report_stats.c - the per-op summary shared by the text and JSON reports:
- * typical (median) wait per recorded step within a node and across nodes, and
+ * typical (median) wait per step (a rank's wait over the steps its rows cover)
+ * within a node and across nodes, and
  * the cells that stand out most against the typical wait of their kind.
  * Owner: the loader/report engineer (A2). */
 #include "report.h"
@@ -13,9 +14,9 @@
 static double cell_per_step(const dxt_op_result *r, int n, int i, int j)
 {
     double v = r->total[(size_t)i * n + j];
-    if (i == j || r->rank_rows[i] <= 0 || !(v > 0))
+    if (i == j || r->rank_steps[i] <= 0 || !(v > 0))
         return NAN;
-    return v / (double)r->rank_rows[i];
+    return v / (double)r->rank_steps[i];
 }
 
 /* Keep the 5 cells with the largest vs_typical, in order. */

@@ -21,6 +21,8 @@ typedef struct dxt_op_result {
     double *total;           /* n x n wait summed over every window, input unit; 0: none */
     double *total_tokens;    /* n x n, or NULL without tokens */
     int64_t *rank_rows;      /* n: rows summed per rank */
+    int64_t *rank_steps;     /* n: the steps those rows cover (input.h): wait per step is
+                              * total / rank_steps (a row every K steps covers K) */
 } dxt_op_result;
 
 typedef struct dxt_analysis {

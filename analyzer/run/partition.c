@@ -86,10 +86,11 @@ static void feed_open_block(dxt_feed *f, int op, int64_t from, int64_t to, int64
     size_t n = (size_t)f->n;
     f->pend_wait = malloc(n * n * sizeof *f->pend_wait);
     f->pend_rows = malloc(n * sizeof *f->pend_rows);
+    f->pend_steps = malloc(n * sizeof *f->pend_steps);
     if (f->with_tokens)
         f->pend_tokens = malloc(n * n * sizeof *f->pend_tokens);
     feed_blocks(f);
-    if (!f->pend_wait || !f->pend_rows || (f->with_tokens && !f->pend_tokens)) {
+    if (!f->pend_wait || !f->pend_rows || !f->pend_steps || (f->with_tokens && !f->pend_tokens)) {
         dxt_set_error(&f->local, "%s: out of memory for the window buffers of %d ranks",
                       f->in->path, f->n);
         f->failed = 1;
@@ -133,9 +134,9 @@ static void feed_read_ahead(dxt_feed *f)
 {
     if (f->failed || f->ended || f->have_pending)
         return;
-    int got = dxt_op_stream_next(f->s, &f->pend_first, &f->pend_last, f->pend_wait,
-                                 f->with_tokens ? f->pend_tokens : NULL, f->pend_rows,
-                                 &f->local);
+    int got = dxt_op_stream_next_steps(f->s, &f->pend_first, &f->pend_last, f->pend_wait,
+                                       f->with_tokens ? f->pend_tokens : NULL, f->pend_rows,
+                                       f->pend_steps, &f->local);
     if (got < 0)
         f->failed = 1;
     else if (got == 0)
@@ -146,7 +147,8 @@ static void feed_read_ahead(dxt_feed *f)
 
 /* Process 0's window before the gather: its own rows when it sends, zeros in the
  * blocks of the processes that send none. */
-static void root_place(dxt_feed *f, double *wait, double *tokens, int64_t *rows)
+static void root_place(dxt_feed *f, double *wait, double *tokens, int64_t *rows,
+                       int64_t *steps)
 {
     size_t n = (size_t)f->n;
     for (int k = 0; k < f->part->count; k++) {
@@ -155,9 +157,11 @@ static void root_place(dxt_feed *f, double *wait, double *tokens, int64_t *rows)
         if (own) {
             memcpy(wait + first * n, f->pend_wait + first * n, nrows * n * sizeof *wait);
             memcpy(rows + first, f->pend_rows + first, nrows * sizeof *rows);
+            memcpy(steps + first, f->pend_steps + first, nrows * sizeof *steps);
         } else if (f->send_rows[k] == 0) {
             memset(wait + first * n, 0, nrows * n * sizeof *wait);
             memset(rows + first, 0, nrows * sizeof *rows);
+            memset(steps + first, 0, nrows * sizeof *steps);
         }
         if (f->with_tokens && own)
             memcpy(tokens + first * n, f->pend_tokens + first * n, nrows * n * sizeof *tokens);
@@ -168,7 +172,7 @@ static void root_place(dxt_feed *f, double *wait, double *tokens, int64_t *rows)
 
 /* The rows of the processes that hold window `first` go to process 0. */
 static int feed_gather(dxt_feed *f, int64_t first, double *wait, double *tokens, int64_t *rows,
-                       dxt_error *err)
+                       int64_t *steps, dxt_error *err)
 {
     const dxt_partition *p = f->part;
     int root = p->index == 0;
@@ -176,12 +180,14 @@ static int feed_gather(dxt_feed *f, int64_t first, double *wait, double *tokens,
     for (int k = 0; k < p->count; k++)
         f->send_rows[k] = f->all[3 * k + 1] == first ? f->block_rows[k] : 0;
     if (root)
-        root_place(f, wait, tokens, rows);
+        root_place(f, wait, tokens, rows, steps);
     if (p->gather_rows(p->user, root ? (void *)wait : f->pend_wait, row, f->block_first,
                        f->send_rows) != 0 ||
         (f->with_tokens && p->gather_rows(p->user, root ? (void *)tokens : f->pend_tokens, row,
                                           f->block_first, f->send_rows) != 0) ||
         p->gather_rows(p->user, root ? (void *)rows : f->pend_rows, sizeof *rows,
+                       f->block_first, f->send_rows) != 0 ||
+        p->gather_rows(p->user, root ? (void *)steps : f->pend_steps, sizeof *steps,
                        f->block_first, f->send_rows) != 0)
         return exchange_failed(err);
     if (f->have_pending && f->pend_first == first)
@@ -192,7 +198,7 @@ static int feed_gather(dxt_feed *f, int64_t first, double *wait, double *tokens,
 /* One round: 1 with a window (process 0), 2 a window went to process 0 (the
  * others), 0 every process is done, -1 one failed (the agreed error in err). */
 static int feed_round(dxt_feed *f, int64_t *first, int64_t *last, double *wait, double *tokens,
-                      int64_t *rows, dxt_error *err)
+                      int64_t *rows, int64_t *steps, dxt_error *err)
 {
     const dxt_partition *p = f->part;
     feed_read_ahead(f);
@@ -213,7 +219,7 @@ static int feed_round(dxt_feed *f, int64_t *first, int64_t *last, double *wait, 
         f->over = 1;      /* windows end at or before `to`, and a stream never gives */
         return 0;         /* one starting at INT64_MAX unless to is INT64_MAX itself) */
     }
-    if (feed_gather(f, g, wait, tokens, rows, err) != 0) {
+    if (feed_gather(f, g, wait, tokens, rows, steps, err) != 0) {
         f->over = 1;
         return -1;
     }
@@ -223,13 +229,14 @@ static int feed_round(dxt_feed *f, int64_t *first, int64_t *last, double *wait, 
 }
 
 int dxt_feed_next(dxt_feed *f, int64_t *first_step, int64_t *last_step, double *wait,
-                  double *tokens, int64_t *rank_rows, dxt_error *err)
+                  double *tokens, int64_t *rank_rows, int64_t *rank_steps, dxt_error *err)
 {
     if (!f->part)
-        return dxt_op_stream_next(f->s, first_step, last_step, wait, tokens, rank_rows, err);
+        return dxt_op_stream_next_steps(f->s, first_step, last_step, wait, tokens, rank_rows,
+                                        rank_steps, err);
     int rc = 2;
     while (rc == 2 && !f->over)
-        rc = feed_round(f, first_step, last_step, wait, tokens, rank_rows, err);
+        rc = feed_round(f, first_step, last_step, wait, tokens, rank_rows, rank_steps, err);
     return rc == 2 ? 0 : rc;
 }
 
@@ -283,7 +290,7 @@ int dxt_feed_close(dxt_feed *f, int rc, dxt_error *err)
             dxt_set_error(err, "%s: windows left unread", f->in->path);
         f->local = *err;
         f->failed = 1;
-        rc = feed_round(f, NULL, NULL, NULL, NULL, NULL, err);
+        rc = feed_round(f, NULL, NULL, NULL, NULL, NULL, NULL, err);
     }
     dxt_op_stream_close(f->s); /* its warnings go to the input */
     f->s = NULL;
@@ -292,5 +299,6 @@ int dxt_feed_close(dxt_feed *f, int rc, dxt_error *err)
     free(f->pend_wait);
     free(f->pend_tokens);
     free(f->pend_rows);
+    free(f->pend_steps);
     return rc;
 }

@@ -28,7 +28,7 @@ typedef struct dxt_feed {
     int have_pending;
     int64_t pend_first, pend_last;
     double *pend_wait, *pend_tokens;
-    int64_t *pend_rows;
+    int64_t *pend_rows, *pend_steps;
     /* fixed, so that no allocation can fail between the processes' exchanges */
     int64_t all[3 * DXT_PARTITION_MAX];  /* a round's exchange: 3 values a process */
     int block_first[DXT_PARTITION_MAX], block_rows[DXT_PARTITION_MAX];
@@ -41,10 +41,10 @@ typedef struct dxt_feed {
 int dxt_feed_open(dxt_feed *f, dxt_input *in, int op, int64_t from, int64_t to,
                   int64_t window_steps, const dxt_partition *part, dxt_error *err);
 
-/* As dxt_op_stream_next (input.h); tokens NULL when the op has none. In a
+/* As dxt_op_stream_next_steps (input.h); tokens NULL when the op has none. In a
  * partitioned run only process 0 gets windows (the others 0 at the end). */
 int dxt_feed_next(dxt_feed *f, int64_t *first_step, int64_t *last_step, double *wait,
-                  double *tokens, int64_t *rank_rows, dxt_error *err);
+                  double *tokens, int64_t *rank_rows, int64_t *rank_steps, dxt_error *err);
 
 double dxt_feed_progress(const dxt_feed *f);
 

@@ -100,7 +100,7 @@ static void mark_missing(int n, const double *wait, const double *tokens,
 
 typedef struct window_bufs {
     double *wait, *tokens, *m, *mt;
-    int64_t *rows;
+    int64_t *rows, *steps;
 } window_bufs;
 
 static void bufs_free(window_bufs *b)
@@ -110,6 +110,7 @@ static void bufs_free(window_bufs *b)
     free(b->m);
     free(b->mt);
     free(b->rows);
+    free(b->steps);
 }
 
 static int bufs_alloc(window_bufs *b, size_t n, int tokens)
@@ -118,11 +119,12 @@ static int bufs_alloc(window_bufs *b, size_t n, int tokens)
     b->wait = malloc(n * n * sizeof *b->wait);
     b->m = malloc(n * n * sizeof *b->m);
     b->rows = malloc(n * sizeof *b->rows);
+    b->steps = malloc(n * sizeof *b->steps);
     if (tokens) {
         b->tokens = malloc(n * n * sizeof *b->tokens);
         b->mt = malloc(n * n * sizeof *b->mt);
     }
-    return b->wait && b->m && b->rows && (!tokens || (b->tokens && b->mt)) ? 0 : -1;
+    return b->wait && b->m && b->rows && b->steps && (!tokens || (b->tokens && b->mt)) ? 0 : -1;
 }
 
 static void accumulate(dxt_op_result *r, size_t n, const window_bufs *b)
@@ -131,8 +133,11 @@ static void accumulate(dxt_op_result *r, size_t n, const window_bufs *b)
         r->total[k] += b->wait[k];
     for (size_t k = 0; r->total_tokens && k < n * n; k++)
         r->total_tokens[k] += b->tokens[k];
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         r->rank_rows[i] += b->rows[i];
+        if (__builtin_add_overflow(r->rank_steps[i], b->steps[i], &r->rank_steps[i]))
+            r->rank_steps[i] = INT64_MAX;
+    }
 }
 
 /* One window taken by process 0 (or the serial run): into the totals, the
@@ -169,6 +174,7 @@ static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *op
     if (rc == 0 && root &&
         (bufs_alloc(&b, n, tokens) != 0 || !(r->total = calloc(n * n, sizeof *r->total)) ||
          !(r->rank_rows = calloc(n, sizeof *r->rank_rows)) ||
+         !(r->rank_steps = calloc(n, sizeof *r->rank_steps)) ||
          (tokens && !(r->total_tokens = calloc(n * n, sizeof *r->total_tokens))) ||
          !(r->tracker = dxt_tracker_new(r->name, &a->topo, &opts->classify)))) {
         dxt_set_error(err, "%s: out of memory for op '%s' (%zu ranks)", in->path, r->name, n);
@@ -177,7 +183,8 @@ static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *op
     int64_t first, last;
     int got = 0;
     while (rc == 0 &&
-           (got = dxt_feed_next(&f, &first, &last, b.wait, b.tokens, b.rows, err)) == 1) {
+           (got = dxt_feed_next(&f, &first, &last, b.wait, b.tokens, b.rows, b.steps, err)) ==
+               1) {
         rc = take_window(r, n, &b, first, last, err);
         if (rc == 0 && opts->progress)
             opts->progress(opts->progress_user, r->name, dxt_feed_progress(&f));
@@ -282,6 +289,7 @@ void dxt_analysis_free(dxt_analysis *a)
         free(a->ops[k].total);
         free(a->ops[k].total_tokens);
         free(a->ops[k].rank_rows);
+        free(a->ops[k].rank_steps);
     }
     free(a);
 }
