@@ -48,6 +48,10 @@ typedef struct dxt_input_opts {
     int per_node;         /* ranks per node when the input names no nodes */
     const char *text_op;  /* op name given to text inputs */
     const char *unit;     /* unit of text inputs (NULL: cycles) */
+    const struct dxt_partition *partition; /* a partitioned run (mpirun -n P dxt-analyze):
+                           * each process validates its share of a trace's files, all
+                           * get every file's metadata (every process opens the input
+                           * with it; NULL: this process opens every file) */
 } dxt_input_opts;
 
 DXTA_API void dxt_input_opts_init(dxt_input_opts *opts);

@@ -283,6 +283,14 @@ int dxt_reader_read_chunk(dxt_reader *r, int op, dxt_name name, int64_t chunk_ro
 void dxt_reader_suspend(dxt_reader *r);
 int dxt_reader_is_open(const dxt_reader *r); /* 1: its HDF5 handles are open */
 
+/* A suspended reader of path made from what another reader of the same file
+ * and build validated (its dxt_reader_meta, and ops dxt_reader_op 0 .. nops - 1):
+ * no HDF5 call here, the first read opens the file (a partitioned dxt-analyze:
+ * each process validates its share of the files, the others adopt them).
+ * 0, or -1 with err (out of memory, nops out of range). */
+int dxt_reader_adopt(const char *path, const dxt_meta *meta, const dxt_op_info *ops, int nops,
+                     dxt_reader **out, dxt_error *err);
+
 void dxt_reader_close(dxt_reader *r);
 
 #endif

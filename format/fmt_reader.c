@@ -532,6 +532,31 @@ fail:
     return -1;
 }
 
+int dxt_reader_adopt(const char *path, const dxt_meta *meta, const dxt_op_info *ops, int nops,
+                     dxt_reader **out, dxt_error *err)
+{
+    dxt_h5_init();
+    *out = NULL;
+    if (nops < 1 || nops > DXT_MAX_OPS)
+        return dxt_fail(err, "%s: %d ops handed over (1..%d)", path, nops, DXT_MAX_OPS);
+    dxt_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        return dxt_fail(err, "%s: out of memory", path);
+    }
+    r->file = H5I_INVALID_HID;
+    r->meta = *meta;
+    r->nops = nops;
+    for (int i = 0; i < nops; i++) {
+        r->info[i] = ops[i];
+        r->info[i].name[DXT_OP_NAME_MAX - 1] = '\0';
+        for (int d = 0; d < DSET_COUNT; d++)
+            r->dset[i][d] = H5I_INVALID_HID;
+    }
+    *out = r;
+    return 0;
+}
+
 const dxt_meta *dxt_reader_meta(const dxt_reader *r) { return r ? &r->meta : NULL; }
 const char *dxt_reader_path(const dxt_reader *r) { return r ? r->path : NULL; }
 int dxt_reader_op_count(const dxt_reader *r) { return r ? r->nops : 0; }

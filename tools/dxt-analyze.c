@@ -658,13 +658,15 @@ done:
 }
 
 /* Load, analyze, report. A partitioned run (mpirun -n P, part->count > 1): every
- * process loads the input and streams its ranks, process 0 reports. */
+ * process validates its share of the files and loads the input from all their
+ * metadata, streams its ranks; process 0 reports. */
 static int analyze_main(cli *c, const dxt_partition *part)
 {
     dxt_error err = {{0}};
     dxt_input *in = NULL;
     dxt_analysis *a = NULL;
     progress last_progress = {{0, 0}, 0, 0};
+    c->input.partition = part->count > 1 ? part : NULL; /* each process opens its files */
     int rc = dxt_input_open(c->trace, &c->input, &in, &err);
     if (dxt_partition_agree(part, rc, &err) != 0) { /* goes on only if every process can */
         fprintf(stderr, "dxt-analyze: %s\n", err.msg);

@@ -133,23 +133,29 @@ int dxt_input_open(const char *path, const dxt_input_opts *opts, dxt_input **out
 {
     *out = NULL;
     struct stat st;
-    if (stat(path, &st) != 0) {
+    dxt_input *in = NULL;
+    int rc = -1;
+    if (stat(path, &st) != 0)
         dxt_set_error(err, "%s: no such file or directory", path);
-        return -1;
-    }
-    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) { /* a FIFO would block the reads */
+    else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) /* a FIFO would block the reads */
         dxt_set_error(err, "%s: not a directory or regular file (FIFO, device or socket)", path);
-        return -1;
-    }
-    dxt_input *in = calloc(1, sizeof *in);
-    if (!in || !(in->path = strdup(path))) {
-        free(in);
+    else if (!(in = calloc(1, sizeof *in)) || !(in->path = strdup(path)))
         dxt_set_error(err, "%s: out of memory", path);
+    else
+        rc = 0;
+    int trace = rc == 0 && (S_ISDIR(st.st_mode) || dxt_is_hdf5_file(path));
+    /* a partitioned load exchanges (a trace's files): every process goes on, or none */
+    if (opts->partition && opts->partition->count > 1 &&
+        dxt_partition_agree(opts->partition, rc, err) != 0)
+        rc = -1;
+    if (rc != 0) {
+        if (in)
+            free(in->path);
+        free(in);
         return -1;
     }
     in->first_step = in->last_step = -1;
-    int rc;
-    if (S_ISDIR(st.st_mode) || dxt_is_hdf5_file(path)) {
+    if (trace) {
         in->kind = DXT_INPUT_TRACE;
         rc = dxt_trace_load(in, path, opts, err);
     } else {

@@ -120,6 +120,18 @@ double dxt_op_stream_progress(const dxt_op_stream *s);
 /* Closing also moves the stream's warnings (overlapping segments) to the input. */
 void dxt_op_stream_close(dxt_op_stream *s);
 
+/* ---- a partitioned run's helpers (load_parts.c; dxt_partition_block and
+ * dxt_partition_agree are public: dxtanalysis.h) ----------------------------------- */
+/* err: the exchange failed; returns -1. */
+int dxt_partition_failed(dxt_error *err);
+/* After an allgather whose process k's result is all[k * stride]: 0 when every
+ * result is 0, else the lowest failing process's (-1 or -2), its message in err
+ * on every process (that process's err holds it already). */
+int dxt_partition_settle(const dxt_partition *p, const int64_t *all, int stride,
+                         dxt_error *err);
+/* 1 with err when p has more than DXT_PARTITION_MAX processes (the same everywhere). */
+int dxt_partition_too_many(const dxt_partition *p, dxt_error *err);
+
 /* ---- helpers shared by the loaders (input.c) ---------------------------------- */
 int dxt_input_warn(dxt_input *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int dxt_input_skip(dxt_input *in, const char *path, const char *reason);

@@ -133,49 +133,58 @@ static int out_of_descriptors(const char *path, dxt_error *err)
     return 1;
 }
 
+int dxt_trace_validate(const char *path, dxt_reader **out, dxt_error *why, dxt_error *err)
+{
+    struct stat st;
+    *out = NULL;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) { /* a FIFO would block */
+        dxt_set_error(why, "not a regular file (FIFO, device, socket or gone)");
+        return 0;
+    }
+    if (out_of_descriptors(path, err))
+        return -1;
+    why->msg[0] = '\0';
+    return dxt_reader_open(path, out, why) == 0 ? 1 : 0;
+}
+
+int dxt_trace_add_file(dxt_input *in, dxt_trace_state *t, dxt_reader *r, const char *path,
+                       dxt_error *err)
+{
+    /* validated; the first max_open stay open for the reads (an HDF5 open costs
+     * about 1 MB, half of it zeroed: opening twice was a tenth of the load), the
+     * others are reopened when read (dxt_trace_make_room) */
+    if (dxt_reader_is_open(r) && t->nopen < t->max_open)
+        t->nopen++;
+    else
+        dxt_reader_suspend(r);
+    dxt_trace_file *f = &t->files[t->nfiles++];
+    f->reader = r;
+    f->rank = (int)dxt_reader_meta(r)->rank;
+    if (!(f->path = strdup(path))) {
+        dxt_set_error(err, "%s: out of memory", in->path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Open every listed file; the bad ones go to in->skipped. */
 static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npaths,
                       dxt_error *err)
 {
-    t->files = calloc((size_t)(npaths ? npaths : 1), sizeof *t->files);
-    if (!t->files) {
-        dxt_set_error(err, "%s: out of memory", in->path);
-        return -1;
-    }
     for (int k = 0; k < npaths; k++) {
         dxt_reader *r = NULL;
-        dxt_error ferr = {{0}};
-        struct stat st;
-        if (stat(paths[k], &st) != 0 || !S_ISREG(st.st_mode)) { /* a FIFO would block */
-            if (dxt_input_skip(in, paths[k], "not a regular file (FIFO, device, socket or "
-                                             "gone)") != 0)
-                goto oom;
-            continue;
-        }
-        if (out_of_descriptors(paths[k], err))
+        dxt_error why = {{0}};
+        int rc = dxt_trace_validate(paths[k], &r, &why, err);
+        if (rc < 0)
             return -1;
-        if (dxt_reader_open(paths[k], &r, &ferr) != 0) {
-            if (dxt_input_skip(in, paths[k], ferr.msg) != 0)
-                goto oom;
-            continue;
+        if (rc == 0 && dxt_input_skip(in, paths[k], why.msg) != 0) {
+            dxt_set_error(err, "%s: out of memory", in->path);
+            return -1;
         }
-        /* validated; the first max_open stay open for the reads (an HDF5 open costs
-         * about 1 MB, half of it zeroed: opening twice was a tenth of the load), the
-         * others are reopened when read (dxt_trace_make_room) */
-        if (t->nopen < t->max_open)
-            t->nopen++;
-        else
-            dxt_reader_suspend(r);
-        dxt_trace_file *f = &t->files[t->nfiles++];
-        f->reader = r;
-        f->rank = (int)dxt_reader_meta(r)->rank;
-        if (!(f->path = strdup(paths[k])))
-            goto oom;
+        if (rc == 1 && dxt_trace_add_file(in, t, r, paths[k], err) != 0)
+            return -1;
     }
     return 0;
-oom:
-    dxt_set_error(err, "%s: out of memory", in->path);
-    return -1;
 }
 
 /* DXT_TRACE_MAX_OPEN, fewer when the environment says so or when the file
@@ -366,14 +375,22 @@ int dxt_trace_load(dxt_input *in, const char *dir, const dxt_input_opts *opts, d
     }
     in->trace = t;
     t->max_open = max_open_files();
-    if (list_files(dir, &paths, &npaths, err) != 0)
-        goto fail;
-    if (npaths == 0) {
+    int listed = list_files(dir, &paths, &npaths, err);
+    if (listed == 0 && npaths == 0) {
         dxt_set_error(err, "%s: no *.h5 file (expected a trace directory)", dir);
+        listed = -1;
+    }
+    if (listed == 0 && !(t->files = calloc((size_t)npaths, sizeof *t->files))) {
+        dxt_set_error(err, "%s: out of memory", dir);
+        listed = -1;
+    }
+    if (opts->partition && opts->partition->count > 1) { /* each process opens its share */
+        if (dxt_trace_open_parts(in, t, paths, listed == 0 ? npaths : -1, opts->partition,
+                                 err) != 0)
+            goto fail;
+    } else if (listed != 0 || open_files(in, t, paths, npaths, err) != 0) {
         goto fail;
     }
-    if (open_files(in, t, paths, npaths, err) != 0)
-        goto fail;
     if (t->nfiles == 0) {
         dxt_set_error(err, "%s: none of its %d .h5 files is usable (first: %s)", dir, npaths,
                       in->nskipped ? in->skipped[0].reason : "?");

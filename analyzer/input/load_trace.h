@@ -56,6 +56,22 @@ int64_t dxt_trace_read(dxt_trace_state *t, dxt_trace_file *f, int op, int64_t fi
                        int64_t nrows, int64_t *step, int64_t *wait, int64_t *tokens,
                        double *clock_hz, dxt_error *err);
 
+/* One listed file: 1 with *out validated (dxt_reader_open), 0 to skip it (why:
+ * not a regular file, not a valid trace file), -1 with err when the load must
+ * stop (out of file descriptors). */
+int dxt_trace_validate(const char *path, dxt_reader **out, dxt_error *why, dxt_error *err);
+/* Keep validated reader r (of path) in t->files (room for it allocated): open
+ * while fewer than max_open are, else suspended. 0 or -1 with err. */
+int dxt_trace_add_file(dxt_input *in, dxt_trace_state *t, dxt_reader *r, const char *path,
+                       dxt_error *err);
+/* load_parts.c: the listed files of a partitioned run (p->count > 1), each
+ * validated by one process, every process getting every file's result:
+ * in->skipped and t->files as a serial load makes them. npaths -1: this
+ * process failed to list them (err says why). The same result on every
+ * process: 0, or -1 with the lowest failing process's err. */
+int dxt_trace_open_parts(dxt_input *in, dxt_trace_state *t, char **paths, int npaths,
+                         const dxt_partition *p, dxt_error *err);
+
 /* load_meta.c: the ops (names, step ranges, unit, tokens, dropped rows) and
  * the ranks (missing, segments, nodes) of the files kept. */
 int dxt_trace_gather_ops(dxt_input *in, dxt_trace_state *t, dxt_error *err);

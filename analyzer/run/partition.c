@@ -1,68 +1,13 @@
-/* partition.c - a partitioned run (dxt_partition, dxtanalysis.h): the block of
- * ranks of each process, the agreement on a result, and the feed of windows
- * (partition.h): serial, or merged from every process's rows at process 0, with
- * the warnings of the others' streams. No MPI here: the exchanges are the hooks.
+/* partition.c - a partitioned run (dxt_partition, dxtanalysis.h): the feed of
+ * windows (partition.h), serial, or merged from every process's rows at process 0,
+ * with the warnings of the others' streams (the blocks and the agreement on a
+ * result: input/load_parts.c). No MPI here: the exchanges are the hooks.
  * Owner: the parallel-analysis engineer (issue 15). */
 #include "partition.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-
-void dxt_partition_block(int n, int count, int index, int *first, int *end)
-{
-    if (n < 0 || count < 1 || index < 0 || index >= count) {
-        *first = *end = 0;
-        return;
-    }
-    int q = n / count, r = n % count;
-    *first = index * q + (index < r ? index : r);
-    *end = *first + q + (index < r);
-}
-
-static int exchange_failed(dxt_error *err)
-{
-    dxt_set_error(err, "the exchange between the processes of a partitioned run failed");
-    return -1;
-}
-
-/* After an allgather whose process k's result is all[k * stride]: 0 when every
- * result is 0, else the lowest failing process's (-1 or -2), its message in err
- * on every process (that process's err holds it already). */
-static int settle(const dxt_partition *p, const int64_t *all, int stride, dxt_error *err)
-{
-    int from = -1;
-    for (int k = 0; k < p->count && from < 0; k++)
-        if (all[(size_t)k * (size_t)stride] != 0)
-            from = k;
-    if (from < 0)
-        return 0;
-    if (p->bcast(p->user, err->msg, sizeof err->msg, from) != 0)
-        return exchange_failed(err);
-    err->msg[sizeof err->msg - 1] = '\0';
-    return all[(size_t)from * (size_t)stride] == -2 ? -2 : -1;
-}
-
-static int too_many(const dxt_partition *p, dxt_error *err)
-{
-    if (p->count <= DXT_PARTITION_MAX)
-        return 0;
-    dxt_set_error(err, "%d processes: at most %d analyze one trace", p->count,
-                  DXT_PARTITION_MAX);
-    return 1;
-}
-
-int dxt_partition_agree(const dxt_partition *p, int rc, dxt_error *err)
-{
-    if (!p || p->count <= 1)
-        return rc;
-    if (too_many(p, err)) /* the same on every process: no exchange */
-        return -1;
-    int64_t mine = rc, all[DXT_PARTITION_MAX];
-    if (p->allgather(p->user, &mine, 1, all) != 0)
-        return exchange_failed(err);
-    return settle(p, all, 1, err);
-}
 
 /* ---- the feed ------------------------------------------------------------------------ */
 
@@ -89,8 +34,10 @@ static void feed_open_block(dxt_feed *f, int op, int64_t from, int64_t to, int64
     f->pend_steps = malloc(n * sizeof *f->pend_steps);
     if (f->with_tokens)
         f->pend_tokens = malloc(n * n * sizeof *f->pend_tokens);
+    f->row_bytes = n * (f->with_tokens ? 2 : 1) * sizeof(double) + 2 * sizeof(int64_t);
+    f->packed = malloc(n * f->row_bytes);
     feed_blocks(f);
-    if (!f->pend_wait || !f->pend_rows || !f->pend_steps || (f->with_tokens && !f->pend_tokens)) {
+    if (!f->pend_wait || !f->pend_rows || !f->pend_steps || !f->packed || (f->with_tokens && !f->pend_tokens)) {
         dxt_set_error(&f->local, "%s: out of memory for the window buffers of %d ranks",
                       f->in->path, f->n);
         f->failed = 1;
@@ -119,7 +66,7 @@ int dxt_feed_open(dxt_feed *f, dxt_input *in, int op, int64_t from, int64_t to,
     f->with_tokens = in->op_has_tokens[op];
     f->nwarnings = in->nwarnings;
     f->part = part && part->count > 1 ? part : NULL;
-    if (f->part && too_many(f->part, err)) { /* the same everywhere: no round */
+    if (f->part && dxt_partition_too_many(f->part, err)) { /* the same everywhere: no round */
         f->part = NULL;
         return -1;
     }
@@ -170,26 +117,44 @@ static void root_place(dxt_feed *f, double *wait, double *tokens, int64_t *rows,
     }
 }
 
-/* The rows of the processes that hold window `first` go to process 0. */
+/* Rank i's row of a window between the separate buffers and the packed one (a
+ * row: wait, tokens when the op has them, rows, steps), packing when to_packed. */
+static void move_row(dxt_feed *f, size_t i, int to_packed, double *wait, double *tokens,
+                     int64_t *rows, int64_t *steps)
+{
+    size_t n = (size_t)f->n;
+    char *at = f->packed + i * f->row_bytes;
+    void *part[4] = {wait + i * n, f->with_tokens ? tokens + i * n : NULL, rows + i, steps + i};
+    size_t len[4] = {n * sizeof *wait, n * sizeof *wait, sizeof *rows, sizeof *steps};
+    for (int k = 0; k < 4; k++) {
+        if (!part[k])
+            continue;
+        if (to_packed)
+            memcpy(at, part[k], len[k]);
+        else
+            memcpy(part[k], at, len[k]);
+        at += len[k];
+    }
+}
+
+/* The rows of the processes that hold window `first` go to process 0, in one
+ * gather: each rank's row packed with its tokens, rows and steps. */
 static int feed_gather(dxt_feed *f, int64_t first, double *wait, double *tokens, int64_t *rows,
                        int64_t *steps, dxt_error *err)
 {
     const dxt_partition *p = f->part;
-    int root = p->index == 0;
-    size_t row = (size_t)f->n * sizeof *wait;
+    int root = p->index == 0, me = p->index;
     for (int k = 0; k < p->count; k++)
         f->send_rows[k] = f->all[3 * k + 1] == first ? f->block_rows[k] : 0;
     if (root)
         root_place(f, wait, tokens, rows, steps);
-    if (p->gather_rows(p->user, root ? (void *)wait : f->pend_wait, row, f->block_first,
-                       f->send_rows) != 0 ||
-        (f->with_tokens && p->gather_rows(p->user, root ? (void *)tokens : f->pend_tokens, row,
-                                          f->block_first, f->send_rows) != 0) ||
-        p->gather_rows(p->user, root ? (void *)rows : f->pend_rows, sizeof *rows,
-                       f->block_first, f->send_rows) != 0 ||
-        p->gather_rows(p->user, root ? (void *)steps : f->pend_steps, sizeof *steps,
-                       f->block_first, f->send_rows) != 0)
-        return exchange_failed(err);
+    for (int i = f->block_first[me]; !root && i < f->block_first[me] + f->send_rows[me]; i++)
+        move_row(f, (size_t)i, 1, f->pend_wait, f->pend_tokens, f->pend_rows, f->pend_steps);
+    if (p->gather_rows(p->user, f->packed, f->row_bytes, f->block_first, f->send_rows) != 0)
+        return dxt_partition_failed(err);
+    for (int k = 1; root && k < p->count; k++)
+        for (int i = f->block_first[k]; i < f->block_first[k] + f->send_rows[k]; i++)
+            move_row(f, (size_t)i, 0, wait, tokens, rows, steps);
     if (f->have_pending && f->pend_first == first)
         f->have_pending = 0;
     return 0;
@@ -207,7 +172,7 @@ static int feed_round(dxt_feed *f, int64_t *first, int64_t *last, double *wait, 
     if (f->failed)
         *err = f->local;
     if (p->allgather(p->user, mine, 3, f->all) != 0 ||
-        settle(p, f->all, 3, err) != 0) {
+        dxt_partition_settle(p, f->all, 3, err) != 0) {
         f->over = 1;
         return -1;
     }
@@ -256,7 +221,7 @@ static int gather_warnings(dxt_feed *f, dxt_error *err)
     for (int k = f->nwarnings; k < in->nwarnings; k++)
         len += (int64_t)strlen(in->warnings[k]) + 1;
     if (p->allgather(p->user, &len, 1, lens) != 0)
-        return exchange_failed(err);
+        return dxt_partition_failed(err);
     for (int k = 0; k < p->count; k++) {
         first[k] = (int)total;
         size[k] = (int)lens[k];
@@ -275,7 +240,7 @@ static int gather_warnings(dxt_feed *f, dxt_error *err)
     for (int k = f->nwarnings; k < in->nwarnings; k++)
         at = stpcpy(at, in->warnings[k]) + 1;
     if (p->gather_rows(p->user, buf, 1, first, size) != 0)
-        rc = exchange_failed(err);
+        rc = dxt_partition_failed(err);
     for (int64_t at0 = lens[0]; rc == 0 && p->index == 0 && at0 < total;
          at0 += (int64_t)strlen(buf + at0) + 1)
         (void)dxt_input_warn(in, "%s", buf + at0); /* as the serial stream: best effort */
@@ -300,5 +265,6 @@ int dxt_feed_close(dxt_feed *f, int rc, dxt_error *err)
     free(f->pend_tokens);
     free(f->pend_rows);
     free(f->pend_steps);
+    free(f->packed);
     return rc;
 }

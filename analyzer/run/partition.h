@@ -8,8 +8,8 @@
  * round every process says (allgather) whether it failed and which window it
  * holds next: the earliest is the window of the serial run (windows are aligned
  * on the same first step everywhere), the processes holding it send their rows
- * to process 0 (gather_rows), the others send none and keep theirs for a later
- * round. Process 0 gets every window, with the serial run's sums; the others
+ * to process 0 in one gather (gather_rows; a rank's row packed with its tokens,
+ * rows and steps), the others send none and keep theirs for a later round. Process 0 gets every window, with the serial run's sums; the others
  * get none (dxt_feed_next returns 0 once every process is done). */
 #ifndef DXT_PARTITION_H
 #define DXT_PARTITION_H
@@ -29,6 +29,8 @@ typedef struct dxt_feed {
     int64_t pend_first, pend_last;
     double *pend_wait, *pend_tokens;
     int64_t *pend_rows, *pend_steps;
+    char *packed;               /* n rows of row_bytes: a window's rows as gathered */
+    size_t row_bytes;
     /* fixed, so that no allocation can fail between the processes' exchanges */
     int64_t all[3 * DXT_PARTITION_MAX];  /* a round's exchange: 3 values a process */
     int block_first[DXT_PARTITION_MAX], block_rows[DXT_PARTITION_MAX];
