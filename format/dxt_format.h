@@ -123,6 +123,7 @@ typedef struct dxt_op_info {
     int64_t rows_dropped;  /* 0 when the attribute is absent or negative (then bad_dropped) */
     int bad_dropped;       /* 1: the file's rows_dropped attribute was negative */
     int64_t dropped_first_step, dropped_last_step; /* -1 when unknown */
+    int64_t first_step, last_step; /* the steps of rows 0 and rows - 1 (0 when rows is 0) */
 } dxt_op_info;
 
 /* ---- writing (the recorder's writer thread) ---------------------------------- */

@@ -372,6 +372,11 @@ static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
     }
     free(scratch);
     o->rows = rows;
+    o->first_step = o->last_step = 0;
+    hid_t step = r->dset[op][DSET_STEP];
+    if (rows > 0 && (read_rows(step, H5T_NATIVE_INT64, 0, 1, 0, &o->first_step) < 0 ||
+                     read_rows(step, H5T_NATIVE_INT64, rows - 1, 1, 0, &o->last_step) < 0))
+        return dxt_fail(err, "%s: dataset 'ops/%s/step' unreadable", r->path, o->name);
     return 0;
 }
 

@@ -5,7 +5,9 @@
  * process then holds a window back while the others send theirs); a process
  * that fails (its load, or its stream midway: its copy of a rank file removed
  * after the load; process 0's or another's) makes every process fail with its
- * message, and none is left waiting (an alarm ends a test that hangs).
+ * message, and none is left waiting (an alarm ends a test that hangs). The
+ * processes also load one copy together (each validates its share of the files):
+ * the same report.
  * Owner: the parallel-analysis engineer (issue 15). */
 #include <ftw.h>
 #include <pthread.h>
@@ -123,6 +125,7 @@ typedef struct proc {
     char path[128];        /* this process's copy of the trace */
     const char *remove;    /* a file of its copy removed after the load, or NULL */
     int fail_load;         /* 1: its load fails */
+    int shared;            /* 1: the processes load copy 0 together (dxt_input_opts.partition) */
     int rc;
     dxt_error err;
     char *json;            /* process 0: the JSON report */
@@ -170,6 +173,8 @@ static void analyze(proc *p, const dxt_partition *part)
 {
     dxt_input_opts iopts;
     dxt_input_opts_init(&iopts);
+    if (p->shared)
+        iopts.partition = part;
     dxt_input *in = NULL;
     dxt_analysis *a = NULL;
     p->rc = p->fail_load ? -1 : dxt_input_open(p->path, &iopts, &in, &p->err);
@@ -214,7 +219,8 @@ static void run_world(int count, proc *procs)
         procs[k].w = &w;
         procs[k].part = (dxt_partition){k, count, &procs[k], hook_allgather, hook_gather_rows,
                                         hook_bcast};
-        snprintf(procs[k].path, sizeof procs[k].path, "%s/copy%d", tmpdir, k);
+        snprintf(procs[k].path, sizeof procs[k].path, "%s/copy%d", tmpdir,
+                 procs[k].shared ? 0 : k);
         assert_int_equal(pthread_create(&th[k], NULL, proc_main, &procs[k]), 0);
     }
     for (int k = 0; k < count; k++)
@@ -249,6 +255,36 @@ static void test_same_as_serial(void **state)
         free(procs[0].json);
     }
     free(s.json);
+}
+
+/* The processes validate the files of one copy together (each its share), with a
+ * file that is not HDF5: the same report as serial (the skipped file included). */
+static void test_shared_load(void **state)
+{
+    (void)state;
+    char junk[160];
+    snprintf(junk, sizeof junk, "%s/copy0/rank-00002.bad.h5", tmpdir);
+    FILE *f = fopen(junk, "w");
+    assert_non_null(f);
+    fputs("not HDF5\n", f);
+    assert_int_equal(fclose(f), 0);
+    proc s;
+    serial(&s);
+    assert_non_null(strstr(s.json, "rank-00002.bad.h5"));
+    for (int count = 2; count <= MAXP; count++) {
+        proc procs[MAXP];
+        memset(procs, 0, sizeof procs);
+        for (int k = 0; k < count; k++)
+            procs[k].shared = 1;
+        run_world(count, procs);
+        for (int k = 0; k < count; k++)
+            assert_int_equal(procs[k].rc, 0);
+        assert_string_equal(procs[0].json, s.json);
+        assert_memory_equal(procs[0].total, s.total, sizeof s.total);
+        free(procs[0].json);
+    }
+    free(s.json);
+    assert_int_equal(unlink(junk), 0);
 }
 
 /* Every process fails with the failing process's message. */
@@ -302,7 +338,7 @@ static void test_another_process_fails_midway(void **state)
 static void test_process_0_fails_midway(void **state)
 {
     (void)state;
-    stream_fails(3, 0, 1);
+    stream_fails(2, 0, 1); /* process 0 reads ranks 0, 1 of 6 (dxt_partition_share) */
 }
 
 static void test_blocks(void **state)
@@ -320,6 +356,21 @@ static void test_blocks(void **state)
     assert_int_equal(end - first, 0);
     dxt_partition_block(10, 4, 7, &first, &end);
     assert_int_equal(end - first, 0);
+    /* the blocks read: process 0's smaller, none from 7 processes on */
+    int want[][5] = {{2, 109, 147}, {4, 36, 73, 73, 74}, {7, 0, 42, 43, 43}};
+    for (size_t c = 0; c < sizeof want / sizeof want[0]; c++) {
+        next = 0;
+        for (int k = 0; k < want[c][0]; k++) {
+            dxt_partition_share(256, want[c][0], k, &first, &end);
+            assert_int_equal(first, next);
+            if (k < 4)
+                assert_int_equal(end - first, want[c][k + 1]);
+            next = end;
+        }
+        assert_int_equal(next, 256);
+    }
+    dxt_partition_share(10, 1, 0, &first, &end);
+    assert_int_equal(end - first, 10);
 }
 
 int main(void)
@@ -327,6 +378,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_same_as_serial),
+        cmocka_unit_test(test_shared_load),
         cmocka_unit_test(test_a_load_fails),
         cmocka_unit_test(test_another_process_fails_midway),
         cmocka_unit_test(test_process_0_fails_midway),

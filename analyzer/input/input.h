@@ -122,6 +122,11 @@ void dxt_op_stream_close(dxt_op_stream *s);
 
 /* ---- a partitioned run's helpers (load_parts.c; dxt_partition_block and
  * dxt_partition_agree are public: dxtanalysis.h) ----------------------------------- */
+/* The ranks (or files) [*first, *end) of process index of count that a
+ * partitioned run reads: contiguous blocks in process order, process 0's
+ * smaller (a fraction of the others' from 2 processes, none from 7: it also
+ * takes every window, classifies and reports). */
+void dxt_partition_share(int n, int count, int index, int *first, int *end);
 /* err: the exchange failed; returns -1. */
 int dxt_partition_failed(dxt_error *err);
 /* After an allgather whose process k's result is all[k * stride]: 0 when every

@@ -19,22 +19,13 @@ static int add_op(dxt_input *in, const char *name)
     return in->nops++;
 }
 
-/* Step range of the file's op fo; rows 0 -> absent. */
-static int read_step_range(dxt_trace_state *t, dxt_trace_file *f, int k, int fo,
-                           dxt_error *err)
+/* Step range of the file's op fo (as validated: no read); rows 0 -> absent. */
+static void step_range(dxt_trace_file *f, int k, int fo)
 {
     const dxt_op_info *info = dxt_reader_op(f->reader, fo);
-    f->op_index[k] = -1;
-    if (info->rows <= 0)
-        return 0;
-    int64_t first, last;
-    if (dxt_trace_read(t, f, fo, 0, 1, &first, NULL, NULL, NULL, err) != 1 ||
-        dxt_trace_read(t, f, fo, info->rows - 1, 1, &last, NULL, NULL, NULL, err) != 1)
-        return -1;
-    f->op_index[k] = fo;
-    f->op_first[k] = first;
-    f->op_last[k] = last;
-    return 0;
+    f->op_index[k] = info->rows > 0 ? fo : -1;
+    f->op_first[k] = info->first_step;
+    f->op_last[k] = info->last_step;
 }
 
 static int add_dropped(dxt_input *in, int rank, const char *op, const dxt_op_info *info)
@@ -65,8 +56,8 @@ static int add_dropped(dxt_input *in, int rank, const char *op, const dxt_op_inf
 }
 
 /* One file's ops: names, step ranges, dropped rows, unit and tokens counts. */
-static int file_ops(dxt_input *in, dxt_trace_state *t, dxt_trace_file *f, int *no_clock,
-                    int *has_ns, int *with_op, int *with_tokens, dxt_error *err)
+static int file_ops(dxt_input *in, dxt_trace_file *f, int *no_clock, int *has_ns,
+                    int *with_op, int *with_tokens)
 {
     for (int k = 0; k < DXT_MAX_OPS; k++)
         f->op_index[k] = -1;
@@ -80,8 +71,7 @@ static int file_ops(dxt_input *in, dxt_trace_state *t, dxt_trace_file *f, int *n
                 return -1;
             continue;
         }
-        if (read_step_range(t, f, k, fo, err) != 0)
-            return -1;
+        step_range(f, k, fo);
         if (info->rows_dropped > 0 && add_dropped(in, f->rank, info->name, info) != 0)
             return -1;
         if (info->rows < info->rows_stored &&
@@ -200,9 +190,8 @@ int dxt_trace_gather_ops(dxt_input *in, dxt_trace_state *t, dxt_error *err)
     in->first_step = INT64_MAX; /* steps may be negative: min and max of what is there */
     in->last_step = INT64_MIN;
     for (int k = 0; k < t->nfiles; k++) {
-        if (file_ops(in, t, &t->files[k], &no_clock, &has_ns, with_op, with_tokens, err) != 0) {
-            if (err->msg[0] == '\0')
-                dxt_set_error(err, "%s: out of memory", in->path);
+        if (file_ops(in, &t->files[k], &no_clock, &has_ns, with_op, with_tokens) != 0) {
+            dxt_set_error(err, "%s: out of memory", in->path);
             return -1;
         }
     }

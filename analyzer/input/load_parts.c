@@ -1,6 +1,7 @@
 /* load_parts.c - a trace's files opened by the processes of a partitioned run
  * (dxt_partition, dxtanalysis.h; `mpirun -n P dxt-analyze`), and the partition's
- * helpers the run (run/partition.c) shares: the blocks, the agreement on a result.
+ * helpers the run (run/partition.c) shares: the blocks (process 0's smaller: it also
+ * takes every window, classifies and reports), the agreement on a result.
  * No MPI here: the exchanges are the caller's hooks.
  *
  * Validating a file (dxt_reader_open: its attributes, the whole step dataset, the
@@ -27,6 +28,26 @@ void dxt_partition_block(int n, int count, int index, int *first, int *end)
     int q = n / count, r = n % count;
     *first = index * q + (index < r ? index : r);
     *end = *first + q + (index < r);
+}
+
+/* Process 0's other work per window (taking every window: sums, the classifier's
+ * view; classifying an op while the next is read), in percent of the whole read. */
+#define ROOT_EXTRA_PERCENT 15
+
+void dxt_partition_share(int n, int count, int index, int *first, int *end)
+{
+    if (n < 0 || count < 2 || index < 0 || index >= count) {
+        dxt_partition_block(n, count, index, first, end);
+        return;
+    }
+    /* process 0 in quarters of a share: balanced when its share of the read plus
+     * its extra work is the others' share: (1 - x (P - 1)) / (1 + x), x the extra */
+    int64_t q = (400 - 4 * ROOT_EXTRA_PERCENT * (int64_t)(count - 1) + 57) /
+                (100 + ROOT_EXTRA_PERCENT);
+    q = q < 0 ? 0 : q > 4 ? 4 : q;
+    int64_t units = 4 * (int64_t)(count - 1) + q;
+    *first = index == 0 ? 0 : (int)((int64_t)n * (q + 4 * (index - 1)) / units);
+    *end = (int)((int64_t)n * (q + 4 * (int64_t)index) / units);
 }
 
 int dxt_partition_failed(dxt_error *err)
@@ -226,7 +247,7 @@ int dxt_trace_open_parts(dxt_input *in, dxt_trace_state *t, char **paths, int np
             return -1;
         }
     int first, end;
-    dxt_partition_block(npaths, p->count, p->index, &first, &end);
+    dxt_partition_share(npaths, p->count, p->index, &first, &end);
     dxt_reader **own = calloc((size_t)(end - first) + 1, sizeof *own);
     char *records = NULL, *all = NULL;
     size_t len = 0;

@@ -18,7 +18,7 @@ static void feed_blocks(dxt_feed *f)
     for (int k = 0; k < p->count; k++) {
         int first = 0, end = k == 0 ? f->n : 0;
         if (f->in->kind == DXT_INPUT_TRACE)
-            dxt_partition_block(f->n, p->count, k, &first, &end);
+            dxt_partition_share(f->n, p->count, k, &first, &end);
         f->block_first[k] = first;
         f->block_rows[k] = end - first;
     }

@@ -1,5 +1,6 @@
 /* analyze_mpi.c - the MPI glue of dxt-analyze (analyze_mpi.h): whether mpirun
- * launched this process, MPI_Init, the partition's three exchanges over
+ * launched this process, MPI_Init, the host's cores shared by its processes'
+ * decoding threads (DXT_THREADS), the partition's three exchanges over
  * MPI_COMM_WORLD (allgather, gather of row blocks to process 0, broadcast), and
  * the exit code agreed at the end. MPI's default error handler stays: an
  * exchange that fails ends every process (mpirun), none is left waiting.
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef DXT_HAVE_MPI
 #include <mpi.h>
@@ -86,6 +88,28 @@ static int mpi_bcast(void *user, void *buf, size_t bytes, int from)
 }
 #endif
 
+#ifdef DXT_HAVE_MPI
+/* The processes of this run on this host share its cores: unless DXT_THREADS says,
+ * each decodes chunks in online CPUs / local processes threads (at least 1), not in
+ * as many threads as the host has cores (P x cores threads in all). */
+static void share_cores(void)
+{
+    MPI_Comm local;
+    int size = 1;
+    const char *set = getenv("DXT_THREADS");
+    if ((set && *set) ||
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) !=
+            MPI_SUCCESS)
+        return;
+    MPI_Comm_size(local, &size);
+    MPI_Comm_free(&local);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    char threads[24];
+    snprintf(threads, sizeof threads, "%ld", cpus / size > 1 ? cpus / size : 1);
+    setenv("DXT_THREADS", threads, 1);
+}
+#endif
+
 int dxt_mpi_start(int *argc, char ***argv, dxt_partition *p)
 {
     *p = (dxt_partition){0, 1, p, NULL, NULL, NULL};
@@ -99,6 +123,8 @@ int dxt_mpi_start(int *argc, char ***argv, dxt_partition *p)
     started = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &index);
     MPI_Comm_size(MPI_COMM_WORLD, &count);
+    if (count > 1)
+        share_cores();
     *p = (dxt_partition){index, count, p, mpi_allgather, mpi_gather_rows, mpi_bcast};
     if (index != 0)
         silence();
