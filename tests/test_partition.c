@@ -238,23 +238,32 @@ static void serial(proc *s)
     assert_int_equal(s->rc, 0);
 }
 
+/* P = 2 .. MAXP processes (loading copy 0 together when shared) give serial s's
+ * report and matrix; s is freed. */
+static void expect_serial(proc *s, int shared)
+{
+    for (int count = 2; count <= MAXP; count++) {
+        proc procs[MAXP];
+        memset(procs, 0, sizeof procs);
+        for (int k = 0; k < count; k++)
+            procs[k].shared = shared;
+        run_world(count, procs);
+        for (int k = 0; k < count; k++)
+            assert_int_equal(procs[k].rc, 0);
+        assert_string_equal(procs[0].json, s->json);
+        assert_memory_equal(procs[0].total, s->total, sizeof s->total);
+        free(procs[0].json);
+    }
+    free(s->json);
+}
+
 static void test_same_as_serial(void **state)
 {
     (void)state;
     proc s;
     serial(&s);
     assert_non_null(strstr(s.json, "rank 4, op 'dispatch'")); /* the stream's warning */
-    for (int count = 2; count <= MAXP; count++) {
-        proc procs[MAXP];
-        memset(procs, 0, sizeof procs);
-        run_world(count, procs);
-        for (int k = 0; k < count; k++)
-            assert_int_equal(procs[k].rc, 0);
-        assert_string_equal(procs[0].json, s.json);
-        assert_memory_equal(procs[0].total, s.total, sizeof s.total);
-        free(procs[0].json);
-    }
-    free(s.json);
+    expect_serial(&s, 0);
 }
 
 /* The processes validate the files of one copy together (each its share), with a
@@ -271,19 +280,7 @@ static void test_shared_load(void **state)
     proc s;
     serial(&s);
     assert_non_null(strstr(s.json, "rank-00002.bad.h5"));
-    for (int count = 2; count <= MAXP; count++) {
-        proc procs[MAXP];
-        memset(procs, 0, sizeof procs);
-        for (int k = 0; k < count; k++)
-            procs[k].shared = 1;
-        run_world(count, procs);
-        for (int k = 0; k < count; k++)
-            assert_int_equal(procs[k].rc, 0);
-        assert_string_equal(procs[0].json, s.json);
-        assert_memory_equal(procs[0].total, s.total, sizeof s.total);
-        free(procs[0].json);
-    }
-    free(s.json);
+    expect_serial(&s, 1);
     assert_int_equal(unlink(junk), 0);
 }
 
