@@ -34,11 +34,15 @@ static void silence(void)
 static int started;
 
 /* Wait for r without holding a core: OpenMPI's blocking calls poll, and a process
- * that waits here waits for process 0 (classifying a window, writing the report,
- * gnuplot), which needs the core on a busy machine. Tests a hundred times, then
- * sleeps 20 us doubling to 160 us between tests. Only the small exchanges wait so:
- * the gathers of row blocks need both sides polling to move. */
-static int wait_politely(MPI_Request *r)
+ * that waits here waits for process 0 (taking a window; at the end classifying,
+ * writing the report, gnuplot), which needs the core on a busy machine. Tests a
+ * hundred times, then sleeps 20 us doubling to max_ns between tests (each test
+ * runs MPI's progress: on a loaded machine, a wait of seconds polled every 160 us
+ * cost a process a tenth of its CPU). Only the small exchanges wait so: the
+ * gathers of row blocks need both sides polling to move. */
+#define ROUND_NAP_NS 160000L  /* a round's exchange: process 0 is a window behind */
+#define END_NAP_NS 5000000L   /* the end: process 0 classifies and reports */
+static int wait_politely(MPI_Request *r, long max_ns)
 {
     long ns = 20000;
     for (int k = 0;; k++) {
@@ -51,7 +55,7 @@ static int wait_politely(MPI_Request *r)
             continue;
         struct timespec nap = {0, ns};
         nanosleep(&nap, NULL);
-        ns = ns < 160000 ? 2 * ns : ns;
+        ns = ns < max_ns ? 2 * ns : max_ns;
     }
 }
 
@@ -60,7 +64,7 @@ static int mpi_allgather(void *user, const int64_t *mine, int nvals, int64_t *al
     (void)user;
     MPI_Request r;
     return MPI_Iallgather(mine, nvals, MPI_INT64_T, all, nvals, MPI_INT64_T, MPI_COMM_WORLD,
-                          &r) == MPI_SUCCESS ? wait_politely(&r) : -1;
+                          &r) == MPI_SUCCESS ? wait_politely(&r, ROUND_NAP_NS) : -1;
 }
 
 static int mpi_gather_rows(void *user, void *buf, size_t row_bytes, const int *first,
@@ -148,7 +152,7 @@ int dxt_mpi_end(const dxt_partition *p, int rc)
     MPI_Request r;
     if (started) { /* the others wait while process 0 writes the report */
         if (MPI_Ibcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD, &r) == MPI_SUCCESS)
-            (void)wait_politely(&r);
+            (void)wait_politely(&r, END_NAP_NS);
         MPI_Finalize();
     }
 #endif
