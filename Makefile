@@ -206,7 +206,10 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBDXT_A) $(LIBREC_A)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDXT_A) $(LIBREC_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(CMOCKA_LIBS)
+
+# the format suites share their fixtures (temporary directory, hand-made files)
+$(BUILD)/tests/test_format $(BUILD)/tests/test_format_crash: $(BUILD)/obj/tests/format_fixtures.o
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBDXT_A) $(LIBREC_A)
 	@mkdir -p $(dir $@)
