@@ -206,7 +206,10 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBDXT_A) $(LIBREC_A)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDXT_A) $(LIBREC_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(CMOCKA_LIBS)
+
+# the format suites share their fixtures (temporary directory, hand-made files)
+$(BUILD)/tests/test_format $(BUILD)/tests/test_format_crash: $(BUILD)/obj/tests/format_fixtures.o
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBDXT_A) $(LIBREC_A)
 	@mkdir -p $(dir $@)
@@ -259,13 +262,20 @@ accuracy: all
 	h=$$?; DXT_BUILD=$(BUILD) /usr/bin/python3 tests/accuracy/sweep.py faults $(ACCURACY_ARGS); exit $$h
 
 # The recorder's thread tests, its disk-fault tests, the soak (8 threads x
-# DXT_SOAK_RECORDS rows each into a small ring with a slow writer) and the analyzer's
-# chunk-decoding pool under ThreadSanitizer.
+# DXT_SOAK_RECORDS rows each into a small ring with a slow writer), the analyzer's
+# chunk-decoding pool, and a whole analysis with 3 threads (decoding, and one op
+# classified while the next is read) under ThreadSanitizer.
 DXT_SOAK_RECORDS ?= 10000000
+TSAN_TRACE := build-tsan/trace-threads
 test-threads:
 	$(MAKE) TSAN=1 build-tsan/tests/test_recorder build-tsan/tests/test_recorder_faults \
-	    build-tsan/tests/test_soak build-tsan/tests/test_inflate_pool
+	    build-tsan/tests/test_soak build-tsan/tests/test_inflate_pool \
+	    build-tsan/bin/dxt-synth build-tsan/bin/dxt-analyze
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_inflate_pool
+	rm -rf $(TSAN_TRACE) && build-tsan/bin/dxt-synth -q -j 1 -n 16 -t 300 -o $(TSAN_TRACE) \
+	    --fault slow_source:rank=5,onset=100
+	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" DXT_THREADS=3 \
+	    build-tsan/bin/dxt-analyze $(TSAN_TRACE) >/dev/null
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_recorder
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_recorder_faults
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" DXT_SOAK_RECORDS=$(DXT_SOAK_RECORDS) \

@@ -22,6 +22,7 @@ typedef struct synth_opts {
     int64_t gap_every;        /* 0: no gaps */
     double drop_prob;         /* per rank and 8-step block: rows not recorded (0: none) */
     int block;                /* ranks simulated and written at a time (0: auto) */
+    int jobs;                 /* processes simulating blocks at once (0: auto) */
     int ring;                 /* recorder ring capacity */
     double flush_s;
     int compress_level;       /* shuffle+deflate level of the files, 0: none */

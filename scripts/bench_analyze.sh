@@ -16,6 +16,8 @@
 #   BENCH_TRACES   keep the traces in this directory and reuse them (default: a
 #                  temporary directory, removed at the end)
 #   BENCH_THREADS  thread counts of dxt-analyze, default "1 N" (N: online CPUs)
+#   GNU_TIME       GNU time (default /usr/bin/time; tests/gpu/run_bench_cpu.sh
+#                  brings Debian's where it is missing)
 # Owner: the performance engineer (issue 15).
 set -u
 BUILD=${1:-build}
@@ -28,7 +30,8 @@ READ="$BUILD/bench/bench_read"
 for tool in "$SYNTH" "$ANALYZE" "$READ"; do
     [ -x "$tool" ] || { echo "bench_analyze: $tool not built (run make)" >&2; exit 1; }
 done
-[ -x /usr/bin/time ] || { echo "bench_analyze: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+GNU_TIME=${GNU_TIME:-/usr/bin/time}
+[ -x "$GNU_TIME" ] || { echo "bench_analyze: needs GNU time at $GNU_TIME (apt-get install time)" >&2; exit 1; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dxt-bench-analyze.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
 TRACES=${BENCH_TRACES:-$TMP}
@@ -36,7 +39,7 @@ mkdir -p "$TRACES" || exit 1
 
 # wall seconds, user seconds, peak RSS KiB of a command (its output to $TMP/out)
 measure() {
-    /usr/bin/time -f "%e %U %M" -o "$TMP/time" "$@" >"$TMP/out" 2>"$TMP/err" || {
+    "$GNU_TIME" -f "%e %U %M" -o "$TMP/time" "$@" >"$TMP/out" 2>"$TMP/err" || {
         echo "bench_analyze: failed: $*" >&2; tail -n 5 "$TMP/err" >&2; return 1; }
     cat "$TMP/time"
 }

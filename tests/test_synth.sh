@@ -142,12 +142,12 @@ path = [e for e in exp if e["kind"] == "slow_path"][0]
 assert path["src"] == 1 and path["dst"] == 6 and path["duty"] == 0.5
 print("ok")
 EOF
-# --- the realistic model: blocks of ranks, dropped rows, truth ---------------------
+# --- the realistic model: blocks of ranks (in 3 processes), dropped rows, truth ----
 real="-q -n 12 -r 4 -t 64 -s 9 --noise skew_ranks=0.5,spike_prob=0.01 --counting delta"
 # shellcheck disable=SC2086
 "$SYNTH" $real -o "$TMP/whole" --block 12 || fail "--block 12 exit $?"
 # shellcheck disable=SC2086
-"$SYNTH" $real -o "$TMP/blocks" --block 5 || fail "--block 5 exit $?"
+"$SYNTH" $real -o "$TMP/blocks" --block 5 --jobs 3 || fail "--block 5 --jobs 3 exit $?"
 # shellcheck disable=SC2086
 "$SYNTH" $real -o "$TMP/drop" --block 5 --drop-prob 0.3 || fail "--drop-prob exit $?"
 "$PY" - "$TMP" <<'EOF'

@@ -35,7 +35,7 @@
 #define CYCLES_PER_NS 1.98
 #define RING_BUDGET_BYTES (64.0 * 1024 * 1024) /* the open recorders' rings together */
 #define PROGRESS_EVERY_S 2.0
-#define COMPRESS_MAX_WORKERS 16
+#define MAX_WORKERS 16         /* processes: --jobs, and the compression's */
 #define SEGMENT_MISSES_MAX 8 /* rank-R.<k>.h5: stop looking after this many missing k */
 #define BLOCK_RANKS_AUTO 32   /* ranks open at a time when not --rate */
 #define DROP_BLOCK_STEPS 8    /* --drop-prob: rows are lost in blocks of steps */
@@ -68,6 +68,8 @@ static const char synth_help[] =
     "                         knobs below)\n"
     "      --block RANKS      ranks simulated and written at a time (default 32;\n"
     "                         all with --rate); bounds the memory\n"
+    "  -j, --jobs J           blocks simulated at once, one process each (default:\n"
+    "                         online CPUs, at most 16; 1 with --rate); same trace\n"
     "      --ring ROWS        recorder ring capacity (default: 64 MiB for the open ranks)\n"
     "      --flush SECONDS    recorder flush interval (default 1)\n"
     "      --compress LEVEL   shuffle+deflate level of the files, 0 (none) .. 9 (default 1)\n"
@@ -131,6 +133,7 @@ static const struct option synth_long_opts[] = {
     {"noise", required_argument, NULL, OPT_NOISE},
     {"drop-prob", required_argument, NULL, OPT_DROP_PROB},
     {"block", required_argument, NULL, OPT_BLOCK},
+    {"jobs", required_argument, NULL, 'j'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -213,6 +216,7 @@ static int apply_option(synth_opts *o, int c, const char *arg)
     case OPT_SPIKE_PROB: return parse_num(arg, 0.0, 0.5, &s->spike_prob);
     case OPT_DROP_PROB: return parse_num(arg, 0.0, 0.5, &o->drop_prob);
     case OPT_BLOCK: return parse_int_opt(arg, 1, 4096, &o->block);
+    case 'j': return parse_int_opt(arg, 1, MAX_WORKERS, &o->jobs);
     case 'q': o->quiet = 1; return 0;
     default: return -1;
     }
@@ -234,13 +238,40 @@ static int add_fault(synth_opts *o, const char *spec)
     return 0;
 }
 
+static int online_cpus(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > MAX_WORKERS ? MAX_WORKERS : (int)cores;
+}
+
+/* The block size and the processes: with --rate one block of every rank; else
+ * --jobs (default the online CPUs) processes, and an automatic block small
+ * enough to give each of them one. */
+static void choose_blocks(synth_opts *o)
+{
+    int n = o->sim.world;
+    if (o->rate > 0) {
+        o->block = n; /* real time: every rank at once */
+        o->jobs = 1;
+        return;
+    }
+    if (o->jobs == 0) o->jobs = online_cpus();
+    if (o->block == 0) {
+        int share = (n + o->jobs - 1) / o->jobs;
+        o->block = share < BLOCK_RANKS_AUTO ? share : BLOCK_RANKS_AUTO;
+    }
+    if (o->block > n) o->block = n;
+    int nblocks = (n + o->block - 1) / o->block;
+    if (o->jobs > nblocks) o->jobs = nblocks;
+}
+
 /* Returns 0 to run, 1 after --help, -1 on a usage error (message printed). */
 static int parse_args(int argc, char **argv, synth_opts *o)
 {
     int c;
     synth_opts_init(o);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:n:r:t:s:f:qh", synth_long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:n:r:t:s:f:j:qh", synth_long_opts, NULL)) != -1) {
         if (c == 'h') {
             char knobs[HELP_KNOBS_MAX];
             sim_config defaults;
@@ -264,9 +295,10 @@ static int parse_args(int argc, char **argv, synth_opts *o)
             fprintf(stderr, "dxt-synth: --noise %s: %s (see --help)\n", optarg, err);
             return -1;
         }
-        if (apply_option(o, c, optarg)) {
-            fprintf(stderr, "dxt-synth: bad value '%s' for %s (see --help)\n", optarg,
-                    argv[optind - 1]);
+        if (apply_option(o, c, optarg)) { /* name the option, not its value ("-n 0") */
+            const char *name = optind >= 2 && argv[optind - 1] == optarg ? argv[optind - 2]
+                                                                          : argv[optind - 1];
+            fprintf(stderr, "dxt-synth: bad value '%s' for %s (see --help)\n", optarg, name);
             return -1;
         }
     }
@@ -283,9 +315,7 @@ static int parse_args(int argc, char **argv, synth_opts *o)
         snprintf(o->run_id_buf, sizeof o->run_id_buf, "synth-%" PRIu64, o->sim.seed);
         o->run_id = o->run_id_buf;
     }
-    if (o->rate > 0) o->block = o->sim.world; /* real time: every rank at once */
-    else if (o->block == 0) o->block = BLOCK_RANKS_AUTO;
-    if (o->block > o->sim.world) o->block = o->sim.world;
+    choose_blocks(o);
     if (o->ring == 0) { /* the open rings (wait + tokens rows of N values) within the budget */
         double row_bytes = 16.0 * o->sim.world;
         double rows = RING_BUDGET_BYTES / row_bytes / o->block;
@@ -305,6 +335,7 @@ typedef struct synth_run {
     int64_t *acc_wait;    /* nops * block * n: counter values since the last reset
                            * (cumulative) or since the last recorded row (delta) */
     int64_t *acc_tokens;
+    int progress;         /* 1: print progress (one worker of --jobs) */
 } synth_run;
 
 static int open_recorders(synth_run *run)
@@ -427,7 +458,7 @@ static int run_steps(synth_run *run)
             if (record_op(run, op, step)) return -1;
         pace(o, start, step);
         double now = now_s();
-        if (!o->quiet && now - last_progress >= PROGRESS_EVERY_S) {
+        if (run->progress && now - last_progress >= PROGRESS_EVERY_S) {
             fprintf(stderr, "dxt-synth: ranks %d-%d of %d: step %" PRId64 "/%" PRId64
                     " (%.0f steps/s)\n", run->lo, run->hi - 1, o->sim.world, step + 1,
                     o->sim.steps, (step + 1) / (now - start));
@@ -468,50 +499,30 @@ static int compress_one(const char *path, int level)
     return -1;
 }
 
-/* Worker w of nworkers: compress every segment of ranks lo + w, lo + w +
- * nworkers, ... below hi (rank-R.h5, then rank-R.<k>.h5 as the recorder
- * names them). */
-static int compress_share(const synth_opts *o, int lo, int hi, int w, int nworkers)
-{
-    int bad = 0;
-    for (int rank = lo + w; rank < hi; rank += nworkers) {
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/rank-%05d.h5", o->out, rank);
-        if (stat(path, &st) == 0) bad |= compress_one(path, o->compress_level);
-        for (int k = 1, misses = 0; misses < SEGMENT_MISSES_MAX; k++) {
-            snprintf(path, sizeof path, "%s/rank-%05d.%d.h5", o->out, rank, k);
-            if (stat(path, &st) != 0) {
-                misses++;
-                continue;
-            }
-            misses = 0;
-            bad |= compress_one(path, o->compress_level);
-        }
-    }
-    return bad ? -1 : 0;
-}
+/* Run fn(ctx, w, nworkers) for w = 0 .. nworkers - 1: worker 0 in this process,
+ * the others in forked children (serial HDF5 runs one call at a time per
+ * process). Call it with no thread running (no recorder open). Returns 0 when
+ * every worker returned 0, else -1. */
+typedef int (*worker_fn)(void *ctx, int w, int nworkers);
 
-/* After the block's recorders closed (no thread left): compress the files of
- * ranks [lo, hi) in one process per core (serial HDF5 runs one call at a time
- * per process). */
-static int compress_files(const synth_opts *o, int lo, int hi)
+static int run_workers(int nworkers, worker_fn fn, void *ctx)
 {
-    if (o->compress_level == 0) return 0;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int nworkers = cores < 1 ? 1 : cores > COMPRESS_MAX_WORKERS ? COMPRESS_MAX_WORKERS : (int)cores;
-    if (nworkers > hi - lo) nworkers = hi - lo;
-    pid_t pids[COMPRESS_MAX_WORKERS];
+    pid_t pids[MAX_WORKERS];
     int started = 0, bad = 0;
+    if (nworkers > MAX_WORKERS) nworkers = MAX_WORKERS;
     fflush(NULL);
     for (int w = 1; w < nworkers; w++) {
         pid_t pid = fork();
-        if (pid == 0) _exit(compress_share(o, lo, hi, w, nworkers) ? 1 : 0);
+        if (pid == 0) {
+            int rc = fn(ctx, w, nworkers);
+            fflush(NULL);
+            _exit(rc ? 1 : 0);
+        }
         if (pid < 0) break; /* the workers started share the rest below */
         pids[started++] = pid;
     }
-    for (int w = started + 1; w < nworkers; w++) bad |= compress_share(o, lo, hi, w, nworkers);
-    bad |= compress_share(o, lo, hi, 0, nworkers);
+    for (int w = started + 1; w < nworkers; w++) bad |= fn(ctx, w, nworkers) != 0;
+    bad |= fn(ctx, 0, nworkers) != 0;
     for (int k = 0; k < started; k++) {
         int status = 0;
         if (waitpid(pids[k], &status, 0) != pids[k] || !WIFEXITED(status) ||
@@ -519,6 +530,48 @@ static int compress_files(const synth_opts *o, int lo, int hi)
             bad = 1;
     }
     return bad ? -1 : 0;
+}
+
+/* Worker w of nworkers: compress every segment of ranks lo + w, lo + w +
+ * nworkers, ... below hi (rank-R.h5, then rank-R.<k>.h5 as the recorder
+ * names them). */
+typedef struct compress_job {
+    const synth_opts *o;
+    int lo, hi;
+} compress_job;
+
+static int compress_share(void *ctx, int w, int nworkers)
+{
+    const compress_job *job = ctx;
+    int bad = 0;
+    for (int rank = job->lo + w; rank < job->hi; rank += nworkers) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/rank-%05d.h5", job->o->out, rank);
+        if (stat(path, &st) == 0) bad |= compress_one(path, job->o->compress_level);
+        for (int k = 1, misses = 0; misses < SEGMENT_MISSES_MAX; k++) {
+            snprintf(path, sizeof path, "%s/rank-%05d.%d.h5", job->o->out, rank, k);
+            if (stat(path, &st) != 0) {
+                misses++;
+                continue;
+            }
+            misses = 0;
+            bad |= compress_one(path, job->o->compress_level);
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+/* After the block's recorders closed (no thread left): compress the files of
+ * ranks [lo, hi) in this process's share of the cores. */
+static int compress_files(const synth_opts *o, int lo, int hi)
+{
+    if (o->compress_level == 0) return 0;
+    int nworkers = online_cpus() / o->jobs;
+    if (nworkers < 1) nworkers = 1;
+    if (nworkers > hi - lo) nworkers = hi - lo;
+    compress_job job = {o, lo, hi};
+    return run_workers(nworkers, compress_share, &job);
 }
 
 static int alloc_run(synth_run *run, const synth_opts *o)
@@ -553,19 +606,29 @@ static void free_run(synth_run *run)
     free(run->acc_tokens);
 }
 
-/* Every block of ranks in turn: open, record every step, close, compress. */
-static int run_blocks(synth_run *run)
+/* Worker w of nworkers: blocks w, w + nworkers, ... in turn: open, record
+ * every step, close, compress. Worker 0 alone prints progress. */
+static int run_block_share(void *ctx, int w, int nworkers)
 {
+    synth_run *run = ctx;
     const synth_opts *o = run->o;
     size_t cells = (size_t)o->block * o->sim.world;
-    for (run->lo = 0; run->lo < o->sim.world; run->lo = run->hi) {
-        run->hi = run->lo + o->block < o->sim.world ? run->lo + o->block : o->sim.world;
+    run->progress = w == 0 && !o->quiet;
+    for (int lo = w * o->block; lo < o->sim.world; lo += nworkers * o->block) {
+        run->lo = lo;
+        run->hi = lo + o->block < o->sim.world ? lo + o->block : o->sim.world;
         memset(run->acc_wait, 0, 2 * cells * sizeof *run->acc_wait);
         memset(run->acc_tokens, 0, 2 * cells * sizeof *run->acc_tokens);
         if (open_recorders(run) || run_steps(run) || close_recorders(run, 1)) return -1;
         if (compress_files(o, run->lo, run->hi)) return -1;
     }
     return 0;
+}
+
+/* Every block of ranks, in --jobs processes. */
+static int run_blocks(synth_run *run)
+{
+    return run_workers(run->o->jobs, run_block_share, run);
 }
 
 int main(int argc, char **argv)

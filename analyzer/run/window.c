@@ -1,13 +1,16 @@
 /* window.c - the analysis driver of dxt-analyze: choose the window, stream
  * each chosen op window by window, mark what is missing (no traffic, missing
  * ranks, the diagonal) as NAN and feed the op's tracker; keep the whole-range
- * matrix for the reports and plots.
+ * matrix for the reports and plots. With more than one thread (DXT_THREADS),
+ * an op's tracker classifies in a thread of its own while the next op is read.
  * Owner: the loader/report engineer (A2). */
 #include "analysis.h"
-#include "load_trace.h" /* DXT_TRACE_MAX_OPEN */
+#include "inflate_pool.h" /* dxt_inflate_default_threads */
+#include "load_trace.h"   /* DXT_TRACE_MAX_OPEN */
 #include "partition.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +261,32 @@ static int setup(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *err)
     return choose_ops(a, opts, err) != 0 ? -2 : 0;
 }
 
+/* The op's findings: the tracker classifies its windows on the first ask. */
+static void *classify_op(void *tracker)
+{
+    (void)dxt_tracker_findings(tracker, NULL);
+    return NULL;
+}
+
+/* Read the ops in turn; with more than one thread, each op but the last is
+ * classified in a thread of its own while the next is read (trackers share
+ * nothing but the read-only topology). Every thread is joined before return. */
+static int run_ops(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *err)
+{
+    pthread_t thread[DXT_MAX_OPS];
+    int started[DXT_MAX_OPS] = {0}, rc = 0;
+    int overlap = dxt_inflate_default_threads() > 1;
+    for (int k = 0; rc == 0 && k < a->nops; k++) {
+        rc = run_op(a, &a->ops[k], opts, err) != 0 ? -1 : 0;
+        if (rc == 0 && overlap && a->ops[k].tracker && k + 1 < a->nops)
+            started[k] = pthread_create(&thread[k], NULL, classify_op, a->ops[k].tracker) == 0;
+    }
+    for (int k = 0; k < a->nops; k++) /* a thread not started: classified when asked */
+        if (started[k])
+            pthread_join(thread[k], NULL);
+    return rc;
+}
+
 int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis **out,
                      dxt_error *err)
 {
@@ -269,8 +298,8 @@ int dxt_analysis_run(dxt_input *in, const dxt_analysis_opts *opts, dxt_analysis 
         dxt_set_error(err, "%s: out of memory", in->path);
     /* a partitioned run goes on only where every process can */
     int rc = dxt_partition_agree(opts->partition, a ? setup(a, opts, err) : -1, err);
-    for (int k = 0; rc == 0 && k < a->nops; k++)
-        rc = run_op(a, &a->ops[k], opts, err) != 0 ? -1 : 0;
+    if (rc == 0)
+        rc = run_ops(a, opts, err);
     if (rc != 0) {
         dxt_analysis_free(a);
         return rc;

@@ -342,6 +342,12 @@ BENCH_VARIANTS = {
     "hook": dict(sync=True, record_path="step", record_every=1, hook=True, graph=False),
     "graph": dict(sync=True, record_path="step", record_every=1, hook=False, graph=True),
     "graph-nosync": dict(sync=False, record_path="step", record_every=1, hook=False, graph=True),
+    # the graph without the recorder; rec.step() after each replay, one row in 10 (the
+    # counters are cumulative: a row after replay k holds every step up to k)
+    "graph-every10": dict(sync=True, record_path="step", record_every=10, hook=False,
+                          graph=True, graph_outside=True),
+    "graph-nosync-every10": dict(sync=False, record_path="step", record_every=10, hook=False,
+                                 graph=True, graph_outside=True),
     # the step kernel with programmatic dependent launch (DXTREC_STEP_PDL=1, an experiment;
     # a captured step is a root node of the graph, never launched: PDL does not apply there)
     "sync-pdl": dict(sync=True, record_path="step", record_every=1, hook=False, graph=False,
@@ -395,7 +401,8 @@ def eager_blocks(args, rank, n, step_obj, rec):
 def graph_blocks(args, rank, n, step_obj, rec, group):
     """run_block for CUDA graphs: one step (dispatch + combine, and rec.step() in the
     "on" graph) captured twice, replayed (and synchronized after each replay with
-    --sync). Both graphs use the same DeepEP buffers, one at a time."""
+    --sync). Both graphs use the same DeepEP buffers, one at a time. graph_outside:
+    neither graph holds the recorder; "on" calls rec.step() after each replay."""
     import torch
     import torch.distributed as dist
     routing = routings(args, rank, n, -1, 1.0)[0]
@@ -407,17 +414,22 @@ def graph_blocks(args, rank, n, step_obj, rec, group):
     torch.cuda.current_stream().wait_stream(side)
     torch.cuda.synchronize()
     dist.barrier(group=group)
+    outside = getattr(args, "graph_outside", False)
     graphs = {}
     for mode in ("off", "on"):
         graphs[mode] = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graphs[mode]):
-            step_obj.run(0, rec if mode == "on" else None, routing, None)
+            step_obj.run(0, rec if mode == "on" and not outside else None, routing, None)
     torch.cuda.synchronize()
+    state = {"replay": 0}
 
     def run_block(mode):
         g = graphs[mode]
         for _ in range(args.bench_steps):
             g.replay()
+            if outside and mode == "on":
+                rec.step(state["replay"])
+                state["replay"] += 1
             if args.sync:
                 torch.cuda.synchronize()
     return run_block
@@ -432,13 +444,15 @@ def bench(args, rank, n, step_obj, group, name="given"):
     dist.barrier(group=group)
     step_obj.args = args
     step_obj.reset()
-    # a graph replays the captured step: one step in K cannot be skipped there
+    # a graph replays the captured step: one step in K cannot be skipped there (but
+    # can be outside it: graph_outside)
+    every = 1 if args.graph and not getattr(args, "graph_outside", False) else None
     pdl = getattr(args, "pdl", False)
     if pdl:  # read by the recorder at its first attach
         os.environ["DXTREC_STEP_PDL"] = "1"
     try:
         rec = open_recorder(args, directory, rank, n, "deepep-bench-%s-ep%d" % (name, n),
-                            step_obj, every=1 if args.graph else None)
+                            step_obj, every=every)
     finally:
         if pdl:
             os.environ.pop("DXTREC_STEP_PDL", None)
@@ -452,7 +466,8 @@ def bench(args, rank, n, step_obj, group, name="given"):
     return {"rank": rank, "variant": name, "graph": bool(args.graph), "sync": bool(args.sync),
             "pdl": bool(pdl),
             "hook": bool(args.hook), "record_path": args.record_path,
-            "record_every": 1 if args.graph else args.record_every,
+            "record_every": every or args.record_every,
+            "graph_outside": bool(getattr(args, "graph_outside", False)),
             "off_us": round(off, 3), "on_us": round(on, 3),
             "overhead_pct": round((on - off) / off * 100, 3),
             "blocks": args.bench_blocks, "steps_per_block": args.bench_steps,

@@ -31,6 +31,9 @@ Prints and writes to $OUT/bench_step.json:
                       step_graph_tail    for comparison: an empty kernel at the end of
                                          the captured step instead (what a node on the
                                          critical path, the old captured step, costs)
+                      step_graph_every10 the graph without the recorder, rec.step()
+                                         after each replay, step_every=10 (and
+                                         step_graph_nosync_every10 without the sync)
                     BENCH_BLOCKS, BENCH_STEPS: blocks per mode (9), steps per block (200)
   host_replay_*_us  host time of one replay of the stand-in step's graph without and with
                     rec.step()'s node (a launch of CALLS replays, in batches)
@@ -248,6 +251,11 @@ def step_costs(results, rec, rec10, stand_ins):
     variants["step_graph"] = (lambda i: g_off.replay(), lambda i: g_on.replay(), True)
     variants["step_graph_nosync"] = (lambda i: g_off.replay(), lambda i: g_on.replay(), False)
     variants["step_graph_tail"] = (lambda i: g_off.replay(), lambda i: g_tail.replay(), True)
+    # the graph without the recorder, rec.step() after the replay, one row in 10
+    variants["step_graph_every10"] = (lambda i: g_off.replay(),
+                                      lambda i: (g_off.replay(), rec10.step(next(steps))), True)
+    variants["step_graph_nosync_every10"] = (
+        lambda i: g_off.replay(), lambda i: (g_off.replay(), rec10.step(next(steps))), False)
     for key, (off, on, sync) in variants.items():
         lo, hi = interleaved(off, on, sync_each=sync)
         pct = (hi - lo) / lo * 100

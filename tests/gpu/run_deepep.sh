@@ -34,7 +34,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/gpu/lib.sh
 gpu_setup deepep || exit 0
 STEPS=${STEPS:-800}
-BENCH_VARIANTS=${BENCH_VARIANTS:-sync,graph,nosync,graph-nosync,every10,nosync-every10,sync-pdl,hook,record}
+BENCH_VARIANTS=${BENCH_VARIANTS:-sync,graph,nosync,graph-nosync,every10,nosync-every10,graph-every10,graph-nosync-every10,sync-pdl,hook,record}
 GPUS=$(nvidia-smi -L | grep -c '^GPU')
 
 # cases K ARGS...: record the case matrix (or the cases ARGS name) on K GPUs, then observe

@@ -95,8 +95,9 @@ static int mpi_bcast(void *user, void *buf, size_t bytes, int from)
 #ifdef DXT_HAVE_MPI
 /* The processes of this run on this host share its cores: unless DXT_THREADS says,
  * each decodes chunks in online CPUs / local processes threads (at least 1), not in
- * as many threads as the host has cores (P x cores threads in all). */
-static void share_cores(void)
+ * as many threads as the host has cores (P x cores threads in all). Process 0 keeps
+ * two at least: with more than one, it classifies an op while the next is read. */
+static void share_cores(int index)
 {
     MPI_Comm local;
     int size = 1;
@@ -107,9 +108,9 @@ static void share_cores(void)
         return;
     MPI_Comm_size(local, &size);
     MPI_Comm_free(&local);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN), least = index == 0 ? 2 : 1;
     char threads[24];
-    snprintf(threads, sizeof threads, "%ld", cpus / size > 1 ? cpus / size : 1);
+    snprintf(threads, sizeof threads, "%ld", cpus / size > least ? cpus / size : least);
     setenv("DXT_THREADS", threads, 1);
 }
 #endif
@@ -128,7 +129,7 @@ int dxt_mpi_start(int *argc, char ***argv, dxt_partition *p)
     MPI_Comm_rank(MPI_COMM_WORLD, &index);
     MPI_Comm_size(MPI_COMM_WORLD, &count);
     if (count > 1)
-        share_cores();
+        share_cores(index);
     *p = (dxt_partition){index, count, p, mpi_allgather, mpi_gather_rows, mpi_bcast};
     if (index != 0)
         silence();
