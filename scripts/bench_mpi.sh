@@ -3,8 +3,10 @@
 # calls it) and for machines with many cores: per process count P, the wall time and the
 # CPU time of `mpirun -n P dxt-analyze` (user + system of every process), each against
 # dxt-analyze alone, and whether the report is the serial one byte for byte.
-#   scripts/bench_mpi.sh [BUILD_DIR] [TRACE ...]
+#   scripts/bench_mpi.sh [BUILD_DIR] [TRACE [FLOOR_S] ...]
 #   BENCH_MPI_PROCS="1 2 4 8 16" scripts/bench_mpi.sh build 256x2000
+# FLOOR_S (a number after a trace; scripts/bench_analyze.sh passes it): the trace's read
+# floor in seconds, each wall time then also against it.
 # TRACE: a trace directory, or RANKSxSTEPS for a trace that dxt-synth simulates here
 # (two ops, tokens, one slow source; removed afterwards). Default: $DXT_BENCH_MPI, else
 # 256x2000. BENCH_MPI_PROCS: the process counts (default "1 2"; DXT_BENCH_MPI_P, the
@@ -12,7 +14,9 @@
 # wall is kept). Skips, saying why, without mpirun or a dxt-analyze built with MPI.
 # POSIX sh, date, awk, cmp, mktemp: no GNU time (the CPU is the shell's `times` of a
 # subshell, which counts every process mpirun started); runs where dxt-analyze was built
-# with `make NODEPS=1` too. The machine's load is printed: other work shows in the times.
+# with `make NODEPS=1` too (Ubuntu without our Debian packages: `make NODEPS=1
+# JANSSON_DIR=.devcarry/jansson build/bin/dxt-analyze build/bin/dxt-synth`, OpenMPI's
+# libopenmpi-dev for the MPI glue). The machine's load is printed: other work shows in the times.
 # Owner: the parallel-analysis engineer.
 set -u
 BUILD=${1:-build}
@@ -37,6 +41,9 @@ export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversub
        OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
 ROOT=""
 [ "$(id -u)" = 0 ] && ROOT=--allow-run-as-root
+
+# B / A, two decimals
+ratio() { echo "$1 $2" | awk '{printf "%.2f", ($1 > 0 ? $2 / $1 : 0)}'; }
 
 # seconds of `times`'s XmY.YYYs
 secs() { echo "$1" | awk '{ split($1, p, "m"); sub(/s$/, "", p[2]); printf "%.2f", p[1] * 60 + p[2] }'; }
@@ -68,7 +75,7 @@ best() {
 }
 
 bench_one() {
-    trace=$1
+    trace=$1 floor=$2
     case $trace in
     *x*[0-9])
         ranks=${trace%x*}; steps=${trace#*x}
@@ -90,9 +97,9 @@ bench_one() {
         set -- $got
         same="REPORT DIFFERS"
         cmp -s "$TMP/serial.json" "$TMP/p$p.json" && same="same report"
-        printf '  mpirun -n %-3s wall %7.2f s (%5.2f x)  CPU %7.2f s (%5.2f x)  %s\n' "$p" "$1" \
-            "$(echo "$wall $1" | awk '{printf "%.2f", ($1 > 0 ? $2 / $1 : 0)}')" "$2" \
-            "$(echo "$cpu $2" | awk '{printf "%.2f", ($1 > 0 ? $2 / $1 : 0)}')" "$same"
+        printf '  mpirun -n %-3s wall %7.2f s (%5.2f x)  CPU %7.2f s (%5.2f x)  %s%s\n' "$p" "$1" \
+            "$(ratio "$wall" "$1")" "$2" "$(ratio "$cpu" "$2")" "$same" \
+            "${floor:+  (wall $(ratio "$floor" "$1") x the read floor)}"
         [ "$same" = "same report" ] || status=1
     done
     echo "  (x: against dxt-analyze alone; CPU: user + system of every process)"
@@ -101,7 +108,13 @@ bench_one() {
 }
 
 status=0
-for trace in "$@"; do
-    bench_one "$trace" || status=1
+while [ $# -gt 0 ]; do
+    trace=$1; shift
+    floor=""
+    case ${1:-} in
+    '' | *[!0-9.]*) ;;
+    *) floor=$1; shift ;;
+    esac
+    bench_one "$trace" "$floor" || status=1
 done
 exit $status
