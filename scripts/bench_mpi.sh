@@ -76,10 +76,9 @@ best() {
 
 bench_one() {
     trace=$1 floor=$2
-    case $trace in
-    */* | .*) # a path (its name may look like RANKSxSTEPS: ep256x2000)
-        echo "mpirun -n P dxt-analyze: $trace"
-        dir=$trace ;;
+    kind=$trace
+    [ -d "$trace" ] && kind=directory # its name may look like RANKSxSTEPS: ep256x2000
+    case $kind in
     *x*[0-9])
         ranks=${trace%x*}; steps=${trace#*x}
         echo "mpirun -n P dxt-analyze: a simulated trace, $ranks ranks x $steps steps, 2 ops, tokens"
