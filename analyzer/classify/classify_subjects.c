@@ -351,7 +351,9 @@ static int path_matters(tview *v, size_t c, const dxt_segment *seg)
  * as its lateness eases, its row rises from the floor towards the others'.
  * A healthy run: a rank of 1.6x the median load, its load drifting down 4 %,
  * its row from 0.19 to 0.28 of the typical wait, a 1.17x "slow receiver").
- * A slow receiver waits for each peer more than the other ranks do. */
+ * A slow receiver waits for each peer more than the other ranks do; "below":
+ * by more than half a min_severity change (a hot expert's row rose 1.11x to
+ * its peers' level, standing -0.002: a load_imbalance). */
 static int early_rank(tview *v, int r, const dxt_segment *seg)
 {
     double *cols = v->lbuf + 2 * (size_t)v->n, *rows = cols + v->W;
@@ -367,7 +369,7 @@ static int early_rank(tview *v, int r, const dxt_segment *seg)
     if (v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: row %d on windows %d-%d: standing %.3f, column %.3f\n", r,
                 seg->first, seg->last, row, col);
-    return dxt_early_standing(col, row) || !(row > 0.0);
+    return dxt_early_standing(col, row) || row < -0.5 * log(v->t->opts.min_severity);
 }
 
 /* A rank whose line stands out in a window, found slow or not, makes that
