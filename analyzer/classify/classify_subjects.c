@@ -499,7 +499,7 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
     if (v->t->opts.verbose)
         fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
                 null.a / (null.a + null.b), null.a, null.b, null.tau);
-    return emit(v, s, &seg, level, scale, exp(seg.log_p - needed) * v->t->alpha_time);
+    return emit(v, s, &seg, level, scale, exp(seg.log_p - needed) * v->t->opts.alpha);
 }
 
 static int test_class(tview *v, const subject *subs, int count, class_stats *cs)

@@ -246,7 +246,9 @@ int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *
          * a load finding by its noise alone) */
         if (x->kind == DXT_LOAD_IMBALANCE && y->kind == DXT_LOAD_IMBALANCE && x->p_load > 0.0)
             p = fmax(x->p_load, y->p_load);
-        if (!(p < t->alpha_static)) continue;
+        /* anywhere in the op: these tests hold alpha_static of its alpha */
+        p *= t->opts.alpha / t->alpha_static;
+        if (!(p < t->opts.alpha)) continue;
         dxt_finding f = {.kind = x->kind, .rank = -1, .src = -1, .dst = -1, .node = -1};
         snprintf(f.op, sizeof f.op, "%s", t->op);
         if (x->kind == DXT_SLOW_PATH) f.src = x->src, f.dst = x->dst;
