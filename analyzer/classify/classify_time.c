@@ -26,7 +26,8 @@
  *     spread of their rates (beta-binomial), how their exceedances cluster in
  *     time (the design effect of regimes and drifts), and the subject's own
  *     history outside the segment; p-values are Bonferroni over every subject
- *     and effective segment of the op.
+ *     and effective segment of the op, at half its alpha (the static
+ *     judgement has the other half; all of it without enough windows).
  *  5. paths are judged without the windows in which their row or column stood
  *     out (a late rank's row is no evidence; its column's cells rise
  *     unevenly) and must carry most of their rise themselves; a high row whose
