@@ -1,7 +1,8 @@
 /* test_classify.c - the classifier on single windows: every peer case of
  * shared/peer-cases (exact verdicts at default settings), the ep16 case parsed
  * from DeepXTrace's log, kind strings, healthy and NAN-heavy matrices, the
- * tracker's merge and series on a few synthetic windows.
+ * tracker's merge and series on a few synthetic windows, lateness from step 0
+ * that follows load (no finding, a slow source beyond it, a hot expert).
  * Owner: the classifier engineer (A1). Peer cases: $DXT_PEER_CASES or
  * tests/data/peer-cases (a copy of shared/peer-cases). */
 #include <setjmp.h>
@@ -327,6 +328,58 @@ static void test_tracker_onset_and_spike(void **state)
     dxt_tracker_free(t);
 }
 
+/* Windows of a 64-rank combine whose lateness follows each rank's load (a
+ * rank's column rises linearly with its tokens: expert compute), loads
+ * log-normal; extra_rank's load x extra_load, slow_rank's column x slow:
+ * the findings. */
+static int load_lateness(int extra_rank, double extra_load, int slow_rank, double slow,
+                         dxt_finding *fs)
+{
+    enum { N = 64, WINDOWS = 12 };
+    static double pair[N * N], m[N * N], tok[N * N], load[N];
+    topo_buf tb;
+    rng_state = 11;
+    random_pairs(pair, N);
+    for (int r = 0; r < N; r++) load[r] = exp(0.15 * normal()) * (r == extra_rank ? extra_load : 1.0);
+    dxt_tracker *t = dxt_tracker_new("combine", make_topo(&tb, N, 8), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        for (int c = 0; c < N * N; c++) {
+            int k = c % N;
+            double late = fmax(0.3, 2.3 * load[k] - 1.3) * (k == slow_rank ? slow : 1.0);
+            m[c] *= late;
+            tok[c] = c / N == k ? 0.0 : 100.0 * 16.0 * load[k] * exp(0.05 * normal());
+        }
+        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, tok), 0);
+    }
+    const dxt_finding *out = NULL;
+    int count = dxt_tracker_findings(t, &out);
+    for (int k = 0; k < count && k < MAX_N; k++) fs[k] = out[k];
+    print_findings("load lateness", fs, count);
+    dxt_tracker_free(t);
+    return count;
+}
+
+/* From step 0 a rank late by its load is no finding unless its tokens stand
+ * out from the ranks' (heavy-tailed) spread of loads; one late beyond what
+ * its load predicts is still a slow source. */
+static void test_load_lateness(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(load_lateness(20, 2.0, -1, 1.0, fs), 0); /* a popular rank */
+    /* 5x: the ranks' lines spread with their loads here (scale 0.26), and a
+     * line is judged on its effect, not on its residual from the load line */
+    assert_int_equal(load_lateness(20, 2.0, 40, 5.0, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 40);
+    assert_int_equal(load_lateness(20, 6.0, -1, 1.0, fs), 1); /* a hot expert */
+    assert_int_equal(fs[0].kind, DXT_LOAD_IMBALANCE);
+    assert_int_equal(fs[0].rank, 20);
+    assert_true(fs[0].p_value < 0.001);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -361,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_healthy_random),
         cmocka_unit_test(test_nan_heavy),
         cmocka_unit_test(test_tracker_onset_and_spike),
+        cmocka_unit_test(test_load_lateness),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,10 +110,12 @@ void dxt_classify_opts_init(dxt_classify_opts *opts)
      * expert of 1.5x gives ~1.45x) and at least half the wait's rise (a slow
      * receiver that happens to get many tokens is not a hot expert). */
     opts->min_token_ratio = 1.25;
-    /* Over time every decision is a test with a p-value adjusted for every
-     * subject and window segment of the op (classify_time.c): 0.01 per op
-     * keeps the expected false findings of a two-op run below 0.02. */
-    opts->alpha = 0.01;
+    /* Every decision is a test with a p-value adjusted for every subject and
+     * window segment (over time, classify_time.c) or every line, cell and
+     * node (from step 0, track.c) of the op. 0.001 per op: a healthy sweep
+     * of 200 two-op traces expects well under one false finding (0.01 gave
+     * one per ~50 traces, all between p 0.001 and 0.01: the level). */
+    opts->alpha = 0.001;
 }
 
 int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts)
@@ -583,7 +585,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
             j->flag[r] = 0;
         }
         dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, by_col, expd > 0 ? obs / expd : 0.0,
-                     dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0, tail};
+                     dxt_median_inplace(j->scratch, nz), (obs - expd) * steps, 0.0, tail, 0.0};
         if (dxt_judge_push_hit(j, &h)) return -1;
     }
     for (int r = 0; r < j->n; r++) {
@@ -592,7 +594,7 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
         dxt_hit h = {by_col ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION, r, -1, -1, -1, 0,
                      j->rank_obs[r] / j->rank_exp[r], j->rank_z[r],
                      (j->rank_obs[r] - j->rank_exp[r]) * steps, 0.0,
-                     dxt_tail_chance(j->line_tail, j->rank_z[r])};
+                     dxt_tail_chance(j->line_tail, j->rank_z[r]), 0.0};
         if (dxt_judge_push_hit(j, &h)) return -1;
     }
     return 0;
@@ -647,7 +649,7 @@ static int judge_cell_group(dxt_judge *j, int a, int b, int intra, double min_se
             j->hot_cell[c] = 1;
             dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, sev, z,
                          (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0,
-                         dxt_tail_chance(tail, z)};
+                         dxt_tail_chance(tail, z), 0.0};
             if (dxt_judge_push_hit(j, &h)) return -1;
         }
     return 0;

@@ -60,7 +60,8 @@ typedef struct dxt_finding {
     int persistent;       /* 1: flagged in (nearly) every window since onset */
     double p_value;       /* chance that the trace's own noise gives a finding at least
                            * this strong anywhere in the op (Bonferroni over every
-                           * subject, window segment and kind tested) */
+                           * subject, window segment and kind tested, and over the
+                           * op's two families: from step 0 and over time) */
 } dxt_finding;
 
 typedef struct dxt_tracker dxt_tracker;

@@ -23,6 +23,9 @@ typedef struct dxt_hit {
     double share;  /* excess / the excess of every candidate of the window */
     double tail;   /* chance of a score this high for one subject of its group under
                     * the group's own tail (0: not measured, a t tail is used) */
+    double p_load; /* load_imbalance without history: the chance of tokens standing out
+                    * this far from the routing's own spread of loads for any line of
+                    * its side (classify_tokens.c); 0: not a load finding */
 } dxt_hit;
 
 /* The judge: the topology, the options and the scratch space of one window,

@@ -115,7 +115,7 @@ int dxt_judge_nodes_history(dxt_judge *j, const double *ref, double steps)
         double obs, expd, z = j->rank_z[a];
         node_waits(j, ref, a, as_source, &obs, &expd);
         if (!(expd > 0.0) || obs < j->opts.min_severity * expd) continue;
-        dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, obs / expd, z, (obs - expd) * steps, 0.0, 0.0};
+        dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, obs / expd, z, (obs - expd) * steps, 0.0, 0.0, 0.0};
         if (dxt_judge_push_hit(j, &h)) return -1;
         for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
             (as_source ? j->late : j->hot_row)[j->members[p]] = 1;
@@ -234,7 +234,7 @@ static int emit_static_node(dxt_judge *j, int a, int as_source, double shift, do
             int in = as_source ? j->node_of[k] == a && j->node_of[i] != a : j->node_of[i] == a;
             if (in && !isnan(j->logm[c])) excess += exp(j->logm[c]) * (1.0 - exp(-shift));
         }
-    dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, exp(shift), z, excess * steps, 0.0, tail};
+    dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, exp(shift), z, excess * steps, 0.0, tail, 0.0};
     if (dxt_judge_push_hit(j, &h)) return -1;
     j->static_node[(as_source ? j->nnodes : 0) + a] = 1;
     j->static_seen = 1;

@@ -65,7 +65,9 @@ static double incomplete_beta(double a, double b, double x)
 double dxt_student_tail(double t, double df)
 {
     if (!(df > 0.0)) df = 1.0;
-    if (t <= 0.0) return 1.0 - dxt_student_tail(-t, df);
+    if (isnan(t)) return 1.0;
+    if (t == 0.0) return 0.5; /* not <= 0: -0.0 would recurse for ever */
+    if (t < 0.0) return 1.0 - dxt_student_tail(-t, df);
     return 0.5 * incomplete_beta(0.5 * df, 0.5, df / (df + t * t));
 }
 

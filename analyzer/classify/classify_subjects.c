@@ -256,17 +256,27 @@ static double cell_change(tview *v, size_t c, int w)
     return log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c)) - v->base[c];
 }
 
-/* Upper quartile of the changes in window w of line l's cells other than
- * cell `skip` (by_col: column l; NAN: none). buf: n doubles. */
-static double peers_q75(tview *v, int l, int by_col, int skip, int w, double *buf)
+/* Change of cell c in window w from its base in wait per step (NAN: not judged). */
+static double cell_rise(tview *v, size_t c, int w)
 {
-    size_t q = 0;
+    double x = cell_change(v, c, w);
+    return isnan(x) ? NAN : (exp(x) - 1.0) * exp(v->base[c]);
+}
+
+/* A quantile of the changes in window w of line l's cells other than cell
+ * `skip` (by_col: column l; rise: in wait per step, else in logs; NAN:
+ * none). buf: n doubles. */
+static double peers_quantile(tview *v, int l, int by_col, int skip, int w, int rise, double q,
+                             double *buf)
+{
+    size_t m = 0;
     for (int o = 0; o < v->n; o++) {
         if (o == skip) continue;
-        double x = cell_change(v, by_col ? (size_t)o * v->n + l : (size_t)l * v->n + o, w);
-        if (!isnan(x)) buf[q++] = x;
+        size_t c = by_col ? (size_t)o * v->n + l : (size_t)l * v->n + o;
+        double x = rise ? cell_rise(v, c, w) : cell_change(v, c, w);
+        if (!isnan(x)) buf[m++] = x;
     }
-    return q ? dxt_select_kth(buf, q, (size_t)(0.75 * (double)(q - 1))) : NAN;
+    return m ? dxt_select_kth(buf, m, (size_t)(q * (double)(m - 1))) : NAN;
 }
 
 /* Does cell c stand out from its row and from its column peers on seg
@@ -279,7 +289,12 @@ static double peers_q75(tview *v, int l, int by_col, int skip, int w, double *bu
  * do not: half the pool), and a healthy run of 225 ranks made 4 paths of one
  * column at its end. With 4 ranks a line holds 3 cells, and a rank's regime
  * (real DeepEP: which host launches last) moves them unevenly enough to
- * leave residuals in cells that rose less than their peers. */
+ * leave residuals in cells that rose less than their peers. And in wait:
+ * its rise less the larger shift of its row's and its column's other cells
+ * (their median change in wait per step) at least half its rise. A clipped
+ * cell (lesson 10) follows its source's lateness up to that shift and no
+ * further: a healthy run's column rose 2-8 us with its rank's load, and its
+ * intra-node cell from 0 to 1.2-1.9 us was 1.5x in log(wait + floor). */
 static int stands_out(tview *v, size_t c, const dxt_segment *seg)
 {
     int i = (int)(c / v->n), k = (int)(c % v->n);
@@ -287,15 +302,25 @@ static int stands_out(tview *v, size_t c, const dxt_segment *seg)
     size_t m = 0;
     for (int w = seg->first; w <= seg->last; w++) {
         if (v->ex[w] != 1) continue;
-        double own = cell_change(v, c, w);
-        double row = peers_q75(v, i, 0, k, w, peers), col = peers_q75(v, k, 1, i, w, peers);
+        double own = cell_change(v, c, w), rise = cell_rise(v, c, w);
+        double row = peers_quantile(v, i, 0, k, w, 0, 0.75, peers);
+        double col = peers_quantile(v, k, 1, i, w, 0, 0.75, peers);
         double top = isnan(row) ? col : isnan(col) ? row : fmax(row, col);
-        if (isnan(own) || isnan(top)) continue;
+        double row_rise = peers_quantile(v, i, 0, k, w, 1, 0.5, peers);
+        double col_rise = peers_quantile(v, k, 1, i, w, 1, 0.5, peers);
+        double shift = isnan(row_rise) ? col_rise : isnan(col_rise) ? row_rise
+                                                                    : fmax(row_rise, col_rise);
+        if (isnan(own) || isnan(top) || isnan(shift)) continue;
         margin[m] = own - top;
-        margin[v->W + m++] = own;
+        margin[v->W + m] = own;
+        margin[2 * (size_t)v->W + m] = rise - shift;
+        margin[3 * (size_t)v->W + m++] = rise;
     }
-    /* most of its rise its own: at least twice its peers' */
-    return m > 0 && dxt_median_inplace(margin, m) >= 0.5 * dxt_median_inplace(margin + v->W, m);
+    /* most of its rise its own: at least twice its peers', in logs and in
+     * wait */
+    return m > 0 && dxt_median_inplace(margin, m) >= 0.5 * dxt_median_inplace(margin + v->W, m) &&
+           dxt_median_inplace(margin + 2 * (size_t)v->W, m) >=
+               0.5 * dxt_median_inplace(margin + 3 * (size_t)v->W, m);
 }
 
 /* Is the rise of cell c on seg worth a path (lesson 2: impact)? The median
@@ -320,8 +345,15 @@ static int path_matters(tview *v, size_t c, const dxt_segment *seg)
     return m > 0 && dxt_median_inplace(rise, m) >= 0.5 * (t->opts.min_path_severity - 1.0) * 5.0 * f;
 }
 
-/* Is a high row of rank r on seg an early rank rather than a slow receiver
- * (dxt_early_standing), in the windows of seg that are exceedances? */
+/* Is a high row of rank r on seg no slow receiver, in the windows of seg
+ * that are exceedances: an early rank (dxt_early_standing), or a row still
+ * below its peers' (lesson 1: a rank late from the start waits for nobody;
+ * as its lateness eases, its row rises from the floor towards the others'.
+ * A healthy run: a rank of 1.6x the median load, its load drifting down 4 %,
+ * its row from 0.19 to 0.28 of the typical wait, a 1.17x "slow receiver").
+ * A slow receiver waits for each peer more than the other ranks do; "below":
+ * by more than half a min_severity change (a hot expert's row rose 1.11x to
+ * its peers' level, standing -0.002: a load_imbalance). */
 static int early_rank(tview *v, int r, const dxt_segment *seg)
 {
     double *cols = v->lbuf + 2 * (size_t)v->n, *rows = cols + v->W;
@@ -332,8 +364,12 @@ static int early_rank(tview *v, int r, const dxt_segment *seg)
         dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols[count], &rows[count]);
         count++;
     }
-    return count && dxt_early_standing(dxt_median_inplace(cols, count),
-                                       dxt_median_inplace(rows, count));
+    if (!count) return 0;
+    double col = dxt_median_inplace(cols, count), row = dxt_median_inplace(rows, count);
+    if (v->t->opts.verbose > 1)
+        fprintf(stderr, "dxt-classify: row %d on windows %d-%d: standing %.3f, column %.3f\n", r,
+                seg->first, seg->last, row, col);
+    return dxt_early_standing(col, row) || row < -0.5 * log(v->t->opts.min_severity);
 }
 
 /* A rank whose line stands out in a window, found slow or not, makes that

@@ -26,7 +26,8 @@
  *     spread of their rates (beta-binomial), how their exceedances cluster in
  *     time (the design effect of regimes and drifts), and the subject's own
  *     history outside the segment; p-values are Bonferroni over every subject
- *     and effective segment of the op.
+ *     and effective segment of the op, at half its alpha (the static
+ *     judgement has the other half; all of it without enough windows).
  *  5. paths are judged without the windows in which their row or column stood
  *     out (a late rank's row is no evidence; its column's cells rise
  *     unevenly) and must carry most of their rise themselves; a high row whose
@@ -43,6 +44,7 @@
 #define WARMUP_MAX 3          /* leading windows that may be warm-up */
 #define POLISH_ITERS 1        /* D is centred on each cell already: one sweep settles it */
 #define CONFIRM_SCORE 3.0     /* robust z a static finding needs at the run's end */
+#define STATIC_ALPHA_SHARE 0.5 /* the op's alpha given to the judgement from step 0 */
 
 static void view_free(tview *v)
 {
@@ -69,7 +71,7 @@ static int view_alloc(tview *v, dxt_tracker *t)
     v->mask_col = calloc(W * n, 1), v->mask_row = calloc(W * n, 1);
     v->work = malloc((4 * W + 2) * sizeof *v->work);
     v->ywin = malloc(v->nn * sizeof *v->ywin);
-    v->lbuf = malloc((2 * n + 2 * W) * sizeof *v->lbuf);
+    v->lbuf = malloc((2 * n + 4 * W) * sizeof *v->lbuf);
     v->mask_tmp = malloc(v->nn);
     return v->y && v->yc && v->base && v->rowe && v->cole && v->x && v->scratch && v->own && v->use &&
            v->ever && v->ex && v->mask_col && v->mask_row && v->work && v->ywin && v->lbuf && v->mask_tmp ? 0 : -1;
@@ -246,7 +248,7 @@ static void count_tests(tview *v)
     double subjects = 2.0 * v->n;
     for (int a = 0; j->nnodes >= 2 && a < j->nnodes; a++) subjects += 2.0 * (node_size(j, a) >= 2);
     for (size_t c = 0; c < v->nn; c++) subjects += v->ever[c] && c / v->n != c % v->n;
-    v->log_alpha_subject = log(v->t->opts.alpha) - log(subjects);
+    v->log_alpha_subject = log(v->t->alpha_time) - log(subjects);
 }
 
 /* Each cell's usual level (per-step wait: exp of its median log less the
@@ -363,6 +365,12 @@ int dxt_tracker_analyze(dxt_tracker *t)
         goto fail;
     }
     build_base(&v);
+    /* the op's alpha: half to the judgement from step 0, half to the tests
+     * over time; all of it to the first when there are too few windows for
+     * the second (a text matrix, a DeepXTrace log of one window) */
+    t->alpha_static = v.usable >= MIN_WINDOWS ? STATIC_ALPHA_SHARE * t->opts.alpha : t->opts.alpha;
+    t->alpha_time = t->opts.alpha - t->alpha_static;
+    t->judge.opts.alpha = t->alpha_static;
     if (static_tests(&v)) goto fail;
     if (v.usable >= MIN_WINDOWS) {
         count_tests(&v);

@@ -7,8 +7,12 @@
  * own tokens, through that slope, predict most of its own wait excess.
  * The excesses are changes in time (classify_subjects.c: the flagged windows
  * against the rest) or, from step 0, deviations from the cell's class (the
- * static judge, dxt_judge_tokens here). A rank whose wait follows tokens that
- * are within every rank's spread of loads (popular experts) is no fault.
+ * static judge, dxt_judge_tokens here). From step 0 a line's lateness may
+ * also follow its total load at rank level (load_residuals: lateness against
+ * load over every rank; a rank late beyond what its load predicts is still
+ * slow). A rank whose wait follows tokens that are within every rank's spread
+ * of loads (popular experts: heavy tailed, value_chance) is no fault; one
+ * whose tokens stand out is a load_imbalance whose p-value is its tokens'.
  * Owner: the classifier engineer (A1). */
 #include <math.h>
 #include <stdio.h>
@@ -74,35 +78,149 @@ static const double *line_token_excess(dxt_judge *j, int side, int nodes)
     return nodes ? line + n : line;
 }
 
-/* Does value idx of v[count] stand out from the others' (robust z; the larger
- * of a t tail and the values' own tail: routing by popular experts makes a
- * few ranks' loads stand far out in a healthy run), for every one of them? */
-static int value_stands_out(const double *v, int count, int idx, double *buf, double alpha)
+/* The chance that value idx of v[count] stands out this far from the others
+ * for any one of the count values (Bonferroni). Expert popularity is heavy
+ * tailed (Zipf: a load's tail falls as a power of the load, exponentially in
+ * its log), so the larger of a t tail of the robust z and an exponential
+ * tail fitted to the others beyond their upper quartile (its scale the mean
+ * excess there): a healthy run of 191 ranks has a rank of 2.3x the median
+ * load, a robust z of 6.4 (p 2e-7 under the t tail, 0.1 under this one). */
+static double value_chance(const double *v, int count, int idx, double *buf)
 {
     size_t m = 0;
     for (int l = 0; l < count; l++)
         if (l != idx && isfinite(v[l])) buf[m++] = v[l];
+    if (m < 3 || !isfinite(v[idx])) return 1.0;
     double center = dxt_median_inplace(buf, m);
+    double spread = dxt_mad_inplace(buf, m, center);
+    if (!(spread > 0.01)) spread = 0.01;
+    double one = dxt_student_tail((v[idx] - center) / spread, m - 1.0);
     m = 0;
     for (int l = 0; l < count; l++)
         if (l != idx && isfinite(v[l])) buf[m++] = v[l];
-    double spread = dxt_mad_inplace(buf, m, center);
-    if (!(spread > 0.01)) spread = 0.01;
-    double tail[3] = {0.0, 0.0, 0.0};
-    for (int l = 0; l < count; l++) {
-        if (!isfinite(v[l])) continue;
-        double zl = (v[l] - center) / spread;
-        tail[0] += 1.0, tail[1] += zl > DXT_TAIL_Z0, tail[2] += zl > DXT_TAIL_Z1;
+    double upper = dxt_select_kth(buf, m, (size_t)(0.75 * (double)(m - 1))), excess = 0.0;
+    size_t above = 0;
+    for (size_t k = 0; k < m; k++)
+        if (buf[k] > upper) excess += buf[k] - upper, above++;
+    double beta = above ? excess / (double)above : 0.0;
+    if (!(beta > 0.01)) beta = 0.01;
+    if (v[idx] > upper) {
+        double expo = 0.25 * exp(-(v[idx] - upper) / beta);
+        if (expo > one) one = expo;
     }
-    double z = (v[idx] - center) / spread, one = dxt_student_tail(z, m - 1.0);
-    if (dxt_tail_chance(tail, z) > one) one = dxt_tail_chance(tail, z);
-    return m >= 3 && count * 2.0 * one < alpha;
+    double p = count * one;
+    return p < 1.0 ? p : 1.0;
 }
 
-/* Is hit h's wait explained by tokens (its line's cells, in j->hot_cell)?
- * 1: yes, and its tokens stand out from every rank's (or node's); 0: no; -1:
+/* The least-squares line exp(eff) = a + b x over the lines (NAN: left out),
+ * refitted without those beyond 3 robust scales of it; 1 when its slope is
+ * TOKEN_SLOPE_Z standard errors above 0. buf: n doubles. */
+static int load_line(const double *eff, const double *x, int n, double *buf, double *a, double *b)
+{
+    double scale = INFINITY;
+    int sure = 0;
+    *a = *b = 0.0;
+    for (int pass = 0; pass < 2; pass++) {
+        double sn = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0;
+        for (int l = 0; l < n; l++) {
+            double y = exp(eff[l]);
+            if (!isfinite(x[l]) || !isfinite(y) || fabs(y - *a - *b * x[l]) > 3.0 * scale) continue;
+            sn += 1, sx += x[l], sy += y, sxx += x[l] * x[l], sxy += x[l] * y, syy += y * y;
+        }
+        double vx = sxx - sx * sx / sn, cxy = sxy - sx * sy / sn, vy = syy - sy * sy / sn;
+        if (sn < 4.0 || !(vx > 0.0)) return 0;
+        *b = cxy / vx, *a = (sy - *b * sx) / sn;
+        double resid = vy - *b * cxy, se = sqrt((resid > 0.0 ? resid : 0.0) / (sn - 2.0) / vx);
+        sure = *b > TOKEN_SLOPE_Z * se;
+        size_t m = 0;
+        for (int l = 0; l < n; l++)
+            if (isfinite(x[l]) && isfinite(eff[l])) buf[m++] = exp(eff[l]) - *a - *b * x[l];
+        scale = 1.4826 * dxt_mad_inplace(buf, m, 0.0);
+    }
+    return sure;
+}
+
+/* Rank-level load: each line's effect (its cells' median log wait less their
+ * class's, intra- or inter-node, cls, and less the other line's level; not
+ * the node pairs' blocks, which hold a slow node's lateness) against its load
+ * (the sum of its tokens over the median line's). Lateness follows load (an
+ * expert's compute): in combine a rank's column rises about linearly with
+ * its tokens (a healthy rank of 2.1x the median load: 3.3x the median
+ * column). A least-squares line of exp(effect) on the load, refitted
+ * without lines beyond 3 scales of it; each line's log residual from the
+ * line over the residuals' robust scale into z[] (NAN: no sure positive
+ * slope, or no value). side 1: columns, 0: rows. */
+static void load_residuals(dxt_judge *j, const double *tokens, int side, const double cls[2],
+                           double *z)
+{
+    int n = j->n;
+    double *eff = j->scratch + (size_t)n * n, *x = eff + n, *buf = j->rank_exp;
+#define LOAD_DEV(c) (j->logm[c] - cls[j->node_of[(c) / n] == j->node_of[(c) % n]])
+    for (int l = 0; l < n; l++) { /* the other side's level of each line */
+        size_t m = 0;
+        for (int k = 0; k < n; k++) {
+            size_t c = side ? (size_t)l * n + k : (size_t)k * n + l;
+            if (isfinite(j->logm[c])) buf[m++] = LOAD_DEV(c);
+        }
+        z[l] = dxt_median_inplace(buf, m);
+    }
+    for (int l = 0; l < n; l++) {
+        size_t m = 0;
+        double load = 0.0;
+        for (int k = 0; k < n; k++) {
+            size_t c = side ? (size_t)k * n + l : (size_t)l * n + k;
+            if (isfinite(j->logm[c]) && isfinite(z[k])) buf[m++] = LOAD_DEV(c) - z[k];
+            if (isfinite(tokens[c]) && tokens[c] > 0.0) load += tokens[c];
+        }
+        eff[l] = dxt_median_inplace(buf, m);
+        x[l] = load;
+    }
+#undef LOAD_DEV
+    size_t m = 0;
+    for (int l = 0; l < n; l++)
+        if (x[l] > 0.0) buf[m++] = x[l];
+    double mid = dxt_median_inplace(buf, m), a, b;
+    for (int l = 0; l < n; l++) x[l] = mid > 0.0 && x[l] > 0.0 ? x[l] / mid : NAN;
+    int sure = load_line(eff, x, n, buf, &a, &b);
+    m = 0;
+    for (int l = 0; l < n; l++) {
+        double pred = a + b * x[l];
+        z[l] = sure && isfinite(x[l]) && isfinite(eff[l]) ? eff[l] - log(pred > 0.2 ? pred : 0.2) : NAN;
+        if (isfinite(z[l])) buf[m++] = z[l];
+    }
+    double rs = 1.4826 * dxt_mad_inplace(buf, m, 0.0);
+    if (!(rs > 0.03)) rs = 0.03;
+    for (int l = 0; l < n; l++) {
+        z[l] /= rs;
+        /* the load must predict most of a high line (half of it in logs, as
+         * the cells' rule): a late node of normal loads is not made typical
+         * by a line that its own ranks tilt */
+        double pred = a + b * x[l];
+        if (isfinite(z[l]) && eff[l] > 0.0 && !(pred > 1.0 && log(pred) >= TOKEN_EXPLAINS * eff[l]))
+            z[l] = INFINITY;
+    }
+}
+
+/* Is the line effect of hit h (a rank, or DXT_NODE_FRACTION of a node's
+ * ranks) within what its load predicts (load_residuals' z below min_score)? */
+static int load_predicts(const dxt_judge *j, const dxt_hit *h, const double *z)
+{
+    if (h->kind != DXT_SLOW_NODE) return isfinite(z[h->rank]) && z[h->rank] < j->opts.min_score;
+    int beyond = 0, size = j->node_start[h->node + 1] - j->node_start[h->node];
+    for (int p = j->node_start[h->node]; p < j->node_start[h->node + 1]; p++) {
+        double x = z[j->members[p]];
+        if (!isfinite(x)) return 0;
+        beyond += x >= j->opts.min_score;
+    }
+    return beyond < (int)ceil(DXT_NODE_FRACTION * size);
+}
+
+/* Is hit h's wait explained by tokens: its line's cells (j->hot_cell) follow
+ * their token excess, or its lateness is what its load predicts among every
+ * rank's (z: load_residuals of its side)? 1: yes, and its tokens stand out
+ * from every rank's (or node's), *p their chance (value_chance); 0: no; -1:
  * yes, within the routing's own spread of loads (no fault). */
-static int hit_tokens(dxt_judge *j, const dxt_hit *h, size_t nn)
+static int hit_tokens(dxt_judge *j, const dxt_hit *h, size_t nn, const double *z, double *p)
 {
     int n = j->n, node = h->kind == DXT_SLOW_NODE, side = node ? h->as_source
                                                               : h->kind == DXT_SLOW_SOURCE;
@@ -112,14 +230,16 @@ static int hit_tokens(dxt_judge *j, const dxt_hit *h, size_t nn)
                                       : j->node_of[i] == h->node)
                               : side ? k == h->rank : i == h->rank;
     }
-    if (!dxt_tokens_explain(j->res, j->scratch, j->hot_cell, nn, log(j->opts.min_token_ratio)))
+    if (!dxt_tokens_explain(j->res, j->scratch, j->hot_cell, nn, log(j->opts.min_token_ratio)) &&
+        !load_predicts(j, h, z))
         return 0;
     const double *line = line_token_excess(j, side, node);
-    int out = value_stands_out(line, node ? j->nnodes : n, node ? h->node : h->rank, j->rank_exp,
-                               j->opts.alpha);
+    int count = node ? j->nnodes : n, idx = node ? h->node : h->rank;
+    *p = value_chance(line, count, idx, j->rank_exp);
+    int out = *p < j->opts.alpha && line[idx] >= log(j->opts.min_token_ratio);
     if (j->opts.verbose > 1)
-        fprintf(stderr, "dxt-classify: %s %d: wait follows tokens (excess %.3f), %s\n",
-                dxt_kind_str(h->kind), node ? h->node : h->rank, line[node ? h->node : h->rank],
+        fprintf(stderr, "dxt-classify: %s %d: wait follows tokens (excess %.3f, p %.3g), %s\n",
+                dxt_kind_str(h->kind), idx, line[idx], *p,
                 out ? "tokens stand out" : "within the ranks' spread of loads");
     return out ? 1 : -1;
 }
@@ -133,9 +253,17 @@ void dxt_judge_tokens(dxt_judge *j, const double *tokens, double steps)
 {
     int n = j->n;
     size_t nn = (size_t)n * n, stride = dxt_scale_stride(n);
-    double med[2];
+    double med[2], cls[2];
     for (int intra = 0; intra < 2; intra++) {
+        /* the classes' log waits (the rank-level load line: not the node
+         * pairs' blocks, which hold a slow node's lateness) */
         size_t m = 0;
+        for (size_t c = 0; c < nn; c += stride)
+            if (c / n != c % (size_t)n && (j->node_of[c / n] == j->node_of[c % n]) == intra &&
+                isfinite(j->logm[c]))
+                j->scratch[m++] = j->logm[c];
+        cls[intra] = dxt_median_inplace(j->scratch, m);
+        m = 0;
         for (size_t c = 0; c < nn; c += stride) {
             int i = (int)(c / n), k = (int)(c % n);
             double t = tokens[c];
@@ -151,12 +279,16 @@ void dxt_judge_tokens(dxt_judge *j, const double *tokens, double steps)
         j->scratch[c] = ok ? log(t / steps + 1.0) - med[j->node_of[i] == j->node_of[k]] : NAN;
         j->res[c] = ok ? j->logm[c] - j->blk[block_of(j, i, k)] : NAN;
     }
+    double *late_z = j->rank_z, *slow_z = j->rank_obs; /* free scratch here */
+    load_residuals(j, tokens, 1, cls, late_z);
+    load_residuals(j, tokens, 0, cls, slow_z);
     int kept = 0;
     for (int h = 0; h < j->nhits; h++) {
         dxt_hit *hit = &j->hits[h];
         if (hit->kind != DXT_SLOW_PATH && hit->kind != DXT_LOAD_IMBALANCE) {
             /* the routing's own spread of loads (popular experts) is no fault */
-            int why = hit_tokens(j, hit, nn);
+            int side = hit->kind == DXT_SLOW_NODE ? hit->as_source : hit->kind == DXT_SLOW_SOURCE;
+            int why = hit_tokens(j, hit, nn, side ? late_z : slow_z, &hit->p_load);
             /* a node whose wait follows its tokens is no slow node (its
              * ranks are not slow: its experts are popular, healthy or hot);
              * a healthy run's most popular node of 24 made one from step 0 */

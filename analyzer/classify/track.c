@@ -26,7 +26,7 @@ dxt_tracker *dxt_tracker_new(const char *op, const dxt_topology *topo,
     snprintf(t->op, sizeof t->op, "%s", op ? op : "");
     if (dxt_judge_init(&t->judge, topo, opts)) goto fail;
     t->opts = *opts;
-    if (!(t->opts.alpha > 0.0 && t->opts.alpha < 1.0)) t->opts.alpha = 0.01;
+    if (!(t->opts.alpha > 0.0 && t->opts.alpha < 1.0)) t->opts.alpha = 0.001; /* dxt_classify_opts_init's */
     t->n = topo->n;
     if (!(t->prev_rows = calloc((size_t)t->n, sizeof *t->prev_rows))) goto fail;
     return t;
@@ -234,10 +234,20 @@ int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *
         if (y->excess < both.excess) both.excess = y->excess;
         /* the robust z of the test (the first quarter's: the last one only
          * confirms, at a lower bar) as a t tail (its scale came from few
-         * values), or its group's own tail, for every test of its kind */
+         * values), or its group's own tail, for every test of its kind (one
+         * one-sided test a subject: the last quarter confirms, and a finding
+         * needs both) */
         double one = dxt_student_tail(y->score, static_freedom(j, x->kind));
         if (y->tail > one) one = y->tail;
-        double p = static_tests(j, x->kind) * 2.0 * one;
+        double p = static_tests(j, x->kind) * one;
+        /* a load_imbalance: tokens that stand out from the routing's own
+         * spread (classify_tokens.c), at both ends (the wait, flagged and
+         * following them, says what they cost; a healthy rank's wait is never
+         * a load finding by its noise alone) */
+        if (x->kind == DXT_LOAD_IMBALANCE && y->kind == DXT_LOAD_IMBALANCE && x->p_load > 0.0)
+            p = fmax(x->p_load, y->p_load);
+        /* anywhere in the op: these tests hold alpha_static of its alpha */
+        p *= t->opts.alpha / t->alpha_static;
         if (!(p < t->opts.alpha)) continue;
         dxt_finding f = {.kind = x->kind, .rank = -1, .src = -1, .dst = -1, .node = -1};
         snprintf(f.op, sizeof f.op, "%s", t->op);

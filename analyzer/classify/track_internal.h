@@ -20,6 +20,8 @@ struct dxt_tracker {
     int n;
     dxt_judge judge;          /* the static judgement (classify.c) */
     dxt_classify_opts opts;
+    double alpha_static, alpha_time; /* opts.alpha split between the judgement from step 0
+                                      * and the tests over time (classify_time.c) */
     int windows, cap_windows;
     int64_t *first_steps, *last_steps; /* windows */
     float *vals;              /* windows x n*n wait per step; NAN: missing */

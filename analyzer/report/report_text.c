@@ -69,10 +69,12 @@ void dxt_finding_subject(const dxt_analysis *a, const dxt_finding *f, char *buf,
     }
 }
 
-/* How sure, in words: the chance that noise alone made it (p_value). */
+/* How sure, in words: the chance that noise alone made it (p_value). Every
+ * finding is below the classifier's alpha (0.001 per op): "likely real" is
+ * the band just under it. */
 const char *dxt_certainty_words(double p)
 {
-    return p < 1e-6 ? "certain" : p < 1e-3 ? "very likely real" : "likely real";
+    return p < 1e-6 ? "certain" : p < 1e-4 ? "very likely real" : "likely real";
 }
 
 static int print_finding(FILE *out, const dxt_analysis *a, const dxt_finding *f, int index)
