@@ -46,14 +46,15 @@ int dxt_plots_parse_window(const char *arg, int64_t *from, int64_t *to, char *er
     return -1;
 }
 
-/* The picture's view of summed waits: per recorded step of the waiting rank;
- * NAN for the diagonal, no traffic and ranks without rows (as the classifier). */
-static void per_step(int n, const double *wait, const int64_t *rows, double *out)
+/* The picture's view of summed waits: per step of the waiting rank (steps: the
+ * steps its rows cover, input.h; a row every K steps covers K); NAN for the
+ * diagonal, no traffic and ranks without rows (as the classifier). */
+static void per_step(int n, const double *wait, const int64_t *steps, double *out)
 {
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
             size_t k = (size_t)i * n + j;
-            out[k] = (i == j || rows[i] <= 0 || wait[k] == 0) ? NAN : wait[k] / (double)rows[i];
+            out[k] = (i == j || steps[i] <= 0 || wait[k] == 0) ? NAN : wait[k] / (double)steps[i];
         }
 }
 
@@ -69,12 +70,13 @@ static int stream_range(dxt_input *in, int op, int64_t from, int64_t to, int64_t
     size_t n = (size_t)in->n;
     double *wait = malloc(n * n * sizeof *wait), *total = calloc(n * n, sizeof *total);
     double *m = on_window ? malloc(n * n * sizeof *m) : NULL;
-    int64_t *rows = malloc(n * sizeof *rows), *total_rows = calloc(n, sizeof *total_rows);
+    int64_t *rows = malloc(n * sizeof *rows), *steps = malloc(n * sizeof *steps);
+    int64_t *total_steps = calloc(n, sizeof *total_steps);
     dxt_op_stream *s = NULL;
     dxt_error e = {{0}};
     int rc = -1, got;
     int64_t first, last;
-    if (!wait || !total || !rows || !total_rows || (on_window && !m)) {
+    if (!wait || !total || !rows || !steps || !total_steps || (on_window && !m)) {
         plot_fail(DXT_PLOT_ENOMEM, err, errlen, "out of memory for %zu ranks", n);
         goto fail;
     }
@@ -82,13 +84,13 @@ static int stream_range(dxt_input *in, int op, int64_t from, int64_t to, int64_t
         plot_fail(DXT_PLOT_EIO, err, errlen, "%s", e.msg);
         goto fail;
     }
-    while ((got = dxt_op_stream_next(s, &first, &last, wait, NULL, rows, &e)) == 1) {
+    while ((got = dxt_op_stream_next_steps(s, &first, &last, wait, NULL, rows, steps, &e)) == 1) {
         for (size_t k = 0; k < n * n; k++)
             total[k] += wait[k];
         for (size_t i = 0; i < n; i++)
-            total_rows[i] += rows[i];
+            total_steps[i] += steps[i];
         if (on_window) {
-            per_step((int)n, wait, rows, m);
+            per_step((int)n, wait, steps, m);
             on_window(user, first, m, (int)n);
         }
     }
@@ -97,7 +99,7 @@ static int stream_range(dxt_input *in, int op, int64_t from, int64_t to, int64_t
         goto fail;
     }
     if (matrix)
-        per_step((int)n, total, total_rows, matrix);
+        per_step((int)n, total, total_steps, matrix);
     rc = 0;
 fail:
     dxt_op_stream_close(s);
@@ -105,7 +107,8 @@ fail:
     free(total);
     free(m);
     free(rows);
-    free(total_rows);
+    free(steps);
+    free(total_steps);
     return rc;
 }
 
@@ -241,7 +244,7 @@ static void range_heatmap(plots_ctx *c, const dxt_finding *f, int nf)
             return;
         }
     } else {
-        per_step(n, c->r->total, c->r->rank_rows, c->matrix);
+        per_step(n, c->r->total, c->r->rank_steps, c->matrix);
     }
     if (make_path(c, path, suffix) != 0) {
         note(c, DXT_PLOT_EINVAL, "output path too long");
@@ -442,7 +445,7 @@ static void op_plots(plots_ctx *c, FILE *show_out)
         memcpy(f, tracked, (size_t)nf * sizeof *f);
     nf = nf > 0 ? nf : 0;
     safe_name(c->r->name, c->op_file, sizeof c->op_file);
-    per_step(c->a->in->n, c->r->total, c->r->rank_rows, c->matrix);
+    per_step(c->a->in->n, c->r->total, c->r->rank_steps, c->matrix);
     op_color_range(c, c->matrix); /* before any picture of the op */
     if (c->req->show && show_out) {
         dxt_plot_opts o;

@@ -95,7 +95,10 @@ bench_one() {
     wall=$1 cpu=$2
     printf '  alone         wall %7.2f s              CPU %7.2f s\n' "$wall" "$cpu"
     for p in $PROCS; do
-        got=$(best "p$p" mpirun -n "$p" --oversubscribe $ROOT "$ANALYZE" "$dir") || return 1
+        # --bind-to none: OpenMPI binds each process to one core when P <= 2, and a
+        # process's decoding threads would then share that core
+        got=$(best "p$p" mpirun -n "$p" --oversubscribe --bind-to none $ROOT "$ANALYZE" "$dir") ||
+            return 1
         set -- $got
         same="REPORT DIFFERS"
         cmp -s "$TMP/serial.json" "$TMP/p$p.json" && same="same report"

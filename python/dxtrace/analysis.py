@@ -96,7 +96,8 @@ def analyze(trace: str, *, window: Optional[int] = None, first_step: Optional[in
 @dataclass
 class Matrices:
     """One op's windows: wait[k] is window k's N x N matrix (wait of rank i for
-    rank j per recorded step of i; NAN on the diagonal and where there is no value)."""
+    rank j per step of i: with step_every=K a row's counts cover K steps; NAN on the
+    diagonal and where there is no value)."""
     op: str
     first_steps: np.ndarray  # (W,) int64
     last_steps: np.ndarray   # (W,) int64
