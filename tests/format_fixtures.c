@@ -178,8 +178,9 @@ static double rng_unit(void)
     return (double)(rng_state >> 11) / (double)(1ULL << 53);
 }
 
-void make_realistic(int64_t rows, int64_t world, int64_t *step, int64_t *time_ns,
-                    int64_t *wait, int64_t *tokens)
+/* Per-column means of the waits (column 5 slow), +-30% noise per row. */
+static void make_realistic(int64_t rows, int64_t world, int64_t *step, int64_t *time_ns,
+                           int64_t *wait, int64_t *tokens)
 {
     for (int64_t t = 0; t < rows; t++) {
         step[t] = t;
@@ -192,4 +193,19 @@ void make_realistic(int64_t rows, int64_t world, int64_t *step, int64_t *time_ns
             tokens[t * world + j] = (t ? tokens[(t - 1) * world + j] : 0) + k;
         }
     }
+}
+
+realistic_rows realistic_rows_new(int64_t rows, int64_t world)
+{
+    size_t r = (size_t)rows, cells = r * (size_t)world;
+    realistic_rows m = {malloc(r * 8), malloc(r * 8), malloc(cells * 8), malloc(cells * 8),
+                        malloc(cells * 8)};
+    assert_non_null(m.step && m.time_ns && m.wait && m.tokens && m.back);
+    make_realistic(rows, world, m.step, m.time_ns, m.wait, m.tokens);
+    return m;
+}
+
+void realistic_rows_free(realistic_rows *r)
+{
+    free(r->step), free(r->time_ns), free(r->wait), free(r->tokens), free(r->back);
 }

@@ -41,9 +41,14 @@ typedef struct hand_file {
 
 void build_file(const char *path, const hand_file *h);
 
-/* Realistic-looking cumulative waits: per-column means (one slow source),
- * +-30% noise per row. */
-void make_realistic(int64_t rows, int64_t world, int64_t *step, int64_t *time_ns,
-                    int64_t *wait, int64_t *tokens);
+/* Realistic-looking cumulative rows of one op: per-column means of the waits
+ * (one slow source), +-30% noise per row, tokens; back: room for rows x world
+ * values read back. realistic_rows_new fails the test when out of memory. */
+typedef struct realistic_rows {
+    int64_t *step, *time_ns, *wait, *tokens, *back;
+} realistic_rows;
+
+realistic_rows realistic_rows_new(int64_t rows, int64_t world);
+void realistic_rows_free(realistic_rows *r);
 
 #endif

@@ -324,17 +324,14 @@ static void test_compress(void **state)
     dxt_reader *r = NULL;
     dxt_meta meta = make_meta(7, WORLD);
     const char *ops[] = {"dispatch"}, *path = tpath("big.h5");
-    int64_t *step = malloc(ROWS * 8), *time_ns = malloc(ROWS * 8);
-    int64_t *wait = malloc(ROWS * WORLD * 8), *tok = malloc(ROWS * WORLD * 8);
-    int64_t *back = malloc(ROWS * WORLD * 8);
-    assert_non_null(step && time_ns && wait && tok && back);
-    make_realistic(ROWS, WORLD, step, time_ns, wait, tok);
+    realistic_rows m = realistic_rows_new(ROWS, WORLD);
     dxt_writer_opts opts = {.has_tokens = 1};
     assert_int_equal(dxt_writer_create(path, &meta, ops, 1, DXT_UNIT_CYCLES,
                                        DXT_COUNTING_CUMULATIVE, &opts, &w, &err), 0);
     for (int64_t t = 0; t < ROWS; t += 100) {
-        assert_int_equal(dxt_writer_append(w, 0, 100, step + t, time_ns + t, wait + t * WORLD,
-                                           tok + t * WORLD, NULL, &err), 0);
+        assert_int_equal(dxt_writer_append(w, 0, 100, m.step + t, m.time_ns + t,
+                                           m.wait + t * WORLD, m.tokens + t * WORLD, NULL, &err),
+                         0);
         assert_int_equal(dxt_writer_flush(w, &err), 0);
     }
     assert_int_equal(dxt_writer_set_dropped(w, 0, 3, 17, 19, &err), 0);
@@ -353,10 +350,10 @@ static void test_compress(void **state)
     assert_int_equal(o->rows, ROWS);
     assert_int_equal(o->rows_dropped, 3);
     assert_int_equal(o->dropped_last_step, 19);
-    assert_int_equal(dxt_reader_read(r, 0, 0, ROWS, NULL, NULL, back, NULL, NULL, &err), ROWS);
-    assert_memory_equal(back, wait, ROWS * WORLD * 8);
-    assert_int_equal(dxt_reader_read(r, 0, 0, ROWS, NULL, NULL, NULL, back, NULL, &err), ROWS);
-    assert_memory_equal(back, tok, ROWS * WORLD * 8);
+    assert_int_equal(dxt_reader_read(r, 0, 0, ROWS, NULL, NULL, m.back, NULL, NULL, &err), ROWS);
+    assert_memory_equal(m.back, m.wait, ROWS * WORLD * 8);
+    assert_int_equal(dxt_reader_read(r, 0, 0, ROWS, NULL, NULL, NULL, m.back, NULL, &err), ROWS);
+    assert_memory_equal(m.back, m.tokens, ROWS * WORLD * 8);
     dxt_reader_close(r);
     /* The 3-op round-trip file survives compression too. */
     const char *round = tpath("round2.h5");
@@ -364,7 +361,7 @@ static void test_compress(void **state)
     assert_int_equal(dxt_file_compress(round, 1, &err), 0);
     check_round_file(round, 5);
     assert_int_equal(dxt_file_compress(round, 0, &err), -1);
-    free(step), free(time_ns), free(wait), free(tok), free(back);
+    realistic_rows_free(&m);
 }
 
 static void test_default_chunk_rows(void **state)

@@ -90,14 +90,11 @@ static void test_corrupt_last_chunk(void **state)
     dxt_writer *w = NULL;
     dxt_meta meta = make_meta(2, WORLD);
     const char *ops[] = {"dispatch"}, *path = tpath("corrupt.h5");
-    int64_t *step = malloc(ROWS * 8), *time_ns = malloc(ROWS * 8);
-    int64_t *wait = malloc(ROWS * WORLD * 8), *tok = malloc(ROWS * WORLD * 8);
-    int64_t *back = malloc(ROWS * WORLD * 8);
-    assert_non_null(step && time_ns && wait && tok && back);
-    make_realistic(ROWS, WORLD, step, time_ns, wait, tok);
+    realistic_rows m = realistic_rows_new(ROWS, WORLD);
     assert_int_equal(dxt_writer_create(path, &meta, ops, 1, DXT_UNIT_NS, DXT_COUNTING_CUMULATIVE,
                                        NULL, &w, &err), 0);
-    assert_int_equal(dxt_writer_append(w, 0, ROWS, step, time_ns, wait, NULL, NULL, &err), 0);
+    assert_int_equal(dxt_writer_append(w, 0, ROWS, m.step, m.time_ns, m.wait, NULL, NULL, &err),
+                     0);
     assert_int_equal(dxt_writer_close(w, &err), 0);
     assert_int_equal(dxt_file_compress(path, 6, &err), 0);
     /* Find the last chunk of wait and overwrite its start. */
@@ -119,10 +116,10 @@ static void test_corrupt_last_chunk(void **state)
     if (dxt_reader_open(path, &r, &err) != 0)
         fail_msg("open: %s", err.msg);
     assert_int_equal(dxt_reader_op(r, 0)->rows, 8192);
-    assert_int_equal(dxt_reader_read(r, 0, 0, ROWS, NULL, NULL, back, NULL, NULL, &err), 8192);
-    assert_memory_equal(back, wait, (size_t)8192 * WORLD * 8);
+    assert_int_equal(dxt_reader_read(r, 0, 0, ROWS, NULL, NULL, m.back, NULL, NULL, &err), 8192);
+    assert_memory_equal(m.back, m.wait, (size_t)8192 * WORLD * 8);
     dxt_reader_close(r);
-    free(step), free(time_ns), free(wait), free(tok), free(back);
+    realistic_rows_free(&m);
 }
 
 enum { KILL_WORLD = 16, KILL_FLUSH_EVERY = 3, KILL_CHUNK_ROWS = 8 };
