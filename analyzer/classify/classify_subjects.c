@@ -351,10 +351,12 @@ static int path_matters(tview *v, size_t c, const dxt_segment *seg)
 }
 
 /* Is a high row of rank r on seg no slow receiver, in the windows of seg
- * that are exceedances: an early rank (dxt_early_standing of the change of
- * its standings from its other windows: its column fell as its row rose; a
- * rank whose column sits low all run, launching early, may still be slow
- * to receive: a 1.3x one from step 0 was lost), or a row still
+ * that are exceedances: an early rank (dxt_early_standing) whose column fell
+ * against its other, normal windows (a rank whose column sits low all run,
+ * launching early, may still be slow to receive: a 1.3x one from step 0 was
+ * lost; the change alone is no rule: standings mix intra- and inter-node
+ * cells, and a slow receiver's column standing fell 0.7 as its row's rose
+ * 0.07 with a slow source beside it), or a row still
  * below its peers' (lesson 1: a rank late from the start waits for nobody;
  * as its lateness eases, its row rises from the floor towards the others'.
  * A healthy run: a rank of 1.6x the median load, its load drifting down 4 %,
@@ -369,7 +371,7 @@ static int early_rank(tview *v, int r, const dxt_segment *seg)
     size_t count = 0, count0 = 0;
     for (int w = 0; w < v->W; w++) {
         int in = w >= seg->first && w <= seg->last && v->ex[w] == 1;
-        if (!v->use[w] || (!in && v->ex[w] == 1)) continue;
+        if (!v->use[w] || (!in && v->ex[w] != 0)) continue; /* elsewhere: judged, normal */
         window_logs(v, w);
         if (in) {
             dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols[count], &rows[count]);
@@ -391,11 +393,10 @@ static int early_rank(tview *v, int r, const dxt_segment *seg)
     if (v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: row %d on windows %d-%d: standing %.3f, column %.3f "
                 "(elsewhere %.3f, %.3f)\n", r, seg->first, seg->last, row, col, row0, col0);
-    /* early by its change, or by its standing where its column fell too (a
-     * quarter of its row's rise: real DeepEP's launch regimes, a rank early
-     * in part of its other windows already) */
-    return dxt_early_standing(col - col0, row - row0) ||
-           (dxt_early_standing(col, row) && col - col0 <= -0.25 * (row - row0)) ||
+    /* early by its standing, where its column fell too (by a quarter of its
+     * row's rise at least: real DeepEP's launch regimes, a rank early in
+     * part of its other windows already) */
+    return (dxt_early_standing(col, row) && col - col0 <= -0.25 * (row - row0)) ||
            row < -0.5 * log(v->t->opts.min_severity);
 }
 
