@@ -454,21 +454,18 @@ int dxt_early_standing(double col, double row)
     return row > 0.0 && col <= -DXT_EARLY_FRACTION * row;
 }
 
-/* Is rank r early, not slow to receive (dxt_early_standing)? */
-static int row_is_early(dxt_judge *j, int r)
-{
-    double col, row;
-    dxt_line_standing(j->logm, j->n, r, j->scratch, &col, &row);
-    if (j->opts.verbose > 2)
-        fprintf(stderr, "dxt-classify: row %d standing %.3f, column %.3f\n", r, row, col);
-    return dxt_early_standing(col, row);
-}
-
-/* Rows flagged in j->flag whose rank is early: unflagged. */
+/* Rows flagged in j->flag whose rank is early, not slow to receive
+ * (dxt_early_standing): unflagged. */
 static void unflag_early_rows(dxt_judge *j)
 {
-    for (int r = 0; r < j->n; r++)
-        if (j->flag[r] && row_is_early(j, r)) j->flag[r] = 0;
+    for (int r = 0; r < j->n; r++) {
+        if (!j->flag[r]) continue;
+        double col, row;
+        dxt_line_standing(j->logm, j->n, r, j->scratch, &col, &row);
+        if (j->opts.verbose > 2)
+            fprintf(stderr, "dxt-classify: row %d standing %.3f, column %.3f\n", r, row, col);
+        if (dxt_early_standing(col, row)) j->flag[r] = 0;
+    }
 }
 
 /* Flag lines (columns: sources; rows: destinations) into j->flag. */
@@ -495,17 +492,12 @@ static void flag_lines(dxt_judge *j, int by_col, int history)
     }
     /* the ranks' own tail: expert popularity, launch skews and loads make
      * some lines of a healthy run stand far out (a column of the most
-     * popular experts at 2.5x in combine); of rows, the slow receivers'
-     * null: a high row whose rank is early (nobody waits for it: in combine
-     * the ranks of least load) is no slow receiver and not in it (four
-     * early rows of 192 hid a 4x slow receiver from step 0) */
+     * popular experts at 2.5x in combine) */
     j->line_tail[0] = j->line_tail[1] = j->line_tail[2] = 0.0;
-    for (int l = 0; l < j->n; l++) {
-        if (!isfinite(j->rank_z[l])) continue;
-        if (!by_col && j->rank_z[l] > DXT_TAIL_Z0 && row_is_early(j, l)) continue;
-        j->line_tail[0] += 1.0, j->line_tail[1] += j->rank_z[l] > DXT_TAIL_Z0,
-            j->line_tail[2] += j->rank_z[l] > DXT_TAIL_Z1;
-    }
+    for (int l = 0; l < j->n; l++)
+        if (isfinite(j->rank_z[l]))
+            j->line_tail[0] += 1.0, j->line_tail[1] += j->rank_z[l] > DXT_TAIL_Z0,
+                j->line_tail[2] += j->rank_z[l] > DXT_TAIL_Z1;
     if (!by_col) unflag_early_rows(j);
 }
 

@@ -555,8 +555,12 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
     int scan = !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) &&
                seg.log_p < needed && !starts_run(v, seg.first);
     /* the duty test's null is the class's spread of rates alone: a class
-     * of fewer than DROP_MIN subjects (4 ranks) cannot measure it */
-    int whole = cc->count >= DROP_MIN && !dxt_duty_exceedances(v->ex, v->W, &null, &duty);
+     * of fewer than DROP_MIN subjects (4 ranks) cannot measure it, and the
+     * cells' rates spread too unevenly for a beta to hold it (clipped pairs,
+     * pairs of 10x the others' noise: two healthy paths at p 3e-4 and 6e-4
+     * in 200 traces): ranks and nodes only */
+    int whole = s.kind < SUBJ_CELL_INTRA && cc->count >= DROP_MIN &&
+                !dxt_duty_exceedances(v->ex, v->W, &null, &duty);
     if (whole && v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: subject %d: duty %d/%d, log p %.1f, needed %.1f\n", s.id,
                 duty.exceed, duty.valid, duty.log_p, duty_needed);
