@@ -383,9 +383,7 @@ static int early_rank(tview *v, int r, const dxt_segment *seg)
     }
     if (!count) return 0;
     double col = dxt_median_inplace(cols, count), row = dxt_median_inplace(rows, count);
-    /* early is a change: against the rank's other windows (a rank whose
-     * column sits low all run long, launching early, may still receive
-     * slowly); the row's standing itself says whether it is still below */
+    /* the standings of its other, normal windows (none: no change) */
     double col0 = count0 ? dxt_median_inplace(cols0, count0) : 0.0;
     double row0 = count0 ? dxt_median_inplace(rows0, count0) : 0.0;
     if (!isfinite(col0)) col0 = 0.0;
@@ -564,7 +562,8 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
     if (whole && v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: subject %d: duty %d/%d, log p %.1f, needed %.1f\n", s.id,
                 duty.exceed, duty.valid, duty.log_p, duty_needed);
-    whole = whole && duty.log_p < duty_needed && (!scan || duty.log_p - duty_needed < seg.log_p - needed);
+    whole = whole && duty.log_p < duty_needed &&
+            (!scan || duty.log_p - duty_needed < seg.log_p - needed);
     if (!scan && !whole) return 0;
     if (whole) seg = duty, needed = duty_needed;
     if (s.kind == SUBJ_DST && early_rank(v, s.id, &seg)) return 0;
