@@ -328,6 +328,40 @@ static void test_tracker_onset_and_spike(void **state)
     dxt_tracker_free(t);
 }
 
+/* Windows of a 16-rank job, rank 5 a 1.5x slow source from the first
+ * window, on in bursts (two windows on, three off: 40 %): no normal stretch
+ * before it for the scan, its bursts all run long for the duty test. One
+ * intermittent finding, from its first burst. */
+static void test_intermittent_from_start(void **state)
+{
+    (void)state;
+    enum { N = 16, WINDOWS = 40 };
+    static double pair[N * N], m[N * N];
+    topo_buf tb;
+    rng_state = 11;
+    random_pairs(pair, N);
+    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, N, 8), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        if (w % 5 >= 3)
+            for (int i = 0; i < N; i++)
+                if (i != 5) m[i * N + 5] *= 1.5;
+        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
+    }
+    const dxt_finding *fs = NULL;
+    int count = dxt_tracker_findings(t, &fs);
+    print_findings("intermittent from the start", fs, count);
+    assert_int_equal(count, 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 5);
+    assert_int_equal(fs[0].first_step, 300);
+    assert_false(fs[0].persistent);
+    assert_int_equal(fs[0].windows_flagged, 16);
+    assert_true(fs[0].p_value < 1e-6);
+    dxt_tracker_free(t);
+}
+
 /* Windows of a 64-rank combine whose lateness follows each rank's load (a
  * rank's column rises linearly with its tokens: expert compute), loads
  * log-normal; extra_rank's load x extra_load, slow_rank's column x slow:
@@ -414,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_healthy_random),
         cmocka_unit_test(test_nan_heavy),
         cmocka_unit_test(test_tracker_onset_and_spike),
+        cmocka_unit_test(test_intermittent_from_start),
         cmocka_unit_test(test_load_lateness),
         cmocka_unit_test(test_bad_input),
     };

@@ -23,6 +23,8 @@
  * outside a segment (a cell that flickers all run long is its own null). */
 #define OWN_PRIOR 5.0
 #define MIN_DENSITY 0.2 /* share of a segment's windows that must exceed */
+#define DUTY_MIN_WINDOWS 12 /* judged windows the duty test needs */
+#define DUTY_MIN_HALF 0.25  /* share of its exceedances each half of the run must hold */
 
 double dxt_normal_tail(double z)
 {
@@ -202,9 +204,38 @@ int dxt_scan_exceedances(const unsigned char *ex, int W, const dxt_null *null, i
                 if (lo > lp) lp = lo;
             }
             if (lp < seg->log_p) {
-                *seg = (dxt_segment){first, last, k, n, lp};
+                *seg = (dxt_segment){first, last, k, n, lp, 0};
                 found = 0;
             }
         }
     return found;
+}
+
+int dxt_duty_exceedances(const unsigned char *ex, int W, const dxt_null *null, dxt_segment *seg)
+{
+    int n = 0, k = 0, first = -1, last = -1, run = 0, longest = 0, half_k = 0;
+    for (int w = 0; w < W; w++) {
+        if (ex[w] == 2) continue;
+        if (first < 0 && ex[w] == 1) first = w; /* the run from its first burst to its last */
+        if (ex[w] == 1) last = w;
+        n++, k += ex[w] == 1;
+        run = ex[w] == 1 ? run + 1 : 0;
+        if (run > longest) longest = run;
+    }
+    for (int w = 0, m = 0; m < n / 2; w++)
+        if (ex[w] != 2) m++, half_k += ex[w] == 1;
+    /* bursts all along, not one level: a subject whose level fell (a late
+     * rank's row, an early rank) exceeds in one run from the start, and an
+     * onset or an end (the scan's) leaves one half of the run nearly clean;
+     * above in most windows is no burst but the level (persistent from
+     * step 0: the static judgement's; the base is the lower quartile).
+     * These conditions only narrow where the test rejects: its level stays
+     * that of the whole run's tail. */
+    if (n < DUTY_MIN_WINDOWS || k < MIN_DENSITY * n || k >= DXT_PERSISTENT_FRACTION * n ||
+        2 * longest > k ||
+        half_k < DUTY_MIN_HALF * k || k - half_k < DUTY_MIN_HALF * k)
+        return -1;
+    double lp = dxt_log_bb_tail(k / null->tau, n / null->tau, null->a, null->b);
+    *seg = (dxt_segment){first, last, k, n, lp, 1};
+    return 0;
 }

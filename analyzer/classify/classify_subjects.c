@@ -2,8 +2,10 @@
  * (classify_view.h): each rank's column (slow_source) and row
  * (slow_destination), each node's (slow_node) and each cell (slow_path),
  * every one a scan of its exceedances against a null measured on the trace
- * (classify_scan.c); what a finding masks for the tests after it; its kind
- * (load_imbalance when tokens explain it, classify_tokens.c).
+ * (classify_scan.c), or its bursts over the whole run (the duty test, for
+ * intermittent faults on from step 0); what a finding masks for the tests
+ * after it; its kind (load_imbalance when tokens explain it,
+ * classify_tokens.c); a node only when its ranks are slow alike.
  * Owner: the classifier engineer (A1). */
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +24,8 @@
 #define DESIGN_PRIOR 2.0      /* transitions shrinking P(1|1) towards P(1|0) */
 #define MAX_RHO 0.9           /* autocorrelation cap of exceedances (tau <= 19) */
 #define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
+#define DUTY_SHARE 0.25       /* of a subject's alpha, its duty test's (one test: the whole
+                               * run); the segments of the scan have the rest */
 
 
 
@@ -195,12 +199,13 @@ static double design_effect(const long t[4])
 }
 
 /* log(alpha / the tests of one subject): its share of alpha (every subject
- * of the op alike) over the segments of usable / tau effective windows. */
+ * of the op alike), less the duty test's (DUTY_SHARE), over the segments of
+ * usable / tau effective windows. */
 static double log_needed(const tview *v, double tau)
 {
     double weff = v->usable / tau;
-    return v->log_alpha_subject - log(0.5 * weff * (weff + 1.0) > 1.0 ? 0.5 * weff * (weff + 1.0)
-                                                                      : 1.0);
+    return v->log_alpha_subject + log(1.0 - DUTY_SHARE) -
+           log(0.5 * weff * (weff + 1.0) > 1.0 ? 0.5 * weff * (weff + 1.0) : 1.0);
 }
 
 static void print_class(tview *v, const subject *subs, int count, const class_stats *cs,
@@ -346,7 +351,12 @@ static int path_matters(tview *v, size_t c, const dxt_segment *seg)
 }
 
 /* Is a high row of rank r on seg no slow receiver, in the windows of seg
- * that are exceedances: an early rank (dxt_early_standing), or a row still
+ * that are exceedances: an early rank (dxt_early_standing) whose column fell
+ * against its other, normal windows (a rank whose column sits low all run,
+ * launching early, may still be slow to receive: a 1.3x one from step 0 was
+ * lost; the change alone is no rule: standings mix intra- and inter-node
+ * cells, and a slow receiver's column standing fell 0.7 as its row's rose
+ * 0.07 with a slow source beside it), or a row still
  * below its peers' (lesson 1: a rank late from the start waits for nobody;
  * as its lateness eases, its row rises from the floor towards the others'.
  * A healthy run: a rank of 1.6x the median load, its load drifting down 4 %,
@@ -357,19 +367,67 @@ static int path_matters(tview *v, size_t c, const dxt_segment *seg)
 static int early_rank(tview *v, int r, const dxt_segment *seg)
 {
     double *cols = v->lbuf + 2 * (size_t)v->n, *rows = cols + v->W;
-    size_t count = 0;
-    for (int w = seg->first; w <= seg->last; w++) {
-        if (v->ex[w] != 1) continue;
+    double *cols0 = rows + v->W, *rows0 = cols0 + v->W;
+    size_t count = 0, count0 = 0;
+    for (int w = 0; w < v->W; w++) {
+        int in = w >= seg->first && w <= seg->last && v->ex[w] == 1;
+        if (!v->use[w] || (!in && v->ex[w] != 0)) continue; /* elsewhere: judged, normal */
         window_logs(v, w);
-        dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols[count], &rows[count]);
-        count++;
+        if (in) {
+            dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols[count], &rows[count]);
+            count++;
+        } else {
+            dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols0[count0], &rows0[count0]);
+            count0++;
+        }
     }
     if (!count) return 0;
     double col = dxt_median_inplace(cols, count), row = dxt_median_inplace(rows, count);
+    /* the standings of its other, normal windows (none: no change) */
+    double col0 = count0 ? dxt_median_inplace(cols0, count0) : 0.0;
+    double row0 = count0 ? dxt_median_inplace(rows0, count0) : 0.0;
+    if (!isfinite(col0)) col0 = 0.0;
+    if (!isfinite(row0)) row0 = 0.0;
     if (v->t->opts.verbose > 1)
-        fprintf(stderr, "dxt-classify: row %d on windows %d-%d: standing %.3f, column %.3f\n", r,
-                seg->first, seg->last, row, col);
-    return dxt_early_standing(col, row) || row < -0.5 * log(v->t->opts.min_severity);
+        fprintf(stderr, "dxt-classify: row %d on windows %d-%d: standing %.3f, column %.3f "
+                "(elsewhere %.3f, %.3f)\n", r, seg->first, seg->last, row, col, row0, col0);
+    /* early by its standing, where its column fell too (by a quarter of its
+     * row's rise at least: real DeepEP's launch regimes, a rank early in
+     * part of its other windows already) */
+    return (dxt_early_standing(col, row) && col - col0 <= -0.25 * (row - row0)) ||
+           row < -0.5 * log(v->t->opts.min_severity);
+}
+
+/* Are node s's ranks slow alike on seg (a slow node: all its ranks late, or
+ * slow to receive, the same way)? The effect DXT_NODE_FRACTION of them reach
+ * (the node's series) is at least half its most risen rank's, each rank's
+ * effect its median over the flagged windows. One rank of a node far above
+ * the others is that rank's fault, its echo in the others no slow node (a
+ * hot expert's rank at 1.9x beside its node's other at 1.17x). */
+static int node_alike(tview *v, subject s, const dxt_segment *seg)
+{
+    const dxt_judge *j = &v->t->judge;
+    const double *eff = s.kind == SUBJ_NODE_SRC ? v->cole : v->rowe;
+    double *med = v->lbuf, *buf = v->lbuf + v->n, top = -INFINITY, reach = 0.0;
+    size_t ranks = 0, m = 0;
+    for (int p = j->node_start[s.id]; p < j->node_start[s.id + 1]; p++) {
+        int r = j->members[p];
+        m = 0;
+        for (int w = seg->first; w <= seg->last; w++)
+            if (v->ex[w] == 1 && !isnan(eff[(size_t)w * v->n + r]))
+                buf[m++] = eff[(size_t)w * v->n + r];
+        if (m == 0) continue;
+        med[ranks] = dxt_median_inplace(buf, m);
+        if (med[ranks] > top) top = med[ranks];
+        ranks++;
+    }
+    size_t need = (size_t)ceil(DXT_NODE_FRACTION * (double)node_size(j, s.id));
+    if (ranks < need || need == 0) return 0;
+    reach = dxt_select_kth(med, ranks, ranks - need);
+    if (v->t->opts.verbose > 1)
+        fprintf(stderr, "dxt-classify: node %d: its ranks reach %.3f, the top one %.3f\n", s.id,
+                reach, top);
+    return reach >= 0.5 * top;
 }
 
 /* A rank whose line stands out in a window, found slow or not, makes that
@@ -472,30 +530,48 @@ static void count_class(tview *v, const subject *subs, class_stats *cs, const do
     cc->exceed = cs->exceed, cc->judged = cs->valid;
 }
 
-/* Scan subject k against its null; a significant segment that passes the
- * checks of its kind is emitted. -1 on out of memory. */
+/* Scan subject k against its null, and its duty test; the significant
+ * segment (the less likely under its share of alpha) that passes the checks
+ * of its kind is emitted. -1 on out of memory. */
 static int test_subject(tview *v, subject s, double scale, class_stats *cs, class_counts *cc,
                         int k)
 {
     dxt_null null;
     subject_null(cc, k, &null);
     double needed = log_needed(v, null.tau), level;
+    double duty_needed = v->log_alpha_subject + log(DUTY_SHARE);
     if (v->t->opts.verbose > 3 && cc->ex[k] >= 5)
         fprintf(stderr, "dxt-classify: subject %d: %d/%d above, null beta %.3g %.3g tau %.2f, "
                 "log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], null.a, null.b, null.tau,
                 needed);
-    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k], needed)) return 0;
-    dxt_segment seg;
+    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k], fmax(needed, duty_needed))) return 0;
+    dxt_segment seg, duty;
     mark_exceedances(v, s, scale, cs, &cc->valid[k], &level);
     int min_out = (int)ceil(MIN_OUTSIDE * cc->valid[k]);
-    if (dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) ||
-        seg.log_p >= needed || starts_run(v, seg.first))
-        return 0;
+    /* a change in time (the scan), or bursts all run long (the duty test):
+     * the one less likely under its share of alpha */
+    int scan = !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) &&
+               seg.log_p < needed && !starts_run(v, seg.first);
+    /* the duty test's null is the class's spread of rates alone: a class
+     * of fewer than DROP_MIN subjects (4 ranks) cannot measure it, and the
+     * cells' rates spread too unevenly for a beta to hold it (clipped pairs,
+     * pairs of 10x the others' noise: two healthy paths at p 3e-4 and 6e-4
+     * in 200 traces): ranks and nodes only */
+    int whole = s.kind < SUBJ_CELL_INTRA && cc->count >= DROP_MIN &&
+                !dxt_duty_exceedances(v->ex, v->W, &null, &duty);
+    if (whole && v->t->opts.verbose > 1)
+        fprintf(stderr, "dxt-classify: subject %d: duty %d/%d, log p %.1f, needed %.1f\n", s.id,
+                duty.exceed, duty.valid, duty.log_p, duty_needed);
+    whole = whole && duty.log_p < duty_needed &&
+            (!scan || duty.log_p - duty_needed < seg.log_p - needed);
+    if (!scan && !whole) return 0;
+    if (whole) seg = duty, needed = duty_needed;
     if (s.kind == SUBJ_DST && early_rank(v, s.id, &seg)) return 0;
+    if ((s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST) && !node_alike(v, s, &seg)) return 0;
     if (s.kind >= SUBJ_CELL_INTRA &&
         (!stands_out(v, (size_t)s.id, &seg) || !path_matters(v, (size_t)s.id, &seg)))
         return 0;
-    refine_onset(v, &seg);
+    if (!seg.whole) refine_onset(v, &seg);
     if (v->t->opts.verbose)
         fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
                 null.a / (null.a + null.b), null.a, null.b, null.tau);
@@ -581,13 +657,14 @@ static void mask_subject(tview *v, subject s, const dxt_segment *seg)
 }
 
 /* Median over the windows of seg that are exceedances (inside) or over the
- * usable windows outside seg of cell c's log wait (tokens: log tokens + 1). */
+ * usable windows outside seg of cell c's log wait (tokens: log tokens + 1);
+ * the duty test's seg is the whole run: outside, its windows off. */
 static double cell_median(tview *v, size_t c, const dxt_segment *seg, int inside, int tokens)
 {
     const dxt_tracker *t = v->t;
     size_t m = 0;
     for (int w = 0; w < v->W; w++) {
-        int in = w >= seg->first && w <= seg->last;
+        int in = w >= seg->first && w <= seg->last && !(seg->whole && v->ex[w] != 1);
         if (!v->use[w] || in != inside || (inside && v->ex[w] != 1)) continue;
         float f = (tokens ? t->toks : t->vals)[(size_t)w * v->nn + c];
         if (tokens) {

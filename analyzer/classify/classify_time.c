@@ -28,6 +28,10 @@
  *     history outside the segment; p-values are Bonferroni over every subject
  *     and effective segment of the op, at half its alpha (the static
  *     judgement has the other half; all of it without enough windows).
+ *     A fault on and off in bursts from step 0 has no normal stretch before
+ *     it: the duty test (classify_scan.c) judges the subject's exceedances
+ *     over the whole run against the class's rates, with a quarter of each
+ *     subject's share of alpha (the segments have the rest).
  *  5. paths are judged without the windows in which their row or column stood
  *     out (a late rank's row is no evidence; its column's cells rise
  *     unevenly) and must carry most of their rise themselves; a high row whose

@@ -68,6 +68,7 @@ typedef struct dxt_segment {
     int first, last;          /* windows (indices), inclusive */
     int exceed, valid;        /* windows above the threshold / judged in it */
     double log_p;             /* log of its binomial tail */
+    int whole;                /* the duty test's: the whole run, bursts all along */
 } dxt_segment;
 
 /* The null of one subject's exceedances: its rate ~ Beta(a, b), the class's
@@ -87,6 +88,17 @@ double dxt_log_bb_tail(double k, double n, double a, double b);
  * and *seg, or -1 when none. */
 int dxt_scan_exceedances(const unsigned char *ex, int W, const dxt_null *null, int min_out,
                          int *work, dxt_segment *seg);
+
+/* The duty test: an intermittent fault on from the start of the run (on and
+ * off in bursts all along) leaves no normal stretch before it for the scan.
+ * The count of its exceedances over the whole run against the class's
+ * spread of rates and clustering (null, beta-binomial): seg is the run
+ * from its first window above to its last (exceed, valid: the whole run's).
+ * Tested only with a fifth to three quarters of the windows above (more:
+ * persistent, the static judgement's), not in one run
+ * (a level that fell) and each half of the run holding a quarter of them
+ * (an onset or an end is the scan's). -1 when not tested. */
+int dxt_duty_exceedances(const unsigned char *ex, int W, const dxt_null *null, dxt_segment *seg);
 
 /* The fewest exceedances (of valid judged windows) that can reach
  * log_p_needed (a bound to skip subjects cheaply). */
