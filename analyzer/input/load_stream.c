@@ -511,18 +511,19 @@ int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *las
                           double *wait, double *tokens, int64_t *rank_rows,
                           int64_t *rank_steps, dxt_error *err)
 {
+    double t0 = now_s();
+    int rc = 0;
     for (;;) {
-        while (s->emit < s->emit_end)
-            if (emit_window(s, s->emit++, first_step, last_step, wait, tokens, rank_rows,
-                            rank_steps))
-                return 1;
-        if (s->finished) {
-            s->done_to = s->to;
-            return 0;
-        }
-        if (run_pass(s, err) < 0)
-            return -1;
+        while (s->emit < s->emit_end && rc == 0)
+            rc = emit_window(s, s->emit++, first_step, last_step, wait, tokens, rank_rows,
+                             rank_steps);
+        if (rc != 0 || s->finished || (rc = run_pass(s, err)) < 0)
+            break;
     }
+    if (rc == 0)
+        s->done_to = s->to;
+    s->in->trace->wait_s += now_s() - t0;
+    return rc;
 }
 
 double dxt_trace_stream_progress(const dxt_trace_stream *s)

@@ -28,7 +28,8 @@ struct dxt_trace_state {
     int nopen, max_open;           /* files with open HDF5 handles, and the most */
     uint64_t clock;
     struct dxt_par *par;           /* the loader's threads (load_stream.c); made at first use */
-    double read_s, wait_s, sums_s; /* all threads: HDF5 and pread, (none), sums */
+    double read_s, wait_s, sums_s; /* all threads: HDF5 and pread; the caller's wall time
+                                    * in the streams; all threads: sums */
     double decode_s;               /* all threads: inflate + unshuffle */
 };
 
@@ -36,7 +37,7 @@ struct dxt_trace_state {
 typedef struct dxt_load_times {
     double read_s;          /* HDF5 calls (step, clock_hz, chunk addresses) and pread of
                              * stored chunks, all threads together */
-    double wait_s;          /* 0: the threads decode and sum their own ranks */
+    double wait_s;          /* wall: the caller in the window streams (passes, hand-outs) */
     double sums_s;          /* per-step deltas and window sums, all threads together */
     double decode_s;        /* chunk decoding, all threads together (CPU seconds) */
     int threads;            /* decoding threads, the loader's included (0: none yet) */
