@@ -11,7 +11,7 @@
 #ifndef DXT_LOAD_ROWS_H
 #define DXT_LOAD_ROWS_H
 
-#include "inflate_pool.h"
+#include "chunk_decode.h"
 #include "load_trace.h"
 
 /* Where one stored chunk is: direct 1: pread(offset, size); 0: through HDF5. */

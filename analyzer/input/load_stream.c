@@ -448,7 +448,7 @@ double dxt_trace_stream_most_bytes(int n)
     double window = (double)n * (double)n * 16.0, ring = STREAM_RING_MAX * window;
     ring = ring > STREAM_RING_BYTES ? STREAM_RING_BYTES : ring;
     ring = ring < 2 * window ? 2 * window : ring;
-    return ring + STREAM_TABLE_BYTES + 2.0 * STREAM_UNIT_BYTES * dxt_inflate_default_threads();
+    return ring + STREAM_TABLE_BYTES + 2.0 * STREAM_UNIT_BYTES * dxt_par_default_threads();
 }
 
 static int stream_alloc(dxt_trace_stream *s, dxt_error *err)
@@ -458,7 +458,7 @@ static int stream_alloc(dxt_trace_stream *s, dxt_error *err)
     size_t n = (size_t)in->n, cells = ring_cells(s);
     int64_t table = (int64_t)(STREAM_TABLE_BYTES / (n * 16u));
     table = table < STREAM_TABLE_MIN ? STREAM_TABLE_MIN : table;
-    if (!t->par && dxt_par_create(dxt_inflate_default_threads(), &t->par, err) < 0)
+    if (!t->par && dxt_par_create(dxt_par_default_threads(), &t->par, err) < 0)
         return -1;
     s->nbufs = dxt_par_threads(t->par);
     int64_t unit = (int64_t)(STREAM_UNIT_BYTES / (n * 8u));

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define PAR_MAX_THREADS 256
 
@@ -57,6 +58,19 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+int dxt_par_default_threads(void)
+{
+    const char *env = getenv("DXT_THREADS");
+    if (env && *env) {
+        char *end = NULL;
+        long v = strtol(env, &end, 10);
+        if (end && *end == '\0' && v >= 1 && v <= PAR_MAX_THREADS)
+            return (int)v;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > PAR_MAX_THREADS ? PAR_MAX_THREADS : (int)cpus;
 }
 
 int dxt_par_create(int threads, dxt_par **out, dxt_error *err)

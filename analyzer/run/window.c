@@ -5,7 +5,7 @@
  * an op's tracker classifies in a thread of its own while the next op is read.
  * Owner: the loader/report engineer (A2). */
 #include "analysis.h"
-#include "inflate_pool.h" /* dxt_inflate_default_threads */
+#include "par_for.h"      /* dxt_par_default_threads */
 #include "load_trace.h"   /* DXT_TRACE_MAX_OPEN */
 #include "partition.h"
 
@@ -274,7 +274,7 @@ static int run_ops(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *er
 {
     pthread_t thread[DXT_MAX_OPS];
     int started[DXT_MAX_OPS] = {0}, rc = 0;
-    int overlap = dxt_inflate_default_threads() > 1;
+    int overlap = dxt_par_default_threads() > 1;
     for (int k = 0; rc == 0 && k < a->nops; k++) {
         rc = run_op(a, &a->ops[k], opts, err) != 0 ? -1 : 0;
         if (rc == 0 && overlap && a->ops[k].tracker && k + 1 < a->nops)
