@@ -53,7 +53,7 @@ REC_CFLAGS = $(or $(shell pkg-config --cflags $(REC_PKGS) 2>/dev/null),\
                $(if $(wildcard /usr/include/hdf5/serial/hdf5.h),-I/usr/include/hdf5/serial))
 REC_LIBS   = $(or $(shell pkg-config --libs $(REC_PKGS) 2>/dev/null),\
                $(if $(wildcard $(HDF5_SERIAL_LIBDIR)),-L$(HDF5_SERIAL_LIBDIR)) -lhdf5)
-# The analyzer inflates trace chunks itself (analyzer/input/inflate_pool.c): with libdeflate
+# The analyzer inflates trace chunks itself (analyzer/input/chunk_decode.c): with libdeflate
 # when pkg-config finds it (scripts/deps.sh installs it; about twice zlib's speed), else zlib
 # (always there with HDF5).
 INFLATE_CFLAGS = $(if $(shell pkg-config --exists libdeflate 2>/dev/null && echo y),\
@@ -263,15 +263,16 @@ accuracy: all
 
 # The recorder's thread tests, its disk-fault tests, the soak (8 threads x
 # DXT_SOAK_RECORDS rows each into a small ring with a slow writer), the analyzer's
-# chunk-decoding pool, and a whole analysis with 3 threads (decoding, and one op
-# classified while the next is read) under ThreadSanitizer.
+# chunk decoder and parallel for, and a whole analysis with 3 threads (reading,
+# decoding and summing, and one op classified while the next is read) under
+# ThreadSanitizer.
 DXT_SOAK_RECORDS ?= 10000000
 TSAN_TRACE := build-tsan/trace-threads
 test-threads:
 	$(MAKE) TSAN=1 build-tsan/tests/test_recorder build-tsan/tests/test_recorder_faults \
-	    build-tsan/tests/test_soak build-tsan/tests/test_inflate_pool \
+	    build-tsan/tests/test_soak build-tsan/tests/test_chunk_decode \
 	    build-tsan/bin/dxt-synth build-tsan/bin/dxt-analyze
-	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_inflate_pool
+	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" build-tsan/tests/test_chunk_decode
 	rm -rf $(TSAN_TRACE) && build-tsan/bin/dxt-synth -q -j 1 -n 16 -t 300 -o $(TSAN_TRACE) \
 	    --fault slow_source:rank=5,onset=100
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" DXT_THREADS=3 \

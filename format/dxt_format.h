@@ -277,6 +277,21 @@ int dxt_reader_chunk_layout(dxt_reader *r, int op, dxt_name name, dxt_chunk_layo
 int dxt_reader_read_chunk(dxt_reader *r, int op, dxt_name name, int64_t chunk_rows,
                           int64_t chunk, void **buf, size_t *cap, size_t *len, dxt_error *err);
 
+/* Where chunk `chunk` of dataset name is stored in the file: *offset and
+ * *size such that pread(2) of the file at path dxt_reader_path(r) gives the
+ * bytes dxt_reader_read_chunk would (HDF5 >= 1.10.5, H5Dget_chunk_info_by_coord;
+ * the first call per file reads one chunk both ways and compares: a userblock
+ * or base address HDF5 does not count makes every later call answer 0). 1:
+ * read it so, from any thread, without HDF5; 0: use dxt_reader_read_chunk
+ * (not allocated, a filter skipped, an older HDF5, addresses unusable); -1 err. */
+int dxt_reader_chunk_where(dxt_reader *r, int op, dxt_name name, int64_t chunk_rows,
+                           int64_t chunk, uint64_t *offset, uint64_t *size, dxt_error *err);
+
+/* The device and inode of the file the reader's HDF5 handles have open (its
+ * path may name another file since: replaced when compressed at close): 1, or
+ * 0 when unknown (not HDF5's sec2 driver; then no chunk is read by address). */
+int dxt_reader_file_identity(dxt_reader *r, uint64_t *dev, uint64_t *ino);
+
 /* Close the file's HDF5 handles and keep what was read (meta, ops, rows): an
  * open HDF5 file costs about 1 MB (HDF5 1.10's metadata cache alone is 0.5
  * MB), so a reader of thousands of files keeps few open. The next read

@@ -56,6 +56,10 @@ int dxt_rows_io(hid_t dset, hid_t mem_type, int64_t first, int64_t n, int64_t wi
 /* The open dataset d (DSET_*) of op, reopening a suspended reader; -1 with err. */
 hid_t dxt_reader_dset(dxt_reader *r, int op, int d, dxt_error *err);
 
+/* Whether the reader's chunk file addresses were checked against HDF5's
+ * own reads (fmt_chunks.c): 0 not yet, 1 they give the same bytes, -1 not. */
+int *dxt_reader_direct_state(dxt_reader *r);
+
 /* The general writer constructor: per-op specs, optional compression; path is
  * created exclusively (errno EEXIST when it exists). */
 int dxt_writer_create_specs(const char *path, const dxt_meta *meta, const dxt_op_spec *ops,

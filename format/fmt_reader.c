@@ -25,7 +25,10 @@ struct dxt_reader {
     int nops;
     dxt_op_info info[DXT_MAX_OPS];
     hid_t dset[DXT_MAX_OPS][DSET_COUNT]; /* H5I_INVALID_HID when absent */
+    int direct;                          /* chunk addresses checked: 0 not yet, 1 good, -1 not */
 };
+
+int *dxt_reader_direct_state(dxt_reader *r) { return &r->direct; }
 
 /* ---- root attributes --------------------------------------------------------- */
 

@@ -77,10 +77,10 @@ bench_size() {
         echo "$ranks $steps $1 $t" >>"$TMP/runs"
     done
     DXT_THREADS=$CPUS "$READ" stages "$dir" >"$TMP/stages" || return 1
-    printf '  stages       (%s threads) open %.2f  read %.2f  decode %.2f cpu-s (wait %.2f)  sums %.2f  classify %.2f  report %.2f  total %.2f s\n' \
+    printf '  stages       (%s threads) open %.2f  read %.2f cpu-s  decode %.2f cpu-s  sums %.2f cpu-s (streams %.2f wall)  classify %.2f  report %.2f  total %.2f s\n' \
         "$(value threads "$TMP/stages")" "$(value open_s "$TMP/stages")" \
         "$(value read_s "$TMP/stages")" "$(value decode_cpu_s "$TMP/stages")" \
-        "$(value wait_s "$TMP/stages")" "$(value sums_s "$TMP/stages")" \
+        "$(value sums_s "$TMP/stages")" "$(value wait_s "$TMP/stages")" \
         "$(value classify_s "$TMP/stages")" "$(value report_s "$TMP/stages")" \
         "$(value total_s "$TMP/stages")"
     echo "$ranks $steps $(value classify_s "$TMP/stages") $(value report_s "$TMP/stages")" \

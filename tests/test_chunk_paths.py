@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """test_chunk_paths.py - dxt-analyze decodes compressed chunks itself
-(analyzer/input/inflate_pool.c, load_blocks.c): the same trace written with
+(analyzer/input/load_rows.c, chunk_decode.c): the same trace written with
 every filter pipeline HDF5 gives (none, deflate, shuffle, shuffle + deflate,
 with fletcher32, odd chunk rows, int32 values) must give the same per-window
 matrices as the uncompressed one, with 1 and 3 decoding threads; pipelines the

@@ -161,6 +161,9 @@ int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *las
                           int64_t *rank_steps, dxt_error *err);
 double dxt_trace_stream_progress(const dxt_trace_stream *s);
 void dxt_trace_stream_close(dxt_trace_stream *s);
+/* The most a trace stream of world n allocates (its ring of window sums and
+ * tables; load_stream.c), for the memory check before an analysis. */
+double dxt_trace_stream_most_bytes(int n);
 int dxt_text_load(dxt_input *in, const char *path, const dxt_input_opts *opts, dxt_error *err);
 void dxt_text_free(dxt_text_state *t);
 /* Text windows: matrices first..last (steps are matrix indices) summed into

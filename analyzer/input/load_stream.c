@@ -1,35 +1,44 @@
 /* load_stream.c - the windows of one op of a trace, streamed: each rank's rows
- * are read in blocks (dxt_reader_read) from its segments in step order, turned
- * into per-step deltas (cumulative counters: the difference to the previous
- * row; a row where any value went down is a counter reset and counts as it
- * is; the first row counts as it is), converted to the input's unit (cycles /
- * clock_hz, per-row clock_hz when recorded; ns / 1000) and summed per window,
- * with the rows and the steps they cover (a row every K steps covers K; a
- * recorded drop's steps are not covered: row_steps) of each rank.
- * Rows whose step is not after the rank's last step (overlapping segments) are
- * duplicates: skipped, counted, reported at close. Memory: O(N^2) (the previous
- * row of every rank) plus one block buffer per rank and a few spare ones.
- * Blocks are read ahead (load_blocks.c): when a rank's block is used up, the
- * next one is usually decoded already, and the blocks of the next ranks are
- * started (HDF5 here, decoding in the pool's threads) while this one is summed.
- * Owner: the loader/report engineer (A2). */
-#include "load_blocks.h"
+ * are taken in step order from its segments (load_rows.c), turned into
+ * per-step deltas (cumulative counters: the difference to the previous row; a
+ * row where any value went down is a counter reset and counts as it is; the
+ * first row counts as it is), converted to the input's unit (cycles /
+ * clock_hz, per-row clock_hz when recorded; ns / 1000) and summed straight
+ * into the window they belong to, with the rows and the steps they cover (a
+ * row every K steps covers K; a recorded drop's steps are not covered:
+ * row_steps) of each rank. Rows whose step is not after the rank's last step
+ * (overlapping segments) are duplicates: skipped, counted, reported at close.
+ *
+ * Passes: the windows are kept in a ring of `cap` window sums; a pass runs one
+ * task a rank in the loader's threads (par_for.c): the rank's rows of the
+ * ring's first window, then its next rows while they are in the ring and in
+ * the chunk its thread holds decoded (a chunk is decoded once when it spans
+ * fewer windows than the ring holds). A rank's cells are summed by one thread
+ * in step order, as serially: the same sums, bit for bit, whatever the threads.
+ * After a pass every window before the ranks' earliest next step is complete
+ * and handed out (those with rows), in order.
+ * Memory: the ring (cap windows, wait and tokens), the previous row of every
+ * rank (O(N^2)), each rank's table of next steps (bounded: STREAM_TABLE_BYTES)
+ * and a chunk of rows per thread: not N files x chunks, not T steps.
+ * Owner: the loader/report engineer (A2; issue 15). */
+#include "load_rows.h"
+#include "par_for.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
-#define STREAM_BUDGET_BYTES (128u << 20) /* all block buffers together, when it fits */
-#define STREAM_CHUNK_BYTES (256u << 10)   /* the writer's chunk of one dataset (about) */
-#define STREAM_MAX_BLOCK 4096
+#define STREAM_CHUNK_BYTES (256u << 10)  /* the writer's chunk of one dataset (about) */
+#define STREAM_UNIT_BYTES (4u << 20)     /* a thread's rows of one dataset, at most */
+#define STREAM_RING_BYTES (1280u << 20)  /* the ring, when more than 2 windows are wanted */
+#define STREAM_RING_MAX 64               /* windows in the ring, at most */
+#define STREAM_TABLE_BYTES (32u << 20)   /* all ranks' tables of next rows together */
+#define STREAM_TABLE_MIN 16              /* rows a table holds, at least */
 
 typedef struct rank_cursor {
-    int nseg, seg;          /* segments (file indices) in step order, the current one */
-    int *segs;
-    int64_t next_row;       /* next row of the current segment to read (start) */
-    dxt_block *cur, *next;  /* the rows being taken; the next block, read ahead (or NULL) */
-    int64_t buf_pos;        /* next row of cur to take */
+    dxt_rank_rows rows;
     int64_t *prev_wait, *prev_tokens;
     int have_prev, have_prev_tokens;
     int64_t last_step;      /* last step taken; INT64_MIN before the first */
@@ -38,6 +47,10 @@ typedef struct rank_cursor {
     int64_t impossible;     /* values ignored: negative, or more than DXT_MAX_STEP_VALUE a step */
     const char *impossible_path;
     double last_hz;
+    int has_next;           /* after a pass: the rank has a next row, at next_step */
+    int64_t next_step;
+    int failed;
+    dxt_error err;
 } rank_cursor;
 
 /* No real counter grows this much in one step (2^53 cycles: 52 days at 2 GHz):
@@ -47,15 +60,26 @@ typedef struct rank_cursor {
 struct dxt_trace_stream {
     dxt_input *in;
     int op, n, with_tokens;
-    int64_t from, to, window_steps, block, done_to;
+    int64_t from, to, window_steps, done_to;
     rank_cursor *ranks;
-    dxt_block *spares;      /* free blocks for reading ahead */
-    int lookahead;          /* ranks after the one refilled whose next block is started */
+    int cap;                  /* windows in the ring */
+    double *ring_wait, *ring_tokens; /* cap x N x N */
+    int64_t *ring_rows, *ring_steps; /* cap x N */
+    uint64_t base;            /* the ring's first window (index from `from`) */
+    uint64_t emit, emit_end;  /* windows to hand out */
+    int started, finished, peek_only;
+    dxt_row_buf *bufs;        /* one a thread */
+    int nbufs;
+    double *out_wait, *out_tokens; /* the window being handed out (emit_rows) */
+    int emit_slot;
 };
 
-/* Spare blocks per decoding thread: enough to keep the threads busy while the
- * loader sums (each block: a chunk or so of each dataset). */
-#define STREAM_SPARES_PER_THREAD 4
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static int cmp_segments(const void *a, const void *b, void *ctx)
 {
@@ -68,107 +92,49 @@ static int cmp_segments(const void *a, const void *b, void *ctx)
     return strcmp(fa->path, fb->path);
 }
 
-static int cursor_init(dxt_trace_stream *s, rank_cursor *c, int rank)
+static int cursor_init(dxt_trace_stream *s, rank_cursor *c, int rank, int64_t table_rows)
 {
     const dxt_trace_state *t = s->in->trace;
-    size_t n = (size_t)s->n, b = (size_t)s->block;
+    size_t n = (size_t)s->n;
     c->last_step = INT64_MIN;
     c->stride = 1;
+    c->rows.lay_seg = -1;
+    c->rows.tab_cap = table_rows;
     if (s->in->stream_part && (rank < s->in->stream_first || rank >= s->in->stream_end))
         return 0; /* another process reads this rank (run/partition.c): no rows here */
-    c->segs = calloc((size_t)t->nfiles, sizeof *c->segs);
-    if (!c->segs)
+    c->rows.segs = calloc((size_t)t->nfiles, sizeof *c->rows.segs);
+    if (!c->rows.segs)
         return -1;
     for (int k = 0; k < t->nfiles; k++)
         if (t->files[k].rank == rank && t->files[k].op_index[s->op] >= 0)
-            c->segs[c->nseg++] = k;
-    if (c->nseg == 0)
+            c->rows.segs[c->rows.nseg++] = k;
+    if (c->rows.nseg == 0)
         return 0; /* no rows: no buffers */
-    qsort_r(c->segs, (size_t)c->nseg, sizeof *c->segs, cmp_segments, s);
-    c->cur = dxt_block_alloc((int64_t)b, (int64_t)n, s->with_tokens);
+    qsort_r(c->rows.segs, (size_t)c->rows.nseg, sizeof *c->rows.segs, cmp_segments, s);
     c->prev_wait = malloc(n * sizeof *c->prev_wait);
-    if (!c->cur || !c->prev_wait)
+    if (!c->prev_wait)
         return -1;
     if (s->with_tokens && !(c->prev_tokens = malloc(n * sizeof *c->prev_tokens)))
         return -1;
     return 0;
 }
 
-static void cursor_free(dxt_trace_stream *s, rank_cursor *c)
+static void cursor_free(rank_cursor *c)
 {
-    free(c->segs);
-    dxt_block_free(s->in->trace, c->cur);
-    dxt_block_free(s->in->trace, c->next);
+    dxt_rows_free(&c->rows);
     free(c->prev_wait);
     free(c->prev_tokens);
 }
 
-/* The file of the rows being taken. */
 static const dxt_trace_file *cursor_file(const dxt_trace_stream *s, const rank_cursor *c)
 {
-    (void)s;
-    return c->cur->file;
+    return &s->in->trace->files[c->rows.segs[c->rows.seg]];
 }
 
 static const dxt_op_info *cursor_info(const dxt_trace_stream *s, const rank_cursor *c)
 {
-    (void)s;
-    return dxt_reader_op(c->cur->file->reader, c->cur->file_op);
-}
-
-/* Start reading c's next block into b: 1, or 0 when c has no more rows. */
-static int cursor_start(dxt_trace_stream *s, rank_cursor *c, dxt_block *b)
-{
-    for (; c->seg < c->nseg; c->seg++, c->next_row = 0) {
-        dxt_trace_file *f = &s->in->trace->files[c->segs[c->seg]];
-        const dxt_op_info *info = dxt_reader_op(f->reader, f->op_index[s->op]);
-        if (c->next_row >= info->rows)
-            continue;
-        int64_t want = info->rows - c->next_row < s->block ? info->rows - c->next_row : s->block;
-        dxt_block_start(s->in->trace, f, f->op_index[s->op], c->next_row, want, b);
-        c->next_row += want;
-        return 1;
-    }
-    return 0;
-}
-
-/* Start the next block of the ranks after rank, while spare blocks last. */
-static void read_ahead(dxt_trace_stream *s, int rank)
-{
-    for (int k = 1; k <= s->lookahead && s->spares; k++) {
-        rank_cursor *c = &s->ranks[(rank + k) % s->n];
-        if (c->next || c->seg >= c->nseg)
-            continue;
-        dxt_block *b = s->spares;
-        if (cursor_start(s, c, b)) {
-            s->spares = b->next;
-            c->next = b;
-        }
-    }
-}
-
-/* Make a row available at buf_pos: 1, 0 when the rank has no more rows, -1. */
-static int cursor_fill(dxt_trace_stream *s, rank_cursor *c, dxt_error *err)
-{
-    if (!c->cur)
-        return 0; /* the rank has no rows of this op */
-    while (!c->cur->file || c->buf_pos >= c->cur->n) {
-        if (c->next) { /* read ahead: swap it in, the used block becomes a spare */
-            dxt_block *used = c->cur;
-            c->cur = c->next;
-            c->next = NULL;
-            used->next = s->spares;
-            used->file = NULL;
-            s->spares = used;
-        } else if (!cursor_start(s, c, c->cur)) {
-            return 0;
-        }
-        c->buf_pos = 0;
-        read_ahead(s, (int)(c - s->ranks));
-        if (dxt_block_finish(s->in->trace, c->cur, err) < 0)
-            return -1;
-    }
-    return 1;
+    const dxt_trace_file *f = cursor_file(s, c);
+    return dxt_reader_op(f->reader, f->op_index[s->op]);
 }
 
 /* The value of one unit of the current row in the input's unit. */
@@ -179,7 +145,7 @@ static double row_scale(const dxt_trace_stream *s, rank_cursor *c)
         return 1.0;
     if (info->unit == DXT_UNIT_NS)
         return 1e-3;
-    double hz = c->cur->hz[c->buf_pos];
+    double hz = c->rows.hz[c->rows.row - c->rows.tab_first];
     if (!(hz > 0))
         hz = dxt_reader_meta(cursor_file(s, c)->reader)->clock_hz;
     if (!(hz > 0))
@@ -199,11 +165,10 @@ static int row_went_down(const int64_t *restrict row, const int64_t *restrict pr
     return down;
 }
 
-/* The deltas of one row of values vs prev (updated); out += delta * scale.
+/* Add one row's per-step values to out (when not NULL); returns how many
+ * values were impossible and ignored (negative, or over DXT_MAX_STEP_VALUE).
  * The hot loop of the loader (a row of every rank per step and op): the
  * branches are taken once per row, the loops over n have none. */
-/* Add one row's per-step values to out (when not NULL); returns how many
- * values were impossible and ignored (negative, or over DXT_MAX_STEP_VALUE). */
 static int64_t add_deltas(const int64_t *restrict row, int64_t *restrict prev, int *have_prev,
                           dxt_counting counting, int n, double scale, double *restrict out)
 {
@@ -244,47 +209,51 @@ static int64_t row_steps(rank_cursor *c, const dxt_op_info *info, int64_t step)
     return covered < c->stride ? covered : c->stride;
 }
 
-/* Take the row at buf_pos: add it to wait/tokens rows when they are not NULL.
- * Returns the steps it covers (row_steps). */
-static int64_t cursor_take(dxt_trace_stream *s, rank_cursor *c, double *wait_row,
-                           double *tokens_row)
+static int64_t cursor_step(const rank_cursor *c)
 {
+    return c->rows.step[c->rows.row - c->rows.tab_first];
+}
+
+/* Take the rank's next row: add it to wait/tokens rows when they are not
+ * NULL; the steps it covers (row_steps), or -1 with c->err. */
+static int64_t cursor_take(dxt_trace_stream *s, rank_cursor *c, dxt_row_buf *b,
+                           double *wait_row, double *tokens_row)
+{
+    if (dxt_rows_load(s->in->trace, s->op, &c->rows, b, s->n, s->with_tokens, &c->err) < 0)
+        return -1;
     const dxt_op_info *info = cursor_info(s, c);
-    size_t off = (size_t)c->buf_pos * (size_t)s->n;
+    size_t off = (size_t)(c->rows.row - b->lo) * (size_t)s->n;
     double scale = row_scale(s, c);
-    int64_t bad = add_deltas(c->cur->wait + off, c->prev_wait, &c->have_prev, info->counting,
-                             s->n, scale, wait_row);
+    int64_t bad = add_deltas(b->wait + off, c->prev_wait, &c->have_prev, info->counting, s->n,
+                             scale, wait_row);
     if (s->with_tokens && info->has_tokens)
-        bad += add_deltas(c->cur->tokens + off, c->prev_tokens, &c->have_prev_tokens,
+        bad += add_deltas(b->tokens + off, c->prev_tokens, &c->have_prev_tokens,
                           info->tokens_counting, s->n, 1.0, tokens_row);
     if (bad > 0 && c->impossible == 0)
         c->impossible_path = cursor_file(s, c)->path;
     c->impossible += bad;
-    int64_t step = c->cur->step[c->buf_pos], steps = row_steps(c, info, step);
+    int64_t step = cursor_step(c), steps = row_steps(c, info, step);
     c->last_step = step;
-    c->buf_pos++;
+    c->rows.row++;
     return steps;
 }
 
 /* The step of the rank's next usable row (rows before from are taken for
  * their counters only; duplicates skipped): 1 with *step, 0 when the rank has
- * no more rows (*step INT64_MAX; a real row may have that step too), -1 error. */
-static int cursor_peek(dxt_trace_stream *s, rank_cursor *c, int64_t *step, dxt_error *err)
+ * no more rows, -1 with c->err. */
+static int cursor_peek(dxt_trace_stream *s, rank_cursor *c, dxt_row_buf *b, int64_t *step)
 {
     for (;;) {
-        int rc = cursor_fill(s, c, err);
-        if (rc < 0)
-            return -1;
-        if (rc == 0) {
-            *step = INT64_MAX;
-            return 0;
-        }
-        int64_t st = c->cur->step[c->buf_pos];
+        int rc = dxt_rows_next(s->in->trace, s->op, &c->rows, s->with_tokens, &c->err);
+        if (rc <= 0)
+            return rc;
+        int64_t st = cursor_step(c);
         if (st <= c->last_step) {
             c->duplicates++;
-            c->buf_pos++;
+            c->rows.row++;
         } else if (st < s->from) {
-            (void)cursor_take(s, c, NULL, NULL);
+            if (cursor_take(s, c, b, NULL, NULL) < 0)
+                return -1;
         } else {
             *step = st;
             return 1;
@@ -292,13 +261,234 @@ static int cursor_peek(dxt_trace_stream *s, rank_cursor *c, int64_t *step, dxt_e
     }
 }
 
+/* The window (index from `from`) of step >= from. */
+static uint64_t window_of(const dxt_trace_stream *s, int64_t step)
+{
+    return ((uint64_t)step - (uint64_t)s->from) / (uint64_t)s->window_steps;
+}
+
+/* Sum one of rank i's rows into ring window w. -1 with c->err. */
+static int take_into(dxt_trace_stream *s, rank_cursor *c, dxt_row_buf *b, int i, uint64_t w)
+{
+    size_t slot = (size_t)(w % (uint64_t)s->cap), n = (size_t)s->n;
+    size_t cell = slot * n * n + (size_t)i * n;
+    int64_t covered = cursor_take(s, c, b, s->ring_wait + cell,
+                                  s->ring_tokens ? s->ring_tokens + cell : NULL);
+    if (covered < 0)
+        return -1;
+    int64_t *steps = &s->ring_steps[slot * n + (size_t)i];
+    if (__builtin_add_overflow(*steps, covered, steps))
+        *steps = INT64_MAX;
+    s->ring_rows[slot * n + (size_t)i]++;
+    return 0;
+}
+
+/* One rank's part of a pass (a par_for item): its rows of the ring's first
+ * window, then of the ring's other windows while its thread holds them
+ * decoded; then its next step. */
+static void rank_pass(void *ctx, int thread, int i)
+{
+    dxt_trace_stream *s = ctx;
+    rank_cursor *c = &s->ranks[i];
+    dxt_row_buf *b = &s->bufs[thread];
+    double t0 = now_s(), io0 = b->read_s + b->decode_s;
+    c->has_next = 0;
+    while (!c->failed && c->rows.nseg > 0) {
+        int64_t st;
+        int rc = cursor_peek(s, c, b, &st);
+        if (rc <= 0) {
+            c->failed = rc < 0;
+            break;
+        }
+        c->has_next = 1;
+        c->next_step = st;
+        if (s->peek_only || st > s->to)
+            break;
+        uint64_t w = window_of(s, st);
+        int held = b->owner == &c->rows && b->seg == c->rows.seg && c->rows.row < b->hi;
+        if (w - s->base >= (uint64_t)s->cap || (w != s->base && !held))
+            break;
+        if (take_into(s, c, b, i, w) < 0)
+            c->failed = 1;
+    }
+    b->sums_s += now_s() - t0 - (b->read_s + b->decode_s - io0);
+}
+
+/* Run one pass; then the windows to hand out and the ring's next base. */
+static int run_pass(dxt_trace_stream *s, dxt_error *err)
+{
+    dxt_trace_state *t = s->in->trace;
+    dxt_par_run(t->par, s->n, rank_pass, s);
+    for (int k = 0; k < s->nbufs; k++) { /* the threads' times, into the trace's */
+        t->read_s += s->bufs[k].read_s;
+        t->decode_s += s->bufs[k].decode_s;
+        t->sums_s += s->bufs[k].sums_s;
+        s->bufs[k].read_s = s->bufs[k].decode_s = s->bufs[k].sums_s = 0;
+    }
+    int any = 0;
+    uint64_t next = 0;
+    for (int i = 0; i < s->n; i++) {
+        rank_cursor *c = &s->ranks[i];
+        if (c->failed) { /* the lowest failing rank's error: the same whatever the threads */
+            *err = c->err;
+            return -1;
+        }
+        if (c->has_next && c->next_step <= s->to) {
+            uint64_t w = window_of(s, c->next_step);
+            if (!any || w < next)
+                next = w, any = 1;
+        }
+    }
+    if (s->peek_only) {
+        s->peek_only = 0;
+        s->emit = s->emit_end = s->base = next;
+    } else {
+        uint64_t end = s->base + (uint64_t)s->cap;
+        s->emit = s->base;
+        s->emit_end = any && next - s->base < (uint64_t)s->cap ? next : end;
+        s->base = next;
+    }
+    s->finished = !any;
+    return 0;
+}
+
+/* Copy ring slot rows [k * per, ..) out and zero them (a par_for item). */
+enum { EMIT_ROWS_PER_ITEM = 64 };
+static void emit_rows(void *ctx, int thread, int item)
+{
+    dxt_trace_stream *s = ctx;
+    size_t n = (size_t)s->n, lo = (size_t)item * EMIT_ROWS_PER_ITEM;
+    size_t hi = lo + EMIT_ROWS_PER_ITEM < n ? lo + EMIT_ROWS_PER_ITEM : n;
+    size_t at = (size_t)s->emit_slot * n * n + lo * n, cells = (hi - lo) * n;
+    (void)thread;
+    memcpy(s->out_wait + lo * n, s->ring_wait + at, cells * sizeof *s->out_wait);
+    memset(s->ring_wait + at, 0, cells * sizeof *s->ring_wait);
+    if (s->out_tokens && s->ring_tokens)
+        memcpy(s->out_tokens + lo * n, s->ring_tokens + at, cells * sizeof *s->out_tokens);
+    else if (s->out_tokens)
+        memset(s->out_tokens + lo * n, 0, cells * sizeof *s->out_tokens);
+    if (s->ring_tokens)
+        memset(s->ring_tokens + at, 0, cells * sizeof *s->ring_tokens);
+}
+
+/* Hand out window w (ring slot) when it has rows: 1, else 0. */
+static int emit_window(dxt_trace_stream *s, uint64_t w, int64_t *first_step, int64_t *last_step,
+                       double *wait, double *tokens, int64_t *rank_rows, int64_t *rank_steps)
+{
+    size_t n = (size_t)s->n, slot = (size_t)(w % (uint64_t)s->cap);
+    int64_t *rows = s->ring_rows + slot * n, *steps = s->ring_steps + slot * n;
+    int any = 0;
+    for (size_t i = 0; i < n && !any; i++)
+        any = rows[i] > 0;
+    if (!any)
+        return 0;
+    s->out_wait = wait;
+    s->out_tokens = tokens;
+    s->emit_slot = (int)slot;
+    dxt_par_run(s->in->trace->par, (int)((n + EMIT_ROWS_PER_ITEM - 1) / EMIT_ROWS_PER_ITEM),
+                emit_rows, s);
+    memcpy(rank_rows, rows, n * sizeof *rank_rows);
+    if (rank_steps)
+        memcpy(rank_steps, steps, n * sizeof *rank_steps);
+    memset(rows, 0, n * sizeof *rows);
+    memset(steps, 0, n * sizeof *steps);
+    /* from <= first <= to: in unsigned arithmetic nothing overflows, whatever the
+     * steps (INT64_MIN .. INT64_MAX) */
+    uint64_t ws = (uint64_t)s->window_steps;
+    int64_t first = (int64_t)((uint64_t)s->from + w * ws);
+    *first_step = first;
+    *last_step = (uint64_t)s->to - (uint64_t)first < ws - 1 ? s->to
+                                                           : (int64_t)((uint64_t)first + ws - 1);
+    s->done_to = *last_step;
+    return 1;
+}
+
+/* Windows in the ring: cap, enough for a chunk's rows when it fits the budget. */
+static int ring_windows(const dxt_input *in, int64_t window_steps, int with_tokens)
+{
+    double window = (double)in->n * (double)in->n * 8.0 * (with_tokens ? 2.0 : 1.0);
+    int64_t chunk_rows = (int64_t)(STREAM_CHUNK_BYTES / ((uint64_t)in->n * 8u));
+    int64_t rows = chunk_rows > 0 ? chunk_rows : 1;
+    int64_t want = rows / window_steps + (rows % window_steps != 0) + 1;
+    int64_t fits = (int64_t)((double)STREAM_RING_BYTES / window);
+    if (want > fits)
+        want = fits;
+    if (want > STREAM_RING_MAX)
+        want = STREAM_RING_MAX;
+    return want < 2 ? 2 : (int)want;
+}
+
+/* Zeroed memory for the ring, in huge pages where the kernel has them (its
+ * first touch and its TLB misses were a tenth of the loader's time). */
+static double *ring_alloc(size_t cells)
+{
+    void *p = mmap(NULL, cells * sizeof(double), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, cells * sizeof(double), MADV_HUGEPAGE); /* a hint: fine if refused */
+#endif
+    return p;
+}
+
+static void ring_free(double *ring, size_t cells)
+{
+    if (ring)
+        munmap(ring, cells * sizeof(double));
+}
+
+static size_t ring_cells(const dxt_trace_stream *s)
+{
+    return (size_t)s->cap * (size_t)s->n * (size_t)s->n;
+}
+
+double dxt_trace_stream_most_bytes(int n)
+{
+    double window = (double)n * (double)n * 16.0, ring = STREAM_RING_MAX * window;
+    ring = ring > STREAM_RING_BYTES ? STREAM_RING_BYTES : ring;
+    ring = ring < 2 * window ? 2 * window : ring;
+    return ring + STREAM_TABLE_BYTES + 2.0 * STREAM_UNIT_BYTES * dxt_par_default_threads();
+}
+
+static int stream_alloc(dxt_trace_stream *s, dxt_error *err)
+{
+    dxt_input *in = s->in;
+    dxt_trace_state *t = in->trace;
+    size_t n = (size_t)in->n, cells = ring_cells(s);
+    int64_t table = (int64_t)(STREAM_TABLE_BYTES / (n * 16u));
+    table = table < STREAM_TABLE_MIN ? STREAM_TABLE_MIN : table;
+    if (!t->par && dxt_par_create(dxt_par_default_threads(), &t->par, err) < 0)
+        return -1;
+    s->nbufs = dxt_par_threads(t->par);
+    int64_t unit = (int64_t)(STREAM_UNIT_BYTES / (n * 8u));
+    if (!(s->ranks = calloc(n, sizeof *s->ranks)) ||
+        !(s->bufs = calloc((size_t)s->nbufs, sizeof *s->bufs)) ||
+        !(s->ring_wait = ring_alloc(cells)) ||
+        (s->with_tokens && !(s->ring_tokens = ring_alloc(cells))) ||
+        !(s->ring_rows = calloc((size_t)s->cap * n, sizeof *s->ring_rows)) ||
+        !(s->ring_steps = calloc((size_t)s->cap * n, sizeof *s->ring_steps)))
+        goto oom;
+    for (int k = 0; k < s->nbufs; k++)
+        s->bufs[k].cap = unit < 1 ? 1 : unit;
+    for (int i = 0; i < in->n; i++)
+        if (cursor_init(s, &s->ranks[i], i, table) != 0)
+            goto oom;
+    return 0;
+oom:
+    dxt_set_error(err, "%s: out of memory for the window buffers of %d ranks", in->path, in->n);
+    return -1;
+}
+
 int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t window_steps,
                           dxt_trace_stream **out, dxt_error *err)
 {
     dxt_trace_stream *s = calloc(1, sizeof *s);
     *out = NULL;
-    if (!s || !(s->ranks = calloc((size_t)in->n, sizeof *s->ranks)))
-        goto oom;
+    if (!s) {
+        dxt_set_error(err, "%s: out of memory for a window stream", in->path);
+        return -1;
+    }
     s->in = in;
     s->op = op;
     s->n = in->n;
@@ -307,108 +497,32 @@ int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64
     s->to = to;
     s->done_to = from;
     s->window_steps = window_steps;
-    uint64_t per_row = (uint64_t)in->n * (uint64_t)in->n * 8u * (s->with_tokens ? 2u : 1u);
-    /* blocks of at least a chunk: the reader has no chunk cache, a chunk read in
-     * two pieces is inflated twice */
-    s->block = (int64_t)(STREAM_BUDGET_BYTES / per_row);
-    int64_t chunk_rows = (int64_t)(STREAM_CHUNK_BYTES / ((uint64_t)in->n * 8u));
-    if (s->block < chunk_rows)
-        s->block = chunk_rows;
-    if (s->block < 1)
-        s->block = 1;
-    if (s->block > STREAM_MAX_BLOCK)
-        s->block = STREAM_MAX_BLOCK;
-    if (chunk_rows > 0 && s->block > chunk_rows) /* whole chunks: none inflated twice */
-        s->block -= s->block % chunk_rows;
-    for (int i = 0; i < in->n; i++)
-        if (cursor_init(s, &s->ranks[i], i) != 0)
-            goto oom;
-    int spares = STREAM_SPARES_PER_THREAD * dxt_inflate_default_threads();
-    spares = spares > in->n ? in->n : spares;
-    for (int k = 0; k < spares; k++) {
-        dxt_block *b = dxt_block_alloc(s->block, in->n, s->with_tokens);
-        if (!b)
-            goto oom;
-        b->next = s->spares;
-        s->spares = b;
+    s->cap = ring_windows(in, window_steps, s->with_tokens);
+    s->peek_only = 1;
+    if (stream_alloc(s, err) < 0) {
+        dxt_trace_stream_close(s);
+        return -1;
     }
-    s->lookahead = 2 * spares;
     *out = s;
     return 0;
-oom:
-    dxt_set_error(err, "%s: out of memory for the window buffers of %d ranks", in->path, in->n);
-    dxt_trace_stream_close(s);
-    return -1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
-                       double *wait, double *tokens, int64_t *rank_rows, int64_t *rank_steps,
-                       dxt_error *err)
-{
-    int64_t min_step = INT64_MAX, n = s->n;
-    int any = 0;
-    for (int i = 0; i < n; i++) {
-        int64_t st;
-        int rc = cursor_peek(s, &s->ranks[i], &st, err);
-        if (rc < 0)
-            return -1;
-        if (rc > 0 && (!any || st < min_step))
-            min_step = st, any = 1;
-    }
-    if (!any || min_step > s->to) {
-        s->done_to = s->to;
-        return 0;
-    }
-    /* from <= first <= min_step <= to: in unsigned arithmetic nothing overflows,
-     * whatever the steps (INT64_MIN .. INT64_MAX) */
-    uint64_t ws = (uint64_t)s->window_steps;
-    int64_t first = (int64_t)((uint64_t)s->from +
-                              ((uint64_t)min_step - (uint64_t)s->from) / ws * ws);
-    int64_t last = (uint64_t)s->to - (uint64_t)first < ws - 1 ? s->to
-                                                             : (int64_t)((uint64_t)first + ws - 1);
-    memset(wait, 0, (size_t)(n * n) * sizeof *wait);
-    if (tokens)
-        memset(tokens, 0, (size_t)(n * n) * sizeof *tokens);
-    for (int i = 0; i < n; i++) {
-        rank_cursor *c = &s->ranks[i];
-        int64_t st, steps = 0;
-        rank_rows[i] = 0;
-        for (;;) {
-            int rc = cursor_peek(s, c, &st, err);
-            if (rc < 0)
-                return -1;
-            if (rc == 0 || st > last)
-                break;
-            int64_t covered = cursor_take(s, c, wait + i * n,
-                                          tokens && s->with_tokens ? tokens + i * n : NULL);
-            if (__builtin_add_overflow(steps, covered, &steps))
-                steps = INT64_MAX;
-            rank_rows[i]++;
-        }
-        if (rank_steps)
-            rank_steps[i] = steps;
-    }
-    *first_step = first;
-    *last_step = last;
-    s->done_to = last;
-    return 1;
 }
 
 int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
                           double *wait, double *tokens, int64_t *rank_rows,
                           int64_t *rank_steps, dxt_error *err)
 {
-    dxt_trace_state *t = s->in->trace;
-    double t0 = now_s(), io0 = t->read_s + t->wait_s;
-    int rc = stream_next(s, first_step, last_step, wait, tokens, rank_rows, rank_steps, err);
-    t->sums_s += now_s() - t0 - (t->read_s + t->wait_s - io0);
+    double t0 = now_s();
+    int rc = 0;
+    for (;;) {
+        while (s->emit < s->emit_end && rc == 0)
+            rc = emit_window(s, s->emit++, first_step, last_step, wait, tokens, rank_rows,
+                             rank_steps);
+        if (rc != 0 || s->finished || (rc = run_pass(s, err)) < 0)
+            break;
+    }
+    if (rc == 0)
+        s->done_to = s->to;
+    s->in->trace->wait_s += now_s() - t0;
     return rc;
 }
 
@@ -434,13 +548,15 @@ void dxt_trace_stream_close(dxt_trace_stream *s)
             (void)dxt_input_warn(s->in, "%s: op '%s': %lld impossible values (negative, or a "
                            "step's growth over 2^53) ignored", c->impossible_path,
                            s->in->ops[s->op], (long long)c->impossible);
-        cursor_free(s, c);
+        cursor_free(c);
     }
-    while (s->spares) {
-        dxt_block *next = s->spares->next;
-        dxt_block_free(s->in->trace, s->spares);
-        s->spares = next;
-    }
+    for (int k = 0; s->bufs && k < s->nbufs; k++)
+        dxt_row_buf_free(&s->bufs[k]);
+    free(s->bufs);
+    ring_free(s->ring_wait, ring_cells(s));
+    ring_free(s->ring_tokens, ring_cells(s));
+    free(s->ring_rows);
+    free(s->ring_steps);
     free(s->ranks);
     free(s);
 }

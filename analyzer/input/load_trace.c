@@ -7,7 +7,7 @@
  * Owner: the loader/report engineer (A2). */
 #include "load_trace.h"
 
-#include "inflate_pool.h"
+#include "par_for.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -110,7 +110,7 @@ void dxt_trace_free(dxt_trace_state *t)
     for (int k = 0; k < t->nfiles; k++)
         file_close(&t->files[k]);
     free(t->files);
-    dxt_inflate_pool_free(t->pool);
+    dxt_par_free(t->par);
     free(t);
 }
 
@@ -246,11 +246,9 @@ void dxt_trace_load_times(const dxt_input *in, dxt_load_times *out)
     out->read_s = t->read_s;
     out->wait_s = t->wait_s;
     out->sums_s = t->sums_s;
-    if (t->pool) {
-        double caller_s;
-        dxt_inflate_pool_times(t->pool, &out->decode_s, &caller_s);
-        out->threads = dxt_inflate_pool_threads(t->pool);
-    }
+    out->decode_s = t->decode_s;
+    if (t->par)
+        out->threads = dxt_par_threads(t->par);
 }
 
 /* Drop file k (not of the chosen run, or disagreeing): close it, remove it. */

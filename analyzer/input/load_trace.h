@@ -1,8 +1,9 @@
 /* load_trace.h - what the trace loader (load_trace.c) keeps for the window
  * streams (load_stream.c): every usable file with its rank and the step range
  * of each op. At most max_open files have their HDF5 handles open (about 1 MB
- * each); dxt_trace_read and the block reads (load_blocks.c) reopen a file
- * when needed and suspend another.
+ * each); dxt_trace_read and the tables of rows (load_rows.c) reopen a file
+ * when needed and suspend another; the rows themselves are read without HDF5
+ * (pread at the chunk addresses HDF5 gave).
  * Internal to the analyzer.
  * Owner: the loader/report engineer (A2). */
 #ifndef DXT_LOAD_TRACE_H
@@ -26,15 +27,18 @@ struct dxt_trace_state {
     int unit_us;                   /* 1: convert to microseconds; 0: keep raw */
     int nopen, max_open;           /* files with open HDF5 handles, and the most */
     uint64_t clock;
-    struct dxt_inflate_pool *pool; /* decodes chunks (load_blocks.c); made at first use */
-    double read_s, wait_s, sums_s; /* loader thread: HDF5 reads, waits for decoding, sums */
+    struct dxt_par *par;           /* the loader's threads (load_stream.c); made at first use */
+    double read_s, wait_s, sums_s; /* all threads: HDF5 and pread; the caller's wall time
+                                    * in the streams; all threads: sums */
+    double decode_s;               /* all threads: inflate + unshuffle */
 };
 
 /* Where the loader's time went (bench/bench_read.c prints it). */
 typedef struct dxt_load_times {
-    double read_s;          /* HDF5 calls: step, clock_hz, stored chunk bytes */
-    double wait_s;          /* waiting for (and helping with) chunk decoding */
-    double sums_s;          /* per-step deltas and window sums */
+    double read_s;          /* HDF5 calls (step, clock_hz, chunk addresses) and pread of
+                             * stored chunks, all threads together */
+    double wait_s;          /* wall: the caller in the window streams (passes, hand-outs) */
+    double sums_s;          /* per-step deltas and window sums, all threads together */
     double decode_s;        /* chunk decoding, all threads together (CPU seconds) */
     int threads;            /* decoding threads, the loader's included (0: none yet) */
 } dxt_load_times;
@@ -45,8 +49,11 @@ void dxt_trace_load_times(const dxt_input *in, dxt_load_times *out);
 void dxt_trace_make_room(dxt_trace_state *t, dxt_trace_file *f);
 void dxt_trace_count_open(dxt_trace_state *t, dxt_trace_file *f, int was_open);
 
-/* Files open at once, at most (DXT_TRACE_MAX_OPEN in the environment: fewer). */
-#define DXT_TRACE_MAX_OPEN 512
+/* Files open at once, at most (DXT_TRACE_MAX_OPEN in the environment: fewer).
+ * The rows are read without HDF5 (load_rows.c): a file is opened for a table
+ * of rows (once per op for up to STREAM_TABLE_BYTES / N / 16 rows) and then
+ * suspended, so few need to stay open. */
+#define DXT_TRACE_MAX_OPEN 64
 
 /* dxt_reader_read of file f (of t), reopening it if suspended, after
  * suspending the open file read most recently but f when max_open are open

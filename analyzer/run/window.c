@@ -5,7 +5,7 @@
  * an op's tracker classifies in a thread of its own while the next op is read.
  * Owner: the loader/report engineer (A2). */
 #include "analysis.h"
-#include "inflate_pool.h" /* dxt_inflate_default_threads */
+#include "par_for.h"      /* dxt_par_default_threads */
 #include "load_trace.h"   /* DXT_TRACE_MAX_OPEN */
 #include "partition.h"
 
@@ -27,10 +27,9 @@
 #define DXT_ANALYSIS_BYTES_PER_CELL 56.0
 /* An open trace file costs about 1 MB (HDF5 1.10's metadata cache alone is 0.5
  * MB; measured: 256 files, 430 MB; issue 13: 4096 files, 6 GB): the loader keeps
- * at most DXT_TRACE_MAX_OPEN open (input/load_trace.h), plus its block buffers
- * (128 MiB at most). */
+ * at most DXT_TRACE_MAX_OPEN open (input/load_trace.h), plus its stream's ring
+ * of window sums and tables (dxt_trace_stream_most_bytes). */
 #define DXT_ANALYSIS_BYTES_PER_FILE (1.2 * 1024 * 1024)
-#define DXT_ANALYSIS_STREAM_BYTES (128.0 * 1024 * 1024)
 
 /* Bytes this process may still allocate: the smaller of MemAvailable and what
  * RLIMIT_AS (ulimit -v) leaves; INFINITY when neither is known. */
@@ -68,7 +67,7 @@ static int check_memory(const dxt_input *in, dxt_error *err)
     int open = in->nfiles < DXT_TRACE_MAX_OPEN ? in->nfiles : DXT_TRACE_MAX_OPEN;
     double need = (double)in->n * (double)in->n * DXT_ANALYSIS_BYTES_PER_CELL +
                   (in->nfiles ? (double)open * DXT_ANALYSIS_BYTES_PER_FILE +
-                                    DXT_ANALYSIS_STREAM_BYTES : 0);
+                                    dxt_trace_stream_most_bytes(in->n) : 0);
     double have = memory_available();
     if (need <= 0.75 * have) /* headroom: the machine runs the job and other tools too */
         return 0;
@@ -275,7 +274,7 @@ static int run_ops(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *er
 {
     pthread_t thread[DXT_MAX_OPS];
     int started[DXT_MAX_OPS] = {0}, rc = 0;
-    int overlap = dxt_inflate_default_threads() > 1;
+    int overlap = dxt_par_default_threads() > 1;
     for (int k = 0; rc == 0 && k < a->nops; k++) {
         rc = run_op(a, &a->ops[k], opts, err) != 0 ? -1 : 0;
         if (rc == 0 && overlap && a->ops[k].tracker && k + 1 < a->nops)

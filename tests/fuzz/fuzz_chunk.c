@@ -1,5 +1,5 @@
 /* fuzz_chunk.c - libFuzzer target: the chunk decoder of dxt-analyze's loader
- * (dxt_chunk_decode, analyzer/input/inflate_pool.c), which inflates and
+ * (dxt_chunk_decode, analyzer/input/chunk_decode.c), which inflates and
  * unshuffles trace chunks outside HDF5. Any stored bytes must decode or be
  * refused with a reason: never a crash, never a write outside the elements
  * asked for. Owner: the loader (issue 15).
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "inflate_pool.h"
+#include "chunk_decode.h"
 
 #define GUARD 0x5a
 

@@ -1,8 +1,8 @@
-/* test_inflate_pool.c - the chunk decoder and its thread pool
- * (analyzer/input/inflate_pool.c): unshuffle of any element range, inflate of
+/* test_chunk_decode.c - the chunk decoder (analyzer/input/chunk_decode.c)
+ * and the loader's parallel for (par_for.c): unshuffle of any element range, inflate of
  * zlib streams (as HDF5's deflate filter writes them), corrupt and truncated
- * streams refused with a reason (never a crash), and many batches decoded by
- * several threads at once (run under ThreadSanitizer by make test-threads).
+ * streams refused with a reason (never a crash), and many runs of a parallel
+ * for on 4 threads (run under ThreadSanitizer by make test-threads).
  * Owner: the loader (issue 15). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +19,8 @@
 #include <zlib.h>
 #endif
 
-#include "inflate_pool.h"
+#include "chunk_decode.h"
+#include "par_for.h"
 
 /* HDF5's shuffle of count 8-byte elements: byte k of element e to k * count + e. */
 static void shuffle8(const int64_t *in, size_t count, unsigned char *out)
@@ -121,81 +122,64 @@ static void test_inflate_and_corrupt(void **state)
     free(z);
 }
 
-/* Many batches of many jobs through 4 threads; one job of each tenth batch is
- * damaged and must be the one reported. */
-static void test_pool_batches(void **state)
+/* A parallel for (par_for.c): every item run once, on a thread in range,
+ * over many runs of the same pool. */
+typedef struct par_check {
+    int threads;
+    int *runs;               /* per item, atomically incremented */
+    int bad_thread;
+} par_check;
+
+static void count_item(void *ctx, int thread, int item)
+{
+    par_check *c = ctx;
+    __atomic_add_fetch(&c->runs[item], 1, __ATOMIC_RELAXED);
+    if (thread < 0 || thread >= c->threads)
+        __atomic_store_n(&c->bad_thread, 1, __ATOMIC_RELAXED);
+}
+
+static void test_par_for(void **state)
 {
     (void)state;
-    enum { BATCHES = 40, JOBS = 24, COUNT = 257 };
-    dxt_inflate_pool *pool = NULL;
+    enum { RUNS = 200, ITEMS = 97 };
+    dxt_par *par = NULL;
     dxt_error err;
-    assert_int_equal(dxt_inflate_pool_create(4, &pool, &err), 0);
-    assert_int_equal(dxt_inflate_pool_threads(pool), 4);
-    int64_t *in = malloc(COUNT * 8), *out = malloc((size_t)JOBS * COUNT * 8);
-    unsigned char *shuffled = malloc(COUNT * 8), *z = malloc(COUNT * 16);
-    assert_true(in && out && shuffled && z);
-    fill(in, COUNT, 3);
-    shuffle8(in, COUNT, shuffled);
-    size_t zlen = zlib_compress(shuffled, COUNT * 8, z, COUNT * 16);
-    for (int b = 0; b < BATCHES; b++) {
-        dxt_inflate_batch batch = {0};
-        memset(out, 0, (size_t)JOBS * COUNT * 8);
-        for (int j = 0; j < JOBS; j++) {
-            dxt_inflate_job *job = dxt_inflate_job_get(pool);
-            assert_non_null(job);
-            if (job->raw_cap < zlen) {
-                job->raw = realloc(job->raw, zlen);
-                job->raw_cap = zlen;
-            }
-            memcpy(job->raw, z, zlen);
-            job->raw_len = b % 10 == 9 && j == 5 ? zlen / 2 : zlen;
-            job->shuffle = job->deflate = 1;
-            job->chunk_elems = COUNT;
-            job->first = (size_t)j;
-            job->n = COUNT - (size_t)j;
-            job->dest = out + (size_t)j * COUNT;
-            job->tag = j;
-            dxt_inflate_submit(pool, &batch, job);
-        }
-        int rc = dxt_inflate_wait(pool, &batch);
-        assert_int_equal(batch.pending, 0);
-        if (b % 10 == 9) {
-            assert_int_equal(rc, -1);
-            assert_int_equal(batch.failed_tag, 5);
-            assert_non_null(batch.why);
-            continue;
-        }
-        assert_int_equal(rc, 0);
-        for (int j = 0; j < JOBS; j++)
-            assert_memory_equal(out + (size_t)j * COUNT, in + j, (COUNT - (size_t)j) * 8);
+    assert_int_equal(dxt_par_create(4, &par, &err), 0);
+    assert_int_equal(dxt_par_threads(par), 4);
+    int runs[ITEMS];
+    par_check c = {4, runs, 0};
+    for (int r = 0; r < RUNS; r++) {
+        int count = r % 3 == 0 ? 0 : r % ITEMS + 1; /* empty runs too */
+        memset(runs, 0, sizeof runs);
+        dxt_par_run(par, count, count_item, &c);
+        for (int k = 0; k < ITEMS; k++)
+            assert_int_equal(runs[k], k < count ? 1 : 0);
     }
-    double decode_s = -1, caller_s = -1;
-    dxt_inflate_pool_times(pool, &decode_s, &caller_s);
-    assert_true(decode_s >= caller_s && caller_s >= 0);
-    dxt_inflate_pool_free(pool);
-    free(in);
-    free(out);
-    free(shuffled);
-    free(z);
+    assert_int_equal(c.bad_thread, 0);
+    dxt_par_free(par);
 }
 
 static void test_default_threads(void **state)
 {
     (void)state;
     setenv("DXT_THREADS", "3", 1);
-    assert_int_equal(dxt_inflate_default_threads(), 3);
+    assert_int_equal(dxt_par_default_threads(), 3);
     setenv("DXT_THREADS", "0", 1); /* out of range: the CPUs */
-    assert_true(dxt_inflate_default_threads() >= 1);
+    assert_true(dxt_par_default_threads() >= 1);
     setenv("DXT_THREADS", "2x", 1);
-    assert_true(dxt_inflate_default_threads() >= 1);
+    assert_true(dxt_par_default_threads() >= 1);
     unsetenv("DXT_THREADS");
-    dxt_inflate_pool *pool = NULL;
+    dxt_par *par = NULL;
     dxt_error err;
-    assert_int_equal(dxt_inflate_pool_create(0, &pool, &err), -1);
-    assert_null(pool);
-    assert_int_equal(dxt_inflate_pool_create(1, &pool, &err), 0); /* the caller decodes */
-    assert_int_equal(dxt_inflate_pool_threads(pool), 1);
-    dxt_inflate_pool_free(pool);
+    assert_int_equal(dxt_par_create(0, &par, &err), -1);
+    assert_null(par);
+    assert_int_equal(dxt_par_create(1, &par, &err), 0); /* the caller runs every item */
+    assert_int_equal(dxt_par_threads(par), 1);
+    int runs[3] = {0, 0, 0};
+    par_check c = {1, runs, 0};
+    dxt_par_run(par, 3, count_item, &c);
+    assert_true(runs[0] == 1 && runs[1] == 1 && runs[2] == 1);
+    dxt_par_free(par);
 }
 
 int main(void)
@@ -203,7 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unshuffle_ranges),
         cmocka_unit_test(test_inflate_and_corrupt),
-        cmocka_unit_test(test_pool_batches),
+        cmocka_unit_test(test_par_for),
         cmocka_unit_test(test_default_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
