@@ -26,15 +26,26 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static dxt_trace_file *seg_file(dxt_trace_state *t, const dxt_rank_rows *c)
+dxt_trace_file *dxt_rows_file(const dxt_trace_state *t, const dxt_rank_rows *c)
 {
     return &t->files[c->segs[c->seg]];
 }
 
-static const dxt_op_info *seg_info(dxt_trace_state *t, int op, const dxt_rank_rows *c)
+const dxt_op_info *dxt_rows_info(const dxt_trace_state *t, int op, const dxt_rank_rows *c)
 {
-    const dxt_trace_file *f = seg_file(t, c);
+    const dxt_trace_file *f = dxt_rows_file(t, c);
     return dxt_reader_op(f->reader, f->op_index[op]);
+}
+
+int dxt_rows_held(const dxt_row_buf *b, const dxt_rank_rows *c)
+{
+    return b->owner == c && b->seg == c->seg && c->row >= b->lo && c->row < b->hi;
+}
+
+/* The dataset of index d of the tables (0 wait, 1 tokens). */
+static dxt_name dset_name(int d)
+{
+    return d ? DXT_D_TOKENS : DXT_D_WAIT;
 }
 
 /* Chunk locations of dataset d for rows [first, first + rows) (lock held). */
@@ -55,7 +66,7 @@ static int fetch_locations(dxt_trace_file *f, int fop, dxt_rank_rows *c, int d, 
     c->nloc[d] = k1 - k0 + 1;
     for (int64_t k = k0; k <= k1; k++) {
         dxt_chunk_loc *l = &c->loc[d][k - k0];
-        int rc = dxt_reader_chunk_where(f->reader, fop, d ? DXT_D_TOKENS : DXT_D_WAIT, cr, k,
+        int rc = dxt_reader_chunk_where(f->reader, fop, dset_name(d), cr, k,
                                         &l->offset, &l->size, err);
         if (rc < 0)
             return -1;
@@ -68,7 +79,7 @@ static int fetch_locations(dxt_trace_file *f, int fop, dxt_rank_rows *c, int d, 
 static int fetch_table(dxt_trace_state *t, int op, dxt_rank_rows *c, int with_tokens,
                        dxt_error *err)
 {
-    dxt_trace_file *f = seg_file(t, c);
+    dxt_trace_file *f = dxt_rows_file(t, c);
     int fop = f->op_index[op];
     const dxt_op_info *info = dxt_reader_op(f->reader, fop);
     int64_t want = info->rows - c->row < c->tab_alloc ? info->rows - c->row : c->tab_alloc;
@@ -100,7 +111,7 @@ static int fetch_table(dxt_trace_state *t, int op, dxt_rank_rows *c, int with_to
 /* Room in the table for the current segment's next rows. 0 or -1 with err. */
 static int table_room(dxt_trace_state *t, int op, dxt_rank_rows *c, dxt_error *err)
 {
-    int64_t left = seg_info(t, op, c)->rows - c->row;
+    int64_t left = dxt_rows_info(t, op, c)->rows - c->row;
     int64_t want = left < c->tab_cap ? left : c->tab_cap;
     if (want <= c->tab_alloc)
         return 0;
@@ -109,7 +120,7 @@ static int table_room(dxt_trace_state *t, int op, dxt_rank_rows *c, dxt_error *e
         c->step = step;
     double *hz = step ? realloc(c->hz, (size_t)want * sizeof *hz) : NULL;
     if (!hz) {
-        dxt_set_error(err, "%s: out of memory for a table of rows", seg_file(t, c)->path);
+        dxt_set_error(err, "%s: out of memory for a table of rows", dxt_rows_file(t, c)->path);
         return -1;
     }
     c->hz = hz;
@@ -121,7 +132,7 @@ int dxt_rows_next(dxt_trace_state *t, int op, dxt_rank_rows *c, int with_tokens,
                   dxt_error *err)
 {
     for (; c->seg < c->nseg; c->seg++, c->row = 0, c->tab_n = 0) {
-        if (c->row >= seg_info(t, op, c)->rows)
+        if (c->row >= dxt_rows_info(t, op, c)->rows)
             continue;
         if (c->row >= c->tab_first && c->row < c->tab_first + c->tab_n)
             return 1;
@@ -129,12 +140,12 @@ int dxt_rows_next(dxt_trace_state *t, int op, dxt_rank_rows *c, int with_tokens,
             return -1;
         pthread_mutex_lock(&h5_lock);
         double t0 = now_s();
-        dxt_trace_file *f = seg_file(t, c);
+        dxt_trace_file *f = dxt_rows_file(t, c);
         dxt_trace_make_room(t, f);
         int was_open = dxt_reader_is_open(f->reader);
         int rc = fetch_table(t, op, c, with_tokens, err);
         dxt_trace_count_open(t, f, was_open);
-        if (rc == 0 && c->tab_first + c->tab_n >= seg_info(t, op, c)->rows &&
+        if (rc == 0 && c->tab_first + c->tab_n >= dxt_rows_info(t, op, c)->rows &&
             dxt_reader_is_open(f->reader)) { /* no more tables of this file and op: its
                                                 * handles (about 1 MB) are not needed */
             dxt_reader_suspend(f->reader);
@@ -198,7 +209,7 @@ static int read_stored(dxt_trace_state *t, const dxt_rank_rows *c, dxt_row_buf *
 static int load_dataset(dxt_trace_state *t, int op, const dxt_rank_rows *c, dxt_row_buf *b,
                         int d, int64_t lo, int64_t hi, int64_t n, int64_t *dest, dxt_error *err)
 {
-    dxt_trace_file *f = seg_file(t, c);
+    dxt_trace_file *f = dxt_rows_file(t, c);
     int fop = f->op_index[op];
     const dxt_chunk_layout *lay = &c->lay[d];
     int64_t cr = lay->chunk_rows, k = lay->usable ? lo / cr : 0;
@@ -212,8 +223,7 @@ static int load_dataset(dxt_trace_state *t, int op, const dxt_rank_rows *c, dxt_
         uint64_t dev = 0, ino = 0; /* the layout is of the file the table was read from */
         int same = dxt_reader_file_identity(f->reader, &dev, &ino) && dev == c->dev &&
                    ino == c->ino;
-        rc = lay->usable && same ? dxt_reader_read_chunk(f->reader, fop,
-                                                         d ? DXT_D_TOKENS : DXT_D_WAIT, cr, k,
+        rc = lay->usable && same ? dxt_reader_read_chunk(f->reader, fop, dset_name(d), cr, k,
                                                          &b->raw, &b->raw_cap, &len, err)
                                  : 0;
         if (rc == 0 && dxt_reader_read(f->reader, fop, lo, hi - lo, NULL, NULL, d ? NULL : dest,
@@ -233,7 +243,7 @@ static int load_dataset(dxt_trace_state *t, int op, const dxt_rank_rows *c, dxt_
         dxt_chunk_decode(b->dec, b->raw, len, lay->shuffle, lay->deflate, (size_t)(cr * n),
                          (size_t)((lo - k * cr) * n), (size_t)((hi - lo) * n), dest, &why) < 0) {
         dxt_set_error(err, "%s: dataset 'ops/%s/%s': chunk %lld cannot be decoded: %s", f->path,
-                      seg_info(t, op, c)->name, dxt_name_str(d ? DXT_D_TOKENS : DXT_D_WAIT),
+                      dxt_rows_info(t, op, c)->name, dxt_name_str(dset_name(d)),
                       (long long)k, why);
         return -1;
     }
@@ -244,16 +254,16 @@ static int load_dataset(dxt_trace_state *t, int op, const dxt_rank_rows *c, dxt_
 int dxt_rows_load(dxt_trace_state *t, int op, const dxt_rank_rows *c, dxt_row_buf *b, int64_t n,
                   int with_tokens, dxt_error *err)
 {
-    if (b->owner == c && b->seg == c->seg && c->row >= b->lo && c->row < b->hi)
+    if (dxt_rows_held(b, c))
         return 0;
-    int tokens = with_tokens && seg_info(t, op, c)->has_tokens;
+    int tokens = with_tokens && dxt_rows_info(t, op, c)->has_tokens;
     if (!b->wait) {
         b->fd = -1;
         b->wait = malloc((size_t)(b->cap * n) * sizeof *b->wait);
         if (with_tokens)
             b->tokens = malloc((size_t)(b->cap * n) * sizeof *b->tokens);
         if (!b->wait || (with_tokens && !b->tokens)) {
-            dxt_set_error(err, "%s: out of memory for a chunk of rows", seg_file(t, c)->path);
+            dxt_set_error(err, "%s: out of memory for a chunk of rows", dxt_rows_file(t, c)->path);
             return -1;
         }
     }

@@ -52,6 +52,12 @@ typedef struct dxt_row_buf {
     double sums_s;                /* deltas and window sums (load_stream.c) */
 } dxt_row_buf;
 
+/* The file of c's current segment, and the op's info in it. */
+dxt_trace_file *dxt_rows_file(const dxt_trace_state *t, const dxt_rank_rows *c);
+const dxt_op_info *dxt_rows_info(const dxt_trace_state *t, int op, const dxt_rank_rows *c);
+/* Does b hold c's next row (c->row) decoded? */
+int dxt_rows_held(const dxt_row_buf *b, const dxt_rank_rows *c);
+
 /* The rank's next row (rows.row of the current segment) in the table, moving
  * to the next segment and fetching the table as needed: 1, 0 no more rows, -1. */
 int dxt_rows_next(dxt_trace_state *t, int op, dxt_rank_rows *c, int with_tokens,

@@ -128,13 +128,12 @@ static void cursor_free(rank_cursor *c)
 
 static const dxt_trace_file *cursor_file(const dxt_trace_stream *s, const rank_cursor *c)
 {
-    return &s->in->trace->files[c->rows.segs[c->rows.seg]];
+    return dxt_rows_file(s->in->trace, &c->rows);
 }
 
 static const dxt_op_info *cursor_info(const dxt_trace_stream *s, const rank_cursor *c)
 {
-    const dxt_trace_file *f = cursor_file(s, c);
-    return dxt_reader_op(f->reader, f->op_index[s->op]);
+    return dxt_rows_info(s->in->trace, s->op, &c->rows);
 }
 
 /* The value of one unit of the current row in the input's unit. */
@@ -305,8 +304,7 @@ static void rank_pass(void *ctx, int thread, int i)
         if (s->peek_only || st > s->to)
             break;
         uint64_t w = window_of(s, st);
-        int held = b->owner == &c->rows && b->seg == c->rows.seg && c->rows.row < b->hi;
-        if (w - s->base >= (uint64_t)s->cap || (w != s->base && !held))
+        if (w - s->base >= (uint64_t)s->cap || (w != s->base && !dxt_rows_held(b, &c->rows)))
             break;
         if (take_into(s, c, b, i, w) < 0)
             c->failed = 1;
