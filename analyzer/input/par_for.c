@@ -3,6 +3,7 @@
  * until none is left, and the last one to finish wakes the caller.
  * Owner: the loader/report engineer (A2; issue 15). */
 #include "par_for.h"
+#include "input.h" /* dxt_set_error */
 
 #include <pthread.h>
 #include <stdio.h>
@@ -77,13 +78,13 @@ int dxt_par_create(int threads, dxt_par **out, dxt_error *err)
 {
     *out = NULL;
     if (threads < 1 || threads > PAR_MAX_THREADS) {
-        snprintf(err->msg, sizeof err->msg, "threads %d not in 1..%d", threads, PAR_MAX_THREADS);
+        dxt_set_error(err, "threads %d not in 1..%d", threads, PAR_MAX_THREADS);
         return -1;
     }
     dxt_par *p = calloc(1, sizeof *p);
     if (!p || pthread_mutex_init(&p->lock, NULL) != 0) {
         free(p);
-        snprintf(err->msg, sizeof err->msg, "out of memory for the loader's threads");
+        dxt_set_error(err, "out of memory for the loader's threads");
         return -1;
     }
     pthread_cond_init(&p->start, NULL);
