@@ -23,8 +23,10 @@ struct dxt_reader {
     hid_t file;
     dxt_meta meta;
     int nops;
-    dxt_op_info info[DXT_MAX_OPS];
-    hid_t dset[DXT_MAX_OPS][DSET_COUNT]; /* H5I_INVALID_HID when absent */
+    dxt_op_info *info;                   /* nops of each, allocated for the ops the */
+    hid_t (*dset)[DSET_COUNT];           /* file has (DXT_MAX_OPS of them were 83 KB a
+                                          * reader: 340 MB for 4,096 files); a dataset
+                                          * H5I_INVALID_HID when absent */
     int direct;                          /* chunk addresses checked: 0 not yet, 1 good, -1 not */
 };
 
@@ -385,6 +387,19 @@ static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
 
 /* ---- ops ------------------------------------------------------------------------- */
 
+/* Room for nops ops (1..DXT_MAX_OPS), none of their datasets open. 0 or -1. */
+static int ops_alloc(dxt_reader *r, int nops)
+{
+    r->info = calloc((size_t)nops, sizeof *r->info);
+    r->dset = calloc((size_t)nops, sizeof *r->dset);
+    if (!r->info || !r->dset)
+        return -1;
+    for (int i = 0; i < nops; i++)
+        for (int d = 0; d < DSET_COUNT; d++)
+            r->dset[i][d] = H5I_INVALID_HID;
+    return 0;
+}
+
 static int open_op(dxt_reader *r, int op, hid_t g, dxt_error *err)
 {
     dxt_op_info *o = &r->info[op];
@@ -424,6 +439,10 @@ static int open_ops(dxt_reader *r, dxt_error *err)
         dxt_fail(err, "%s: group '%s' must hold 1..%d ops", r->path, ops_name, DXT_MAX_OPS);
         goto fail;
     }
+    if (ops_alloc(r, (int)ginfo.nlinks) < 0) {
+        dxt_fail(err, "%s: out of memory", r->path);
+        goto fail;
+    }
     for (int i = 0; i < (int)ginfo.nlinks; i++) {
         dxt_op_info *o = &r->info[i];
         ssize_t len = H5Lget_name_by_idx(ops, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)i, o->name,
@@ -432,8 +451,6 @@ static int open_ops(dxt_reader *r, dxt_error *err)
             dxt_fail(err, "%s: group '%s' entry %d has a bad name", r->path, ops_name, i);
             goto fail;
         }
-        for (int d = 0; d < DSET_COUNT; d++)
-            r->dset[i][d] = H5I_INVALID_HID;
         r->nops = i + 1;
         if ((g = H5Gopen2(ops, o->name, H5P_DEFAULT)) < 0) {
             dxt_fail(err, "%s: group 'ops/%s' is not a group", r->path, o->name);
@@ -548,18 +565,17 @@ int dxt_reader_adopt(const char *path, const dxt_meta *meta, const dxt_op_info *
     if (nops < 1 || nops > DXT_MAX_OPS)
         return dxt_fail(err, "%s: %d ops handed over (1..%d)", path, nops, DXT_MAX_OPS);
     dxt_reader *r = calloc(1, sizeof *r);
-    if (!r || !(r->path = strdup(path))) {
-        free(r);
+    if (r)
+        r->file = H5I_INVALID_HID;
+    if (!r || !(r->path = strdup(path)) || ops_alloc(r, nops) < 0) {
+        dxt_reader_close(r);
         return dxt_fail(err, "%s: out of memory", path);
     }
-    r->file = H5I_INVALID_HID;
     r->meta = *meta;
     r->nops = nops;
     for (int i = 0; i < nops; i++) {
         r->info[i] = ops[i];
         r->info[i].name[DXT_OP_NAME_MAX - 1] = '\0';
-        for (int d = 0; d < DSET_COUNT; d++)
-            r->dset[i][d] = H5I_INVALID_HID;
     }
     *out = r;
     return 0;
@@ -687,6 +703,8 @@ void dxt_reader_close(dxt_reader *r)
     if (!r)
         return;
     close_handles(r);
+    free(r->info);
+    free(r->dset);
     free(r->path);
     free(r);
 }
