@@ -28,9 +28,18 @@ struct dxt_reader {
                                           * reader: 340 MB for 4,096 files); a dataset
                                           * H5I_INVALID_HID when absent */
     int direct;                          /* chunk addresses checked: 0 not yet, 1 good, -1 not */
+    int defer;                           /* opening: leave decodable tails to the caller */
+    int64_t (*tail_rows)[2];             /* nops: the rows of wait, tokens whose last
+                                          * chunk is left to the caller; 0: none */
 };
 
 int *dxt_reader_direct_state(dxt_reader *r) { return &r->direct; }
+
+int64_t dxt_reader_tail_rows(const dxt_reader *r, int op, dxt_name name)
+{
+    int k = name == DXT_D_WAIT ? 0 : name == DXT_D_TOKENS ? 1 : -1;
+    return r && op >= 0 && op < r->nops && k >= 0 ? r->tail_rows[op][k] : 0;
+}
 
 /* ---- root attributes --------------------------------------------------------- */
 
@@ -340,6 +349,21 @@ static int64_t step_prefix(hid_t step, int64_t rows, int64_t *block)
     return rows;
 }
 
+/* Is the last chunk of rows [0, rows) of wait or tokens (d) one the caller can
+ * decode itself (dxt_reader_open_deferred: shuffle + deflate, the chunk the
+ * readable check reads whole)? Then it is left to the caller. */
+static int tail_deferred(dxt_reader *r, int op, int d, int64_t rows, int64_t scratch_rows)
+{
+    dxt_chunk_layout lay;
+    int k = d == DSET_WAIT ? 0 : d == DSET_TOKENS ? 1 : -1;
+    if (!r->defer || k < 0 || rows == 0 ||
+        dxt_reader_chunk_layout(r, op, dxt_dset_names[d], &lay, NULL) < 0 || !lay.usable ||
+        !lay.deflate || lay.chunk_rows > scratch_rows)
+        return 0;
+    r->tail_rows[op][k] = rows;
+    return 1;
+}
+
 static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
 {
     int64_t n = r->meta.world_size, scratch_rows = SCRATCH_MAX / (n * 8);
@@ -361,7 +385,7 @@ static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
     rows = ok;
     for (int d = 0; d < DSET_COUNT; d++) {
         hid_t dset = r->dset[op][d];
-        if (d == DSET_STEP || dset < 0)
+        if (d == DSET_STEP || dset < 0 || tail_deferred(r, op, d, rows, scratch_rows))
             continue;
         int64_t width = (d == DSET_WAIT || d == DSET_TOKENS) ? n : 0;
         int64_t sr = width > 0 ? scratch_rows : scratch_rows * n;
@@ -392,7 +416,8 @@ static int ops_alloc(dxt_reader *r, int nops)
 {
     r->info = calloc((size_t)nops, sizeof *r->info);
     r->dset = calloc((size_t)nops, sizeof *r->dset);
-    if (!r->info || !r->dset)
+    r->tail_rows = calloc((size_t)nops, sizeof *r->tail_rows);
+    if (!r->info || !r->dset || !r->tail_rows)
         return -1;
     for (int i = 0; i < nops; i++)
         for (int d = 0; d < DSET_COUNT; d++)
@@ -530,7 +555,7 @@ static hid_t open_file(const char *path)
     return file;
 }
 
-int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err)
+static int open_reader(const char *path, int defer, dxt_reader **out, dxt_error *err)
 {
     dxt_reader *r = NULL;
     dxt_h5_init();
@@ -543,6 +568,7 @@ int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err)
         dxt_fail(err, "%s: out of memory", path);
         goto fail;
     }
+    r->defer = defer;
     r->file = open_file(path);
     if (r->file < 0) {
         dxt_fail(err, "%s: file cannot be opened as HDF5", path);
@@ -550,12 +576,24 @@ int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err)
     }
     if (read_meta(r, err) < 0 || open_ops(r, err) < 0)
         goto fail;
+    r->defer = 0;
     *out = r;
     return 0;
 fail:
     dxt_reader_close(r);
     return -1;
 }
+
+int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err)
+{
+    return open_reader(path, 0, out, err);
+}
+
+int dxt_reader_open_deferred(const char *path, dxt_reader **out, dxt_error *err)
+{
+    return open_reader(path, 1, out, err);
+}
+
 
 int dxt_reader_adopt(const char *path, const dxt_meta *meta, const dxt_op_info *ops, int nops,
                      dxt_reader **out, dxt_error *err)
@@ -653,6 +691,19 @@ static int reopen(dxt_reader *r, dxt_error *err)
     return 0;
 }
 
+int dxt_reader_tails_checked(dxt_reader *r, int op, int ok, dxt_error *err)
+{
+    if (!r || op < 0 || op >= r->nops)
+        return dxt_fail(err, "dxt_reader_tails_checked: bad reader or op");
+    int pending = r->tail_rows[op][0] > 0 || r->tail_rows[op][1] > 0;
+    r->tail_rows[op][0] = r->tail_rows[op][1] = 0;
+    if (!pending || ok)
+        return 0;
+    if (r->file < 0 && reopen(r, err) < 0) /* check them as dxt_reader_open does */
+        return -1;
+    return find_rows(r, op, r->info[op].rows_stored, err);
+}
+
 hid_t dxt_reader_dset(dxt_reader *r, int op, int d, dxt_error *err)
 {
     if (!r)
@@ -705,6 +756,7 @@ void dxt_reader_close(dxt_reader *r)
     close_handles(r);
     free(r->info);
     free(r->dset);
+    free(r->tail_rows);
     free(r->path);
     free(r);
 }
