@@ -8,7 +8,8 @@
  *                             decode (inflate + unshuffle), sums (deltas and window
  *                             sums): CPU seconds of all threads; wait (the wall time
  *                             in the window streams), classify (the rest of the
- *                             analysis), report (JSON to /dev/null), total
+ *                             analysis), report (JSON to /dev/null), total; resident
+ *                             memory after the open and at the end, and their peaks
  * Output: "key value" lines. DXT_THREADS sets the decoding threads.
  * Owner: the performance engineer (issue 15). */
 #include <dirent.h>
@@ -25,6 +26,23 @@ static double now_s(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* The process's resident memory now and at its peak so far, MiB (0 when unknown). */
+static void rss_mib(double *now, double *peak)
+{
+    char line[256];
+    FILE *f = fopen("/proc/self/status", "r");
+    *now = *peak = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long long kb;
+        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+            *now = (double)kb / 1024.0;
+        else if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            *peak = (double)kb / 1024.0;
+    }
+    if (f)
+        fclose(f);
 }
 
 /* Read wait and tokens of every op of one file, in blocks of whole chunks. */
@@ -106,7 +124,8 @@ static int stages_main(const char *dir)
     double t0 = now_s();
     if (dxt_input_open(dir, &iopts, &in, &err) != 0)
         goto fail;
-    double t1 = now_s();
+    double t1 = now_s(), open_rss, open_peak;
+    rss_mib(&open_rss, &open_peak);
     if (dxt_analysis_run(in, &aopts, &a, &err) != 0)
         goto fail;
     double t2 = now_s();
@@ -118,12 +137,15 @@ static int stages_main(const char *dir)
         goto fail;
     }
     fclose(null);
-    double t3 = now_s();
+    double t3 = now_s(), rss, peak;
+    rss_mib(&rss, &peak);
     dxt_trace_load_times(in, &lt);
     printf("threads %d\nopen_s %.3f\nread_s %.3f\ndecode_cpu_s %.3f\nwait_s %.3f\n"
            "sums_s %.3f\nclassify_s %.3f\nreport_s %.3f\ntotal_s %.3f\n",
            lt.threads, t1 - t0, lt.read_s, lt.decode_s, lt.wait_s, lt.sums_s,
            (t2 - t1) - lt.wait_s, t3 - t2, t3 - t0);
+    printf("open_rss_mib %.0f\nopen_peak_mib %.0f\nend_rss_mib %.0f\npeak_mib %.0f\n", open_rss,
+           open_peak, rss, peak);
     rc = 0;
 fail:
     if (rc != 0)

@@ -287,6 +287,23 @@ int dxt_reader_read_chunk(dxt_reader *r, int op, dxt_name name, int64_t chunk_ro
 int dxt_reader_chunk_where(dxt_reader *r, int op, dxt_name name, int64_t chunk_rows,
                            int64_t chunk, uint64_t *offset, uint64_t *size, dxt_error *err);
 
+/* Validation with the tails left to the caller (dxt-analyze decodes them in
+ * threads: inflating the last chunk of wait and tokens is most of an open).
+ * dxt_reader_open_deferred is dxt_reader_open, except that the last stored
+ * chunk of wait and tokens of an op, when it is one the caller decodes itself
+ * (dxt_chunk_layout: shuffle + deflate), is not read: the op's rows stand
+ * only once dxt_reader_tails_checked says so. dxt_reader_tail_where: where
+ * that chunk of dataset name of op is (1 with its layout, chunk index, offset
+ * and size for pread, as dxt_reader_chunk_where), 0 when none is left or it
+ * cannot be read without HDF5, -1 err. dxt_reader_tails_checked(ok): 1 every
+ * tail of op decoded; 0 one did not, or could not be read: HDF5 checks them
+ * as dxt_reader_open does (and may cut the rows). 0, or -1 err: the file is
+ * then not usable, as if dxt_reader_open had failed. */
+int dxt_reader_open_deferred(const char *path, dxt_reader **out, dxt_error *err);
+int dxt_reader_tail_where(dxt_reader *r, int op, dxt_name name, dxt_chunk_layout *lay,
+                          int64_t *chunk, uint64_t *offset, uint64_t *size, dxt_error *err);
+int dxt_reader_tails_checked(dxt_reader *r, int op, int ok, dxt_error *err);
+
 /* The device and inode of the file the reader's HDF5 handles have open (its
  * path may name another file since: replaced when compressed at close): 1, or
  * 0 when unknown (not HDF5's sec2 driver; then no chunk is read by address). */

@@ -93,13 +93,15 @@ done:
     return dcpl < 0 || type < 0 ? -1 : 0;
 }
 
-/* Chunk `chunk` of dataset dset is in range, and its largest plausible stored
- * size (what the filters make of chunk_rows x width int64). 0 or -1 with err. */
+/* Chunk `chunk` of dataset dset is in range (of rows, the op's when 0), and
+ * its largest plausible stored size (what the filters make of chunk_rows x
+ * width int64). 0 or -1 with err. */
 static int chunk_in_range(dxt_reader *r, int op, dxt_name name, int64_t chunk_rows,
-                          int64_t chunk, size_t *most, dxt_error *err)
+                          int64_t chunk, int64_t rows, size_t *most, dxt_error *err)
 {
     const dxt_op_info *o = dxt_reader_op(r, op);
-    if (chunk_rows < 1 || chunk < 0 || chunk > (o->rows - 1) / chunk_rows)
+    rows = rows > 0 ? rows : o->rows;
+    if (chunk_rows < 1 || chunk < 0 || chunk > (rows - 1) / chunk_rows)
         return dxt_fail(err, "%s: dataset 'ops/%s/%s': chunk %lld out of range",
                         dxt_reader_path(r), o->name, dxt_name_str(name), (long long)chunk);
     size_t bytes = (size_t)chunk_rows * (size_t)dxt_reader_meta(r)->world_size * 8;
@@ -112,7 +114,7 @@ int dxt_reader_read_chunk(dxt_reader *r, int op, dxt_name name, int64_t chunk_ro
 {
     hid_t dset = chunked_dset(r, op, name, err);
     size_t most = 0;
-    if (dset < 0 || chunk_in_range(r, op, name, chunk_rows, chunk, &most, err) < 0)
+    if (dset < 0 || chunk_in_range(r, op, name, chunk_rows, chunk, 0, &most, err) < 0)
         return -1;
     const dxt_op_info *o = dxt_reader_op(r, op);
     hsize_t offset[2] = {(hsize_t)(chunk * chunk_rows), 0}, stored = 0;
@@ -160,12 +162,13 @@ static int same_bytes(dxt_reader *r, int op, dxt_name name, int64_t chunk_rows, 
     return same;
 }
 
-int dxt_reader_chunk_where(dxt_reader *r, int op, dxt_name name, int64_t chunk_rows,
-                           int64_t chunk, uint64_t *offset, uint64_t *size, dxt_error *err)
+/* dxt_reader_chunk_where of a chunk in rows [0, rows) (the op's when 0). */
+static int chunk_where(dxt_reader *r, int op, dxt_name name, int64_t chunk_rows, int64_t chunk,
+                       int64_t rows, uint64_t *offset, uint64_t *size, dxt_error *err)
 {
     hid_t dset = chunked_dset(r, op, name, err);
     size_t most = 0;
-    if (dset < 0 || chunk_in_range(r, op, name, chunk_rows, chunk, &most, err) < 0)
+    if (dset < 0 || chunk_in_range(r, op, name, chunk_rows, chunk, rows, &most, err) < 0)
         return -1;
     int *direct = dxt_reader_direct_state(r);
     if (*direct < 0)
@@ -191,6 +194,26 @@ int dxt_reader_chunk_where(dxt_reader *r, int op, dxt_name name, int64_t chunk_r
     (void)offset, (void)size;
     return 0;
 #endif
+}
+
+int dxt_reader_chunk_where(dxt_reader *r, int op, dxt_name name, int64_t chunk_rows,
+                           int64_t chunk, uint64_t *offset, uint64_t *size, dxt_error *err)
+{
+    return chunk_where(r, op, name, chunk_rows, chunk, 0, offset, size, err);
+}
+
+int dxt_reader_tail_where(dxt_reader *r, int op, dxt_name name, dxt_chunk_layout *lay,
+                          int64_t *chunk, uint64_t *offset, uint64_t *size, dxt_error *err)
+{
+    int64_t rows = dxt_reader_tail_rows(r, op, name);
+    if (rows <= 0)
+        return 0;
+    if (dxt_reader_chunk_layout(r, op, name, lay, err) < 0)
+        return -1;
+    if (!lay->usable)
+        return 0;
+    *chunk = (rows - 1) / lay->chunk_rows;
+    return chunk_where(r, op, name, lay->chunk_rows, *chunk, rows, offset, size, err);
 }
 
 int dxt_reader_file_identity(dxt_reader *r, uint64_t *dev, uint64_t *ino)

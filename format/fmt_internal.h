@@ -59,6 +59,9 @@ hid_t dxt_reader_dset(dxt_reader *r, int op, int d, dxt_error *err);
 /* Whether the reader's chunk file addresses were checked against HDF5's
  * own reads (fmt_chunks.c): 0 not yet, 1 they give the same bytes, -1 not. */
 int *dxt_reader_direct_state(dxt_reader *r);
+/* The rows of dataset name (wait, tokens) of op whose last chunk
+ * dxt_reader_open_deferred left to the caller; 0: none (fmt_reader.c). */
+int64_t dxt_reader_tail_rows(const dxt_reader *r, int op, dxt_name name);
 
 /* The general writer constructor: per-op specs, optional compression; path is
  * created exclusively (errno EEXIST when it exists). */

@@ -23,12 +23,23 @@ struct dxt_reader {
     hid_t file;
     dxt_meta meta;
     int nops;
-    dxt_op_info info[DXT_MAX_OPS];
-    hid_t dset[DXT_MAX_OPS][DSET_COUNT]; /* H5I_INVALID_HID when absent */
+    dxt_op_info *info;                   /* nops of each, allocated for the ops the */
+    hid_t (*dset)[DSET_COUNT];           /* file has (DXT_MAX_OPS of them were 83 KB a
+                                          * reader: 340 MB for 4,096 files); a dataset
+                                          * H5I_INVALID_HID when absent */
     int direct;                          /* chunk addresses checked: 0 not yet, 1 good, -1 not */
+    int defer;                           /* opening: leave decodable tails to the caller */
+    int64_t (*tail_rows)[2];             /* nops: the rows of wait, tokens whose last
+                                          * chunk is left to the caller; 0: none */
 };
 
 int *dxt_reader_direct_state(dxt_reader *r) { return &r->direct; }
+
+int64_t dxt_reader_tail_rows(const dxt_reader *r, int op, dxt_name name)
+{
+    int k = name == DXT_D_WAIT ? 0 : name == DXT_D_TOKENS ? 1 : -1;
+    return r && op >= 0 && op < r->nops && k >= 0 ? r->tail_rows[op][k] : 0;
+}
 
 /* ---- root attributes --------------------------------------------------------- */
 
@@ -338,6 +349,21 @@ static int64_t step_prefix(hid_t step, int64_t rows, int64_t *block)
     return rows;
 }
 
+/* Is the last chunk of rows [0, rows) of wait or tokens (d) one the caller can
+ * decode itself (dxt_reader_open_deferred: shuffle + deflate, the chunk the
+ * readable check reads whole)? Then it is left to the caller. */
+static int tail_deferred(dxt_reader *r, int op, int d, int64_t rows, int64_t scratch_rows)
+{
+    dxt_chunk_layout lay;
+    int k = d == DSET_WAIT ? 0 : d == DSET_TOKENS ? 1 : -1;
+    if (!r->defer || k < 0 || rows == 0 ||
+        dxt_reader_chunk_layout(r, op, dxt_dset_names[d], &lay, NULL) < 0 || !lay.usable ||
+        !lay.deflate || lay.chunk_rows > scratch_rows)
+        return 0;
+    r->tail_rows[op][k] = rows;
+    return 1;
+}
+
 static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
 {
     int64_t n = r->meta.world_size, scratch_rows = SCRATCH_MAX / (n * 8);
@@ -359,7 +385,7 @@ static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
     rows = ok;
     for (int d = 0; d < DSET_COUNT; d++) {
         hid_t dset = r->dset[op][d];
-        if (d == DSET_STEP || dset < 0)
+        if (d == DSET_STEP || dset < 0 || tail_deferred(r, op, d, rows, scratch_rows))
             continue;
         int64_t width = (d == DSET_WAIT || d == DSET_TOKENS) ? n : 0;
         int64_t sr = width > 0 ? scratch_rows : scratch_rows * n;
@@ -384,6 +410,20 @@ static int find_rows(dxt_reader *r, int op, int64_t rows, dxt_error *err)
 }
 
 /* ---- ops ------------------------------------------------------------------------- */
+
+/* Room for nops ops (1..DXT_MAX_OPS), none of their datasets open. 0 or -1. */
+static int ops_alloc(dxt_reader *r, int nops)
+{
+    r->info = calloc((size_t)nops, sizeof *r->info);
+    r->dset = calloc((size_t)nops, sizeof *r->dset);
+    r->tail_rows = calloc((size_t)nops, sizeof *r->tail_rows);
+    if (!r->info || !r->dset || !r->tail_rows)
+        return -1;
+    for (int i = 0; i < nops; i++)
+        for (int d = 0; d < DSET_COUNT; d++)
+            r->dset[i][d] = H5I_INVALID_HID;
+    return 0;
+}
 
 static int open_op(dxt_reader *r, int op, hid_t g, dxt_error *err)
 {
@@ -424,6 +464,10 @@ static int open_ops(dxt_reader *r, dxt_error *err)
         dxt_fail(err, "%s: group '%s' must hold 1..%d ops", r->path, ops_name, DXT_MAX_OPS);
         goto fail;
     }
+    if (ops_alloc(r, (int)ginfo.nlinks) < 0) {
+        dxt_fail(err, "%s: out of memory", r->path);
+        goto fail;
+    }
     for (int i = 0; i < (int)ginfo.nlinks; i++) {
         dxt_op_info *o = &r->info[i];
         ssize_t len = H5Lget_name_by_idx(ops, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)i, o->name,
@@ -432,8 +476,6 @@ static int open_ops(dxt_reader *r, dxt_error *err)
             dxt_fail(err, "%s: group '%s' entry %d has a bad name", r->path, ops_name, i);
             goto fail;
         }
-        for (int d = 0; d < DSET_COUNT; d++)
-            r->dset[i][d] = H5I_INVALID_HID;
         r->nops = i + 1;
         if ((g = H5Gopen2(ops, o->name, H5P_DEFAULT)) < 0) {
             dxt_fail(err, "%s: group 'ops/%s' is not a group", r->path, o->name);
@@ -513,7 +555,7 @@ static hid_t open_file(const char *path)
     return file;
 }
 
-int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err)
+static int open_reader(const char *path, int defer, dxt_reader **out, dxt_error *err)
 {
     dxt_reader *r = NULL;
     dxt_h5_init();
@@ -526,6 +568,7 @@ int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err)
         dxt_fail(err, "%s: out of memory", path);
         goto fail;
     }
+    r->defer = defer;
     r->file = open_file(path);
     if (r->file < 0) {
         dxt_fail(err, "%s: file cannot be opened as HDF5", path);
@@ -533,12 +576,24 @@ int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err)
     }
     if (read_meta(r, err) < 0 || open_ops(r, err) < 0)
         goto fail;
+    r->defer = 0;
     *out = r;
     return 0;
 fail:
     dxt_reader_close(r);
     return -1;
 }
+
+int dxt_reader_open(const char *path, dxt_reader **out, dxt_error *err)
+{
+    return open_reader(path, 0, out, err);
+}
+
+int dxt_reader_open_deferred(const char *path, dxt_reader **out, dxt_error *err)
+{
+    return open_reader(path, 1, out, err);
+}
+
 
 int dxt_reader_adopt(const char *path, const dxt_meta *meta, const dxt_op_info *ops, int nops,
                      dxt_reader **out, dxt_error *err)
@@ -548,18 +603,17 @@ int dxt_reader_adopt(const char *path, const dxt_meta *meta, const dxt_op_info *
     if (nops < 1 || nops > DXT_MAX_OPS)
         return dxt_fail(err, "%s: %d ops handed over (1..%d)", path, nops, DXT_MAX_OPS);
     dxt_reader *r = calloc(1, sizeof *r);
-    if (!r || !(r->path = strdup(path))) {
-        free(r);
+    if (r)
+        r->file = H5I_INVALID_HID;
+    if (!r || !(r->path = strdup(path)) || ops_alloc(r, nops) < 0) {
+        dxt_reader_close(r);
         return dxt_fail(err, "%s: out of memory", path);
     }
-    r->file = H5I_INVALID_HID;
     r->meta = *meta;
     r->nops = nops;
     for (int i = 0; i < nops; i++) {
         r->info[i] = ops[i];
         r->info[i].name[DXT_OP_NAME_MAX - 1] = '\0';
-        for (int d = 0; d < DSET_COUNT; d++)
-            r->dset[i][d] = H5I_INVALID_HID;
     }
     *out = r;
     return 0;
@@ -637,6 +691,19 @@ static int reopen(dxt_reader *r, dxt_error *err)
     return 0;
 }
 
+int dxt_reader_tails_checked(dxt_reader *r, int op, int ok, dxt_error *err)
+{
+    if (!r || op < 0 || op >= r->nops)
+        return dxt_fail(err, "dxt_reader_tails_checked: bad reader or op");
+    int pending = r->tail_rows[op][0] > 0 || r->tail_rows[op][1] > 0;
+    r->tail_rows[op][0] = r->tail_rows[op][1] = 0;
+    if (!pending || ok)
+        return 0;
+    if (r->file < 0 && reopen(r, err) < 0) /* check them as dxt_reader_open does */
+        return -1;
+    return find_rows(r, op, r->info[op].rows_stored, err);
+}
+
 hid_t dxt_reader_dset(dxt_reader *r, int op, int d, dxt_error *err)
 {
     if (!r)
@@ -687,6 +754,9 @@ void dxt_reader_close(dxt_reader *r)
     if (!r)
         return;
     close_handles(r);
+    free(r->info);
+    free(r->dset);
+    free(r->tail_rows);
     free(r->path);
     free(r);
 }

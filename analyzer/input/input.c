@@ -218,6 +218,7 @@ struct dxt_op_stream {
     int64_t from, to, window_steps, next_first;
     dxt_trace_stream *trace;
     size_t live_cursor;      /* live inputs: the next fed window */
+    dxt_window own;          /* text and live inputs: the lent window's buffers */
 };
 
 int dxt_op_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t window_steps,
@@ -233,7 +234,7 @@ int dxt_op_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t 
         dxt_set_error(err, "%s: out of memory", in->path);
         return -1;
     }
-    *s = (dxt_op_stream){in, op, from, to, window_steps, from, NULL, 0};
+    *s = (dxt_op_stream){in, op, from, to, window_steps, from, NULL, 0, {0}};
     if (in->kind == DXT_INPUT_TRACE &&
         dxt_trace_stream_open(in, op, from, to, window_steps, &s->trace, err) != 0) {
         free(s);
@@ -262,13 +263,10 @@ static int text_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last
     return 0;
 }
 
-int dxt_op_stream_next_steps(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
-                             double *wait, double *tokens, int64_t *rank_rows,
-                             int64_t *rank_steps, dxt_error *err)
+/* A text or live window into the caller's buffers (tokens when the op has them). */
+static int own_next(dxt_op_stream *s, int64_t *first_step, int64_t *last_step, double *wait,
+                    double *tokens, int64_t *rank_rows, int64_t *rank_steps)
 {
-    if (s->trace)
-        return dxt_trace_stream_next(s->trace, first_step, last_step, wait, tokens, rank_rows,
-                                     rank_steps, err);
     int got = s->in->kind == DXT_INPUT_LIVE
                   ? dxt_live_input_next(s->in, s->op, &s->live_cursor, s->from, s->to,
                                         first_step, last_step, wait, tokens, rank_rows)
@@ -276,6 +274,60 @@ int dxt_op_stream_next_steps(dxt_op_stream *s, int64_t *first_step, int64_t *las
     if (got == 1 && rank_steps) /* a matrix is a step; a live window's rows are its steps */
         memcpy(rank_steps, rank_rows, (size_t)s->in->n * sizeof *rank_steps);
     return got;
+}
+
+/* The lent window's buffers of a text or live stream (tokens when the op has them). */
+static int own_alloc(dxt_op_stream *s, dxt_error *err)
+{
+    size_t n = (size_t)s->in->n;
+    dxt_window *w = &s->own;
+    if (!w->wait && !(w->wait = malloc(n * n * sizeof *w->wait)))
+        goto oom;
+    if (s->in->op_has_tokens[s->op] && !w->tokens &&
+        !(w->tokens = calloc(n * n, sizeof *w->tokens)))
+        goto oom;
+    if ((!w->rank_rows && !(w->rank_rows = malloc(n * sizeof *w->rank_rows))) ||
+        (!w->rank_steps && !(w->rank_steps = malloc(n * sizeof *w->rank_steps))))
+        goto oom;
+    return 0;
+oom:
+    dxt_set_error(err, "%s: out of memory for a window of %zu ranks", s->in->path, n);
+    return -1;
+}
+
+int dxt_op_stream_lend(dxt_op_stream *s, dxt_window *w, dxt_error *err)
+{
+    if (s->trace)
+        return dxt_trace_stream_lend(s->trace, w, err);
+    if (own_alloc(s, err) < 0)
+        return -1;
+    *w = s->own;
+    return own_next(s, &w->first_step, &w->last_step, w->wait, w->tokens, w->rank_rows,
+                    w->rank_steps);
+}
+
+int dxt_op_stream_next_steps(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
+                             double *wait, double *tokens, int64_t *rank_rows,
+                             int64_t *rank_steps, dxt_error *err)
+{
+    if (!s->trace)
+        return own_next(s, first_step, last_step, wait, tokens, rank_rows, rank_steps);
+    dxt_window w;
+    int got = dxt_trace_stream_lend(s->trace, &w, err);
+    if (got != 1)
+        return got;
+    size_t n = (size_t)s->in->n;
+    *first_step = w.first_step;
+    *last_step = w.last_step;
+    memcpy(wait, w.wait, n * n * sizeof *wait);
+    if (tokens && w.tokens)
+        memcpy(tokens, w.tokens, n * n * sizeof *tokens);
+    else if (tokens)
+        memset(tokens, 0, n * n * sizeof *tokens);
+    memcpy(rank_rows, w.rank_rows, n * sizeof *rank_rows);
+    if (rank_steps)
+        memcpy(rank_steps, w.rank_steps, n * sizeof *rank_steps);
+    return 1;
 }
 
 int dxt_op_stream_next(dxt_op_stream *s, int64_t *first_step, int64_t *last_step,
@@ -298,5 +350,9 @@ void dxt_op_stream_close(dxt_op_stream *s)
     if (!s)
         return;
     dxt_trace_stream_close(s->trace);
+    free(s->own.wait);
+    free(s->own.tokens);
+    free(s->own.rank_rows);
+    free(s->own.rank_steps);
     free(s);
 }

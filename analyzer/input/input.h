@@ -114,6 +114,18 @@ int dxt_op_stream_next_steps(dxt_op_stream *s, int64_t *first_step, int64_t *las
                              double *wait, double *tokens, int64_t *rank_rows,
                              int64_t *rank_steps, dxt_error *err);
 
+/* A window lent by its stream: the sums of dxt_op_stream_next_steps (tokens NULL
+ * when the op has none) in the stream's own memory, no copy: valid until the
+ * stream's next call or its close. The caller may write into them (the stream
+ * clears or overwrites them before its next window). */
+typedef struct dxt_window {
+    int64_t first_step, last_step;
+    double *wait, *tokens;
+    int64_t *rank_rows, *rank_steps;
+} dxt_window;
+/* The next window holding rows, lent: 1, 0 at the end, -1 with err. */
+int dxt_op_stream_lend(dxt_op_stream *s, dxt_window *w, dxt_error *err);
+
 /* Steps consumed so far (for progress), of the total span. */
 double dxt_op_stream_progress(const dxt_op_stream *s);
 
@@ -156,9 +168,8 @@ void dxt_trace_free(dxt_trace_state *t);
 typedef struct dxt_trace_stream dxt_trace_stream; /* load_stream.c */
 int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64_t window_steps,
                           dxt_trace_stream **out, dxt_error *err);
-int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
-                          double *wait, double *tokens, int64_t *rank_rows,
-                          int64_t *rank_steps, dxt_error *err);
+/* The next window, lent: its slot of the stream's ring of window sums. */
+int dxt_trace_stream_lend(dxt_trace_stream *s, dxt_window *w, dxt_error *err);
 double dxt_trace_stream_progress(const dxt_trace_stream *s);
 void dxt_trace_stream_close(dxt_trace_stream *s);
 /* The most a trace stream of world n allocates (its ring of window sums and

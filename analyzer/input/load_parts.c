@@ -115,41 +115,61 @@ static int64_t list_hash(char **paths, int npaths)
     return (int64_t)(h >> 1);
 }
 
+/* Append file k's record (its status, why, meta and ops) to *buf. 0 or -1. */
+static int add_record(const dxt_checked *c, char **buf, size_t *used, size_t *cap)
+{
+    file_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.status = c->status;
+    rec.why = c->why;
+    rec.nops = c->reader ? dxt_reader_op_count(c->reader) : 0;
+    if (c->reader)
+        rec.meta = *dxt_reader_meta(c->reader);
+    size_t need = sizeof rec + (size_t)rec.nops * sizeof(dxt_op_info);
+    if (*used + need > *cap) {
+        size_t grown_cap = 2 * (*used + need);
+        char *grown = realloc(*buf, grown_cap);
+        if (!grown)
+            return -1;
+        *buf = grown;
+        *cap = grown_cap;
+    }
+    memcpy(*buf + *used, &rec, sizeof rec);
+    for (int i = 0; i < rec.nops; i++)
+        memcpy(*buf + *used + sizeof rec + (size_t)i * sizeof(dxt_op_info),
+               dxt_reader_op(c->reader, i), sizeof(dxt_op_info));
+    *used += need;
+    return 0;
+}
+
 /* Validate paths [first, end) into records at out (the bytes they take, or -1
  * out of memory); own[k - first]: the readers kept. Stops after a file that
  * stops the load. */
-static int64_t validate_block(char **paths, int first, int end, dxt_reader **own,
-                              char **out)
+static int64_t validate_block(dxt_trace_state *t, char **paths, int first, int end,
+                              dxt_reader **own, char **out)
 {
     size_t used = 0, cap = 0;
     char *buf = NULL;
-    for (int k = first; k < end; k++) {
-        file_record rec;
-        memset(&rec, 0, sizeof rec);
-        dxt_reader *r = NULL;
-        rec.status = dxt_trace_validate(paths[k], &r, &rec.why, &rec.why);
-        rec.nops = r ? dxt_reader_op_count(r) : 0;
-        if (r)
-            rec.meta = *dxt_reader_meta(r);
-        own[k - first] = r;
-        size_t need = sizeof rec + (size_t)rec.nops * sizeof(dxt_op_info);
-        if (used + need > cap) {
-            cap = 2 * (used + need);
-            char *grown = realloc(buf, cap);
-            if (!grown) {
+    dxt_checked *c = calloc(DXT_CHECK_BATCH, sizeof *c);
+    int stop = !c;
+    for (int at = first; at < end && !stop; at += DXT_CHECK_BATCH) {
+        int count = end - at < DXT_CHECK_BATCH ? end - at : DXT_CHECK_BATCH;
+        int done = dxt_trace_validate_batch(t, paths + at, count, c);
+        for (int k = 0; k < done; k++) {
+            own[at + k - first] = c[k].reader;
+            stop |= c[k].status < 0;
+            if (add_record(&c[k], &buf, &used, &cap) < 0) {
+                for (int m = k + 1; m < done; m++)
+                    dxt_reader_close(c[m].reader);
+                free(c);
                 free(buf);
                 return -1;
             }
-            buf = grown;
         }
-        memcpy(buf + used, &rec, sizeof rec);
-        for (int i = 0; i < rec.nops; i++)
-            memcpy(buf + used + sizeof rec + (size_t)i * sizeof(dxt_op_info),
-                   dxt_reader_op(r, i), sizeof(dxt_op_info));
-        used += need;
-        if (rec.status < 0)
-            break;
     }
+    free(c);
+    if (stop && !buf) /* out of memory before any record */
+        return -1;
     *out = buf;
     return (int64_t)used;
 }
@@ -251,7 +271,7 @@ int dxt_trace_open_parts(dxt_input *in, dxt_trace_state *t, char **paths, int np
     dxt_reader **own = calloc((size_t)(end - first) + 1, sizeof *own);
     char *records = NULL, *all = NULL;
     size_t len = 0;
-    int64_t used = own ? validate_block(paths, first, end, own, &records) : -1;
+    int64_t used = own ? validate_block(t, paths, first, end, own, &records) : -1;
     int rc = share_records(p, records, used, &all, &len, err);
     if (rc == 0)
         rc = take_records(in, t, paths, npaths, all, len, first, end - first, own, err);

@@ -16,10 +16,12 @@
  * fewer windows than the ring holds). A rank's cells are summed by one thread
  * in step order, as serially: the same sums, bit for bit, whatever the threads.
  * After a pass every window before the ranks' earliest next step is complete
- * and handed out (those with rows), in order.
- * Memory: the ring (cap windows, wait and tokens), the previous row of every
- * rank (O(N^2)), each rank's table of next steps (bounded: STREAM_TABLE_BYTES)
- * and a chunk of rows per thread: not N files x chunks, not T steps.
+ * and handed out (those with rows), in order: lent in place (its ring slot,
+ * no copy; zeroed when the caller asks for the next window).
+ * Memory: the ring (cap windows, wait and tokens; the caller needs no window
+ * buffer of its own), the previous row of every rank (O(N^2)), each rank's
+ * table of next steps (bounded: STREAM_TABLE_BYTES) and a chunk of rows per
+ * thread: not N files x chunks, not T steps.
  * Owner: the loader/report engineer (A2; issue 15). */
 #include "load_rows.h"
 #include "par_for.h"
@@ -70,8 +72,8 @@ struct dxt_trace_stream {
     int started, finished, peek_only;
     dxt_row_buf *bufs;        /* one a thread */
     int nbufs;
-    double *out_wait, *out_tokens; /* the window being handed out (emit_rows) */
-    int emit_slot;
+    int lent;                 /* the ring slot lent to the caller (-1: none), cleared
+                               * at the next call */
 };
 
 static double now_s(void)
@@ -350,54 +352,57 @@ static int run_pass(dxt_trace_stream *s, dxt_error *err)
     return 0;
 }
 
-/* Copy ring slot rows [k * per, ..) out and zero them (a par_for item). */
-enum { EMIT_ROWS_PER_ITEM = 64 };
-static void emit_rows(void *ctx, int thread, int item)
+/* Zero rows [item * per, ..) of the lent slot's matrices (a par_for item). */
+enum { CLEAR_ROWS_PER_ITEM = 64 };
+static void clear_rows(void *ctx, int thread, int item)
 {
     dxt_trace_stream *s = ctx;
-    size_t n = (size_t)s->n, lo = (size_t)item * EMIT_ROWS_PER_ITEM;
-    size_t hi = lo + EMIT_ROWS_PER_ITEM < n ? lo + EMIT_ROWS_PER_ITEM : n;
-    size_t at = (size_t)s->emit_slot * n * n + lo * n, cells = (hi - lo) * n;
+    size_t n = (size_t)s->n, lo = (size_t)item * CLEAR_ROWS_PER_ITEM;
+    size_t hi = lo + CLEAR_ROWS_PER_ITEM < n ? lo + CLEAR_ROWS_PER_ITEM : n;
+    size_t at = (size_t)s->lent * n * n + lo * n, cells = (hi - lo) * n;
     (void)thread;
-    memcpy(s->out_wait + lo * n, s->ring_wait + at, cells * sizeof *s->out_wait);
     memset(s->ring_wait + at, 0, cells * sizeof *s->ring_wait);
-    if (s->out_tokens && s->ring_tokens)
-        memcpy(s->out_tokens + lo * n, s->ring_tokens + at, cells * sizeof *s->out_tokens);
-    else if (s->out_tokens)
-        memset(s->out_tokens + lo * n, 0, cells * sizeof *s->out_tokens);
     if (s->ring_tokens)
         memset(s->ring_tokens + at, 0, cells * sizeof *s->ring_tokens);
 }
 
-/* Hand out window w (ring slot) when it has rows: 1, else 0. */
-static int emit_window(dxt_trace_stream *s, uint64_t w, int64_t *first_step, int64_t *last_step,
-                       double *wait, double *tokens, int64_t *rank_rows, int64_t *rank_steps)
+/* The caller is done with the lent window: its slot is zeroed for a later window. */
+static void take_back(dxt_trace_stream *s)
+{
+    if (s->lent < 0)
+        return;
+    size_t n = (size_t)s->n, slot = (size_t)s->lent;
+    dxt_par_run(s->in->trace->par, (int)((n + CLEAR_ROWS_PER_ITEM - 1) / CLEAR_ROWS_PER_ITEM),
+                clear_rows, s);
+    memset(s->ring_rows + slot * n, 0, n * sizeof *s->ring_rows);
+    memset(s->ring_steps + slot * n, 0, n * sizeof *s->ring_steps);
+    s->lent = -1;
+}
+
+/* Lend window w (its ring slot) when it has rows: 1, else 0. */
+static int lend_window(dxt_trace_stream *s, uint64_t w, dxt_window *out)
 {
     size_t n = (size_t)s->n, slot = (size_t)(w % (uint64_t)s->cap);
-    int64_t *rows = s->ring_rows + slot * n, *steps = s->ring_steps + slot * n;
+    int64_t *rows = s->ring_rows + slot * n;
     int any = 0;
     for (size_t i = 0; i < n && !any; i++)
         any = rows[i] > 0;
     if (!any)
         return 0;
-    s->out_wait = wait;
-    s->out_tokens = tokens;
-    s->emit_slot = (int)slot;
-    dxt_par_run(s->in->trace->par, (int)((n + EMIT_ROWS_PER_ITEM - 1) / EMIT_ROWS_PER_ITEM),
-                emit_rows, s);
-    memcpy(rank_rows, rows, n * sizeof *rank_rows);
-    if (rank_steps)
-        memcpy(rank_steps, steps, n * sizeof *rank_steps);
-    memset(rows, 0, n * sizeof *rows);
-    memset(steps, 0, n * sizeof *steps);
+    s->lent = (int)slot;
+    out->wait = s->ring_wait + slot * n * n;
+    out->tokens = s->ring_tokens ? s->ring_tokens + slot * n * n : NULL;
+    out->rank_rows = rows;
+    out->rank_steps = s->ring_steps + slot * n;
     /* from <= first <= to: in unsigned arithmetic nothing overflows, whatever the
      * steps (INT64_MIN .. INT64_MAX) */
     uint64_t ws = (uint64_t)s->window_steps;
     int64_t first = (int64_t)((uint64_t)s->from + w * ws);
-    *first_step = first;
-    *last_step = (uint64_t)s->to - (uint64_t)first < ws - 1 ? s->to
-                                                           : (int64_t)((uint64_t)first + ws - 1);
-    s->done_to = *last_step;
+    out->first_step = first;
+    out->last_step = (uint64_t)s->to - (uint64_t)first < ws - 1
+                         ? s->to
+                         : (int64_t)((uint64_t)first + ws - 1);
+    s->done_to = out->last_step;
     return 1;
 }
 
@@ -497,6 +502,7 @@ int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64
     s->window_steps = window_steps;
     s->cap = ring_windows(in, window_steps, s->with_tokens);
     s->peek_only = 1;
+    s->lent = -1;
     if (stream_alloc(s, err) < 0) {
         dxt_trace_stream_close(s);
         return -1;
@@ -505,16 +511,14 @@ int dxt_trace_stream_open(dxt_input *in, int op, int64_t from, int64_t to, int64
     return 0;
 }
 
-int dxt_trace_stream_next(dxt_trace_stream *s, int64_t *first_step, int64_t *last_step,
-                          double *wait, double *tokens, int64_t *rank_rows,
-                          int64_t *rank_steps, dxt_error *err)
+int dxt_trace_stream_lend(dxt_trace_stream *s, dxt_window *out, dxt_error *err)
 {
     double t0 = now_s();
     int rc = 0;
+    take_back(s);
     for (;;) {
         while (s->emit < s->emit_end && rc == 0)
-            rc = emit_window(s, s->emit++, first_step, last_step, wait, tokens, rank_rows,
-                             rank_steps);
+            rc = lend_window(s, s->emit++, out);
         if (rc != 0 || s->finished || (rc = run_pass(s, err)) < 0)
             break;
     }

@@ -114,39 +114,6 @@ void dxt_trace_free(dxt_trace_state *t)
     free(t);
 }
 
-/* 1 (with err) when path cannot be opened for want of file descriptors:
- * HDF5 would report "cannot be opened as HDF5" and the file would be skipped
- * as bad, so the loader stops and says so instead. */
-static int out_of_descriptors(const char *path, dxt_error *err)
-{
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd >= 0) {
-        close(fd);
-        return 0;
-    }
-    if (errno != EMFILE && errno != ENFILE)
-        return 0;
-    struct rlimit lim = {0, 0};
-    getrlimit(RLIMIT_NOFILE, &lim);
-    dxt_set_error(err, "%s: too many open files (%s; the limit is %llu): raise it with "
-                  "'ulimit -n'", path, strerror(errno), (unsigned long long)lim.rlim_cur);
-    return 1;
-}
-
-int dxt_trace_validate(const char *path, dxt_reader **out, dxt_error *why, dxt_error *err)
-{
-    struct stat st;
-    *out = NULL;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) { /* a FIFO would block */
-        dxt_set_error(why, "not a regular file (FIFO, device, socket or gone)");
-        return 0;
-    }
-    if (out_of_descriptors(path, err))
-        return -1;
-    why->msg[0] = '\0';
-    return dxt_reader_open(path, out, why) == 0 ? 1 : 0;
-}
-
 int dxt_trace_add_file(dxt_input *in, dxt_trace_state *t, dxt_reader *r, const char *path,
                        dxt_error *err)
 {
@@ -167,24 +134,36 @@ int dxt_trace_add_file(dxt_input *in, dxt_trace_state *t, dxt_reader *r, const c
     return 0;
 }
 
-/* Open every listed file; the bad ones go to in->skipped. */
+/* Open every listed file, a batch at a time; the bad ones go to in->skipped. */
 static int open_files(dxt_input *in, dxt_trace_state *t, char **paths, int npaths,
                       dxt_error *err)
 {
-    for (int k = 0; k < npaths; k++) {
-        dxt_reader *r = NULL;
-        dxt_error why = {{0}};
-        int rc = dxt_trace_validate(paths[k], &r, &why, err);
-        if (rc < 0)
-            return -1;
-        if (rc == 0 && dxt_input_skip(in, paths[k], why.msg) != 0) {
-            dxt_set_error(err, "%s: out of memory", in->path);
-            return -1;
-        }
-        if (rc == 1 && dxt_trace_add_file(in, t, r, paths[k], err) != 0)
-            return -1;
+    int batch = npaths < DXT_CHECK_BATCH ? npaths : DXT_CHECK_BATCH, rc = 0, done = 0;
+    dxt_checked *c = calloc((size_t)(batch > 0 ? batch : 1), sizeof *c);
+    if (!c) {
+        dxt_set_error(err, "%s: out of memory", in->path);
+        return -1;
     }
-    return 0;
+    for (int first = 0; first < npaths && rc == 0; first += batch) {
+        int count = npaths - first < batch ? npaths - first : batch, k = 0;
+        done = dxt_trace_validate_batch(t, paths + first, count, c);
+        for (; k < done && rc == 0; k++) {
+            if (c[k].status < 0) {
+                *err = c[k].why;
+                rc = -1;
+            } else if (c[k].status == 0 && dxt_input_skip(in, paths[first + k], c[k].why.msg)) {
+                dxt_set_error(err, "%s: out of memory", in->path);
+                rc = -1;
+            } else if (c[k].status == 1) {
+                rc = dxt_trace_add_file(in, t, c[k].reader, paths[first + k], err);
+                c[k].reader = NULL;
+            }
+        }
+        for (; k < done; k++) /* not kept: the load stops */
+            dxt_reader_close(c[k].reader);
+    }
+    free(c);
+    return rc;
 }
 
 /* DXT_TRACE_MAX_OPEN, fewer when the environment says so or when the file

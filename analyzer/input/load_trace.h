@@ -63,10 +63,21 @@ int64_t dxt_trace_read(dxt_trace_state *t, dxt_trace_file *f, int op, int64_t fi
                        int64_t nrows, int64_t *step, int64_t *wait, int64_t *tokens,
                        double *clock_hz, dxt_error *err);
 
-/* One listed file: 1 with *out validated (dxt_reader_open), 0 to skip it (why:
- * not a regular file, not a valid trace file), -1 with err when the load must
- * stop (out of file descriptors). */
-int dxt_trace_validate(const char *path, dxt_reader **out, dxt_error *why, dxt_error *err);
+/* load_check.c: a listed file's validation. status 1: reader validated (as
+ * dxt_reader_open validates; suspended); 0: skip the file (why: not a regular
+ * file, not a valid trace file); -1: the load must stop (why: out of file
+ * descriptors). */
+typedef struct dxt_checked {
+    dxt_reader *reader;
+    int status;
+    dxt_error why;
+} dxt_checked;
+/* Files validated a batch at a time (memory: one dxt_checked each). */
+#define DXT_CHECK_BATCH 256
+/* Validate paths[0 .. count) in order into out, HDF5 in this thread, the tail
+ * chunks decoded by t's threads; stops after a file of status -1. Returns the
+ * files done (out[0 .. done)). */
+int dxt_trace_validate_batch(dxt_trace_state *t, char **paths, int count, dxt_checked *out);
 /* Keep validated reader r (of path) in t->files (room for it allocated): open
  * while fewer than max_open are, else suspended. 0 or -1 with err. */
 int dxt_trace_add_file(dxt_input *in, dxt_trace_state *t, dxt_reader *r, const char *path,

@@ -29,21 +29,25 @@ static void feed_blocks(dxt_feed *f)
 static void feed_open_block(dxt_feed *f, int op, int64_t from, int64_t to, int64_t window_steps)
 {
     size_t n = (size_t)f->n;
-    f->pend_wait = malloc(n * n * sizeof *f->pend_wait);
-    f->pend_rows = malloc(n * sizeof *f->pend_rows);
-    f->pend_steps = malloc(n * sizeof *f->pend_steps);
-    if (f->with_tokens)
-        f->pend_tokens = malloc(n * n * sizeof *f->pend_tokens);
+    int me = f->part->index;
+    dxt_window *m = &f->merged;
+    if (me == 0) {
+        m->wait = malloc(n * n * sizeof *m->wait);
+        m->rank_rows = malloc(n * sizeof *m->rank_rows);
+        m->rank_steps = malloc(n * sizeof *m->rank_steps);
+        if (f->with_tokens)
+            m->tokens = malloc(n * n * sizeof *m->tokens);
+    }
     f->row_bytes = n * (f->with_tokens ? 2 : 1) * sizeof(double) + 2 * sizeof(int64_t);
     f->packed = malloc(n * f->row_bytes);
     feed_blocks(f);
-    if (!f->pend_wait || !f->pend_rows || !f->pend_steps || !f->packed || (f->with_tokens && !f->pend_tokens)) {
+    if (!f->packed || (me == 0 && (!m->wait || !m->rank_rows || !m->rank_steps ||
+                                   (f->with_tokens && !m->tokens)))) {
         dxt_set_error(&f->local, "%s: out of memory for the window buffers of %d ranks",
                       f->in->path, f->n);
         f->failed = 1;
         return;
     }
-    int me = f->part->index;
     if (f->block_rows[me] == 0) {
         f->ended = 1; /* nothing to read here */
         return;
@@ -81,9 +85,7 @@ static void feed_read_ahead(dxt_feed *f)
 {
     if (f->failed || f->ended || f->have_pending)
         return;
-    int got = dxt_op_stream_next_steps(f->s, &f->pend_first, &f->pend_last, f->pend_wait,
-                                       f->with_tokens ? f->pend_tokens : NULL, f->pend_rows,
-                                       f->pend_steps, &f->local);
+    int got = dxt_op_stream_lend(f->s, &f->pend, &f->local);
     if (got < 0)
         f->failed = 1;
     else if (got == 0)
@@ -94,38 +96,39 @@ static void feed_read_ahead(dxt_feed *f)
 
 /* Process 0's window before the gather: its own rows when it sends, zeros in the
  * blocks of the processes that send none. */
-static void root_place(dxt_feed *f, double *wait, double *tokens, int64_t *rows,
-                       int64_t *steps)
+static void root_place(dxt_feed *f)
 {
     size_t n = (size_t)f->n;
+    const dxt_window *p = &f->pend;
+    dxt_window *m = &f->merged;
     for (int k = 0; k < f->part->count; k++) {
         size_t first = (size_t)f->block_first[k], nrows = (size_t)f->block_rows[k];
         int own = k == 0 && f->send_rows[k] > 0;
         if (own) {
-            memcpy(wait + first * n, f->pend_wait + first * n, nrows * n * sizeof *wait);
-            memcpy(rows + first, f->pend_rows + first, nrows * sizeof *rows);
-            memcpy(steps + first, f->pend_steps + first, nrows * sizeof *steps);
+            memcpy(m->wait + first * n, p->wait + first * n, nrows * n * sizeof *m->wait);
+            memcpy(m->rank_rows + first, p->rank_rows + first, nrows * sizeof *m->rank_rows);
+            memcpy(m->rank_steps + first, p->rank_steps + first, nrows * sizeof *m->rank_steps);
         } else if (f->send_rows[k] == 0) {
-            memset(wait + first * n, 0, nrows * n * sizeof *wait);
-            memset(rows + first, 0, nrows * sizeof *rows);
-            memset(steps + first, 0, nrows * sizeof *steps);
+            memset(m->wait + first * n, 0, nrows * n * sizeof *m->wait);
+            memset(m->rank_rows + first, 0, nrows * sizeof *m->rank_rows);
+            memset(m->rank_steps + first, 0, nrows * sizeof *m->rank_steps);
         }
         if (f->with_tokens && own)
-            memcpy(tokens + first * n, f->pend_tokens + first * n, nrows * n * sizeof *tokens);
+            memcpy(m->tokens + first * n, p->tokens + first * n, nrows * n * sizeof *m->tokens);
         else if (f->with_tokens && f->send_rows[k] == 0)
-            memset(tokens + first * n, 0, nrows * n * sizeof *tokens);
+            memset(m->tokens + first * n, 0, nrows * n * sizeof *m->tokens);
     }
 }
 
 /* Rank i's row of a window between the separate buffers and the packed one (a
  * row: wait, tokens when the op has them, rows, steps), packing when to_packed. */
-static void move_row(dxt_feed *f, size_t i, int to_packed, double *wait, double *tokens,
-                     int64_t *rows, int64_t *steps)
+static void move_row(dxt_feed *f, size_t i, int to_packed, const dxt_window *w)
 {
     size_t n = (size_t)f->n;
     char *at = f->packed + i * f->row_bytes;
-    void *part[4] = {wait + i * n, f->with_tokens ? tokens + i * n : NULL, rows + i, steps + i};
-    size_t len[4] = {n * sizeof *wait, n * sizeof *wait, sizeof *rows, sizeof *steps};
+    void *part[4] = {w->wait + i * n, f->with_tokens ? w->tokens + i * n : NULL,
+                     w->rank_rows + i, w->rank_steps + i};
+    size_t len[4] = {n * sizeof(double), n * sizeof(double), sizeof(int64_t), sizeof(int64_t)};
     for (int k = 0; k < 4; k++) {
         if (!part[k])
             continue;
@@ -139,36 +142,34 @@ static void move_row(dxt_feed *f, size_t i, int to_packed, double *wait, double 
 
 /* The rows of the processes that hold window `first` go to process 0, in one
  * gather: each rank's row packed with its tokens, rows and steps. */
-static int feed_gather(dxt_feed *f, int64_t first, double *wait, double *tokens, int64_t *rows,
-                       int64_t *steps, dxt_error *err)
+static int feed_gather(dxt_feed *f, int64_t first, dxt_error *err)
 {
     const dxt_partition *p = f->part;
     int root = p->index == 0, me = p->index;
     for (int k = 0; k < p->count; k++)
         f->send_rows[k] = f->all[3 * k + 1] == first ? f->block_rows[k] : 0;
     if (root)
-        root_place(f, wait, tokens, rows, steps);
+        root_place(f);
     for (int i = f->block_first[me]; !root && i < f->block_first[me] + f->send_rows[me]; i++)
-        move_row(f, (size_t)i, 1, f->pend_wait, f->pend_tokens, f->pend_rows, f->pend_steps);
+        move_row(f, (size_t)i, 1, &f->pend);
     if (p->gather_rows(p->user, f->packed, f->row_bytes, f->block_first, f->send_rows) != 0)
         return dxt_partition_failed(err);
     for (int k = 1; root && k < p->count; k++)
         for (int i = f->block_first[k]; i < f->block_first[k] + f->send_rows[k]; i++)
-            move_row(f, (size_t)i, 0, wait, tokens, rows, steps);
-    if (f->have_pending && f->pend_first == first)
+            move_row(f, (size_t)i, 0, &f->merged);
+    if (f->have_pending && f->pend.first_step == first)
         f->have_pending = 0;
     return 0;
 }
 
-/* One round: 1 with a window (process 0), 2 a window went to process 0 (the
- * others), 0 every process is done, -1 one failed (the agreed error in err). */
-static int feed_round(dxt_feed *f, int64_t *first, int64_t *last, double *wait, double *tokens,
-                      int64_t *rows, int64_t *steps, dxt_error *err)
+/* One round: 1 with a window (process 0: f->merged), 2 a window went to process 0
+ * (the others), 0 every process is done, -1 one failed (the agreed error in err). */
+static int feed_round(dxt_feed *f, dxt_error *err)
 {
     const dxt_partition *p = f->part;
     feed_read_ahead(f);
-    int64_t mine[3] = {f->failed ? -1 : 0, f->have_pending ? f->pend_first : INT64_MAX,
-                       f->have_pending ? f->pend_last : INT64_MAX};
+    int64_t mine[3] = {f->failed ? -1 : 0, f->have_pending ? f->pend.first_step : INT64_MAX,
+                       f->have_pending ? f->pend.last_step : INT64_MAX};
     if (f->failed)
         *err = f->local;
     if (p->allgather(p->user, mine, 3, f->all) != 0 ||
@@ -184,24 +185,24 @@ static int feed_round(dxt_feed *f, int64_t *first, int64_t *last, double *wait, 
         f->over = 1;      /* windows end at or before `to`, and a stream never gives */
         return 0;         /* one starting at INT64_MAX unless to is INT64_MAX itself) */
     }
-    if (feed_gather(f, g, wait, tokens, rows, steps, err) != 0) {
+    if (feed_gather(f, g, err) != 0) {
         f->over = 1;
         return -1;
     }
-    *first = g;
-    *last = glast;
+    f->merged.first_step = g;
+    f->merged.last_step = glast;
     return p->index == 0 ? 1 : 2;
 }
 
-int dxt_feed_next(dxt_feed *f, int64_t *first_step, int64_t *last_step, double *wait,
-                  double *tokens, int64_t *rank_rows, int64_t *rank_steps, dxt_error *err)
+int dxt_feed_next(dxt_feed *f, dxt_window *w, dxt_error *err)
 {
     if (!f->part)
-        return dxt_op_stream_next_steps(f->s, first_step, last_step, wait, tokens, rank_rows,
-                                        rank_steps, err);
+        return dxt_op_stream_lend(f->s, w, err);
     int rc = 2;
     while (rc == 2 && !f->over)
-        rc = feed_round(f, first_step, last_step, wait, tokens, rank_rows, rank_steps, err);
+        rc = feed_round(f, err);
+    if (rc == 1)
+        *w = f->merged;
     return rc == 2 ? 0 : rc;
 }
 
@@ -255,16 +256,16 @@ int dxt_feed_close(dxt_feed *f, int rc, dxt_error *err)
             dxt_set_error(err, "%s: windows left unread", f->in->path);
         f->local = *err;
         f->failed = 1;
-        rc = feed_round(f, NULL, NULL, NULL, NULL, NULL, NULL, err);
+        rc = feed_round(f, err);
     }
     dxt_op_stream_close(f->s); /* its warnings go to the input */
     f->s = NULL;
     if (f->part && rc == 0)
         rc = gather_warnings(f, err);
-    free(f->pend_wait);
-    free(f->pend_tokens);
-    free(f->pend_rows);
-    free(f->pend_steps);
+    free(f->merged.wait);
+    free(f->merged.tokens);
+    free(f->merged.rank_rows);
+    free(f->merged.rank_steps);
     free(f->packed);
     return rc;
 }

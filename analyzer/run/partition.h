@@ -4,13 +4,16 @@
  * the analyzer; no MPI here (the exchanges are the caller's hooks).
  * Owner: the parallel-analysis engineer (issue 15).
  *
- * A partitioned feed reads its own block of ranks one window ahead, and each
+ * A serial feed lends its stream's windows as they are (no copy). A
+ * partitioned feed reads its own block of ranks one window ahead (lent by its
+ * stream until the window is sent), and each
  * round every process says (allgather) whether it failed and which window it
  * holds next: the earliest is the window of the serial run (windows are aligned
  * on the same first step everywhere), the processes holding it send their rows
  * to process 0 in one gather (gather_rows; a rank's row packed with its tokens,
- * rows and steps), the others send none and keep theirs for a later round. Process 0 gets every window, with the serial run's sums; the others
- * get none (dxt_feed_next returns 0 once every process is done). */
+ * rows and steps), the others send none and keep theirs for a later round.
+ * Process 0 gets every window (merged in its own buffers), with the serial
+ * run's sums; the others get none (dxt_feed_next returns 0 once every process is done). */
 #ifndef DXT_PARTITION_H
 #define DXT_PARTITION_H
 
@@ -24,11 +27,10 @@ typedef struct dxt_feed {
     int failed, ended, over;    /* this process failed / read its last window / rounds over */
     dxt_error local;            /* this process's failure, said at the next round */
     int nwarnings;              /* the input's warnings when the feed opened */
-    /* partitioned: the next window of this process's block, read ahead */
+    /* partitioned: the next window of this process's block, read ahead (lent by
+     * its stream), and at process 0 the window merged from every process's rows */
     int have_pending;
-    int64_t pend_first, pend_last;
-    double *pend_wait, *pend_tokens;
-    int64_t *pend_rows, *pend_steps;
+    dxt_window pend, merged;
     char *packed;               /* n rows of row_bytes: a window's rows as gathered */
     size_t row_bytes;
     /* fixed, so that no allocation can fail between the processes' exchanges */
@@ -43,10 +45,10 @@ typedef struct dxt_feed {
 int dxt_feed_open(dxt_feed *f, dxt_input *in, int op, int64_t from, int64_t to,
                   int64_t window_steps, const dxt_partition *part, dxt_error *err);
 
-/* As dxt_op_stream_next_steps (input.h); tokens NULL when the op has none. In a
- * partitioned run only process 0 gets windows (the others 0 at the end). */
-int dxt_feed_next(dxt_feed *f, int64_t *first_step, int64_t *last_step, double *wait,
-                  double *tokens, int64_t *rank_rows, int64_t *rank_steps, dxt_error *err);
+/* As dxt_op_stream_lend (input.h): the window lent until the next call or the
+ * close (tokens NULL when the op has none). In a partitioned run only process 0
+ * gets windows (the others 0 at the end). */
+int dxt_feed_next(dxt_feed *f, dxt_window *w, dxt_error *err);
 
 double dxt_feed_progress(const dxt_feed *f);
 

@@ -1,7 +1,8 @@
 /* window.c - the analysis driver of dxt-analyze: choose the window, stream
- * each chosen op window by window, mark what is missing (no traffic, missing
- * ranks, the diagonal) as NAN and feed the op's tracker; keep the whole-range
- * matrix for the reports and plots. With more than one thread (DXT_THREADS),
+ * each chosen op window by window (each lent by the stream: no window buffer
+ * here), add it to the whole-range matrix kept for the reports and plots, mark
+ * what is missing (no traffic, missing ranks, the diagonal) as NAN in place and
+ * feed the op's tracker. With more than one thread (DXT_THREADS),
  * an op's tracker classifies in a thread of its own while the next op is read.
  * Owner: the loader/report engineer (A2). */
 #include "analysis.h"
@@ -86,76 +87,47 @@ void dxt_analysis_opts_init(dxt_analysis_opts *opts)
     dxt_classify_opts_init(&opts->classify);
 }
 
-/* The classifier's view of one window: NAN for no traffic, missing rows, diagonal. */
-static void mark_missing(int n, const double *wait, const double *tokens,
-                         const int64_t *rank_rows, double *m, double *mt)
+/* The classifier's view of one window, in place: NAN for no traffic, missing
+ * rows, the diagonal. */
+static void mark_missing(int n, double *wait, double *tokens, const int64_t *rank_rows)
 {
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
             size_t k = (size_t)i * n + j;
             int gone = i == j || rank_rows[i] == 0;
-            m[k] = gone || wait[k] == 0 ? NAN : wait[k];
-            if (mt)
-                mt[k] = gone ? NAN : tokens[k];
+            wait[k] = gone || wait[k] == 0 ? NAN : wait[k];
+            if (tokens)
+                tokens[k] = gone ? NAN : tokens[k];
         }
 }
 
-typedef struct window_bufs {
-    double *wait, *tokens, *m, *mt;
-    int64_t *rows, *steps;
-} window_bufs;
-
-static void bufs_free(window_bufs *b)
-{
-    free(b->wait);
-    free(b->tokens);
-    free(b->m);
-    free(b->mt);
-    free(b->rows);
-    free(b->steps);
-}
-
-static int bufs_alloc(window_bufs *b, size_t n, int tokens)
-{
-    memset(b, 0, sizeof *b);
-    b->wait = malloc(n * n * sizeof *b->wait);
-    b->m = malloc(n * n * sizeof *b->m);
-    b->rows = malloc(n * sizeof *b->rows);
-    b->steps = malloc(n * sizeof *b->steps);
-    if (tokens) {
-        b->tokens = malloc(n * n * sizeof *b->tokens);
-        b->mt = malloc(n * n * sizeof *b->mt);
-    }
-    return b->wait && b->m && b->rows && b->steps && (!tokens || (b->tokens && b->mt)) ? 0 : -1;
-}
-
-static void accumulate(dxt_op_result *r, size_t n, const window_bufs *b)
+static void accumulate(dxt_op_result *r, size_t n, const dxt_window *w)
 {
     for (size_t k = 0; k < n * n; k++)
-        r->total[k] += b->wait[k];
+        r->total[k] += w->wait[k];
     for (size_t k = 0; r->total_tokens && k < n * n; k++)
-        r->total_tokens[k] += b->tokens[k];
+        r->total_tokens[k] += w->tokens[k];
     for (size_t i = 0; i < n; i++) {
-        r->rank_rows[i] += b->rows[i];
-        if (__builtin_add_overflow(r->rank_steps[i], b->steps[i], &r->rank_steps[i]))
+        r->rank_rows[i] += w->rank_rows[i];
+        if (__builtin_add_overflow(r->rank_steps[i], w->rank_steps[i], &r->rank_steps[i]))
             r->rank_steps[i] = INT64_MAX;
     }
 }
 
-/* One window taken by process 0 (or the serial run): into the totals, the
- * classifier's view and the tracker. 0 or -1. */
-static int take_window(dxt_op_result *r, size_t n, window_bufs *b, int64_t first, int64_t last,
-                       dxt_error *err)
+/* One window taken by process 0 (or the serial run), lent by the feed: into the
+ * totals, then, marked in place, into the tracker (which keeps its own copy). 0 or -1. */
+static int take_window(dxt_op_result *r, size_t n, dxt_window *w, dxt_error *err)
 {
-    accumulate(r, n, b);
-    mark_missing((int)n, b->wait, b->tokens, b->rows, b->m, b->mt);
-    if (dxt_tracker_add_window_rows(r->tracker, first, last, b->m, b->mt, b->rows) != 0) {
+    accumulate(r, n, w);
+    mark_missing((int)n, w->wait, w->tokens, w->rank_rows);
+    if (dxt_tracker_add_window_rows(r->tracker, w->first_step, w->last_step, w->wait,
+                                    w->tokens, w->rank_rows) != 0) {
         dxt_set_error(err, "op '%s': out of memory in the classifier", r->name);
         return -1;
     }
     if (r->windows++ == 0)
-        r->first_step = first;
-    r->last_step = last;
+        r->first_step = w->first_step;
+    r->last_step = w->last_step;
     return 0;
 }
 
@@ -168,13 +140,11 @@ static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *op
     size_t n = (size_t)in->n;
     int tokens = in->op_has_tokens[r->input_op];
     int root = !opts->partition || opts->partition->index == 0;
-    window_bufs b;
     dxt_feed f;
-    memset(&b, 0, sizeof b);
     int rc = dxt_feed_open(&f, in, r->input_op, a->from, a->to, a->window_steps,
                            opts->partition, err);
     if (rc == 0 && root &&
-        (bufs_alloc(&b, n, tokens) != 0 || !(r->total = calloc(n * n, sizeof *r->total)) ||
+        (!(r->total = calloc(n * n, sizeof *r->total)) ||
          !(r->rank_rows = calloc(n, sizeof *r->rank_rows)) ||
          !(r->rank_steps = calloc(n, sizeof *r->rank_steps)) ||
          (tokens && !(r->total_tokens = calloc(n * n, sizeof *r->total_tokens))) ||
@@ -182,20 +152,16 @@ static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *op
         dxt_set_error(err, "%s: out of memory for op '%s' (%zu ranks)", in->path, r->name, n);
         rc = -1;
     }
-    int64_t first, last;
+    dxt_window w;
     int got = 0;
-    while (rc == 0 &&
-           (got = dxt_feed_next(&f, &first, &last, b.wait, b.tokens, b.rows, b.steps, err)) ==
-               1) {
-        rc = take_window(r, n, &b, first, last, err);
+    while (rc == 0 && (got = dxt_feed_next(&f, &w, err)) == 1) {
+        rc = take_window(r, n, &w, err);
         if (rc == 0 && opts->progress)
             opts->progress(opts->progress_user, r->name, dxt_feed_progress(&f));
     }
     if (got < 0)
         rc = -1;
-    rc = dxt_feed_close(&f, rc, err);
-    bufs_free(&b);
-    return rc;
+    return dxt_feed_close(&f, rc, err);
 }
 
 /* The ops chosen (all when none named); an unknown name is an error. */
