@@ -3,7 +3,8 @@
  * (slow_destination), each node's (slow_node) and each cell (slow_path),
  * every one a scan of its exceedances against a null measured on the trace
  * (classify_scan.c), or its bursts over the whole run (the duty test, for
- * intermittent faults on from step 0); what a finding masks for the tests
+ * intermittent faults on from step 0; for cells a pass of its own, on
+ * exceedances above DUTY_CELL_Z); what a finding masks for the tests
  * after it; its kind (load_imbalance when tokens explain it,
  * classify_tokens.c); a node only when its ranks are slow alike.
  * Owner: the classifier engineer (A1). */
@@ -15,6 +16,12 @@
 #include "classify_view.h"
 
 #define EXCEED_Z 3.0          /* standardized effect that marks a window */
+#define DUTY_CELL_Z 6.0       /* ... for the duty test of cells: a path's bursts stand on a
+                               * plateau (1.3x: 11 of its own scales), a healthy cell's
+                               * exceedances are its tail's, which thins out above 3 */
+#define DUTY_CELL_WINDOWS 40  /* judged windows a cell's duty test needs: in 15 a healthy
+                               * cell's residual wandered between two levels in runs of 2-5
+                               * windows (6 above, p 3e-6: 1 false path in 200 traces) */
 #define MIN_RATE 0.002        /* null rate floor: one clean class proves little */
 #define PRIOR_WINDOWS 1e4     /* most weight of the class's rates, in windows of a subject */
 #define SHRINK_WINDOWS 10.0   /* weight of the class scale, in windows */
@@ -95,6 +102,8 @@ static double series_base(tview *v)
 typedef struct class_stats {
     double pooled, min_scale, min_shift;
     long exceed, valid;
+    double exceed_z;          /* EXCEED_Z, or DUTY_CELL_Z for the cells' duty pass */
+    int duty_only;            /* the cells' duty pass: no scan */
 } class_stats;
 
 /* Standardize the subject's series and mark its exceedances in v->ex;
@@ -113,7 +122,7 @@ static int mark_exceedances(tview *v, subject s, double scale, const class_stats
             continue;
         }
         double d = v->x[w] - b;
-        v->ex[w] = d / scale > EXCEED_Z && d >= cs->min_shift;
+        v->ex[w] = d / scale > cs->exceed_z && d >= cs->min_shift;
         count += v->ex[w];
         (*valid)++;
     }
@@ -544,20 +553,25 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
         fprintf(stderr, "dxt-classify: subject %d: %d/%d above, null beta %.3g %.3g tau %.2f, "
                 "log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], null.a, null.b, null.tau,
                 needed);
-    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k], fmax(needed, duty_needed))) return 0;
+    if (cs->duty_only && cc->valid[k] < DUTY_CELL_WINDOWS) return 0;
+    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k],
+                                        cs->duty_only ? duty_needed : fmax(needed, duty_needed)))
+        return 0;
     dxt_segment seg, duty;
     mark_exceedances(v, s, scale, cs, &cc->valid[k], &level);
     int min_out = (int)ceil(MIN_OUTSIDE * cc->valid[k]);
     /* a change in time (the scan), or bursts all run long (the duty test):
      * the one less likely under its share of alpha */
-    int scan = !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) &&
+    int scan = !cs->duty_only &&
+               !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) &&
                seg.log_p < needed && !starts_run(v, seg.first);
     /* the duty test's null is the class's spread of rates alone: a class
-     * of fewer than DROP_MIN subjects (4 ranks) cannot measure it, and the
-     * cells' rates spread too unevenly for a beta to hold it (clipped pairs,
-     * pairs of 10x the others' noise: two healthy paths at p 3e-4 and 6e-4
-     * in 200 traces): ranks and nodes only */
-    int whole = s.kind < SUBJ_CELL_INTRA && cc->count >= DROP_MIN &&
+     * of fewer than DROP_MIN subjects (4 ranks) cannot measure it; cells
+     * only in their own pass, above DUTY_CELL_Z (at EXCEED_Z their rates
+     * spread too unevenly for a beta to hold them: clipped pairs, pairs of
+     * 10x the others' noise gave two healthy paths at p 3e-4 and 6e-4 in
+     * 200 traces) */
+    int whole = (s.kind < SUBJ_CELL_INTRA || cs->duty_only) && cc->count >= DROP_MIN &&
                 !dxt_duty_exceedances(v->ex, v->W, &null, &duty);
     if (whole && v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: subject %d: duty %d/%d, log p %.1f, needed %.1f\n", s.id,
@@ -742,8 +756,12 @@ int dxt_time_tests(tview *v)
     int n = v->n, rc = -1, count = 0;
     subject *subs = malloc((v->nn + 2 * (size_t)n) * sizeof *subs);
     if (!subs) return -1;
-    class_stats rank = {0, MIN_RANK_SCALE, 0.5 * log(o->min_severity), 0, 0};
-    class_stats cell = {0, MIN_CELL_SCALE, 0.5 * log(o->min_path_severity), 0, 0};
+    class_stats rank = {.min_scale = MIN_RANK_SCALE, .min_shift = 0.5 * log(o->min_severity),
+                        .exceed_z = EXCEED_Z};
+    class_stats cell = {.min_scale = MIN_CELL_SCALE,
+                        .min_shift = 0.5 * log(o->min_path_severity), .exceed_z = EXCEED_Z};
+    class_stats cell_duty = cell;
+    cell_duty.exceed_z = DUTY_CELL_Z, cell_duty.duty_only = 1;
     /* sources first: the rows of late ranks are masked before rows are judged */
     static const int order[4] = {SUBJ_SRC, SUBJ_NODE_SRC, SUBJ_DST, SUBJ_NODE_DST};
     for (int o = 0; o < 4; o++) {
@@ -760,7 +778,10 @@ int dxt_time_tests(tview *v)
             if (i != k && v->ever[c] && (j->node_of[i] == j->node_of[k]) == intra)
                 subs[count++] = (subject){intra ? SUBJ_CELL_INTRA : SUBJ_CELL_INTER, (int)c};
         }
-        if (test_class(v, subs, count, &cell)) goto fail;
+        /* the scan, then the duty test on its own threshold (the share of
+         * alpha the cells' scan leaves, DUTY_SHARE) */
+        if (test_class(v, subs, count, &cell) || test_class(v, subs, count, &cell_duty))
+            goto fail;
     }
     rc = 0;
 fail:
