@@ -4,8 +4,11 @@
  * Owner: the loader/report engineer (A2; issue 15). */
 #include "chunk_decode.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -167,4 +170,28 @@ int dxt_chunk_decode(dxt_chunk_decoder *dec, const void *raw, size_t raw_len, in
     else
         memcpy(dest, src + first * 8, n * 8);
     return 0;
+}
+
+int dxt_open_identified(const char *path, uint64_t dev, uint64_t ino)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != dev ||
+                    (uint64_t)st.st_ino != ino)) {
+        close(fd); /* replaced since the chunk addresses were fetched */
+        fd = -1;
+    }
+    return fd;
+}
+
+int dxt_pread_stored(int fd, uint64_t offset, uint64_t size, void **buf, size_t *cap)
+{
+    if (size > *cap) {
+        void *grown = realloc(*buf, (size_t)size);
+        if (!grown)
+            return -1;
+        *buf = grown;
+        *cap = (size_t)size;
+    }
+    return pread(fd, *buf, (size_t)size, (off_t)offset) == (ssize_t)size;
 }

@@ -26,4 +26,14 @@ int dxt_chunk_decode(dxt_chunk_decoder *dec, const void *raw, size_t raw_len, in
                      int deflate, size_t chunk_elems, size_t first, size_t n, int64_t *dest,
                      const char **why);
 
+/* The stored bytes outside HDF5, for the loader's rows (load_rows.c) and its
+ * validation (load_check.c) alike. dxt_open_identified: path opened read-only
+ * when it is still the file (dev, ino) HDF5 gave the chunk addresses of: a
+ * descriptor, or -1 (gone, replaced since: then HDF5 reads). dxt_pread_stored:
+ * size bytes at offset of fd into *buf (grown to *cap as needed): 1; 0 when
+ * the file gives fewer (let HDF5 read it and say what is wrong); -1 out of
+ * memory. */
+int dxt_open_identified(const char *path, uint64_t dev, uint64_t ino);
+int dxt_pread_stored(int fd, uint64_t offset, uint64_t size, void **buf, size_t *cap);
+
 #endif

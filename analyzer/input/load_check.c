@@ -64,25 +64,16 @@ static void decode_tail(void *ctx, int thread, int item)
 {
     check_batch *b = ctx;
     tail_job *j = &b->jobs[item];
-    struct stat st;
-    int fd = open(b->paths[j->file], O_RDONLY | O_CLOEXEC);
+    int fd = dxt_open_identified(b->paths[j->file], j->dev, j->ino);
     j->ok = 0;
     if (fd < 0)
         return;
-    if (j->size > b->raw_cap[thread]) {
-        void *grown = realloc(b->raw[thread], (size_t)j->size);
-        if (grown) {
-            b->raw[thread] = grown;
-            b->raw_cap[thread] = (size_t)j->size;
-        }
-    }
     if (!b->dec[thread])
         b->dec[thread] = dxt_chunk_decoder_new();
     int64_t first;
     const char *why = NULL;
-    j->ok = b->dec[thread] && j->size <= b->raw_cap[thread] && fstat(fd, &st) == 0 &&
-            (uint64_t)st.st_dev == j->dev && (uint64_t)st.st_ino == j->ino &&
-            pread(fd, b->raw[thread], (size_t)j->size, (off_t)j->offset) == (ssize_t)j->size &&
+    j->ok = b->dec[thread] &&
+            dxt_pread_stored(fd, j->offset, j->size, &b->raw[thread], &b->raw_cap[thread]) == 1 &&
             dxt_chunk_decode(b->dec[thread], b->raw[thread], (size_t)j->size, j->lay.shuffle,
                              j->lay.deflate, (size_t)(j->lay.chunk_rows * j->lay.width), 0, 1,
                              &first, &why) == 0;

@@ -6,12 +6,10 @@
  * calling thread without the lock. Owner: the loader/report engineer (A2; issue 15). */
 #include "load_rows.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -168,13 +166,7 @@ static int plain_fd(dxt_trace_state *t, const dxt_rank_rows *c, dxt_row_buf *b)
     if (b->fd >= 0)
         close(b->fd);
     b->fd_file = file;
-    b->fd = open(t->files[file].path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (b->fd >= 0 && (fstat(b->fd, &st) != 0 || (uint64_t)st.st_dev != c->dev ||
-                      (uint64_t)st.st_ino != c->ino)) {
-        close(b->fd); /* replaced since the table was fetched */
-        b->fd = -1;
-    }
+    b->fd = dxt_open_identified(t->files[file].path, c->dev, c->ino);
     b->fd_dev = c->dev;
     b->fd_ino = c->ino;
     return b->fd;
@@ -189,17 +181,11 @@ static int read_stored(dxt_trace_state *t, const dxt_rank_rows *c, dxt_row_buf *
     int fd = l->direct ? plain_fd(t, c, b) : -1;
     if (fd < 0)
         return 0;
-    if (l->size > b->raw_cap) {
-        void *grown = realloc(b->raw, (size_t)l->size);
-        if (!grown) {
-            dxt_set_error(err, "%s: out of memory for a chunk", t->files[b->fd_file].path);
-            return -1;
-        }
-        b->raw = grown;
-        b->raw_cap = (size_t)l->size;
-    }
-    if (pread(fd, b->raw, (size_t)l->size, (off_t)l->offset) != (ssize_t)l->size)
-        return 0; /* shorter than HDF5 said: let HDF5 read it (and say what is wrong) */
+    int rc = dxt_pread_stored(fd, l->offset, l->size, &b->raw, &b->raw_cap);
+    if (rc < 0)
+        dxt_set_error(err, "%s: out of memory for a chunk", t->files[b->fd_file].path);
+    if (rc <= 0)
+        return rc; /* 0: shorter than HDF5 said: let HDF5 read it (and say what is wrong) */
     *len = (size_t)l->size;
     return 1;
 }
