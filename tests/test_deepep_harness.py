@@ -119,6 +119,19 @@ class Judge(unittest.TestCase):
         self.assertFalse(self.judge([finding("slow_path", "dispatch", 500, src=3, dst=0)]))  # late
         self.assertFalse(self.judge([right, finding("slow_source", "dispatch", 0, rank=2)]))
 
+    def test_late_host_regime(self):
+        """A late host's regime allows a finding only over half of its steps or more."""
+        right = finding("slow_path", "dispatch", 305, src=3, dst=0)
+        saved = self.truth["unplanned"]
+        self.truth["unplanned"] = [{"kind": "slow_source", "op": "dispatch", "rank": 2,
+                                    "first_step": 100, "last_step": 279}]
+        try:
+            inside = dict(finding("slow_source", "dispatch", 90, rank=2), last_step=299)
+            self.assertTrue(self.judge([right, inside]))
+            self.assertFalse(self.judge([right, finding("slow_source", "dispatch", 90, rank=2)]))
+        finally:
+            self.truth["unplanned"] = saved
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

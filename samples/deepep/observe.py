@@ -27,6 +27,7 @@ import numpy as np
 
 WARMUP = 10       # steps left out at the start (DeepEP's first steps wait milliseconds)
 BLOCK = 20        # steps per mean when estimating the noise
+REGIME_BLOCKS = 3 # blocks in a row that make a late host's regime
 
 
 def load(case_dir, op):
@@ -96,25 +97,52 @@ def compare(series, steps, onset, end):
             "shows": bool(shift > max(1.0, 4 * noise))}
 
 
+def late_column(cols, r):
+    """Whether column r is late against the others: more than twice their median and
+    5 us above it (the median of the other ranks' columns, so that it holds at EP2)."""
+    typical = float(np.median(np.delete(cols, r)))
+    return cols[r] > max(2 * typical, typical + 5.0), typical
+
+
+def late_entry(op, r, first, last, column, typical):
+    return {"kind": "slow_source", "op": op, "rank": int(r),
+            "first_step": int(first), "last_step": int(last),
+            "column_us": round(float(column), 3), "median_column_us": round(typical, 3),
+            "cause": "not injected: this rank's host launched late"}
+
+
+def late_regimes(op, steps, m, n):
+    """Launch races come in regimes of tens to hundreds of steps: per block of BLOCK
+    steps, the late columns; a rank late in REGIME_BLOCKS or more blocks in a row is
+    one entry over those steps."""
+    blocks = [(steps[b], steps[min(b + BLOCK, len(steps)) - 1],
+               np.array([pattern_series(m[b:b + BLOCK], {"pattern": "column", "rank": r}, n).mean()
+                         for r in range(n)]))
+              for b in range(0, len(steps) - BLOCK + 1, BLOCK)]
+    found = []
+    for r in range(n):
+        run = []
+        for first, last, cols in blocks + [(None, None, None)]:
+            if cols is not None and late_column(cols, r)[0]:
+                run.append((first, last, cols[r], late_column(cols, r)[1]))
+                continue
+            if len(run) >= REGIME_BLOCKS:
+                found.append(late_entry(op, r, run[0][0], run[-1][1],
+                                        np.mean([x[2] for x in run]), float(np.mean([x[3] for x in run]))))
+            run = []
+    return found
+
+
 def unplanned_late_ranks(series, truth, n):
     """Ranks that everyone waits for although no fault was injected into them: a host that
     launches late (Python launch races between the processes). Over the steps before the
-    first onset (every step of a healthy case), a column more than twice the median
-    column and 5 us above it. These are real slow sources, not injected ones."""
+    first onset (every step of a healthy case), each regime of late_regimes. These are real
+    slow sources, not injected ones."""
     first = min([f["onset"] for f in truth["faults"]] + [truth["steps"]])
     found = []
     for op, (steps, m) in series.items():
         keep = (steps >= WARMUP) & (steps < first)
-        if keep.sum() < BLOCK:
-            continue
-        cols = np.array([pattern_series(m, {"pattern": "column", "rank": r}, n)[keep].mean()
-                         for r in range(n)])
-        typical = float(np.median(cols))
-        for r in np.flatnonzero(cols > np.maximum(2 * typical, typical + 5.0)):
-            found.append({"kind": "slow_source", "op": op, "rank": int(r),
-                          "first_step": int(steps[keep][0]), "last_step": int(steps[keep][-1]),
-                          "column_us": round(float(cols[r]), 3), "median_column_us": round(typical, 3),
-                          "cause": "not injected: this rank's host launched late"})
+        found += late_regimes(op, steps[keep], m[keep], n)
     return found
 
 
