@@ -97,52 +97,58 @@ def compare(series, steps, onset, end):
             "shows": bool(shift > max(1.0, 4 * noise))}
 
 
-def late_column(cols, r):
-    """Whether column r is late against the others: more than twice their median and
-    5 us above it (the median of the other ranks' columns, so that it holds at EP2)."""
-    typical = float(np.median(np.delete(cols, r)))
-    return cols[r] > max(2 * typical, typical + 5.0), typical
-
-
-def late_entry(op, r, first, last, column, typical):
+def late_entry(op, r, run):
+    """One regime: run holds (first step, last step, column, others' median) per block."""
     return {"kind": "slow_source", "op": op, "rank": int(r),
-            "first_step": int(first), "last_step": int(last),
-            "column_us": round(float(column), 3), "median_column_us": round(typical, 3),
+            "first_step": int(run[0][0]), "last_step": int(run[-1][1]),
+            "column_us": round(float(np.mean([x[2] for x in run])), 3),
+            "median_column_us": round(float(np.mean([x[3] for x in run])), 3),
             "cause": "not injected: this rank's host launched late"}
 
 
-def late_regimes(op, steps, m, n):
-    """Launch races come in regimes of tens to hundreds of steps: per block of BLOCK
-    steps, the late columns; a rank late in REGIME_BLOCKS or more blocks in a row is
-    one entry over those steps."""
-    blocks = [(steps[b], steps[min(b + BLOCK, len(steps)) - 1],
-               np.array([pattern_series(m[b:b + BLOCK], {"pattern": "column", "rank": r}, n).mean()
-                         for r in range(n)]))
+def block_columns(blk, ranks):
+    """{r: mean wait of the other ranks of `ranks` for r} over one block of steps."""
+    return {r: float(blk[:, [k for k in ranks if k != r], r].mean()) for r in ranks}
+
+
+def late_regimes(op, steps, m, ranks):
+    """Launch races come in regimes of tens to hundreds of steps. Per block of BLOCK
+    steps, among `ranks` (their waits for each other only), rank r is late when its
+    column is over twice the median of the others' columns and 5 us above it (the others'
+    median, so that it holds at EP2); late in REGIME_BLOCKS or more blocks in a row is one
+    entry over those steps."""
+    if len(ranks) < 2:
+        return []
+    blocks = [(steps[b], steps[b + BLOCK - 1], block_columns(m[b:b + BLOCK], ranks))
               for b in range(0, len(steps) - BLOCK + 1, BLOCK)]
     found = []
-    for r in range(n):
+    for r in ranks:
         run = []
         for first, last, cols in blocks + [(None, None, None)]:
-            if cols is not None and late_column(cols, r)[0]:
-                run.append((first, last, cols[r], late_column(cols, r)[1]))
+            typical = np.median([c for k, c in cols.items() if k != r]) if cols else 0.0
+            if cols and cols[r] > max(2 * typical, typical + 5.0):
+                run.append((first, last, cols[r], float(typical)))
                 continue
             if len(run) >= REGIME_BLOCKS:
-                found.append(late_entry(op, r, run[0][0], run[-1][1],
-                                        np.mean([x[2] for x in run]), float(np.mean([x[3] for x in run]))))
+                found.append(late_entry(op, r, run))
             run = []
     return found
 
 
 def unplanned_late_ranks(series, truth, n):
     """Ranks that everyone waits for although no fault was injected into them: a host that
-    launches late (Python launch races between the processes). Over the steps before the
-    first onset (every step of a healthy case), each regime of late_regimes. These are real
-    slow sources, not injected ones."""
+    launches late (Python launch races between the processes), each regime of
+    late_regimes. Before the first onset (every step of a healthy case) among all ranks;
+    from it on among the ranks no fault names (rank, src, dst). These are real slow
+    sources, not injected ones."""
     first = min([f["onset"] for f in truth["faults"]] + [truth["steps"]])
+    named = {f.get(k) for f in truth["faults"] for k in ("rank", "src", "dst")}
+    clean = [r for r in range(n) if r not in named]
     found = []
     for op, (steps, m) in series.items():
-        keep = (steps >= WARMUP) & (steps < first)
-        found += late_regimes(op, steps[keep], m[keep], n)
+        for keep, ranks in (((steps >= WARMUP) & (steps < first), list(range(n))),
+                            ((steps >= max(first, WARMUP)), clean)):
+            found += late_regimes(op, steps[keep], m[keep], ranks)
     return found
 
 
