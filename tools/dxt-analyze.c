@@ -185,9 +185,55 @@ static int parse_double(const char *s, const char *opt, double *out)
     return 0;
 }
 
-static int parse_option(cli *c, int opt, const char *arg)
+/* The picture options (--plots, --show and how they look); -1 not one of them. */
+static int parse_plot_option(cli *c, int opt, const char *arg)
 {
-    int64_t v;
+    switch (opt) {
+    case OPT_COLOR:
+        if (strcmp(arg, "auto") && strcmp(arg, "always") && strcmp(arg, "never")) {
+            fprintf(stderr, "dxt-analyze: --color is auto, always or never, not '%s'\n", arg);
+            return -1;
+        }
+        c->plots.color = !strcmp(arg, "auto") ? -1 : !strcmp(arg, "always");
+        return 0;
+    case OPT_PALETTE: {
+        int p = dxt_palette_from_str(arg);
+        if (p < 0) {
+            fprintf(stderr, "dxt-analyze: --palette is heat or deepxtrace, not '%s'\n", arg);
+            return -1;
+        }
+        c->plots.palette = (dxt_palette)p;
+        return 0;
+    }
+    case OPT_PLOTS:
+        c->plots.dir = arg;
+        return 0;
+    case OPT_SHOW:
+        c->plots.show = 1;
+        return 0;
+    case OPT_ABS_COLOR:
+        c->plots.abs_color = 1;
+        return 0;
+    case OPT_LOG_COLOR:
+        c->plots.log_color = 1;
+        return 0;
+    case OPT_PLOT_WINDOW: {
+        char msg[256];
+        c->plots.have_window = 1;
+        if (dxt_plots_parse_window(arg, &c->plots.window_from, &c->plots.window_to, msg,
+                                   sizeof msg) == 0)
+            return 0;
+        fprintf(stderr, "dxt-analyze: %s\n", msg);
+        return -1;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* What is written and where (--format, -o, --follow, -q); else the picture options. */
+static int parse_output_option(cli *c, int opt, const char *arg)
+{
     switch (opt) {
     case OPT_FORMAT:
         if (strcmp(arg, "json") && strcmp(arg, "text") && strcmp(arg, "csv")) {
@@ -215,6 +261,19 @@ static int parse_option(cli *c, int opt, const char *arg)
     case 'o':
         c->output = arg;
         return 0;
+    case 'q':
+        c->quiet = 1;
+        return 0;
+    default:
+        return parse_plot_option(c, opt, arg);
+    }
+}
+
+/* The input and analysis options; else parse_output_option. */
+static int parse_option(cli *c, int opt, const char *arg)
+{
+    int64_t v;
+    switch (opt) {
     case OPT_UNIT:
         if (!*arg || strlen(arg) >= 16) { /* the unit attribute's size */
             fprintf(stderr, "dxt-analyze: --unit wants a short name (us, ns, cycles), not '%s'\n",
@@ -223,22 +282,6 @@ static int parse_option(cli *c, int opt, const char *arg)
         }
         c->input.unit = arg;
         return 0;
-    case OPT_COLOR:
-        if (strcmp(arg, "auto") && strcmp(arg, "always") && strcmp(arg, "never")) {
-            fprintf(stderr, "dxt-analyze: --color is auto, always or never, not '%s'\n", arg);
-            return -1;
-        }
-        c->plots.color = !strcmp(arg, "auto") ? -1 : !strcmp(arg, "always");
-        return 0;
-    case OPT_PALETTE: {
-        int p = dxt_palette_from_str(arg);
-        if (p < 0) {
-            fprintf(stderr, "dxt-analyze: --palette is heat or deepxtrace, not '%s'\n", arg);
-            return -1;
-        }
-        c->plots.palette = (dxt_palette)p;
-        return 0;
-    }
     case OPT_WINDOW:
         return parse_int64(arg, "--window", 1, &c->analysis.window_steps);
     case OPT_FROM:
@@ -268,32 +311,8 @@ static int parse_option(cli *c, int opt, const char *arg)
     case OPT_VERBOSE:
         c->analysis.classify.verbose++;
         return 0;
-    case 'q':
-        c->quiet = 1;
-        return 0;
-    case OPT_PLOTS:
-        c->plots.dir = arg;
-        return 0;
-    case OPT_SHOW:
-        c->plots.show = 1;
-        return 0;
-    case OPT_ABS_COLOR:
-        c->plots.abs_color = 1;
-        return 0;
-    case OPT_LOG_COLOR:
-        c->plots.log_color = 1;
-        return 0;
-    case OPT_PLOT_WINDOW: {
-        char msg[256];
-        c->plots.have_window = 1;
-        if (dxt_plots_parse_window(arg, &c->plots.window_from, &c->plots.window_to, msg,
-                                   sizeof msg) == 0)
-            return 0;
-        fprintf(stderr, "dxt-analyze: %s\n", msg);
-        return -1;
-    }
     default:
-        return -1;
+        return parse_output_option(c, opt, arg);
     }
 }
 
