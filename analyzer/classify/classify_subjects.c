@@ -461,7 +461,8 @@ static void mask_rank_windows(tview *v, subject s)
  * level). The scan picks the least likely run of exceedances, which starts
  * late when the first windows of a fault cross the threshold only now and
  * then (real DeepEP: a slow rank's first 150 steps under a late host). The
- * onset only moves earlier; exceed and valid are recounted. */
+ * onset only moves earlier, to a judged window; exceed and valid are
+ * recounted. */
 static void refine_onset(tview *v, dxt_segment *seg)
 {
     double n0 = 0.0, s0 = 0.0, q0 = 0.0, n1 = 0.0, s1 = 0.0, q1 = 0.0, best_t = -INFINITY;
@@ -469,7 +470,9 @@ static void refine_onset(tview *v, dxt_segment *seg)
         if (!isnan(v->x[w])) n1 += 1.0, s1 += v->x[w], q1 += v->x[w] * v->x[w];
     int best = seg->first;
     for (int w = 0; w <= seg->first; w++) {
-        if (n0 >= 3.0 && n1 >= 2.0) {
+        /* a start is a judged window: over windows not judged (masked, no
+         * data) every split is the same, and the first of them would win */
+        if (n0 >= 3.0 && n1 >= 2.0 && !isnan(v->x[w])) {
             double m0 = s0 / n0, m1 = s1 / n1;
             double var = (q0 - n0 * m0 * m0 + q1 - n1 * m1 * m1) / (n0 + n1 - 2.0);
             double t = (m1 - m0) / sqrt((var > 1e-12 ? var : 1e-12) * (1.0 / n0 + 1.0 / n1));
