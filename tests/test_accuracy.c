@@ -374,6 +374,21 @@ static void test_static(void **state)
     assert_true(run_group(list, (int)(sizeof list / sizeof list[0])));
 }
 
+/* On from early in the run to its end (85 % of it): more than the three quarters a
+ * low quantile of the windows can take as the usual level (base_level). */
+static void test_early_onset(void **state)
+{
+    (void)state;
+    scenario list[] = {
+        at("early slow_source r5 2x", 16, fault(SIM_SLOW_SOURCE, 5, 0, 2.0, 150, 1.0), 1000, 0),
+        at("early slow_destination r11 2x", 16, fault(SIM_SLOW_DESTINATION, 11, 0, 2.0, 150, 1.0), 1000, 0),
+        at("early slow_path 2->6 3x", 16, fault(SIM_SLOW_PATH, 2, 6, 3.0, 150, 1.0), 1000, 0),
+    };
+    for (size_t k = 0; k < sizeof list / sizeof list[0]; k++)
+        list[k].window = 10; /* dxt-analyze's default here: 100 windows */
+    assert_true(run_group(list, (int)(sizeof list / sizeof list[0])));
+}
+
 /* 30 % duty in 20-step bursts: found, onset right, marked intermittent. */
 static void test_intermittent(void **state)
 {
@@ -525,6 +540,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds_mid_run),
         cmocka_unit_test(test_static),
+        cmocka_unit_test(test_early_onset),
         cmocka_unit_test(test_intermittent),
         cmocka_unit_test(test_several),
         cmocka_unit_test(test_sizes),

@@ -228,7 +228,7 @@ int dxt_duty_exceedances(const unsigned char *ex, int W, const dxt_null *null, d
      * rank's row, an early rank) exceeds in one run from the start, and an
      * onset or an end (the scan's) leaves one half of the run nearly clean;
      * above in most windows is no burst but the level (persistent from
-     * step 0: the static judgement's; the base is the lower quartile).
+     * step 0: the static judgement's; the base is a low level of the run).
      * These conditions only narrow where the test rejects: its level stays
      * that of the whole run's tail. */
     if (n < DUTY_MIN_WINDOWS || k < MIN_DENSITY * n || k >= DXT_PERSISTENT_FRACTION * n ||

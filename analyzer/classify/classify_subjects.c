@@ -92,14 +92,13 @@ static double own_scale(tview *v, int *pairs)
     return count ? 1.4826 * dxt_median_inplace(v->scratch, count) / sqrt(2.0) : NAN;
 }
 
-/* Lower quartile of v->x (the subject's usual level). */
+/* The subject's usual level (base_level of v->x's usable windows). */
 static double series_base(tview *v)
 {
     size_t count = 0;
     for (int w = 0; w < v->W; w++)
         if (!isnan(v->x[w])) v->scratch[count++] = v->x[w];
-    return count ? dxt_select_kth(v->scratch, count, base_index(count))
-                 : NAN;
+    return base_level(v->scratch, count);
 }
 
 typedef struct class_stats {

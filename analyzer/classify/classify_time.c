@@ -14,8 +14,10 @@
  *  2. the static judgement (what was slow from step 0 to the end): the
  *     one-window classifier (classify.c) on the first and on the last
  *     quarter's usual matrix; a finding must come out of both.
- *  3. base: each cell's lower quartile over the windows (a fault on for up to
- *     three quarters of the run is not learnt; no window's luck locks in).
+ *  3. base: each cell's usual level (base_level: the lower quartile over the
+ *     windows, or the median of the run's first or last eighth where that sits
+ *     far below it; a fault on for up to seven eighths of the run is not
+ *     learnt; no window's luck locks in).
  *     Per window, D = y - base split by median polish into row effects (slow
  *     destination), column effects (slow source) and cell residuals (slow
  *     path); a node's effect is the one most of its ranks reach.
@@ -172,7 +174,7 @@ static void transpose(tview *v)
                     v->yc[c * v->W + w] = v->y[(size_t)w * v->nn + c];
 }
 
-/* base[c]: the lower quartile of the cell's usable windows. */
+/* base[c]: the usual level of the cell's usable windows (base_level). */
 static void build_base(tview *v)
 {
     transpose(v);
@@ -181,9 +183,7 @@ static void build_base(tview *v)
         const float *series = v->yc + c * v->W;
         for (int w = 0; w < v->W; w++)
             if (v->use[w] && !isnan(series[w])) v->scratch[count++] = series[w];
-        v->base[c] = count ? dxt_select_kth(v->scratch, count,
-                                            base_index(count))
-                           : NAN;
+        v->base[c] = base_level(v->scratch, count);
     }
 }
 

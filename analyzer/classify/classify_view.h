@@ -6,12 +6,20 @@
 #ifndef DXT_CLASSIFY_VIEW_H
 #define DXT_CLASSIFY_VIEW_H
 
+#include <math.h>
+#include <string.h>
+
 #include "track_internal.h"
 
-#define BASE_QUANTILE 0.25    /* baselines: a low quantile of the windows (a fault on
-                               * for up to 75 % of the run is not learnt) */
 #define RECENTER_QUANTILE 0.25 /* the job's shift in a window: the lower quartile of
                                 * its ranks (a slow node may be half of them) */
+#define BASE_QUANTILE 0.25    /* baselines: a low quantile of the windows (a fault on
+                               * for up to 75 % of the run is not learnt) ... */
+#define BASE_EDGE 8           /* ... unless the first or the last 1/BASE_EDGE of the run
+                               * sits far below it: a fault on for most of the run */
+#define BASE_EDGE_MIN 3       /* windows at an edge, at least (one lucky window is no level) */
+#define BASE_EDGE_Z 4.0       /* "far below": by this many of the series' level spread
+                               * (its interquartile range / 1.349) */
 
 /* Index of the baseline among count sorted values: BASE_QUANTILE, but never
  * the lowest one (one lucky window would lock in). */
@@ -20,6 +28,34 @@ static inline size_t base_index(size_t count)
     size_t k = (size_t)(BASE_QUANTILE * (double)(count - 1));
     if (k < 1) k = 1;
     return k < count ? k : count - 1;
+}
+
+/* Median of x[a .. a+len) taken in tmp (x is left as it is). */
+static inline double edge_median(const double *x, size_t a, size_t len, double *tmp)
+{
+    memcpy(tmp, x + a, len * sizeof *tmp);
+    return dxt_median_inplace(tmp, len);
+}
+
+/* The usual level of a series: its count usable values in time order in x (which
+ * it reorders), with room for count more after them. The lower quartile, unless
+ * the run's first or last eighth sits far below it: then that edge's median (a
+ * fault on from early in the run to its end, or from its start to late, is on
+ * for more than three quarters of it; a quantile would learn it as the level). */
+static inline double base_level(double *x, size_t count)
+{
+    if (!count) return NAN;
+    size_t len = count / BASE_EDGE;
+    if (len < BASE_EDGE_MIN) len = BASE_EDGE_MIN;
+    double edge = NAN;
+    if (2 * len <= count) {
+        double first = edge_median(x, 0, len, x + count);
+        double last = edge_median(x, count - len, len, x + count);
+        edge = first < last ? first : last;
+    }
+    double low = dxt_select_kth(x, count, base_index(count));
+    double high = dxt_select_kth(x, count, (size_t)(0.75 * (double)(count - 1)));
+    return edge < low - BASE_EDGE_Z * (high - low) / 1.349 ? edge : low;
 }
 
 /* Ranks of node a (a node of one rank is that rank: not a node subject). */
