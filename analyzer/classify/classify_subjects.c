@@ -3,9 +3,8 @@
  * (slow_destination), each node's (slow_node) and each cell (slow_path),
  * every one a scan of its exceedances against a null measured on the trace
  * (classify_scan.c), or its bursts over the whole run (the duty test, for
- * intermittent faults on from step 0); cells have a second pass on
- * exceedances above DUTY_CELL_Z, with a scan (half of their scan's share of
- * alpha) and the duty test of its own; what a finding masks for the tests
+ * intermittent faults on from step 0; for cells a pass of its own, on
+ * exceedances above DUTY_CELL_Z); what a finding masks for the tests
  * after it; its kind (load_imbalance when tokens explain it,
  * classify_tokens.c); a node only when its ranks are slow alike.
  * Owner: the classifier engineer (A1). */
@@ -32,12 +31,10 @@
 #define DESIGN_PRIOR 2.0      /* transitions shrinking P(1|1) towards P(1|0) */
 #define MAX_RHO 0.9           /* autocorrelation cap of exceedances (tau <= 19) */
 #define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
-#define HIGH_SCAN_SHARE 0.5   /* of a cell's scan share, each threshold's: EXCEED_Z, and
-                               * DUTY_CELL_Z (a class with a few flickering cells has a
-                               * wide spread of rates at 3 scales and none at 6; a clean
-                               * 1.5x path at 13 scales was lost in the first) */
 #define DUTY_SHARE 0.25       /* of a subject's alpha, its duty test's (one test: the whole
                                * run); the segments of the scan have the rest */
+
+
 
 typedef struct subject {
     int kind, id;             /* SUBJ_*; rank, node or cell index */
@@ -104,9 +101,8 @@ static double series_base(tview *v)
 typedef struct class_stats {
     double pooled, min_scale, min_shift;
     long exceed, valid;
-    double exceed_z;          /* EXCEED_Z, or DUTY_CELL_Z for the cells' second pass */
-    int high;                 /* the cells' second pass, above DUTY_CELL_Z: its duty test
-                               * and a scan of its own */
+    double exceed_z;          /* EXCEED_Z, or DUTY_CELL_Z for the cells' duty pass */
+    int duty_only;            /* the cells' duty pass: no scan */
 } class_stats;
 
 /* Standardize the subject's series and mark its exceedances in v->ex;
@@ -555,20 +551,21 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
     subject_null(cc, k, &null);
     double needed = log_needed(v, null.tau), level;
     double duty_needed = v->log_alpha_subject + log(DUTY_SHARE);
-    /* a cell's scan share is split between its two thresholds */
-    if (s.kind >= SUBJ_CELL_INTRA) needed += log(HIGH_SCAN_SHARE);
     if (v->t->opts.verbose > 3 && cc->ex[k] >= 5)
         fprintf(stderr, "dxt-classify: subject %d: %d/%d above, null beta %.3g %.3g tau %.2f, "
                 "log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], null.a, null.b, null.tau,
                 needed);
-    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k], fmax(needed, duty_needed)))
+    if (cs->duty_only && cc->valid[k] < DUTY_CELL_WINDOWS) return 0;
+    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k],
+                                        cs->duty_only ? duty_needed : fmax(needed, duty_needed)))
         return 0;
     dxt_segment seg, duty;
     mark_exceedances(v, s, scale, cs, &cc->valid[k], &level);
     int min_out = (int)ceil(MIN_OUTSIDE * cc->valid[k]);
     /* a change in time (the scan), or bursts all run long (the duty test):
      * the one less likely under its share of alpha */
-    int scan = !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) &&
+    int scan = !cs->duty_only &&
+               !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) &&
                seg.log_p < needed && !starts_run(v, seg.first);
     /* the duty test's null is the class's spread of rates alone: a class
      * of fewer than DROP_MIN subjects (4 ranks) cannot measure it; cells
@@ -576,8 +573,7 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
      * spread too unevenly for a beta to hold them: clipped pairs, pairs of
      * 10x the others' noise gave two healthy paths at p 3e-4 and 6e-4 in
      * 200 traces) */
-    int whole = (s.kind < SUBJ_CELL_INTRA ||
-                 (cs->high && cc->valid[k] >= DUTY_CELL_WINDOWS)) && cc->count >= DROP_MIN &&
+    int whole = (s.kind < SUBJ_CELL_INTRA || cs->duty_only) && cc->count >= DROP_MIN &&
                 !dxt_duty_exceedances(v->ex, v->W, &null, &duty);
     if (whole && v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: subject %d: duty %d/%d, log p %.1f, needed %.1f\n", s.id,
@@ -767,7 +763,7 @@ int dxt_time_tests(tview *v)
     class_stats cell = {.min_scale = MIN_CELL_SCALE,
                         .min_shift = 0.5 * log(o->min_path_severity), .exceed_z = EXCEED_Z};
     class_stats cell_duty = cell;
-    cell_duty.exceed_z = DUTY_CELL_Z, cell_duty.high = 1;
+    cell_duty.exceed_z = DUTY_CELL_Z, cell_duty.duty_only = 1;
     /* sources first: the rows of late ranks are masked before rows are judged */
     static const int order[4] = {SUBJ_SRC, SUBJ_NODE_SRC, SUBJ_DST, SUBJ_NODE_DST};
     for (int o = 0; o < 4; o++) {
@@ -784,8 +780,8 @@ int dxt_time_tests(tview *v)
             if (i != k && v->ever[c] && (j->node_of[i] == j->node_of[k]) == intra)
                 subs[count++] = (subject){intra ? SUBJ_CELL_INTRA : SUBJ_CELL_INTER, (int)c};
         }
-        /* the scan, then the scan and the duty test on the higher threshold
-         * (each scan half of the cell's scan share, the duty test DUTY_SHARE) */
+        /* the scan, then the duty test on its own threshold (the share of
+         * alpha the cells' scan leaves, DUTY_SHARE) */
         if (test_class(v, subs, count, &cell) || test_class(v, subs, count, &cell_duty))
             goto fail;
     }

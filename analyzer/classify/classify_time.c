@@ -35,11 +35,7 @@
  *     over the whole run against the class's rates, with a quarter of each
  *     subject's share of alpha (the segments have the rest); cells on
  *     exceedances of twice the scan's threshold, 40 windows or more (a path's bursts stand on a
- *     plateau far above it; a healthy cell's tail thins out there). Cells
- *     are scanned on both thresholds, each with half of their segments'
- *     share: at 3 scales a few flickering cells spread the class's rates
- *     (a wide beta) and a clean path of 8 windows at 13 scales stayed
- *     below the level; at 6 the class's rate is tight.
+ *     plateau far above it; a healthy cell's tail thins out there).
  *  5. paths are judged without the windows in which their row or column stood
  *     out (a late rank's row is no evidence; its column's cells rise
  *     unevenly) and must carry most of their rise themselves; a high row whose
