@@ -54,6 +54,7 @@ static inline double base_level(double *x, size_t count)
         edge = first < last ? first : last;
     }
     double low = dxt_select_kth(x, count, base_index(count));
+    if (!(edge < low)) return low; /* the usual case: no upper quartile needed */
     double high = dxt_select_kth(x, count, (size_t)(0.75 * (double)(count - 1)));
     return edge < low - BASE_EDGE_Z * (high - low) / 1.349 ? edge : low;
 }

@@ -171,10 +171,12 @@ def one_round(build, tmp, k, delay, ref):
     if rc != -signal.SIGKILL:
         problems.append("dxt-synth ended with %s before the kill: %s" % (rc, err[-300:]))
     must = present = lost = 0
+    # killed before a first flush could complete: nothing was promised yet
+    early = delay <= FLUSH_S + load_margin()
     for rank in range(WORLD):
         path = os.path.join(out, "rank-%05d.h5" % rank)
         if not os.path.exists(path):
-            if delay > FLUSH_S + load_margin():  # early: not created yet, nothing promised
+            if not early:  # early: not created yet
                 problems.append("%s: missing" % path)
             continue
         try:
@@ -183,12 +185,12 @@ def one_round(build, tmp, k, delay, ref):
             # killed before its first flush could complete: nothing was promised yet, and
             # HDF5 may have written a chunk past the superblock's end of allocation
             # (FORMAT.md, the window that remains); dxt-analyze must still cope (below)
-            if delay > FLUSH_S + load_margin():
+            if not early:
                 problems.append("%s: h5py cannot read it: %s" % (path, e))
             continue
         must, present, lost = must + m, present + p, lost + l
         problems += probs
-    tool_problems, arc = check_tools(build, out, delay <= FLUSH_S + load_margin())
+    tool_problems, arc = check_tools(build, out, early)
     problems += tool_problems
     print("kill %2d after %.2f s: %6d rows present, %6d required, lost %d, dxt-analyze exit %d%s"
           % (k, delay, present, must, lost, arc, "" if not problems else "  FAIL"))
