@@ -362,6 +362,47 @@ static void test_intermittent_from_start(void **state)
     dxt_tracker_free(t);
 }
 
+/* Windows of a 16-rank job in which rank 5's column creeps up 1.25x over 60
+ * windows, faster and faster (a routing share drifting), and, when step > 1,
+ * jumps by step from window 40 besides: the findings. */
+static int drift_windows(double step, dxt_finding *fs)
+{
+    enum { N = 16, WINDOWS = 60, ONSET = 40 };
+    static double pair[N * N], m[N * N];
+    topo_buf tb;
+    rng_state = 13;
+    random_pairs(pair, N);
+    dxt_tracker *t = dxt_tracker_new("combine", make_topo(&tb, N, 8), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < WINDOWS; w++) {
+        double x = w / (WINDOWS - 1.0), f = exp(log(1.25) * x * x) * (w >= ONSET ? step : 1.0);
+        healthy_matrix(m, pair, N, 8, 0.0);
+        for (int i = 0; i < N; i++)
+            if (i != 5) m[i * N + 5] *= f;
+        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
+    }
+    const dxt_finding *out = NULL;
+    int count = dxt_tracker_findings(t, &out);
+    for (int k = 0; k < count && k < MAX_N; k++) fs[k] = out[k];
+    print_findings("drift", fs, count);
+    dxt_tracker_free(t);
+    return count;
+}
+
+/* A drift is no fault (its windows cross the threshold one after another at
+ * the end, as unlikely under the scan's null as a step's); a step on a drift
+ * is one, from its onset. */
+static void test_drift_not_step(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(drift_windows(1.0, fs), 0);
+    assert_int_equal(drift_windows(1.3, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 5);
+    assert_int_equal(fs[0].first_step, 4000);
+}
+
 /* Windows of a 64-rank combine whose lateness follows each rank's load (a
  * rank's column rises linearly with its tokens: expert compute), loads
  * log-normal; extra_rank's load x extra_load, slow_rank's column x slow:
@@ -450,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_tracker_onset_and_spike),
         cmocka_unit_test(test_intermittent_from_start),
         cmocka_unit_test(test_load_lateness),
+        cmocka_unit_test(test_drift_not_step),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,9 +5,11 @@ at random from wide ranges (issue 11). Owner: the simulator engineer.
 Two sweeps:
   healthy  N healthy traces; every finding is false. Prints the total and the
            worst traces (with the command line that rebuilds each).
-  faults   every kind x magnitude (1.3, 1.5, 2, 4) x onset (step 0, mid-run) x
-           persistent / intermittent, N drawn in 8..256; prints detection rates,
-           false findings and onset errors.
+  faults   every kind x magnitude (1.3, 1.5, 2, 4) x onset (step 0, or mid-run:
+           anywhere from an eighth to seven eighths of the run, and then half
+           of them end before the run does) x persistent / intermittent, N
+           drawn in 8..256; prints detection rates, false findings and onset
+           errors.
 
 Each trace i draws everything (N, ranks per node, steps, window, every noise
 knob, counting, unit, resets, dropped rows, the fault's place) from
@@ -111,8 +113,12 @@ def draw_fault(rng, opts, kind, magnitude, onset_mid, intermittent):
     else:
         parts.append("rank=%d" % rng.randrange(world))
     op = "all" if kind == "load_imbalance" else rng.choice(["dispatch", "combine", "all"])
-    onset = rng.randint(steps // 3, 2 * steps // 3) if onset_mid else 0
+    # mid-run: on for 1/8 to 7/8 of the run (a fault on for most of it must
+    # not become the level), and half of those that leave room end again
+    onset = rng.randint(steps // 8, 7 * steps // 8) if onset_mid else 0
     parts.append(",op=%s,onset=%d,x=%g" % (op, onset, magnitude))
+    if onset_mid and onset <= 3 * steps // 4 and rng.random() < 0.5:
+        parts.append(",end=%d" % rng.randint(onset + steps // 8, steps - steps // 8))
     if intermittent:
         parts.append(",duty=%.2f" % rng.uniform(0.3, 0.6))
     return "".join(parts)
@@ -301,6 +307,7 @@ def report_faults(results):
             "%g" % med if errs else "-", row["false"]))
     for label, pred in (("onset at step 0", lambda r: "onset=0," in r["faults"][0]),
                         ("onset mid-run", lambda r: "onset=0," not in r["faults"][0]),
+                        ("  ends mid-run", lambda r: ",end=" in r["faults"][0]),
                         ("persistent", lambda r: "duty=" not in r["faults"][0]),
                         ("intermittent", lambda r: "duty=" in r["faults"][0]),
                         ("N 8-16", lambda r: r["opts"]["world"] <= 16),
