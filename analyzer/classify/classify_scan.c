@@ -239,3 +239,60 @@ int dxt_duty_exceedances(const unsigned char *ex, int W, const dxt_null *null, d
     *seg = (dxt_segment){first, last, k, n, lp, 1};
     return 0;
 }
+
+/* Window w's columns in the models of dxt_step_over_bend (t: w centred and
+ * scaled to the run): a line, then either a box on [first, last] (a step)
+ * or hinges at first and after last (a bend); the count. */
+static int model_columns(int W, int first, int last, int w, int bend, double *col)
+{
+    double scale = W > 1 ? W - 1.0 : 1.0, t = (w - 0.5 * (W - 1)) / scale;
+    col[0] = 1.0, col[1] = t;
+    if (!bend) {
+        col[2] = w >= first && w <= last;
+        return 3;
+    }
+    col[2] = w >= first ? (w - first + 0.5) / scale : 0.0;
+    col[3] = w > last ? (w - last - 0.5) / scale : 0.0;
+    return 4;
+}
+
+/* Residual sum of squares of x's judged windows fitted by least squares on
+ * a model's columns (model_columns; without the hinge after last when no
+ * judged window follows it); *params the columns used. NAN when they are
+ * dependent. */
+static double model_rss(const double *x, int W, int first, int last, int bend, int *params)
+{
+    double a[16] = {0}, b[4] = {0}, col[4];
+    int k = bend ? 4 : 3, end = -1;
+    for (int w = 0; w < W; w++)
+        if (!isnan(x[w])) end = w;
+    if (bend && end <= last) k = 3;
+    for (int w = 0; w < W; w++) {
+        if (isnan(x[w])) continue;
+        model_columns(W, first, last, w, bend, col);
+        for (int r = 0; r < k; r++) {
+            b[r] += col[r] * x[w];
+            for (int q = 0; q < k; q++) a[r * k + q] += col[r] * col[q];
+        }
+    }
+    if (dxt_solve_small(a, b, k)) return NAN;
+    *params = k;
+    double rss = 0.0;
+    for (int w = 0; w < W; w++) {
+        if (isnan(x[w])) continue;
+        model_columns(W, first, last, w, bend, col);
+        double fit = 0.0;
+        for (int r = 0; r < k; r++) fit += b[r] * col[r];
+        rss += (x[w] - fit) * (x[w] - fit);
+    }
+    return rss;
+}
+
+double dxt_step_over_bend(const double *x, int W, int first, int last, double scale)
+{
+    int k_step = 0, k_bend = 0;
+    double step = model_rss(x, W, first, last, 0, &k_step);
+    double bend = model_rss(x, W, first, last, 1, &k_bend);
+    if (isnan(step) || isnan(bend) || !(scale > 0.0)) return NAN;
+    return (bend - step) / (scale * scale) + 2.0 * (k_bend - k_step);
+}

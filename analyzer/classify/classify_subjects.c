@@ -487,103 +487,19 @@ static void refine_onset(tview *v, dxt_segment *seg)
         if (v->ex[w] != 2) seg->valid++, seg->exceed += v->ex[w] == 1;
 }
 
-/* The columns of window w in the two models of step_not_drift (t: w
- * centred and scaled to the run): a line, then either a box on seg (a
- * step) or hinges at seg's start and after its end (a drift bending). */
-static int drift_columns(const tview *v, const dxt_segment *seg, int w, int drift, double *col)
-{
-    double scale = v->W > 1 ? v->W - 1.0 : 1.0, t = (w - 0.5 * (v->W - 1)) / scale;
-    col[0] = 1.0, col[1] = t;
-    if (!drift) {
-        col[2] = w >= seg->first && w <= seg->last;
-        return 3;
-    }
-    col[2] = w >= seg->first ? (w - seg->first + 0.5) / scale : 0.0;
-    col[3] = w > seg->last ? (w - seg->last - 0.5) / scale : 0.0;
-    return 4;
-}
-
-/* Solve the k x k system a x = b in place (Gaussian elimination, partial
- * pivoting); -1 when it is singular. */
-static int solve_small(double a[4][4], double b[4], int k)
-{
-    for (int c = 0; c < k; c++) {
-        int p = c;
-        for (int r = c + 1; r < k; r++)
-            if (fabs(a[r][c]) > fabs(a[p][c])) p = r;
-        if (!(fabs(a[p][c]) > 1e-12)) return -1;
-        for (int q = 0; q < k; q++) {
-            double tmp = a[c][q];
-            a[c][q] = a[p][q], a[p][q] = tmp;
-        }
-        double tmp = b[c];
-        b[c] = b[p], b[p] = tmp;
-        for (int r = c + 1; r < k; r++) {
-            double f = a[r][c] / a[c][c];
-            for (int q = c; q < k; q++) a[r][q] -= f * a[c][q];
-            b[r] -= f * b[c];
-        }
-    }
-    for (int c = k - 1; c >= 0; c--) {
-        for (int q = c + 1; q < k; q++) b[c] -= a[c][q] * b[q];
-        b[c] /= a[c][c];
-    }
-    return 0;
-}
-
-/* Residual sum of squares of v->x (its judged windows) fitted by least
- * squares on the columns of a model (drift_columns); NAN when they are
- * dependent (a segment up to the last window has no hinge after it: that
- * column is left out). */
-static double model_rss(const tview *v, const dxt_segment *seg, int drift, int *params)
-{
-    double a[4][4] = {{0}}, b[4] = {0}, col[4];
-    int k = drift ? 4 : 3, last = -1;
-    for (int w = 0; w < v->W; w++)
-        if (!isnan(v->x[w])) last = w;
-    if (drift && last <= seg->last) k = 3;
-    for (int w = 0; w < v->W; w++) {
-        if (isnan(v->x[w])) continue;
-        drift_columns(v, seg, w, drift, col);
-        for (int r = 0; r < k; r++) {
-            b[r] += col[r] * v->x[w];
-            for (int q = 0; q < k; q++) a[r][q] += col[r] * col[q];
-        }
-    }
-    if (solve_small(a, b, k)) return NAN;
-    *params = k;
-    double rss = 0.0;
-    for (int w = 0; w < v->W; w++) {
-        if (isnan(v->x[w])) continue;
-        drift_columns(v, seg, w, drift, col);
-        double fit = 0.0;
-        for (int r = 0; r < k; r++) fit += b[r] * col[r];
-        rss += (v->x[w] - fit) * (v->x[w] - fit);
-    }
-    return rss;
-}
-
 /* Is the change on seg a step rather than a drift? A subject whose level
  * creeps up all run long (a healthy rank's column 1.18x higher after 55
  * windows as its routing share drifted, its windows crossing the threshold
  * one after another at the end) makes a segment as unlikely under the
  * scan's null as a step does: the null is of exceedances, not of their
- * shape. Two models of the subject's windows, each a line plus what seg
- * adds: a step (its level jumps by one amount on seg: a fault, persistent
- * or in bursts, on a level that may drift) or a bend (the line's slope
- * changes at seg's start and after its end, continuously: a drift that
- * speeds up). A finding needs the step to fit better, a bend's parameter
- * more than a step's priced as AIC does (2 of the subject's variances). */
+ * shape. A finding needs the step to fit v->x better (dxt_step_over_bend). */
 static int step_not_drift(const tview *v, const dxt_segment *seg, double scale)
 {
-    int k_step = 0, k_bend = 0;
-    double step = model_rss(v, seg, 0, &k_step), bend = model_rss(v, seg, 1, &k_bend);
-    if (isnan(step) || isnan(bend)) return 1;
-    double gain = (bend - step) / (scale * scale) + 2.0 * (k_bend - k_step);
+    double gain = dxt_step_over_bend(v->x, v->W, seg->first, seg->last, scale);
     if (v->t->opts.verbose)
         fprintf(stderr, "dxt-classify: windows %d-%d: a step fits %.1f better than a bend\n",
                 seg->first, seg->last, gain);
-    return gain >= 0.0;
+    return !(gain < 0.0);
 }
 
 /* Test every subject of a class; emit the significant ones. The null of a

@@ -100,6 +100,16 @@ int dxt_scan_exceedances(const unsigned char *ex, int W, const dxt_null *null, i
  * (an onset or an end is the scan's). -1 when not tested. */
 int dxt_duty_exceedances(const unsigned char *ex, int W, const dxt_null *null, dxt_segment *seg);
 
+/* How much better the windows of x[0..W) (NAN: not judged) fit a step on
+ * [first, last] than a bend there, in variances of scale: two least-squares
+ * models, each a line plus what the segment adds: a step (the level jumps
+ * by one amount on the segment: a fault, persistent or in bursts, on a
+ * level that may itself drift) or a bend (the slope changes at first and
+ * after last, continuously: a drift that speeds up); the bend's extra
+ * parameter (a segment that ends before the run does) priced as AIC does (2
+ * variances). Below 0: a drift. NAN when it cannot be told. */
+double dxt_step_over_bend(const double *x, int W, int first, int last, double scale);
+
 /* The fewest exceedances (of valid judged windows) that can reach
  * log_p_needed (a bound to skip subjects cheaply). */
 int dxt_min_exceedances(const dxt_null *null, int valid, double log_p_needed);

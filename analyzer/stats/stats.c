@@ -69,3 +69,29 @@ double dxt_mad_inplace(double *x, size_t n, double center)
     for (size_t i = 0; i < n; i++) x[i] = fabs(x[i] - center);
     return 1.4826 * dxt_median_inplace(x, n);
 }
+
+int dxt_solve_small(double *a, double *b, int k)
+{
+    for (int c = 0; c < k; c++) {
+        int p = c;
+        for (int r = c + 1; r < k; r++)
+            if (fabs(a[r * k + c]) > fabs(a[p * k + c])) p = r;
+        if (!(fabs(a[p * k + c]) > 1e-12)) return -1;
+        for (int q = 0; q < k; q++) {
+            double tmp = a[c * k + q];
+            a[c * k + q] = a[p * k + q], a[p * k + q] = tmp;
+        }
+        double tmp = b[c];
+        b[c] = b[p], b[p] = tmp;
+        for (int r = c + 1; r < k; r++) {
+            double f = a[r * k + c] / a[c * k + c];
+            for (int q = c; q < k; q++) a[r * k + q] -= f * a[c * k + q];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int c = k - 1; c >= 0; c--) {
+        for (int q = c + 1; q < k; q++) b[c] -= a[c * k + q] * b[q];
+        b[c] /= a[c * k + c];
+    }
+    return 0;
+}

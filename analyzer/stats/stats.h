@@ -1,5 +1,6 @@
 /* stats.h - robust statistics shared by the classifier, the report and the
- * plots (stats.c). Every function reorders or overwrites its array. */
+ * plots (stats.c), and a small linear solve. Every function reorders or
+ * overwrites its array. */
 #ifndef DXT_STATS_H
 #define DXT_STATS_H
 
@@ -15,5 +16,10 @@ double dxt_median_inplace(double *x, size_t n);
 /* 1.4826 x the median absolute deviation of x[0..n) from center (x is
  * overwritten). NAN when there is no value. */
 double dxt_mad_inplace(double *x, size_t n, double center);
+
+/* Solve a x = b for x, in b: a is k x k, row-major, k <= 4 (a and b are
+ * overwritten; Gaussian elimination with partial pivoting). -1 when a is
+ * singular. */
+int dxt_solve_small(double *a, double *b, int k);
 
 #endif
