@@ -25,6 +25,8 @@
 #define MIN_DENSITY 0.2 /* share of a segment's windows that must exceed */
 #define DUTY_MIN_WINDOWS 12 /* judged windows the duty test needs */
 #define DUTY_MIN_HALF 0.25  /* share of its exceedances each half of the run must hold */
+#define SPIKE_SCALES 4.0    /* a window this many scales off its neighbours' median is a
+                             * spike to the step-or-bend fit (despike) */
 
 double dxt_normal_tail(double z)
 {
@@ -288,11 +290,35 @@ static double model_rss(const double *x, int W, int first, int last, int bend, i
     return rss;
 }
 
-double dxt_step_over_bend(const double *x, int W, int first, int last, double scale)
+/* x without its spikes, into out: each judged window clamped to within
+ * SPIKE_SCALES of scale of the median of the 5 judged windows around it (a
+ * warm-up window or a spike would pull a line; a step's edge and a drift
+ * keep their values, their neighbours' median follows them). */
+static void despike(const double *x, int W, double scale, double *out)
+{
+    for (int w = 0; w < W; w++) {
+        out[w] = x[w];
+        if (isnan(x[w])) continue;
+        double near[5];
+        size_t m = 0;
+        near[m++] = x[w];
+        for (int d = w - 1, got = 0; d >= 0 && got < 2; d--)
+            if (!isnan(x[d])) near[m++] = x[d], got++;
+        for (int d = w + 1, got = 0; d < W && got < 2; d++)
+            if (!isnan(x[d])) near[m++] = x[d], got++;
+        double mid = dxt_median_inplace(near, m), lim = SPIKE_SCALES * scale;
+        out[w] = x[w] > mid + lim ? mid + lim : x[w] < mid - lim ? mid - lim : x[w];
+    }
+}
+
+double dxt_step_over_bend(const double *x, int W, int first, int last, double scale,
+                          double *work)
 {
     int k_step = 0, k_bend = 0;
-    double step = model_rss(x, W, first, last, 0, &k_step);
-    double bend = model_rss(x, W, first, last, 1, &k_bend);
-    if (isnan(step) || isnan(bend) || !(scale > 0.0)) return NAN;
+    if (!(scale > 0.0)) return NAN;
+    despike(x, W, scale, work);
+    double step = model_rss(work, W, first, last, 0, &k_step);
+    double bend = model_rss(work, W, first, last, 1, &k_bend);
+    if (isnan(step) || isnan(bend)) return NAN;
     return (bend - step) / (scale * scale) + 2.0 * (k_bend - k_step);
 }

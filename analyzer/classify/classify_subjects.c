@@ -493,9 +493,9 @@ static void refine_onset(tview *v, dxt_segment *seg)
  * one after another at the end) makes a segment as unlikely under the
  * scan's null as a step does: the null is of exceedances, not of their
  * shape. A finding needs the step to fit v->x better (dxt_step_over_bend). */
-static int step_not_drift(const tview *v, const dxt_segment *seg, double scale)
+static int step_not_drift(tview *v, const dxt_segment *seg, double scale)
 {
-    double gain = dxt_step_over_bend(v->x, v->W, seg->first, seg->last, scale);
+    double gain = dxt_step_over_bend(v->x, v->W, seg->first, seg->last, scale, v->scratch);
     if (v->t->opts.verbose)
         fprintf(stderr, "dxt-classify: windows %d-%d: a step fits %.1f better than a bend\n",
                 seg->first, seg->last, gain);

@@ -107,8 +107,11 @@ int dxt_duty_exceedances(const unsigned char *ex, int W, const dxt_null *null, d
  * level that may itself drift) or a bend (the slope changes at first and
  * after last, continuously: a drift that speeds up); the bend's extra
  * parameter (a segment that ends before the run does) priced as AIC does (2
- * variances). Below 0: a drift. NAN when it cannot be told. */
-double dxt_step_over_bend(const double *x, int W, int first, int last, double scale);
+ * variances). Spikes are clamped first (to 4 scales off the median of their
+ * 5 neighbours: a warm-up window would pull the lines). Below 0: a drift.
+ * NAN when it cannot be told. work: W doubles. */
+double dxt_step_over_bend(const double *x, int W, int first, int last, double scale,
+                          double *work);
 
 /* The fewest exceedances (of valid judged windows) that can reach
  * log_p_needed (a bound to skip subjects cheaply). */
