@@ -90,6 +90,11 @@ static inline double cell_floor(const tview *v, size_t c)
     return v->floor_cls[node_of[c / v->n] == node_of[c % v->n]];
 }
 
+/* Does cell c stand out from its row's and column's other cells on seg,
+ * and does its rise matter (classify_cells.c)? */
+int dxt_cell_stands_out(tview *v, size_t c, const dxt_segment *seg);
+int dxt_path_matters(tview *v, size_t c, const dxt_segment *seg);
+
 /* The tests over time of every subject of the op (classify_subjects.c):
  * ranks, then nodes, then cells; findings pushed to v->t. -1 on out of memory. */
 int dxt_time_tests(tview *v);
