@@ -229,6 +229,18 @@ static void healthy_matrix(double *m, const double *pair, int n, int per_node, d
         }
 }
 
+/* t's findings into fs (MAX_N at most), printed under name unless NULL;
+ * t is freed. Their count. */
+static int take_findings(dxt_tracker *t, const char *name, dxt_finding *fs)
+{
+    const dxt_finding *out = NULL;
+    int count = dxt_tracker_findings(t, &out);
+    for (int k = 0; k < count && k < MAX_N; k++) fs[k] = out[k];
+    if (name) print_findings(name, fs, count);
+    dxt_tracker_free(t);
+    return count;
+}
+
 static int classify_windows(const double *pair, int n, int per_node, double nan_share,
                             int windows, dxt_finding *fs)
 {
@@ -240,11 +252,7 @@ static int classify_windows(const double *pair, int n, int per_node, double nan_
         healthy_matrix(m, pair, n, per_node, nan_share);
         assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
     }
-    const dxt_finding *out = NULL;
-    int count = dxt_tracker_findings(t, &out);
-    for (int k = 0; k < count && k < MAX_N; k++) fs[k] = out[k];
-    dxt_tracker_free(t);
-    return count;
+    return take_findings(t, NULL, fs);
 }
 
 static void random_pairs(double *pair, int n)
@@ -381,12 +389,7 @@ static int drift_windows(double step, dxt_finding *fs)
             if (i != 5) m[i * N + 5] *= f;
         assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
     }
-    const dxt_finding *out = NULL;
-    int count = dxt_tracker_findings(t, &out);
-    for (int k = 0; k < count && k < MAX_N; k++) fs[k] = out[k];
-    print_findings("drift", fs, count);
-    dxt_tracker_free(t);
-    return count;
+    return take_findings(t, "drift", fs);
 }
 
 /* A drift is no fault (its windows cross the threshold one after another at
@@ -428,12 +431,7 @@ static int load_lateness(int extra_rank, double extra_load, int slow_rank, doubl
         }
         assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, tok), 0);
     }
-    const dxt_finding *out = NULL;
-    int count = dxt_tracker_findings(t, &out);
-    for (int k = 0; k < count && k < MAX_N; k++) fs[k] = out[k];
-    print_findings("load lateness", fs, count);
-    dxt_tracker_free(t);
-    return count;
+    return take_findings(t, "load lateness", fs);
 }
 
 /* From step 0 a rank late by its load is no finding unless its tokens stand

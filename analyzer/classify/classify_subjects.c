@@ -34,8 +34,6 @@
 #define DUTY_SHARE 0.25       /* of a subject's alpha, its duty test's (one test: the whole
                                * run); the segments of the scan have the rest */
 
-
-
 typedef struct subject {
     int kind, id;             /* SUBJ_*; rank, node or cell index */
 } subject;
