@@ -254,7 +254,12 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps)
 {
     int nn = j->nnodes, any_dst = 0;
     if (nn < 2) return 0;
-    double thr = log(j->opts.min_static_severity), thr_own = log(j->opts.min_static_rank_severity);
+    /* with 2-3 nodes there is no spread of the nodes to judge one by
+     * (node_tail): its own block must then stand out as a cell without
+     * history must (3 nodes of 8 ranks whose node-pair levels differ by
+     * sigma 0.26 made a healthy 1.5x slow node, "p 2e-9") */
+    double thr = log(j->opts.min_static_severity);
+    double thr_own = nn < 4 ? thr : log(j->opts.min_static_rank_severity);
     double scale = block_levels(j);
     double *own = j->rank_obs, *asym = j->rank_exp, *late = j->rank_z; /* nnodes <= n: free here */
     for (int a = 0; a < nn; a++) {

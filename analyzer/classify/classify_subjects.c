@@ -140,7 +140,6 @@ static double shrink_scale(double own, int pairs, const class_stats *cs)
 static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,
                 double p_adj);
 
-/* Test every subject of a class; emit the significant ones. */
 /* Scales of the class's subjects: each its own, shrunk to the class's. */
 static void class_scales(tview *v, const subject *subs, int count, class_stats *cs,
                          double *scale, int *pairs)
@@ -402,36 +401,60 @@ static int step_not_drift(tview *v, const dxt_segment *seg, double scale)
     return !(gain < 0.0);
 }
 
-/* Test every subject of a class; emit the significant ones. The null of a
- * subject comes from the class's other subjects: their rate of exceedances
- * and how they cluster in time (its own, outside a segment, in the scan). */
-/* What a class's subjects did: exceedances, judged windows and transitions
- * of each, their totals, the add_counts sums, the two most exceeding. */
+/* What subjects did, summed: transitions (count_transitions), exceedances,
+ * judged windows and the add_counts sums. */
+typedef struct tally {
+    long tr[4];
+    double exceed, valid, sums[3];
+} tally;
+
+static void tally_add(tally *t, const tally *u, int times)
+{
+    for (int q = 0; q < 4; q++) t->tr[q] += times * u->tr[q];
+    for (int q = 0; q < 3; q++) t->sums[q] += times * u->sums[q];
+    t->exceed += times * u->exceed, t->valid += times * u->valid;
+}
+
+/* What a class's subjects did: each one's exceedances, judged windows and
+ * tally, the class's total, the two most exceeding; for cells, the tallies
+ * of each row and column of the class (a cell's line-mates). */
 typedef struct class_counts {
     int count, *ex, *valid, top[2];
-    long (*tr)[4], all[4], exceed, judged;
-    double sums[3];
+    tally *each, total, *rows, *cols;
+    const subject *subs;
+    int n;
 } class_counts;
+
+/* Is subject d a cell of row i or column j? */
+static int on_lines(const class_counts *cc, int d, int i, int j)
+{
+    return cc->subs[d].id / cc->n == i || cc->subs[d].id % cc->n == j;
+}
 
 /* The null of subject k: the class without it and, in a class of DROP_MIN
  * or more, without the most exceeding other one (two faults at once, two slow
  * ranks or a path and its echo, must not make each other's null; with fewer
- * subjects two left out leave too few to measure the class). */
-static void subject_null(class_counts *cc, int k, dxt_null *null)
+ * subjects two left out leave too few to measure the class). A cell's null
+ * is also without its line-mates: a receiver late for a handful of its
+ * senders raises their cells together, and in a quiet class their runs made
+ * each other's design effect (tau 19: 4 or 12 cells of one row at 1.8x gave
+ * no finding); by the handful on one line they are that line's rank
+ * (track_series.c). */
+static void subject_null(const class_counts *cc, int k, dxt_null *null)
 {
-    int drop[2] = {k, cc->count >= DROP_MIN ? (cc->top[0] == k ? cc->top[1] : cc->top[0]) : -1};
-    long others[4] = {cc->all[0], cc->all[1], cc->all[2], cc->all[3]};
-    double ex_others = (double)cc->exceed, valid_others = (double)cc->judged;
-    for (int d = 0; d < 2; d++) {
-        if (drop[d] < 0) continue;
-        for (int q = 0; q < 4; q++) others[q] -= cc->tr[drop[d]][q];
-        add_counts(cc->sums, cc->ex[drop[d]], cc->valid[drop[d]], -1.0);
-        ex_others -= cc->ex[drop[d]], valid_others -= cc->valid[drop[d]];
+    int drop = cc->count >= DROP_MIN ? (cc->top[0] == k ? cc->top[1] : cc->top[0]) : -1;
+    tally t = cc->total;
+    tally_add(&t, &cc->each[k], -1);
+    if (drop >= 0) tally_add(&t, &cc->each[drop], -1);
+    if (cc->rows) {
+        int i = cc->subs[k].id / cc->n, j = cc->subs[k].id % cc->n;
+        tally_add(&t, &cc->rows[i], -1);
+        tally_add(&t, &cc->cols[j], -1);
+        tally_add(&t, &cc->each[k], 2); /* on both lines, out once already */
+        if (drop >= 0 && on_lines(cc, drop, i, j)) tally_add(&t, &cc->each[drop], 1);
     }
-    null->tau = design_effect(others);
-    class_prior(cc->sums, ex_others, valid_others, null->tau, null);
-    for (int d = 0; d < 2; d++)
-        if (drop[d] >= 0) add_counts(cc->sums, cc->ex[drop[d]], cc->valid[drop[d]], 1.0);
+    null->tau = design_effect(t.tr);
+    class_prior(t.sums, t.exceed, t.valid, null->tau, null);
 }
 
 /* Mark every subject's exceedances and count them into cc. */
@@ -440,20 +463,27 @@ static void count_class(tview *v, const subject *subs, class_stats *cs, const do
 {
     double level;
     cs->exceed = cs->valid = 0;
-    memset(cc->all, 0, sizeof cc->all);
-    memset(cc->sums, 0, sizeof cc->sums);
+    memset(&cc->total, 0, sizeof cc->total);
+    for (int r = 0; cc->rows && r < cc->n; r++)
+        memset(&cc->rows[r], 0, sizeof cc->rows[r]), memset(&cc->cols[r], 0, sizeof cc->cols[r]);
     cc->top[0] = cc->top[1] = -1;
     for (int k = 0; k < cc->count; k++) {
+        tally *e = &cc->each[k];
+        memset(e, 0, sizeof *e);
         cc->ex[k] = mark_exceedances(v, subs[k], scale[k], cs, &cc->valid[k], &level);
         cs->exceed += cc->ex[k], cs->valid += cc->valid[k];
-        count_transitions(v->ex, v->W, cc->tr[k]);
-        for (int q = 0; q < 4; q++) cc->all[q] += cc->tr[k][q];
+        count_transitions(v->ex, v->W, e->tr);
         mask_rank_windows(v, subs[k]);
-        add_counts(cc->sums, cc->ex[k], cc->valid[k], 1.0);
+        e->exceed = cc->ex[k], e->valid = cc->valid[k];
+        add_counts(e->sums, cc->ex[k], cc->valid[k], 1.0);
+        tally_add(&cc->total, e, 1);
+        if (cc->rows) {
+            tally_add(&cc->rows[subs[k].id / cc->n], e, 1);
+            tally_add(&cc->cols[subs[k].id % cc->n], e, 1);
+        }
         if (cc->top[0] < 0 || cc->ex[k] > cc->ex[cc->top[0]]) cc->top[1] = cc->top[0], cc->top[0] = k;
         else if (cc->top[1] < 0 || cc->ex[k] > cc->ex[cc->top[1]]) cc->top[1] = k;
     }
-    cc->exceed = cs->exceed, cc->judged = cs->valid;
 }
 
 /* Scan subject k against its null, and its duty test; the significant
@@ -510,27 +540,36 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
     return emit(v, s, &seg, level, scale, exp(seg.log_p - needed) * v->t->opts.alpha);
 }
 
+/* Test every subject of a class; emit the significant ones. The null of a
+ * subject comes from the class's other subjects: their rate of exceedances
+ * and how they cluster in time (its own, outside a segment, in the scan). */
 static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
 {
     double *scale = v->own;
     size_t slots = (size_t)(count ? count : 1);
-    class_counts cc = {.count = count};
-    int rc = -1;
+    class_counts cc = {.count = count, .subs = subs, .n = v->n};
+    int rc = -1, cells = count && subs[0].kind >= SUBJ_CELL_INTRA;
     cc.ex = malloc(slots * sizeof *cc.ex);
     cc.valid = malloc(slots * sizeof *cc.valid);
-    cc.tr = malloc(slots * sizeof *cc.tr);
-    if (!cc.ex || !cc.valid || !cc.tr) goto fail;
+    cc.each = malloc(slots * sizeof *cc.each);
+    if (cells) {
+        cc.rows = malloc((size_t)v->n * sizeof *cc.rows);
+        cc.cols = malloc((size_t)v->n * sizeof *cc.cols);
+    }
+    if (!cc.ex || !cc.valid || !cc.each || (cells && (!cc.rows || !cc.cols))) goto fail;
     class_scales(v, subs, count, cs, scale, cc.valid);
     count_class(v, subs, cs, scale, &cc);
     if (v->t->opts.verbose > 1)
-        print_class(v, subs, count, cs, scale, cc.valid, design_effect(cc.all));
+        print_class(v, subs, count, cs, scale, cc.valid, design_effect(cc.total.tr));
     for (int k = 0; k < count; k++)
         if (test_subject(v, subs[k], scale[k], cs, &cc, k)) goto fail;
     rc = 0;
 fail:
     free(cc.ex);
     free(cc.valid);
-    free(cc.tr);
+    free(cc.each);
+    free(cc.rows);
+    free(cc.cols);
     return rc;
 }
 

@@ -8,6 +8,8 @@
 
 #include "track_internal.h"
 
+#define LINE_PATHS 3 /* paths on one line that are its rank (PATTERN_CELLS in one window) */
+
 int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f)
 {
     if (t->nfindings == t->cap_findings) {
@@ -84,6 +86,58 @@ static int group_nodes(dxt_tracker *t)
     return 0;
 }
 
+/* Is f a slow path on line r (its row: the rank waiting, as_source 0; its
+ * column: the rank waited for, as_source 1)? */
+static int path_on_line(const dxt_finding *f, int r, int as_source)
+{
+    return f->kind == DXT_SLOW_PATH && (as_source ? f->src : f->dst) == r;
+}
+
+/* LINE_PATHS paths or more on one line are that line's rank, slow unevenly
+ * (a receiver late for some of its senders: held-out GPU traces gave 3 and 24
+ * paths into one slow receiver, its row's median not raised), not paths: one
+ * rank finding of their widest span, their largest p and their median
+ * severity, unless the rank has one of that kind already; the paths go. */
+static int group_lines(dxt_tracker *t)
+{
+    double *sev = malloc((size_t)(t->nfindings ? t->nfindings : 1) * sizeof *sev);
+    if (!sev) return -1;
+    for (int as_source = 0; as_source < 2; as_source++)
+        for (int r = 0; r < t->judge.n; r++) {
+            int members = 0, have = 0;
+            dxt_finding g;
+            memset(&g, 0, sizeof g);
+            for (int k = 0; k < t->nfindings; k++) {
+                const dxt_finding *f = &t->findings[k];
+                have |= f->rank == r && f->kind == (as_source ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION);
+                if (!path_on_line(f, r, as_source)) continue;
+                if (members == 0) g = *f;
+                sev[members++] = f->severity;
+                if (f->first_step < g.first_step) g.first_step = f->first_step;
+                if (f->last_step > g.last_step) g.last_step = f->last_step;
+                if (f->p_value > g.p_value) g.p_value = f->p_value, g.score = f->score;
+                if (members > 1) g.excess += f->excess;
+                if (f->windows_seen > g.windows_seen)
+                    g.windows_seen = f->windows_seen, g.windows_flagged = f->windows_flagged;
+                g.persistent |= f->persistent;
+            }
+            if (members < LINE_PATHS) continue;
+            g.kind = as_source ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION;
+            g.rank = r, g.src = g.dst = -1;
+            g.severity = dxt_median_inplace(sev, (size_t)members);
+            int kept = 0;
+            for (int k = 0; k < t->nfindings; k++)
+                if (!path_on_line(&t->findings[k], r, as_source)) t->findings[kept++] = t->findings[k];
+            t->nfindings = kept;
+            if (!have && dxt_tracker_push_finding(t, &g)) {
+                free(sev);
+                return -1;
+            }
+        }
+    free(sev);
+    return 0;
+}
+
 /* Every node slow alike is a shift of the whole job, not a slow node. */
 static void drop_job_shifts(dxt_tracker *t)
 {
@@ -101,12 +155,12 @@ static void drop_job_shifts(dxt_tracker *t)
     }
 }
 
-/* Findings merged: one per subject, most ranks of a node as the node, no
- * shift of the whole job. */
+/* Findings merged: one per subject, paths by the handful on one line as its
+ * rank, most ranks of a node as the node, no shift of the whole job. */
 int dxt_tracker_merge(dxt_tracker *t)
 {
     drop_duplicates(t);
-    if (group_nodes(t)) return -1;
+    if (group_lines(t) || group_nodes(t)) return -1;
     drop_job_shifts(t);
     return 0;
 }
