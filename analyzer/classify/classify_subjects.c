@@ -171,7 +171,7 @@ static int starts_run(const tview *v, int first)
 /* Transitions of an exceedance series between judged neighbours: t[0] from
  * a normal window, t[1] of those to an exceedance, t[2] from an exceedance,
  * t[3] of those to another. */
-static void count_transitions(const unsigned char *ex, int W, long t[4])
+static void count_transitions(const unsigned char *ex, int W, int t[4])
 {
     t[0] = t[1] = t[2] = t[3] = 0;
     int prev = 2;
@@ -416,14 +416,23 @@ static void tally_add(tally *t, const tally *u, int times)
 }
 
 /* What a class's subjects did: each one's exceedances, judged windows and
- * tally, the class's total, the two most exceeding; for cells, the tallies
- * of each row and column of the class (a cell's line-mates). */
+ * transitions (24 bytes a subject: N^2 of them), the class's tally, the two
+ * most exceeding; for cells, the tally of each row and column of the class
+ * (a cell's line-mates). */
 typedef struct class_counts {
-    int count, *ex, *valid, top[2];
-    tally *each, total, *rows, *cols;
+    int count, *ex, *valid, (*tr)[4], top[2];
+    tally total, *rows, *cols;
     const subject *subs;
     int n;
 } class_counts;
+
+/* Add subject k's counts, times times, to t. */
+static void add_subject(tally *t, const class_counts *cc, int k, int times)
+{
+    for (int q = 0; q < 4; q++) t->tr[q] += times * cc->tr[k][q];
+    add_counts(t->sums, cc->ex[k], cc->valid[k], times);
+    t->exceed += times * cc->ex[k], t->valid += times * cc->valid[k];
+}
 
 /* Is subject d a cell of row i or column j? */
 static int on_lines(const class_counts *cc, int d, int i, int j)
@@ -444,14 +453,14 @@ static void subject_null(const class_counts *cc, int k, dxt_null *null)
 {
     int drop = cc->count >= DROP_MIN ? (cc->top[0] == k ? cc->top[1] : cc->top[0]) : -1;
     tally t = cc->total;
-    tally_add(&t, &cc->each[k], -1);
-    if (drop >= 0) tally_add(&t, &cc->each[drop], -1);
+    add_subject(&t, cc, k, -1);
+    if (drop >= 0) add_subject(&t, cc, drop, -1);
     if (cc->rows) {
         int i = cc->subs[k].id / cc->n, j = cc->subs[k].id % cc->n;
         tally_add(&t, &cc->rows[i], -1);
         tally_add(&t, &cc->cols[j], -1);
-        tally_add(&t, &cc->each[k], 2); /* on both lines, out once already */
-        if (drop >= 0 && on_lines(cc, drop, i, j)) tally_add(&t, &cc->each[drop], 1);
+        add_subject(&t, cc, k, 2); /* on both lines, out once already */
+        if (drop >= 0 && on_lines(cc, drop, i, j)) add_subject(&t, cc, drop, 1);
     }
     null->tau = design_effect(t.tr);
     class_prior(t.sums, t.exceed, t.valid, null->tau, null);
@@ -468,18 +477,14 @@ static void count_class(tview *v, const subject *subs, class_stats *cs, const do
         memset(&cc->rows[r], 0, sizeof cc->rows[r]), memset(&cc->cols[r], 0, sizeof cc->cols[r]);
     cc->top[0] = cc->top[1] = -1;
     for (int k = 0; k < cc->count; k++) {
-        tally *e = &cc->each[k];
-        memset(e, 0, sizeof *e);
         cc->ex[k] = mark_exceedances(v, subs[k], scale[k], cs, &cc->valid[k], &level);
         cs->exceed += cc->ex[k], cs->valid += cc->valid[k];
-        count_transitions(v->ex, v->W, e->tr);
+        count_transitions(v->ex, v->W, cc->tr[k]);
         mask_rank_windows(v, subs[k]);
-        e->exceed = cc->ex[k], e->valid = cc->valid[k];
-        add_counts(e->sums, cc->ex[k], cc->valid[k], 1.0);
-        tally_add(&cc->total, e, 1);
+        add_subject(&cc->total, cc, k, 1);
         if (cc->rows) {
-            tally_add(&cc->rows[subs[k].id / cc->n], e, 1);
-            tally_add(&cc->cols[subs[k].id % cc->n], e, 1);
+            add_subject(&cc->rows[subs[k].id / cc->n], cc, k, 1);
+            add_subject(&cc->cols[subs[k].id % cc->n], cc, k, 1);
         }
         if (cc->top[0] < 0 || cc->ex[k] > cc->ex[cc->top[0]]) cc->top[1] = cc->top[0], cc->top[0] = k;
         else if (cc->top[1] < 0 || cc->ex[k] > cc->ex[cc->top[1]]) cc->top[1] = k;
@@ -551,12 +556,12 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
     int rc = -1, cells = count && subs[0].kind >= SUBJ_CELL_INTRA;
     cc.ex = malloc(slots * sizeof *cc.ex);
     cc.valid = malloc(slots * sizeof *cc.valid);
-    cc.each = malloc(slots * sizeof *cc.each);
+    cc.tr = malloc(slots * sizeof *cc.tr);
     if (cells) {
         cc.rows = malloc((size_t)v->n * sizeof *cc.rows);
         cc.cols = malloc((size_t)v->n * sizeof *cc.cols);
     }
-    if (!cc.ex || !cc.valid || !cc.each || (cells && (!cc.rows || !cc.cols))) goto fail;
+    if (!cc.ex || !cc.valid || !cc.tr || (cells && (!cc.rows || !cc.cols))) goto fail;
     class_scales(v, subs, count, cs, scale, cc.valid);
     count_class(v, subs, cs, scale, &cc);
     if (v->t->opts.verbose > 1)
@@ -567,7 +572,7 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
 fail:
     free(cc.ex);
     free(cc.valid);
-    free(cc.each);
+    free(cc.tr);
     free(cc.rows);
     free(cc.cols);
     return rc;
