@@ -199,8 +199,9 @@ static double node_pair_tail(dxt_judge *j, int node, double stat, int asym)
  * reasons (the load of their experts, their links) and a node must stand out
  * from that spread (robust z, t tail with nodes - 2 degrees of freedom);
  * with 4-7 node_pair_tail; with 2-3 there is no spread to measure (0: the
- * cells' scale alone; the other nodes of three hold 2 blocks: a 4x node of
- * 8 ranks next to one of 8 and one of 1 was missed). */
+ * cells' scale alone, behind the bar of min_static_severity that
+ * dxt_judge_nodes_static sets them; the other nodes of three hold 2 blocks:
+ * a 4x node of 8 ranks next to one of 8 and one of 1 was missed). */
 static double node_tail(dxt_judge *j, const double *stat, int a, int asym)
 {
     int nn = j->nnodes;

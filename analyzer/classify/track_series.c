@@ -46,6 +46,34 @@ static void drop_duplicates(dxt_tracker *t)
     t->nfindings = kept;
 }
 
+/* Finding f into the group g of findings it belongs to (g becomes f when
+ * first): their widest span, their largest p (with its score), their excess
+ * summed. */
+static void absorb(dxt_finding *g, const dxt_finding *f, int first)
+{
+    if (first) {
+        *g = *f;
+        return;
+    }
+    if (f->first_step < g->first_step) g->first_step = f->first_step;
+    if (f->last_step > g->last_step) g->last_step = f->last_step;
+    if (f->p_value > g->p_value) g->p_value = f->p_value, g->score = f->score;
+    g->excess += f->excess;
+}
+
+/* Which findings of a group: in(t, f, a, as_source) is 1 for the members of
+ * group (a, as_source). */
+typedef int (*group_test)(const dxt_tracker *t, const dxt_finding *f, int a, int as_source);
+
+/* The findings not in group (a, as_source) kept, in their order. */
+static void drop_members(dxt_tracker *t, group_test in, int a, int as_source)
+{
+    int kept = 0;
+    for (int k = 0; k < t->nfindings; k++)
+        if (!in(t, &t->findings[k], a, as_source)) t->findings[kept++] = t->findings[k];
+    t->nfindings = kept;
+}
+
 /* Is rank finding f one of node a's ranks, slow the way the node is? */
 static int member_of(const dxt_tracker *t, const dxt_finding *f, int a, int as_source)
 {
@@ -66,30 +94,23 @@ static int group_nodes(dxt_tracker *t)
             for (int k = 0; k < t->nfindings; k++) {
                 const dxt_finding *f = &t->findings[k];
                 if (f->kind == DXT_SLOW_NODE && f->node == a && f->as_source == as_source) node = k;
-                if (!member_of(t, f, a, as_source)) continue;
-                if (members++ == 0) g = *f;
-                if (f->first_step < g.first_step) g.first_step = f->first_step;
-                if (f->last_step > g.last_step) g.last_step = f->last_step;
-                if (f->p_value > g.p_value) g.p_value = f->p_value, g.score = f->score;
-                g.excess += members > 1 ? f->excess : 0.0;
+                if (member_of(t, f, a, as_source)) absorb(&g, f, members++ == 0);
             }
             if (node < 0 && (size < 2 || members < ceil(DXT_NODE_FRACTION * size))) continue;
             if (node < 0) {
                 g.kind = DXT_SLOW_NODE, g.rank = -1, g.node = a, g.as_source = as_source;
                 if (dxt_tracker_push_finding(t, &g)) return -1;
             }
-            int kept = 0;
-            for (int k = 0; k < t->nfindings; k++)
-                if (!member_of(t, &t->findings[k], a, as_source)) t->findings[kept++] = t->findings[k];
-            t->nfindings = kept;
+            drop_members(t, member_of, a, as_source);
         }
     return 0;
 }
 
 /* Is f a slow path on line r (its row: the rank waiting, as_source 0; its
  * column: the rank waited for, as_source 1)? */
-static int path_on_line(const dxt_finding *f, int r, int as_source)
+static int path_on_line(const dxt_tracker *t, const dxt_finding *f, int r, int as_source)
 {
+    (void)t;
     return f->kind == DXT_SLOW_PATH && (as_source ? f->src : f->dst) == r;
 }
 
@@ -110,13 +131,9 @@ static int group_lines(dxt_tracker *t)
             for (int k = 0; k < t->nfindings; k++) {
                 const dxt_finding *f = &t->findings[k];
                 have |= f->rank == r && f->kind == (as_source ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION);
-                if (!path_on_line(f, r, as_source)) continue;
-                if (members == 0) g = *f;
+                if (!path_on_line(t, f, r, as_source)) continue;
+                absorb(&g, f, members == 0);
                 sev[members++] = f->severity;
-                if (f->first_step < g.first_step) g.first_step = f->first_step;
-                if (f->last_step > g.last_step) g.last_step = f->last_step;
-                if (f->p_value > g.p_value) g.p_value = f->p_value, g.score = f->score;
-                if (members > 1) g.excess += f->excess;
                 if (f->windows_seen > g.windows_seen)
                     g.windows_seen = f->windows_seen, g.windows_flagged = f->windows_flagged;
                 g.persistent |= f->persistent;
@@ -125,10 +142,7 @@ static int group_lines(dxt_tracker *t)
             g.kind = as_source ? DXT_SLOW_SOURCE : DXT_SLOW_DESTINATION;
             g.rank = r, g.src = g.dst = -1;
             g.severity = dxt_median_inplace(sev, (size_t)members);
-            int kept = 0;
-            for (int k = 0; k < t->nfindings; k++)
-                if (!path_on_line(&t->findings[k], r, as_source)) t->findings[kept++] = t->findings[k];
-            t->nfindings = kept;
+            drop_members(t, path_on_line, r, as_source);
             if (!have && dxt_tracker_push_finding(t, &g)) {
                 free(sev);
                 return -1;
