@@ -449,6 +449,46 @@ static void test_load_lateness(void **state)
     assert_true(fs[0].p_value < 0.001);
 }
 
+/* Windows of a 64-rank combine whose cells wait in proportion to their
+ * sender's load (log-normal), where from window 20 rank 9's tokens rise x
+ * tok_rise (its lateness follows: expert compute) and its column x slow
+ * besides: the findings. */
+static int load_step(double tok_rise, double slow, dxt_finding *fs)
+{
+    enum { N = 64, WINDOWS = 40, ONSET = 20, RANK = 9 };
+    static double pair[N * N], m[N * N], tok[N * N], load[N];
+    dxt_tracker *t = seeded_job("combine", N, 23, pair);
+    for (int r = 0; r < N; r++) load[r] = exp(0.15 * normal());
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        for (int c = 0; c < N * N; c++) {
+            int k = c % N, on = k == RANK && w >= ONSET;
+            double l = load[k] * (on ? tok_rise : 1.0);
+            m[c] *= l * (on ? slow : 1.0);
+            tok[c] = c / N == k ? 0.0 : 100.0 * 16.0 * l * exp(0.02 * normal());
+        }
+        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, tok), 0);
+    }
+    return take_findings(t, "load step", fs);
+}
+
+/* Over time: a rank late because its tokens rose a little (the routing's own
+ * wander, under min_token_ratio) is no finding; one whose tokens doubled is a
+ * load_imbalance; one late with its tokens unchanged is a slow source. */
+static void test_load_wander(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(load_step(1.15, 1.0, fs), 0);
+    assert_int_equal(load_step(2.0, 1.0, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_LOAD_IMBALANCE);
+    assert_int_equal(fs[0].rank, 9);
+    assert_int_equal(fs[0].first_step, 2000);
+    assert_int_equal(load_step(1.0, 1.35, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].first_step, 2000);
+}
+
 /* Windows of a 64-rank dispatch in which, from window 20, rank 13 waits
  * longer for `hit` of its senders (x slow on their cells, the others
  * unchanged): a receiver late for some of its peers, its row's median not
@@ -551,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_tracker_onset_and_spike),
         cmocka_unit_test(test_intermittent_from_start),
         cmocka_unit_test(test_load_lateness),
+        cmocka_unit_test(test_load_wander),
         cmocka_unit_test(test_drift_not_step),
         cmocka_unit_test(test_uneven_receiver),
         cmocka_unit_test(test_three_nodes),

@@ -652,23 +652,30 @@ static double cell_median(tview *v, size_t c, const dxt_segment *seg, int inside
     return dxt_median_inplace(v->lbuf, m);
 }
 
-/* Did rank s's wait rise because its tokens did (a hot expert:
- * load_imbalance)? The change of every cell from outside seg to its flagged
- * windows, wait against tokens (classify_tokens.c). */
+/* Did rank (node) s's wait rise because its tokens did? The change of every
+ * cell from outside seg to its flagged windows, wait against tokens
+ * (classify_tokens.c). 1: yes, and its tokens rose by min_token_ratio or
+ * more (a rank's: a hot expert, load_imbalance); -1: yes, by less (the
+ * routing's own wander: no fault, as from step 0 in hit_tokens); 0: no. */
 static int tokens_explain(tview *v, subject s, const dxt_segment *seg)
 {
-    if (!v->t->have_tokens || (s.kind != SUBJ_SRC && s.kind != SUBJ_DST)) return 0;
+    if (!v->t->have_tokens || s.kind == SUBJ_CELL_INTRA || s.kind == SUBJ_CELL_INTER) return 0;
+    const int *node_of = v->t->judge.node_of;
     double *dwait = v->scratch, *dtok = v->ywin;
     unsigned char *line = v->mask_tmp;
     for (size_t c = 0; c < v->nn; c++) {
         int i = (int)(c / v->n), k = (int)(c % v->n);
-        line[c] = s.kind == SUBJ_SRC ? k == s.id : i == s.id;
+        line[c] = s.kind == SUBJ_SRC   ? k == s.id
+                  : s.kind == SUBJ_DST ? i == s.id
+                  : s.kind == SUBJ_NODE_SRC ? node_of[k] == s.id && node_of[i] != s.id
+                                            : node_of[i] == s.id;
         dwait[c] = dtok[c] = NAN;
         if (i == k || !v->ever[c]) continue;
         dwait[c] = cell_median(v, c, seg, 1, 0) - cell_median(v, c, seg, 0, 0);
         dtok[c] = cell_median(v, c, seg, 1, 1) - cell_median(v, c, seg, 0, 1);
     }
-    return dxt_tokens_explain(dwait, dtok, line, v->nn, log(v->t->opts.min_token_ratio));
+    if (!dxt_tokens_explain(dwait, dtok, line, v->nn, -INFINITY)) return 0;
+    return dxt_tokens_explain(dwait, dtok, line, v->nn, log(v->t->opts.min_token_ratio)) ? 1 : -1;
 }
 
 static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,
@@ -701,13 +708,16 @@ static int emit(tview *v, subject s, const dxt_segment *seg, double level, doubl
     f.windows_seen = seg->valid;
     f.persistent = seg->exceed >= DXT_PERSISTENT_FRACTION * seg->valid;
     f.p_value = p_adj;
-    if (tokens_explain(v, s, seg)) f.kind = DXT_LOAD_IMBALANCE;
+    int load = tokens_explain(v, s, seg);
+    if (load > 0 && f.kind != DXT_SLOW_NODE) f.kind = DXT_LOAD_IMBALANCE;
     if (v->t->opts.verbose)
         fprintf(stderr, "dxt-classify: %s %s subject %d windows %d-%d (%d/%d) sev %.3g z %.3g "
-                "p %.3g\n", v->t->op, dxt_kind_str(f.kind), s.id, seg->first, seg->last,
-                seg->exceed, seg->valid, f.severity, f.score, p_adj);
+                "p %.3g%s\n", v->t->op, dxt_kind_str(f.kind), s.id, seg->first, seg->last,
+                seg->exceed, seg->valid, f.severity, f.score, p_adj,
+                load < 0 ? ": follows a token wander, no fault" : "");
+    /* a late rank waits for nobody, whatever made it late */
     if (s.kind != SUBJ_CELL_INTRA && s.kind != SUBJ_CELL_INTER) mask_subject(v, s, seg);
-    return dxt_tracker_push_finding(v->t, &f);
+    return load < 0 ? 0 : dxt_tracker_push_finding(v->t, &f);
 }
 
 /* Ranks, then nodes, then cells (without the masked windows). */
