@@ -258,31 +258,43 @@ static int model_columns(int W, int first, int last, int w, int bend, double *co
     return 4;
 }
 
+/* Model_columns of window w that a fit of x can use: a bend's hinge at first
+ * only with judged windows before it (an episode from the run's start is a
+ * step down or a bend after last), its hinge after last only with some
+ * after it; into col, their count. */
+static int used_columns(int W, int first, int last, int w, int bend, int start, int end,
+                        double *col)
+{
+    double all[4];
+    int n = model_columns(W, first, last, w, bend, all), k = 0;
+    for (int r = 0; r < n; r++)
+        if (!bend || ((r != 2 || start < first) && (r != 3 || end > last))) col[k++] = all[r];
+    return k;
+}
+
 /* Residual sum of squares of x's judged windows fitted by least squares on
- * a model's columns (model_columns; without the hinge after last when no
- * judged window follows it); *params the columns used. NAN when they are
- * dependent. */
+ * a model's columns (used_columns); *params the columns used. NAN when they
+ * are dependent. */
 static double model_rss(const double *x, int W, int first, int last, int bend, int *params)
 {
     double a[16] = {0}, b[4] = {0}, col[4];
-    int k = bend ? 4 : 3, end = -1;
+    int k = 0, start = -1, end = -1;
     for (int w = 0; w < W; w++)
-        if (!isnan(x[w])) end = w;
-    if (bend && end <= last) k = 3;
+        if (!isnan(x[w])) start = start < 0 ? w : start, end = w;
     for (int w = 0; w < W; w++) {
         if (isnan(x[w])) continue;
-        model_columns(W, first, last, w, bend, col);
+        k = used_columns(W, first, last, w, bend, start, end, col);
         for (int r = 0; r < k; r++) {
             b[r] += col[r] * x[w];
             for (int q = 0; q < k; q++) a[r * k + q] += col[r] * col[q];
         }
     }
-    if (dxt_solve_small(a, b, k)) return NAN;
+    if (k == 0 || dxt_solve_small(a, b, k)) return NAN;
     *params = k;
     double rss = 0.0;
     for (int w = 0; w < W; w++) {
         if (isnan(x[w])) continue;
-        model_columns(W, first, last, w, bend, col);
+        used_columns(W, first, last, w, bend, start, end, col);
         double fit = 0.0;
         for (int r = 0; r < k; r++) fit += b[r] * col[r];
         rss += (x[w] - fit) * (x[w] - fit);

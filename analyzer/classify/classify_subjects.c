@@ -31,6 +31,7 @@
 #define DESIGN_PRIOR 2.0      /* transitions shrinking P(1|1) towards P(1|0) */
 #define MAX_RHO 0.9           /* autocorrelation cap of exceedances (tau <= 19) */
 #define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
+#define EARLY_END_RANKS 8     /* ranks a job needs for a fault from its start that ends */
 #define DUTY_SHARE 0.25       /* of a subject's alpha, its duty test's (one test: the whole
                                * run); the segments of the scan have the rest */
 
@@ -166,6 +167,19 @@ static int starts_run(const tview *v, int first)
     int before = 0;
     for (int w = 0; w < first; w++) before += v->use[w];
     return before < 3 || before < 0.05 * v->usable;
+}
+
+/* ... unless a quarter of the run or more comes after it: slow from the start,
+ * then well (the static judgement needs both ends of the run), in a job of
+ * EARLY_END_RANKS or more (with 4, late launches change in regimes from the
+ * start: real DeepEP) and not by its tokens (emit: the routing's wander starts
+ * high as often as it rises). One that ends where a finding of one of its
+ * ranks begins is that one's echo (track_series.c, drop_fallen_levels). */
+static int ends_early(const tview *v, int last)
+{
+    int after = 0;
+    for (int w = last + 1; w < v->W; w++) after += v->use[w];
+    return after >= 0.25 * v->usable;
 }
 
 /* Transitions of an exceedance series between judged neighbours: t[0] from
@@ -516,7 +530,8 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
      * the one less likely under its share of alpha */
     int scan = !cs->duty_only &&
                !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) &&
-               seg.log_p < needed && !starts_run(v, seg.first);
+               seg.log_p < needed &&
+               (!starts_run(v, seg.first) || (ends_early(v, seg.last) && v->n >= EARLY_END_RANKS));
     /* the duty test's null is the class's spread of rates alone: a class
      * of fewer than DROP_MIN subjects (4 ranks) cannot measure it; cells
      * only in their own pass, above DUTY_CELL_Z (at EXCEED_Z their rates
@@ -708,15 +723,24 @@ static int emit(tview *v, subject s, const dxt_segment *seg, double level, doubl
     f.windows_seen = seg->valid;
     f.persistent = seg->exceed >= DXT_PERSISTENT_FRACTION * seg->valid;
     f.p_value = p_adj;
-    int load = tokens_explain(v, s, seg);
+    int load = tokens_explain(v, s, seg), from_start = !seg->whole && starts_run(v, seg->first);
+    /* from the start: no load imbalance (the routing's wander), and the rise
+     * of a kind's min_severity at least (a level that fell by 12 % over 11
+     * windows read as a 1.12x slow destination until then: seed 1063) */
+    double min_sev = s.kind >= SUBJ_CELL_INTRA ? v->t->opts.min_path_severity
+                                               : v->t->opts.min_severity;
+    if ((load || f.severity < min_sev) && from_start) load = -1;
     if (load > 0 && f.kind != DXT_SLOW_NODE) f.kind = DXT_LOAD_IMBALANCE;
     if (v->t->opts.verbose)
         fprintf(stderr, "dxt-classify: %s %s subject %d windows %d-%d (%d/%d) sev %.3g z %.3g "
                 "p %.3g%s\n", v->t->op, dxt_kind_str(f.kind), s.id, seg->first, seg->last,
                 seg->exceed, seg->valid, f.severity, f.score, p_adj,
                 load < 0 ? ": follows a token wander, no fault" : "");
-    /* a late rank waits for nobody, whatever made it late */
-    if (s.kind != SUBJ_CELL_INTRA && s.kind != SUBJ_CELL_INTER) mask_subject(v, s, seg);
+    /* a late rank waits for nobody, whatever made it late; an episode from
+     * the start masks nothing (it may be a level that fell: its windows are
+     * the normal ones of the finding that follows it) */
+    if (s.kind != SUBJ_CELL_INTRA && s.kind != SUBJ_CELL_INTER && !from_start)
+        mask_subject(v, s, seg);
     return load < 0 ? 0 : dxt_tracker_push_finding(v->t, &f);
 }
 

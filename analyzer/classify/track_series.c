@@ -8,6 +8,8 @@
 
 #include "track_internal.h"
 
+#define FALLEN_START_WINDOWS 3 /* windows a finding "from the start" may begin after */
+#define FALLEN_GAP_WINDOWS 2   /* its end and the other's onset, each known to a window */
 #define LINE_PATHS 3 /* paths on one line that are its rank (PATTERN_CELLS in one window) */
 
 int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f)
@@ -171,10 +173,45 @@ static void drop_job_shifts(dxt_tracker *t)
 
 /* Findings merged: one per subject, paths by the handful on one line as its
  * rank, most ranks of a node as the node, no shift of the whole job. */
+/* Does rank r take part in finding f (its rank, a path's end, its node)? */
+static int has_rank(const dxt_tracker *t, const dxt_finding *f, int r)
+{
+    if (f->kind == DXT_SLOW_PATH) return f->src == r || f->dst == r;
+    if (f->kind == DXT_SLOW_NODE) return t->judge.node_of[r] == f->node;
+    return f->rank == r;
+}
+
+/* A finding from the run's start (its first windows: warm-up may be left out)
+ * that ends where another finding of one of its ranks begins (within two
+ * windows) is a level that fell at that onset, not a fault that ended: a slow
+ * path's source serves its other peers sooner, and their cells drop. */
+static int drop_fallen_levels(dxt_tracker *t)
+{
+    int W = t->windows, k = W > FALLEN_START_WINDOWS ? FALLEN_START_WINDOWS : W - 1, kept = 0;
+    int64_t gap_max = FALLEN_GAP_WINDOWS * (t->last_steps[0] - t->first_steps[0] + 1);
+    unsigned char *fell = calloc((size_t)t->nfindings + 1, 1);
+    if (!fell) return -1;
+    for (int e = 0; e < t->nfindings; e++) {
+        const dxt_finding *g = &t->findings[e];
+        if (g->first_step > t->first_steps[k] || g->last_step >= t->last_steps[W - 1]) continue;
+        for (int f = 0; f < t->nfindings && !fell[e]; f++) {
+            int64_t gap = t->findings[f].first_step - (g->last_step + 1);
+            if (f == e || gap > gap_max || gap < -gap_max) continue;
+            for (int r = 0; r < t->n && !fell[e]; r++)
+                fell[e] = has_rank(t, g, r) && has_rank(t, &t->findings[f], r);
+        }
+    }
+    for (int e = 0; e < t->nfindings; e++)
+        if (!fell[e]) t->findings[kept++] = t->findings[e];
+    t->nfindings = kept;
+    free(fell);
+    return 0;
+}
+
 int dxt_tracker_merge(dxt_tracker *t)
 {
     drop_duplicates(t);
-    if (group_lines(t) || group_nodes(t)) return -1;
+    if (drop_fallen_levels(t) || group_lines(t) || group_nodes(t)) return -1;
     drop_job_shifts(t);
     return 0;
 }
