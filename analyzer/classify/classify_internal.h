@@ -74,6 +74,15 @@ double dxt_student_tail(double t, double df);
  * all its ranks; one in four may be too noisy to show it). */
 #define DXT_NODE_FRACTION 0.75
 
+/* Is cell (i, k), rank i waiting for rank k, one of node a's (node_of: each
+ * rank's node)? As a source its ranks' columns, less the waits inside the
+ * node (a late node's ranks wait for each other as before); as a destination
+ * its ranks' rows. */
+static inline int dxt_node_cell(const int *node_of, int a, int as_source, int i, int k)
+{
+    return as_source ? node_of[k] == a && node_of[i] != a : node_of[i] == a;
+}
+
 /* Whole-matrix scales use at most ~DXT_SCALE_SAMPLE cells, evenly strided. */
 #define DXT_SCALE_SAMPLE 4096
 #define DXT_MIN_CELL_SCALE 0.05 /* log units: cells of a healthy window vary ~5 % (spikes aside) */

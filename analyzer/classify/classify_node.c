@@ -75,9 +75,7 @@ static void node_waits(const dxt_judge *j, const double *ref, int node, int as_s
     for (int i = 0; i < n; i++)
         for (int k = 0; k < n; k++) {
             size_t c = (size_t)i * n + k;
-            int in = as_source ? j->node_of[k] == node && j->node_of[i] != node
-                               : j->node_of[i] == node;
-            if (!in || isnan(j->logm[c]) || isnan(ref[c])) continue;
+            if (!dxt_node_cell(j->node_of, node, as_source, i, k) || isnan(j->logm[c]) || isnan(ref[c])) continue;
             *obs += exp(j->logm[c]);
             *expd += exp(ref[c]);
         }
@@ -232,8 +230,7 @@ static int emit_static_node(dxt_judge *j, int a, int as_source, double shift, do
     for (int i = 0; i < n; i++)
         for (int k = 0; k < n; k++) {
             size_t c = (size_t)i * n + k;
-            int in = as_source ? j->node_of[k] == a && j->node_of[i] != a : j->node_of[i] == a;
-            if (in && !isnan(j->logm[c])) excess += exp(j->logm[c]) * (1.0 - exp(-shift));
+            if (dxt_node_cell(j->node_of, a, as_source, i, k) && !isnan(j->logm[c])) excess += exp(j->logm[c]) * (1.0 - exp(-shift));
         }
     dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, exp(shift), z, excess * steps, 0.0, tail, 0.0};
     if (dxt_judge_push_hit(j, &h)) return -1;

@@ -682,8 +682,7 @@ static int tokens_explain(tview *v, subject s, const dxt_segment *seg)
         int i = (int)(c / v->n), k = (int)(c % v->n);
         line[c] = s.kind == SUBJ_SRC   ? k == s.id
                   : s.kind == SUBJ_DST ? i == s.id
-                  : s.kind == SUBJ_NODE_SRC ? node_of[k] == s.id && node_of[i] != s.id
-                                            : node_of[i] == s.id;
+                                       : dxt_node_cell(node_of, s.id, s.kind == SUBJ_NODE_SRC, i, k);
         dwait[c] = dtok[c] = NAN;
         if (i == k || !v->ever[c]) continue;
         dwait[c] = cell_median(v, c, seg, 1, 0) - cell_median(v, c, seg, 0, 0);

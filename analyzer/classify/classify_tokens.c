@@ -226,9 +226,9 @@ static int hit_tokens(dxt_judge *j, const dxt_hit *h, size_t nn, const double *z
                                                               : h->kind == DXT_SLOW_SOURCE;
     for (size_t c = 0; c < nn; c++) {
         int i = (int)(c / n), k = (int)(c % n);
-        j->hot_cell[c] = node ? (side ? j->node_of[k] == h->node && j->node_of[i] != h->node
-                                      : j->node_of[i] == h->node)
-                              : side ? k == h->rank : i == h->rank;
+        j->hot_cell[c] = node   ? dxt_node_cell(j->node_of, h->node, side, i, k)
+                         : side ? k == h->rank
+                                : i == h->rank;
     }
     if (!dxt_tokens_explain(j->res, j->scratch, j->hot_cell, nn, log(j->opts.min_token_ratio)) &&
         !load_predicts(j, h, z))

@@ -171,8 +171,6 @@ static void drop_job_shifts(dxt_tracker *t)
     }
 }
 
-/* Findings merged: one per subject, paths by the handful on one line as its
- * rank, most ranks of a node as the node, no shift of the whole job. */
 /* Does rank r take part in finding f (its rank, a path's end, its node)? */
 static int has_rank(const dxt_tracker *t, const dxt_finding *f, int r)
 {
@@ -208,6 +206,9 @@ static int drop_fallen_levels(dxt_tracker *t)
     return 0;
 }
 
+/* Findings merged: one per subject, no episode from the start that is the
+ * echo of an onset, paths by the handful on one line as its rank, most ranks
+ * of a node as the node, no shift of the whole job. */
 int dxt_tracker_merge(dxt_tracker *t)
 {
     drop_duplicates(t);
@@ -274,8 +275,7 @@ static int in_subject(const dxt_tracker *t, const dxt_finding *f, int i, int k)
     const int *node_of = t->judge.node_of;
     switch (f->kind) {
     case DXT_SLOW_PATH: return i == f->dst && k == f->src;
-    case DXT_SLOW_NODE:
-        return f->as_source ? node_of[k] == f->node && node_of[i] != f->node : node_of[i] == f->node;
+    case DXT_SLOW_NODE: return dxt_node_cell(node_of, f->node, f->as_source, i, k);
     case DXT_SLOW_SOURCE: return k == f->rank;
     case DXT_SLOW_DESTINATION: return i == f->rank;
     default: return f->as_source ? k == f->rank : i == f->rank;
