@@ -597,6 +597,113 @@ static void test_three_nodes(void **state)
     assert_false(fs[0].as_source);
 }
 
+/* Windows of a 32-rank job of one node whose all-to-all sends in rotated
+ * order: rank i waits 5 for the rank after it and up to 25 for the one before
+ * it ((k - i) mod n, as a pairwise exchange), 3 % noise; from step 0, cell
+ * (dst, src) times path_x and rank src's column times source_x. The findings. */
+static int rotated_windows(int src, int dst, double path_x, double source_x, dxt_finding *fs)
+{
+    enum { N = 32, WINDOWS = 40 };
+    static double m[N * N];
+    topo_buf tb;
+    rng_state = 7;
+    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, N, N), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < WINDOWS; w++) {
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < N; k++) {
+                double v = 5.0 * (1.0 + 4.0 * ((k - i + N) % N) / (N - 1.0)) * exp(0.03 * normal());
+                m[i * N + k] = i == k ? 0.0 : v * (k == src ? source_x : 1.0);
+            }
+        m[dst * N + src] *= path_x;
+        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
+    }
+    return take_findings(t, "rotated", fs);
+}
+
+/* The static judgement fits the rotation when it explains the pairs
+ * (classify.c, choose_rotation): a 4x path and a 1.4x slow source from step
+ * 0 stand out of a 5x ramp of healthy pairs; the ramp alone is no finding. */
+static void test_rotated_pairs(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(rotated_windows(7, 20, 1.0, 1.0, fs), 0);
+    assert_int_equal(rotated_windows(7, 20, 4.0, 1.0, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_PATH);
+    assert_int_equal(fs[0].src, 7);
+    assert_int_equal(fs[0].dst, 20);
+    assert_int_equal(fs[0].first_step, 0);
+    assert_int_equal(rotated_windows(11, 0, 1.0, 1.4, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 11);
+    assert_int_equal(fs[0].first_step, 0);
+}
+
+/* A 16-rank job whose pair (5 <- 9) is noisy (sigma 0.12 a window) and 2.5x
+ * slow from window 12 of 64 to the end (on for 81 % of the run): the findings. */
+static int long_path_windows(dxt_finding *fs)
+{
+    enum { N = 16, WINDOWS = 64, ONSET = 12 };
+    static double pair[N * N], m[N * N];
+    dxt_tracker *t = seeded_job("combine", N, 21, pair);
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        m[5 * N + 9] *= exp(0.12 * normal()) * (w >= ONSET ? 2.5 : 1.0);
+        assert_int_equal(dxt_tracker_add_window(t, w * 5, w * 5 + 4, m, NULL), 0);
+    }
+    return take_findings(t, "long path", fs);
+}
+
+/* A fault on for most of the run is not its cell's usual level: the run's
+ * first eighth sits far below the rest (base_level, classify_view.h). With
+ * the edge among the values judged, the lower quartile fell on the onset
+ * and the spread doubled, and this path was its own level. */
+static void test_long_fault(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(long_path_windows(fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_PATH);
+    assert_int_equal(fs[0].src, 9);
+    assert_int_equal(fs[0].dst, 5);
+    assert_true(fs[0].first_step >= 55 && fs[0].first_step <= 65);
+}
+
+/* Windows of 10 ranks, one a node, whose pairs differ by sigma pair_sigma,
+ * with rank 3's column 1.45x from step 0: the findings. */
+static int spread_column_windows(double pair_sigma, dxt_finding *fs)
+{
+    enum { N = 10, WINDOWS = 30 };
+    static double pair[N * N], m[N * N];
+    topo_buf tb;
+    rng_state = 99;
+    for (int c = 0; c < N * N; c++) pair[c] = exp(pair_sigma * normal());
+    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, N, 1), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < WINDOWS; w++) {
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < N; k++)
+                m[i * N + k] = i == k ? 0.0 : 20.0 * pair[i * N + k] * exp(0.03 * normal()) * (k == 3 ? 1.45 : 1.0);
+        assert_int_equal(dxt_tracker_add_window(t, w * 10, w * 10 + 9, m, NULL), 0);
+    }
+    return take_findings(t, "spread column", fs);
+}
+
+/* From step 0 a 1.45x column is a slow source among pairs that differ by a
+ * few % (the bar of a rank from step 0, min_static_rank_severity, is 1.3x),
+ * and none among pairs that differ by sigma 0.4, whose columns' medians of 9
+ * cells differ by that much. */
+static void test_static_line_floor(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(spread_column_windows(0.02, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 3);
+    assert_int_equal(spread_column_windows(0.4, fs), 0);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -638,6 +745,9 @@ int main(void)
         cmocka_unit_test(test_drift_not_step),
         cmocka_unit_test(test_uneven_receiver),
         cmocka_unit_test(test_three_nodes),
+        cmocka_unit_test(test_rotated_pairs),
+        cmocka_unit_test(test_long_fault),
+        cmocka_unit_test(test_static_line_floor),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,9 @@ typedef struct dxt_judge {
     double *res;         /* n*n: residual of the fit */
     double *row, *col;   /* n: row and column effects */
     double *blk;         /* nnodes*nnodes: block constants (no history only) */
+    double *rot;         /* n: rotation effects, cell (i, k) by (k - i) mod n (no history,
+                          * and only where the rotation explains the pairs: rotated) */
+    int rotated;         /* the fit has rotation effects (classify.c, choose_rotation) */
     double *blk_level;   /* nnodes*nnodes: median log wait per step of each block */
     double *scratch;     /* n*n + 2n */
     unsigned char *late; /* n: judged a slow source (its row carries no evidence) */
@@ -64,6 +67,16 @@ typedef struct dxt_judge {
     dxt_hit *hits;
     int nhits, cap;
 } dxt_judge;
+
+/* The fit (classify_fit.c). dxt_fit: X = log M - ref (ref NULL: no history)
+ * into j->res and the effects, the rows and columns of late ranks masked, with
+ * rotation effects when j->rotated; dxt_choose_rotation: without history, sets
+ * j->rotated and fits; dxt_refit_without_late: the fit again, or the late
+ * ranks' cells masked; dxt_residual_spread: the MAD of the residuals. */
+void dxt_fit(dxt_judge *j, const double *ref, int iters);
+void dxt_choose_rotation(dxt_judge *j, int iters);
+void dxt_refit_without_late(dxt_judge *j, const double *ref, int iters);
+double dxt_residual_spread(dxt_judge *j);
 
 /* Upper-tail probability of Student's t with df degrees of freedom
  * (classify_scan.c): a robust z whose scale came from few values (4 ranks)

@@ -248,6 +248,12 @@ static int node_marked(const dxt_judge *j, int a)
     return j->node_start[a + 1] > j->node_start[a] && (j->late[r] || j->hot_row[r]);
 }
 
+/* How far the own block of a node of 4 or more must stand out from step 0
+ * over the other nodes' own blocks: above a rank's bar
+ * (min_static_rank_severity, 1.3), as its rows share the node's links and
+ * the load of its experts. */
+#define STATIC_NODE_OWN_SEVERITY 1.5
+
 int dxt_judge_nodes_static(dxt_judge *j, double steps)
 {
     int nn = j->nnodes, any_dst = 0;
@@ -257,7 +263,7 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps)
      * history must (3 nodes of 8 ranks whose node-pair levels differ by
      * sigma 0.26 made a healthy 1.5x slow node, "p 2e-9") */
     double thr = log(j->opts.min_static_severity);
-    double thr_own = nn < 4 ? thr : log(j->opts.min_static_rank_severity);
+    double thr_own = nn < 4 ? thr : log(STATIC_NODE_OWN_SEVERITY);
     double scale = block_levels(j);
     double *own = j->rank_obs, *asym = j->rank_exp, *late = j->rank_z; /* nnodes <= n: free here */
     for (int a = 0; a < nn; a++) {

@@ -16,10 +16,14 @@
 #define BASE_QUANTILE 0.25    /* baselines: a low quantile of the windows (a fault on
                                * for up to 75 % of the run is not learnt) ... */
 #define BASE_EDGE 8           /* ... unless the first or the last 1/BASE_EDGE of the run
-                               * sits far below it: a fault on for most of the run */
+                               * sits far below the rest: a fault on for most of the run */
 #define BASE_EDGE_MIN 3       /* windows at an edge, at least (one lucky window is no level) */
-#define BASE_EDGE_Z 4.0       /* "far below": by this many of the series' level spread
-                               * (its interquartile range / 1.349) */
+#define BASE_EDGE_Z 4.0       /* "far below": under the rest's lower quartile by this many
+                               * of its level spread (interquartile range / 1.349) ... */
+#define BASE_EDGE_GAP 0.26    /* ... and, against the rest of the run, by log 1.3 at
+                               * least (a quiet cell of a healthy 188-rank sim, 2 % noise,
+                               * 1.18x above its first 3 windows for the other 19, was a
+                               * path) */
 
 /* Index of the baseline among count sorted values: BASE_QUANTILE, but never
  * the lowest one (one lucky window would lock in). */
@@ -37,26 +41,43 @@ static inline double edge_median(const double *x, size_t a, size_t len, double *
     return dxt_median_inplace(tmp, len);
 }
 
+/* The lower and upper quartiles of x[a .. a+len), selected in tmp. */
+static inline void quartiles(const double *x, size_t a, size_t len, double *tmp, double *low,
+                             double *high)
+{
+    memcpy(tmp, x + a, len * sizeof *tmp);
+    *low = dxt_select_kth(tmp, len, base_index(len));
+    *high = dxt_select_kth(tmp, len, (size_t)(0.75 * (double)(len - 1)));
+}
+
 /* The usual level of a series: its count usable values in time order in x (which
  * it reorders), with room for count more after them. The lower quartile, unless
  * the run's first or last eighth sits far below it: then that edge's median (a
  * fault on from early in the run to its end, or from its start to late, is on
- * for more than three quarters of it; a quantile would learn it as the level). */
+ * for more than three quarters of it; a quantile would learn it as the level).
+ * Far below the quartiles of the whole series, or of the rest of it, the edge
+ * left out, by log 1.3 at least: with the edge in, the lower quartile of a
+ * fault on for 80 % of the run falls on the step itself and the spread
+ * doubles (a 2.7x path from a fifth of the run on 64 windows was its own
+ * level); a drift is still no step (the rest's spread grows with it). */
 static inline double base_level(double *x, size_t count)
 {
     if (!count) return NAN;
     size_t len = count / BASE_EDGE;
     if (len < BASE_EDGE_MIN) len = BASE_EDGE_MIN;
-    double edge = NAN;
+    double edge = NAN, low, high;
     if (2 * len <= count) {
         double first = edge_median(x, 0, len, x + count);
         double last = edge_median(x, count - len, len, x + count);
-        edge = first < last ? first : last;
+        int first_lower = first < last;
+        edge = first_lower ? first : last;
+        quartiles(x, first_lower ? len : 0, count - len, x + count, &low, &high);
+        double spread = BASE_EDGE_Z * (high - low) / 1.349;
+        if (edge < low - (spread > BASE_EDGE_GAP ? spread : BASE_EDGE_GAP)) return edge;
+        quartiles(x, 0, count, x + count, &low, &high);
+        if (edge < low - BASE_EDGE_Z * (high - low) / 1.349) return edge;
     }
-    double low = dxt_select_kth(x, count, base_index(count));
-    if (!(edge < low)) return low; /* the usual case: no upper quartile needed */
-    double high = dxt_select_kth(x, count, (size_t)(0.75 * (double)(count - 1)));
-    return edge < low - BASE_EDGE_Z * (high - low) / 1.349 ? edge : low;
+    return dxt_select_kth(x, count, base_index(count));
 }
 
 /* Ranks of node a (a node of one rank is that rank: not a node subject). */
