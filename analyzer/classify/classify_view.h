@@ -59,7 +59,8 @@ static inline void quartiles(const double *x, size_t a, size_t len, double *tmp,
  * left out, by log 1.3 at least: with the edge in, the lower quartile of a
  * fault on for 80 % of the run falls on the step itself and the spread
  * doubles (a 2.7x path from a fifth of the run on 64 windows was its own
- * level); a drift is still no step (the rest's spread grows with it). */
+ * level); a drift is still no step (the rest's spread grows with it). An
+ * edge not below the whole series' lower quartile is none. */
 static inline double base_level(double *x, size_t count)
 {
     if (!count) return NAN;
@@ -71,11 +72,13 @@ static inline double base_level(double *x, size_t count)
         double last = edge_median(x, count - len, len, x + count);
         int first_lower = first < last;
         edge = first_lower ? first : last;
+        quartiles(x, 0, count, x + count, &low, &high);
+        if (!(edge < low)) return low; /* the usual case: one pass of selection */
+        if (edge < low - BASE_EDGE_Z * (high - low) / 1.349) return edge;
+        double usual = low;
         quartiles(x, first_lower ? len : 0, count - len, x + count, &low, &high);
         double spread = BASE_EDGE_Z * (high - low) / 1.349;
-        if (edge < low - (spread > BASE_EDGE_GAP ? spread : BASE_EDGE_GAP)) return edge;
-        quartiles(x, 0, count, x + count, &low, &high);
-        if (edge < low - BASE_EDGE_Z * (high - low) / 1.349) return edge;
+        return edge < low - (spread > BASE_EDGE_GAP ? spread : BASE_EDGE_GAP) ? edge : usual;
     }
     return dxt_select_kth(x, count, base_index(count));
 }
