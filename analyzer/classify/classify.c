@@ -659,7 +659,7 @@ int dxt_judge_window(dxt_judge *j, const double *wait, const double *tokens, dou
      * once a node was found that way (history has its fault as usual) */
     if ((!history || j->static_seen) && dxt_judge_nodes_static(j, steps)) return -1;
     int iters = history ? POLISH_ITERS_HISTORY : POLISH_ITERS;
-    if (history) j->rotated = 0, dxt_fit(j, ref, iters);
+    if (history) dxt_fit(j, ref, iters); /* against history the fit has no rotations */
     else dxt_choose_rotation(j, iters);
     flag_lines(j, 1, history);
     if (emit_lines(j, 1, steps)) return -1;

@@ -136,15 +136,18 @@ double dxt_residual_spread(dxt_judge *j)
 #define ROTATION_GAIN 0.5
 void dxt_choose_rotation(dxt_judge *j, int iters)
 {
+    double rotated = NAN, plain = NAN;
+    if (j->n >= ROTATION_MIN_RANKS) { /* rotated first: the plain fit is the usual last */
+        j->rotated = 1;
+        dxt_fit(j, NULL, iters);
+        rotated = dxt_residual_spread(j);
+    }
     j->rotated = 0;
     dxt_fit(j, NULL, iters);
     if (j->n < ROTATION_MIN_RANKS) return;
-    double plain = dxt_residual_spread(j);
-    j->rotated = 1;
-    dxt_fit(j, NULL, iters);
-    double rotated = dxt_residual_spread(j);
-    if (!(rotated <= ROTATION_GAIN * plain)) {
-        j->rotated = 0;
+    plain = dxt_residual_spread(j);
+    if (rotated <= ROTATION_GAIN * plain) {
+        j->rotated = 1;
         dxt_fit(j, NULL, iters);
     }
     if (j->opts.verbose > 1)

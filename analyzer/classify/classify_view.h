@@ -41,13 +41,19 @@ static inline double edge_median(const double *x, size_t a, size_t len, double *
     return dxt_median_inplace(tmp, len);
 }
 
+/* Index of the upper quartile among count sorted values. */
+static inline size_t upper_index(size_t count)
+{
+    return (size_t)(0.75 * (double)(count - 1));
+}
+
 /* The lower and upper quartiles of x[a .. a+len), selected in tmp. */
 static inline void quartiles(const double *x, size_t a, size_t len, double *tmp, double *low,
                              double *high)
 {
     memcpy(tmp, x + a, len * sizeof *tmp);
     *low = dxt_select_kth(tmp, len, base_index(len));
-    *high = dxt_select_kth(tmp, len, (size_t)(0.75 * (double)(len - 1)));
+    *high = dxt_select_kth(tmp, len, upper_index(len));
 }
 
 /* The usual level of a series: its count usable values in time order in x (which
@@ -66,21 +72,20 @@ static inline double base_level(double *x, size_t count)
     if (!count) return NAN;
     size_t len = count / BASE_EDGE;
     if (len < BASE_EDGE_MIN) len = BASE_EDGE_MIN;
-    double edge = NAN, low, high;
-    if (2 * len <= count) {
-        double first = edge_median(x, 0, len, x + count);
-        double last = edge_median(x, count - len, len, x + count);
-        int first_lower = first < last;
-        edge = first_lower ? first : last;
-        quartiles(x, 0, count, x + count, &low, &high);
-        if (!(edge < low)) return low; /* the usual case: one pass of selection */
-        if (edge < low - BASE_EDGE_Z * (high - low) / 1.349) return edge;
-        double usual = low;
-        quartiles(x, first_lower ? len : 0, count - len, x + count, &low, &high);
-        double spread = BASE_EDGE_Z * (high - low) / 1.349;
-        return edge < low - (spread > BASE_EDGE_GAP ? spread : BASE_EDGE_GAP) ? edge : usual;
-    }
-    return dxt_select_kth(x, count, base_index(count));
+    if (2 * len > count) return dxt_select_kth(x, count, base_index(count));
+    double *tmp = x + count;
+    double first = edge_median(x, 0, len, tmp), last = edge_median(x, count - len, len, tmp);
+    int first_lower = first < last;
+    double edge = first_lower ? first : last;
+    memcpy(tmp, x, count * sizeof *tmp); /* x stays in time order for the rest's quartiles */
+    double usual = dxt_select_kth(tmp, count, base_index(count));
+    if (!(edge < usual)) return usual; /* the usual case: one selection */
+    double high = dxt_select_kth(tmp, count, upper_index(count));
+    if (edge < usual - BASE_EDGE_Z * (high - usual) / 1.349) return edge;
+    double low;
+    quartiles(x, first_lower ? len : 0, count - len, tmp, &low, &high);
+    double spread = BASE_EDGE_Z * (high - low) / 1.349;
+    return edge < low - (spread > BASE_EDGE_GAP ? spread : BASE_EDGE_GAP) ? edge : usual;
 }
 
 /* Ranks of node a (a node of one rank is that rank: not a node subject). */
