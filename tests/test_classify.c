@@ -704,6 +704,61 @@ static void test_static_line_floor(void **state)
     assert_int_equal(spread_column_windows(0.4, fs), 0);
 }
 
+/* Windows of 64 ranks whose cells spike in 30 % of windows by a log of
+ * 0.06 / u^(1/3) (a tail that thins fast), cell (9 <- 40) path_x over
+ * windows 20-25 of 40: the findings. */
+static int spiky_path_windows(double path_x, dxt_finding *fs)
+{
+    enum { N = 64, WINDOWS = 40 };
+    static double pair[N * N], m[N * N];
+    dxt_tracker *t = seeded_job("combine", N, 5, pair);
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        for (int c = 0; c < N * N; c++)
+            if (uniform() < 0.3) m[c] *= exp(0.06 / cbrt(uniform()));
+        if (w >= 20 && w < 26) m[9 * N + 40] *= path_x;
+        assert_int_equal(dxt_tracker_add_window(t, w * 10, w * 10 + 9, m, NULL), 0);
+    }
+    return take_findings(t, "spiky path", fs);
+}
+
+/* Where a tenth of a class's windows cross EXCEED_Z by noise, six windows
+ * of a 4x path are no rare count there, but they are above HIGH_Z, where
+ * the class's rate is a tenth of that (classify_subjects.c, the high pass). */
+static void test_large_in_noisy_class(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(spiky_path_windows(1.0, fs), 0);
+    assert_int_equal(spiky_path_windows(4.0, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_PATH);
+    assert_int_equal(fs[0].src, 40);
+    assert_int_equal(fs[0].dst, 9);
+    assert_int_equal(fs[0].first_step, 200);
+}
+
+/* From step 0, one rank of a node of two slow to receive (4x) is that rank,
+ * not its node: the node's blocks rise by half of it (classify_node.c,
+ * node_ranks_alike); both ranks slow are the node. */
+static void test_static_node_of_two(void **state)
+{
+    (void)state;
+    enum { N = 32 };
+    static double pair[N * N], m[N * N];
+    dxt_finding fs[MAX_N];
+    for (int both = 0; both < 2; both++) {
+        rng_state = 23;
+        random_pairs(pair, N);
+        healthy_matrix(m, pair, N, 2, 0.0);
+        for (int c = 18 * N; c < (both ? 20 : 19) * N; c++) m[c] *= 4.0;
+        int count = classify_one(m, N, 2, fs, MAX_N);
+        print_findings("node of two", fs, count);
+        assert_int_equal(count, 1);
+        assert_int_equal(fs[0].kind, both ? DXT_SLOW_NODE : DXT_SLOW_DESTINATION);
+        assert_int_equal(both ? fs[0].node : fs[0].rank, both ? 9 : 18);
+    }
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -748,6 +803,8 @@ int main(void)
         cmocka_unit_test(test_rotated_pairs),
         cmocka_unit_test(test_long_fault),
         cmocka_unit_test(test_static_line_floor),
+        cmocka_unit_test(test_large_in_noisy_class),
+        cmocka_unit_test(test_static_node_of_two),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

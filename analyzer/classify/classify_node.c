@@ -248,6 +248,49 @@ static int node_marked(const dxt_judge *j, int a)
     return j->node_start[a + 1] > j->node_start[a] && (j->late[r] || j->hot_row[r]);
 }
 
+/* Median log wait of rank r's line to the ranks of the other nodes (as a
+ * source: theirs for it). */
+static double line_level(dxt_judge *j, int r, int as_source)
+{
+    size_t m = 0;
+    for (int k = 0; k < j->n; k++) {
+        if (j->node_of[k] == j->node_of[r]) continue;
+        double x = as_source ? j->logm[(size_t)k * j->n + r] : j->logm[(size_t)r * j->n + k];
+        if (!isnan(x)) j->scratch[m++] = x;
+    }
+    return dxt_median_inplace(j->scratch, m);
+}
+
+/* Do most of node a's ranks (DXT_NODE_FRACTION) stand out alike? Each
+ * rank's line to the other nodes, less the median rank's: the one most of
+ * them reach must be half the top one at least, as in the tests over time
+ * (node_alike): a node is slow when all its ranks are, and a block's median
+ * of a node of two is half of one slow rank (a 4x slow receiver of 162
+ * ranks made its node of two a 1.6x slow node). */
+static int node_ranks_alike(dxt_judge *j, int a, int as_source)
+{
+    double *level = j->scratch + j->n, *mine = level + j->n, top = -INFINITY; /* n^2 + 2n */
+    int size = j->node_start[a + 1] - j->node_start[a];
+    size_t m = 0, count = 0, need = (size_t)ceil(DXT_NODE_FRACTION * size);
+    for (int r = 0; r < j->n; r++) {
+        double x = line_level(j, r, as_source);
+        if (!isnan(x)) level[m++] = x;
+    }
+    double center = dxt_median_inplace(level, m);
+    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
+        double x = line_level(j, j->members[p], as_source) - center;
+        if (isnan(x)) continue;
+        mine[count++] = x;
+        if (x > top) top = x;
+    }
+    if (need == 0 || count < need || !(top > 0.0)) return 0;
+    double reach = dxt_select_kth(mine, count, count - need);
+    if (j->opts.verbose > 1)
+        fprintf(stderr, "dxt-classify: static node %d: its ranks reach %.3f, the top one %.3f\n",
+                a, reach, top);
+    return reach >= 0.5 * top;
+}
+
 /* How far the own block of a node of 4 or more must stand out from step 0
  * over the other nodes' own blocks: above a rank's bar
  * (min_static_rank_severity, 1.3), as its rows share the node's links and
@@ -273,7 +316,8 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps)
             fprintf(stderr, "dxt-classify: static node %d own %.3f asym %.3f\n", a, own[a], asym[a]);
         /* its whole rows rose: its own block over the others' own blocks, and
          * its rows to others over theirs to it by half as much at least */
-        j->node_flag[a] = own[a] >= thr_own && asym[a] >= own[a] / 2;
+        j->node_flag[a] = own[a] >= thr_own && asym[a] >= own[a] / 2 &&
+                          node_ranks_alike(j, a, 0);
         any_dst |= j->node_flag[a];
     }
     for (int a = 0; a < nn; a++) {
@@ -281,7 +325,8 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps)
         if (node_marked(j, a) || j->node_start[a + 1] - j->node_start[a] < 2) continue;
         if (j->node_flag[a]) {
             if (emit_static_node(j, a, 0, own[a], scale, steps, node_tail(j, own, a, 0))) return -1;
-        } else if (!any_dst && -asym[a] >= thr && own[a] < -asym[a] / 2) {
+        } else if (!any_dst && -asym[a] >= thr && own[a] < -asym[a] / 2 &&
+                   node_ranks_alike(j, a, 1)) {
             /* others wait for it far more than it waits for them: it is late */
             for (int b = 0; b < nn; b++) late[b] = -asym[b];
             if (emit_static_node(j, a, 1, -asym[a], scale, steps, node_tail(j, late, a, 1))) return -1;

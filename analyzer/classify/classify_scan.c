@@ -11,7 +11,8 @@
  * class's spread of rates and updated by the subject's own windows outside
  * the segment (a cell that flickers all run long is its own null), and the
  * count of a segment is beta-binomial. Autocorrelated windows (regimes,
- * drifts) count 1/tau each (classify_time.c measures tau on the class). A
+ * drifts) count 1/tau each (tau and the beta are measured on the class's
+ * transitions and counts, which classify_subjects.c gathers). A
  * segment needs some judged windows outside it. One window never makes a
  * finding: its probability is the rate itself.
  * Owner: the classifier engineer (A1). */
@@ -27,6 +28,75 @@
 #define DUTY_MIN_HALF 0.25  /* share of its exceedances each half of the run must hold */
 #define SPIKE_SCALES 4.0    /* a window this many scales off its neighbours' median is a
                              * spike to the step-or-bend fit (despike) */
+#define MIN_RATE 0.002        /* null rate floor: one clean class proves little */
+#define PRIOR_WINDOWS 1e4     /* most weight of the class's rates, in windows of a subject */
+#define DESIGN_PRIOR 2.0      /* transitions shrinking P(1|1) towards P(1|0) */
+#define MAX_RHO 0.9           /* autocorrelation cap of exceedances (tau <= 19) */
+
+/* Transitions of an exceedance series between judged neighbours: t[0] from
+ * a normal window, t[1] of those to an exceedance, t[2] from an exceedance,
+ * t[3] of those to another. */
+void dxt_count_transitions(const unsigned char *ex, int W, int t[4])
+{
+    t[0] = t[1] = t[2] = t[3] = 0;
+    int prev = 2;
+    for (int w = 0; w < W; w++) {
+        if (ex[w] == 2) continue;
+        if (prev != 2) {
+            t[prev ? 2 : 0]++;
+            t[prev ? 3 : 1] += ex[w];
+        }
+        prev = ex[w];
+    }
+}
+
+/* The design effect of exceedances with these transitions: under a two-state
+ * Markov chain the lag-1 autocorrelation is rho = P(1|1) - P(1|0) and the
+ * count over n windows varies like that of n / tau independent ones, tau =
+ * (1 + rho) / (1 - rho). Regimes (real DeepEP: the rank that launches last
+ * stays late for hundreds of steps) and drifts make exceedances come in runs;
+ * counting them as independent windows made every regime a finding. P(1|1)
+ * is shrunk towards P(1|0) by DESIGN_PRIOR transitions (few exceedances say
+ * little); rho is capped (tau <= 19). */
+double dxt_design_effect(const long t[4])
+{
+    double p01 = (t[1] + 0.5) / (t[0] + 1.0);
+    double p11 = (t[3] + DESIGN_PRIOR * p01) / (t[2] + DESIGN_PRIOR);
+    double rho = p11 - p01;
+    if (!(rho > 0.0)) return 1.0;
+    if (rho > MAX_RHO) rho = MAX_RHO;
+    return (1.0 + rho) / (1.0 - rho);
+}
+
+/* Sums over subjects of x^2, x n and n^2 (x exceedances of n windows). */
+void dxt_add_counts(double sums[3], double x, double n, double sign)
+{
+    sums[0] += sign * x * x, sums[1] += sign * x * n, sums[2] += sign * n * n;
+}
+
+/* The beta prior of a subject's rate from the other subjects of its class
+ * (exceed of valid windows, sums: dxt_add_counts): the mean rate m, and the
+ * spread by moments: their counts vary phi times as much as binomial ones,
+ * phi = tau (1 + (n_w - 1) rho) (n_w the weighted mean windows, tau the
+ * design effect, rho the correlation of windows of one subject), so a + b =
+ * (1 - rho) / rho (at most PRIOR_WINDOWS: a class with no spread is
+ * binomial); the subject's own rate outside a segment is a floor
+ * (dxt_scan_exceedances). */
+void dxt_class_prior(const double sums[3], double exceed, double valid, double tau,
+                        dxt_null *null)
+{
+    double m = (exceed + 1.0) / (valid + 2.0);
+    if (m < MIN_RATE) m = MIN_RATE;
+    double ss = sums[0] - 2.0 * m * sums[1] + m * m * sums[2];
+    double phi = valid > 0.0 ? ss / (m * (1.0 - m) * valid) / tau : 1.0;
+    double nw = valid > 0.0 ? sums[2] / valid : 1.0;
+    double rho = nw > 1.0 ? (phi - 1.0) / (nw - 1.0) : 0.0;
+    double size = rho > 0.0 ? (1.0 - rho) / rho : PRIOR_WINDOWS;
+    if (size > PRIOR_WINDOWS) size = PRIOR_WINDOWS;
+    if (size < 1.0) size = 1.0;
+    null->a = m * size;
+    null->b = (1.0 - m) * size;
+}
 
 double dxt_normal_tail(double z)
 {

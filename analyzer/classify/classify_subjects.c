@@ -4,7 +4,7 @@
  * every one a scan of its exceedances against a null measured on the trace
  * (classify_scan.c), or its bursts over the whole run (the duty test, for
  * intermittent faults on from step 0; for cells a pass of its own, on
- * exceedances above DUTY_CELL_Z); what a finding masks for the tests
+ * exceedances above HIGH_Z); what a finding masks for the tests
  * after it; its kind (load_imbalance when tokens explain it,
  * classify_tokens.c); a node only when its ranks are slow alike.
  * Owner: the classifier engineer (A1). */
@@ -16,24 +16,29 @@
 #include "classify_view.h"
 
 #define EXCEED_Z 3.0          /* standardized effect that marks a window */
-#define DUTY_CELL_Z 6.0       /* ... for the duty test of cells: a path's bursts stand on a
-                               * plateau (1.3x: 11 of its own scales), a healthy cell's
-                               * exceedances are its tail's, which thins out above 3 */
+#define HIGH_Z 6.0            /* ... in the high pass: a large fault in a noisy class stands
+                               * out by its size, which a count at EXCEED_Z does not see (a
+                               * 4x path on 9 of 19 windows where spikes put 7 % of the
+                               * class's windows above 3 scales: p 4e-6, 6e-10 needed; 2 %
+                               * above 6); and for the duty test of cells: a path's bursts
+                               * stand on a plateau (1.3x: 11 of its own scales), a healthy
+                               * cell's exceedances are its tail's, which thins out above 3 */
 #define DUTY_CELL_WINDOWS 40  /* judged windows a cell's duty test needs: in 15 a healthy
                                * cell's residual wandered between two levels in runs of 2-5
                                * windows (6 above, p 3e-6: 1 false path in 200 traces) */
-#define MIN_RATE 0.002        /* null rate floor: one clean class proves little */
-#define PRIOR_WINDOWS 1e4     /* most weight of the class's rates, in windows of a subject */
 #define SHRINK_WINDOWS 10.0   /* weight of the class scale, in windows */
 #define MIN_RANK_SCALE 0.01   /* log units */
 #define MIN_CELL_SCALE 0.02
 #define MIN_OUTSIDE 0.1       /* share of judged windows outside a segment (a change) */
-#define DESIGN_PRIOR 2.0      /* transitions shrinking P(1|1) towards P(1|0) */
-#define MAX_RHO 0.9           /* autocorrelation cap of exceedances (tau <= 19) */
 #define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
 #define EARLY_END_RANKS 8     /* ranks a job needs for a fault from its start that ends */
-#define DUTY_SHARE 0.25       /* of a subject's alpha, its duty test's (one test: the whole
-                               * run); the segments of the scan have the rest */
+#define HIGH_MIN_RANKS 8      /* ... for the scan at HIGH_Z (test_class) */
+/* A subject's share of alpha, by test: the scan at EXCEED_Z, the scan at
+ * HIGH_Z, the duty test (one test: the whole run; ranks at EXCEED_Z, cells
+ * at HIGH_Z) */
+#define SCAN_SHARE 0.6
+#define HIGH_SCAN_SHARE 0.15
+#define DUTY_SHARE 0.25
 
 typedef struct subject {
     int kind, id;             /* SUBJ_*; rank, node or cell index */
@@ -100,8 +105,8 @@ static double series_base(tview *v)
 typedef struct class_stats {
     double pooled, min_scale, min_shift;
     long exceed, valid;
-    double exceed_z;          /* EXCEED_Z, or DUTY_CELL_Z for the cells' duty pass */
-    int duty_only;            /* the cells' duty pass: no scan */
+    double exceed_z;          /* EXCEED_Z or HIGH_Z */
+    double scan_share, duty_share; /* of a subject's alpha (0: no such test in this pass) */
 } class_stats;
 
 /* Standardize the subject's series and mark its exceedances in v->ex;
@@ -182,83 +187,18 @@ static int ends_early(const tview *v, int last)
     return after >= 0.25 * v->usable;
 }
 
-/* Transitions of an exceedance series between judged neighbours: t[0] from
- * a normal window, t[1] of those to an exceedance, t[2] from an exceedance,
- * t[3] of those to another. */
-static void count_transitions(const unsigned char *ex, int W, int t[4])
-{
-    t[0] = t[1] = t[2] = t[3] = 0;
-    int prev = 2;
-    for (int w = 0; w < W; w++) {
-        if (ex[w] == 2) continue;
-        if (prev != 2) {
-            t[prev ? 2 : 0]++;
-            t[prev ? 3 : 1] += ex[w];
-        }
-        prev = ex[w];
-    }
-}
-
-/* The design effect of exceedances with these transitions: under a two-state
- * Markov chain the lag-1 autocorrelation is rho = P(1|1) - P(1|0) and the
- * count over n windows varies like that of n / tau independent ones, tau =
- * (1 + rho) / (1 - rho). Regimes (real DeepEP: the rank that launches last
- * stays late for hundreds of steps) and drifts make exceedances come in runs;
- * counting them as independent windows made every regime a finding. P(1|1)
- * is shrunk towards P(1|0) by DESIGN_PRIOR transitions (few exceedances say
- * little); rho is capped (tau <= 19). */
-static double design_effect(const long t[4])
-{
-    double p01 = (t[1] + 0.5) / (t[0] + 1.0);
-    double p11 = (t[3] + DESIGN_PRIOR * p01) / (t[2] + DESIGN_PRIOR);
-    double rho = p11 - p01;
-    if (!(rho > 0.0)) return 1.0;
-    if (rho > MAX_RHO) rho = MAX_RHO;
-    return (1.0 + rho) / (1.0 - rho);
-}
-
 /* log(alpha / the tests of one subject): its share of alpha (every subject
- * of the op alike), less the duty test's (DUTY_SHARE), over the segments of
- * usable / tau effective windows. */
-static double log_needed(const tview *v, double tau)
+ * of the op alike) for the scan of this pass, over the segments of usable /
+ * tau effective windows. */
+static double log_needed(const tview *v, const class_stats *cs, double tau)
 {
     double weff = v->usable / tau;
-    return v->log_alpha_subject + log(1.0 - DUTY_SHARE) -
+    return v->log_alpha_subject + log(cs->scan_share) -
            log(0.5 * weff * (weff + 1.0) > 1.0 ? 0.5 * weff * (weff + 1.0) : 1.0);
 }
 
 static void print_class(tview *v, const subject *subs, int count, const class_stats *cs,
                         const double *scale, int *valid, double tau);
-
-/* Sums over subjects of x^2, x n and n^2 (x exceedances of n windows). */
-static void add_counts(double sums[3], double x, double n, double sign)
-{
-    sums[0] += sign * x * x, sums[1] += sign * x * n, sums[2] += sign * n * n;
-}
-
-/* The beta prior of a subject's rate from the other subjects of its class
- * (exceed of valid windows, sums: add_counts): the mean rate m, and the
- * spread by moments: their counts vary phi times as much as binomial ones,
- * phi = tau (1 + (n_w - 1) rho) (n_w the weighted mean windows, tau the
- * design effect, rho the correlation of windows of one subject), so a + b =
- * (1 - rho) / rho (at most PRIOR_WINDOWS: a class with no spread is
- * binomial); the subject's own rate outside a segment is a floor
- * (classify_scan.c). */
-static void class_prior(const double sums[3], double exceed, double valid, double tau,
-                        dxt_null *null)
-{
-    double m = (exceed + 1.0) / (valid + 2.0);
-    if (m < MIN_RATE) m = MIN_RATE;
-    double ss = sums[0] - 2.0 * m * sums[1] + m * m * sums[2];
-    double phi = valid > 0.0 ? ss / (m * (1.0 - m) * valid) / tau : 1.0;
-    double nw = valid > 0.0 ? sums[2] / valid : 1.0;
-    double rho = nw > 1.0 ? (phi - 1.0) / (nw - 1.0) : 0.0;
-    double size = rho > 0.0 ? (1.0 - rho) / rho : PRIOR_WINDOWS;
-    if (size > PRIOR_WINDOWS) size = PRIOR_WINDOWS;
-    if (size < 1.0) size = 1.0;
-    null->a = m * size;
-    null->b = (1.0 - m) * size;
-}
 
 /* Window w's log wait per step (as in build_logs) into v->ywin. */
 static void window_logs(tview *v, int w)
@@ -415,8 +355,8 @@ static int step_not_drift(tview *v, const dxt_segment *seg, double scale)
     return !(gain < 0.0);
 }
 
-/* What subjects did, summed: transitions (count_transitions), exceedances,
- * judged windows and the add_counts sums. */
+/* What subjects did, summed: transitions (dxt_count_transitions), exceedances,
+ * judged windows and the dxt_add_counts sums. */
 typedef struct tally {
     long tr[4];
     double exceed, valid, sums[3];
@@ -444,7 +384,7 @@ typedef struct class_counts {
 static void add_subject(tally *t, const class_counts *cc, int k, int times)
 {
     for (int q = 0; q < 4; q++) t->tr[q] += times * cc->tr[k][q];
-    add_counts(t->sums, cc->ex[k], cc->valid[k], times);
+    dxt_add_counts(t->sums, cc->ex[k], cc->valid[k], times);
     t->exceed += times * cc->ex[k], t->valid += times * cc->valid[k];
 }
 
@@ -476,8 +416,8 @@ static void subject_null(const class_counts *cc, int k, dxt_null *null)
         add_subject(&t, cc, k, 2); /* on both lines, out once already */
         if (drop >= 0 && on_lines(cc, drop, i, j)) add_subject(&t, cc, drop, 1);
     }
-    null->tau = design_effect(t.tr);
-    class_prior(t.sums, t.exceed, t.valid, null->tau, null);
+    null->tau = dxt_design_effect(t.tr);
+    dxt_class_prior(t.sums, t.exceed, t.valid, null->tau, null);
 }
 
 /* Mark every subject's exceedances and count them into cc. */
@@ -493,7 +433,7 @@ static void count_class(tview *v, const subject *subs, class_stats *cs, const do
     for (int k = 0; k < cc->count; k++) {
         cc->ex[k] = mark_exceedances(v, subs[k], scale[k], cs, &cc->valid[k], &level);
         cs->exceed += cc->ex[k], cs->valid += cc->valid[k];
-        count_transitions(v->ex, v->W, cc->tr[k]);
+        dxt_count_transitions(v->ex, v->W, cc->tr[k]);
         mask_rank_windows(v, subs[k]);
         add_subject(&cc->total, cc, k, 1);
         if (cc->rows) {
@@ -505,41 +445,39 @@ static void count_class(tview *v, const subject *subs, class_stats *cs, const do
     }
 }
 
-/* Scan subject k against its null, and its duty test; the significant
- * segment (the less likely under its share of alpha) that passes the checks
- * of its kind is emitted. -1 on out of memory. */
+/* Scan subject k against its null, and its duty test, as far as this pass
+ * has them; the significant segment (the less likely under its share of
+ * alpha) that passes the checks of its kind is emitted. -1 on out of memory. */
 static int test_subject(tview *v, subject s, double scale, class_stats *cs, class_counts *cc,
-                        int k)
+                        int k, dxt_null null)
 {
-    dxt_null null;
-    subject_null(cc, k, &null);
-    double needed = log_needed(v, null.tau), level;
-    double duty_needed = v->log_alpha_subject + log(DUTY_SHARE);
+    double needed = cs->scan_share > 0.0 ? log_needed(v, cs, null.tau) : -INFINITY, level;
+    double duty_needed = cs->duty_share > 0.0 ? v->log_alpha_subject + log(cs->duty_share)
+                                              : -INFINITY;
+    /* the duty test's null is the class's spread of rates alone: a class
+     * of fewer than DROP_MIN subjects (4 ranks) cannot measure it; cells
+     * only in the high pass (at EXCEED_Z their rates spread too unevenly
+     * for a beta to hold them: clipped pairs, pairs of 10x the others'
+     * noise gave two healthy paths at p 3e-4 and 6e-4 in 200 traces) and
+     * over DUTY_CELL_WINDOWS */
+    if (cc->count < DROP_MIN || (s.kind >= SUBJ_CELL_INTRA && cc->valid[k] < DUTY_CELL_WINDOWS))
+        duty_needed = -INFINITY;
     if (v->t->opts.verbose > 3 && cc->ex[k] >= 5)
-        fprintf(stderr, "dxt-classify: subject %d: %d/%d above, null beta %.3g %.3g tau %.2f, "
-                "log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], null.a, null.b, null.tau,
-                needed);
-    if (cs->duty_only && cc->valid[k] < DUTY_CELL_WINDOWS) return 0;
-    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k],
-                                        cs->duty_only ? duty_needed : fmax(needed, duty_needed)))
+        fprintf(stderr, "dxt-classify: subject %d: %d/%d above %.0f, null beta %.3g %.3g tau "
+                "%.2f, log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], cs->exceed_z, null.a,
+                null.b, null.tau, needed);
+    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k], fmax(needed, duty_needed)))
         return 0;
     dxt_segment seg, duty;
     mark_exceedances(v, s, scale, cs, &cc->valid[k], &level);
     int min_out = (int)ceil(MIN_OUTSIDE * cc->valid[k]);
     /* a change in time (the scan), or bursts all run long (the duty test):
      * the one less likely under its share of alpha */
-    int scan = !cs->duty_only &&
+    int scan = isfinite(needed) &&
                !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) &&
                seg.log_p < needed &&
                (!starts_run(v, seg.first) || (ends_early(v, seg.last) && v->n >= EARLY_END_RANKS));
-    /* the duty test's null is the class's spread of rates alone: a class
-     * of fewer than DROP_MIN subjects (4 ranks) cannot measure it; cells
-     * only in their own pass, above DUTY_CELL_Z (at EXCEED_Z their rates
-     * spread too unevenly for a beta to hold them: clipped pairs, pairs of
-     * 10x the others' noise gave two healthy paths at p 3e-4 and 6e-4 in
-     * 200 traces) */
-    int whole = (s.kind < SUBJ_CELL_INTRA || cs->duty_only) && cc->count >= DROP_MIN &&
-                !dxt_duty_exceedances(v->ex, v->W, &null, &duty);
+    int whole = isfinite(duty_needed) && !dxt_duty_exceedances(v->ex, v->W, &null, &duty);
     if (whole && v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: subject %d: duty %d/%d, log p %.1f, needed %.1f\n", s.id,
                 duty.exceed, duty.valid, duty.log_p, duty_needed);
@@ -560,15 +498,33 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
     return emit(v, s, &seg, level, scale, exp(seg.log_p - needed) * v->t->opts.alpha);
 }
 
-/* Test every subject of a class; emit the significant ones. The null of a
- * subject comes from the class's other subjects: their rate of exceedances
- * and how they cluster in time (its own, outside a segment, in the scan). */
-static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
+/* The high pass's null no narrower than the first pass's: how a class's
+ * exceedances come in runs (regimes, drifts) and how far its subjects'
+ * rates differ are measured at EXCEED_Z, where there are enough of them;
+ * above HIGH_Z a class may have too few to see either, and its null says
+ * one rate for all (a healthy pair far noisier than its class's scale says,
+ * 12 of 20 windows above 3 scales and 6 above 6 where the class had 45 of
+ * 66,521: "p 2e-4" against a binomial 0.2 %). */
+static void widen_null(dxt_null *null, const dxt_null *first)
+{
+    double size = null->a + null->b, m = null->a / size, first_size = first->a + first->b;
+    if (first_size < size) null->a = m * first_size, null->b = (1.0 - m) * first_size;
+    if (first->tau > null->tau) null->tau = first->tau;
+}
+
+/* Test every subject of a class in each pass (EXCEED_Z, then HIGH_Z);
+ * emit the significant ones, each once (the high pass skips what the first
+ * found). The null of a subject comes from the class's other subjects:
+ * their rate of exceedances and how they cluster in time (its own, outside
+ * a segment, in the scan). */
+static int test_class(tview *v, const subject *subs, int count, const class_stats passes[2])
 {
     double *scale = v->own;
     size_t slots = (size_t)(count ? count : 1);
     class_counts cc = {.count = count, .subs = subs, .n = v->n};
     int rc = -1, cells = count && subs[0].kind >= SUBJ_CELL_INTRA;
+    unsigned char *found = calloc(slots, 1);
+    dxt_null *first = malloc(slots * sizeof *first), null;
     cc.ex = malloc(slots * sizeof *cc.ex);
     cc.valid = malloc(slots * sizeof *cc.valid);
     cc.tr = malloc(slots * sizeof *cc.tr);
@@ -576,15 +532,38 @@ static int test_class(tview *v, const subject *subs, int count, class_stats *cs)
         cc.rows = malloc((size_t)v->n * sizeof *cc.rows);
         cc.cols = malloc((size_t)v->n * sizeof *cc.cols);
     }
-    if (!cc.ex || !cc.valid || !cc.tr || (cells && (!cc.rows || !cc.cols))) goto fail;
-    class_scales(v, subs, count, cs, scale, cc.valid);
-    count_class(v, subs, cs, scale, &cc);
-    if (v->t->opts.verbose > 1)
-        print_class(v, subs, count, cs, scale, cc.valid, design_effect(cc.total.tr));
-    for (int k = 0; k < count; k++)
-        if (test_subject(v, subs[k], scale[k], cs, &cc, k)) goto fail;
+    if (!found || !first || !cc.ex || !cc.valid || !cc.tr || (cells && (!cc.rows || !cc.cols)))
+        goto fail;
+    /* the scan at HIGH_Z needs a class of DROP_MIN subjects in a job of
+     * HIGH_MIN_RANKS: its null is the rate of a few large exceedances among
+     * the other subjects, of which fewer have next to none (EP2: one other
+     * rank, 2 of 100 windows, and a launch regime above 6 scales read as
+     * "p 6e-20"), and with 2-7 ranks the host that launches last changes in
+     * regimes that move a rank's cells together. Its share of alpha then
+     * goes back to the scan at EXCEED_Z. */
+    class_stats pass[2] = {passes[0], passes[1]};
+    if (count < DROP_MIN || v->n < HIGH_MIN_RANKS)
+        pass[0].scan_share += pass[1].scan_share, pass[1].scan_share = 0.0;
+    for (int p = 0; p < 2; p++) {
+        class_stats *cs = &pass[p];
+        if (!(cs->scan_share > 0.0 || cs->duty_share > 0.0)) continue;
+        class_scales(v, subs, count, cs, scale, cc.valid);
+        count_class(v, subs, cs, scale, &cc);
+        if (v->t->opts.verbose > 1)
+            print_class(v, subs, count, cs, scale, cc.valid, dxt_design_effect(cc.total.tr));
+        for (int k = 0; k < count; k++) {
+            int before = v->t->nfindings;
+            subject_null(&cc, k, &null);
+            if (p == 0) first[k] = null;
+            else widen_null(&null, &first[k]);
+            if (!found[k] && test_subject(v, subs[k], scale[k], cs, &cc, k, null)) goto fail;
+            found[k] |= v->t->nfindings > before;
+        }
+    }
     rc = 0;
 fail:
+    free(found);
+    free(first);
     free(cc.ex);
     free(cc.valid);
     free(cc.tr);
@@ -751,12 +730,19 @@ int dxt_time_tests(tview *v)
     int n = v->n, rc = -1, count = 0;
     subject *subs = malloc((v->nn + 2 * (size_t)n) * sizeof *subs);
     if (!subs) return -1;
-    class_stats rank = {.min_scale = MIN_RANK_SCALE, .min_shift = 0.5 * log(o->min_severity),
-                        .exceed_z = EXCEED_Z};
-    class_stats cell = {.min_scale = MIN_CELL_SCALE,
-                        .min_shift = 0.5 * log(o->min_path_severity), .exceed_z = EXCEED_Z};
-    class_stats cell_duty = cell;
-    cell_duty.exceed_z = DUTY_CELL_Z, cell_duty.duty_only = 1;
+    /* ranks: the scan and the duty test at EXCEED_Z, the scan at HIGH_Z;
+     * cells: the scan at EXCEED_Z, the scan and the duty test at HIGH_Z */
+    class_stats rank[2] = {{.min_scale = MIN_RANK_SCALE, .min_shift = 0.5 * log(o->min_severity),
+                            .exceed_z = EXCEED_Z, .scan_share = SCAN_SHARE,
+                            .duty_share = DUTY_SHARE}};
+    rank[1] = rank[0];
+    rank[1].exceed_z = HIGH_Z, rank[1].scan_share = HIGH_SCAN_SHARE, rank[1].duty_share = 0.0;
+    class_stats cell[2] = {{.min_scale = MIN_CELL_SCALE,
+                            .min_shift = 0.5 * log(o->min_path_severity), .exceed_z = EXCEED_Z,
+                            .scan_share = SCAN_SHARE}};
+    cell[1] = cell[0];
+    cell[1].exceed_z = HIGH_Z, cell[1].scan_share = HIGH_SCAN_SHARE;
+    cell[1].duty_share = DUTY_SHARE;
     /* sources first: the rows of late ranks are masked before rows are judged */
     static const int order[4] = {SUBJ_SRC, SUBJ_NODE_SRC, SUBJ_DST, SUBJ_NODE_DST};
     for (int o = 0; o < 4; o++) {
@@ -764,7 +750,7 @@ int dxt_time_tests(tview *v)
         int subjects = 0;
         for (int r = 0; r < (nodes ? (j->nnodes >= 2 ? j->nnodes : 0) : n); r++)
             if (!nodes || node_size(j, r) >= 2) subs[subjects++] = (subject){order[o], r};
-        if (subjects && test_class(v, subs, subjects, &rank)) goto fail;
+        if (subjects && test_class(v, subs, subjects, rank)) goto fail;
     }
     for (int intra = 1; intra >= 0; intra--) {
         count = 0;
@@ -773,14 +759,10 @@ int dxt_time_tests(tview *v)
             if (i != k && v->ever[c] && (j->node_of[i] == j->node_of[k]) == intra)
                 subs[count++] = (subject){intra ? SUBJ_CELL_INTRA : SUBJ_CELL_INTER, (int)c};
         }
-        /* the scan, then the duty test on its own threshold (the share of
-         * alpha the cells' scan leaves, DUTY_SHARE) */
-        if (test_class(v, subs, count, &cell) || test_class(v, subs, count, &cell_duty))
-            goto fail;
+        if (test_class(v, subs, count, cell)) goto fail;
     }
     rc = 0;
 fail:
     free(subs);
     return rc;
 }
-

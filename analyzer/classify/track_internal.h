@@ -78,6 +78,19 @@ typedef struct dxt_null {
     double a, b, tau;
 } dxt_null;
 
+/* A class's null from its subjects' exceedance series (classify_scan.c):
+ * dxt_count_transitions counts one series' transitions into t (from a
+ * normal window, of those to an exceedance, from an exceedance, of those to
+ * another); dxt_design_effect turns summed transitions into tau;
+ * dxt_add_counts adds (sign -1: removes) a subject's x exceedances of n
+ * windows to sums; dxt_class_prior fits the beta of the rates from sums and
+ * the class's exceed of valid windows. */
+void dxt_count_transitions(const unsigned char *ex, int W, int t[4]);
+double dxt_design_effect(const long t[4]);
+void dxt_add_counts(double sums[3], double x, double n, double sign);
+void dxt_class_prior(const double sums[3], double exceed, double valid, double tau,
+                     dxt_null *null);
+
 /* log P(X >= k), X ~ BetaBinomial(n, a, b), real k and n. */
 double dxt_log_bb_tail(double k, double n, double a, double b);
 
