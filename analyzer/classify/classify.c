@@ -447,7 +447,7 @@ static double node_reach(dxt_judge *j, int a, int *need)
     for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
         if (isfinite(j->rank_z[j->members[p]])) buf[count++] = j->rank_z[j->members[p]];
     *need = (int)ceil(DXT_NODE_FRACTION * node_size_of(j, a));
-    return *need > 0 && count >= (size_t)*need ? dxt_select_kth(buf, count, count - *need) : NAN;
+    return dxt_node_reach(buf, count, node_size_of(j, a));
 }
 
 /* The chance of node a's ranks standing out together this far under the

@@ -5,6 +5,7 @@
 #ifndef DXT_CLASSIFY_INTERNAL_H
 #define DXT_CLASSIFY_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +87,16 @@ double dxt_student_tail(double t, double df);
 /* Share of a node's ranks slow alike that makes a slow_node (the contract:
  * all its ranks; one in four may be too noisy to show it). */
 #define DXT_NODE_FRACTION 0.75
+
+/* The value DXT_NODE_FRACTION of a node's size ranks reach among the count
+ * judged values of vals (reordered): the effect most of its ranks share (a
+ * node is slow when all its ranks are, and the median of a node of two is
+ * half of one slow rank). NAN when fewer than that many are judged. */
+static inline double dxt_node_reach(double *vals, size_t count, int size)
+{
+    size_t need = (size_t)ceil(DXT_NODE_FRACTION * size);
+    return need > 0 && count >= need ? dxt_select_kth(vals, count, count - need) : NAN;
+}
 
 /* Is cell (i, k), rank i waiting for rank k, one of node a's (node_of: each
  * rank's node)? As a source its ranks' columns, less the waits inside the

@@ -270,8 +270,7 @@ static double line_level(dxt_judge *j, int r, int as_source)
 static int node_ranks_alike(dxt_judge *j, int a, int as_source)
 {
     double *level = j->scratch + j->n, *mine = level + j->n, top = -INFINITY; /* n^2 + 2n */
-    int size = j->node_start[a + 1] - j->node_start[a];
-    size_t m = 0, count = 0, need = (size_t)ceil(DXT_NODE_FRACTION * size);
+    size_t m = 0, count = 0;
     for (int r = 0; r < j->n; r++) {
         double x = line_level(j, r, as_source);
         if (!isnan(x)) level[m++] = x;
@@ -283,8 +282,8 @@ static int node_ranks_alike(dxt_judge *j, int a, int as_source)
         mine[count++] = x;
         if (x > top) top = x;
     }
-    if (need == 0 || count < need || !(top > 0.0)) return 0;
-    double reach = dxt_select_kth(mine, count, count - need);
+    double reach = dxt_node_reach(mine, count, j->node_start[a + 1] - j->node_start[a]);
+    if (isnan(reach) || !(top > 0.0)) return 0;
     if (j->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: static node %d: its ranks reach %.3f, the top one %.3f\n",
                 a, reach, top);

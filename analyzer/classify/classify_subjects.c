@@ -64,12 +64,7 @@ static void series_of(tview *v, subject s)
                 if (!isnan(e[r]) && !(dst && v->mask_col[(size_t)w * v->n + r]))
                     v->scratch[count++] = e[r];
             }
-            /* the effect most of its ranks reach (DXT_NODE_FRACTION of them): a
-             * node is slow when all its ranks are (the contract), and the
-             * median of a 2-rank node is half of one slow rank */
-            size_t need = (size_t)ceil(DXT_NODE_FRACTION * (double)(j->node_start[s.id + 1] -
-                                                                j->node_start[s.id]));
-            val = count >= need && need > 0 ? dxt_select_kth(v->scratch, count, count - need) : NAN;
+            val = dxt_node_reach(v->scratch, count, node_size(j, s.id));
         } else {
             int i = s.id / v->n, k = s.id % v->n;
             int masked = v->mask_row[(size_t)w * v->n + i] || v->mask_col[(size_t)w * v->n + k];
@@ -269,7 +264,7 @@ static int node_alike(tview *v, subject s, const dxt_segment *seg)
 {
     const dxt_judge *j = &v->t->judge;
     const double *eff = s.kind == SUBJ_NODE_SRC ? v->cole : v->rowe;
-    double *med = v->lbuf, *buf = v->lbuf + v->n, top = -INFINITY, reach = 0.0;
+    double *med = v->lbuf, *buf = v->lbuf + v->n, top = -INFINITY;
     size_t ranks = 0, m = 0;
     for (int p = j->node_start[s.id]; p < j->node_start[s.id + 1]; p++) {
         int r = j->members[p];
@@ -282,9 +277,8 @@ static int node_alike(tview *v, subject s, const dxt_segment *seg)
         if (med[ranks] > top) top = med[ranks];
         ranks++;
     }
-    size_t need = (size_t)ceil(DXT_NODE_FRACTION * (double)node_size(j, s.id));
-    if (ranks < need || need == 0) return 0;
-    reach = dxt_select_kth(med, ranks, ranks - need);
+    double reach = dxt_node_reach(med, ranks, node_size(j, s.id));
+    if (isnan(reach)) return 0;
     if (v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: node %d: its ranks reach %.3f, the top one %.3f\n", s.id,
                 reach, top);
@@ -544,10 +538,13 @@ static int test_class(tview *v, const subject *subs, int count, const class_stat
     class_stats pass[2] = {passes[0], passes[1]};
     if (count < DROP_MIN || v->n < HIGH_MIN_RANKS)
         pass[0].scan_share += pass[1].scan_share, pass[1].scan_share = 0.0;
+    /* one scale a subject for both heights (a finding of this class masks
+     * nothing its own series read) */
+    class_scales(v, subs, count, &pass[0], scale, cc.valid);
+    pass[1].pooled = pass[0].pooled;
     for (int p = 0; p < 2; p++) {
         class_stats *cs = &pass[p];
         if (!(cs->scan_share > 0.0 || cs->duty_share > 0.0)) continue;
-        class_scales(v, subs, count, cs, scale, cc.valid);
         count_class(v, subs, cs, scale, &cc);
         if (v->t->opts.verbose > 1)
             print_class(v, subs, count, cs, scale, cc.valid, dxt_design_effect(cc.total.tr));
