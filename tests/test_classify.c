@@ -2,7 +2,9 @@
  * shared/peer-cases (exact verdicts at default settings), the ep16 case parsed
  * from DeepXTrace's log, kind strings, healthy and NAN-heavy matrices, the
  * tracker's merge and series on a few synthetic windows, lateness from step 0
- * that follows load (no finding, a slow source beyond it, a hot expert).
+ * that follows load (no finding, a slow source beyond it, a hot expert),
+ * faults over time (a long one, a large one in a noisy class); what is judged
+ * from step 0 alone is test_classify_static.c's.
  * Owner: the classifier engineer (A1). Peer cases: $DXT_PEER_CASES or
  * tests/data/peer-cases (a copy of shared/peer-cases). */
 #include <setjmp.h>
@@ -17,9 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "classify.h"
-
-#define MAX_N 64
+#include "classify_fixtures.h"
 
 static const char *peer_dir(void)
 {
@@ -27,47 +27,9 @@ static const char *peer_dir(void)
     return d && *d ? d : "tests/data/peer-cases";
 }
 
-/* Topology of n ranks, per_node per node. */
-typedef struct topo_buf {
-    int node_of[MAX_N];
-    dxt_topology topo;
-} topo_buf;
 
-static const dxt_topology *make_topo(topo_buf *b, int n, int per_node)
-{
-    for (int i = 0; i < n; i++) b->node_of[i] = i / per_node;
-    b->topo.n = n;
-    b->topo.nnodes = (n + per_node - 1) / per_node;
-    b->topo.node_of = b->node_of;
-    b->topo.node_names = NULL;
-    return &b->topo;
-}
 
-/* Classify one window with the defaults; returns the number of findings. */
-static int classify_one(const double *m, int n, int per_node, dxt_finding *out, int max)
-{
-    topo_buf tb;
-    dxt_classify_opts opts;
-    dxt_classify_opts_init(&opts);
-    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, n, per_node), &opts);
-    assert_non_null(t);
-    assert_int_equal(dxt_tracker_add_window(t, 0, 0, m, NULL), 0);
-    const dxt_finding *fs = NULL;
-    int count = dxt_tracker_findings(t, &fs);
-    for (int k = 0; k < count && k < max; k++) out[k] = fs[k];
-    dxt_tracker_free(t);
-    return count;
-}
 
-static void print_findings(const char *name, const dxt_finding *fs, int count)
-{
-    printf("%s: %d finding(s)\n", name, count);
-    for (int k = 0; k < count; k++)
-        printf("  %-16s rank %2d src %2d dst %2d node %d steps %lld-%lld sev %.3g z %.3g share %.3g\n",
-               dxt_kind_str(fs[k].kind), fs[k].rank, fs[k].src, fs[k].dst, fs[k].node,
-               (long long)fs[k].first_step, (long long)fs[k].last_step,
-               fs[k].severity, fs[k].score, fs[k].share);
-}
 
 /* Does finding f match the expected JSON object e? */
 static int matches(const dxt_finding *f, json_t *e)
@@ -206,41 +168,8 @@ static void test_kind_strings(void **state)
     assert_true(o.min_static_severity >= o.min_path_severity && o.alpha > 0.0 && o.alpha < 0.05);
 }
 
-/* Deterministic normal numbers (xorshift + Box-Muller). */
-static uint64_t rng_state;
-static double uniform(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((rng_state >> 11) + 0.5) * 0x1.0p-53;
-}
-static double normal(void) { return sqrt(-2.0 * log(uniform())) * cos(6.283185307179586 * uniform()); }
 
-/* A healthy window: intra-node ~5, inter-node ~50 with a per-direction factor,
- * static pair factors (sigma .15) and 3 % noise; nan_share of cells missing. */
-static void healthy_matrix(double *m, const double *pair, int n, int per_node, double nan_share)
-{
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < n; k++) {
-            int same = i / per_node == k / per_node;
-            double base = same ? 5.0 : 50.0 * (i / per_node > k / per_node ? 1.6 : 1.0);
-            double v = base * pair[i * n + k] * exp(0.03 * normal());
-            m[i * n + k] = i == k ? 0.0 : uniform() < nan_share ? (uniform() < 0.5 ? NAN : 0.0) : v;
-        }
-}
 
-/* t's findings into fs (MAX_N at most), printed under name unless NULL;
- * t is freed. Their count. */
-static int take_findings(dxt_tracker *t, const char *name, dxt_finding *fs)
-{
-    const dxt_finding *out = NULL;
-    int count = dxt_tracker_findings(t, &out);
-    for (int k = 0; k < count && k < MAX_N; k++) fs[k] = out[k];
-    if (name) print_findings(name, fs, count);
-    dxt_tracker_free(t);
-    return count;
-}
 
 static int classify_windows(const double *pair, int n, int per_node, double nan_share,
                             int windows, dxt_finding *fs)
@@ -256,25 +185,7 @@ static int classify_windows(const double *pair, int n, int per_node, double nan_
     return take_findings(t, NULL, fs);
 }
 
-static void random_pairs(double *pair, int n)
-{
-    for (int c = 0; c < n * n; c++) {
-        double p = exp(0.15 * normal());
-        pair[c] = p < 0.6 ? 0.6 : p > 1.6 ? 1.6 : p;
-    }
-}
 
-/* A tracker for op on n ranks, 8 a node, and the static pair factors drawn
- * from seed (the random numbers after them go on from there). */
-static dxt_tracker *seeded_job(const char *op, int n, uint64_t seed, double *pair)
-{
-    topo_buf tb;
-    rng_state = seed;
-    random_pairs(pair, n);
-    dxt_tracker *t = dxt_tracker_new(op, make_topo(&tb, n, 8), NULL);
-    assert_non_null(t);
-    return t;
-}
 
 static void test_healthy_random(void **state)
 {
@@ -568,77 +479,9 @@ static void test_uneven_receiver(void **state)
     }
 }
 
-/* One window of 24 ranks on 3 nodes, node 1's rows (its ranks as
- * destinations) x slow: the findings. */
-static int three_nodes(double slow, dxt_finding *fs)
-{
-    enum { N = 24 };
-    static double pair[N * N], m[N * N];
-    rng_state = 19;
-    random_pairs(pair, N);
-    healthy_matrix(m, pair, N, 8, 0.0);
-    for (int c = 8 * N; c < 16 * N; c++) m[c] *= slow;
-    int count = classify_one(m, N, 8, fs, MAX_N);
-    print_findings("three nodes", fs, count);
-    return count;
-}
 
-/* With 3 nodes there is no spread of the nodes to judge one by: node-pair
- * levels 2x apart are no slow node (static differences below ~2x are not
- * faults), 4x is. */
-static void test_three_nodes(void **state)
-{
-    (void)state;
-    dxt_finding fs[MAX_N];
-    assert_int_equal(three_nodes(2.0, fs), 0);
-    assert_int_equal(three_nodes(4.0, fs), 1);
-    assert_int_equal(fs[0].kind, DXT_SLOW_NODE);
-    assert_int_equal(fs[0].node, 1);
-    assert_false(fs[0].as_source);
-}
 
-/* Windows of a 32-rank job of one node whose all-to-all sends in rotated
- * order: rank i waits 5 for the rank after it and up to 25 for the one before
- * it ((k - i) mod n, as a pairwise exchange), 3 % noise; from step 0, cell
- * (dst, src) times path_x and rank src's column times source_x. The findings. */
-static int rotated_windows(int src, int dst, double path_x, double source_x, dxt_finding *fs)
-{
-    enum { N = 32, WINDOWS = 40 };
-    static double m[N * N];
-    topo_buf tb;
-    rng_state = 7;
-    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, N, N), NULL);
-    assert_non_null(t);
-    for (int w = 0; w < WINDOWS; w++) {
-        for (int i = 0; i < N; i++)
-            for (int k = 0; k < N; k++) {
-                double v = 5.0 * (1.0 + 4.0 * ((k - i + N) % N) / (N - 1.0)) * exp(0.03 * normal());
-                m[i * N + k] = i == k ? 0.0 : v * (k == src ? source_x : 1.0);
-            }
-        m[dst * N + src] *= path_x;
-        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
-    }
-    return take_findings(t, "rotated", fs);
-}
 
-/* The static judgement fits the rotation when it explains the pairs
- * (classify.c, choose_rotation): a 4x path and a 1.4x slow source from step
- * 0 stand out of a 5x ramp of healthy pairs; the ramp alone is no finding. */
-static void test_rotated_pairs(void **state)
-{
-    (void)state;
-    dxt_finding fs[MAX_N];
-    assert_int_equal(rotated_windows(7, 20, 1.0, 1.0, fs), 0);
-    assert_int_equal(rotated_windows(7, 20, 4.0, 1.0, fs), 1);
-    assert_int_equal(fs[0].kind, DXT_SLOW_PATH);
-    assert_int_equal(fs[0].src, 7);
-    assert_int_equal(fs[0].dst, 20);
-    assert_int_equal(fs[0].first_step, 0);
-    assert_int_equal(rotated_windows(11, 0, 1.0, 1.4, fs), 1);
-    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
-    assert_int_equal(fs[0].rank, 11);
-    assert_int_equal(fs[0].first_step, 0);
-}
 
 /* A 16-rank job whose pair (5 <- 9) is noisy (sigma 0.12 a window) and 2.5x
  * slow from window 12 of 64 to the end (on for 81 % of the run): the findings. */
@@ -670,39 +513,7 @@ static void test_long_fault(void **state)
     assert_true(fs[0].first_step >= 55 && fs[0].first_step <= 65);
 }
 
-/* Windows of 10 ranks, one a node, whose pairs differ by sigma pair_sigma,
- * with rank 3's column 1.45x from step 0: the findings. */
-static int spread_column_windows(double pair_sigma, dxt_finding *fs)
-{
-    enum { N = 10, WINDOWS = 30 };
-    static double pair[N * N], m[N * N];
-    topo_buf tb;
-    rng_state = 99;
-    for (int c = 0; c < N * N; c++) pair[c] = exp(pair_sigma * normal());
-    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, N, 1), NULL);
-    assert_non_null(t);
-    for (int w = 0; w < WINDOWS; w++) {
-        for (int i = 0; i < N; i++)
-            for (int k = 0; k < N; k++)
-                m[i * N + k] = i == k ? 0.0 : 20.0 * pair[i * N + k] * exp(0.03 * normal()) * (k == 3 ? 1.45 : 1.0);
-        assert_int_equal(dxt_tracker_add_window(t, w * 10, w * 10 + 9, m, NULL), 0);
-    }
-    return take_findings(t, "spread column", fs);
-}
 
-/* From step 0 a 1.45x column is a slow source among pairs that differ by a
- * few % (the bar of a rank from step 0, min_static_rank_severity, is 1.3x),
- * and none among pairs that differ by sigma 0.4, whose columns' medians of 9
- * cells differ by that much. */
-static void test_static_line_floor(void **state)
-{
-    (void)state;
-    dxt_finding fs[MAX_N];
-    assert_int_equal(spread_column_windows(0.02, fs), 1);
-    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
-    assert_int_equal(fs[0].rank, 3);
-    assert_int_equal(spread_column_windows(0.4, fs), 0);
-}
 
 /* Windows of 64 ranks whose cells spike in 30 % of windows by a log of
  * 0.06 / u^(1/3) (a tail that thins fast), cell (9 <- 40) path_x over
@@ -737,27 +548,6 @@ static void test_large_in_noisy_class(void **state)
     assert_int_equal(fs[0].first_step, 200);
 }
 
-/* From step 0, one rank of a node of two slow to receive (4x) is that rank,
- * not its node: the node's blocks rise by half of it (classify_node.c,
- * node_ranks_alike); both ranks slow are the node. */
-static void test_static_node_of_two(void **state)
-{
-    (void)state;
-    enum { N = 32 };
-    static double pair[N * N], m[N * N];
-    dxt_finding fs[MAX_N];
-    for (int both = 0; both < 2; both++) {
-        rng_state = 23;
-        random_pairs(pair, N);
-        healthy_matrix(m, pair, N, 2, 0.0);
-        for (int c = 18 * N; c < (both ? 20 : 19) * N; c++) m[c] *= 4.0;
-        int count = classify_one(m, N, 2, fs, MAX_N);
-        print_findings("node of two", fs, count);
-        assert_int_equal(count, 1);
-        assert_int_equal(fs[0].kind, both ? DXT_SLOW_NODE : DXT_SLOW_DESTINATION);
-        assert_int_equal(both ? fs[0].node : fs[0].rank, both ? 9 : 18);
-    }
-}
 
 static void test_bad_input(void **state)
 {
@@ -799,12 +589,8 @@ int main(void)
         cmocka_unit_test(test_load_wander),
         cmocka_unit_test(test_drift_not_step),
         cmocka_unit_test(test_uneven_receiver),
-        cmocka_unit_test(test_three_nodes),
-        cmocka_unit_test(test_rotated_pairs),
         cmocka_unit_test(test_long_fault),
-        cmocka_unit_test(test_static_line_floor),
         cmocka_unit_test(test_large_in_noisy_class),
-        cmocka_unit_test(test_static_node_of_two),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

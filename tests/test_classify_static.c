@@ -1,0 +1,152 @@
+/* test_classify_static.c - the classifier's judgement from step 0: node
+ * blocks with 3 nodes, the rotation of a pairwise exchange, the floor of a
+ * line's effect among pairs that differ, a node of two with one slow rank.
+ * Owner: the classifier engineer (A1). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+
+#include "classify_fixtures.h"
+
+/* One window of 24 ranks on 3 nodes, node 1's rows (its ranks as
+ * destinations) x slow: the findings. */
+static int three_nodes(double slow, dxt_finding *fs)
+{
+    enum { N = 24 };
+    static double pair[N * N], m[N * N];
+    rng_state = 19;
+    random_pairs(pair, N);
+    healthy_matrix(m, pair, N, 8, 0.0);
+    for (int c = 8 * N; c < 16 * N; c++) m[c] *= slow;
+    int count = classify_one(m, N, 8, fs, MAX_N);
+    print_findings("three nodes", fs, count);
+    return count;
+}
+
+/* With 3 nodes there is no spread of the nodes to judge one by: node-pair
+ * levels 2x apart are no slow node (static differences below ~2x are not
+ * faults), 4x is. */
+static void test_three_nodes(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(three_nodes(2.0, fs), 0);
+    assert_int_equal(three_nodes(4.0, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_NODE);
+    assert_int_equal(fs[0].node, 1);
+    assert_false(fs[0].as_source);
+}
+
+/* Windows of a 32-rank job of one node whose all-to-all sends in rotated
+ * order: rank i waits 5 for the rank after it and up to 25 for the one before
+ * it ((k - i) mod n, as a pairwise exchange), 3 % noise; from step 0, cell
+ * (dst, src) times path_x and rank src's column times source_x. The findings. */
+static int rotated_windows(int src, int dst, double path_x, double source_x, dxt_finding *fs)
+{
+    enum { N = 32, WINDOWS = 40 };
+    static double m[N * N];
+    topo_buf tb;
+    rng_state = 7;
+    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, N, N), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < WINDOWS; w++) {
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < N; k++) {
+                double v = 5.0 * (1.0 + 4.0 * ((k - i + N) % N) / (N - 1.0)) * exp(0.03 * normal());
+                m[i * N + k] = i == k ? 0.0 : v * (k == src ? source_x : 1.0);
+            }
+        m[dst * N + src] *= path_x;
+        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
+    }
+    return take_findings(t, "rotated", fs);
+}
+
+/* The static judgement fits the rotation when it explains the pairs
+ * (classify.c, choose_rotation): a 4x path and a 1.4x slow source from step
+ * 0 stand out of a 5x ramp of healthy pairs; the ramp alone is no finding. */
+static void test_rotated_pairs(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(rotated_windows(7, 20, 1.0, 1.0, fs), 0);
+    assert_int_equal(rotated_windows(7, 20, 4.0, 1.0, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_PATH);
+    assert_int_equal(fs[0].src, 7);
+    assert_int_equal(fs[0].dst, 20);
+    assert_int_equal(fs[0].first_step, 0);
+    assert_int_equal(rotated_windows(11, 0, 1.0, 1.4, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 11);
+    assert_int_equal(fs[0].first_step, 0);
+}
+
+/* Windows of 10 ranks, one a node, whose pairs differ by sigma pair_sigma,
+ * with rank 3's column 1.45x from step 0: the findings. */
+static int spread_column_windows(double pair_sigma, dxt_finding *fs)
+{
+    enum { N = 10, WINDOWS = 30 };
+    static double pair[N * N], m[N * N];
+    topo_buf tb;
+    rng_state = 99;
+    for (int c = 0; c < N * N; c++) pair[c] = exp(pair_sigma * normal());
+    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(&tb, N, 1), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < WINDOWS; w++) {
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < N; k++)
+                m[i * N + k] = i == k ? 0.0 : 20.0 * pair[i * N + k] * exp(0.03 * normal()) * (k == 3 ? 1.45 : 1.0);
+        assert_int_equal(dxt_tracker_add_window(t, w * 10, w * 10 + 9, m, NULL), 0);
+    }
+    return take_findings(t, "spread column", fs);
+}
+
+/* From step 0 a 1.45x column is a slow source among pairs that differ by a
+ * few % (the bar of a rank from step 0, min_static_rank_severity, is 1.3x),
+ * and none among pairs that differ by sigma 0.4, whose columns' medians of 9
+ * cells differ by that much. */
+static void test_static_line_floor(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(spread_column_windows(0.02, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 3);
+    assert_int_equal(spread_column_windows(0.4, fs), 0);
+}
+
+/* From step 0, one rank of a node of two slow to receive (4x) is that rank,
+ * not its node: the node's blocks rise by half of it (classify_node.c,
+ * node_ranks_alike); both ranks slow are the node. */
+static void test_static_node_of_two(void **state)
+{
+    (void)state;
+    enum { N = 32 };
+    static double pair[N * N], m[N * N];
+    dxt_finding fs[MAX_N];
+    for (int both = 0; both < 2; both++) {
+        rng_state = 23;
+        random_pairs(pair, N);
+        healthy_matrix(m, pair, N, 2, 0.0);
+        for (int c = 18 * N; c < (both ? 20 : 19) * N; c++) m[c] *= 4.0;
+        int count = classify_one(m, N, 2, fs, MAX_N);
+        print_findings("node of two", fs, count);
+        assert_int_equal(count, 1);
+        assert_int_equal(fs[0].kind, both ? DXT_SLOW_NODE : DXT_SLOW_DESTINATION);
+        assert_int_equal(both ? fs[0].node : fs[0].rank, both ? 9 : 18);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_three_nodes),
+        cmocka_unit_test(test_rotated_pairs),
+        cmocka_unit_test(test_static_line_floor),
+        cmocka_unit_test(test_static_node_of_two),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
