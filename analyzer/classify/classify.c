@@ -287,6 +287,21 @@ static int path_eligible(const dxt_judge *j, int i, int k)
     return j->confirming || (!j->late[i] && !j->late[k] && !j->hot_row[i]);
 }
 
+/* The score of cell c's residual e against its group's scale: the cell's own
+ * window-to-window noise adds to the pairs' spread (a pair whose waits swing
+ * 3x between windows has a level far above its peers' by its tail alone, and
+ * is no path). A cell without a measured noise (one window) keeps the floor
+ * of DXT_MIN_CELL_SCALE under the scale (judge_cell_group). */
+static double cell_z(const dxt_judge *j, size_t c, double e, double scale)
+{
+    double own = j->cell_noise ? j->cell_noise[c] : NAN;
+    if (!isfinite(own)) {
+        own = 0.0;
+        if (!(scale > DXT_MIN_CELL_SCALE)) scale = DXT_MIN_CELL_SCALE;
+    }
+    return e / sqrt(scale * scale + own * own);
+}
+
 /* How often the group's cells stand out, measured on the group itself:
  * pairs differ for good reasons and their spread has tails far heavier than
  * a normal's (clipped launch offsets, pairs with 10x the others' noise), so a
@@ -306,9 +321,7 @@ static void cell_tail(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, d
             if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
             double r = j->res[(size_t)i * n + k];
             if (!path_eligible(j, i, k) || isnan(r)) continue;
-            double own = j->cell_noise && isfinite(j->cell_noise[(size_t)i * n + k])
-                             ? j->cell_noise[(size_t)i * n + k] : 0.0;
-            double z = r / sqrt(scale * scale + own * own);
+            double z = cell_z(j, (size_t)i * n + k, r, scale);
             tail[0] += 1.0, tail[1] += z > DXT_TAIL_Z0, tail[2] += z > DXT_TAIL_Z1;
         }
 }
@@ -527,54 +540,76 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
  * scales. */
 #define STATIC_PATH_NEAR 2.0
 #define STATIC_PATH_NEAR_SCORE 2.0
+/* A group whose pairs agree closer than DXT_MIN_CELL_SCALE, each pair's own
+ * noise measured over the run's windows, has the floor TIGHT_CELL_SCALE, and a
+ * path there needs min_path_severity (as against history) at
+ * STATIC_PATH_NEAR_SCORE: an exchange over NVLink, rotation fitted, has pairs
+ * within 0.2-1.2 % of their fit, and its 1.3-1.7x paths from step 0 stand
+ * 14-25 such scales out. Healthy: in 5 of 180 GPU runs of 16 ranks a fifth of
+ * the pairs sat 1.7x over the fit, up to 13 scales, and the group's own tail
+ * (cell_tail: 48 of 240 cells beyond 2.5) made each p ~0.1; dxt-synth's
+ * healthy sweep had a group that tight once in 200 traces, a cell at 4. */
+#define TIGHT_CELL_SCALE 0.01
 
-/* Flag cells of ranks dst (in block a) x src (in block b), or of the whole
- * matrix when a < 0 (intra >= 0: only its intra- (1) or inter-node (0)
- * cells), against the MAD of that group's residuals; against history
- * (min_path_severity) or from step 0 (min_static_severity, STATIC_PATH_NEAR). */
-static int judge_cell_group(dxt_judge *j, int a, int b, int intra, int history, double steps)
+/* The severity of cell c, e over its fit, in waits, not in logs of wait +
+ * floor (the floor shrinks a 4x path to 3x). */
+static double cell_severity(const dxt_judge *j, size_t c, double e, int intra)
+{
+    double f = j->floor_cls[intra];
+    double obs = exp(j->logm[c]) - f, expd = exp(j->logm[c] - e) - f;
+    return expd > 0.0 ? obs / expd : exp(e);
+}
+
+/* The median absolute residual of a group's eligible cells (scratch: its
+ * count), every stride-th cell of it. A cell the polish took as its line's
+ * median has a residual of exactly 0 by construction, not by being typical:
+ * with 3-7 cells a line such zeros are a quarter or more of the residuals,
+ * and their MAD says the cells fit far better than they do. */
+static double group_scale(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, size_t stride)
 {
     int n = j->n;
-    double min_sev = history ? j->opts.min_path_severity : j->opts.min_static_severity;
-    int r0 = a < 0 ? 0 : j->node_start[a], r1 = a < 0 ? n : j->node_start[a + 1];
-    int c0 = a < 0 ? 0 : j->node_start[b], c1 = a < 0 ? n : j->node_start[b + 1];
-    size_t count = 0, stride = a < 0 ? dxt_scale_stride(n) : 1, seen = 0;
+    size_t count = 0, seen = 0;
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
             int i = j->members[p], k = j->members[q];
             if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
-            /* a cell the polish took as its line's median has a residual of
-             * exactly 0 by construction, not by being typical: with 3-7 cells
-             * a line such zeros are a quarter or more of the residuals, and
-             * their MAD says the cells fit far better than they do */
             double r = j->res[(size_t)i * n + k];
             if (seen++ % stride == 0 && path_eligible(j, i, k) && fabs(r) > 1e-12)
                 j->scratch[count++] = r;
         }
-    double scale = dxt_mad_inplace(j->scratch, count, 0.0);
-    if (!(scale > DXT_MIN_CELL_SCALE)) scale = DXT_MIN_CELL_SCALE;
+    return dxt_mad_inplace(j->scratch, count, 0.0);
+}
+
+/* Flag cells of ranks dst (in block a) x src (in block b), or of the whole
+ * matrix when a < 0 (intra >= 0: only its intra- (1) or inter-node (0)
+ * cells), against the MAD of that group's residuals; against history
+ * (min_path_severity) or from step 0 (min_static_severity, STATIC_PATH_NEAR,
+ * or in a tight group min_path_severity). */
+static int judge_cell_group(dxt_judge *j, int a, int b, int intra, int history, double steps)
+{
+    int n = j->n;
+    int r0 = a < 0 ? 0 : j->node_start[a], r1 = a < 0 ? n : j->node_start[a + 1];
+    int c0 = a < 0 ? 0 : j->node_start[b], c1 = a < 0 ? n : j->node_start[b + 1];
+    double scale = group_scale(j, r0, r1, c0, c1, intra, a < 0 ? dxt_scale_stride(n) : 1);
+    int tight = !history && j->cell_noise && scale < DXT_MIN_CELL_SCALE;
+    double min_scale = tight ? TIGHT_CELL_SCALE : DXT_MIN_CELL_SCALE;
+    if (!(scale > min_scale)) scale = min_scale;
     double tail[3];
     cell_tail(j, r0, r1, c0, c1, intra, scale, tail);
     for (int p = r0; p < r1; p++)
         for (int q = c0; q < c1; q++) {
-            int i = j->members[p], k = j->members[q];
-            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
+            int i = j->members[p], k = j->members[q], same = j->node_of[i] == j->node_of[k];
+            if (intra >= 0 && same != intra) continue;
             size_t c = (size_t)i * n + k;
-            double e = j->res[c];
-            /* the cell's own window-to-window noise adds to the pairs'
-             * spread: a pair whose waits swing 3x between windows has a level
-             * far above its peers' by its tail alone, and is no path */
-            double own = j->cell_noise && isfinite(j->cell_noise[c]) ? j->cell_noise[c] : 0.0;
-            double z = e / sqrt(scale * scale + own * own);
-            if (j->opts.verbose > 2 && e / scale >= j->opts.min_score)
-                fprintf(stderr, "dxt-classify: cell %d <- %d residual %.3f scale %.3f own %.3f z %.2f\n", i, k, e, scale, own, z);
-            /* severity in waits, not in logs of wait + floor (the floor
-             * shrinks a 4x path to 3x) */
-            double f = j->floor_cls[j->node_of[i] == j->node_of[k]];
-            double obs = exp(j->logm[c]) - f, expd = exp(j->logm[c] - e) - f;
-            double sev = expd > 0.0 ? obs / expd : exp(e);
+            double e = j->res[c], z = cell_z(j, c, e, scale), sev = cell_severity(j, c, e, same);
+            if (j->opts.verbose > 2 && z >= j->opts.min_score)
+                fprintf(stderr, "dxt-classify: cell %d <- %d residual %.3f scale %.3f z %.2f sev %.2f%s\n",
+                        i, k, e, scale, z, sev, tight ? " (tight)" : "");
+            double near = tight && isfinite(j->cell_noise[c]) ? j->opts.min_path_severity
+                                                              : STATIC_PATH_NEAR;
+            double min_sev = history ? j->opts.min_path_severity : j->opts.min_static_severity;
             if (!path_eligible(j, i, k) || !(z >= j->opts.min_score) ||
-                !(sev >= min_sev || (!history && sev >= STATIC_PATH_NEAR &&
+                !(sev >= min_sev || (!history && sev >= near &&
                                      z >= STATIC_PATH_NEAR_SCORE * j->opts.min_score)))
                 continue;
             j->hot_cell[c] = 1;
