@@ -287,19 +287,22 @@ static int path_eligible(const dxt_judge *j, int i, int k)
     return j->confirming || (!j->late[i] && !j->late[k] && !j->hot_row[i]);
 }
 
+/* Is cell c's own window-to-window noise measured (several windows, data in
+ * two of them at least)? */
+static int cell_measured(const dxt_judge *j, size_t c)
+{
+    return j->cell_noise && isfinite(j->cell_noise[c]);
+}
+
 /* The score of cell c's residual e against its group's scale: the cell's own
  * window-to-window noise adds to the pairs' spread (a pair whose waits swing
  * 3x between windows has a level far above its peers' by its tail alone, and
- * is no path). A cell without a measured noise (one window) keeps the floor
- * of DXT_MIN_CELL_SCALE under the scale (judge_cell_group). */
+ * is no path). A cell without a measured noise keeps the floor of
+ * DXT_MIN_CELL_SCALE under the scale (judge_cell_group). */
 static double cell_z(const dxt_judge *j, size_t c, double e, double scale)
 {
-    double own = j->cell_noise ? j->cell_noise[c] : NAN;
-    if (!isfinite(own)) {
-        own = 0.0;
-        if (!(scale > DXT_MIN_CELL_SCALE)) scale = DXT_MIN_CELL_SCALE;
-    }
-    return e / sqrt(scale * scale + own * own);
+    if (!cell_measured(j, c)) return e / (scale > DXT_MIN_CELL_SCALE ? scale : DXT_MIN_CELL_SCALE);
+    return e / sqrt(scale * scale + j->cell_noise[c] * j->cell_noise[c]);
 }
 
 /* How often the group's cells stand out, measured on the group itself:
@@ -553,9 +556,9 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
 
 /* The severity of cell c, e over its fit, in waits, not in logs of wait +
  * floor (the floor shrinks a 4x path to 3x). */
-static double cell_severity(const dxt_judge *j, size_t c, double e, int intra)
+static double cell_severity(const dxt_judge *j, size_t c, double e, int same_node)
 {
-    double f = j->floor_cls[intra];
+    double f = j->floor_cls[same_node];
     double obs = exp(j->logm[c]) - f, expd = exp(j->logm[c] - e) - f;
     return expd > 0.0 ? obs / expd : exp(e);
 }
@@ -594,6 +597,7 @@ static int judge_cell_group(dxt_judge *j, int a, int b, int intra, int history, 
     int tight = !history && j->cell_noise && scale < DXT_MIN_CELL_SCALE;
     double min_scale = tight ? TIGHT_CELL_SCALE : DXT_MIN_CELL_SCALE;
     if (!(scale > min_scale)) scale = min_scale;
+    double min_sev = history ? j->opts.min_path_severity : j->opts.min_static_severity;
     double tail[3];
     cell_tail(j, r0, r1, c0, c1, intra, scale, tail);
     for (int p = r0; p < r1; p++)
@@ -602,12 +606,11 @@ static int judge_cell_group(dxt_judge *j, int a, int b, int intra, int history, 
             if (intra >= 0 && same != intra) continue;
             size_t c = (size_t)i * n + k;
             double e = j->res[c], z = cell_z(j, c, e, scale), sev = cell_severity(j, c, e, same);
-            if (j->opts.verbose > 2 && z >= j->opts.min_score)
-                fprintf(stderr, "dxt-classify: cell %d <- %d residual %.3f scale %.3f z %.2f sev %.2f%s\n",
-                        i, k, e, scale, z, sev, tight ? " (tight)" : "");
-            double near = tight && isfinite(j->cell_noise[c]) ? j->opts.min_path_severity
-                                                              : STATIC_PATH_NEAR;
-            double min_sev = history ? j->opts.min_path_severity : j->opts.min_static_severity;
+            if (j->opts.verbose > 2 && e / scale >= j->opts.min_score)
+                fprintf(stderr, "dxt-classify: cell %d <- %d residual %.3f scale %.3f own %.3f "
+                        "z %.2f sev %.2f%s\n", i, k, e, scale,
+                        cell_measured(j, c) ? j->cell_noise[c] : 0.0, z, sev, tight ? " (tight)" : "");
+            double near = tight && cell_measured(j, c) ? j->opts.min_path_severity : STATIC_PATH_NEAR;
             if (!path_eligible(j, i, k) || !(z >= j->opts.min_score) ||
                 !(sev >= min_sev || (!history && sev >= near &&
                                      z >= STATIC_PATH_NEAR_SCORE * j->opts.min_score)))

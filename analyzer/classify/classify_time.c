@@ -324,7 +324,8 @@ static int static_tests(tview *v)
     t->judge.floor_cls[0] = v->floor_cls[0], t->judge.floor_cls[1] = v->floor_cls[1];
     if (!(noise = malloc(nn * sizeof *noise))) goto fail;
     cell_noise(v, noise);
-    t->judge.cell_noise = noise;
+    /* one window measures no pair's noise (a text matrix, a DeepXTrace log) */
+    t->judge.cell_noise = v->usable >= 2 ? noise : NULL;
     usual_levels(v, 0, quarter, level, tok);
     if (dxt_judge_window(&t->judge, level, tok, 1.0, NULL, NULL)) goto fail;
     int nhead = t->judge.nhits;
