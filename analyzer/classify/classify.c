@@ -443,7 +443,7 @@ static int group_nodes(dxt_judge *j, unsigned char *node_flag)
     for (int a = 0; a < j->nnodes; a++) {
         int size = j->node_start[a + 1] - j->node_start[a], count = 0;
         for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) count += j->flag[j->members[p]];
-        node_flag[a] = j->nnodes >= 2 && size >= 2 && count >= ceil(DXT_NODE_FRACTION * size);
+        node_flag[a] = j->nnodes >= 2 && size >= 2 && count >= dxt_node_need(size);
         flagged_nodes += node_flag[a];
     }
     return j->nnodes >= 2 && flagged_nodes == j->nnodes;
@@ -455,14 +455,13 @@ static int node_size_of(const dxt_judge *j, int a)
 }
 
 /* The value DXT_NODE_FRACTION of node a's ranks reach in j->rank_z (NAN: too
- * few judged); *need: how many ranks that is. */
-static double node_reach(dxt_judge *j, int a, int *need)
+ * few judged). */
+static double node_reach(dxt_judge *j, int a)
 {
     double *buf = j->scratch + 2 * (size_t)j->n;
     size_t count = 0;
     for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
         if (isfinite(j->rank_z[j->members[p]])) buf[count++] = j->rank_z[j->members[p]];
-    *need = (int)ceil(DXT_NODE_FRACTION * node_size_of(j, a));
     return dxt_node_reach(buf, count, node_size_of(j, a));
 }
 
@@ -477,18 +476,16 @@ static double node_line_tail(dxt_judge *j, int a)
 {
     double *vals = j->scratch;
     size_t m = 0;
-    int need;
-    double mine = node_reach(j, a, &need);
+    double mine = node_reach(j, a);
     for (int b = 0; b < j->nnodes; b++) {
-        int nb;
-        double x = b == a || node_size_of(j, b) < 2 ? NAN : node_reach(j, b, &nb);
+        double x = b == a || node_size_of(j, b) < 2 ? NAN : node_reach(j, b);
         if (isfinite(x)) vals[m++] = x;
     }
     if (!isfinite(mine) || m < 2) return 1.0;
     double *buf = vals + m;
     memcpy(buf, vals, m * sizeof *buf);
     double center = dxt_median_inplace(buf, m);
-    double spread = dxt_mad_inplace(vals, m, center), floor = 1.0 / sqrt((double)need);
+    double spread = dxt_mad_inplace(vals, m, center), floor = 1.0 / sqrt((double)dxt_node_need(node_size_of(j, a)));
     if (!(spread > floor)) spread = floor;
     return dxt_student_tail((mine - center) / spread, (double)m - 1.0);
 }

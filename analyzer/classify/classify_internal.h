@@ -88,13 +88,19 @@ double dxt_student_tail(double t, double df);
  * all its ranks; one in four may be too noisy to show it). */
 #define DXT_NODE_FRACTION 0.75
 
-/* The value DXT_NODE_FRACTION of a node's size ranks reach among the count
- * judged values of vals (reordered): the effect most of its ranks share (a
- * node is slow when all its ranks are, and the median of a node of two is
+/* dxt_node_need: how many of a node's size ranks are most of them
+ * (DXT_NODE_FRACTION); dxt_node_reach: the value that many reach among the
+ * count judged values of vals (reordered), the effect most of its ranks share
+ * (a node is slow when all its ranks are, and the median of a node of two is
  * half of one slow rank). NAN when fewer than that many are judged. */
+static inline int dxt_node_need(int size)
+{
+    return (int)ceil(DXT_NODE_FRACTION * size);
+}
+
 static inline double dxt_node_reach(double *vals, size_t count, int size)
 {
-    size_t need = (size_t)ceil(DXT_NODE_FRACTION * size);
+    size_t need = (size_t)dxt_node_need(size);
     return need > 0 && count >= need ? dxt_select_kth(vals, count, count - need) : NAN;
 }
 

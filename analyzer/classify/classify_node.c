@@ -269,20 +269,20 @@ static double line_level(dxt_judge *j, int r, int as_source)
  * ranks made its node of two a 1.6x slow node). */
 static int node_ranks_alike(dxt_judge *j, int a, int as_source)
 {
-    double *level = j->scratch + j->n, *mine = level + j->n, top = -INFINITY; /* n^2 + 2n */
+    double *level = j->scratch + j->n, *buf = level + j->n, top = -INFINITY; /* n^2 + 2n */
     size_t m = 0, count = 0;
-    for (int r = 0; r < j->n; r++) {
-        double x = line_level(j, r, as_source);
-        if (!isnan(x)) level[m++] = x;
+    for (int r = 0; r < j->n; r++) { /* each rank's level once; buf: the judged ones */
+        level[r] = line_level(j, r, as_source);
+        if (!isnan(level[r])) buf[m++] = level[r];
     }
-    double center = dxt_median_inplace(level, m);
+    double center = dxt_median_inplace(buf, m);
     for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
-        double x = line_level(j, j->members[p], as_source) - center;
+        double x = level[j->members[p]] - center;
         if (isnan(x)) continue;
-        mine[count++] = x;
+        buf[count++] = x;
         if (x > top) top = x;
     }
-    double reach = dxt_node_reach(mine, count, j->node_start[a + 1] - j->node_start[a]);
+    double reach = dxt_node_reach(buf, count, j->node_start[a + 1] - j->node_start[a]);
     if (isnan(reach) || !(top > 0.0)) return 0;
     if (j->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: static node %d: its ranks reach %.3f, the top one %.3f\n",

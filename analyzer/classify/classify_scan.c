@@ -83,7 +83,7 @@ void dxt_add_counts(double sums[3], double x, double n, double sign)
  * binomial); the subject's own rate outside a segment is a floor
  * (dxt_scan_exceedances). */
 void dxt_class_prior(const double sums[3], double exceed, double valid, double tau,
-                        dxt_null *null)
+                     dxt_null *null)
 {
     double m = (exceed + 1.0) / (valid + 2.0);
     if (m < MIN_RATE) m = MIN_RATE;

@@ -212,7 +212,7 @@ static int load_predicts(const dxt_judge *j, const dxt_hit *h, const double *z)
         if (!isfinite(x)) return 0;
         beyond += x >= j->opts.min_score;
     }
-    return beyond < (int)ceil(DXT_NODE_FRACTION * size);
+    return beyond < dxt_node_need(size);
 }
 
 /* Is hit h's wait explained by tokens: its line's cells (j->hot_cell) follow

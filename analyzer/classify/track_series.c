@@ -98,7 +98,7 @@ static int group_nodes(dxt_tracker *t)
                 if (f->kind == DXT_SLOW_NODE && f->node == a && f->as_source == as_source) node = k;
                 if (member_of(t, f, a, as_source)) absorb(&g, f, members++ == 0);
             }
-            if (node < 0 && (size < 2 || members < ceil(DXT_NODE_FRACTION * size))) continue;
+            if (node < 0 && (size < 2 || members < dxt_node_need(size))) continue;
             if (node < 0) {
                 g.kind = DXT_SLOW_NODE, g.rank = -1, g.node = a, g.as_source = as_source;
                 if (dxt_tracker_push_finding(t, &g)) return -1;
