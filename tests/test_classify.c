@@ -483,6 +483,36 @@ static void test_uneven_receiver(void **state)
 
 
 
+/* A 16-rank job on two nodes whose node 1 launches 40 late from window 20
+ * of 40: node 0 waits 1.5x longer for it and it waits less for node 0. That
+ * is node 1 as source, once, not also node 0 slow to receive, though both
+ * raise the same cells: the late node's own waits fell (classify_subjects.c,
+ * other_node_late). With two nodes the node sources' null is two mirror
+ * images: node 1 as source alone is found at 1.1x, node 0's rows at 1.5x. */
+static void test_late_node_of_two(void **state)
+{
+    (void)state;
+    enum { N = 16, WINDOWS = 40, ONSET = 20 };
+    static double pair[N * N], m[N * N];
+    dxt_finding fs[MAX_N];
+    dxt_tracker *t = seeded_job("dispatch", N, 13, pair);
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        for (int i = 0; w >= ONSET && i < N; i++)
+            for (int k = 0; k < N; k++) {
+                if (i / 8 == 0 && k / 8 == 1) m[i * N + k] += 40.0;
+                if (i / 8 == 1 && k / 8 == 0) m[i * N + k] = fmax(m[i * N + k] - 40.0, 0.5);
+            }
+        assert_int_equal(dxt_tracker_add_window(t, w * 100, w * 100 + 99, m, NULL), 0);
+    }
+    assert_int_equal(take_findings(t, "late node of two", fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_NODE);
+    assert_int_equal(fs[0].node, 1);
+    assert_true(fs[0].as_source);
+    assert_int_equal(fs[0].first_step, ONSET * 100);
+    assert_true(fs[0].severity > 1.3);
+}
+
 /* A 16-rank job whose pair (5 <- 9) is noisy (sigma 0.12 a window) and 2.5x
  * slow from window 12 of 64 to the end (on for 81 % of the run): the findings. */
 static int long_path_windows(dxt_finding *fs)
@@ -590,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_drift_not_step),
         cmocka_unit_test(test_uneven_receiver),
         cmocka_unit_test(test_long_fault),
+        cmocka_unit_test(test_late_node_of_two),
         cmocka_unit_test(test_large_in_noisy_class),
         cmocka_unit_test(test_bad_input),
     };

@@ -264,7 +264,7 @@ static double line_level(dxt_judge *j, int r, int as_source)
 /* Do most of node a's ranks (DXT_NODE_FRACTION) stand out alike? Each
  * rank's line to the other nodes, less the median rank's: the one most of
  * them reach must be half the top one at least, as in the tests over time
- * (node_alike): a node is slow when all its ranks are, and a block's median
+ * (dxt_node_alike): a node is slow when all its ranks are, and a block's median
  * of a node of two is half of one slow rank (a 4x slow receiver of 162
  * ranks made its node of two a 1.6x slow node). */
 static int node_ranks_alike(dxt_judge *j, int a, int as_source)

@@ -6,8 +6,9 @@
  * intermittent faults on from step 0; for cells a pass of its own, on
  * exceedances above HIGH_Z); what a finding masks for the tests
  * after it; its kind (load_imbalance when tokens explain it,
- * classify_tokens.c); a node only when its ranks are slow alike.
- * Owner: the classifier engineer (A1). */
+ * classify_tokens.c); the checks of a rank's or node's kind
+ * (classify_lines.c: an early rank, a node's ranks alike, the other of two
+ * nodes late). Owner: the classifier engineer (A1). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,96 +195,6 @@ static double log_needed(const tview *v, const class_stats *cs, double tau)
 
 static void print_class(tview *v, const subject *subs, int count, const class_stats *cs,
                         const double *scale, int *valid, double tau);
-
-/* Window w's log wait per step (as in build_logs) into v->ywin. */
-static void window_logs(tview *v, int w)
-{
-    const dxt_tracker *t = v->t;
-    for (size_t c = 0; c < v->nn; c++) {
-        float f = t->vals[(size_t)w * v->nn + c];
-        int ok = v->ever[c] && t->row_ok[(size_t)w * v->n + c / v->n] && c / v->n != c % v->n;
-        v->ywin[c] = ok ? log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c)) : NAN;
-    }
-}
-
-/* Is a high row of rank r on seg no slow receiver, in the windows of seg
- * that are exceedances: an early rank (dxt_early_standing) whose column fell
- * against its other, normal windows (a rank whose column sits low all run,
- * launching early, may still be slow to receive: a 1.3x one from step 0 was
- * lost; the change alone is no rule: standings mix intra- and inter-node
- * cells, and a slow receiver's column standing fell 0.7 as its row's rose
- * 0.07 with a slow source beside it), or a row still
- * below its peers' (lesson 1: a rank late from the start waits for nobody;
- * as its lateness eases, its row rises from the floor towards the others'.
- * A healthy run: a rank of 1.6x the median load, its load drifting down 4 %,
- * its row from 0.19 to 0.28 of the typical wait, a 1.17x "slow receiver").
- * A slow receiver waits for each peer more than the other ranks do; "below":
- * by more than half a min_severity change (a hot expert's row rose 1.11x to
- * its peers' level, standing -0.002: a load_imbalance). */
-static int early_rank(tview *v, int r, const dxt_segment *seg)
-{
-    double *cols = v->lbuf + 2 * (size_t)v->n, *rows = cols + v->W;
-    double *cols0 = rows + v->W, *rows0 = cols0 + v->W;
-    size_t count = 0, count0 = 0;
-    for (int w = 0; w < v->W; w++) {
-        int in = w >= seg->first && w <= seg->last && v->ex[w] == 1;
-        if (!v->use[w] || (!in && v->ex[w] != 0)) continue; /* elsewhere: judged, normal */
-        window_logs(v, w);
-        if (in) {
-            dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols[count], &rows[count]);
-            count++;
-        } else {
-            dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols0[count0], &rows0[count0]);
-            count0++;
-        }
-    }
-    if (!count) return 0;
-    double col = dxt_median_inplace(cols, count), row = dxt_median_inplace(rows, count);
-    /* the standings of its other, normal windows (none: no change) */
-    double col0 = count0 ? dxt_median_inplace(cols0, count0) : 0.0;
-    double row0 = count0 ? dxt_median_inplace(rows0, count0) : 0.0;
-    if (!isfinite(col0)) col0 = 0.0;
-    if (!isfinite(row0)) row0 = 0.0;
-    if (v->t->opts.verbose > 1)
-        fprintf(stderr, "dxt-classify: row %d on windows %d-%d: standing %.3f, column %.3f "
-                "(elsewhere %.3f, %.3f)\n", r, seg->first, seg->last, row, col, row0, col0);
-    /* early by its standing, where its column fell too (by a quarter of its
-     * row's rise at least: real DeepEP's launch regimes, a rank early in
-     * part of its other windows already) */
-    return (dxt_early_standing(col, row) && col - col0 <= -0.25 * (row - row0)) ||
-           row < -0.5 * log(v->t->opts.min_severity);
-}
-
-/* Are node s's ranks slow alike on seg (a slow node: all its ranks late, or
- * slow to receive, the same way)? The effect DXT_NODE_FRACTION of them reach
- * (the node's series) is at least half its most risen rank's, each rank's
- * effect its median over the flagged windows. One rank of a node far above
- * the others is that rank's fault, its echo in the others no slow node (a
- * hot expert's rank at 1.9x beside its node's other at 1.17x). */
-static int node_alike(tview *v, subject s, const dxt_segment *seg)
-{
-    const dxt_judge *j = &v->t->judge;
-    const double *eff = s.kind == SUBJ_NODE_SRC ? v->cole : v->rowe;
-    double *med = v->lbuf, *buf = v->lbuf + v->n, top = -INFINITY;
-    size_t ranks = 0, m = 0;
-    for (int p = j->node_start[s.id]; p < j->node_start[s.id + 1]; p++) {
-        int r = j->members[p];
-        m = 0;
-        for (int w = seg->first; w <= seg->last; w++)
-            if (v->ex[w] == 1 && !isnan(eff[(size_t)w * v->n + r]))
-                buf[m++] = eff[(size_t)w * v->n + r];
-        if (m == 0) continue;
-        med[ranks] = dxt_median_inplace(buf, m);
-        if (med[ranks] > top) top = med[ranks];
-        ranks++;
-    }
-    double reach = dxt_node_reach(med, ranks, node_size(j, s.id));
-    if (isnan(reach)) return 0;
-    if (v->t->opts.verbose > 1)
-        fprintf(stderr, "dxt-classify: node %d: its ranks reach %.3f, the top one %.3f\n", s.id,
-                reach, top);
-    return reach >= 0.5 * top;
-}
 
 /* A rank whose line stands out in a window, found slow or not, makes that
  * window no evidence about the cells of its line: a late rank waits for
@@ -479,8 +390,12 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
             (!scan || duty.log_p - duty_needed < seg.log_p - needed);
     if (!scan && !whole) return 0;
     if (whole) seg = duty, needed = duty_needed;
-    if (s.kind == SUBJ_DST && early_rank(v, s.id, &seg)) return 0;
-    if ((s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST) && !node_alike(v, s, &seg)) return 0;
+    if (s.kind == SUBJ_DST && dxt_early_rank(v, s.id, &seg)) return 0;
+    if (s.kind == SUBJ_NODE_DST && dxt_other_node_late(v, s.id, &seg))
+        s = (subject){SUBJ_NODE_SRC, 1 - s.id}; /* the same cells, its severity and p */
+    if ((s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST) &&
+        !dxt_node_alike(v, s.id, s.kind == SUBJ_NODE_SRC, &seg))
+        return 0;
     if (s.kind >= SUBJ_CELL_INTRA &&
         (!dxt_cell_stands_out(v, (size_t)s.id, &seg) || !dxt_path_matters(v, (size_t)s.id, &seg)))
         return 0;

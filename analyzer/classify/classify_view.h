@@ -104,7 +104,7 @@ typedef struct tview {
     float *y;                 /* W x nn: log wait, then residuals */
     float *yc;                /* nn x W: the same by cell (contiguous series) */
     double *base, *rowe, *cole, *x, *scratch, *own;
-    double *ywin, *lbuf;      /* one window's log matrix; line standings (early_rank) */
+    double *ywin, *lbuf;      /* one window's log matrix; line standings (classify_lines.c) */
     unsigned char *mask_tmp;  /* nn: a line's cells (tokens_explain) */
     unsigned char *use, *ever, *ex, *mask_col, *mask_row;
     int *work;
@@ -123,6 +123,14 @@ static inline double cell_floor(const tview *v, size_t c)
  * and does its rise matter (classify_cells.c)? */
 int dxt_cell_stands_out(tview *v, size_t c, const dxt_segment *seg);
 int dxt_path_matters(tview *v, size_t c, const dxt_segment *seg);
+
+/* Is rank r's high row on seg an early rank's, no slow receiver's? Are node
+ * a's ranks slow alike on seg (as sources or as destinations)? In a job of two
+ * nodes, is node a's rise as a destination the other node's lateness
+ * (classify_lines.c)? */
+int dxt_early_rank(tview *v, int r, const dxt_segment *seg);
+int dxt_node_alike(tview *v, int a, int as_source, const dxt_segment *seg);
+int dxt_other_node_late(tview *v, int a, const dxt_segment *seg);
 
 /* The tests over time of every subject of the op (classify_subjects.c):
  * ranks, then nodes, then cells; findings pushed to v->t. -1 on out of memory. */

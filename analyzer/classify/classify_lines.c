@@ -1,0 +1,148 @@
+/* classify_lines.c - the checks a rank's or a node's finding over time must
+ * pass (classify_subjects.c asks them once the scan found it): a high row of
+ * an early rank is no slow receiver; a node is slow when its ranks are alike;
+ * in a job of two nodes, one node's rise as a destination may be the other's
+ * lateness. Owner: the classifier engineer (A1). */
+#include <math.h>
+#include <stdio.h>
+
+#include "classify_view.h"
+
+/* Window w's log wait per step (as in build_logs) into v->ywin. */
+static void window_logs(tview *v, int w)
+{
+    const dxt_tracker *t = v->t;
+    for (size_t c = 0; c < v->nn; c++) {
+        float f = t->vals[(size_t)w * v->nn + c];
+        int ok = v->ever[c] && t->row_ok[(size_t)w * v->n + c / v->n] && c / v->n != c % v->n;
+        v->ywin[c] = ok ? log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c)) : NAN;
+    }
+}
+
+/* Is a high row of rank r on seg no slow receiver, in the windows of seg
+ * that are exceedances: an early rank (dxt_early_standing) whose column fell
+ * against its other, normal windows (a rank whose column sits low all run,
+ * launching early, may still be slow to receive: a 1.3x one from step 0 was
+ * lost; the change alone is no rule: standings mix intra- and inter-node
+ * cells, and a slow receiver's column standing fell 0.7 as its row's rose
+ * 0.07 with a slow source beside it), or a row still
+ * below its peers' (lesson 1: a rank late from the start waits for nobody;
+ * as its lateness eases, its row rises from the floor towards the others'.
+ * A healthy run: a rank of 1.6x the median load, its load drifting down 4 %,
+ * its row from 0.19 to 0.28 of the typical wait, a 1.17x "slow receiver").
+ * A slow receiver waits for each peer more than the other ranks do; "below":
+ * by more than half a min_severity change (a hot expert's row rose 1.11x to
+ * its peers' level, standing -0.002: a load_imbalance). */
+int dxt_early_rank(tview *v, int r, const dxt_segment *seg)
+{
+    double *cols = v->lbuf + 2 * (size_t)v->n, *rows = cols + v->W;
+    double *cols0 = rows + v->W, *rows0 = cols0 + v->W;
+    size_t count = 0, count0 = 0;
+    for (int w = 0; w < v->W; w++) {
+        int in = w >= seg->first && w <= seg->last && v->ex[w] == 1;
+        if (!v->use[w] || (!in && v->ex[w] != 0)) continue; /* elsewhere: judged, normal */
+        window_logs(v, w);
+        if (in) {
+            dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols[count], &rows[count]);
+            count++;
+        } else {
+            dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols0[count0], &rows0[count0]);
+            count0++;
+        }
+    }
+    if (!count) return 0;
+    double col = dxt_median_inplace(cols, count), row = dxt_median_inplace(rows, count);
+    /* the standings of its other, normal windows (none: no change) */
+    double col0 = count0 ? dxt_median_inplace(cols0, count0) : 0.0;
+    double row0 = count0 ? dxt_median_inplace(rows0, count0) : 0.0;
+    if (!isfinite(col0)) col0 = 0.0;
+    if (!isfinite(row0)) row0 = 0.0;
+    if (v->t->opts.verbose > 1)
+        fprintf(stderr, "dxt-classify: row %d on windows %d-%d: standing %.3f, column %.3f "
+                "(elsewhere %.3f, %.3f)\n", r, seg->first, seg->last, row, col, row0, col0);
+    /* early by its standing, where its column fell too (by a quarter of its
+     * row's rise at least: real DeepEP's launch regimes, a rank early in
+     * part of its other windows already) */
+    return (dxt_early_standing(col, row) && col - col0 <= -0.25 * (row - row0)) ||
+           row < -0.5 * log(v->t->opts.min_severity);
+}
+
+/* Are node a's ranks slow alike on seg (a slow node: all its ranks late, or
+ * slow to receive, the same way)? The effect DXT_NODE_FRACTION of them reach
+ * (the node's series) is at least half its most risen rank's, each rank's
+ * effect its median over the flagged windows. One rank of a node far above
+ * the others is that rank's fault, its echo in the others no slow node (a
+ * hot expert's rank at 1.9x beside its node's other at 1.17x). */
+int dxt_node_alike(tview *v, int a, int as_source, const dxt_segment *seg)
+{
+    const dxt_judge *j = &v->t->judge;
+    const double *eff = as_source ? v->cole : v->rowe;
+    double *med = v->lbuf, *buf = v->lbuf + v->n, top = -INFINITY;
+    size_t ranks = 0, m = 0;
+    for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) {
+        int r = j->members[p];
+        m = 0;
+        for (int w = seg->first; w <= seg->last; w++)
+            if (v->ex[w] == 1 && !isnan(eff[(size_t)w * v->n + r]))
+                buf[m++] = eff[(size_t)w * v->n + r];
+        if (m == 0) continue;
+        med[ranks] = dxt_median_inplace(buf, m);
+        if (med[ranks] > top) top = med[ranks];
+        ranks++;
+    }
+    double reach = dxt_node_reach(med, ranks, node_size(j, a));
+    if (isnan(reach)) return 0;
+    if (v->t->opts.verbose > 1)
+        fprintf(stderr, "dxt-classify: node %d: its ranks reach %.3f, the top one %.3f\n", a,
+                reach, top);
+    return reach >= 0.5 * top;
+}
+
+/* Mean log wait, in window w's v->ywin, of the cells where node a's ranks
+ * wait for the other nodes' (into 1), or the others wait for a's (0). */
+static double cross_block(const tview *v, int a, int into)
+{
+    const int *node_of = v->t->judge.node_of;
+    double sum = 0.0, count = 0.0;
+    for (size_t c = 0; c < v->nn; c++) {
+        int dst = node_of[c / v->n], src = node_of[c % v->n];
+        if ((into ? dst == a && src != a : src == a && dst != a) && !isnan(v->ywin[c]))
+            sum += v->ywin[c], count += 1.0;
+    }
+    return count > 0.0 ? sum / count : NAN;
+}
+
+/* In a job of two nodes, is node a's rise as a destination on seg the other
+ * node's lateness? A late node raises the other's waits for it and lowers
+ * its own for the other (it waits for nobody), where a node slow to receive
+ * leaves the other's waits for it as they were. The two cross blocks, median
+ * over seg's exceedances against the other judged windows: the other node is
+ * late where its waits fell by a quarter of a's rise at least (as in
+ * dxt_early_rank). With two nodes the node sources' null is two mirror images
+ * (the one late node changes), so the late node is seen here. (The second
+ * independent simulator: node 1 of 2 late from step 415, 1.3x, its waits for
+ * node 0 at 0.34x as node 0's for it rose 1.65x: "node 0 slow to receive".) */
+int dxt_other_node_late(tview *v, int a, const dxt_segment *seg)
+{
+    const dxt_judge *j = &v->t->judge;
+    if (j->nnodes != 2 || node_size(j, 1 - a) < 2) return 0;
+    double *rise = v->lbuf + 2 * (size_t)v->n, *fall = rise + v->W;
+    double *rise0 = fall + v->W, *fall0 = rise0 + v->W;
+    size_t count = 0, count0 = 0;
+    for (int w = 0; w < v->W; w++) {
+        int in = w >= seg->first && w <= seg->last && v->ex[w] == 1;
+        if (!v->use[w] || (!in && v->ex[w] != 0)) continue; /* elsewhere: judged, normal */
+        window_logs(v, w);
+        double up = cross_block(v, a, 1), down = cross_block(v, a, 0);
+        if (isnan(up) || isnan(down)) continue;
+        if (in) rise[count] = up, fall[count++] = down;
+        else rise0[count0] = up, fall0[count0++] = down;
+    }
+    if (!count || !count0) return 0;
+    double up = dxt_median_inplace(rise, count) - dxt_median_inplace(rise0, count0);
+    double down = dxt_median_inplace(fall, count) - dxt_median_inplace(fall0, count0);
+    if (v->t->opts.verbose > 1)
+        fprintf(stderr, "dxt-classify: node %d as destination: its waits %+.3f, the other's "
+                "for it %+.3f\n", a, up, down);
+    return up > 0.0 && down <= -0.25 * up;
+}
