@@ -486,8 +486,8 @@ static void test_uneven_receiver(void **state)
 /* A 16-rank job on two nodes whose node 1 launches 40 late from window 20
  * of 40: node 0 waits 1.5x longer for it and it waits less for node 0. That
  * is node 1 as source, once, not also node 0 slow to receive, though both
- * raise the same cells: the late node's own waits fell (classify_subjects.c,
- * other_node_late). With two nodes the node sources' null is two mirror
+ * raise the same cells: the late node's own waits fell (classify_lines.c,
+ * dxt_other_node_late). With two nodes the node sources' null is two mirror
  * images: node 1 as source alone is found at 1.1x, node 0's rows at 1.5x. */
 static void test_late_node_of_two(void **state)
 {

@@ -346,7 +346,7 @@ double dxt_tail_chance(const double tail[3], double z)
 /* How rank r stands in the log matrix y (n x n, NAN missing): *col the
  * median over its peers j of y[j][r] less the median of j's other cells (how
  * much more j waits for r than for the rest), *row the median over k of
- * y[r][k] less the median of the other ranks' waits for k. buf: n doubles. */
+ * y[r][k] less the median of the other ranks' waits for k. buf: 2n doubles. */
 void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row)
 {
     double *dev = buf + n;
@@ -427,10 +427,11 @@ static void flag_lines(dxt_judge *j, int by_col, int history)
     j->line_tail[0] = j->line_tail[1] = j->line_tail[2] = 0.0;
     for (int l = 0; l < j->n; l++) {
         if (!isfinite(j->rank_z[l])) continue;
-        /* an early rank's row is no slow receiver's: unflagged, and left out
-         * of the tail the others' rows are judged against (dxt-synth seed
-         * 5028: a 4x slow receiver from step 0 at z 5.4 beside an early row
-         * at 5.8, among 192, was no finding by that tail; without it p 1.6e-4) */
+        /* an early rank's row is no slow receiver's: unflagged, and (above
+         * DXT_TAIL_Z0) left out of the tail the other rows are judged
+         * against (dxt-synth seed 5028: a 4x slow receiver from step 0 at z
+         * 5.4 beside an early row at 5.8, among 192, was no finding by that
+         * tail; without it p 1.6e-4) */
         if (!by_col && (j->flag[l] || j->rank_z[l] > DXT_TAIL_Z0) && early_row(j, l)) {
             j->flag[l] = 0;
             continue;

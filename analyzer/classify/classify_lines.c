@@ -118,7 +118,7 @@ static double cross_block(const tview *v, int a, int into)
  * leaves the other's waits for it as they were. The two cross blocks, median
  * over seg's exceedances against the other judged windows: the other node is
  * late where its waits fell by a quarter of a's rise at least (as in
- * dxt_early_rank). With two nodes the node sources' null is two mirror images
+ * dxt_early_rank); a node of one rank is no node subject: 0. With two nodes the node sources' null is two mirror images
  * (the one late node changes), so the late node is seen here. (The second
  * independent simulator: node 1 of 2 late from step 415, 1.3x, its waits for
  * node 0 at 0.34x as node 0's for it rose 1.65x: "node 0 slow to receive".) */

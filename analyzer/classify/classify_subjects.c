@@ -391,8 +391,10 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
     if (!scan && !whole) return 0;
     if (whole) seg = duty, needed = duty_needed;
     if (s.kind == SUBJ_DST && dxt_early_rank(v, s.id, &seg)) return 0;
+    /* the other node late: named as the source; its severity and p are this
+     * node's rows' rise, the other side of the same cross cells */
     if (s.kind == SUBJ_NODE_DST && dxt_other_node_late(v, s.id, &seg))
-        s = (subject){SUBJ_NODE_SRC, 1 - s.id}; /* the same cells, its severity and p */
+        s = (subject){SUBJ_NODE_SRC, 1 - s.id};
     if ((s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST) &&
         !dxt_node_alike(v, s.id, s.kind == SUBJ_NODE_SRC, &seg))
         return 0;
