@@ -286,6 +286,30 @@ static void test_intermittent_from_start(void **state)
     dxt_tracker_free(t);
 }
 
+/* A short run: 20 windows of a 16-rank job whose path 3 -> 12 is 4x slow in
+ * bursts from the first window (two windows of five): no normal stretch
+ * before it for the scan, so the duty test finds it, as in a long run (it
+ * needed 40 windows; a healthy cell's wander in 15 windows was a false path
+ * then, and is no finding since the high pass). */
+static void test_bursts_in_short_run(void **state)
+{
+    (void)state;
+    enum { N = 16, WINDOWS = 20 };
+    static double pair[N * N], m[N * N];
+    dxt_finding fs[MAX_N];
+    dxt_tracker *t = seeded_job("combine", N, 17, pair);
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        if (w % 5 < 2) m[12 * N + 3] *= 4.0;
+        assert_int_equal(dxt_tracker_add_window(t, w * 20, w * 20 + 19, m, NULL), 0);
+    }
+    assert_int_equal(take_findings(t, "bursts in a short run", fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_PATH);
+    assert_int_equal(fs[0].src, 3);
+    assert_int_equal(fs[0].dst, 12);
+    assert_false(fs[0].persistent);
+}
+
 /* Windows of a 16-rank job in which the path 1 -> 6 is slow x2 from the
  * first window to window 14 and well after it (independent held-out set:
  * f017, f023, f029); with `fall`, the path is well before window 15 and slow
@@ -614,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_nan_heavy),
         cmocka_unit_test(test_tracker_onset_and_spike),
         cmocka_unit_test(test_intermittent_from_start),
+        cmocka_unit_test(test_bursts_in_short_run),
         cmocka_unit_test(test_early_end),
         cmocka_unit_test(test_load_lateness),
         cmocka_unit_test(test_load_wander),

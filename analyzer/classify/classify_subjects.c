@@ -24,9 +24,6 @@
                                * above 6); and for the duty test of cells: a path's bursts
                                * stand on a plateau (1.3x: 11 of its own scales), a healthy
                                * cell's exceedances are its tail's, which thins out above 3 */
-#define DUTY_CELL_WINDOWS 40  /* judged windows a cell's duty test needs: in 15 a healthy
-                               * cell's residual wandered between two levels in runs of 2-5
-                               * windows (6 above, p 3e-6: 1 false path in 200 traces) */
 #define SHRINK_WINDOWS 10.0   /* weight of the class scale, in windows */
 #define MIN_RANK_SCALE 0.01   /* log units */
 #define MIN_CELL_SCALE 0.02
@@ -363,10 +360,8 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
      * of fewer than DROP_MIN subjects (4 ranks) cannot measure it; cells
      * only in the high pass (at EXCEED_Z their rates spread too unevenly
      * for a beta to hold them: clipped pairs, pairs of 10x the others'
-     * noise gave two healthy paths at p 3e-4 and 6e-4 in 200 traces) and
-     * over DUTY_CELL_WINDOWS */
-    if (cc->count < DROP_MIN || (s.kind >= SUBJ_CELL_INTRA && cc->valid[k] < DUTY_CELL_WINDOWS))
-        duty_needed = -INFINITY;
+     * noise gave two healthy paths at p 3e-4 and 6e-4 in 200 traces) */
+    if (cc->count < DROP_MIN) duty_needed = -INFINITY;
     if (v->t->opts.verbose > 3 && cc->ex[k] >= 5)
         fprintf(stderr, "dxt-classify: subject %d: %d/%d above %.0f, null beta %.3g %.3g tau "
                 "%.2f, log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], cs->exceed_z, null.a,

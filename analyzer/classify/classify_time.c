@@ -34,7 +34,7 @@
  *     it: the duty test (classify_scan.c) judges the subject's exceedances
  *     over the whole run against the class's rates, with a quarter of each
  *     subject's share of alpha (the segments have the rest); cells on
- *     exceedances of twice the scan's threshold, 40 windows or more (a path's bursts stand on a
+ *     exceedances of twice the scan's threshold (a path's bursts stand on a
  *     plateau far above it; a healthy cell's tail thins out there).
  *  5. paths are judged without the windows in which their row or column stood
  *     out (a late rank's row is no evidence; its column's cells rise
