@@ -491,7 +491,8 @@ static double node_line_tail(dxt_judge *j, int a)
     double *buf = vals + m;
     memcpy(buf, vals, m * sizeof *buf);
     double center = dxt_median_inplace(buf, m);
-    double spread = dxt_mad_inplace(vals, m, center), floor = 1.0 / sqrt((double)dxt_node_need(node_size_of(j, a)));
+    double spread = dxt_mad_inplace(vals, m, center);
+    double floor = 1.0 / sqrt((double)dxt_node_need(node_size_of(j, a)));
     if (!(spread > floor)) spread = floor;
     return dxt_student_tail((mine - center) / spread, (double)m - 1.0);
 }

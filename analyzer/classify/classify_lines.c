@@ -19,6 +19,37 @@ static void window_logs(tview *v, int w)
     }
 }
 
+/* Two values of subject id measured on one window's log matrix (v->ywin). */
+typedef void (*window_measure)(tview *v, int id, double *a, double *b);
+
+/* The medians of measure's two values over seg's exceedances (in) and over
+ * the other judged windows, the normal ones (out): NAN where none. Returns
+ * how many windows are in, *outside (unless NULL) how many are out. Uses v->lbuf + 2n
+ * (4 W doubles); measure may use v->lbuf's first 2n. */
+static size_t window_medians(tview *v, int id, const dxt_segment *seg, window_measure measure,
+                             double in[2], double out[2], size_t *outside)
+{
+    double *a = v->lbuf + 2 * (size_t)v->n, *b = a + v->W, *a0 = b + v->W, *b0 = a0 + v->W;
+    size_t count = 0, count0 = 0;
+    for (int w = 0; w < v->W; w++) {
+        int inside = w >= seg->first && w <= seg->last && v->ex[w] == 1;
+        if (!v->use[w] || (!inside && v->ex[w] != 0)) continue; /* elsewhere: judged, normal */
+        window_logs(v, w);
+        if (inside) measure(v, id, &a[count], &b[count]), count++;
+        else measure(v, id, &a0[count0], &b0[count0]), count0++;
+    }
+    in[0] = dxt_median_inplace(a, count), in[1] = dxt_median_inplace(b, count);
+    out[0] = dxt_median_inplace(a0, count0), out[1] = dxt_median_inplace(b0, count0);
+    if (outside) *outside = count0;
+    return count;
+}
+
+/* Rank r's column and row standings (dxt_line_standing) in v->ywin. */
+static void standing(tview *v, int r, double *col, double *row)
+{
+    dxt_line_standing(v->ywin, v->n, r, v->lbuf, col, row);
+}
+
 /* Is a high row of rank r on seg no slow receiver, in the windows of seg
  * that are exceedances: an early rank (dxt_early_standing) whose column fell
  * against its other, normal windows (a rank whose column sits low all run,
@@ -35,28 +66,12 @@ static void window_logs(tview *v, int w)
  * its peers' level, standing -0.002: a load_imbalance). */
 int dxt_early_rank(tview *v, int r, const dxt_segment *seg)
 {
-    double *cols = v->lbuf + 2 * (size_t)v->n, *rows = cols + v->W;
-    double *cols0 = rows + v->W, *rows0 = cols0 + v->W;
-    size_t count = 0, count0 = 0;
-    for (int w = 0; w < v->W; w++) {
-        int in = w >= seg->first && w <= seg->last && v->ex[w] == 1;
-        if (!v->use[w] || (!in && v->ex[w] != 0)) continue; /* elsewhere: judged, normal */
-        window_logs(v, w);
-        if (in) {
-            dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols[count], &rows[count]);
-            count++;
-        } else {
-            dxt_line_standing(v->ywin, v->n, r, v->lbuf, &cols0[count0], &rows0[count0]);
-            count0++;
-        }
-    }
+    double in[2], out[2];
+    size_t count0, count = window_medians(v, r, seg, standing, in, out, &count0);
     if (!count) return 0;
-    double col = dxt_median_inplace(cols, count), row = dxt_median_inplace(rows, count);
+    double col = in[0], row = in[1];
     /* the standings of its other, normal windows (none: no change) */
-    double col0 = count0 ? dxt_median_inplace(cols0, count0) : 0.0;
-    double row0 = count0 ? dxt_median_inplace(rows0, count0) : 0.0;
-    if (!isfinite(col0)) col0 = 0.0;
-    if (!isfinite(row0)) row0 = 0.0;
+    double col0 = isfinite(out[0]) ? out[0] : 0.0, row0 = isfinite(out[1]) ? out[1] : 0.0;
     if (v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: row %d on windows %d-%d: standing %.3f, column %.3f "
                 "(elsewhere %.3f, %.3f)\n", r, seg->first, seg->last, row, col, row0, col0);
@@ -112,35 +127,32 @@ static double cross_block(const tview *v, int a, int into)
     return count > 0.0 ? sum / count : NAN;
 }
 
+/* Node a's two cross blocks in v->ywin (both NAN unless both are measured). */
+static void cross_blocks(tview *v, int a, double *into, double *from)
+{
+    *into = cross_block(v, a, 1), *from = cross_block(v, a, 0);
+    if (isnan(*into) || isnan(*from)) *into = *from = NAN;
+}
+
 /* In a job of two nodes, is node a's rise as a destination on seg the other
  * node's lateness? A late node raises the other's waits for it and lowers
  * its own for the other (it waits for nobody), where a node slow to receive
  * leaves the other's waits for it as they were. The two cross blocks, median
  * over seg's exceedances against the other judged windows: the other node is
  * late where its waits fell by a quarter of a's rise at least (as in
- * dxt_early_rank); a node of one rank is no node subject: 0. With two nodes the node sources' null is two mirror images
- * (the one late node changes), so the late node is seen here. (The second
+ * dxt_early_rank); a node of one rank is no node subject: 0. With two nodes
+ * the node sources' null is two mirror images (the one late node changes),
+ * so the late node is seen here. (The second
  * independent simulator: node 1 of 2 late from step 415, 1.3x, its waits for
  * node 0 at 0.34x as node 0's for it rose 1.65x: "node 0 slow to receive".) */
 int dxt_other_node_late(tview *v, int a, const dxt_segment *seg)
 {
     const dxt_judge *j = &v->t->judge;
     if (j->nnodes != 2 || node_size(j, 1 - a) < 2) return 0;
-    double *rise = v->lbuf + 2 * (size_t)v->n, *fall = rise + v->W;
-    double *rise0 = fall + v->W, *fall0 = rise0 + v->W;
-    size_t count = 0, count0 = 0;
-    for (int w = 0; w < v->W; w++) {
-        int in = w >= seg->first && w <= seg->last && v->ex[w] == 1;
-        if (!v->use[w] || (!in && v->ex[w] != 0)) continue; /* elsewhere: judged, normal */
-        window_logs(v, w);
-        double up = cross_block(v, a, 1), down = cross_block(v, a, 0);
-        if (isnan(up) || isnan(down)) continue;
-        if (in) rise[count] = up, fall[count++] = down;
-        else rise0[count0] = up, fall0[count0++] = down;
-    }
-    if (!count || !count0) return 0;
-    double up = dxt_median_inplace(rise, count) - dxt_median_inplace(rise0, count0);
-    double down = dxt_median_inplace(fall, count) - dxt_median_inplace(fall0, count0);
+    double in[2], out[2];
+    window_medians(v, a, seg, cross_blocks, in, out, NULL);
+    double up = in[0] - out[0], down = in[1] - out[1];
+    if (!isfinite(up) || !isfinite(down)) return 0; /* no window in, or none normal */
     if (v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: node %d as destination: its waits %+.3f, the other's "
                 "for it %+.3f\n", a, up, down);
