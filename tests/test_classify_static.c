@@ -1,7 +1,8 @@
 /* test_classify_static.c - the classifier's judgement from step 0: node
  * blocks with 3 nodes, the rotation of a pairwise exchange, the floor of a
  * line's effect among pairs that differ, a node of two with one slow rank,
- * a path of 1.5x among pairs that agree within a few %.
+ * a path of 1.5x among pairs that agree within a few %, a path among
+ * blocks of node pairs too small to measure their own spread.
  * Owner: the classifier engineer (A1). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -209,6 +210,35 @@ static void test_early_rows_tail(void **state)
     assert_int_equal(fs[0].rank, 50);
 }
 
+/* One window of 64 ranks in nodes of 4, cell (10, 50) x path_x: the
+ * findings. Each block of a node pair holds 12-16 cells, whose MAD alone has
+ * 4 degrees of freedom: a 5x path at z 9.7 had a t tail of 3e-4 a cell, p 1.2
+ * over the matrix. The blocks of a class agree (the same pair spread), and
+ * their moderated scale holds the class's freedom (classify_paths.c). */
+static int path_in_small_blocks(double path_x, dxt_finding *fs)
+{
+    enum { N = 64 };
+    static double pair[N * N], m[N * N];
+    rng_state = 37;
+    random_pairs(pair, N);
+    healthy_matrix(m, pair, N, 4, 0.0);
+    m[10 * N + 50] *= path_x;
+    int count = classify_one(m, N, 4, fs, MAX_N);
+    print_findings("path in small blocks", fs, count);
+    return count;
+}
+
+static void test_path_in_small_blocks(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(path_in_small_blocks(1.0, fs), 0);
+    assert_int_equal(path_in_small_blocks(5.0, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_PATH);
+    assert_int_equal(fs[0].dst, 10);
+    assert_int_equal(fs[0].src, 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_static_line_floor),
         cmocka_unit_test(test_static_node_of_two),
         cmocka_unit_test(test_early_rows_tail),
+        cmocka_unit_test(test_path_in_small_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,7 @@
  *     are late, dxt_early_standing); then cells outside flagged rows and
  *     columns, each against its group's MAD and its own noise over time, with
  *     the group's own tail (cells flagged by the dozen in one line are a weak
- *     rank, not paths);
+ *     rank, not paths; classify_paths.c);
  *  4. most ranks of one node flagged the same way -> one slow_node;
  *  5. a flagged rank whose wait follows its tokens -> load_imbalance, or no
  *     finding when its tokens are within the ranks' spread of loads;
@@ -53,7 +53,6 @@
 #define POLISH_ITERS 3
 #define POLISH_ITERS_HISTORY 1
 #define MIN_RANK_SCALE 0.03  /* log units: rank effects of a healthy window vary ~1-2 % */
-#define PATTERN_CELLS 3      /* paths sharing a row or column in one window: a rank pattern */
 #define MIN_BLOCK_RANKS 4    /* ranks a node needs for node-pair blocks of the fit */
 
 static const char *const kind_names[] = {
@@ -149,12 +148,14 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
     j->node_flag = malloc(nn);
     j->static_node = calloc(2 * nn, 1);
     j->blk_level = calloc(nn * nn, sizeof *j->blk_level);
+    j->blk_scale = malloc(nn * nn * sizeof *j->blk_scale);
+    j->blk_df = malloc(3 * nn * nn * sizeof *j->blk_df);
     j->rot = calloc(n, sizeof *j->rot);
     j->rank_z = malloc(n * sizeof *j->rank_z);
     j->rank_obs = malloc(n * sizeof *j->rank_obs);
     j->rank_exp = malloc(n * sizeof *j->rank_exp);
     j->tok_sums = malloc(2 * n * sizeof *j->tok_sums);
-    if (!j->flag || !j->node_flag || !j->static_node || !j->blk_level || !j->rot || !j->rank_z || !j->rank_obs || !j->rank_exp || !j->tok_sums) goto fail;
+    if (!j->flag || !j->node_flag || !j->static_node || !j->blk_level || !j->blk_scale || !j->blk_df || !j->rot || !j->rank_z || !j->rank_obs || !j->rank_exp || !j->tok_sums) goto fail;
     if (!j->node_of || !j->members || !j->node_start || !j->logm || !j->res || !j->scratch ||
         !j->row || !j->col || !j->blk || !j->late || !j->hot_row || !j->hot_cell)
         goto fail;
@@ -196,6 +197,8 @@ void dxt_judge_free(dxt_judge *j)
     free(j->node_flag);
     free(j->static_node);
     free(j->blk_level);
+    free(j->blk_scale);
+    free(j->blk_df);
     free(j->rank_z);
     free(j->rank_obs);
     free(j->rank_exp);
@@ -280,54 +283,9 @@ static void line_waits(const dxt_judge *j, int l, int by_col, double dev, double
     }
 }
 
-/* May cell c (dst i, src k) be a slow path? Not in the row or column of a
- * late rank, nor in a slow destination's row. */
-static int path_eligible(const dxt_judge *j, int i, int k)
-{
-    return j->confirming || (!j->late[i] && !j->late[k] && !j->hot_row[i]);
-}
-
-/* Is cell c's own window-to-window noise measured (several windows, data in
- * two of them at least)? */
-static int cell_measured(const dxt_judge *j, size_t c)
-{
-    return j->cell_noise && isfinite(j->cell_noise[c]);
-}
-
-/* The score of cell c's residual e against its group's scale: the cell's own
- * window-to-window noise adds to the pairs' spread (a pair whose waits swing
- * 3x between windows has a level far above its peers' by its tail alone, and
- * is no path). A cell without a measured noise keeps the floor of
- * DXT_MIN_CELL_SCALE under the scale (judge_cell_group). */
-static double cell_z(const dxt_judge *j, size_t c, double e, double scale)
-{
-    if (!cell_measured(j, c)) return e / (scale > DXT_MIN_CELL_SCALE ? scale : DXT_MIN_CELL_SCALE);
-    return e / sqrt(scale * scale + j->cell_noise[c] * j->cell_noise[c]);
-}
-
-/* How often the group's cells stand out, measured on the group itself:
- * pairs differ for good reasons and their spread has tails far heavier than
- * a normal's (clipped launch offsets, pairs with 10x the others' noise), so a
- * 5-sigma cell among 10^4 is no path. tail[0] the cells, tail[1] and
- * tail[2] those above DXT_TAIL_Z0 and DXT_TAIL_Z1: the chance of a score beyond
- * DXT_TAIL_Z0 decays exponentially at the rate the two counts give (tail_chance). */
+/* The prior of a group's own tail (classify_paths.c, cell_tail, counts it). */
 #define TAIL_PRIOR 200.0 /* cells of a normal group added to the counts: a small group
                           * cannot tell its tail, and keeps a normal one */
-static void cell_tail(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, double scale,
-                      double tail[3])
-{
-    int n = j->n;
-    tail[0] = tail[1] = tail[2] = 0.0;
-    for (int p = r0; p < r1; p++)
-        for (int q = c0; q < c1; q++) {
-            int i = j->members[p], k = j->members[q];
-            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
-            double r = j->res[(size_t)i * n + k];
-            if (!path_eligible(j, i, k) || isnan(r)) continue;
-            double z = cell_z(j, (size_t)i * n + k, r, scale);
-            tail[0] += 1.0, tail[1] += z > DXT_TAIL_Z0, tail[2] += z > DXT_TAIL_Z1;
-        }
-}
 
 /* The chance of a score z for one cell of a group (cell_tail), the cell
  * itself left out of the counts: the larger of a normal tail and the group's
@@ -539,127 +497,6 @@ static int emit_lines(dxt_judge *j, int by_col, double steps)
 }
 
 
-/* From step 0 a path under min_static_severity (3x) is one at STATIC_PATH_NEAR
- * (2x) or more when it stands STATIC_PATH_NEAR_SCORE times min_score scales
- * out of its group: pairs whose spread is a few % (an exchange on one GPU, the
- * rotation fitted) hold 2-2.5x paths 60-260 scales out, while the log fit's
- * misfit of clipped waits put a healthy pair of a 24-rank sim at 2.4x and 5.1
- * scales. */
-#define STATIC_PATH_NEAR 2.0
-#define STATIC_PATH_NEAR_SCORE 2.0
-/* A group whose pairs agree closer than DXT_MIN_CELL_SCALE, each pair's own
- * noise measured over the run's windows, has the floor TIGHT_CELL_SCALE, and a
- * path there needs min_path_severity (as against history) at
- * STATIC_PATH_NEAR_SCORE: an exchange over NVLink, rotation fitted, has pairs
- * within 0.2-1.2 % of their fit, and its 1.3-1.7x paths from step 0 stand
- * 14-25 such scales out. Healthy: in 5 of 180 GPU runs of 16 ranks a fifth of
- * the pairs sat 1.7x over the fit, up to 13 scales, and the group's own tail
- * (cell_tail: 48 of 240 cells beyond 2.5) made each p ~0.1; dxt-synth's
- * healthy sweep had a group that tight once in 200 traces, a cell at 4. */
-#define TIGHT_CELL_SCALE 0.01
-
-/* The severity of cell c, e over its fit, in waits, not in logs of wait +
- * floor (the floor shrinks a 4x path to 3x). */
-static double cell_severity(const dxt_judge *j, size_t c, double e, int same_node)
-{
-    double f = j->floor_cls[same_node];
-    double obs = exp(j->logm[c]) - f, expd = exp(j->logm[c] - e) - f;
-    return expd > 0.0 ? obs / expd : exp(e);
-}
-
-/* The median absolute residual of a group's eligible cells (scratch: its
- * count), every stride-th cell of it. A cell the polish took as its line's
- * median has a residual of exactly 0 by construction, not by being typical:
- * with 3-7 cells a line such zeros are a quarter or more of the residuals,
- * and their MAD says the cells fit far better than they do. */
-static double group_scale(dxt_judge *j, int r0, int r1, int c0, int c1, int intra, size_t stride)
-{
-    int n = j->n;
-    size_t count = 0, seen = 0;
-    for (int p = r0; p < r1; p++)
-        for (int q = c0; q < c1; q++) {
-            int i = j->members[p], k = j->members[q];
-            if (intra >= 0 && (j->node_of[i] == j->node_of[k]) != intra) continue;
-            double r = j->res[(size_t)i * n + k];
-            if (seen++ % stride == 0 && path_eligible(j, i, k) && fabs(r) > 1e-12)
-                j->scratch[count++] = r;
-        }
-    return dxt_mad_inplace(j->scratch, count, 0.0);
-}
-
-/* Flag cells of ranks dst (in block a) x src (in block b), or of the whole
- * matrix when a < 0 (intra >= 0: only its intra- (1) or inter-node (0)
- * cells), against the MAD of that group's residuals; against history
- * (min_path_severity) or from step 0 (min_static_severity, STATIC_PATH_NEAR,
- * or in a tight group min_path_severity). */
-static int judge_cell_group(dxt_judge *j, int a, int b, int intra, int history, double steps)
-{
-    int n = j->n;
-    int r0 = a < 0 ? 0 : j->node_start[a], r1 = a < 0 ? n : j->node_start[a + 1];
-    int c0 = a < 0 ? 0 : j->node_start[b], c1 = a < 0 ? n : j->node_start[b + 1];
-    double scale = group_scale(j, r0, r1, c0, c1, intra, a < 0 ? dxt_scale_stride(n) : 1);
-    int tight = !history && j->cell_noise && scale < DXT_MIN_CELL_SCALE;
-    double min_scale = tight ? TIGHT_CELL_SCALE : DXT_MIN_CELL_SCALE;
-    if (!(scale > min_scale)) scale = min_scale;
-    double min_sev = history ? j->opts.min_path_severity : j->opts.min_static_severity;
-    double tail[3];
-    cell_tail(j, r0, r1, c0, c1, intra, scale, tail);
-    for (int p = r0; p < r1; p++)
-        for (int q = c0; q < c1; q++) {
-            int i = j->members[p], k = j->members[q], same = j->node_of[i] == j->node_of[k];
-            if (intra >= 0 && same != intra) continue;
-            size_t c = (size_t)i * n + k;
-            double e = j->res[c], z = cell_z(j, c, e, scale), sev = cell_severity(j, c, e, same);
-            if (j->opts.verbose > 2 && e / scale >= j->opts.min_score)
-                fprintf(stderr, "dxt-classify: cell %d <- %d residual %.3f scale %.3f own %.3f "
-                        "z %.2f sev %.2f%s\n", i, k, e, scale,
-                        cell_measured(j, c) ? j->cell_noise[c] : 0.0, z, sev, tight ? " (tight)" : "");
-            double near = tight && cell_measured(j, c) ? j->opts.min_path_severity : STATIC_PATH_NEAR;
-            if (!path_eligible(j, i, k) || !(z >= j->opts.min_score) ||
-                !(sev >= min_sev || (!history && sev >= near &&
-                                     z >= STATIC_PATH_NEAR_SCORE * j->opts.min_score)))
-                continue;
-            j->hot_cell[c] = 1;
-            dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, sev, z,
-                         (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0,
-                         dxt_tail_chance(tail, z), 0.0};
-            if (dxt_judge_push_hit(j, &h)) return -1;
-        }
-    return 0;
-}
-
-/* Cells flagged by the dozen in one row or column are a rank too weak to
- * clear the rank thresholds (a slow source raises its intra-node cells most),
- * not paths: drop hits from `first` on that share a line with PATTERN_CELLS. */
-static void drop_line_patterns(dxt_judge *j, int first)
-{
-    double *per_src = j->rank_obs, *per_dst = j->rank_exp; /* free scratch here */
-    for (int r = 0; r < j->n; r++) per_src[r] = per_dst[r] = 0.0;
-    for (int h = first; h < j->nhits; h++) per_src[j->hits[h].src]++, per_dst[j->hits[h].dst]++;
-    int kept = first;
-    for (int h = first; h < j->nhits; h++)
-        if (per_src[j->hits[h].src] < PATTERN_CELLS && per_dst[j->hits[h].dst] < PATTERN_CELLS)
-            j->hits[kept++] = j->hits[h];
-    j->nhits = kept;
-}
-
-static int judge_cells(dxt_judge *j, int history, double steps)
-{
-    int first = j->nhits;
-    if (history) {
-        if (judge_cell_group(j, -1, -1, -1, 1, steps)) return -1;
-    } else if (!j->pair_blocks) {
-        for (int intra = 0; intra < 2; intra++)
-            if (judge_cell_group(j, -1, -1, intra, 0, steps)) return -1;
-    } else {
-        for (int a = 0; a < j->nnodes; a++)
-            for (int b = 0; b < j->nnodes; b++)
-                if (judge_cell_group(j, a, b, -1, 0, steps)) return -1;
-    }
-    drop_line_patterns(j, first);
-    return 0;
-}
-
 /* Each hit's share of the window's excess; hits below min_share are dropped. */
 static void apply_share(dxt_judge *j)
 {
@@ -708,7 +545,7 @@ int dxt_judge_window(dxt_judge *j, const double *wait, const double *tokens, dou
     if (j->nhits > 0) dxt_refit_without_late(j, ref, iters);
     flag_lines(j, 0, history);
     if (emit_lines(j, 0, steps)) return -1;
-    if (judge_cells(j, history, steps)) return -1;
+    if (dxt_judge_cells(j, history, steps)) return -1;
     j->have_tokens = tokens != NULL;
     (void)tok_ref;
     if (tokens) dxt_judge_tokens(j, tokens, steps);

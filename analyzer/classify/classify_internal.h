@@ -51,6 +51,9 @@ typedef struct dxt_judge {
                           * and only where the rotation explains the pairs: rotated) */
     int rotated;         /* the fit has rotation effects (classify.c, choose_rotation) */
     double *blk_level;   /* nnodes*nnodes: median log wait per step of each block */
+    double *blk_scale;   /* nnodes*nnodes: each block's moderated scale of residuals,
+                          * then blk_df its freedom (3 nnodes*nnodes: scratch after it) */
+    double *blk_df;
     double *scratch;     /* n*n + 2n */
     unsigned char *late; /* n: judged a slow source (its row carries no evidence) */
     unsigned char *hot_row; /* n: judged a slow destination */
@@ -119,6 +122,11 @@ static inline int dxt_node_cell(const int *node_of, int a, int as_source, int i,
 size_t dxt_scale_stride(int n);
 
 int dxt_judge_push_hit(dxt_judge *j, const dxt_hit *h);
+
+/* Slow paths of the fitted matrix (classify_paths.c): hits pushed, cells
+ * marked hot; each hit's tail is its whole chance (a t tail of its scale's
+ * freedom, or its class's own tail). */
+int dxt_judge_cells(dxt_judge *j, int history, double steps);
 
 /* Slow nodes (classify_node.c), against history, and in every window
  * between the topology blocks: hits pushed, ranks marked late / hot_row. */

@@ -176,28 +176,6 @@ static double static_tests(const dxt_judge *j, dxt_kind kind)
     return 2.0 * j->n;
 }
 
-/* Degrees of freedom of a kind's scale: the values it came from, less one
- * (the ranks, for rank and node effects); for paths the cells of one block
- * times the MAD's efficiency against a standard deviation (37 %): a static
- * pair 3-4x its fit is within the healthy spread of pairs (healthy pairs of a
- * node differ up to 5x), and a block of 4 x 4 cells pins its scale down badly. */
-static double static_freedom(const dxt_judge *j, dxt_kind kind)
-{
-    double per_block = (double)j->n / j->nnodes, cells = per_block * per_block - per_block;
-    if (!j->pair_blocks) { /* the intra- and inter-node classes: the smaller one */
-        double intra = 0.0, inter;
-        for (int a = 0; a < j->nnodes; a++) {
-            double m = j->node_start[a + 1] - j->node_start[a];
-            intra += m * m - m;
-        }
-        inter = (double)j->n * j->n - j->n - intra;
-        cells = intra > 0.0 && intra < inter ? intra : inter;
-        cells = cells - 2.0 * j->n + 2.0;
-    }
-    double df = kind == DXT_SLOW_PATH ? 0.37 * (cells - 1.0) : j->n - 1.0;
-    return df >= 1.0 ? df : 1.0;
-}
-
 /* The hit of confirm[] about the same subject as x (load_imbalance and the
  * slow line it was are one), or NULL. */
 static const dxt_hit *same_hit(const dxt_hit *x, const dxt_hit *confirm, int nconfirm)
@@ -233,11 +211,11 @@ int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *
         if (y->score < both.score) both.score = y->score;
         if (y->excess < both.excess) both.excess = y->excess;
         /* the robust z of the test (the first quarter's: the last one only
-         * confirms, at a lower bar) as a t tail (its scale came from few
-         * values), or its group's own tail, for every test of its kind (one
-         * one-sided test a subject: the last quarter confirms, and a finding
-         * needs both) */
-        double one = dxt_student_tail(y->score, static_freedom(j, x->kind));
+         * confirms, at a lower bar) as a t tail (a rank's scale came from its
+         * n effects; a path's hit carries its whole chance, classify_paths.c),
+         * or its group's own tail, for every test of its kind (one one-sided
+         * test a subject: the last quarter confirms, and a finding needs both) */
+        double one = x->kind == DXT_SLOW_PATH ? 0.0 : dxt_student_tail(y->score, fmax(j->n - 1.0, 1.0));
         if (y->tail > one) one = y->tail;
         double p = static_tests(j, x->kind) * one;
         /* a load_imbalance: tokens that stand out from the routing's own
