@@ -35,7 +35,8 @@
  *     every candidate's: below min_share it explains none of the slowdown.
  * Severity is observed / expected waits of the subject's cells (expected:
  * the fit without the subject's effect); score is the robust z; each hit
- * carries its group's own tail chance where measured (hit.tail).
+ * carries its group's own tail chance where measured (hit.tail; a path's
+ * is its whole chance, classify_paths.c).
  * opts.verbose: 1 prints each window's hits to stderr, 2 the node evidence,
  * 3 every rank effect above z 3 and every cell above min_score. */
 #include <math.h>
@@ -149,13 +150,14 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
     j->static_node = calloc(2 * nn, 1);
     j->blk_level = calloc(nn * nn, sizeof *j->blk_level);
     j->blk_scale = malloc(nn * nn * sizeof *j->blk_scale);
-    j->blk_df = malloc(3 * nn * nn * sizeof *j->blk_df);
+    j->blk_df = malloc(nn * nn * sizeof *j->blk_df);
+    j->blk_work = malloc(2 * nn * nn * sizeof *j->blk_work);
     j->rot = calloc(n, sizeof *j->rot);
     j->rank_z = malloc(n * sizeof *j->rank_z);
     j->rank_obs = malloc(n * sizeof *j->rank_obs);
     j->rank_exp = malloc(n * sizeof *j->rank_exp);
     j->tok_sums = malloc(2 * n * sizeof *j->tok_sums);
-    if (!j->flag || !j->node_flag || !j->static_node || !j->blk_level || !j->blk_scale || !j->blk_df || !j->rot || !j->rank_z || !j->rank_obs || !j->rank_exp || !j->tok_sums) goto fail;
+    if (!j->flag || !j->node_flag || !j->static_node || !j->blk_level || !j->blk_scale || !j->blk_df || !j->blk_work || !j->rot || !j->rank_z || !j->rank_obs || !j->rank_exp || !j->tok_sums) goto fail;
     if (!j->node_of || !j->members || !j->node_start || !j->logm || !j->res || !j->scratch ||
         !j->row || !j->col || !j->blk || !j->late || !j->hot_row || !j->hot_cell)
         goto fail;
@@ -199,6 +201,7 @@ void dxt_judge_free(dxt_judge *j)
     free(j->blk_level);
     free(j->blk_scale);
     free(j->blk_df);
+    free(j->blk_work);
     free(j->rank_z);
     free(j->rank_obs);
     free(j->rank_exp);

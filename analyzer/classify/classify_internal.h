@@ -23,7 +23,8 @@ typedef struct dxt_hit {
     double excess; /* observed - expected wait of its cells, trace unit (whole window) */
     double share;  /* excess / the excess of every candidate of the window */
     double tail;   /* chance of a score this high for one subject of its group under
-                    * the group's own tail (0: not measured, a t tail is used) */
+                    * the group's own tail (0: not measured, a t tail is used); a
+                    * path's: its whole chance, t tail included (classify_paths.c) */
     double p_load; /* load_imbalance without history: the chance of tokens standing out
                     * this far from the routing's own spread of loads for any line of
                     * its side (classify_tokens.c); 0: not a load finding */
@@ -51,9 +52,10 @@ typedef struct dxt_judge {
                           * and only where the rotation explains the pairs: rotated) */
     int rotated;         /* the fit has rotation effects (classify.c, choose_rotation) */
     double *blk_level;   /* nnodes*nnodes: median log wait per step of each block */
-    double *blk_scale;   /* nnodes*nnodes: each block's moderated scale of residuals,
-                          * then blk_df its freedom (3 nnodes*nnodes: scratch after it) */
-    double *blk_df;
+    double *blk_scale;   /* nnodes*nnodes: each block's moderated scale of residuals
+                          * from step 0 (classify_paths.c, block_priors) */
+    double *blk_df;      /* nnodes*nnodes: the freedom of that scale */
+    double *blk_work;    /* 2 nnodes*nnodes: scratch of block_priors */
     double *scratch;     /* n*n + 2n */
     unsigned char *late; /* n: judged a slow source (its row carries no evidence) */
     unsigned char *hot_row; /* n: judged a slow destination */
@@ -86,6 +88,9 @@ double dxt_residual_spread(dxt_judge *j);
  * (classify_scan.c): a robust z whose scale came from few values (4 ranks)
  * is far less sure. */
 double dxt_student_tail(double t, double df);
+/* Upper-tail probability of Snedecor's F with d1 and d2 degrees of freedom
+ * (classify_scan.c): a variance ratio beyond what sampling gives. */
+double dxt_f_tail(double f, double d1, double d2);
 
 /* Share of a node's ranks slow alike that makes a slow_node (the contract:
  * all its ranks; one in four may be too noisy to show it). */
@@ -144,10 +149,10 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps);
 void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row);
 int dxt_early_standing(double col, double row);
 
-/* The groups' own tails (classify.c): a score beyond DXT_TAIL_Z0 is judged
- * against how many of its group lie beyond DXT_TAIL_Z0 and DXT_TAIL_Z1
- * (tail[0] the group's count, tail[1], tail[2] those beyond; leave-one-out,
- * with a normal prior). Returns the chance of z for one subject. */
+/* The groups' own tails (classify.c; the cells' counted in classify_paths.c):
+ * a score beyond DXT_TAIL_Z0 is judged against how many of its group lie
+ * beyond DXT_TAIL_Z0 and DXT_TAIL_Z1 (tail[0] the group's count, tail[1],
+ * tail[2] those beyond; leave-one-out, with a normal prior). Returns the chance of z for one subject. */
 #define DXT_TAIL_Z0 2.5
 #define DXT_TAIL_Z1 3.5
 double dxt_tail_chance(const double tail[3], double z);

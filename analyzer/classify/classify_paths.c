@@ -122,15 +122,16 @@ static double mad_freedom(double cells)
     return df >= 1.0 ? df : 1.0;
 }
 
-/* The cells of one block of node pairs, and of the smaller of the intra- and
- * inter-node classes less the ranks' effects (the t tail's freedom of a scale
- * measured on them). */
+/* The cells of one block of node pairs (as many as an intra-node one holds:
+ * the t tail's freedom of its scale, as it always was). */
 static double block_cells(const dxt_judge *j)
 {
     double per_block = (double)j->n / j->nnodes;
     return per_block * per_block - per_block;
 }
 
+/* The cells of the smaller of the intra- and inter-node classes, less the
+ * ranks' effects: the freedom of a class's scale. */
 static double class_cells(const dxt_judge *j)
 {
     double intra = 0.0, inter;
@@ -144,12 +145,12 @@ static double class_cells(const dxt_judge *j)
 }
 
 /* Flag group g's cells against scale (its t tail of df freedom, the tail
- * counts of its class); against history (min_path_severity) or from step 0
- * (min_static_severity, STATIC_PATH_NEAR, or in a tight group
- * min_path_severity). Each hit's tail is its chance under the larger of the
- * two tails. */
+ * counts of its class and, for a block, its own: block_tail); against history
+ * (min_path_severity) or from step 0 (min_static_severity, STATIC_PATH_NEAR,
+ * or in a tight group min_path_severity). Each hit's tail is its chance under
+ * the largest of these tails. */
 static int flag_group(dxt_judge *j, cell_group g, double scale, double df, int tight,
-                      const double tail[3], int history, double steps)
+                      const double tail[3], const double *block_tail, int history, double steps)
 {
     int n = j->n;
     double min_sev = history ? j->opts.min_path_severity : j->opts.min_static_severity;
@@ -169,33 +170,39 @@ static int flag_group(dxt_judge *j, cell_group g, double scale, double df, int t
                                      z >= STATIC_PATH_NEAR_SCORE * j->opts.min_score)))
                 continue;
             j->hot_cell[c] = 1;
-            double chance = dxt_student_tail(z, df), own = dxt_tail_chance(tail, z);
+            double chance = fmax(dxt_student_tail(z, df), dxt_tail_chance(tail, z));
+            if (block_tail) chance = fmax(chance, dxt_tail_chance(block_tail, z));
             dxt_hit h = {DXT_SLOW_PATH, -1, k, i, -1, 0, sev, z,
-                         (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0,
-                         own > chance ? own : chance, 0.0};
+                         (exp(j->logm[c]) - exp(j->logm[c] - e)) * steps, 0.0, chance, 0.0};
             if (dxt_judge_push_hit(j, &h)) return -1;
         }
     return 0;
 }
 
-/* A scale from step 0, floored: TIGHT_CELL_SCALE in a tight group (*tight). */
-static double floored_scale(const dxt_judge *j, double scale, int history, int *tight)
+/* Is a group of this scale tight (pairs closer than DXT_MIN_CELL_SCALE, each
+ * pair's own noise measured)? Floored, its scale stays under that. */
+static int tight_scale(const dxt_judge *j, double scale, int history)
 {
-    *tight = !history && j->cell_noise && scale < DXT_MIN_CELL_SCALE;
-    double min_scale = *tight ? TIGHT_CELL_SCALE : DXT_MIN_CELL_SCALE;
+    return !history && j->cell_noise && scale < DXT_MIN_CELL_SCALE;
+}
+
+/* A group's scale, floored: TIGHT_CELL_SCALE in a tight group. */
+static double floored_scale(const dxt_judge *j, double scale, int history)
+{
+    double min_scale = tight_scale(j, scale, history) ? TIGHT_CELL_SCALE : DXT_MIN_CELL_SCALE;
     return scale > min_scale ? scale : min_scale;
 }
 
 /* One group judged on its own scale and tail: the whole matrix (history) or
- * one class of cells. */
+ * one class of cells. (Against history the hits' t tail is never read.) */
 static int judge_group(dxt_judge *j, cell_group g, int history, double steps)
 {
     size_t count;
-    int tight;
     double scale = group_scale(j, g, dxt_scale_stride(j->n), &count), tail[3] = {0.0, 0.0, 0.0};
-    scale = floored_scale(j, scale, history, &tight);
+    scale = floored_scale(j, scale, history);
     cell_tail(j, g, scale, tail);
-    return flag_group(j, g, scale, mad_freedom(class_cells(j)), tight, tail, history, steps);
+    return flag_group(j, g, scale, mad_freedom(class_cells(j)), tight_scale(j, scale, history),
+                      tail, NULL, history, steps);
 }
 
 static cell_group block_group(const dxt_judge *j, int a, int b)
@@ -232,22 +239,26 @@ static double robust_var(double *v, size_t count)
 /* Blocks of the same class (intra: a == b) share most of their pairs'
  * spread, and a block of 4 x 4 cells measures its own badly (a t tail of 4
  * degrees of freedom: no path from step 0 at 128 ranks in nodes of 4 could
- * reach p 1e-3; z 10 gave 8). Each block's variance is moderated towards the
- * class's (empirical Bayes, Smyth 2004): s^2 = (d0 s0^2 + d s_b^2) / (d0 + d)
- * with d0 + d degrees of freedom; s0 is the class's MAD. Both freedoms are
- * measured on the blocks: a block's log variance varies by 2 / d from its
- * cells alone, a quarter of how far its two halves' differ (heavy-tailed
- * residuals make it far more than a normal's 2 / 0.37 m), and the blocks'
- * log variances spread by 2 / d0 beyond that (as alike as their sampling
- * allows: d0 the class's own freedom). Under BLOCK_PRIOR_MIN blocks: d0 = 0,
- * each block on its own at the normal freedom. Into j->blk_scale and
- * j->blk_df, and the class's tail counts on those scales. */
+ * reach p 1e-3; at z 10 its p was 8). Each block's variance is moderated
+ * towards the class's (empirical Bayes, Smyth 2004): s^2 = (d0 s0^2 + d
+ * s_b^2) / (d0 + d) with d0 + d degrees of freedom; s0 is the class's MAD.
+ * Both freedoms are measured on the blocks: a block's log variance varies by
+ * 2 / d from its cells alone, a quarter of how far its two halves' differ
+ * (heavy-tailed residuals make that more than a normal's 2 / 0.37 m, which
+ * caps d), and the blocks' log variances spread by 2 / d0 beyond that (as
+ * alike as their sampling allows: d0 the class's own freedom). A block far
+ * noisier than its class (F test of s_b^2 / s0^2, BLOCK_OUTLIER_P; robust
+ * empirical Bayes, Phipson 2016: one node pair of noisier links, which the
+ * blocks' robust spread does not see) keeps its own scale and freedom, as
+ * does every block of a class of under BLOCK_PRIOR_MIN blocks. Into
+ * j->blk_scale and j->blk_df, and the class's tail counts on those scales. */
 #define BLOCK_PRIOR_MIN 8
+#define BLOCK_OUTLIER_P 0.1
 static void block_priors(dxt_judge *j, int intra, double tail[3])
 {
     int nb = j->nnodes;
     size_t used = 0, halves = 0, count;
-    double *logv = j->blk_df + (size_t)nb * nb, *diff = logv + (size_t)nb * nb;
+    double *logv = j->blk_work, *diff = j->blk_work + (size_t)nb * nb;
     double d = mad_freedom(block_cells(j)), d0 = 0.0;
     for (int a = 0; a < nb; a++)
         for (int b = 0; b < nb; b++) {
@@ -257,32 +268,37 @@ static void block_priors(dxt_judge *j, int intra, double tail[3])
             half_log_vars(j, block_group(j, a, b), &h0, &h1);
             if (isfinite(h0) && isfinite(h1)) diff[halves++] = h0 - h1;
             j->blk_scale[k] = group_scale(j, block_group(j, a, b), 1, &count);
-            if (count >= 4 && j->blk_scale[k] > 0.0) logv[used++] = 2.0 * log(j->blk_scale[k]);
+            if (count >= 6 && j->blk_scale[k] > 0.0) logv[used++] = 2.0 * log(j->blk_scale[k]);
         }
     double s0 = group_scale(j, (cell_group){0, j->n, 0, j->n, intra}, dxt_scale_stride(j->n), &count);
     double pooled = mad_freedom((double)count);
     if (used >= BLOCK_PRIOR_MIN && halves >= BLOCK_PRIOR_MIN && s0 > 0.0) {
         double sampling = 0.25 * robust_var(diff, halves), beyond = robust_var(logv, used) - sampling;
-        if (sampling > 0.0) d = 2.0 / sampling;
+        if (sampling > 2.0 / d) d = 2.0 / sampling;
         d0 = beyond > 2.0 / pooled ? 2.0 / beyond : pooled;
     }
     for (int a = 0; a < nb; a++)
         for (int b = 0; b < nb; b++) {
             if ((a == b) != intra) continue;
             size_t k = (size_t)a * nb + b;
-            double sb = isnan(j->blk_scale[k]) ? s0 : j->blk_scale[k];
-            int tight;
-            j->blk_scale[k] = floored_scale(j, sqrt((d0 * s0 * s0 + d * sb * sb) / (d0 + d)), 0, &tight);
-            j->blk_df[k] = d0 + d;
+            double sb = isnan(j->blk_scale[k]) ? s0 : j->blk_scale[k], var = sb * sb;
+            int own = !(d0 > 0.0) || (sb > s0 && dxt_f_tail(var / (s0 * s0), d, d0) < BLOCK_OUTLIER_P);
+            if (!own) var = (d0 * s0 * s0 + d * var) / (d0 + d);
+            j->blk_scale[k] = floored_scale(j, sqrt(var), 0);
+            j->blk_df[k] = own ? d : d0 + d;
             cell_tail(j, block_group(j, a, b), j->blk_scale[k], tail);
         }
     if (j->opts.verbose > 1)
-        fprintf(stderr, "dxt-classify: %s blocks: class scale %.3f, prior freedom %.1f of %.1f\n",
-                intra ? "intra-node" : "inter-node", s0, d0, pooled);
+        fprintf(stderr, "dxt-classify: %s blocks: class scale %.3f, prior freedom %.1f of %.1f, "
+                "own %.1f\n", intra ? "intra-node" : "inter-node", s0, d0, pooled, d);
 }
 
 /* From step 0 with a block per node pair: each block on its moderated scale,
- * against its class's tail. */
+ * against its class's tail and its own. A block whose spread the F test
+ * cannot tell from its class's with so few cells (12 cells with log-sd 0.6
+ * among blocks of 0.12: MAD 0.17, p 0.1) still shows it in its tail: most of
+ * its cells beyond DXT_TAIL_Z0 of the moderated scale, where a block like its
+ * class has none; a static 4.7x pair there is its block's spread, no path. */
 static int judge_blocks(dxt_judge *j, double steps)
 {
     double tail[2][3] = {{0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}};
@@ -290,9 +306,10 @@ static int judge_blocks(dxt_judge *j, double steps)
     for (int a = 0; a < j->nnodes; a++)
         for (int b = 0; b < j->nnodes; b++) {
             size_t k = (size_t)a * j->nnodes + b;
-            double s = j->blk_scale[k];
-            int tight = j->cell_noise && s < DXT_MIN_CELL_SCALE; /* floored_scale's */
-            if (flag_group(j, block_group(j, a, b), s, j->blk_df[k], tight, tail[a == b], 0, steps))
+            double s = j->blk_scale[k], own[3] = {0.0, 0.0, 0.0};
+            cell_tail(j, block_group(j, a, b), s, own);
+            if (flag_group(j, block_group(j, a, b), s, j->blk_df[k], tight_scale(j, s, 0),
+                           tail[a == b], own, 0, steps))
                 return -1;
         }
     return 0;

@@ -145,6 +145,13 @@ double dxt_student_tail(double t, double df)
     return 0.5 * incomplete_beta(0.5 * df, 0.5, df / (df + t * t));
 }
 
+double dxt_f_tail(double f, double d1, double d2)
+{
+    if (isnan(f) || !(d1 > 0.0) || !(d2 > 0.0)) return 1.0;
+    if (f <= 0.0) return 1.0;
+    return incomplete_beta(0.5 * d2, 0.5 * d1, d2 / (d2 + d1 * f));
+}
+
 double dxt_log_binom_tail(int k, int n, double p)
 {
     if (k <= 0) return 0.0;
