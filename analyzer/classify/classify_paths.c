@@ -228,11 +228,12 @@ static void half_log_vars(dxt_judge *j, cell_group g, double *half0, double *hal
     *half1 = count[1] >= 3 ? 2.0 * log(dxt_mad_inplace(buf[1], count[1], 0.0)) : NAN;
 }
 
-/* The robust variance (squared MAD about the median) of v[count], reordered. */
+/* The robust variance of v[count], reordered: the square of its MAD about
+ * the median (dxt_mad_inplace's, already scaled to a normal's sd). */
 static double robust_var(double *v, size_t count)
 {
     double center = dxt_median_inplace(v, count);
-    double spread = 1.4826 * dxt_mad_inplace(v, count, center);
+    double spread = dxt_mad_inplace(v, count, center);
     return spread * spread;
 }
 
