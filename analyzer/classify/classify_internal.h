@@ -164,9 +164,12 @@ void dxt_judge_tokens(dxt_judge *j, const double *tokens, double steps);
 
 /* Is the wait excess of a line (in_line: its cells) explained by its token
  * excess (classify_tokens.c)? dwait, dtok: each cell's excess in logs (NAN:
- * none); the line's tokens must exceed by min_log_ratio. */
+ * none); the line's tokens must exceed by min_log_ratio. others_only: the
+ * slope, and the mean the line's excess is taken from, from the cells off
+ * the line alone (a line of many cells, a rank's among the lines, would
+ * make its own). */
 int dxt_tokens_explain(const double *dwait, const double *dtok, const unsigned char *in_line,
-                       size_t cells, double min_log_ratio);
+                       size_t cells, double min_log_ratio, int others_only);
 
 int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts);
 void dxt_judge_free(dxt_judge *j);

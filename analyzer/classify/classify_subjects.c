@@ -535,16 +535,18 @@ static void mask_subject(tview *v, subject s, const dxt_segment *seg)
         }
 }
 
-/* Median over the windows of seg that are exceedances (inside) or over the
- * usable windows outside seg of cell c's log wait (tokens: log tokens + 1);
- * the duty test's seg is the whole run: outside, its windows off. */
-static double cell_median(tview *v, size_t c, const dxt_segment *seg, int inside, int tokens)
+/* Median over the windows of seg (inside: its exceedances only when
+ * flagged) or over the usable windows outside seg of cell c's log wait
+ * (tokens: log tokens + 1); the duty test's seg is the whole run: inside,
+ * its exceedances (flagged or not), outside, its windows off. */
+static double cell_median(tview *v, size_t c, const dxt_segment *seg, int inside, int flagged,
+                          int tokens)
 {
     const dxt_tracker *t = v->t;
     size_t m = 0;
     for (int w = 0; w < v->W; w++) {
         int in = w >= seg->first && w <= seg->last && !(seg->whole && v->ex[w] != 1);
-        if (!v->use[w] || in != inside || (inside && v->ex[w] != 1)) continue;
+        if (!v->use[w] || in != inside || (inside && flagged && v->ex[w] != 1)) continue;
         float f = (tokens ? t->toks : t->vals)[(size_t)w * v->nn + c];
         if (tokens) {
             if (!isnan(f) && f >= 0.0f) v->lbuf[m++] = log(f + 1.0);
@@ -555,29 +557,76 @@ static double cell_median(tview *v, size_t c, const dxt_segment *seg, int inside
     return dxt_median_inplace(v->lbuf, m);
 }
 
+/* Does the wait of rank (node) s's line follow its tokens (dxt_tokens_explain,
+ * their rise at least min_log_ratio), given each cell's change of log wait
+ * (dwait) and of log tokens (dtok)? Across the cells, or for a rank across
+ * the lines: each rank's column (row for a destination) as the median of its
+ * cells. In combine a rank's expert compute follows the tokens it received,
+ * and its whole column moves with its load, each cell by no more than its
+ * noise: the token noise of the other cells dilutes the cells' slope (errors
+ * in the variables: 0.76-0.85 where the other ranks' lines give 1.4-2.1; a
+ * 2.6 % load drift, 10 % more wait at compute_load 0.96, was a 1.13x slow
+ * source). Only in a job of DROP_MIN ranks or more, and the lines' slope
+ * comes from the other ranks alone (a line far off makes its own: a 2.2x
+ * slow rank of 4 in h200-nccl-k4-slow-rank was a token wander). Uses v->mask_tmp, v->lbuf and
+ * v->scratch from nn on. */
+static int follows_tokens(tview *v, subject s, const double *dwait, const double *dtok,
+                          double min_log_ratio)
+{
+    const int *node_of = v->t->judge.node_of;
+    unsigned char *in = v->mask_tmp;
+    for (size_t c = 0; c < v->nn; c++) {
+        int i = (int)(c / v->n), k = (int)(c % v->n);
+        in[c] = s.kind == SUBJ_SRC   ? k == s.id
+                : s.kind == SUBJ_DST ? i == s.id
+                                     : dxt_node_cell(node_of, s.id, s.kind == SUBJ_NODE_SRC, i, k);
+    }
+    if (dxt_tokens_explain(dwait, dtok, in, v->nn, min_log_ratio, 0)) return 1;
+    if ((s.kind != SUBJ_SRC && s.kind != SUBJ_DST) || v->n < DROP_MIN) return 0;
+    double *lwait = v->scratch + v->nn, *ltok = lwait + v->n;
+    for (int l = 0; l < v->n; l++) {
+        for (int side = 0; side < 2; side++) {
+            const double *d = side ? dtok : dwait;
+            size_t m = 0;
+            for (int k = 0; k < v->n; k++) {
+                size_t c = s.kind == SUBJ_SRC ? (size_t)k * v->n + l : (size_t)l * v->n + k;
+                if (isfinite(dwait[c]) && isfinite(dtok[c])) v->lbuf[m++] = d[c];
+            }
+            (side ? ltok : lwait)[l] = m ? dxt_median_inplace(v->lbuf, m) : NAN;
+        }
+        in[l] = l == s.id;
+    }
+    return dxt_tokens_explain(lwait, ltok, in, (size_t)v->n, min_log_ratio, 1);
+}
+
+/* Each cell's change from outside seg to inside it, wait and tokens. */
+static void cell_changes(tview *v, const dxt_segment *seg, int flagged, double *dwait, double *dtok)
+{
+    for (size_t c = 0; c < v->nn; c++) {
+        dwait[c] = dtok[c] = NAN;
+        if (c / v->n == c % v->n || !v->ever[c]) continue;
+        dwait[c] = cell_median(v, c, seg, 1, flagged, 0) - cell_median(v, c, seg, 0, flagged, 0);
+        dtok[c] = cell_median(v, c, seg, 1, flagged, 1) - cell_median(v, c, seg, 0, flagged, 1);
+    }
+}
+
 /* Did rank (node) s's wait rise because its tokens did? The change of every
  * cell from outside seg to its flagged windows, wait against tokens
- * (classify_tokens.c). 1: yes, and its tokens rose by min_token_ratio or
- * more (a rank's: a hot expert, load_imbalance); -1: yes, by less (the
- * routing's own wander: no fault, as from step 0 in hit_tokens); 0: no. */
+ * (follows_tokens), or to all its windows: the flagged ones are the wait's
+ * highest (its noise on top: 0.16 there, 0.12 over all of them), which its
+ * tokens need not follow. 1: yes, and its tokens rose by min_token_ratio or more (a
+ * rank's: a hot expert, load_imbalance); -1: yes, by less (the routing's own
+ * wander: no fault, as from step 0 in hit_tokens); 0: no. */
 static int tokens_explain(tview *v, subject s, const dxt_segment *seg)
 {
     if (!v->t->have_tokens || s.kind == SUBJ_CELL_INTRA || s.kind == SUBJ_CELL_INTER) return 0;
-    const int *node_of = v->t->judge.node_of;
-    double *dwait = v->scratch, *dtok = v->ywin;
-    unsigned char *line = v->mask_tmp;
-    for (size_t c = 0; c < v->nn; c++) {
-        int i = (int)(c / v->n), k = (int)(c % v->n);
-        line[c] = s.kind == SUBJ_SRC   ? k == s.id
-                  : s.kind == SUBJ_DST ? i == s.id
-                                       : dxt_node_cell(node_of, s.id, s.kind == SUBJ_NODE_SRC, i, k);
-        dwait[c] = dtok[c] = NAN;
-        if (i == k || !v->ever[c]) continue;
-        dwait[c] = cell_median(v, c, seg, 1, 0) - cell_median(v, c, seg, 0, 0);
-        dtok[c] = cell_median(v, c, seg, 1, 1) - cell_median(v, c, seg, 0, 1);
+    double *dwait = v->scratch, *dtok = v->ywin, need = log(v->t->opts.min_token_ratio);
+    for (int flagged = 1; flagged >= (seg->whole ? 1 : 0); flagged--) {
+        cell_changes(v, seg, flagged, dwait, dtok);
+        if (follows_tokens(v, s, dwait, dtok, -INFINITY))
+            return follows_tokens(v, s, dwait, dtok, need) ? 1 : -1;
     }
-    if (!dxt_tokens_explain(dwait, dtok, line, v->nn, -INFINITY)) return 0;
-    return dxt_tokens_explain(dwait, dtok, line, v->nn, log(v->t->opts.min_token_ratio)) ? 1 : -1;
+    return 0;
 }
 
 static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,

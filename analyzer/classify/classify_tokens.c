@@ -5,9 +5,11 @@
  * line through every cell's (token excess, wait excess), both in logs. Where
  * the waits follow the tokens the slope is positive and sure, and the rank's
  * own tokens, through that slope, predict most of its own wait excess.
- * The excesses are changes in time (classify_subjects.c: the flagged windows
- * against the rest) or, from step 0, deviations from the cell's class (the
- * static judge, dxt_judge_tokens here). From step 0 a line's lateness may
+ * The excesses are changes in time (classify_subjects.c: the flagged windows,
+ * or all the segment's, against the rest; there also across the ranks' lines,
+ * each the median of its cells, the slope from the other lines) or, from step
+ * 0, deviations from the cell's class (the static judge, dxt_judge_tokens
+ * here). From step 0 a line's lateness may
  * also follow its total load at rank level (load_residuals: lateness against
  * load over every rank; a rank late beyond what its load predicts is still
  * slow). A rank whose wait follows tokens that are within every rank's spread
@@ -25,15 +27,16 @@
 #define TOKEN_EXPLAINS 0.5
 
 int dxt_tokens_explain(const double *dwait, const double *dtok, const unsigned char *in_line,
-                       size_t cells, double min_log_ratio)
+                       size_t cells, double min_log_ratio, int others_only)
 {
     double n = 0.0, sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0, syy = 0.0;
     double ln = 0.0, lx = 0.0, ly = 0.0;
     for (size_t c = 0; c < cells; c++) {
         double x = dtok[c], y = dwait[c];
         if (!isfinite(x) || !isfinite(y)) continue;
-        n += 1.0, sx += x, sy += y, sxx += x * x, sxy += x * y, syy += y * y;
         if (in_line[c]) ln += 1.0, lx += x, ly += y;
+        if (in_line[c] && others_only) continue;
+        n += 1.0, sx += x, sy += y, sxx += x * x, sxy += x * y, syy += y * y;
     }
     if (n < 4.0 || ln < 1.0) return 0;
     double vx = sxx - sx * sx / n, cxy = sxy - sx * sy / n, vy = syy - sy * sy / n;
@@ -230,7 +233,7 @@ static int hit_tokens(dxt_judge *j, const dxt_hit *h, size_t nn, const double *z
                          : side ? k == h->rank
                                 : i == h->rank;
     }
-    if (!dxt_tokens_explain(j->res, j->scratch, j->hot_cell, nn, log(j->opts.min_token_ratio)) &&
+    if (!dxt_tokens_explain(j->res, j->scratch, j->hot_cell, nn, log(j->opts.min_token_ratio), 0) &&
         !load_predicts(j, h, z))
         return 0;
     const double *line = line_token_excess(j, side, node);

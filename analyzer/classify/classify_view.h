@@ -105,7 +105,8 @@ typedef struct tview {
     float *yc;                /* nn x W: the same by cell (contiguous series) */
     double *base, *rowe, *cole, *x, *scratch, *own;
     double *ywin, *lbuf;      /* one window's log matrix; line standings (classify_lines.c) */
-    unsigned char *mask_tmp;  /* nn: a line's cells (tokens_explain) */
+    unsigned char *mask_tmp;  /* nn: a line's cells, or n: the line among the lines
+                               * (follows_tokens) */
     unsigned char *use, *ever, *ex, *mask_col, *mask_row;
     int *work;
     double log_alpha_subject; /* log(alpha / subjects of the op) */
