@@ -514,6 +514,23 @@ static void test_recovers_when_dir_appears(void **state)
  * rank-00000.<k>.h5; unguarded: writes fail with EFBIG half way. */
 enum { FS_N = 256, FS_ROWS = 12000 };
 
+/* Let the writer keep up (up to 30 s a call): the ring must not drop the rows
+ * before the file reaches its limit (a loaded machine under TSan fell that
+ * far behind, and the second file never began). ring_full: rows the ring
+ * dropped; the others dropped are the file's, no backlog. */
+static void pace_writer(dxtrec_t *rec, uint64_t ring_full)
+{
+    sleep_ms(2);
+    for (int waited = 0; waited < 30000; waited += 2) {
+        dxtrec_counters c;
+        dxtrec_get_counters(rec, &c);
+        uint64_t done = c.rows_written + (c.rows_dropped - ring_full);
+        if (c.rows_recorded < done + 2048)
+            return;
+        sleep_ms(2);
+    }
+}
+
 static int fsize_child(const char *dir, int guarded)
 {
     rlim_t limit = 16u << 20;
@@ -538,7 +555,7 @@ static int fsize_child(const char *dir, int guarded)
             return 12;
         ring_full += rc == DXTREC_ERR_DROPPED;
         if (s % 100 == 99)
-            sleep_ms(2);
+            pace_writer(rec, ring_full);
     }
     dxtrec_flush(rec);
     dxtrec_counters c;
