@@ -171,6 +171,11 @@ void dxt_judge_tokens(dxt_judge *j, const double *tokens, double steps);
 int dxt_tokens_explain(const double *dwait, const double *dtok, const unsigned char *in_line,
                        size_t cells, double min_log_ratio, int others_only);
 
+/* The median of each line of the n x n matrix x, over its finite cells off
+ * the diagonal (side 1: each column, 0: each row), into out[n]; buf holds n
+ * (classify_tokens.c). */
+void dxt_line_medians(const double *x, int n, int side, double *buf, double *out);
+
 int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts);
 void dxt_judge_free(dxt_judge *j);
 

@@ -557,21 +557,30 @@ static double cell_median(tview *v, size_t c, const dxt_segment *seg, int inside
     return dxt_median_inplace(v->lbuf, m);
 }
 
-/* Does the wait of rank (node) s's line follow its tokens (dxt_tokens_explain,
- * their rise at least min_log_ratio), given each cell's change of log wait
- * (dwait) and of log tokens (dtok)? Across the cells, or for a rank across
- * the lines: each rank's column (row for a destination) as the median of its
- * cells. In combine a rank's expert compute follows the tokens it received,
- * and its whole column moves with its load, each cell by no more than its
- * noise: the token noise of the other cells dilutes the cells' slope (errors
- * in the variables: 0.76-0.85 where the other ranks' lines give 1.4-2.1; a
- * 2.6 % load drift, 10 % more wait at compute_load 0.96, was a 1.13x slow
- * source). Only in a job of DROP_MIN ranks or more, and the lines' slope
- * comes from the other ranks alone (a line far off makes its own: a 2.2x
- * slow rank of 4 in h200-nccl-k4-slow-rank was a token wander). Uses v->mask_tmp, v->lbuf and
- * v->scratch from nn on. */
+/* Does a line's wait follow its tokens (dxt_tokens_explain)? 1: yes, and
+ * they rose by need or more; -1: yes, by less; 0: no. */
+static int explains(const double *dwait, const double *dtok, const unsigned char *in,
+                    size_t count, double need, int others_only)
+{
+    if (!dxt_tokens_explain(dwait, dtok, in, count, -INFINITY, others_only)) return 0;
+    return dxt_tokens_explain(dwait, dtok, in, count, need, others_only) ? 1 : -1;
+}
+
+/* Does the wait of rank (node) s's line follow its tokens (explains, by
+ * need), given each cell's change of log wait (dwait) and of log tokens
+ * (dtok)? Across the cells, or for a rank across the lines: each rank's
+ * column (row for a destination) as the median of its cells. In combine a
+ * rank's expert compute follows the tokens it received, and its whole column
+ * moves with its load, each cell by no more than its noise: the token noise
+ * of the other cells dilutes the cells' slope (errors in the variables:
+ * 0.76-0.85 where the other ranks' lines give 1.4-2.1; a 2.6 % load drift,
+ * 10 % more wait at compute_load 0.96, was a 1.13x slow source). Only in a
+ * job of DROP_MIN ranks or more, and the lines' slope comes from the other
+ * ranks alone (a line far off makes its own: a 2.2x slow rank of 4 in
+ * h200-nccl-k4-slow-rank was a token wander). The larger answer of the two
+ * (1 over -1 over 0). Uses v->mask_tmp, v->lbuf and v->scratch from nn on. */
 static int follows_tokens(tview *v, subject s, const double *dwait, const double *dtok,
-                          double min_log_ratio)
+                          double need)
 {
     const int *node_of = v->t->judge.node_of;
     unsigned char *in = v->mask_tmp;
@@ -581,25 +590,18 @@ static int follows_tokens(tview *v, subject s, const double *dwait, const double
                 : s.kind == SUBJ_DST ? i == s.id
                                      : dxt_node_cell(node_of, s.id, s.kind == SUBJ_NODE_SRC, i, k);
     }
-    if (dxt_tokens_explain(dwait, dtok, in, v->nn, min_log_ratio, 0)) return 1;
-    if ((s.kind != SUBJ_SRC && s.kind != SUBJ_DST) || v->n < DROP_MIN) return 0;
+    int cells = explains(dwait, dtok, in, v->nn, need, 0);
+    if (cells > 0 || (s.kind != SUBJ_SRC && s.kind != SUBJ_DST) || v->n < DROP_MIN) return cells;
     double *lwait = v->scratch + v->nn, *ltok = lwait + v->n;
-    for (int l = 0; l < v->n; l++) {
-        for (int side = 0; side < 2; side++) {
-            const double *d = side ? dtok : dwait;
-            size_t m = 0;
-            for (int k = 0; k < v->n; k++) {
-                size_t c = s.kind == SUBJ_SRC ? (size_t)k * v->n + l : (size_t)l * v->n + k;
-                if (isfinite(dwait[c]) && isfinite(dtok[c])) v->lbuf[m++] = d[c];
-            }
-            (side ? ltok : lwait)[l] = m ? dxt_median_inplace(v->lbuf, m) : NAN;
-        }
-        in[l] = l == s.id;
-    }
-    return dxt_tokens_explain(lwait, ltok, in, (size_t)v->n, min_log_ratio, 1);
+    dxt_line_medians(dwait, v->n, s.kind == SUBJ_SRC, v->lbuf, lwait);
+    dxt_line_medians(dtok, v->n, s.kind == SUBJ_SRC, v->lbuf, ltok);
+    for (int l = 0; l < v->n; l++) in[l] = l == s.id;
+    int lines = explains(lwait, ltok, in, (size_t)v->n, need, 1);
+    return lines > 0 ? 1 : cells ? cells : lines;
 }
 
-/* Each cell's change from outside seg to inside it, wait and tokens. */
+/* Each cell's change from outside seg to inside it, wait and tokens: both
+ * finite, or both NAN (a line's medians are over the same cells). */
 static void cell_changes(tview *v, const dxt_segment *seg, int flagged, double *dwait, double *dtok)
 {
     for (size_t c = 0; c < v->nn; c++) {
@@ -607,6 +609,7 @@ static void cell_changes(tview *v, const dxt_segment *seg, int flagged, double *
         if (c / v->n == c % v->n || !v->ever[c]) continue;
         dwait[c] = cell_median(v, c, seg, 1, flagged, 0) - cell_median(v, c, seg, 0, flagged, 0);
         dtok[c] = cell_median(v, c, seg, 1, flagged, 1) - cell_median(v, c, seg, 0, flagged, 1);
+        if (!isfinite(dwait[c]) || !isfinite(dtok[c])) dwait[c] = dtok[c] = NAN;
     }
 }
 
@@ -614,17 +617,17 @@ static void cell_changes(tview *v, const dxt_segment *seg, int flagged, double *
  * cell from outside seg to its flagged windows, wait against tokens
  * (follows_tokens), or to all its windows: the flagged ones are the wait's
  * highest (its noise on top: 0.16 there, 0.12 over all of them), which its
- * tokens need not follow. 1: yes, and its tokens rose by min_token_ratio or more (a
- * rank's: a hot expert, load_imbalance); -1: yes, by less (the routing's own
- * wander: no fault, as from step 0 in hit_tokens); 0: no. */
+ * tokens need not follow. 1: yes, and its tokens rose by min_token_ratio or
+ * more (a rank's: a hot expert, load_imbalance); -1: yes, by less (the
+ * routing's own wander: no fault, as from step 0 in hit_tokens); 0: no. */
 static int tokens_explain(tview *v, subject s, const dxt_segment *seg)
 {
     if (!v->t->have_tokens || s.kind == SUBJ_CELL_INTRA || s.kind == SUBJ_CELL_INTER) return 0;
     double *dwait = v->scratch, *dtok = v->ywin, need = log(v->t->opts.min_token_ratio);
     for (int flagged = 1; flagged >= (seg->whole ? 1 : 0); flagged--) {
         cell_changes(v, seg, flagged, dwait, dtok);
-        if (follows_tokens(v, s, dwait, dtok, -INFINITY))
-            return follows_tokens(v, s, dwait, dtok, need) ? 1 : -1;
+        int follows = follows_tokens(v, s, dwait, dtok, need);
+        if (follows) return follows;
     }
     return 0;
 }

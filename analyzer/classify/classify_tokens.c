@@ -50,6 +50,18 @@ int dxt_tokens_explain(const double *dwait, const double *dtok, const unsigned c
            slope * line_tok >= TOKEN_EXPLAINS * line_wait;
 }
 
+void dxt_line_medians(const double *x, int n, int side, double *buf, double *out)
+{
+    for (int l = 0; l < n; l++) {
+        size_t m = 0;
+        for (int k = 0; k < n; k++) {
+            double v = x[side ? (size_t)k * n + l : (size_t)l * n + k];
+            if (k != l && isfinite(v)) buf[m++] = v;
+        }
+        out[l] = dxt_median_inplace(buf, m);
+    }
+}
+
 /* The block of cell (i, k) in j->blk (nblocks). */
 static int block_of(const dxt_judge *j, int i, int k)
 {
@@ -65,14 +77,7 @@ static const double *line_token_excess(dxt_judge *j, int side, int nodes)
 {
     int n = j->n;
     double *line = j->tok_sums, *buf = j->rank_exp; /* free scratch here */
-    for (int l = 0; l < n; l++) {
-        size_t m = 0;
-        for (int k = 0; k < n; k++) {
-            double x = j->scratch[side ? (size_t)k * n + l : (size_t)l * n + k];
-            if (k != l && isfinite(x)) buf[m++] = x;
-        }
-        line[l] = dxt_median_inplace(buf, m);
-    }
+    dxt_line_medians(j->scratch, n, side, buf, line);
     for (int a = 0; nodes && a < j->nnodes; a++) {
         size_t m = 0;
         for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) buf[m++] = line[j->members[p]];
