@@ -480,6 +480,46 @@ static void test_load_wander(void **state)
     assert_int_equal(fs[0].rank, 9);
 }
 
+/* Windows of a 64-rank dispatch whose ranks' shares of the tokens wander
+ * (each row's load a random walk, a tenth of a log unit in 20 windows; the
+ * wait is mostly the tokens'), and in which rank 9 receives `hot` x its
+ * tokens from window 50 on. The findings. */
+static int wandering_rows(double hot, dxt_finding *fs)
+{
+    enum { N = 64, WINDOWS = 100, ONSET = 50, RANK = 9 };
+    static double pair[N * N], m[N * N], tok[N * N], walk[N];
+    dxt_tracker *t = seeded_job("dispatch", N, 29, pair);
+    for (int r = 0; r < N; r++) walk[r] = 0.15 * normal();
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        for (int r = 0; r < N; r++) walk[r] += 0.025 * normal();
+        for (int c = 0; c < N * N; c++) {
+            int i = c / N;
+            double share = exp(walk[i]) * (i == RANK && w >= ONSET ? hot : 1.0);
+            m[c] *= 0.15 + 0.85 * share;
+            tok[c] = c % N == i ? 0.0 : 200.0 * share * exp(0.05 * normal());
+        }
+        assert_int_equal(dxt_tracker_add_window(t, w * 10, w * 10 + 9, m, tok), 0);
+    }
+    return take_findings(t, "wandering rows", fs);
+}
+
+/* A rank that receives 3x its tokens is a load_imbalance though every rank's
+ * load wanders: each row then crosses its own scale in runs, the scan's null
+ * counts those runs and a count does not see that one row rose 2.5x while the
+ * others moved by a tenth; against the class's cross-section of each window
+ * (classify_subjects.c, cross_section) it stands out by its size. */
+static void test_wandering_rows(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(wandering_rows(1.0, fs), 0);
+    assert_int_equal(wandering_rows(3.0, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_LOAD_IMBALANCE);
+    assert_int_equal(fs[0].rank, 9);
+    assert_int_equal(fs[0].first_step, 500);
+}
+
 /* Windows of a 64-rank dispatch in which, from window 20, rank 13 waits
  * longer for `hit` of its senders (x slow on their cells, the others
  * unchanged): a receiver late for some of its peers, its row's median not
@@ -656,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_early_end),
         cmocka_unit_test(test_load_lateness),
         cmocka_unit_test(test_load_wander),
+        cmocka_unit_test(test_wandering_rows),
         cmocka_unit_test(test_drift_not_step),
         cmocka_unit_test(test_uneven_receiver),
         cmocka_unit_test(test_long_fault),

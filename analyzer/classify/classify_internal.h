@@ -61,7 +61,8 @@ typedef struct dxt_judge {
     unsigned char *hot_row; /* n: judged a slow destination */
     unsigned char *hot_cell; /* n*n: part of a flagged path */
     unsigned char *flag; /* n: scratch, ranks flagged in the current sweep */
-    unsigned char *node_flag; /* nnodes: scratch, nodes flagged in the current sweep */
+    unsigned char *node_flag; /* nnodes: scratch, nodes flagged in the current sweep (what
+                               * a nonzero value says: the writer's comment) */
     unsigned char *static_node; /* 2 nnodes: slow as destination, then as source,
                                  * against the other nodes' blocks (not history) */
     double *rank_z, *rank_obs, *rank_exp; /* n: scratch of the current sweep */

@@ -192,6 +192,28 @@ static double node_pair_tail(dxt_judge *j, int node, double stat, int asym)
     return 0.5 * erfc(stat / (spread * sqrt(var)) / sqrt(2.0));
 }
 
+/* Robust z of stat[a] among the other nodes' values (8 nodes or more): its
+ * distance from their median over their MAD, or, below min_static_severity
+ * (the bar of what no spread judges), over half their interquartile range /
+ * 1.349 where that is larger: the MAD of nodes in two groups is 0 (a node
+ * waiting 1.6x longer for the nodes below it: asymmetries of +-0.47, and a
+ * healthy node of eight "stood out" at t 40); for one group the MAD is the
+ * larger. NAN without two others. */
+static double node_z(dxt_judge *j, const double *stat, int a)
+{
+    double *buf = j->scratch;
+    size_t m = 0;
+    for (int b = 0; b < j->nnodes; b++)
+        if (b != a && isfinite(stat[b])) buf[m++] = stat[b];
+    if (m < 2 || !isfinite(stat[a])) return NAN;
+    double center = dxt_median_inplace(buf, m);
+    double iqr = (dxt_select_kth(buf, m, 3 * m / 4) - dxt_select_kth(buf, m, m / 4)) / 1.349;
+    double spread = dxt_mad_inplace(buf, m, center);
+    if (stat[a] < log(j->opts.min_static_severity) && 0.5 * iqr > spread) spread = 0.5 * iqr;
+    if (!(spread > DXT_MIN_CELL_SCALE)) spread = DXT_MIN_CELL_SCALE;
+    return (stat[a] - center) / spread;
+}
+
 /* The chance for one node of a statistic this far above the other nodes'
  * (stat: every node's value): with 8 or more nodes, nodes differ for good
  * reasons (the load of their experts, their links) and a node must stand out
@@ -205,32 +227,25 @@ static double node_tail(dxt_judge *j, const double *stat, int a, int asym)
     int nn = j->nnodes;
     if (nn < 4) return 0.0; /* 3 nodes leave 2 blocks of the others: no spread */
     if (nn < 8) return node_pair_tail(j, a, stat[a], asym);
-    double *buf = j->scratch;
-    size_t m = 0;
-    for (int b = 0; b < nn; b++)
-        if (b != a && isfinite(stat[b])) buf[m++] = stat[b];
-    double center = dxt_median_inplace(buf, m);
-    m = 0;
-    for (int b = 0; b < nn; b++)
-        if (b != a && isfinite(stat[b])) buf[m++] = stat[b];
-    double spread = dxt_mad_inplace(buf, m, center);
-    if (!(spread > DXT_MIN_CELL_SCALE)) spread = DXT_MIN_CELL_SCALE;
-    return dxt_student_tail((stat[a] - center) / spread, nn - 2.0);
+    double z = node_z(j, stat, a);
+    return isnan(z) ? 1.0 : dxt_student_tail(z, nn - 2.0);
 }
 
-/* Push the hit of static slow node a (shift: log severity) and mark it. */
-static int emit_static_node(dxt_judge *j, int a, int as_source, double shift, double scale,
-                            double steps, double tail)
+/* Push the hit of static slow node a (shift: log severity) and mark it; by
+ * its links (links: as a destination, its own block left out). */
+static int emit_static_node(dxt_judge *j, int a, int as_source, int links, double shift,
+                            double scale, double steps, double tail)
 {
     int n = j->n;
     double size = j->node_start[a + 1] - j->node_start[a], excess = 0.0;
-    double cells = as_source ? size * (n - size) : size * n;
+    double cells = as_source || links ? size * (n - size) : size * n;
     double z = shift / (1.25 * scale / sqrt(cells > 1 ? cells : 1));
     if (z < j->opts.min_score) return 0;
     for (int i = 0; i < n; i++)
         for (int k = 0; k < n; k++) {
             size_t c = (size_t)i * n + k;
-            if (dxt_node_cell(j->node_of, a, as_source, i, k) && !isnan(j->logm[c])) excess += exp(j->logm[c]) * (1.0 - exp(-shift));
+            int in = dxt_node_cell(j->node_of, a, as_source, i, k) && !(links && j->node_of[k] == a);
+            if (in && !isnan(j->logm[c])) excess += exp(j->logm[c]) * (1.0 - exp(-shift));
         }
     dxt_hit h = {DXT_SLOW_NODE, -1, -1, -1, a, as_source, exp(shift), z, excess * steps, 0.0, tail, 0.0};
     if (dxt_judge_push_hit(j, &h)) return -1;
@@ -290,46 +305,90 @@ static int node_ranks_alike(dxt_judge *j, int a, int as_source)
     return reach >= 0.5 * top;
 }
 
-/* How far the own block of a node of 4 or more must stand out from step 0
- * over the other nodes' own blocks: above a rank's bar
+/* How far a node must stand out from step 0 over the other nodes, where
+ * their spread judges it (node_tail): above a rank's bar
  * (min_static_rank_severity, 1.3), as its rows share the node's links and
- * the load of its experts. */
-#define STATIC_NODE_OWN_SEVERITY 1.5
+ * the load of its experts. Its own block over the others' own blocks with 4
+ * nodes or more; its rows to them over theirs to it (its links, or a node
+ * late) with 8 or more, whose spread a t tail of their number judges (with
+ * 4-7 the node-pair blocks' normal tail is too sure for it: 4 nodes gave
+ * two false slow nodes in 244 fault sweep traces). Else min_static_severity
+ * (3x), the bar of what no spread judges (real EP16, 2 nodes: the two
+ * inter-node directions differ 2x when healthy); at 3x a node of 8 whose
+ * links out were 2.9x slow was missed where 8 nodes' asymmetries spread by
+ * 0.03. */
+#define STATIC_NODE_SEVERITY 1.5
+/* ... for its rows to them over theirs to it, with this many ranks at least:
+ * a node of two is two ranks' launch offsets (a healthy dxt-synth run of 41
+ * nodes of two had one 1.56x late at 3.2 of the others' spread) */
+#define STATIC_NODE_LINKS_RANKS 4
+
+/* Do node a's rows stand out from step 0 (a slow receiver)? 1: its own
+ * block over the others' own blocks (by thr_own), and its rows to others
+ * over theirs to it by half as much at least; 2: its rows to others alone,
+ * a node of STATIC_NODE_LINKS_RANKS by thr_asym and min_score of the other
+ * nodes' spread (its links in; its own block as the others'); 0: no. */
+static int node_slow_rows(dxt_judge *j, int a, double thr_own, double thr_asym,
+                          const double *own, const double *asym)
+{
+    if (own[a] >= thr_own && asym[a] >= own[a] / 2) return node_ranks_alike(j, a, 0);
+    int size = j->node_start[a + 1] - j->node_start[a];
+    if (j->nnodes >= 8 && size >= STATIC_NODE_LINKS_RANKS && asym[a] >= thr_asym &&
+        own[a] < asym[a] / 2 && node_z(j, asym, a) >= j->opts.min_score)
+        return 2 * node_ranks_alike(j, a, 0);
+    return 0;
+}
+
+/* Is node a late from step 0: others wait for it far more than it waits for
+ * them (late: -asym), its own block not raised by half as much? Under
+ * min_static_severity only a node of STATIC_NODE_LINKS_RANKS, min_score of
+ * the other nodes' spread out. */
+static int node_late(dxt_judge *j, int a, double thr, double thr_asym, const double *own,
+                     const double *late)
+{
+    int size = j->node_start[a + 1] - j->node_start[a];
+    int stands_out = late[a] >= thr ||
+                     (size >= STATIC_NODE_LINKS_RANKS && node_z(j, late, a) >= j->opts.min_score);
+    return late[a] >= thr_asym && own[a] < late[a] / 2 && stands_out && node_ranks_alike(j, a, 1);
+}
 
 int dxt_judge_nodes_static(dxt_judge *j, double steps)
 {
     int nn = j->nnodes, any_dst = 0;
     if (nn < 2) return 0;
     /* with 2-3 nodes there is no spread of the nodes to judge one by
-     * (node_tail): its own block must then stand out as a cell without
-     * history must (3 nodes of 8 ranks whose node-pair levels differ by
-     * sigma 0.26 made a healthy 1.5x slow node, "p 2e-9") */
+     * (node_tail): a node must then stand out as a cell without history
+     * must (3 nodes of 8 ranks whose node-pair levels differ by sigma 0.26
+     * made a healthy 1.5x slow node, "p 2e-9") */
     double thr = log(j->opts.min_static_severity);
-    double thr_own = nn < 4 ? thr : log(STATIC_NODE_OWN_SEVERITY);
+    double thr_own = nn < 4 ? thr : log(STATIC_NODE_SEVERITY);
+    double thr_asym = nn < 8 ? thr : log(STATIC_NODE_SEVERITY);
     double scale = block_levels(j);
     double *own = j->rank_obs, *asym = j->rank_exp, *late = j->rank_z; /* nnodes <= n: free here */
     for (int a = 0; a < nn; a++) {
         own[a] = j->blk_level[a * nn + a] - other_intra(j, a);
         asym[a] = asymmetry(j, a);
+        late[a] = -asym[a];
         if (j->opts.verbose > 1)
             fprintf(stderr, "dxt-classify: static node %d own %.3f asym %.3f\n", a, own[a], asym[a]);
-        /* its whole rows rose: its own block over the others' own blocks, and
-         * its rows to others over theirs to it by half as much at least */
-        j->node_flag[a] = own[a] >= thr_own && asym[a] >= own[a] / 2 &&
-                          node_ranks_alike(j, a, 0);
-        any_dst |= j->node_flag[a];
+    }
+    /* node_flag: 1 its own block, 2 its links in; only the first makes
+     * the others' asymmetries no evidence of a late node */
+    for (int a = 0; a < nn; a++) {
+        j->node_flag[a] = (unsigned char)node_slow_rows(j, a, thr_own, thr_asym, own, asym);
+        any_dst |= j->node_flag[a] == 1;
     }
     for (int a = 0; a < nn; a++) {
         /* a node of one rank is that rank: the rank tests judge it */
         if (node_marked(j, a) || j->node_start[a + 1] - j->node_start[a] < 2) continue;
+        int rc = 0, links = j->node_flag[a] == 2;
         if (j->node_flag[a]) {
-            if (emit_static_node(j, a, 0, own[a], scale, steps, node_tail(j, own, a, 0))) return -1;
-        } else if (!any_dst && -asym[a] >= thr && own[a] < -asym[a] / 2 &&
-                   node_ranks_alike(j, a, 1)) {
-            /* others wait for it far more than it waits for them: it is late */
-            for (int b = 0; b < nn; b++) late[b] = -asym[b];
-            if (emit_static_node(j, a, 1, -asym[a], scale, steps, node_tail(j, late, a, 1))) return -1;
+            const double *stat = links ? asym : own;
+            rc = emit_static_node(j, a, 0, links, stat[a], scale, steps, node_tail(j, stat, a, links));
+        } else if (!any_dst && node_late(j, a, thr, thr_asym, own, late)) {
+            rc = emit_static_node(j, a, 1, 0, late[a], scale, steps, node_tail(j, late, a, 1));
         }
+        if (rc) return -1;
     }
     return 0;
 }

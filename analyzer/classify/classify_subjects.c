@@ -24,6 +24,8 @@
                                * above 6); and for the duty test of cells: a path's bursts
                                * stand on a plateau (1.3x: 11 of its own scales), a healthy
                                * cell's exceedances are its tail's, which thins out above 3 */
+#define CROSS_Z 6.0           /* ... and above the class's cross-section of that window by
+                               * this many of its spreads (cross_section) */
 #define SHRINK_WINDOWS 10.0   /* weight of the class scale, in windows */
 #define MIN_RANK_SCALE 0.01   /* log units */
 #define MIN_CELL_SCALE 0.02
@@ -100,6 +102,8 @@ typedef struct class_stats {
     long exceed, valid;
     double exceed_z;          /* EXCEED_Z or HIGH_Z */
     double scan_share, duty_share; /* of a subject's alpha (0: no such test in this pass) */
+    const double *cross;      /* per window, the rise that stands out of the class in
+                               * it (cross_section); NULL: none asked */
 } class_stats;
 
 /* Standardize the subject's series and mark its exceedances in v->ex;
@@ -118,7 +122,8 @@ static int mark_exceedances(tview *v, subject s, double scale, const class_stats
             continue;
         }
         double d = v->x[w] - b;
-        v->ex[w] = d / scale > cs->exceed_z && d >= cs->min_shift;
+        v->ex[w] = d / scale > cs->exceed_z && d >= cs->min_shift &&
+                   !(cs->cross && d <= cs->cross[w]);
         count += v->ex[w];
         (*valid)++;
     }
@@ -404,6 +409,47 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
     return emit(v, s, &seg, level, scale, exp(seg.log_p - needed) * v->t->opts.alpha);
 }
 
+/* The class's cross-section, for the high pass of ranks and nodes: out[w] is
+ * the median rise (the series less its base) of the class's subjects in
+ * window w plus CROSS_Z times their spread (interquartile range / 1.349: a
+ * subject at its base rises by 0, so half a class that moved is at 0 and a
+ * MAD would see only them); -INFINITY where fewer than DROP_MIN have a
+ * value. Each subject against its own scale alone loses the size of a rise
+ * when the whole class moves: where every rank's load wanders or steps by its
+ * own amount, every subject's windows cross its own scale from then on, and
+ * a rank 60 scales up (3x the tokens) was one among them (the null counts
+ * exceedances, not their size). Against the class in that window it stands
+ * out by its size. Where a quarter of a class or more rises at once (2 slow
+ * ranks of 8) the range holds them: the pass at EXCEED_Z judges them. */
+static int cross_section(tview *v, const subject *subs, int count, double *out)
+{
+    size_t W = (size_t)v->W;
+    double *rise = malloc((size_t)count * W * sizeof *rise);
+    double *col = malloc((size_t)count * sizeof *col);
+    if (!rise || !col) {
+        free(rise), free(col);
+        return -1;
+    }
+    for (int k = 0; k < count; k++) {
+        series_of(v, subs[k]);
+        double b = series_base(v);
+        for (size_t w = 0; w < W; w++) rise[(size_t)k * W + w] = v->x[w] - b;
+    }
+    for (size_t w = 0; w < W; w++) {
+        size_t m = 0;
+        for (int k = 0; k < count; k++)
+            if (!isnan(rise[(size_t)k * W + w])) col[m++] = rise[(size_t)k * W + w];
+        if (m < DROP_MIN) {
+            out[w] = -INFINITY;
+            continue;
+        }
+        double low = dxt_select_kth(col, m, m / 4), high = dxt_select_kth(col, m, 3 * m / 4);
+        out[w] = dxt_select_kth(col, m, m / 2) + CROSS_Z * (high - low) / 1.349;
+    }
+    free(rise), free(col);
+    return 0;
+}
+
 /* The high pass's null no narrower than the first pass's: how a class's
  * exceedances come in runs (regimes, drifts) and how far its subjects'
  * rates differ are measured at EXCEED_Z, where there are enough of them;
@@ -430,6 +476,7 @@ static int test_class(tview *v, const subject *subs, int count, const class_stat
     class_counts cc = {.count = count, .subs = subs, .n = v->n};
     int rc = -1, cells = count && subs[0].kind >= SUBJ_CELL_INTRA;
     unsigned char *found = calloc(slots, 1);
+    double *cross = NULL;
     dxt_null *first = malloc(slots * sizeof *first), null;
     cc.ex = malloc(slots * sizeof *cc.ex);
     cc.valid = malloc(slots * sizeof *cc.valid);
@@ -457,6 +504,11 @@ static int test_class(tview *v, const subject *subs, int count, const class_stat
     for (int p = 0; p < 2; p++) {
         class_stats *cs = &pass[p];
         if (!(cs->scan_share > 0.0 || cs->duty_share > 0.0)) continue;
+        if (p == 1 && !cells) {
+            if (!cross && !(cross = malloc((size_t)v->W * sizeof *cross))) goto fail;
+            if (cross_section(v, subs, count, cross)) goto fail;
+            cs->cross = cross;
+        }
         count_class(v, subs, cs, scale, &cc);
         if (v->t->opts.verbose > 1)
             print_class(v, subs, count, cs, scale, cc.valid, dxt_design_effect(cc.total.tr));
@@ -472,6 +524,7 @@ static int test_class(tview *v, const subject *subs, int count, const class_stat
     rc = 0;
 fail:
     free(found);
+    free(cross);
     free(first);
     free(cc.ex);
     free(cc.valid);

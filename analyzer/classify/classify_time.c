@@ -22,9 +22,12 @@
  *     destination), column effects (slow source) and cell residuals (slow
  *     path); a node's effect is the one most of its ranks reach.
  *  4. each subject's series is standardized by its own scale (MAD of its
- *     window-to-window differences, shrunk to its class's); windows above the
- *     threshold are exceedances, and the scan (classify_scan.c) finds the
- *     least likely segment under a null taken from the subject's class: the
+ *     window-to-window differences, shrunk to its class's); windows above
+ *     the threshold are exceedances (in the pass at 6 scales,
+ *     a rank's or node's also 6 spreads above its class's cross-section of
+ *     that window: a load that wanders moves every rank), and the scan
+ *     (classify_scan.c) finds the least likely segment under a null taken
+ *     from the subject's class: the
  *     spread of their rates (beta-binomial), how their exceedances cluster in
  *     time (the design effect of regimes and drifts), and the subject's own
  *     history outside the segment; p-values are Bonferroni over every subject
