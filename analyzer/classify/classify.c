@@ -169,7 +169,7 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
     for (size_t a = 0; a < nn; a++) j->node_start[a + 1] += j->node_start[a];
     j->pair_blocks = 1;
     for (size_t a = 0; a < nn; a++)
-        if (j->node_start[a + 1] - j->node_start[a] < MIN_BLOCK_RANKS) j->pair_blocks = 0;
+        if (node_size(j, a) < MIN_BLOCK_RANKS) j->pair_blocks = 0;
     int *fill = j->members; /* counting sort of the ranks by node */
     for (int a = 0; a < j->nnodes; a++)
         for (int i = 0; i < j->n; i++)
@@ -408,17 +408,12 @@ static int group_nodes(dxt_judge *j, unsigned char *node_flag)
 {
     int flagged_nodes = 0;
     for (int a = 0; a < j->nnodes; a++) {
-        int size = j->node_start[a + 1] - j->node_start[a], count = 0;
+        int size = node_size(j, a), count = 0;
         for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++) count += j->flag[j->members[p]];
         node_flag[a] = j->nnodes >= 2 && size >= 2 && count >= dxt_node_need(size);
         flagged_nodes += node_flag[a];
     }
     return j->nnodes >= 2 && flagged_nodes == j->nnodes;
-}
-
-static int node_size_of(const dxt_judge *j, int a)
-{
-    return j->node_start[a + 1] - j->node_start[a];
 }
 
 /* The value DXT_NODE_FRACTION of node a's ranks reach in j->rank_z (NAN: too
@@ -429,7 +424,7 @@ static double node_reach(dxt_judge *j, int a)
     size_t count = 0;
     for (int p = j->node_start[a]; p < j->node_start[a + 1]; p++)
         if (isfinite(j->rank_z[j->members[p]])) buf[count++] = j->rank_z[j->members[p]];
-    return dxt_node_reach(buf, count, node_size_of(j, a));
+    return dxt_node_reach(buf, count, node_size(j, a));
 }
 
 /* The chance of node a's ranks standing out together this far under the
@@ -445,7 +440,7 @@ static double node_line_tail(dxt_judge *j, int a)
     size_t m = 0;
     double mine = node_reach(j, a);
     for (int b = 0; b < j->nnodes; b++) {
-        double x = b == a || node_size_of(j, b) < 2 ? NAN : node_reach(j, b);
+        double x = b == a || node_size(j, b) < 2 ? NAN : node_reach(j, b);
         if (isfinite(x)) vals[m++] = x;
     }
     if (!isfinite(mine) || m < 2) return 1.0;
@@ -453,7 +448,7 @@ static double node_line_tail(dxt_judge *j, int a)
     memcpy(buf, vals, m * sizeof *buf);
     double center = dxt_median_inplace(buf, m);
     double spread = dxt_mad_inplace(vals, m, center);
-    double floor = 1.0 / sqrt((double)dxt_node_need(node_size_of(j, a)));
+    double floor = 1.0 / sqrt((double)dxt_node_need(node_size(j, a)));
     if (!(spread > floor)) spread = floor;
     return dxt_student_tail((mine - center) / spread, (double)m - 1.0);
 }

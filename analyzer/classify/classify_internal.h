@@ -177,6 +177,12 @@ int dxt_tokens_explain(const double *dwait, const double *dtok, const unsigned c
  * (classify_tokens.c). */
 void dxt_line_medians(const double *x, int n, int side, double *buf, double *out);
 
+/* Ranks of node a (a node of one rank is that rank: not a node subject). */
+static inline int node_size(const dxt_judge *j, int a)
+{
+    return j->node_start[a + 1] - j->node_start[a];
+}
+
 int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_opts *opts);
 void dxt_judge_free(dxt_judge *j);
 

@@ -94,7 +94,7 @@ int dxt_judge_nodes_history(dxt_judge *j, const double *ref, double steps)
         double own = j->blk[a * nn + a], dst = node_line(j, a, 0, 0);
         double src = node_line(j, a, 1, 1), out = node_line(j, a, 0, 1);
         /* a node line's median over m cells varies ~1.25 scale / sqrt(m) */
-        double size = j->node_start[a + 1] - j->node_start[a];
+        double size = node_size(j, a);
         double se_dst = 1.25 * scale / sqrt(size * j->n), se_src = 1.25 * scale / sqrt(size * (j->n - size));
         int is_dst = dst >= floor_log && own >= dst / 2 && dst / se_dst >= j->opts.min_score;
         int is_src = !is_dst && src >= floor_log && own < src / 2 && out <= -src / 2 &&
@@ -206,8 +206,7 @@ static double node_z(dxt_judge *j, const double *stat, int a)
     for (int b = 0; b < j->nnodes; b++)
         if (b != a && isfinite(stat[b])) buf[m++] = stat[b];
     if (m < 2 || !isfinite(stat[a])) return NAN;
-    double center = dxt_median_inplace(buf, m);
-    double iqr = (dxt_select_kth(buf, m, 3 * m / 4) - dxt_select_kth(buf, m, m / 4)) / 1.349;
+    double center = dxt_median_inplace(buf, m), iqr = dxt_iqr_sigma_inplace(buf, m);
     double spread = dxt_mad_inplace(buf, m, center);
     if (stat[a] < log(j->opts.min_static_severity) && 0.5 * iqr > spread) spread = 0.5 * iqr;
     if (!(spread > DXT_MIN_CELL_SCALE)) spread = DXT_MIN_CELL_SCALE;
@@ -237,7 +236,7 @@ static int emit_static_node(dxt_judge *j, int a, int as_source, int links, doubl
                             double scale, double steps, double tail)
 {
     int n = j->n;
-    double size = j->node_start[a + 1] - j->node_start[a], excess = 0.0;
+    double size = node_size(j, a), excess = 0.0;
     double cells = as_source || links ? size * (n - size) : size * n;
     double z = shift / (1.25 * scale / sqrt(cells > 1 ? cells : 1));
     if (z < j->opts.min_score) return 0;
@@ -297,7 +296,7 @@ static int node_ranks_alike(dxt_judge *j, int a, int as_source)
         buf[count++] = x;
         if (x > top) top = x;
     }
-    double reach = dxt_node_reach(buf, count, j->node_start[a + 1] - j->node_start[a]);
+    double reach = dxt_node_reach(buf, count, node_size(j, a));
     if (isnan(reach) || !(top > 0.0)) return 0;
     if (j->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: static node %d: its ranks reach %.3f, the top one %.3f\n",
@@ -332,8 +331,7 @@ static int node_slow_rows(dxt_judge *j, int a, double thr_own, double thr_asym,
                           const double *own, const double *asym)
 {
     if (own[a] >= thr_own && asym[a] >= own[a] / 2) return node_ranks_alike(j, a, 0);
-    int size = j->node_start[a + 1] - j->node_start[a];
-    if (j->nnodes >= 8 && size >= STATIC_NODE_LINKS_RANKS && asym[a] >= thr_asym &&
+    if (j->nnodes >= 8 && node_size(j, a) >= STATIC_NODE_LINKS_RANKS && asym[a] >= thr_asym &&
         own[a] < asym[a] / 2 && node_z(j, asym, a) >= j->opts.min_score)
         return 2 * node_ranks_alike(j, a, 0);
     return 0;
@@ -346,9 +344,8 @@ static int node_slow_rows(dxt_judge *j, int a, double thr_own, double thr_asym,
 static int node_late(dxt_judge *j, int a, double thr, double thr_asym, const double *own,
                      const double *late)
 {
-    int size = j->node_start[a + 1] - j->node_start[a];
-    int stands_out = late[a] >= thr ||
-                     (size >= STATIC_NODE_LINKS_RANKS && node_z(j, late, a) >= j->opts.min_score);
+    int stands_out = late[a] >= thr || (node_size(j, a) >= STATIC_NODE_LINKS_RANKS &&
+                                        node_z(j, late, a) >= j->opts.min_score);
     return late[a] >= thr_asym && own[a] < late[a] / 2 && stands_out && node_ranks_alike(j, a, 1);
 }
 
@@ -380,7 +377,7 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps)
     }
     for (int a = 0; a < nn; a++) {
         /* a node of one rank is that rank: the rank tests judge it */
-        if (node_marked(j, a) || j->node_start[a + 1] - j->node_start[a] < 2) continue;
+        if (node_marked(j, a) || node_size(j, a) < 2) continue;
         int rc = 0, links = j->node_flag[a] == 2;
         if (j->node_flag[a]) {
             const double *stat = links ? asym : own;

@@ -136,7 +136,7 @@ static double class_cells(const dxt_judge *j)
 {
     double intra = 0.0, inter;
     for (int a = 0; a < j->nnodes; a++) {
-        double m = j->node_start[a + 1] - j->node_start[a];
+        double m = node_size(j, a);
         intra += m * m - m;
     }
     inter = (double)j->n * j->n - j->n - intra;

@@ -443,8 +443,8 @@ static int cross_section(tview *v, const subject *subs, int count, double *out)
             out[w] = -INFINITY;
             continue;
         }
-        double low = dxt_select_kth(col, m, m / 4), high = dxt_select_kth(col, m, 3 * m / 4);
-        out[w] = dxt_select_kth(col, m, m / 2) + CROSS_Z * (high - low) / 1.349;
+        double spread = dxt_iqr_sigma_inplace(col, m);
+        out[w] = dxt_select_kth(col, m, m / 2) + CROSS_Z * spread;
     }
     free(rise), free(col);
     return 0;

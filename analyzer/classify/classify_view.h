@@ -88,12 +88,6 @@ static inline double base_level(double *x, size_t count)
     return edge < low - (spread > BASE_EDGE_GAP ? spread : BASE_EDGE_GAP) ? edge : usual;
 }
 
-/* Ranks of node a (a node of one rank is that rank: not a node subject). */
-static inline int node_size(const dxt_judge *j, int a)
-{
-    return j->node_start[a + 1] - j->node_start[a];
-}
-
 enum { SUBJ_SRC, SUBJ_DST, SUBJ_NODE_SRC, SUBJ_NODE_DST, SUBJ_CELL_INTRA, SUBJ_CELL_INTER };
 
 typedef struct tview {

@@ -90,7 +90,7 @@ static int group_nodes(dxt_tracker *t)
     const dxt_judge *j = &t->judge;
     for (int a = 0; j->nnodes >= 2 && a < j->nnodes; a++)
         for (int as_source = 0; as_source < 2; as_source++) {
-            int size = j->node_start[a + 1] - j->node_start[a], members = 0, node = -1;
+            int size = node_size(j, a), members = 0, node = -1;
             dxt_finding g;
             memset(&g, 0, sizeof g);
             for (int k = 0; k < t->nfindings; k++) {

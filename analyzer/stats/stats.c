@@ -70,6 +70,12 @@ double dxt_mad_inplace(double *x, size_t n, double center)
     return 1.4826 * dxt_median_inplace(x, n);
 }
 
+double dxt_iqr_sigma_inplace(double *x, size_t n)
+{
+    double low = dxt_select_kth(x, n, n / 4);
+    return (dxt_select_kth(x, n, 3 * n / 4) - low) / 1.349;
+}
+
 int dxt_solve_small(double *a, double *b, int k)
 {
     for (int c = 0; c < k; c++) {

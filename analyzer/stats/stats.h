@@ -17,6 +17,10 @@ double dxt_median_inplace(double *x, size_t n);
  * overwritten). NAN when there is no value. */
 double dxt_mad_inplace(double *x, size_t n, double center);
 
+/* The interquartile range of x[0..n) / 1.349 (the k-th smallest for k = n/4
+ * and 3n/4; a normal's sigma), n >= 1, no NAN in x (x is reordered). */
+double dxt_iqr_sigma_inplace(double *x, size_t n);
+
 /* Solve a x = b for x, in b: a is k x k, row-major, k <= 4 (a and b are
  * overwritten; Gaussian elimination with partial pivoting). -1 when a is
  * singular. */
