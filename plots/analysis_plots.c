@@ -398,7 +398,8 @@ static void timeline(plots_ctx *c, const dxt_finding *f, int nf)
     }
     /* both the tracker's series and the mean line are per step, one point per window */
     snprintf(unit, sizeof unit, "%s per step, %" PRId64 "-step mean",
-             c->a->in->unit[0] ? c->a->in->unit : "us", c->a->window_steps);
+             c->a->in->unit[0] ? c->a->in->unit : "us",
+             sc.count ? c->a->test_steps : c->a->window_steps);
     dxt_timeline_series overall = {"mean wait", mean.nwin, mean.steps, mean.mean, NULL,
                                    INT64_MIN};
     note(c, dxt_plot_timeline(path, sc.s, sc.count, sc.count ? NULL : &overall, &o, err,

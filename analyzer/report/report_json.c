@@ -185,6 +185,7 @@ int dxt_report_json(FILE *out, const dxt_analysis *a)
                     put(top, "findings", findings_json(a)) |
                     put(top, "input", json_string(dxt_input_kind_str(in->kind))) |
                     put(top, "window_steps", json_integer(a->window_steps)) |
+                    put(top, "test_window_steps", json_integer(a->test_steps)) |
                     put(top, "nodes", nodes_json(a)) | put(top, "ops", ops_json(a)))
         goto fail;
     if (!notes_json(in, top))

@@ -131,9 +131,13 @@ static int print_header(FILE *out, const dxt_analysis *a)
     if (in->kind == DXT_INPUT_LIVE) /* input/live_input.c: each fed window is one */
         return fprintf(out, "\n  steps %" PRId64 "-%" PRId64 ", unit %s, windows as fed\n",
                        a->from, a->to, in->unit) < 0 ? -1 : 0;
-    return fprintf(out, "\n  steps %" PRId64 "-%" PRId64 ", unit %s, window %" PRId64
-                   " step%s\n", a->from, a->to, in->unit, a->window_steps,
-                   a->window_steps == 1 ? "" : "s") < 0 ? -1 : 0;
+    if (fprintf(out, "\n  steps %" PRId64 "-%" PRId64 ", unit %s, window %" PRId64 " step%s",
+                a->from, a->to, in->unit, a->window_steps, a->window_steps == 1 ? "" : "s") < 0)
+        return -1;
+    if (a->test_steps != a->window_steps && /* run/window.c: finer windows for the tests */
+        fprintf(out, " (tested in windows of %" PRId64 ")", a->test_steps) < 0)
+        return -1;
+    return fputc('\n', out) == EOF ? -1 : 0;
 }
 
 /* "5.562 us", or "-" when there is no value. */

@@ -28,7 +28,10 @@ typedef struct dxt_op_result {
 typedef struct dxt_analysis {
     dxt_input *in;           /* not owned */
     dxt_topology topo;       /* points into in */
-    int64_t window_steps, from, to;
+    int64_t window_steps;    /* of the matrices, pictures and report (--window) */
+    int64_t test_steps;      /* of the windows fed to the trackers: window_steps, or the
+                              * default window where that is shorter (setup, window.c) */
+    int64_t from, to;
     int nops;
     dxt_op_result ops[DXT_MAX_OPS];
 } dxt_analysis;
