@@ -426,6 +426,47 @@ static void test_load_lateness(void **state)
     assert_true(fs[0].p_value < 0.001);
 }
 
+/* Windows of a 64-rank combine whose lateness follows each rank's load, as
+ * in load_lateness, jittered 5 % a window; rank 3's load is load_out and its row x row_out (a late
+ * rank waits less), in windows 20-39 load_in and x row_in: the findings. */
+static int lateness_moves(double load_out, double row_out, double load_in, double row_in,
+                          dxt_finding *fs)
+{
+    enum { N = 64, WINDOWS = 60, RANK = 3 };
+    static double pair[N * N], m[N * N], tok[N * N], load[N], jitter[N];
+    dxt_tracker *t = seeded_job("combine", N, 31, pair);
+    for (int r = 0; r < N; r++) load[r] = exp(0.15 * normal());
+    for (int w = 0; w < WINDOWS; w++) {
+        int in = w >= 20 && w < 40;
+        load[RANK] = in ? load_in : load_out;
+        healthy_matrix(m, pair, N, 8, 0.0);
+        for (int k = 0; k < N; k++) jitter[k] = exp(0.05 * normal()); /* launch times */
+        for (int c = 0; c < N * N; c++) {
+            int i = c / N, k = c % N;
+            m[c] *= fmax(0.3, 2.3 * load[k] - 1.3) * jitter[k] *
+                    (i == RANK ? (in ? row_in : row_out) : 1.0);
+            tok[c] = i == k ? 0.0 : 100.0 * 16.0 * load[k] * exp(0.05 * normal());
+        }
+        assert_int_equal(dxt_tracker_add_window(t, w * 10, w * 10 + 9, m, tok), 0);
+    }
+    return take_findings(t, "lateness moves", fs);
+}
+
+/* A late rank whose load, and lateness, eased for a while (its row rose as
+ * its column fell: it waits more because it is less late) is no slow
+ * receiver there: its row stood higher but still not above its peers' (a
+ * healthy 10-rank dxt-synth run, a 1.2x "slow_destination" for 400 steps).
+ * A receiver slow there, its column unchanged, is still found. */
+static void test_lateness_eases(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    assert_int_equal(lateness_moves(1.6, 0.94, 1.5, 1.12, fs), 0);
+    assert_int_equal(lateness_moves(1.0, 1.0, 1.0, 1.3, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_DESTINATION);
+    assert_int_equal(fs[0].rank, 3);
+}
+
 /* Windows of a 64-rank combine whose cells wait in proportion to their
  * sender's load (log-normal) to the power elastic, where from window 20 rank
  * 9's tokens rise x tok_rise (its lateness follows: expert compute), every
@@ -695,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_bursts_in_short_run),
         cmocka_unit_test(test_early_end),
         cmocka_unit_test(test_load_lateness),
+        cmocka_unit_test(test_lateness_eases),
         cmocka_unit_test(test_load_wander),
         cmocka_unit_test(test_wandering_rows),
         cmocka_unit_test(test_drift_not_step),
