@@ -108,8 +108,10 @@ DXTA_API void dxt_partition_block(int n, int count, int index, int *first, int *
 DXTA_API int dxt_partition_agree(const dxt_partition *p, int rc, dxt_error *err);
 
 typedef struct dxt_analysis_opts {
-    int64_t window_steps;    /* 0: 1, 2, 5 x 10^k steps, at most 100 windows; the tests
-                              * use windows no longer than that default */
+    int64_t window_steps;    /* 0: 1, 2, 5 x 10^k steps, at most 100 windows */
+    int64_t test_window_steps; /* the tests' windows when shorter than window_steps; 0: the
+                              * default window (where window_steps is longer, the tests run
+                              * in both, alpha split: run/window.c) */
     int64_t from, to;        /* steps analyzed; INT64_MIN / INT64_MAX: all */
     int nops;                /* ops chosen by name; 0: every op */
     const char *ops[DXT_MAX_OPS];

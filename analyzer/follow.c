@@ -313,6 +313,9 @@ static int analyze_new(dxt_follow *f, dxt_input *in, int64_t to, FILE *out, int 
     const dxt_finding **fs = NULL;
     o.from = f->from;
     o.to = to;
+    /* the tests in the window alone: the default's size grows with the steps
+     * read, and a finding would come and go between polls as it changed */
+    o.test_window_steps = o.window_steps;
     int rc = dxt_analysis_run(in, &o, &a, err);
     if (rc != 0)
         return rc;

@@ -58,14 +58,22 @@ synth path --reset-at 200 --fault slow_path:src=3,dst=11,x=4 &&
 synth healthy && analyze_json healthy &&
     check "healthy trace: no finding" json_expr "$TMP/healthy.json" 'r["findings"] == []'
 
-# 5. a short fault in long windows: 100 steps of a 4x slow rank are 2 windows of
-# --window 50, too few for any test over time; the tests use the default window
-# (10 steps here), the report keeps the window asked for
+# 4b. a short fault in long windows: 100 steps of a 4x slow rank are 2 windows of
+# --window 50, too few for any test over time; the tests also run in the default
+# window (10 steps here), the report keeps the window asked for
 synth short -t 800 --fault slow_source:rank=5,onset=433,end=535,x=4 &&
     analyze_json short --window 50 &&
     check "short fault in long windows: found" has_finding "$TMP/short.json" slow_source rank 5
 check "short fault: window 50, tested in windows of 10" json_expr "$TMP/short.json" \
     'r["window_steps"] == 50 and r["test_window_steps"] == 10 and r["ops"][0]["windows"] == 80'
+
+# 4c. and a weak long one still in the long windows: a 1.25x slow receiver for 600 of
+# 1000 steps (the default noise: in 10-step windows its combine row is within it)
+"$SYNTH" -q -o "$TMP/weak" -n 16 -t 1000 --seed 6 \
+    --fault slow_destination:rank=0,onset=200,end=799,x=1.25 >"$TMP/weak.synth.log" 2>&1 &&
+    analyze_json weak --window 50 &&
+    check "weak long fault in long windows: found" json_expr "$TMP/weak.json" \
+        'any(f["kind"] == "slow_destination" and f["rank"] == 0 and f["op"] == "combine" for f in r["findings"])'
 
 # 5. a bad file among good ones: skipped, named, the analysis completes
 cp -r "$TMP/src" "$TMP/badfile" && echo garbage >"$TMP/badfile/rank-00099.h5" &&

@@ -465,6 +465,8 @@ static void test_lateness_eases(void **state)
     assert_int_equal(lateness_moves(1.0, 1.0, 1.0, 1.3, fs), 1);
     assert_int_equal(fs[0].kind, DXT_SLOW_DESTINATION);
     assert_int_equal(fs[0].rank, 3);
+    assert_int_equal(lateness_moves(1.6, 0.94, 1.6, 1.12, fs), 1); /* late, and slow there */
+    assert_int_equal(fs[0].kind, DXT_SLOW_DESTINATION);
 }
 
 /* Windows of a 64-rank combine whose cells wait in proportion to their

@@ -92,6 +92,13 @@ int dxt_tracker_has_tokens(const dxt_tracker *t);
  * The array is owned by the tracker, valid until the next call on it. */
 int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out);
 
+/* Join to t's findings those of other, the same op judged in windows of
+ * another size, each size at half the alpha: both are judged, every p-value
+ * is doubled (Bonferroni over the two), other's findings of a subject t has
+ * none of are added (copied) and t's are ranked again. 0, or -1 on out of
+ * memory. */
+int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other);
+
 /* For plots: the per-window series of a finding's subject (its mean wait) and
  * of its peers (their median), and the windows' first steps. Arrays owned by
  * the tracker; returns the number of windows, or 0. */

@@ -81,9 +81,9 @@ int dxt_early_rank(tview *v, int r, const dxt_segment *seg)
      * already), and it is early by its standing, or its row does not stand
      * above its peers' (a late rank whose lateness eased: it waits more
      * because it is less late. A healthy 10-rank run whose rank 0 carried a
-     * load that wandered up 6 % in its second half: its row stood -0.13 there
-     * and -0.03 before, its column 0.45 and 0.37, a 1.2x "slow receiver" for
-     * 400 steps) */
+     * load that wandered up 6 % in its second half: in the first its row
+     * stood -0.03 and its column 0.37, in the second -0.13 and 0.45; the first
+     * read as a 1.2x "slow receiver" for 400 steps) */
     int eased = col - col0 <= -0.25 * (row - row0);
     return (eased && (dxt_early_standing(col, row) || row <= 0.0)) ||
            row < -0.5 * log(v->t->opts.min_severity);

@@ -269,6 +269,32 @@ int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out)
     return t->nfindings;
 }
 
+/* Are a and b about one subject, a rank's load_imbalance and its slow_source
+ * one (the token check may tell them apart in one window size only)? */
+static int same_place(const dxt_finding *a, const dxt_finding *b)
+{
+    int load = a->kind == DXT_LOAD_IMBALANCE || b->kind == DXT_LOAD_IMBALANCE;
+    int source = a->kind == DXT_SLOW_SOURCE || b->kind == DXT_SLOW_SOURCE;
+    return same_subject(a, b) || (load && (source || a->kind == b->kind) && a->rank == b->rank);
+}
+
+int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other)
+{
+    const dxt_finding *theirs;
+    int mine = dxt_tracker_findings(t, NULL), count = dxt_tracker_findings(other, &theirs);
+    for (int k = 0; k < mine; k++) t->findings[k].p_value = fmin(1.0, 2.0 * t->findings[k].p_value);
+    for (int k = 0; k < count; k++) {
+        int have = 0;
+        for (int m = 0; m < mine && !have; m++) have = same_place(&t->findings[m], &theirs[k]);
+        dxt_finding f = theirs[k];
+        f.p_value = fmin(1.0, 2.0 * f.p_value);
+        if (!have && dxt_tracker_push_finding(t, &f)) return -1;
+    }
+    if (t->nfindings > 1)
+        qsort(t->findings, (size_t)t->nfindings, sizeof *t->findings, by_importance);
+    return 0;
+}
+
 /* Is cell (i, k) one of finding f's? */
 static int in_subject(const dxt_tracker *t, const dxt_finding *f, int i, int k)
 {

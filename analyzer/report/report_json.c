@@ -3,9 +3,9 @@
  * steps, findings with kind, op, rank | src+dst | node+ranks, first_step,
  * last_step, severity, score), plus extensions: per finding share, excess,
  * persistent, windows_flagged, windows_seen (and "as" for slow_node); at the
- * top generator (tool and version), input, window_steps, nodes, ops, skipped,
- * dropped, warnings. Every field: docs/report.schema.json. Reals keep full
- * precision (17 significant digits). Built with
+ * top generator (tool and version), input, window_steps, test_window_steps,
+ * nodes, ops, skipped, dropped, warnings. Every field: docs/report.schema.json.
+ * Reals keep full precision (17 significant digits). Built with
  * jansson. Owner: the loader/report engineer (A2). */
 #include "report.h"
 

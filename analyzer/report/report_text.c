@@ -135,7 +135,7 @@ static int print_header(FILE *out, const dxt_analysis *a)
                 a->from, a->to, in->unit, a->window_steps, a->window_steps == 1 ? "" : "s") < 0)
         return -1;
     if (a->test_steps != a->window_steps && /* run/window.c: finer windows for the tests */
-        fprintf(out, " (tested in windows of %" PRId64 ")", a->test_steps) < 0)
+        fprintf(out, " (tested in windows of %" PRId64 " too)", a->test_steps) < 0)
         return -1;
     return fputc('\n', out) == EOF ? -1 : 0;
 }

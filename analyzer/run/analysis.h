@@ -15,7 +15,9 @@
 typedef struct dxt_op_result {
     char name[DXT_OP_NAME_MAX];
     int input_op;            /* index in the input's ops */
-    dxt_tracker *tracker;    /* findings, per-window series of a finding */
+    dxt_tracker *tracker;    /* findings, per-window series of a finding (test_steps) */
+    dxt_tracker *coarse;     /* the tests in windows of window_steps, where test_steps is
+                              * shorter; its findings join tracker's (run/window.c) */
     int windows;             /* windows fed */
     int64_t first_step, last_step; /* of the windows fed; -1 when none */
     double *total;           /* n x n wait summed over every window, input unit; 0: none */
@@ -30,7 +32,8 @@ typedef struct dxt_analysis {
     dxt_topology topo;       /* points into in */
     int64_t window_steps;    /* of the matrices, pictures and report (--window) */
     int64_t test_steps;      /* of the windows fed to the trackers: window_steps, or the
-                              * default window where that is shorter (setup, window.c) */
+                              * default window where that is shorter, and then window_steps
+                              * too, to ops' coarse trackers (setup, window.c) */
     int64_t from, to;
     int nops;
     dxt_op_result ops[DXT_MAX_OPS];
