@@ -225,6 +225,13 @@ static int by_importance(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* t's findings, most important first. */
+static void rank_findings(dxt_tracker *t)
+{
+    if (t->nfindings > 1)
+        qsort(t->findings, (size_t)t->nfindings, sizeof *t->findings, by_importance);
+}
+
 /* A rank or node finding below min_severity that also holds under a tenth of
  * the op's excess wait explains nothing, however sure the test is of it (a
  * 1.1x echo of a slow rank in its peers' rows, lesson 2: impact decides). */
@@ -261,8 +268,7 @@ int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out)
             return 0;
         }
         apply_share(t);
-        if (t->nfindings > 1)
-            qsort(t->findings, (size_t)t->nfindings, sizeof *t->findings, by_importance);
+        rank_findings(t);
         t->analyzed = 1;
     }
     if (out) *out = t->findings;
@@ -275,8 +281,9 @@ static int same_place(const dxt_finding *a, const dxt_finding *b)
 {
     int load = a->kind == DXT_LOAD_IMBALANCE || b->kind == DXT_LOAD_IMBALANCE;
     int source = a->kind == DXT_SLOW_SOURCE || b->kind == DXT_SLOW_SOURCE;
-    return same_subject(a, b) || (load && (source || a->kind == b->kind) && a->rank == b->rank);
+    return same_subject(a, b) || (load && source && a->rank == b->rank);
 }
+
 
 int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other)
 {
@@ -290,8 +297,7 @@ int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other)
         f.p_value = fmin(1.0, 2.0 * f.p_value);
         if (!have && dxt_tracker_push_finding(t, &f)) return -1;
     }
-    if (t->nfindings > 1)
-        qsort(t->findings, (size_t)t->nfindings, sizeof *t->findings, by_importance);
+    rank_findings(t);
     return 0;
 }
 

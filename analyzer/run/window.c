@@ -114,17 +114,26 @@ static void accumulate(dxt_op_result *r, size_t n, const dxt_window *w)
     }
 }
 
+/* Window w, lent by the feed, marked in place, into tracker t of op r (which
+ * keeps its own copy). 0 or -1. */
+static int feed_tracker(dxt_tracker *t, const dxt_op_result *r, size_t n, dxt_window *w,
+                        dxt_error *err)
+{
+    mark_missing((int)n, w->wait, w->tokens, w->rank_rows);
+    if (dxt_tracker_add_window_rows(t, w->first_step, w->last_step, w->wait, w->tokens,
+                                    w->rank_rows) == 0)
+        return 0;
+    dxt_set_error(err, "op '%s': out of memory in the classifier", r->name);
+    return -1;
+}
+
 /* One window taken by process 0 (or the serial run), lent by the feed: into the
- * totals, then, marked in place, into the tracker (which keeps its own copy). 0 or -1. */
+ * totals, then into the tracker. 0 or -1. */
 static int take_window(dxt_op_result *r, size_t n, dxt_window *w, dxt_error *err)
 {
     accumulate(r, n, w);
-    mark_missing((int)n, w->wait, w->tokens, w->rank_rows);
-    if (dxt_tracker_add_window_rows(r->tracker, w->first_step, w->last_step, w->wait,
-                                    w->tokens, w->rank_rows) != 0) {
-        dxt_set_error(err, "op '%s': out of memory in the classifier", r->name);
+    if (feed_tracker(r->tracker, r, n, w, err) != 0)
         return -1;
-    }
     if (r->windows++ == 0)
         r->first_step = w->first_step;
     r->last_step = w->last_step;
@@ -134,10 +143,12 @@ static int take_window(dxt_op_result *r, size_t n, dxt_window *w, dxt_error *err
 /* The classifier's options for an op's trackers: where the tests run in two
  * window sizes, each size holds half the alpha (dxt_tracker_join doubles their
  * p-values: Bonferroni over the two). */
+static int two_sizes(const dxt_analysis *a) { return a->test_steps < a->window_steps; }
+
 static dxt_classify_opts tracker_opts(const dxt_analysis *a, const dxt_analysis_opts *opts)
 {
     dxt_classify_opts o = opts->classify;
-    if (a->test_steps < a->window_steps)
+    if (two_sizes(a))
         o.alpha /= 2.0;
     return o;
 }
@@ -195,14 +206,8 @@ static int run_coarse(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts
     }
     dxt_window w;
     int got = 0;
-    while (rc == 0 && (got = dxt_feed_next(&f, &w, err)) == 1) {
-        mark_missing((int)n, w.wait, w.tokens, w.rank_rows);
-        if (dxt_tracker_add_window_rows(r->coarse, w.first_step, w.last_step, w.wait, w.tokens,
-                                        w.rank_rows) != 0) {
-            dxt_set_error(err, "op '%s': out of memory in the classifier", r->name);
-            rc = -1;
-        }
-    }
+    while (rc == 0 && (got = dxt_feed_next(&f, &w, err)) == 1)
+        rc = feed_tracker(r->coarse, r, n, &w, err);
     if (got < 0)
         rc = -1;
     return dxt_feed_close(&f, rc, err);
@@ -297,7 +302,7 @@ static int run_ops(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *er
     int overlap = dxt_par_default_threads() > 1;
     for (int k = 0; rc == 0 && k < a->nops; k++) {
         rc = run_op(a, &a->ops[k], opts, err) != 0 ? -1 : 0;
-        if (rc == 0 && a->test_steps < a->window_steps)
+        if (rc == 0 && two_sizes(a))
             rc = run_coarse(a, &a->ops[k], opts, err) != 0 ? -1 : 0;
         if (rc == 0 && overlap && a->ops[k].tracker && k + 1 < a->nops)
             started[k] = pthread_create(&thread[k], NULL, classify_op, a->ops[k].tracker) == 0;
