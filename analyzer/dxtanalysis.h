@@ -111,7 +111,8 @@ typedef struct dxt_analysis_opts {
     int64_t window_steps;    /* 0: 1, 2, 5 x 10^k steps, at most 100 windows */
     int64_t test_window_steps; /* the tests' windows when shorter than window_steps; 0: the
                               * default window (where window_steps is longer, the tests run
-                              * in both, alpha split: run/window.c) */
+                              * in both, their p-values joined: run/window.c); window_steps
+                              * itself: the tests in window_steps alone */
     int64_t from, to;        /* steps analyzed; INT64_MIN / INT64_MAX: all */
     int nops;                /* ops chosen by name; 0: every op */
     const char *ops[DXT_MAX_OPS];

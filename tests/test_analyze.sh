@@ -66,6 +66,12 @@ synth short -t 800 --fault slow_source:rank=5,onset=433,end=535,x=4 &&
     check "short fault in long windows: found" has_finding "$TMP/short.json" slow_source rank 5
 check "short fault: window 50, tested in windows of 10" json_expr "$TMP/short.json" \
     'r["window_steps"] == 50 and r["test_window_steps"] == 10 and r["ops"][0]["windows"] == 80'
+# --test-window: the short windows chosen (20), or none (the window's own size)
+"$ANALYZE" "$TMP/short" --window 50 --test-window 20 --format json >"$TMP/short20.json" &&
+    check "--test-window 20: tested in windows of 20" json_expr "$TMP/short20.json" \
+        'r["window_steps"] == 50 and r["test_window_steps"] == 20'
+"$ANALYZE" "$TMP/short" --window 50 --test-window 50 >"$TMP/short50.txt" &&
+    check "--test-window 50: the long windows alone" sh -c 'grep -q "steps 0-799" "$1" && ! grep -q "tested in windows" "$1"' sh "$TMP/short50.txt"
 
 # 4c. and a weak long one still in the long windows: a 1.25x slow receiver for 600 of
 # 1000 steps (the default noise: in 10-step windows its combine row is within it)
@@ -74,6 +80,14 @@ check "short fault: window 50, tested in windows of 10" json_expr "$TMP/short.js
     analyze_json weak --window 50 &&
     check "weak long fault in long windows: found" json_expr "$TMP/weak.json" \
         'any(f["kind"] == "slow_destination" and f["rank"] == 0 and f["op"] == "combine" for f in r["findings"])'
+
+# 4d. a fault from step 0 behind warm-up steps (3 of 100-1000x): the warm-up windows are
+# left out of the tests, the finding still starts at step 0
+"$SYNTH" -q -o "$TMP/warm" -n 16 -t 200 --seed 1 --noise warmup_steps=3,warmup_min=100,warmup_max=1000 \
+    --fault slow_source:rank=5,onset=0,x=4 >"$TMP/warm.synth.log" 2>&1 &&
+    analyze_json warm &&
+    check "fault from step 0 after warm-up: onset 0" json_expr "$TMP/warm.json" \
+        'any(f["kind"] == "slow_source" and f["rank"] == 5 and f["first_step"] == 0 for f in r["findings"])'
 
 # 5. a bad file among good ones: skipped, named, the analysis completes
 cp -r "$TMP/src" "$TMP/badfile" && echo garbage >"$TMP/badfile/rank-00099.h5" &&

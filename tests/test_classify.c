@@ -3,7 +3,8 @@
  * from DeepXTrace's log, kind strings, healthy and NAN-heavy matrices, the
  * tracker's merge and series on a few synthetic windows, lateness from step 0
  * that follows load (no finding, a slow source beyond it, a hot expert),
- * faults over time (a long one, a large one in a noisy class); what is judged
+ * faults over time (a long one, a large one in a noisy class), two window
+ * sizes' findings joined; what is judged
  * from step 0 alone is test_classify_static.c's.
  * Owner: the classifier engineer (A1). Peer cases: $DXT_PEER_CASES or
  * tests/data/peer-cases (a copy of shared/peer-cases). */
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "classify_fixtures.h"
+#include "track_internal.h" /* test_join_sizes: findings pushed as a tracker would */
 
 static const char *peer_dir(void)
 {
@@ -700,6 +702,54 @@ static void test_large_in_noisy_class(void **state)
 }
 
 
+/* A tracker of 16 ranks judged (three empty windows: no finding), then given
+ * findings as its analysis would: kind, rank (or src -> dst), p-value. */
+static dxt_tracker *judged_with(topo_buf *tb, const dxt_finding *fs, int count)
+{
+    static const double zeros[16 * 16];
+    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(tb, 16, 8), NULL);
+    assert_non_null(t);
+    for (int w = 0; w < 3; w++) assert_int_equal(dxt_tracker_add_window(t, w, w, zeros, NULL), 0);
+    assert_int_equal(dxt_tracker_findings(t, NULL), 0);
+    for (int k = 0; k < count; k++) assert_int_equal(dxt_tracker_push_finding(t, &fs[k]), 0);
+    return t;
+}
+
+/* Two window sizes joined (Simes, at alpha 0.001): a subject in both at
+ * 6e-4 and 8e-4 stays (min(2 x 6e-4, 8e-4)), one in a size alone needs half
+ * the alpha (7e-4: dropped; 2e-4 of the other size: added at 4e-4). */
+static void test_join_sizes(void **state)
+{
+    (void)state;
+    topo_buf tb1, tb2;
+    dxt_finding source = {.kind = DXT_SLOW_SOURCE, .rank = 3, .src = -1, .dst = -1, .node = -1};
+    dxt_finding dest = source, path = source;
+    dest.kind = DXT_SLOW_DESTINATION, dest.rank = 5;
+    path.kind = DXT_SLOW_PATH, path.rank = -1, path.src = 1, path.dst = 2;
+    dxt_finding fine[2] = {source, dest}, coarse[2] = {source, path};
+    fine[0].p_value = 6e-4, fine[1].p_value = 7e-4;
+    coarse[0].p_value = 8e-4, coarse[1].p_value = 2e-4;
+    dxt_tracker *t = judged_with(&tb1, fine, 2), *other = judged_with(&tb2, coarse, 2);
+    assert_int_equal(dxt_tracker_join(t, other), 0);
+    const dxt_finding *fs;
+    int count = dxt_tracker_findings(t, &fs), seen = 0;
+    assert_int_equal(count, 2);
+    for (int k = 0; k < count; k++)
+        if (fs[k].kind == DXT_SLOW_SOURCE) {
+            assert_int_equal(fs[k].rank, 3);
+            assert_true(fabs(fs[k].p_value - 8e-4) < 1e-12);
+            seen |= 1;
+        } else {
+            assert_int_equal(fs[k].kind, DXT_SLOW_PATH);
+            assert_true(fabs(fs[k].p_value - 4e-4) < 1e-12);
+            seen |= 2;
+        }
+    assert_int_equal(seen, 3);
+    dxt_tracker_free(t);
+    dxt_tracker_free(other);
+}
+
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -746,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_long_fault),
         cmocka_unit_test(test_late_node_of_two),
         cmocka_unit_test(test_large_in_noisy_class),
+        cmocka_unit_test(test_join_sizes),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

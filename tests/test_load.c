@@ -415,12 +415,17 @@ static void test_text_inputs(void **state)
 static void test_default_window_and_nodes(void **state)
 {
     (void)state;
-    assert_int_equal(dxt_default_window(1), 1);
-    assert_int_equal(dxt_default_window(100), 1);
-    assert_int_equal(dxt_default_window(101), 2);
-    assert_int_equal(dxt_default_window(2000), 20);
-    assert_int_equal(dxt_default_window(10000), 100);
-    assert_int_equal(dxt_default_window(1500), 20);
+    assert_int_equal(dxt_default_window(1, 1), 1);
+    assert_int_equal(dxt_default_window(100, 1), 1);
+    assert_int_equal(dxt_default_window(101, 1), 2);
+    assert_int_equal(dxt_default_window(2000, 1), 20);
+    assert_int_equal(dxt_default_window(10000, 1), 100);
+    assert_int_equal(dxt_default_window(1500, 1), 20);
+    /* a row every K steps: windows of K steps at least */
+    assert_int_equal(dxt_default_window(400, 10), 10);
+    assert_int_equal(dxt_default_window(80, 10), 10);
+    assert_int_equal(dxt_default_window(400, 3), 5);
+    assert_int_equal(dxt_default_window(2000, 50), 50);
     dxt_input in;
     memset(&in, 0, sizeof in);
     in.n = 16;

@@ -6,7 +6,8 @@ of a trace with a row every step (the counters are cumulative: a row holds the
 counts of the steps since the row before, so --matrices and the report's
 typical wait divide by the steps a rank's rows cover, not by its rows), its
 windows start at the same steps, the report's typical wait per step and worst
-cells are the same, and a slow source stands out the same. Dropped rows: the
+cells are the same, and a slow source stands out the same; the default window
+is no shorter than K (its onset on the row that shows it). Dropped rows: the
 steps of a recorded drop are not steps covered, with or without step_every.
 
 No GPU: the rows are recorded through the host path (record()) at the steps
@@ -130,6 +131,18 @@ class StepEveryTest(unittest.TestCase):
                    for t in texts]
         self.assertTrue(typical[0])
         self.assertEqual(typical[0], typical[1])
+
+    def test_default_window(self):
+        # the default window is no shorter than the steps between rows (K here, 5 with a
+        # row every step): no window without a row, the onset on the row that shows it
+        windows = {}
+        for name, trace in (("all", self.all), ("every", self.every)):
+            report = analysis.analyze(trace)
+            windows[name] = report["window_steps"]
+            onsets = [f["first_step"] for f in report["findings"]
+                      if (f["kind"], f.get("rank")) == ("slow_source", SLOW)]
+            self.assertEqual(onsets, [ONSET], name)
+        self.assertEqual(windows, {"all": 5, "every": K})
 
     def test_finding_the_same(self):
         found = []

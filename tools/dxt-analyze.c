@@ -55,11 +55,13 @@ typedef struct cli {
 enum { OPT_FORMAT = 256, OPT_WINDOW, OPT_FROM, OPT_TO, OPT_OP, OPT_RUN, OPT_PER_NODE,
        OPT_MIN_SEVERITY, OPT_MIN_SCORE, OPT_VERBOSE,
        OPT_PLOTS, OPT_SHOW, OPT_PLOT_WINDOW, OPT_LOG_COLOR, OPT_ABS_COLOR, OPT_COLOR,
-       OPT_PALETTE, OPT_MATRICES, OPT_UNIT, OPT_VERSION, OPT_FOLLOW, OPT_INTERVAL };
+       OPT_PALETTE, OPT_MATRICES, OPT_UNIT, OPT_VERSION, OPT_FOLLOW, OPT_INTERVAL,
+       OPT_TEST_WINDOW };
 
 static const struct option long_options[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
     {"window", required_argument, NULL, OPT_WINDOW},
+    {"test-window", required_argument, NULL, OPT_TEST_WINDOW},
     {"from", required_argument, NULL, OPT_FROM},
     {"to", required_argument, NULL, OPT_TO},
     {"op", required_argument, NULL, OPT_OP},
@@ -101,9 +103,13 @@ static void usage(FILE *out)
 "                       per cell: op,first_step,last_step,i,j,wait_per_step\n"
 "  -o, --output FILE    write the report to FILE instead of stdout\n"
 "  --window STEPS       steps summed per window (default: 1, 2, 5 x 10^k steps,\n"
-"                       the smallest giving at most 100 windows); where STEPS is\n"
+"                       the smallest giving at most 100 windows, and not shorter\n"
+"                       than the steps between a rank's rows); where STEPS is\n"
 "                       longer than that default the tests run in both sizes (a\n"
 "                       short fault shows in short windows, a weak long one in long)\n"
+"  --test-window STEPS  the tests' short windows where --window is longer (default:\n"
+"                       the default window); --window's own value tests in those\n"
+"                       windows alone (faster at long windows; short faults missed)\n"
 "  --from STEP, --to STEP   analyze only these steps\n"
 "  --op NAME            analyze this op (repeatable; default: every op)\n"
 "  --run ID             the run to analyze when the directory holds several; for a\n"
@@ -286,6 +292,8 @@ static int parse_option(cli *c, int opt, const char *arg)
         return 0;
     case OPT_WINDOW:
         return parse_int64(arg, "--window", 1, &c->analysis.window_steps);
+    case OPT_TEST_WINDOW:
+        return parse_int64(arg, "--test-window", 1, &c->analysis.test_window_steps);
     case OPT_FROM:
         return parse_int64(arg, "--from", INT64_MIN, &c->analysis.from);
     case OPT_TO:

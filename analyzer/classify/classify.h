@@ -57,6 +57,8 @@ typedef struct dxt_finding {
     double share;         /* share of the excess wait it explains, 0..1 (extension) */
     double excess;        /* total excess wait over its windows, trace unit */
     int windows_flagged, windows_seen;
+    int64_t window_steps; /* steps of the windows those two count (the tests' windows:
+                           * with two sizes, of the size that found it); 0: unknown */
     int persistent;       /* 1: flagged in (nearly) every window since onset */
     double p_value;       /* chance that the trace's own noise gives a finding at least
                            * this strong anywhere in the op (Bonferroni over every
@@ -93,8 +95,9 @@ int dxt_tracker_has_tokens(const dxt_tracker *t);
 int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out);
 
 /* Join to t's findings those of other, the same op judged in windows of
- * another size, each size at half the alpha: both are judged, every p-value
- * is doubled (Bonferroni over the two), other's findings of a subject t has
+ * another size, both at the full alpha: a subject's p-value joins its two
+ * sizes' (Simes: min(2 p1, p2), or 2 p where one size did not find it),
+ * findings at alpha or above are dropped, other's findings of a subject t has
  * none of are added (copied) and t's are ranked again. 0, or -1 on out of
  * memory. */
 int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other);

@@ -160,6 +160,15 @@ static void class_scales(tview *v, const subject *subs, int count, class_stats *
     for (int k = 0; k < count; k++) scale[k] = shrink_scale(scale[k], pairs[k], cs);
 }
 
+/* The first step of a segment from window first: where the data start when
+ * no usable window comes before it (the warm-up left out hides no onset). */
+static int64_t segment_start(const tview *v, int first)
+{
+    int w = 0;
+    while (w < first && !v->use[w]) w++;
+    return v->t->first_steps[w == first && v->first_data >= 0 ? v->first_data : first];
+}
+
 /* An onset needs normal windows before it (at least 3, and 5 % of the judged
  * ones): a segment from the start of the run has none, the subject's level fell
  * later (a late rank's row drops to ~0 and its earlier windows look high
@@ -706,7 +715,7 @@ static int emit(tview *v, subject s, const dxt_segment *seg, double level, doubl
     f.as_source = s.kind == SUBJ_NODE_SRC;
     f.dst = f.kind == DXT_SLOW_PATH ? s.id / v->n : -1;
     f.src = f.kind == DXT_SLOW_PATH ? s.id % v->n : -1;
-    f.first_step = v->t->first_steps[seg->first];
+    f.first_step = segment_start(v, seg->first);
     f.last_step = v->t->last_steps[seg->last];
     f.severity = exp(shift);
     f.score = shift / scale;

@@ -138,9 +138,11 @@ static void find_usable(tview *v)
 {
     double *level = v->x;
     size_t count = 0;
+    v->first_data = -1;
     for (int w = 0; w < v->W; w++) {
         level[w] = window_level(v, w);
         v->use[w] = !isnan(level[w]);
+        if (v->use[w] && v->first_data < 0) v->first_data = w;
     }
     double *buf = v->scratch + v->nn;
     for (int w = 0; w < v->W; w++)
@@ -320,10 +322,10 @@ static int static_tests(tview *v)
     size_t nn = v->nn;
     double *level = malloc(nn * sizeof *level), *tok = NULL, *noise = NULL;
     dxt_hit *head_hits = NULL;
-    int rc = -1, first = -1, last = -1, quarter = v->usable / 4 > 3 ? v->usable / 4 : 3;
+    int rc = -1, last = -1, quarter = v->usable / 4 > 3 ? v->usable / 4 : 3;
     if (!level || (t->have_tokens && !(tok = malloc(nn * sizeof *tok)))) goto fail;
     for (int w = 0; w < v->W; w++)
-        if (v->use[w]) last = w, first = first < 0 ? w : first;
+        if (v->use[w]) last = w;
     t->judge.floor_cls[0] = v->floor_cls[0], t->judge.floor_cls[1] = v->floor_cls[1];
     if (!(noise = malloc(nn * sizeof *noise))) goto fail;
     cell_noise(v, noise);
@@ -345,8 +347,9 @@ static int static_tests(tview *v)
     double min_score = t->judge.opts.min_score;
     t->judge.confirming = 1;
     t->judge.opts.min_score = CONFIRM_SCORE < min_score ? CONFIRM_SCORE : min_score;
-    rc = dxt_tracker_judge_static(t, level, tok, t->first_steps[first], t->last_steps[last],
-                                  v->usable, head_hits, nhead);
+    /* from the first step with data: the warm-up left out hides no onset */
+    rc = dxt_tracker_judge_static(t, level, tok, t->first_steps[v->first_data],
+                                  t->last_steps[last], v->usable, head_hits, nhead);
     t->judge.confirming = 0;
     t->judge.opts.min_score = min_score;
 fail:

@@ -93,6 +93,7 @@ enum { SUBJ_SRC, SUBJ_DST, SUBJ_NODE_SRC, SUBJ_NODE_DST, SUBJ_CELL_INTRA, SUBJ_C
 typedef struct tview {
     dxt_tracker *t;
     int n, W, usable;
+    int first_data;           /* the first window with data, warm-up or not */
     size_t nn;
     double floor_cls[2];      /* floors of inter- (0) and intra-node (1) cells */
     float *y;                 /* W x nn: log wait, then residuals */

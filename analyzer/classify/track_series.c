@@ -258,6 +258,17 @@ static void apply_share(dxt_tracker *t)
     t->nfindings = kept;
 }
 
+/* Steps of the tracker's windows: its longest one (windows may pair, the
+ * last one may be short). */
+static int64_t window_steps(const dxt_tracker *t)
+{
+    int64_t steps = 0;
+    for (int w = 0; w < t->windows; w++)
+        if (t->last_steps[w] - t->first_steps[w] + 1 > steps)
+            steps = t->last_steps[w] - t->first_steps[w] + 1;
+    return steps;
+}
+
 int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out)
 {
     if (out) *out = NULL;
@@ -267,6 +278,8 @@ int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out)
             t->nfindings = 0;
             return 0;
         }
+        int64_t steps = window_steps(t);
+        for (int k = 0; k < t->nfindings; k++) t->findings[k].window_steps = steps;
         apply_share(t);
         rank_findings(t);
         t->analyzed = 1;
@@ -285,20 +298,50 @@ static int same_place(const dxt_finding *a, const dxt_finding *b)
 }
 
 
+/* The p-value of one subject tested in two window sizes (Simes: valid where
+ * the two tests depend positively, as two sizes of windows over the same steps
+ * do): p1 <= p2 give min(2 p1, p2); a size that did not find it gives 2 p. */
+static double two_sizes_p(double p, const dxt_finding *also)
+{
+    if (!also) return fmin(1.0, 2.0 * p);
+    double lo = fmin(p, also->p_value), hi = fmax(p, also->p_value);
+    return fmin(1.0, fmin(2.0 * lo, hi));
+}
+
+/* other's finding of f's subject, or NULL; marks it in used. */
+static const dxt_finding *same_in(const dxt_finding *f, const dxt_finding *list, int count,
+                                  unsigned char *used)
+{
+    for (int k = 0; k < count; k++)
+        if (same_place(f, &list[k])) {
+            used[k] = 1;
+            return &list[k];
+        }
+    return NULL;
+}
+
 int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other)
 {
     const dxt_finding *theirs;
     int mine = dxt_tracker_findings(t, NULL), count = dxt_tracker_findings(other, &theirs);
-    for (int k = 0; k < mine; k++) t->findings[k].p_value = fmin(1.0, 2.0 * t->findings[k].p_value);
-    for (int k = 0; k < count; k++) {
-        int have = 0;
-        for (int m = 0; m < mine && !have; m++) have = same_place(&t->findings[m], &theirs[k]);
-        dxt_finding f = theirs[k];
-        f.p_value = fmin(1.0, 2.0 * f.p_value);
-        if (!have && dxt_tracker_push_finding(t, &f)) return -1;
+    unsigned char *used = calloc((size_t)count + 1, 1);
+    if (!used) return -1;
+    int kept = 0;
+    for (int k = 0; k < mine; k++) {
+        dxt_finding f = t->findings[k];
+        f.p_value = two_sizes_p(f.p_value, same_in(&f, theirs, count, used));
+        if (f.p_value < t->opts.alpha) t->findings[kept++] = f;
     }
+    t->nfindings = kept;
+    int rc = 0;
+    for (int k = 0; k < count && rc == 0; k++) {
+        dxt_finding f = theirs[k];
+        f.p_value = two_sizes_p(f.p_value, NULL);
+        if (!used[k] && f.p_value < t->opts.alpha) rc = dxt_tracker_push_finding(t, &f);
+    }
+    free(used);
     rank_findings(t);
-    return 0;
+    return rc;
 }
 
 /* Is cell (i, k) one of finding f's? */

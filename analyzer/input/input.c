@@ -155,6 +155,7 @@ int dxt_input_open(const char *path, const dxt_input_opts *opts, dxt_input **out
         return -1;
     }
     in->first_step = in->last_step = -1;
+    in->row_every = 1;
     if (trace) {
         in->kind = DXT_INPUT_TRACE;
         rc = dxt_trace_load(in, path, opts, err);

@@ -55,6 +55,8 @@ typedef struct dxt_input {
     int n;                      /* world size */
     char unit[16];              /* "us" or "cycles" */
     int64_t first_step, last_step;
+    int64_t row_every;          /* steps between a rank's rows (a recorder's step_every), the
+                                 * median over a trace's files; 1: a row every step */
     int nops;
     char ops[DXT_MAX_OPS][DXT_OP_NAME_MAX];
     int op_has_tokens[DXT_MAX_OPS]; /* tokens usable for this op */

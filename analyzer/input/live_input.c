@@ -122,6 +122,7 @@ int dxt_live_input_new(const char *run_id, int n, const int *node_of, int per_no
     in->kind = DXT_INPUT_LIVE;
     in->n = n;
     in->first_step = in->last_step = -1;
+    in->row_every = 1;
     snprintf(in->run_id, sizeof in->run_id, "%s", run_id ? run_id : "live");
     snprintf(in->unit, sizeof in->unit, "%s", unit ? unit : "cycles");
     in->nops = nops;

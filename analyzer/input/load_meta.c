@@ -6,6 +6,7 @@
  * Owner: the loader/report engineer (A2). */
 #include "load_trace.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,35 @@ fail:
     return rc;
 }
 
+/* The steps between a rank's rows (Recorder(step_every=K): a row every K
+ * steps): over the files, the median of their first op's span over its rows
+ * (dropped ones too) less one, rounded; 1 where no file has two rows. */
+static int64_t typical_row_every(const dxt_input *in, const dxt_trace_state *t)
+{
+    int64_t *every = malloc((size_t)t->nfiles * sizeof *every), median = 1;
+    int n = 0;
+    if (!every)
+        return 1; /* out of memory here: windows as for a row every step */
+    for (int f = 0; f < t->nfiles; f++)
+        for (int k = 0; k < in->nops; k++) {
+            const dxt_trace_file *file = &t->files[f];
+            if (file->op_index[k] < 0)
+                continue;
+            const dxt_op_info *info = dxt_reader_op(file->reader, file->op_index[k]);
+            double gaps = (double)info->rows + (double)info->rows_dropped - 1.0;
+            double span = (double)file->op_last[k] - (double)file->op_first[k];
+            if (gaps >= 1.0 && span >= gaps) /* bogus steps: no more than 2^50 */
+                every[n++] = span / gaps < 0x1p50 ? llround(span / gaps) : (int64_t)1 << 50;
+            break;
+        }
+    if (n > 0) {
+        qsort(every, (size_t)n, sizeof *every, cmp_i64);
+        median = every[n / 2];
+    }
+    free(every);
+    return median;
+}
+
 /* Known ops first (dispatch, combine), then the others in the files' order. */
 static int op_rank(const char *name)
 {
@@ -204,6 +234,7 @@ int dxt_trace_gather_ops(dxt_input *in, dxt_trace_state *t, dxt_error *err)
     order_ops(in, t);
     if (trim_step_outliers(in, t) != 0)
         return -1;
+    in->row_every = typical_row_every(in, t);
     t->unit_us = !no_clock;
     snprintf(in->unit, sizeof in->unit, "%s", t->unit_us ? "us" : "cycles");
     if (no_clock && has_ns &&

@@ -2,7 +2,8 @@
  * shared/contracts/report.md (format, version, run_id, world_size, unit,
  * steps, findings with kind, op, rank | src+dst | node+ranks, first_step,
  * last_step, severity, score), plus extensions: per finding share, excess,
- * persistent, windows_flagged, windows_seen (and "as" for slow_node); at the
+ * persistent, windows_flagged, windows_seen, test_window_steps (the steps of
+ * the windows those count) and "as" for slow_node; at the
  * top generator (tool and version), input, window_steps, test_window_steps,
  * nodes, ops, skipped, dropped, warnings. Every field: docs/report.schema.json.
  * Reals keep full precision (17 significant digits). Built with
@@ -81,7 +82,9 @@ int dxt_finding_json_put(json_t *o, const dxt_analysis *a, const dxt_finding *f,
               put(o, "excess", real_or_null(f->excess)) |
               put(o, "persistent", json_boolean(f->persistent)) |
               put(o, "windows_flagged", json_integer(f->windows_flagged)) |
-              put(o, "windows_seen", json_integer(f->windows_seen));
+              put(o, "windows_seen", json_integer(f->windows_seen)) |
+              (f->window_steps > 0 ? put(o, "test_window_steps", json_integer(f->window_steps))
+                                   : 0);
     return bad ? -1 : 0;
 }
 

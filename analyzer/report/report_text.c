@@ -79,15 +79,17 @@ const char *dxt_certainty_words(double p)
 
 static int print_finding(FILE *out, const dxt_analysis *a, const dxt_finding *f, int index)
 {
-    char subject[256];
+    char subject[256], size[48] = ""; /* the windows' size where it is not the report's */
     dxt_finding_subject(a, f, subject, sizeof subject);
+    if (f->window_steps > 0 && f->window_steps != a->window_steps)
+        snprintf(size, sizeof size, " of %" PRId64 " steps", f->window_steps);
     return fprintf(out, "%3d. %-16s %-9s %-28s steps %" PRId64 "-%" PRId64
-                   "  %.1fx expected wait, z=%.1f, %.0f%% of excess wait, %s (%d/%d windows)\n"
+                   "  %.1fx expected wait, z=%.1f, %.0f%% of excess wait, %s (%d/%d windows%s)\n"
                    "     %s: noise alone would give this with p=%.2g\n",
                    index, dxt_kind_str(f->kind), SAFE(f->op), subject, f->first_step, f->last_step,
                    f->severity, f->score, 100.0 * f->share,
                    f->persistent ? "persistent" : "intermittent", f->windows_flagged,
-                   f->windows_seen, dxt_certainty_words(f->p_value), f->p_value) < 0 ? -1 : 0;
+                   f->windows_seen, size, dxt_certainty_words(f->p_value), f->p_value) < 0 ? -1 : 0;
 }
 
 static int print_findings(FILE *out, const dxt_analysis *a)

@@ -39,7 +39,8 @@ typedef struct dxt_analysis {
     dxt_op_result ops[DXT_MAX_OPS];
 } dxt_analysis;
 
-/* Steps per window for a span of steps: the smallest 1, 2, 5 x 10^k giving at
- * most 100 windows (so 40 .. 100 windows on traces of 40 steps or more). */
-int64_t dxt_default_window(int64_t span);
+/* Steps per window for a span of steps with a row every `every` steps: the
+ * smallest 1, 2, 5 x 10^k of at least `every` steps giving at most 100 windows
+ * (so 40 .. 100 windows on traces of 40 steps or more and a row every step). */
+int64_t dxt_default_window(int64_t span, int64_t every);
 #endif

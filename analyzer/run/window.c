@@ -140,18 +140,10 @@ static int take_window(dxt_op_result *r, size_t n, dxt_window *w, dxt_error *err
     return 0;
 }
 
-/* The classifier's options for an op's trackers: where the tests run in two
- * window sizes, each size holds half the alpha (dxt_tracker_join doubles their
- * p-values: Bonferroni over the two). */
+/* Do the tests run in two window sizes (the default's and the user's)? Each
+ * size is tested at the full alpha and dxt_tracker_join combines a subject's
+ * two p-values (Simes). */
 static int two_sizes(const dxt_analysis *a) { return a->test_steps < a->window_steps; }
-
-static dxt_classify_opts tracker_opts(const dxt_analysis *a, const dxt_analysis_opts *opts)
-{
-    dxt_classify_opts o = opts->classify;
-    if (two_sizes(a))
-        o.alpha /= 2.0;
-    return o;
-}
 
 /* The windows of one op: every process of a partitioned run reads its ranks
  * (run/partition.c), process 0 alone keeps the totals and the tracker. */
@@ -162,7 +154,6 @@ static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *op
     size_t n = (size_t)in->n;
     int tokens = in->op_has_tokens[r->input_op];
     int root = !opts->partition || opts->partition->index == 0;
-    dxt_classify_opts copts = tracker_opts(a, opts);
     dxt_feed f;
     int rc = dxt_feed_open(&f, in, r->input_op, a->from, a->to, a->test_steps,
                            opts->partition, err);
@@ -171,7 +162,7 @@ static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *op
          !(r->rank_rows = calloc(n, sizeof *r->rank_rows)) ||
          !(r->rank_steps = calloc(n, sizeof *r->rank_steps)) ||
          (tokens && !(r->total_tokens = calloc(n * n, sizeof *r->total_tokens))) ||
-         !(r->tracker = dxt_tracker_new(r->name, &a->topo, &copts)))) {
+         !(r->tracker = dxt_tracker_new(r->name, &a->topo, &opts->classify)))) {
         dxt_set_error(err, "%s: out of memory for op '%s' (%zu ranks)", in->path, r->name, n);
         rc = -1;
     }
@@ -196,11 +187,10 @@ static int run_coarse(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts
 {
     size_t n = (size_t)a->in->n;
     int root = !opts->partition || opts->partition->index == 0;
-    dxt_classify_opts copts = tracker_opts(a, opts);
     dxt_feed f;
     int rc = dxt_feed_open(&f, a->in, r->input_op, a->from, a->to, a->window_steps,
                            opts->partition, err);
-    if (rc == 0 && root && !(r->coarse = dxt_tracker_new(r->name, &a->topo, &copts))) {
+    if (rc == 0 && root && !(r->coarse = dxt_tracker_new(r->name, &a->topo, &opts->classify))) {
         dxt_set_error(err, "%s: out of memory for op '%s' (%zu ranks)", a->in->path, r->name, n);
         rc = -1;
     }
@@ -271,7 +261,7 @@ static int setup(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *err)
         span = INT64_MAX;
     else
         span++;
-    a->window_steps = opts->window_steps > 0 ? opts->window_steps : dxt_default_window(span);
+    a->window_steps = opts->window_steps > 0 ? opts->window_steps : dxt_default_window(span, a->in->row_every);
     /* The tests also see windows no longer than the default's: a window chosen
      * for the pictures (50 steps of an 800-step run: 16 windows) left a 4x
      * slow rank of 100 steps 2 windows, which no count of exceedances can tell
@@ -280,7 +270,7 @@ static int setup(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *err)
      * windows: 39 of 60 found, 49 at the default). And still the long ones
      * (run_coarse): a long weak fault stands out there. */
     int64_t fine = opts->test_window_steps > 0 ? opts->test_window_steps
-                                                : dxt_default_window(span);
+                                                : dxt_default_window(span, a->in->row_every);
     a->test_steps = a->window_steps < fine ? a->window_steps : fine;
     return choose_ops(a, opts, err) != 0 ? -2 : 0;
 }
