@@ -184,7 +184,7 @@ check "steps at INT64_MAX: analyzed" grep -q "9223372036854775807" "$TMP/max.out
 # a step jump of 2^62 in one rank: not a 5e16-step window, no false finding
 "$ANALYZE" "$TMP/jump" >"$TMP/jump.out" 2>&1
 check "step jump: said" grep -q "far outside" "$TMP/jump.out"
-check "step jump: normal windows" grep -q "steps 0-199" "$TMP/jump.out"
+check "step jump: normal windows" grep -q "steps 0-199, unit .*, window 2 steps" "$TMP/jump.out"
 check "step jump: no finding" grep -q "no anomaly found" "$TMP/jump.out"
 
 # --- 8. escapes in names -------------------------------------------------------------

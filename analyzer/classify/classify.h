@@ -63,7 +63,8 @@ typedef struct dxt_finding {
     double p_value;       /* chance that the trace's own noise gives a finding at least
                            * this strong anywhere in the op (Bonferroni over every
                            * subject, window segment and kind tested, and over the
-                           * op's two families: from step 0 and over time) */
+                           * op's two families: from step 0 and over time; Simes over
+                           * two window sizes, dxt_tracker_join) */
 } dxt_finding;
 
 typedef struct dxt_tracker dxt_tracker;
@@ -95,11 +96,11 @@ int dxt_tracker_has_tokens(const dxt_tracker *t);
 int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out);
 
 /* Join to t's findings those of other, the same op judged in windows of
- * another size, both at the full alpha: a subject's p-value joins its two
- * sizes' (Simes: min(2 p1, p2), or 2 p where one size did not find it),
- * findings at alpha or above are dropped, other's findings of a subject t has
- * none of are added (copied) and t's are ranked again. 0, or -1 on out of
- * memory. */
+ * another size, both at the same alpha: a subject's p-value joins its two
+ * sizes' (Simes: min(2 p1, p2), or 2 p where one size did not find it);
+ * where that would drop a finding, both are judged again at half the alpha
+ * first. other's findings of a subject t has none of (nor a node of it) are
+ * added (copied) and t's are ranked again. 0, or -1 on out of memory. */
 int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other);
 
 /* For plots: the per-window series of a finding's subject (its mean wait) and

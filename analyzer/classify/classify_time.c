@@ -366,6 +366,7 @@ int dxt_tracker_analyze(dxt_tracker *t)
     tview v;
     int rc = -1;
     t->nfindings = 0;
+    t->judge.static_seen = 0; /* judged again (dxt_tracker_join): as for the first time */
     if (t->windows == 0) return 0;
     if (view_alloc(&v, t)) goto fail;
     if (build_logs(&v) != 0) { /* no wait at all */

@@ -3,6 +3,7 @@
  * a finding's subject for plots.
  * Owner: the classifier engineer (A1). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -298,48 +299,96 @@ static int same_place(const dxt_finding *a, const dxt_finding *b)
 }
 
 
-/* The p-value of one subject tested in two window sizes (Simes: valid where
- * the two tests depend positively, as two sizes of windows over the same steps
- * do): p1 <= p2 give min(2 p1, p2); a size that did not find it gives 2 p. */
-static double two_sizes_p(double p, const dxt_finding *also)
+/* Does mine cover theirs: one subject (same_place), or a rank of the slow
+ * node mine is, slow the same way (a node in one size, its ranks in the other)? */
+static int covers(const dxt_tracker *t, const dxt_finding *mine, const dxt_finding *theirs)
 {
-    if (!also) return fmin(1.0, 2.0 * p);
-    double lo = fmin(p, also->p_value), hi = fmax(p, also->p_value);
-    return fmin(1.0, fmin(2.0 * lo, hi));
+    if (same_place(mine, theirs)) return 1;
+    if (mine->kind != DXT_SLOW_NODE || theirs->rank < 0) return 0;
+    int as_source = theirs->kind == DXT_SLOW_SOURCE ||
+                    (theirs->kind == DXT_LOAD_IMBALANCE && theirs->as_source);
+    return t->judge.node_of[theirs->rank] == mine->node && as_source == mine->as_source;
 }
 
-/* other's finding of f's subject, or NULL; marks it in used. */
-static const dxt_finding *same_in(const dxt_finding *f, const dxt_finding *list, int count,
-                                  unsigned char *used)
+/* The smallest p-value among list's findings of f's subject; NAN: none. */
+static double their_p(const dxt_finding *f, const dxt_finding *list, int count)
 {
+    double p = NAN;
     for (int k = 0; k < count; k++)
-        if (same_place(f, &list[k])) {
-            used[k] = 1;
-            return &list[k];
-        }
-    return NULL;
+        if (same_place(f, &list[k]) && !(list[k].p_value >= p)) p = list[k].p_value;
+    return p;
+}
+
+/* The p-value of a subject tested in two window sizes, p in one and q in the
+ * other (NAN: not found there). Simes: p1 <= p2 give min(2 p1, p2), valid
+ * where the two tests depend positively, as two sizes of windows over the
+ * same steps do; found in one size alone: 2 p. */
+static double two_sizes_p(double p, double q)
+{
+    if (isnan(q)) return fmin(1.0, 2.0 * p);
+    return fmin(1.0, fmin(2.0 * fmin(p, q), fmax(p, q)));
+}
+
+/* Is theirs covered by one of t's first mine findings? */
+static int covered(const dxt_tracker *t, int mine, const dxt_finding *theirs)
+{
+    for (int k = 0; k < mine; k++)
+        if (covers(t, &t->findings[k], theirs)) return 1;
+    return 0;
+}
+
+/* Would joining drop a finding: one of a single size whose p-value, between
+ * alpha / 2 and alpha, the other size does not back? */
+static int join_drops(const dxt_tracker *t, const dxt_finding *theirs, int count, double alpha)
+{
+    int mine = t->nfindings;
+    for (int k = 0; k < mine; k++) {
+        const dxt_finding *f = &t->findings[k];
+        if (!(two_sizes_p(f->p_value, their_p(f, theirs, count)) < alpha)) return 1;
+    }
+    for (int k = 0; k < count; k++)
+        if (!covered(t, mine, &theirs[k]) && !(two_sizes_p(theirs[k].p_value, NAN) < alpha))
+            return 1;
+    return 0;
+}
+
+/* Judge t again at alpha (its windows are kept). */
+static void rejudge(dxt_tracker *t, double alpha)
+{
+    t->opts.alpha = alpha;
+    t->analyzed = 0;
+    (void)dxt_tracker_findings(t, NULL);
 }
 
 int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other)
 {
     const dxt_finding *theirs;
+    double alpha = t->opts.alpha;
     int mine = dxt_tracker_findings(t, NULL), count = dxt_tracker_findings(other, &theirs);
-    unsigned char *used = calloc((size_t)count + 1, 1);
-    if (!used) return -1;
-    int kept = 0;
-    for (int k = 0; k < mine; k++) {
-        dxt_finding f = t->findings[k];
-        f.p_value = two_sizes_p(f.p_value, same_in(&f, theirs, count, used));
-        if (f.p_value < t->opts.alpha) t->findings[kept++] = f;
+    if (join_drops(t, theirs, count, alpha)) {
+        /* the finding dropped may have shaped the others of its size (ranks
+         * grouped into its node, a share of the excess, the shift of the
+         * whole job): both sizes judged again at half the alpha, where every
+         * finding holds (Bonferroni at worst) */
+        if (t->opts.verbose)
+            fprintf(stderr, "dxt-classify: %s: a finding of one window size alone between "
+                    "alpha/2 and alpha: both sizes judged again at alpha/2\n", t->op);
+        rejudge(t, alpha / 2.0);
+        rejudge(other, alpha / 2.0);
+        mine = dxt_tracker_findings(t, NULL);
+        count = dxt_tracker_findings(other, &theirs);
     }
-    t->nfindings = kept;
+    for (int k = 0; k < mine; k++) {
+        dxt_finding *f = &t->findings[k];
+        f->p_value = two_sizes_p(f->p_value, their_p(f, theirs, count));
+    }
     int rc = 0;
     for (int k = 0; k < count && rc == 0; k++) {
         dxt_finding f = theirs[k];
-        f.p_value = two_sizes_p(f.p_value, NULL);
-        if (!used[k] && f.p_value < t->opts.alpha) rc = dxt_tracker_push_finding(t, &f);
+        f.p_value = two_sizes_p(f.p_value, NAN);
+        if (!covered(t, mine, &f)) rc = dxt_tracker_push_finding(t, &f);
     }
-    free(used);
+    t->opts.alpha = other->opts.alpha = alpha;
     rank_findings(t);
     return rc;
 }

@@ -154,8 +154,9 @@ fail:
 }
 
 /* The steps between a rank's rows (Recorder(step_every=K): a row every K
- * steps): over the files, the median of their first op's span over its rows
- * (dropped ones too) less one, rounded; 1 where no file has two rows. */
+ * steps): over the files, the lower median of their first op's span over its
+ * rows (dropped ones too) less one, rounded; files with steps outside the
+ * range analyzed (trim_step_outliers) left out; 1 where no file has two rows. */
 static int64_t typical_row_every(const dxt_input *in, const dxt_trace_state *t)
 {
     int64_t *every = malloc((size_t)t->nfiles * sizeof *every), median = 1;
@@ -167,16 +168,19 @@ static int64_t typical_row_every(const dxt_input *in, const dxt_trace_state *t)
             const dxt_trace_file *file = &t->files[f];
             if (file->op_index[k] < 0)
                 continue;
+            if (file->op_first[k] < in->first_step || file->op_last[k] > in->last_step)
+                break; /* bogus steps */
             const dxt_op_info *info = dxt_reader_op(file->reader, file->op_index[k]);
             double gaps = (double)info->rows + (double)info->rows_dropped - 1.0;
-            double span = (double)file->op_last[k] - (double)file->op_first[k];
-            if (gaps >= 1.0 && span >= gaps) /* bogus steps: no more than 2^50 */
+            /* last >= first: their difference is exact in uint64_t */
+            double span = (double)((uint64_t)file->op_last[k] - (uint64_t)file->op_first[k]);
+            if (gaps >= 1.0 && span >= gaps) /* no more than 2^50 */
                 every[n++] = span / gaps < 0x1p50 ? llround(span / gaps) : (int64_t)1 << 50;
             break;
         }
     if (n > 0) {
         qsort(every, (size_t)n, sizeof *every, cmp_i64);
-        median = every[n / 2];
+        median = every[(n - 1) / 2];
     }
     free(every);
     return median;

@@ -81,7 +81,8 @@ static int print_finding(FILE *out, const dxt_analysis *a, const dxt_finding *f,
 {
     char subject[256], size[48] = ""; /* the windows' size where it is not the report's */
     dxt_finding_subject(a, f, subject, sizeof subject);
-    if (f->window_steps > 0 && f->window_steps != a->window_steps)
+    if (a->test_steps != a->window_steps && f->window_steps > 0 &&
+        f->window_steps != a->window_steps) /* tested in two sizes: this one's */
         snprintf(size, sizeof size, " of %" PRId64 " steps", f->window_steps);
     return fprintf(out, "%3d. %-16s %-9s %-28s steps %" PRId64 "-%" PRId64
                    "  %.1fx expected wait, z=%.1f, %.0f%% of excess wait, %s (%d/%d windows%s)\n"
