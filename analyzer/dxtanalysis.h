@@ -209,7 +209,8 @@ DXTA_API void dxt_live_free(dxt_live *l);
  * one JSON object (below). Cost: every poll analyzes the whole
  * trace again (as a post-mortem run of the steps closed so far). */
 
-#define DXT_FOLLOW_WINDOW 20 /* steps per window when the options ask for none */
+#define DXT_FOLLOW_WINDOW 20 /* steps per window when the options ask for none (more
+                              * where a rank's rows are further apart) */
 
 /* One JSON object per line and window with findings:
  *   {"first_step": A, "last_step": B, "events": [{"event": "new" | "active" | "ended",

@@ -36,7 +36,8 @@ struct dxt_follow {
     char *dir;
     dxt_input_opts in_opts;
     char run_id[DXT_STR_MAX];  /* pinned at the first poll that read the trace */
-    dxt_analysis_opts opts;    /* as given; window_steps fixed */
+    dxt_analysis_opts opts;    /* as given; window_steps fixed from the first window out */
+    int window_given;          /* the options chose window_steps */
     int have_from;
     int64_t from;              /* windows are aligned here */
     int64_t printed_to;        /* last step of the last window out (valid with windows > 0) */
@@ -62,7 +63,8 @@ int dxt_follow_new(const char *dir, const dxt_input_opts *in_opts,
     f->in_opts = *in_opts;
     f->opts = *opts;
     f->opts.progress = NULL;
-    if (f->opts.window_steps <= 0)
+    f->window_given = f->opts.window_steps > 0;
+    if (!f->window_given)
         f->opts.window_steps = DXT_FOLLOW_WINDOW;
     *out = f;
     return 0;
@@ -381,6 +383,11 @@ int dxt_follow_poll(dxt_follow *f, FILE *out, int json, dxt_follow_status *st, d
         f->from = f->opts.from > in->first_step ? f->opts.from : in->first_step;
         f->have_from = 1;
     }
+    /* until a window is out, a window asked for by none is no shorter than the
+     * steps between a rank's rows (a recorder's step_every; K - 1 at its
+     * second row): the smallest 1, 2, 5 x 10^k steps of at least that */
+    if (!f->window_given && f->windows == 0 && in->row_every > DXT_FOLLOW_WINDOW)
+        f->opts.window_steps = dxt_default_window(1, in->row_every);
     int held = ranks_missing(f, in), selected = 1;
     if (held < 0) {
         dxt_set_error(err, "%s: out of memory", f->dir);

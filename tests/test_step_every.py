@@ -7,7 +7,7 @@ counts of the steps since the row before, so --matrices and the report's
 typical wait divide by the steps a rank's rows cover, not by its rows), its
 windows start at the same steps, the report's typical wait per step and worst
 cells are the same, and a slow source stands out the same; the default window
-is no shorter than K (its onset on the row that shows it). Dropped rows: the
+is no shorter than K (its onset on the row that shows it), --follow's too. Dropped rows: the
 steps of a recorded drop are not steps covered, with or without step_every.
 
 No GPU: the rows are recorded through the host path (record()) at the steps
@@ -16,6 +16,7 @@ the step() closure picks, found with a stand-in for the library's call.
 Owner: the GPU side of dxtrace (python/dxtrace, the Recorder). Needs
 $DXT_BUILD/bin/dxt-analyze and libdxtrec.so.
 """
+import json
 import os
 import sys
 import subprocess
@@ -143,6 +144,18 @@ class StepEveryTest(unittest.TestCase):
                       if (f["kind"], f.get("rank")) == ("slow_source", SLOW)]
             self.assertEqual(onsets, [ONSET], name)
         self.assertEqual(windows, {"all": 5, "every": K})
+
+    def test_follow_window(self):
+        # --follow's default window (20 steps) is no shorter than the steps between rows
+        # either: a row every 50 steps gives windows of 50
+        trace = os.path.join(self.tmp.name, "every50")
+        write_trace(trace, picked_steps(50, range(STEPS)))
+        p = subprocess.run([ANALYZE, "--follow", trace, "--interval", "0.1", "--format", "json"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        start = p.stdout.rindex("{", 0, p.stdout.rindex('"format": "dxtrace-report"'))
+        report = json.loads(p.stdout[start:])  # the final report, after any window line
+        self.assertEqual(report["window_steps"], 50)
 
     def test_finding_the_same(self):
         found = []
