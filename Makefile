@@ -211,7 +211,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDXT_A) $(LIBREC_A)
 # the format suites share their fixtures (temporary directory, hand-made files)
 $(BUILD)/tests/test_format $(BUILD)/tests/test_format_crash: $(BUILD)/obj/tests/format_fixtures.o
 # and the classifier suites theirs (topology, healthy windows, random numbers)
-$(BUILD)/tests/test_classify $(BUILD)/tests/test_classify_static: $(BUILD)/obj/tests/classify_fixtures.o
+$(BUILD)/tests/test_classify $(BUILD)/tests/test_classify_static $(BUILD)/tests/test_join: \
+    $(BUILD)/obj/tests/classify_fixtures.o
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBDXT_A) $(LIBREC_A)
 	@mkdir -p $(dir $@)

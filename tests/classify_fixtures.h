@@ -1,6 +1,6 @@
 /* classify_fixtures.h - what the classifier's suites share (tests/test_classify.c,
- * tests/test_classify_static.c, linked with tests/classify_fixtures.c): a
- * topology, one window classified, findings printed, deterministic random
+ * tests/test_classify_static.c, tests/test_join.c, linked with
+ * tests/classify_fixtures.c): a topology, one window classified, findings printed, deterministic random
  * numbers and healthy windows of static pair factors and 3 % noise.
  * Owner: the classifier engineer (A1). */
 #ifndef DXT_TESTS_CLASSIFY_FIXTURES_H

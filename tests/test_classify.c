@@ -3,8 +3,7 @@
  * from DeepXTrace's log, kind strings, healthy and NAN-heavy matrices, the
  * tracker's merge and series on a few synthetic windows, lateness from step 0
  * that follows load (no finding, a slow source beyond it, a hot expert),
- * faults over time (a long one, a large one in a noisy class), two window
- * sizes' findings joined; what is judged
+ * faults over time (a long one, a large one in a noisy class); what is judged
  * from step 0 alone is test_classify_static.c's.
  * Owner: the classifier engineer (A1). Peer cases: $DXT_PEER_CASES or
  * tests/data/peer-cases (a copy of shared/peer-cases). */
@@ -21,7 +20,6 @@
 #include <string.h>
 
 #include "classify_fixtures.h"
-#include "track_internal.h" /* test_join_sizes: findings pushed as a tracker would */
 
 static const char *peer_dir(void)
 {
@@ -702,59 +700,6 @@ static void test_large_in_noisy_class(void **state)
 }
 
 
-/* A tracker of 16 ranks judged (three empty windows: no finding), then given
- * findings as its analysis would: kind, rank (or src -> dst), p-value. */
-static dxt_tracker *judged_with(topo_buf *tb, const dxt_finding *fs, int count)
-{
-    static const double zeros[16 * 16];
-    dxt_tracker *t = dxt_tracker_new("dispatch", make_topo(tb, 16, 8), NULL);
-    assert_non_null(t);
-    for (int w = 0; w < 3; w++) assert_int_equal(dxt_tracker_add_window(t, w, w, zeros, NULL), 0);
-    assert_int_equal(dxt_tracker_findings(t, NULL), 0);
-    for (int k = 0; k < count; k++) assert_int_equal(dxt_tracker_push_finding(t, &fs[k]), 0);
-    return t;
-}
-
-/* Two window sizes joined (Simes, at alpha 0.001): a subject in both at
- * 6e-4 and 8e-4 stays (min(2 x 6e-4, 8e-4)), a node's p-value doubles, a path
- * of the other size alone is added at 4e-4, a rank of the node is not added.
- * A finding of one size alone at 7e-4 would be dropped: both sizes are judged
- * again at half the alpha (their windows here hold nothing: no finding). */
-static void test_join_sizes(void **state)
-{
-    (void)state;
-    topo_buf tb1, tb2;
-    dxt_finding source = {.kind = DXT_SLOW_SOURCE, .rank = 3, .src = -1, .dst = -1, .node = -1};
-    dxt_finding node = source, path = source, member = source;
-    node.kind = DXT_SLOW_NODE, node.rank = -1, node.node = 1, node.as_source = 1;
-    path.kind = DXT_SLOW_PATH, path.rank = -1, path.src = 1, path.dst = 2;
-    member.rank = 9; /* node 1: ranks 8-15 */
-    dxt_finding fine[2] = {source, node}, coarse[3] = {source, path, member};
-    fine[0].p_value = 6e-4, fine[1].p_value = 1e-5;
-    coarse[0].p_value = 8e-4, coarse[1].p_value = 2e-4, coarse[2].p_value = 3e-4;
-    dxt_tracker *t = judged_with(&tb1, fine, 2), *other = judged_with(&tb2, coarse, 3);
-    assert_int_equal(dxt_tracker_join(t, other), 0);
-    const dxt_finding *fs;
-    int count = dxt_tracker_findings(t, &fs);
-    assert_int_equal(count, 3);
-    double want[3] = {8e-4, 2e-5, 4e-4}; /* source, node, path */
-    for (int k = 0; k < count; k++) {
-        int which = fs[k].kind == DXT_SLOW_SOURCE ? 0 : fs[k].kind == DXT_SLOW_NODE ? 1 : 2;
-        assert_true(which != 0 || fs[k].rank == 3);
-        assert_true(fabs(fs[k].p_value - want[which]) < 1e-12);
-    }
-    dxt_tracker_free(t);
-    dxt_tracker_free(other);
-    dxt_finding alone = source;
-    alone.p_value = 7e-4;
-    t = judged_with(&tb1, &alone, 1), other = judged_with(&tb2, NULL, 0);
-    assert_int_equal(dxt_tracker_join(t, other), 0);
-    assert_int_equal(dxt_tracker_findings(t, NULL), 0);
-    assert_true(t->opts.alpha == 0.001 && other->opts.alpha == 0.001);
-    dxt_tracker_free(t);
-    dxt_tracker_free(other);
-}
-
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -801,7 +746,6 @@ int main(void)
         cmocka_unit_test(test_long_fault),
         cmocka_unit_test(test_late_node_of_two),
         cmocka_unit_test(test_large_in_noisy_class),
-        cmocka_unit_test(test_join_sizes),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,6 +106,15 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The first op file f records (in the input's order), or -1. */
+static int first_op(const dxt_input *in, const dxt_trace_file *f)
+{
+    for (int k = 0; k < in->nops; k++)
+        if (f->op_index[k] >= 0)
+            return k;
+    return -1;
+}
+
 /* A damaged or bogus step (one rank jumping by 2^62) must not stretch the
  * analyzed range: the range ends where the files' own ranges end, but for
  * files whose last step lies more than STEP_OUTLIER_SPANS typical spans past
@@ -119,12 +128,11 @@ static int trim_step_outliers(dxt_input *in, dxt_trace_state *t)
     int n = 0, rc = -1;
     if (!first || !last)
         goto fail;
-    for (int f = 0; f < t->nfiles; f++)
-        for (int k = 0; k < in->nops; k++)
-            if (t->files[f].op_index[k] >= 0) {
-                first[n] = t->files[f].op_first[k], last[n++] = t->files[f].op_last[k];
-                break;
-            }
+    for (int f = 0; f < t->nfiles; f++) {
+        int k = first_op(in, &t->files[f]);
+        if (k >= 0)
+            first[n] = t->files[f].op_first[k], last[n++] = t->files[f].op_last[k];
+    }
     rc = 0;
     if (n < 3)
         goto fail;
@@ -163,21 +171,18 @@ static int64_t typical_row_every(const dxt_input *in, const dxt_trace_state *t)
     int n = 0;
     if (!every)
         return 1; /* out of memory here: windows as for a row every step */
-    for (int f = 0; f < t->nfiles; f++)
-        for (int k = 0; k < in->nops; k++) {
-            const dxt_trace_file *file = &t->files[f];
-            if (file->op_index[k] < 0)
-                continue;
-            if (file->op_first[k] < in->first_step || file->op_last[k] > in->last_step)
-                break; /* bogus steps */
-            const dxt_op_info *info = dxt_reader_op(file->reader, file->op_index[k]);
-            double gaps = (double)info->rows + (double)info->rows_dropped - 1.0;
-            /* last >= first: their difference is exact in uint64_t */
-            double span = (double)((uint64_t)file->op_last[k] - (uint64_t)file->op_first[k]);
-            if (gaps >= 1.0 && span >= gaps) /* no more than 2^50 */
-                every[n++] = span / gaps < 0x1p50 ? llround(span / gaps) : (int64_t)1 << 50;
-            break;
-        }
+    for (int f = 0; f < t->nfiles; f++) {
+        const dxt_trace_file *file = &t->files[f];
+        int k = first_op(in, file);
+        if (k < 0 || file->op_first[k] < in->first_step || file->op_last[k] > in->last_step)
+            continue; /* no op, or bogus steps */
+        const dxt_op_info *info = dxt_reader_op(file->reader, file->op_index[k]);
+        double gaps = (double)info->rows + (double)info->rows_dropped - 1.0;
+        /* last >= first: their difference is exact in uint64_t */
+        double span = (double)((uint64_t)file->op_last[k] - (uint64_t)file->op_first[k]);
+        if (gaps >= 1.0 && span >= gaps) /* no more than 2^50 */
+            every[n++] = span / gaps < 0x1p50 ? llround(span / gaps) : (int64_t)1 << 50;
+    }
     if (n > 0) {
         qsort(every, (size_t)n, sizeof *every, cmp_i64);
         median = every[(n - 1) / 2];

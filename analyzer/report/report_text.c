@@ -81,8 +81,7 @@ static int print_finding(FILE *out, const dxt_analysis *a, const dxt_finding *f,
 {
     char subject[256], size[48] = ""; /* the windows' size where it is not the report's */
     dxt_finding_subject(a, f, subject, sizeof subject);
-    if (a->test_steps != a->window_steps && f->window_steps > 0 &&
-        f->window_steps != a->window_steps) /* tested in two sizes: this one's */
+    if (dxt_two_sizes(a) && f->window_steps > 0 && f->window_steps != a->window_steps)
         snprintf(size, sizeof size, " of %" PRId64 " steps", f->window_steps);
     return fprintf(out, "%3d. %-16s %-9s %-28s steps %" PRId64 "-%" PRId64
                    "  %.1fx expected wait, z=%.1f, %.0f%% of excess wait, %s (%d/%d windows%s)\n"
@@ -137,7 +136,7 @@ static int print_header(FILE *out, const dxt_analysis *a)
     if (fprintf(out, "\n  steps %" PRId64 "-%" PRId64 ", unit %s, window %" PRId64 " step%s",
                 a->from, a->to, in->unit, a->window_steps, a->window_steps == 1 ? "" : "s") < 0)
         return -1;
-    if (a->test_steps != a->window_steps && /* run/window.c: finer windows for the tests */
+    if (dxt_two_sizes(a) && /* run/window.c: finer windows for the tests */
         fprintf(out, " (tested in windows of %" PRId64 " too)", a->test_steps) < 0)
         return -1;
     return fputc('\n', out) == EOF ? -1 : 0;

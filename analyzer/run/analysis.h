@@ -39,6 +39,10 @@ typedef struct dxt_analysis {
     dxt_op_result ops[DXT_MAX_OPS];
 } dxt_analysis;
 
+/* Do the tests run in two window sizes: test_steps, and window_steps too (a
+ * coarse tracker per op, whose findings join the other's)? */
+static inline int dxt_two_sizes(const dxt_analysis *a) { return a->test_steps < a->window_steps; }
+
 /* Steps per window for a span of steps with a row every `every` steps: the
  * smallest 1, 2, 5 x 10^k of at least `every` steps giving at most 100 windows
  * (so 40 .. 100 windows on traces of 40 steps or more and a row every step). */

@@ -140,11 +140,6 @@ static int take_window(dxt_op_result *r, size_t n, dxt_window *w, dxt_error *err
     return 0;
 }
 
-/* Do the tests run in two window sizes (the default's and the user's)? Each
- * size is tested at the full alpha and dxt_tracker_join combines a subject's
- * two p-values (Simes). */
-static int two_sizes(const dxt_analysis *a) { return a->test_steps < a->window_steps; }
-
 /* The windows of one op: every process of a partitioned run reads its ranks
  * (run/partition.c), process 0 alone keeps the totals and the tracker. */
 static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *opts,
@@ -261,7 +256,8 @@ static int setup(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *err)
         span = INT64_MAX;
     else
         span++;
-    a->window_steps = opts->window_steps > 0 ? opts->window_steps : dxt_default_window(span, a->in->row_every);
+    int64_t usual = dxt_default_window(span, a->in->row_every);
+    a->window_steps = opts->window_steps > 0 ? opts->window_steps : usual;
     /* The tests also see windows no longer than the default's: a window chosen
      * for the pictures (50 steps of an 800-step run: 16 windows) left a 4x
      * slow rank of 100 steps 2 windows, which no count of exceedances can tell
@@ -269,8 +265,7 @@ static int setup(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *err)
      * found at their window, 45 at the default; a GPU set judged at 50-step
      * windows: 39 of 60 found, 49 at the default). And still the long ones
      * (run_coarse): a long weak fault stands out there. */
-    int64_t fine = opts->test_window_steps > 0 ? opts->test_window_steps
-                                                : dxt_default_window(span, a->in->row_every);
+    int64_t fine = opts->test_window_steps > 0 ? opts->test_window_steps : usual;
     a->test_steps = a->window_steps < fine ? a->window_steps : fine;
     return choose_ops(a, opts, err) != 0 ? -2 : 0;
 }
@@ -292,7 +287,7 @@ static int run_ops(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *er
     int overlap = dxt_par_default_threads() > 1;
     for (int k = 0; rc == 0 && k < a->nops; k++) {
         rc = run_op(a, &a->ops[k], opts, err) != 0 ? -1 : 0;
-        if (rc == 0 && two_sizes(a))
+        if (rc == 0 && dxt_two_sizes(a)) /* each size at the full alpha: Simes joins them */
             rc = run_coarse(a, &a->ops[k], opts, err) != 0 ? -1 : 0;
         if (rc == 0 && overlap && a->ops[k].tracker && k + 1 < a->nops)
             started[k] = pthread_create(&thread[k], NULL, classify_op, a->ops[k].tracker) == 0;
