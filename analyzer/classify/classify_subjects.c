@@ -727,16 +727,23 @@ static int emit(tview *v, subject s, const dxt_segment *seg, double level, doubl
     int load = tokens_explain(v, s, seg), from_start = !seg->whole && starts_run(v, seg->first);
     /* from the start: no load imbalance (the routing's wander), and the rise
      * of a kind's min_severity at least (a level that fell by 12 % over 11
-     * windows read as a 1.12x slow destination until then: seed 1063) */
+     * windows read as a 1.12x slow destination until then: seed 1063). A
+     * rank or node under min_severity is no finding from any onset either
+     * (dxtanalysis.h: never one): a node's rows 1.15x in 10 of 41 windows
+     * as its ranks' share of the routing drifted (seed 12061). A load
+     * imbalance is measured by its tokens (min_token_ratio), a path by its
+     * rise in wait as well (dxt_path_matters). */
     double min_sev = s.kind >= SUBJ_CELL_INTRA ? v->t->opts.min_path_severity
                                                : v->t->opts.min_severity;
-    if ((load || f.severity < min_sev) && from_start) load = -1;
+    int weak = f.severity < min_sev && (from_start || (load <= 0 && s.kind < SUBJ_CELL_INTRA));
+    if (weak || (load && from_start)) load = -1;
     if (load > 0 && f.kind != DXT_SLOW_NODE) f.kind = DXT_LOAD_IMBALANCE;
     if (v->t->opts.verbose)
         fprintf(stderr, "dxt-classify: %s %s subject %d windows %d-%d (%d/%d) sev %.3g z %.3g "
                 "p %.3g%s\n", v->t->op, dxt_kind_str(f.kind), s.id, seg->first, seg->last,
                 seg->exceed, seg->valid, f.severity, f.score, p_adj,
-                load < 0 ? ": follows a token wander, no fault" : "");
+                weak ? ": under min_severity, no finding"
+                : load < 0 ? ": follows a token wander, no fault" : "");
     /* a late rank waits for nobody, whatever made it late; an episode from
      * the start masks nothing (it may be a level that fell: its windows are
      * the normal ones of the finding that follows it) */
