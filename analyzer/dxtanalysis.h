@@ -110,9 +110,11 @@ DXTA_API int dxt_partition_agree(const dxt_partition *p, int rc, dxt_error *err)
 typedef struct dxt_analysis_opts {
     int64_t window_steps;    /* 0: 1, 2, 5 x 10^k steps, at most 100 windows */
     int64_t test_window_steps; /* the tests' windows when shorter than window_steps; 0: the
-                              * default window (where window_steps is longer, the tests run
-                              * in both, their p-values joined: run/window.c); window_steps
-                              * itself: the tests in window_steps alone */
+                              * default window (the tests also run in window_steps where
+                              * longer, else in the long window of at most 20, their
+                              * p-values joined: run/window.c); given, no long window but
+                              * window_steps where longer: window_steps itself, the tests
+                              * in window_steps alone */
     int64_t from, to;        /* steps analyzed; INT64_MIN / INT64_MAX: all */
     int nops;                /* ops chosen by name; 0: every op */
     const char *ops[DXT_MAX_OPS];

@@ -74,12 +74,25 @@ check "short fault: window 50, tested in windows of 10" json_expr "$TMP/short.js
     check "--test-window 50: the long windows alone" sh -c 'grep -q "steps 0-799" "$1" && ! grep -q "tested in windows" "$1"' sh "$TMP/short50.txt"
 
 # 4c. and a weak long one still in the long windows: a 1.25x slow receiver for 600 of
-# 1000 steps (the default noise: in 10-step windows its combine row is within it)
+# 1000 steps (the default noise: in 10-step windows its combine row is within it; its
+# rise reads 1.17x there, under the default --min-severity of 1.2)
 "$SYNTH" -q -o "$TMP/weak" -n 16 -t 1000 --seed 6 \
     --fault slow_destination:rank=0,onset=200,end=799,x=1.25 >"$TMP/weak.synth.log" 2>&1 &&
-    analyze_json weak --window 50 &&
+    analyze_json weak --window 50 --min-severity 1.1 &&
     check "weak long fault in long windows: found" json_expr "$TMP/weak.json" \
         'any(f["kind"] == "slow_destination" and f["rank"] == 0 and f["op"] == "combine" for f in r["findings"])'
+# ... and at the default window, by the tests' own long windows (at most 20 of them): a
+# 2x slow receiver in combine for 230 of 293 steps, whose noise there (load: compute
+# 0.43, load_sigma 0.28) puts it under 3 scales in the 5-step windows; --test-window
+# leaves the long ones out
+"$SYNTH" -q -o "$TMP/noisy" -n 26 -r 2 -t 293 -s 6026 --noise compute_load=0.431317,floor_ns=1936.12,jitter=0.178779,load_sigma=0.275701,nodepair_sigma=0.242426,noise=0.0375302,noise_spread=0.196393,pair_sigma=0.28879,speed_sigma=0.0159734,spike_prob=5.22183e-05 \
+    --fault slow_destination:rank=9,op=combine,onset=67,x=2 >"$TMP/noisy.synth.log" 2>&1 &&
+    analyze_json noisy &&
+    check "weak long fault at the default window: found in windows of 20" json_expr "$TMP/noisy.json" \
+        'r["window_steps"] == 5 and [(f["kind"], f["rank"], f["test_window_steps"]) for f in r["findings"]] == [("slow_destination", 9, 20)]'
+"$ANALYZE" "$TMP/noisy" >"$TMP/noisy.txt" && "$ANALYZE" "$TMP/noisy" --test-window 5 >"$TMP/noisy5.txt" &&
+    check "default window: tested in windows of 20 too, not with --test-window" sh -c \
+        'grep -q "window 5 steps (tested in windows of 20 too)" "$1" && ! grep -q "tested in windows" "$2" && grep -q "no anomaly found" "$2"' sh "$TMP/noisy.txt" "$TMP/noisy5.txt"
 
 # 4d. a fault from step 0 behind warm-up steps (3 of 100-1000x): the warm-up windows are
 # left out of the tests, the finding still starts at step 0

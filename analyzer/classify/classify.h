@@ -96,8 +96,9 @@ int dxt_tracker_has_tokens(const dxt_tracker *t);
 int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out);
 
 /* Join to t's findings those of other, the same op judged in windows of
- * another size, both at the same alpha: a subject's p-value joins its two
- * sizes' (Simes: min(2 p1, p2), or 2 p where one size did not find it);
+ * another (longer) size, both at the same alpha: a subject's p-value joins its
+ * two sizes' (Simes: min(2 p1, p2), or 2 p where one size did not find it;
+ * paths only where other has 20 windows or more, else t's p-values stand);
  * where that would drop a finding, both are judged again at half the alpha
  * first. other's findings of a subject t has none of (nor a node of it) are
  * added (copied) and t's are ranked again. 0, or -1 on out of memory. */

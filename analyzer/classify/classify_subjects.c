@@ -6,7 +6,7 @@
  * intermittent faults on from step 0; for cells a pass of its own, on
  * exceedances above HIGH_Z); what a finding masks for the tests
  * after it; its kind (load_imbalance when tokens explain it,
- * classify_tokens.c); the checks of a rank's or node's kind
+ * classify_time_tokens.c); the checks of a rank's or node's kind
  * (classify_lines.c: an early rank, a node's ranks alike, the other of two
  * nodes late). Owner: the classifier engineer (A1). */
 #include <math.h>
@@ -30,7 +30,7 @@
 #define MIN_RANK_SCALE 0.01   /* log units */
 #define MIN_CELL_SCALE 0.02
 #define MIN_OUTSIDE 0.1       /* share of judged windows outside a segment (a change) */
-#define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
+#define DUTY_MIN_WINDOWS 20   /* judged windows a subject needs for the duty test */
 #define EARLY_END_RANKS 8     /* ranks a job needs for a fault from its start that ends */
 #define HIGH_MIN_RANKS 8      /* ... for the scan at HIGH_Z (test_class) */
 /* A subject's share of alpha, by test: the scan at EXCEED_Z, the scan at
@@ -39,10 +39,6 @@
 #define SCAN_SHARE 0.6
 #define HIGH_SCAN_SHARE 0.15
 #define DUTY_SHARE 0.25
-
-typedef struct subject {
-    int kind, id;             /* SUBJ_*; rank, node or cell index */
-} subject;
 
 /* The series of a subject into v->x (NAN: not judged). */
 static void series_of(tview *v, subject s)
@@ -376,6 +372,11 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
      * for a beta to hold them: clipped pairs, pairs of 10x the others'
      * noise gave two healthy paths at p 3e-4 and 6e-4 in 200 traces) */
     if (cc->count < DROP_MIN) duty_needed = -INFINITY;
+    /* nor in fewer than DUTY_MIN_WINDOWS windows: a share of them moves by 5 %
+     * or more a window, and in long windows (the tests' own: at most 20) a
+     * healthy cell's cluster of spikes was 6 of 14 (seed 5064). Bursts are the
+     * short windows' to count */
+    if (cc->valid[k] < DUTY_MIN_WINDOWS) duty_needed = -INFINITY;
     if (v->t->opts.verbose > 3 && cc->ex[k] >= 5)
         fprintf(stderr, "dxt-classify: subject %d: %d/%d above %.0f, null beta %.3g %.3g tau "
                 "%.2f, log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], cs->exceed_z, null.a,
@@ -558,27 +559,56 @@ static void print_class(tview *v, const subject *subs, int count, const class_st
     }
 }
 
+/* Is cell (a, b) off the diagonal one of subject s's? */
+static int subject_cell(const tview *v, subject s, int a, int b)
+{
+    const int *node_of = v->t->judge.node_of;
+    if (a == b) return 0;
+    switch (s.kind) {
+    case SUBJ_SRC: return b == s.id;
+    case SUBJ_DST: return a == s.id;
+    case SUBJ_NODE_SRC: return node_of[b] == s.id && node_of[a] != s.id;
+    case SUBJ_NODE_DST: return node_of[a] == s.id;
+    default: return (size_t)a * v->n + b == (size_t)s.id;
+    }
+}
+
 /* Wait above the subject's usual level in window w (trace unit, whole window). */
 static double subject_excess(tview *v, subject s, int w, double shift)
 {
     const dxt_tracker *t = v->t;
-    const dxt_judge *j = &t->judge;
     const float *vals = t->vals + (size_t)w * v->nn;
     double sum = 0.0, steps = (double)(t->last_steps[w] - t->first_steps[w] + 1);
     for (int a = 0; a < v->n; a++)
         for (int b = 0; b < v->n; b++) {
-            int in;
-            switch (s.kind) {
-            case SUBJ_SRC: in = b == s.id; break;
-            case SUBJ_DST: in = a == s.id; break;
-            case SUBJ_NODE_SRC: in = j->node_of[b] == s.id && j->node_of[a] != s.id; break;
-            case SUBJ_NODE_DST: in = j->node_of[a] == s.id; break;
-            default: in = (size_t)a * v->n + b == (size_t)s.id;
-            }
             float f = vals[(size_t)a * v->n + b];
-            if (in && a != b && f > 0.0f) sum += f;
+            if (subject_cell(v, s, a, b) && f > 0.0f) sum += f;
         }
     return sum * (1.0 - exp(-shift)) * steps;
+}
+
+/* The subject's rise in wait (a ratio) from its rise `shift` in log(wait +
+ * floor): where its cells usually wait T - f (T: the median of their usual
+ * wait + floor, f: of their floors), a rise of shift there is a wait of
+ * (T e^shift - f) / (T - f) times the usual (the floor took the rest: a
+ * 1.25x slow receiver read 1.17x, a 2x one 1.5x); at most e^(2 shift), for
+ * cells near or under a floor (clipped pairs, whose ratios say little:
+ * lesson 10). */
+static double wait_severity(tview *v, subject s, double shift)
+{
+    double *usual = v->scratch, *floors = v->scratch + v->nn; /* nn each at most */
+    size_t m = 0;
+    for (int a = 0; a < v->n; a++)
+        for (int b = 0; b < v->n; b++) {
+            size_t c = (size_t)a * v->n + b;
+            if (!subject_cell(v, s, a, b) || !v->ever[c] || isnan(v->base[c])) continue;
+            usual[m] = exp(v->base[c]), floors[m++] = cell_floor(v, c);
+        }
+    double t = dxt_median_inplace(usual, m), f = dxt_median_inplace(floors, m);
+    double cap = exp(2.0 * shift);
+    if (!(m > 0 && t > f)) return cap;
+    double sev = (t * exp(shift) - f) / (t - f);
+    return sev < cap ? sev : cap;
 }
 
 /* Mask the rows and columns a rank or node finding makes no evidence about paths. */
@@ -595,103 +625,6 @@ static void mask_subject(tview *v, subject s, const dxt_segment *seg)
             v->mask_row[(size_t)w * v->n + r] = 1; /* a late rank waits for nobody */
             if (source) v->mask_col[(size_t)w * v->n + r] = 1;
         }
-}
-
-/* Median over the windows of seg (inside: its exceedances only when
- * flagged) or over the usable windows outside seg of cell c's log wait
- * (tokens: log tokens + 1); the duty test's seg is the whole run: inside,
- * its exceedances (flagged or not), outside, its windows off. */
-static double cell_median(tview *v, size_t c, const dxt_segment *seg, int inside, int flagged,
-                          int tokens)
-{
-    const dxt_tracker *t = v->t;
-    size_t m = 0;
-    for (int w = 0; w < v->W; w++) {
-        int in = w >= seg->first && w <= seg->last && !(seg->whole && v->ex[w] != 1);
-        if (!v->use[w] || in != inside || (inside && flagged && v->ex[w] != 1)) continue;
-        float f = (tokens ? t->toks : t->vals)[(size_t)w * v->nn + c];
-        if (tokens) {
-            if (!isnan(f) && f >= 0.0f) v->lbuf[m++] = log(f + 1.0);
-        } else if (t->row_ok[(size_t)w * v->n + c / v->n]) {
-            v->lbuf[m++] = log((isnan(f) || f < 0.0f ? 0.0 : f) + cell_floor(v, c));
-        }
-    }
-    return dxt_median_inplace(v->lbuf, m);
-}
-
-/* Does a line's wait follow its tokens (dxt_tokens_explain)? 1: yes, and
- * they rose by need or more; -1: yes, by less; 0: no. */
-static int explains(const double *dwait, const double *dtok, const unsigned char *in,
-                    size_t count, double need, int others_only)
-{
-    if (!dxt_tokens_explain(dwait, dtok, in, count, -INFINITY, others_only)) return 0;
-    return dxt_tokens_explain(dwait, dtok, in, count, need, others_only) ? 1 : -1;
-}
-
-/* Does the wait of rank (node) s's line follow its tokens (explains, by
- * need), given each cell's change of log wait (dwait) and of log tokens
- * (dtok)? Across the cells, or for a rank across the lines: each rank's
- * column (row for a destination) as the median of its cells. In combine a
- * rank's expert compute follows the tokens it received, and its whole column
- * moves with its load, each cell by no more than its noise: the token noise
- * of the other cells dilutes the cells' slope (errors in the variables:
- * 0.76-0.85 where the other ranks' lines give 1.4-2.1; a 2.6 % load drift,
- * 10 % more wait at compute_load 0.96, was a 1.13x slow source). Only in a
- * job of DROP_MIN ranks or more, and the lines' slope comes from the other
- * ranks alone (a line far off makes its own: a 2.2x slow rank of 4 in
- * h200-nccl-k4-slow-rank was a token wander). The larger answer of the two
- * (1 over -1 over 0). Uses v->mask_tmp, v->lbuf and v->scratch from nn on. */
-static int follows_tokens(tview *v, subject s, const double *dwait, const double *dtok,
-                          double need)
-{
-    const int *node_of = v->t->judge.node_of;
-    unsigned char *in = v->mask_tmp;
-    for (size_t c = 0; c < v->nn; c++) {
-        int i = (int)(c / v->n), k = (int)(c % v->n);
-        in[c] = s.kind == SUBJ_SRC   ? k == s.id
-                : s.kind == SUBJ_DST ? i == s.id
-                                     : dxt_node_cell(node_of, s.id, s.kind == SUBJ_NODE_SRC, i, k);
-    }
-    int cells = explains(dwait, dtok, in, v->nn, need, 0);
-    if (cells > 0 || (s.kind != SUBJ_SRC && s.kind != SUBJ_DST) || v->n < DROP_MIN) return cells;
-    double *lwait = v->scratch + v->nn, *ltok = lwait + v->n;
-    dxt_line_medians(dwait, v->n, s.kind == SUBJ_SRC, v->lbuf, lwait);
-    dxt_line_medians(dtok, v->n, s.kind == SUBJ_SRC, v->lbuf, ltok);
-    for (int l = 0; l < v->n; l++) in[l] = l == s.id;
-    int lines = explains(lwait, ltok, in, (size_t)v->n, need, 1);
-    return lines > 0 ? 1 : cells ? cells : lines;
-}
-
-/* Each cell's change from outside seg to inside it, wait and tokens: both
- * finite, or both NAN (a line's medians are over the same cells). */
-static void cell_changes(tview *v, const dxt_segment *seg, int flagged, double *dwait, double *dtok)
-{
-    for (size_t c = 0; c < v->nn; c++) {
-        dwait[c] = dtok[c] = NAN;
-        if (c / v->n == c % v->n || !v->ever[c]) continue;
-        dwait[c] = cell_median(v, c, seg, 1, flagged, 0) - cell_median(v, c, seg, 0, flagged, 0);
-        dtok[c] = cell_median(v, c, seg, 1, flagged, 1) - cell_median(v, c, seg, 0, flagged, 1);
-        if (!isfinite(dwait[c]) || !isfinite(dtok[c])) dwait[c] = dtok[c] = NAN;
-    }
-}
-
-/* Did rank (node) s's wait rise because its tokens did? The change of every
- * cell from outside seg to its flagged windows, wait against tokens
- * (follows_tokens), or to all its windows: the flagged ones are the wait's
- * highest (its noise on top: 0.16 there, 0.12 over all of them), which its
- * tokens need not follow. 1: yes, and its tokens rose by min_token_ratio or
- * more (a rank's: a hot expert, load_imbalance); -1: yes, by less (the
- * routing's own wander: no fault, as from step 0 in hit_tokens); 0: no. */
-static int tokens_explain(tview *v, subject s, const dxt_segment *seg)
-{
-    if (!v->t->have_tokens || s.kind == SUBJ_CELL_INTRA || s.kind == SUBJ_CELL_INTER) return 0;
-    double *dwait = v->scratch, *dtok = v->ywin, need = log(v->t->opts.min_token_ratio);
-    for (int flagged = 1; flagged >= (seg->whole ? 1 : 0); flagged--) {
-        cell_changes(v, seg, flagged, dwait, dtok);
-        int follows = follows_tokens(v, s, dwait, dtok, need);
-        if (follows) return follows;
-    }
-    return 0;
 }
 
 static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,
@@ -717,25 +650,27 @@ static int emit(tview *v, subject s, const dxt_segment *seg, double level, doubl
     f.src = f.kind == DXT_SLOW_PATH ? s.id % v->n : -1;
     f.first_step = segment_start(v, seg->first);
     f.last_step = v->t->last_steps[seg->last];
-    f.severity = exp(shift);
+    f.severity = wait_severity(v, s, shift);
     f.score = shift / scale;
     f.excess = excess;
     f.windows_flagged = seg->exceed;
     f.windows_seen = seg->valid;
     f.persistent = seg->exceed >= DXT_PERSISTENT_FRACTION * seg->valid;
     f.p_value = p_adj;
-    int load = tokens_explain(v, s, seg), from_start = !seg->whole && starts_run(v, seg->first);
+    int load = dxt_subject_tokens(v, s, seg), from_start = !seg->whole && starts_run(v, seg->first);
     /* from the start: no load imbalance (the routing's wander), and the rise
      * of a kind's min_severity at least (a level that fell by 12 % over 11
-     * windows read as a 1.12x slow destination until then: seed 1063). A
-     * rank or node under min_severity is no finding from any onset either
-     * (dxtanalysis.h: never one): a node's rows 1.15x in 10 of 41 windows
-     * as its ranks' share of the routing drifted (seed 12061). A load
-     * imbalance is measured by its tokens (min_token_ratio), a path by its
-     * rise in wait as well (dxt_path_matters). */
+     * windows read as a 1.12x slow destination until then: seed 1063). Under
+     * it no finding from any onset either (dxtanalysis.h: never one): a
+     * node's rows 1.15x in 10 of 41 windows as its ranks' share of the
+     * routing drifted (seed 12061), a healthy cell 1.18x in 7 of 10 windows
+     * of 50 steps (seed 1172). A load imbalance is measured by its tokens
+     * (min_token_ratio). The rise judged is the one in log(wait + floor),
+     * which the floor makes the smaller (wait_severity): a healthy level
+     * that fell reads 1.17x there, 1.23x as wait (seed 1063). */
     double min_sev = s.kind >= SUBJ_CELL_INTRA ? v->t->opts.min_path_severity
                                                : v->t->opts.min_severity;
-    int weak = f.severity < min_sev && (from_start || (load <= 0 && s.kind < SUBJ_CELL_INTRA));
+    int weak = exp(shift) < min_sev && (from_start || load <= 0);
     if (weak || (load && from_start)) load = -1;
     if (load > 0 && f.kind != DXT_SLOW_NODE) f.kind = DXT_LOAD_IMBALANCE;
     if (v->t->opts.verbose)

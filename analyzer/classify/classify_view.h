@@ -108,6 +108,12 @@ typedef struct tview {
 } tview;
 
 
+typedef struct subject {
+    int kind, id;             /* SUBJ_*; rank, node or cell index */
+} subject;
+
+#define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
+
 /* The floor of cell c (build_logs). */
 static inline double cell_floor(const tview *v, size_t c)
 {
@@ -127,6 +133,11 @@ int dxt_path_matters(tview *v, size_t c, const dxt_segment *seg);
 int dxt_early_rank(tview *v, int r, const dxt_segment *seg);
 int dxt_node_alike(tview *v, int a, int as_source, const dxt_segment *seg);
 int dxt_other_node_late(tview *v, int a, const dxt_segment *seg);
+
+/* Did subject s's wait rise on seg because its tokens did
+ * (classify_time_tokens.c)? 1: yes, by min_token_ratio or more (a load
+ * imbalance); -1: yes, by less (the routing's wander: no fault); 0: no. */
+int dxt_subject_tokens(tview *v, subject s, const dxt_segment *seg);
 
 /* The tests over time of every subject of the op (classify_subjects.c):
  * ranks, then nodes, then cells; findings pushed to v->t. -1 on out of memory. */

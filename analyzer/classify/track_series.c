@@ -12,6 +12,7 @@
 #define FALLEN_START_WINDOWS 3 /* windows a finding "from the start" may begin after */
 #define FALLEN_GAP_WINDOWS 2   /* its end and the other's onset, each known to a window */
 #define LINE_PATHS 3 /* paths on one line that are its rank (PATTERN_CELLS in one window) */
+#define PATH_JOIN_WINDOWS 20   /* windows of the other size for its paths to join (joins) */
 
 int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f)
 {
@@ -310,6 +311,19 @@ static int covers(const dxt_tracker *t, const dxt_finding *mine, const dxt_findi
     return t->judge.node_of[theirs->rank] == mine->node && as_source == mine->as_source;
 }
 
+/* Does a finding of this kind join the other size's (of `windows` windows)?
+ * Paths only where that size has PATH_JOIN_WINDOWS windows or more: a cell's
+ * null (its scale from its windows' differences, its class's rate and runs of
+ * exceedances) needs many windows, and in 14-16 long ones a healthy cell's
+ * cluster of spikes (6 of 14 windows), a drift of 1.18x and a 4-rank job's
+ * launch regime (6.5x from step 200 of real DeepEP EP4) were paths (in 22 a
+ * 1.5x path of 70 steps was found there alone). Else the short windows'
+ * p-value of a path stands alone. */
+static int joins(const dxt_finding *f, int windows)
+{
+    return f->kind != DXT_SLOW_PATH || windows >= PATH_JOIN_WINDOWS;
+}
+
 /* The smallest p-value among list's findings of f's subject; NAN: none. */
 static double their_p(const dxt_finding *f, const dxt_finding *list, int count)
 {
@@ -338,16 +352,18 @@ static int covered(const dxt_tracker *t, int mine, const dxt_finding *theirs)
 }
 
 /* Would joining drop a finding: one of a single size whose p-value, between
- * alpha / 2 and alpha, the other size does not back? */
-static int join_drops(const dxt_tracker *t, const dxt_finding *theirs, int count, double alpha)
+ * alpha / 2 and alpha, the other size (of `windows` windows) does not back? */
+static int join_drops(const dxt_tracker *t, const dxt_finding *theirs, int count, int windows,
+                      double alpha)
 {
     int mine = t->nfindings;
     for (int k = 0; k < mine; k++) {
         const dxt_finding *f = &t->findings[k];
-        if (!(two_sizes_p(f->p_value, their_p(f, theirs, count)) < alpha)) return 1;
+        if (joins(f, windows) && !(two_sizes_p(f->p_value, their_p(f, theirs, count)) < alpha)) return 1;
     }
     for (int k = 0; k < count; k++)
-        if (!covered(t, mine, &theirs[k]) && !(two_sizes_p(theirs[k].p_value, NAN) < alpha))
+        if (joins(&theirs[k], windows) && !covered(t, mine, &theirs[k]) &&
+            !(two_sizes_p(theirs[k].p_value, NAN) < alpha))
             return 1;
     return 0;
 }
@@ -365,7 +381,7 @@ int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other)
     const dxt_finding *theirs;
     double alpha = t->opts.alpha;
     int mine = dxt_tracker_findings(t, NULL), count = dxt_tracker_findings(other, &theirs);
-    if (join_drops(t, theirs, count, alpha)) {
+    if (join_drops(t, theirs, count, other->windows, alpha)) {
         /* the finding dropped may have shaped the others of its size (ranks
          * grouped into its node, a share of the excess, the shift of the
          * whole job): both sizes judged again at half the alpha, where every
@@ -380,13 +396,13 @@ int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other)
     }
     for (int k = 0; k < mine; k++) {
         dxt_finding *f = &t->findings[k];
-        f->p_value = two_sizes_p(f->p_value, their_p(f, theirs, count));
+        if (joins(f, other->windows)) f->p_value = two_sizes_p(f->p_value, their_p(f, theirs, count));
     }
     int rc = 0;
     for (int k = 0; k < count && rc == 0; k++) {
         dxt_finding f = theirs[k];
         f.p_value = two_sizes_p(f.p_value, NAN);
-        if (!covered(t, mine, &f)) rc = dxt_tracker_push_finding(t, &f);
+        if (joins(&f, other->windows) && !covered(t, mine, &f)) rc = dxt_tracker_push_finding(t, &f);
     }
     t->opts.alpha = other->opts.alpha = alpha;
     rank_findings(t);

@@ -136,8 +136,8 @@ static int print_header(FILE *out, const dxt_analysis *a)
     if (fprintf(out, "\n  steps %" PRId64 "-%" PRId64 ", unit %s, window %" PRId64 " step%s",
                 a->from, a->to, in->unit, a->window_steps, a->window_steps == 1 ? "" : "s") < 0)
         return -1;
-    if (dxt_two_sizes(a) && /* run/window.c: finer windows for the tests */
-        fprintf(out, " (tested in windows of %" PRId64 " too)", a->test_steps) < 0)
+    if (dxt_two_sizes(a) && /* run/window.c: the tests' other windows */
+        fprintf(out, " (tested in windows of %" PRId64 " too)", dxt_other_size(a)) < 0)
         return -1;
     return fputc('\n', out) == EOF ? -1 : 0;
 }

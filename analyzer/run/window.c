@@ -183,7 +183,7 @@ static int run_coarse(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts
     size_t n = (size_t)a->in->n;
     int root = !opts->partition || opts->partition->index == 0;
     dxt_feed f;
-    int rc = dxt_feed_open(&f, a->in, r->input_op, a->from, a->to, a->window_steps,
+    int rc = dxt_feed_open(&f, a->in, r->input_op, a->from, a->to, a->coarse_steps,
                            opts->partition, err);
     if (rc == 0 && root && !(r->coarse = dxt_tracker_new(r->name, &a->topo, &opts->classify))) {
         dxt_set_error(err, "%s: out of memory for op '%s' (%zu ranks)", a->in->path, r->name, n);
@@ -264,9 +264,15 @@ static int setup(dxt_analysis *a, const dxt_analysis_opts *opts, dxt_error *err)
      * from noise (the fault sweeps' traces of windows 20 and 50: 23 faults
      * found at their window, 45 at the default; a GPU set judged at 50-step
      * windows: 39 of 60 found, 49 at the default). And still the long ones
-     * (run_coarse): a long weak fault stands out there. */
+     * (run_coarse): a long weak fault stands out there. Where no --window is
+     * longer, the long windows are dxt_long_window's (a 2x slow receiver of
+     * 230 steps in combine, 1.9 of its noise's scales a 5-step window: one
+     * window above 3; 9 of 10 of 20 steps), unless --test-window chose. */
     int64_t fine = opts->test_window_steps > 0 ? opts->test_window_steps : usual;
     a->test_steps = a->window_steps < fine ? a->window_steps : fine;
+    a->coarse_steps = a->test_steps < a->window_steps ? a->window_steps
+                      : opts->test_window_steps > 0 ? 0
+                                                    : dxt_long_window(span, a->in->row_every);
     return choose_ops(a, opts, err) != 0 ? -2 : 0;
 }
 
