@@ -85,6 +85,7 @@ int dxt_live_report(dxt_live *l, int format, char **out, char *err, size_t errle
     dxt_analysis_opts opts;
     dxt_analysis_opts_init(&opts);
     opts.window_steps = 1; /* each fed window is a window (input/live_input.c) */
+    opts.test_window_steps = 1; /* and no other size: the stream is the windows fed */
     int rc = dxt_analysis_run(l->in, &opts, &a, &e);
     if (rc == 0)
         rc = report_string(a, format, out, &e);

@@ -104,6 +104,10 @@ int dxt_tracker_findings(dxt_tracker *t, const dxt_finding **out);
  * added (copied) and t's are ranked again. 0, or -1 on out of memory. */
 int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other);
 
+/* t judges the longer windows of a join (dxt_tracker_join): with fewer than
+ * 20 of them its cells are not tested over time (their paths would not join). */
+void dxt_tracker_set_longer(dxt_tracker *t);
+
 /* For plots: the per-window series of a finding's subject (its mean wait) and
  * of its peers (their median), and the windows' first steps. Arrays owned by
  * the tracker; returns the number of windows, or 0. */

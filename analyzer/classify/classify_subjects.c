@@ -665,12 +665,13 @@ static int emit(tview *v, subject s, const dxt_segment *seg, double level, doubl
      * node's rows 1.15x in 10 of 41 windows as its ranks' share of the
      * routing drifted (seed 12061), a healthy cell 1.18x in 7 of 10 windows
      * of 50 steps (seed 1172). A load imbalance is measured by its tokens
-     * (min_token_ratio). The rise judged is the one in log(wait + floor),
-     * which the floor makes the smaller (wait_severity): a healthy level
-     * that fell reads 1.17x there, 1.23x as wait (seed 1063). */
+     * (min_token_ratio), a node's as any. The rise judged is the one in
+     * log(wait + floor), which the floor makes the smaller (wait_severity):
+     * a healthy level that fell reads 1.17x there, 1.23x as wait (seed 1063). */
     double min_sev = s.kind >= SUBJ_CELL_INTRA ? v->t->opts.min_path_severity
                                                : v->t->opts.min_severity;
-    int weak = exp(shift) < min_sev && (from_start || load <= 0);
+    int imbalance = load > 0 && (s.kind == SUBJ_SRC || s.kind == SUBJ_DST);
+    int weak = exp(shift) < min_sev && (from_start || !imbalance);
     if (weak || (load && from_start)) load = -1;
     if (load > 0 && f.kind != DXT_SLOW_NODE) f.kind = DXT_LOAD_IMBALANCE;
     if (v->t->opts.verbose)
@@ -679,7 +680,8 @@ static int emit(tview *v, subject s, const dxt_segment *seg, double level, doubl
                 seg->exceed, seg->valid, f.severity, f.score, p_adj,
                 weak ? ": under min_severity, no finding"
                 : load < 0 ? ": follows a token wander, no fault" : "");
-    /* a late rank waits for nobody, whatever made it late; an episode from
+    /* a late rank waits for nobody, whatever made it late (a token wander, a
+     * rise under min_severity: its row dips all the same); an episode from
      * the start masks nothing (it may be a level that fell: its windows are
      * the normal ones of the finding that follows it) */
     if (s.kind != SUBJ_CELL_INTRA && s.kind != SUBJ_CELL_INTER && !from_start)
@@ -717,7 +719,10 @@ int dxt_time_tests(tview *v)
             if (!nodes || node_size(j, r) >= 2) subs[subjects++] = (subject){order[o], r};
         if (subjects && test_class(v, subs, subjects, rank)) goto fail;
     }
-    for (int intra = 1; intra >= 0; intra--) {
+    /* cells over time: not in the longer windows of a join where their
+     * paths would not join (dxt_tracker_set_longer) */
+    int cells = !v->t->longer || v->t->windows >= DXT_PATH_JOIN_WINDOWS;
+    for (int intra = 1; cells && intra >= 0; intra--) {
         count = 0;
         for (size_t c = 0; c < v->nn; c++) {
             int i = (int)(c / n), k = (int)(c % n);

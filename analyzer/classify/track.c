@@ -168,6 +168,12 @@ int dxt_tracker_has_tokens(const dxt_tracker *t)
     return t && t->have_tokens;
 }
 
+void dxt_tracker_set_longer(dxt_tracker *t)
+{
+    t->longer = 1;
+    t->analyzed = 0;
+}
+
 /* Tests a one-window kind makes: lines for ranks, cells for paths, nodes. */
 static double static_tests(const dxt_judge *j, dxt_kind kind)
 {

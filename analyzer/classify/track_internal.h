@@ -30,10 +30,15 @@ struct dxt_tracker {
     int64_t *prev_rows;       /* n: rows of each rank in the previous window */
     int have_prev_rows, have_tokens;
     int analyzed;             /* findings are up to date */
+    int longer;               /* judges the longer windows of a join (dxt_tracker_set_longer) */
     dxt_finding *findings;
     int nfindings, cap_findings;
     double *series_subject, *series_peers; /* windows, for dxt_tracker_series */
 };
+
+/* Windows the longer size of a join needs for its paths to join, and its
+ * cells to be tested over time (dxt_tracker_join, classify_subjects.c). */
+#define DXT_PATH_JOIN_WINDOWS 20
 
 /* Analysis of the kept windows (classify_time.c): fills t->findings. */
 int dxt_tracker_analyze(dxt_tracker *t);

@@ -12,7 +12,6 @@
 #define FALLEN_START_WINDOWS 3 /* windows a finding "from the start" may begin after */
 #define FALLEN_GAP_WINDOWS 2   /* its end and the other's onset, each known to a window */
 #define LINE_PATHS 3 /* paths on one line that are its rank (PATTERN_CELLS in one window) */
-#define PATH_JOIN_WINDOWS 20   /* windows of the other size for its paths to join (joins) */
 
 int dxt_tracker_push_finding(dxt_tracker *t, const dxt_finding *f)
 {
@@ -312,7 +311,7 @@ static int covers(const dxt_tracker *t, const dxt_finding *mine, const dxt_findi
 }
 
 /* Does a finding of this kind join the other size's (of `windows` windows)?
- * Paths only where that size has PATH_JOIN_WINDOWS windows or more: a cell's
+ * Paths only where that size has DXT_PATH_JOIN_WINDOWS windows or more: a cell's
  * null (its scale from its windows' differences, its class's rate and runs of
  * exceedances) needs many windows, and in 14-16 long ones a healthy cell's
  * cluster of spikes (6 of 14 windows), a drift of 1.18x and a 4-rank job's
@@ -321,7 +320,7 @@ static int covers(const dxt_tracker *t, const dxt_finding *mine, const dxt_findi
  * p-value of a path stands alone. */
 static int joins(const dxt_finding *f, int windows)
 {
-    return f->kind != DXT_SLOW_PATH || windows >= PATH_JOIN_WINDOWS;
+    return f->kind != DXT_SLOW_PATH || windows >= DXT_PATH_JOIN_WINDOWS;
 }
 
 /* The smallest p-value among list's findings of f's subject; NAN: none. */
@@ -359,7 +358,8 @@ static int join_drops(const dxt_tracker *t, const dxt_finding *theirs, int count
     int mine = t->nfindings;
     for (int k = 0; k < mine; k++) {
         const dxt_finding *f = &t->findings[k];
-        if (joins(f, windows) && !(two_sizes_p(f->p_value, their_p(f, theirs, count)) < alpha)) return 1;
+        if (joins(f, windows) && !(two_sizes_p(f->p_value, their_p(f, theirs, count)) < alpha))
+            return 1;
     }
     for (int k = 0; k < count; k++)
         if (joins(&theirs[k], windows) && !covered(t, mine, &theirs[k]) &&
@@ -396,13 +396,15 @@ int dxt_tracker_join(dxt_tracker *t, dxt_tracker *other)
     }
     for (int k = 0; k < mine; k++) {
         dxt_finding *f = &t->findings[k];
-        if (joins(f, other->windows)) f->p_value = two_sizes_p(f->p_value, their_p(f, theirs, count));
+        if (joins(f, other->windows))
+            f->p_value = two_sizes_p(f->p_value, their_p(f, theirs, count));
     }
     int rc = 0;
     for (int k = 0; k < count && rc == 0; k++) {
         dxt_finding f = theirs[k];
         f.p_value = two_sizes_p(f.p_value, NAN);
-        if (joins(&f, other->windows) && !covered(t, mine, &f)) rc = dxt_tracker_push_finding(t, &f);
+        if (joins(&f, other->windows) && !covered(t, mine, &f))
+            rc = dxt_tracker_push_finding(t, &f);
     }
     t->opts.alpha = other->opts.alpha = alpha;
     rank_findings(t);

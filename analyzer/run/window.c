@@ -173,10 +173,10 @@ static int run_op(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *op
     return dxt_feed_close(&f, rc, err);
 }
 
-/* Where the tests' windows are shorter than window_steps, the op's windows
- * of window_steps again, to its coarse tracker: a short fault stands out in
- * short windows, a long weak one in long ones (a 1.25x slow receiver for 600
- * of 1000 steps: 5 of 5 found in 50-step windows, 1 of 5 in 10-step ones). */
+/* The op's windows of coarse_steps, longer than the tests' (window_steps, or
+ * the long window), again, to its coarse tracker: a short fault stands out in
+ * short windows, a long weak one in long ones (a 2x slow receiver in a noisy
+ * combine for 230 of 293 steps: 9 of 10 windows of 20 steps, 1 of 46 of 5). */
 static int run_coarse(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts *opts,
                       dxt_error *err)
 {
@@ -189,6 +189,8 @@ static int run_coarse(dxt_analysis *a, dxt_op_result *r, const dxt_analysis_opts
         dxt_set_error(err, "%s: out of memory for op '%s' (%zu ranks)", a->in->path, r->name, n);
         rc = -1;
     }
+    if (r->coarse)
+        dxt_tracker_set_longer(r->coarse);
     dxt_window w;
     int got = 0;
     while (rc == 0 && (got = dxt_feed_next(&f, &w, err)) == 1)
