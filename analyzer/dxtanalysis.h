@@ -57,9 +57,8 @@ typedef struct dxt_input_opts {
 DXTA_API void dxt_input_opts_init(dxt_input_opts *opts);
 
 typedef struct dxt_classify_opts {
-    double min_severity;  /* observed / expected below this is never a finding (judged on
-                           * the rise of log(wait + floor), never above the severity
-                           * reported: the wait's own rise) */
+    double min_severity;  /* observed / expected below this is never a finding (from step
+                           * 0 judged on the rise of log(wait + floor), the smaller) */
     double min_score;     /* robust z below this is never a finding */
     double min_share;     /* share of the window's excess wait below this is not reported */
     int verbose;          /* 1: print per-window reasoning to stderr */

@@ -665,13 +665,15 @@ static int emit(tview *v, subject s, const dxt_segment *seg, double level, doubl
      * node's rows 1.15x in 10 of 41 windows as its ranks' share of the
      * routing drifted (seed 12061), a healthy cell 1.18x in 7 of 10 windows
      * of 50 steps (seed 1172). A load imbalance is measured by its tokens
-     * (min_token_ratio), a node's as any. The rise judged is the one in
-     * log(wait + floor), which the floor makes the smaller (wait_severity):
-     * a healthy level that fell reads 1.17x there, 1.23x as wait (seed 1063). */
+     * (min_token_ratio), a node's as any. From the start the rise judged is
+     * the one in log(wait + floor), which the floor makes the smaller
+     * (wait_severity): a healthy level that fell reads 1.17x there, 1.23x as
+     * wait (seed 1063); later, the wait's (a 1.3x slow source read 1.19x in
+     * log(wait + floor)). */
     double min_sev = s.kind >= SUBJ_CELL_INTRA ? v->t->opts.min_path_severity
                                                : v->t->opts.min_severity;
     int imbalance = load > 0 && (s.kind == SUBJ_SRC || s.kind == SUBJ_DST);
-    int weak = exp(shift) < min_sev && (from_start || !imbalance);
+    int weak = from_start ? exp(shift) < min_sev : f.severity < min_sev && !imbalance;
     if (weak || (load && from_start)) load = -1;
     if (load > 0 && f.kind != DXT_SLOW_NODE) f.kind = DXT_LOAD_IMBALANCE;
     if (v->t->opts.verbose)
