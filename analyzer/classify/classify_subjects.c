@@ -559,20 +559,6 @@ static void print_class(tview *v, const subject *subs, int count, const class_st
     }
 }
 
-/* Is cell (a, b) off the diagonal one of subject s's? */
-static int subject_cell(const tview *v, subject s, int a, int b)
-{
-    const int *node_of = v->t->judge.node_of;
-    if (a == b) return 0;
-    switch (s.kind) {
-    case SUBJ_SRC: return b == s.id;
-    case SUBJ_DST: return a == s.id;
-    case SUBJ_NODE_SRC: return node_of[b] == s.id && node_of[a] != s.id;
-    case SUBJ_NODE_DST: return node_of[a] == s.id;
-    default: return (size_t)a * v->n + b == (size_t)s.id;
-    }
-}
-
 /* Wait above the subject's usual level in window w (trace unit, whole window). */
 static double subject_excess(tview *v, subject s, int w, double shift)
 {

@@ -56,14 +56,9 @@ static int explains(const double *dwait, const double *dtok, const unsigned char
 static int follows_tokens(tview *v, subject s, const double *dwait, const double *dtok,
                           double need)
 {
-    const int *node_of = v->t->judge.node_of;
     unsigned char *in = v->mask_tmp;
-    for (size_t c = 0; c < v->nn; c++) {
-        int i = (int)(c / v->n), k = (int)(c % v->n);
-        in[c] = s.kind == SUBJ_SRC   ? k == s.id
-                : s.kind == SUBJ_DST ? i == s.id
-                                     : dxt_node_cell(node_of, s.id, s.kind == SUBJ_NODE_SRC, i, k);
-    }
+    for (size_t c = 0; c < v->nn; c++) /* the diagonal's changes are NAN: no matter */
+        in[c] = (unsigned char)subject_cell(v, s, (int)(c / v->n), (int)(c % v->n));
     int cells = explains(dwait, dtok, in, v->nn, need, 0);
     if (cells > 0 || (s.kind != SUBJ_SRC && s.kind != SUBJ_DST) || v->n < DROP_MIN) return cells;
     double *lwait = v->scratch + v->nn, *ltok = lwait + v->n;

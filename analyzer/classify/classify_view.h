@@ -114,6 +114,20 @@ typedef struct subject {
 
 #define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
 
+/* Is cell (a, b) off the diagonal one of subject s's? */
+static inline int subject_cell(const tview *v, subject s, int a, int b)
+{
+    const int *node_of = v->t->judge.node_of;
+    if (a == b) return 0;
+    switch (s.kind) {
+    case SUBJ_SRC: return b == s.id;
+    case SUBJ_DST: return a == s.id;
+    case SUBJ_NODE_SRC:
+    case SUBJ_NODE_DST: return dxt_node_cell(node_of, s.id, s.kind == SUBJ_NODE_SRC, a, b);
+    default: return (size_t)a * v->n + b == (size_t)s.id;
+    }
+}
+
 /* The floor of cell c (build_logs). */
 static inline double cell_floor(const tview *v, size_t c)
 {
