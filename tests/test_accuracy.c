@@ -403,6 +403,22 @@ static void test_intermittent(void **state)
     assert_true(run_group(list, (int)(sizeof list / sizeof list[0])));
 }
 
+/* Short faults in a large job: 3 windows of 10 steps among 100, spikes 10x
+ * the default rate. A count of exceedances needs 4 (the null rate is at
+ * least 0.002); a rank's or node's burst stands out of the class's tail of
+ * rises (dxt_burst_exceedances). */
+static void test_short(void **state)
+{
+    (void)state;
+    scenario list[] = {
+        at("short slow_source r100 1.5x", 128, fault(SIM_SLOW_SOURCE, 100, 0, 1.5, 500, 1.0), 1000, 0),
+        at("short slow_node 9 src 1.5x", 128, fault(SIM_SLOW_NODE, 9, 1, 1.5, 500, 1.0), 1000, 0),
+    };
+    for (size_t k = 0; k < sizeof list / sizeof list[0]; k++)
+        list[k].window = 10, list[k].faults[0].end = 530, list[k].spike_prob = 1e-3;
+    assert_true(run_group(list, (int)(sizeof list / sizeof list[0])));
+}
+
 static scenario two(const char *name, int world, sim_fault a, sim_fault b)
 {
     scenario sc = one(name, world, a);
@@ -542,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_static),
         cmocka_unit_test(test_early_onset),
         cmocka_unit_test(test_intermittent),
+        cmocka_unit_test(test_short),
         cmocka_unit_test(test_several),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_healthy),

@@ -32,6 +32,8 @@
 #define PRIOR_WINDOWS 1e4     /* most weight of the class's rates, in windows of a subject */
 #define DESIGN_PRIOR 2.0      /* transitions shrinking P(1|1) towards P(1|0) */
 #define MAX_RHO 0.9           /* autocorrelation cap of exceedances (tau <= 19) */
+#define TAIL_PRIOR 5.0        /* pseudo rises of a heavy tail in a class's tail (dxt_tail_fit) */
+#define TAIL_PRIOR_GAMMA 0.5  /* ... their gamma: P(Z > z) ~ z^-2 */
 
 /* Transitions of an exceedance series between judged neighbours: t[0] from
  * a normal window, t[1] of those to an exceedance, t[2] from an exceedance,
@@ -317,6 +319,56 @@ int dxt_duty_exceedances(const unsigned char *ex, int W, const dxt_null *null, d
     double lp = dxt_log_bb_tail(k / null->tau, n / null->tau, null->a, null->b);
     *seg = (dxt_segment){first, last, k, n, lp, 1};
     return 0;
+}
+
+void dxt_tail_fit(double excess, double sum_log, double valid, double u, dxt_tail *tail)
+{
+    double rate = (excess + 1.0) / (valid + 2.0);
+    tail->u = u;
+    tail->rate = rate > MIN_RATE ? rate : MIN_RATE;
+    tail->gamma = (sum_log + TAIL_PRIOR * TAIL_PRIOR_GAMMA) / (excess + TAIL_PRIOR);
+}
+
+/* log P(Z > z) under the tail (z >= u). */
+static double tail_log_sf(const dxt_tail *t, double z)
+{
+    return log(t->rate) - log(z / t->u) / t->gamma;
+}
+
+/* log p of the run first..last of z[] (its windows judged and above): each
+ * window at least its lowest z, under the tail or the subject's own windows
+ * outside it, whichever is likelier. */
+static double burst_log_p(const double *z, int W, int first, int last, const dxt_tail *tail,
+                          double tau)
+{
+    double low = INFINITY;
+    for (int w = first; w <= last; w++) low = z[w] < low ? z[w] : low;
+    double per = tail_log_sf(tail, low);
+    int out = 0, high = 0;
+    for (int w = 0; w < W; w++)
+        if ((w < first || w > last) && !isnan(z[w])) out++, high += z[w] >= low;
+    double own = log((high + exp(per) * OWN_PRIOR) / (out + OWN_PRIOR));
+    if (own > per) per = own;
+    return (last - first + 1) / tau * per;
+}
+
+int dxt_burst_exceedances(const double *z, const unsigned char *ex, int W, const dxt_tail *tail,
+                          double tau, int max_len, dxt_segment *seg)
+{
+    int found = -1;
+    seg->log_p = 1.0;
+    for (int w = 0; w < W; w++) {
+        if (ex[w] != 1 || (w > 0 && ex[w - 1] == 1)) continue; /* a run starts here */
+        int last = w;
+        while (last + 1 < W && ex[last + 1] == 1) last++;
+        if (last - w + 1 > max_len) continue;
+        double lp = burst_log_p(z, W, w, last, tail, tau);
+        if (lp < seg->log_p) {
+            *seg = (dxt_segment){w, last, last - w + 1, last - w + 1, lp, 0};
+            found = 0;
+        }
+    }
+    return found;
 }
 
 /* Window w's columns in the models of dxt_step_over_bend (t: w centred and

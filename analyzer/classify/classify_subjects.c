@@ -4,11 +4,11 @@
  * every one a scan of its exceedances against a null measured on the trace
  * (classify_scan.c), or its bursts over the whole run (the duty test, for
  * intermittent faults on from step 0; for cells a pass of its own, on
- * exceedances above HIGH_Z); what a finding masks for the tests
- * after it; its kind (load_imbalance when tokens explain it,
- * classify_time_tokens.c); the checks of a rank's or node's kind
+ * exceedances above HIGH_Z), or for ranks and nodes a short burst far above
+ * the class's tail of rises; the checks of a rank's or node's kind
  * (classify_lines.c: an early rank, a node's ranks alike, the other of two
- * nodes late). Owner: the classifier engineer (A1). */
+ * nodes late); the finding, its kind and what it masks for the tests after
+ * it: classify_finding.c. Owner: the classifier engineer (A1). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +39,8 @@
 #define SCAN_SHARE 0.6
 #define HIGH_SCAN_SHARE 0.15
 #define DUTY_SHARE 0.25
+#define BURST_SHARE 0.05      /* ... of the high scan's, a line's bursts (dxt_burst_exceedances) */
+#define BURST_MAX 3           /* windows of a burst: from 4 the scan's count can tell them */
 
 /* The series of a subject into v->x (NAN: not judged). */
 static void series_of(tview *v, subject s)
@@ -97,7 +99,8 @@ typedef struct class_stats {
     double pooled, min_scale, min_shift;
     long exceed, valid;
     double exceed_z;          /* EXCEED_Z or HIGH_Z */
-    double scan_share, duty_share; /* of a subject's alpha (0: no such test in this pass) */
+    double scan_share, duty_share, burst_share; /* of a subject's alpha (0: no such test
+                                                  * in this pass) */
     const double *cross;      /* per window, the rise that stands out of the class in
                                * it (cross_section); NULL: none asked */
 } class_stats;
@@ -136,10 +139,6 @@ static double shrink_scale(double own, int pairs, const class_stats *cs)
     return sc > cs->min_scale ? sc : cs->min_scale;
 }
 
-/* A finding of subject s on segment seg (shift: median log rise). */
-static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,
-                double p_adj);
-
 /* Scales of the class's subjects: each its own, shrunk to the class's. */
 static void class_scales(tview *v, const subject *subs, int count, class_stats *cs,
                          double *scale, int *pairs)
@@ -156,32 +155,12 @@ static void class_scales(tview *v, const subject *subs, int count, class_stats *
     for (int k = 0; k < count; k++) scale[k] = shrink_scale(scale[k], pairs[k], cs);
 }
 
-/* The first step of a segment from window first: where the data start when
- * no usable window comes before it (the warm-up left out hides no onset). */
-static int64_t segment_start(const tview *v, int first)
-{
-    int w = 0;
-    while (w < first && !v->use[w]) w++;
-    return v->t->first_steps[w == first && v->first_data >= 0 ? v->first_data : first];
-}
-
-/* An onset needs normal windows before it (at least 3, and 5 % of the judged
- * ones): a segment from the start of the run has none, the subject's level fell
- * later (a late rank's row drops to ~0 and its earlier windows look high
- * against the drop), it did not rise. What was slow from the start is the
- * static judgement's. */
-static int starts_run(const tview *v, int first)
-{
-    int before = 0;
-    for (int w = 0; w < first; w++) before += v->use[w];
-    return before < 3 || before < 0.05 * v->usable;
-}
-
-/* ... unless a quarter of the run or more comes after it: slow from the start,
+/* A segment from the start of the run (dxt_starts_run) is no change in time
+ * ... unless a quarter of the run or more comes after it: slow from the start,
  * then well (the static judgement needs both ends of the run), in a job of
  * EARLY_END_RANKS or more (with 4, late launches change in regimes from the
- * start: real DeepEP) and not by its tokens (emit: the routing's wander starts
- * high as often as it rises). One that ends where a finding of one of its
+ * start: real DeepEP) and not by its tokens (dxt_emit_finding: the routing's
+ * wander starts high as often as it rises). One that ends where a finding of one of its
  * ranks begins is that one's echo (track_series.c, drop_fallen_levels). */
 static int ends_early(const tview *v, int last)
 {
@@ -193,10 +172,10 @@ static int ends_early(const tview *v, int last)
 /* log(alpha / the tests of one subject): its share of alpha (every subject
  * of the op alike) for the scan of this pass, over the segments of usable /
  * tau effective windows. */
-static double log_needed(const tview *v, const class_stats *cs, double tau)
+static double log_needed(const tview *v, subject s, const class_stats *cs, double tau)
 {
     double weff = v->usable / tau;
-    return v->log_alpha_subject + log(cs->scan_share) -
+    return subject_log_alpha(v, s) + log(cs->scan_share) -
            log(0.5 * weff * (weff + 1.0) > 1.0 ? 0.5 * weff * (weff + 1.0) : 1.0);
 }
 
@@ -288,6 +267,9 @@ static void tally_add(tally *t, const tally *u, int times)
 typedef struct class_counts {
     int count, *ex, *valid, (*tr)[4], top[2];
     tally total, *rows, *cols;
+    double *tail;             /* lines: 2 a subject, its rises above EXCEED_Z and the sum
+                               * of their log(z / EXCEED_Z) (the first pass's); NULL: cells */
+    double tail_total[3];     /* ... summed, and the judged windows */
     const subject *subs;
     int n;
 } class_counts;
@@ -332,6 +314,19 @@ static void subject_null(const class_counts *cc, int k, dxt_null *null)
     dxt_class_prior(t.sums, t.exceed, t.valid, null->tau, null);
 }
 
+/* Subject k's rises above EXCEED_Z (v->x less its level, in scales) into
+ * the class's tail sums (dxt_tail_fit). */
+static void count_tail(tview *v, class_counts *cc, int k, double scale, double level)
+{
+    double n = 0.0, sum = 0.0;
+    for (int w = 0; w < v->W; w++) {
+        double z = (v->x[w] - level) / scale;
+        if (!isnan(z) && z > EXCEED_Z) n += 1.0, sum += log(z / EXCEED_Z);
+    }
+    cc->tail[2 * k] = n, cc->tail[2 * k + 1] = sum;
+    cc->tail_total[0] += n, cc->tail_total[1] += sum, cc->tail_total[2] += cc->valid[k];
+}
+
 /* Mark every subject's exceedances and count them into cc. */
 static void count_class(tview *v, const subject *subs, class_stats *cs, const double *scale,
                         class_counts *cc)
@@ -339,12 +334,14 @@ static void count_class(tview *v, const subject *subs, class_stats *cs, const do
     double level;
     cs->exceed = cs->valid = 0;
     memset(&cc->total, 0, sizeof cc->total);
+    if (cs->exceed_z == EXCEED_Z) memset(cc->tail_total, 0, sizeof cc->tail_total);
     for (int r = 0; cc->rows && r < cc->n; r++)
         memset(&cc->rows[r], 0, sizeof cc->rows[r]), memset(&cc->cols[r], 0, sizeof cc->cols[r]);
     cc->top[0] = cc->top[1] = -1;
     for (int k = 0; k < cc->count; k++) {
         cc->ex[k] = mark_exceedances(v, subs[k], scale[k], cs, &cc->valid[k], &level);
         cs->exceed += cc->ex[k], cs->valid += cc->valid[k];
+        if (cc->tail && cs->exceed_z == EXCEED_Z) count_tail(v, cc, k, scale[k], level);
         dxt_count_transitions(v->ex, v->W, cc->tr[k]);
         mask_rank_windows(v, subs[k]);
         add_subject(&cc->total, cc, k, 1);
@@ -357,15 +354,79 @@ static void count_class(tview *v, const subject *subs, class_stats *cs, const do
     }
 }
 
-/* Scan subject k against its null, and its duty test, as far as this pass
- * has them; the significant segment (the less likely under its share of
- * alpha) that passes the checks of its kind is emitted. -1 on out of memory. */
+/* A burst of line subject k, in a pass with bursts: the least likely run of
+ * at most BURST_MAX windows above this pass's threshold (v->ex; its series
+ * in v->x), under the class's tail of rises without the subject's own
+ * (the first pass's) and the subject's own windows outside the run. Into
+ * *seg when it beats needed: 1. */
+static int burst_of(tview *v, const class_counts *cc, int k, double scale, double level,
+                    double tau, double needed, dxt_segment *seg)
+{
+    const double *own = cc->tail + 2 * k, *all = cc->tail_total;
+    dxt_tail tail;
+    dxt_tail_fit(all[0] - own[0], all[1] - own[1], all[2] - cc->valid[k], EXCEED_Z, &tail);
+    double *z = v->scratch;
+    for (int w = 0; w < v->W; w++) z[w] = (v->x[w] - level) / scale;
+    if (dxt_burst_exceedances(z, v->ex, v->W, &tail, tau, BURST_MAX, seg) || seg->log_p >= needed)
+        return 0;
+    if (v->t->opts.verbose > 1)
+        fprintf(stderr, "dxt-classify: subject %d: burst %d-%d, log p %.1f, needed %.1f (tail "
+                "rate %.3g, gamma %.3g)\n", cc->subs[k].id, seg->first, seg->last, seg->log_p,
+                needed, tail.rate, tail.gamma);
+    return 1;
+}
+
+/* The least likely of the candidates: *best (under *best_needed) or seg
+ * (under needed), by how far under; 1 when seg. */
+static int take_likelier(dxt_segment *best, double *best_needed, int have, const dxt_segment *seg,
+                         double needed)
+{
+    if (have && best->log_p - *best_needed <= seg->log_p - needed) return 0;
+    *best = *seg, *best_needed = needed;
+    return 1;
+}
+
+/* The checks of subject s's kind on its significant segment seg (needed:
+ * the log p it had to beat), then the finding: 0 (also when a check says
+ * no), -1 on out of memory. A burst's onset is its own (refine_onset looks
+ * for a level's change). */
+static int judge_segment(tview *v, subject s, double scale, double level, dxt_null null,
+                         dxt_segment *seg, double needed, int burst)
+{
+    if (s.kind == SUBJ_DST && dxt_early_rank(v, s.id, seg)) return 0;
+    /* the other node late: named as the source; its severity and p are this
+     * node's rows' rise, the other side of the same cross cells */
+    if (s.kind == SUBJ_NODE_DST && dxt_other_node_late(v, s.id, seg))
+        s = (subject){SUBJ_NODE_SRC, 1 - s.id};
+    else if (s.kind == SUBJ_NODE_DST && dxt_early_node(v, s.id, seg))
+        return 0;
+    if ((s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST) &&
+        !dxt_node_alike(v, s.id, s.kind == SUBJ_NODE_SRC, seg))
+        return 0;
+    if (s.kind >= SUBJ_CELL_INTRA &&
+        (!dxt_cell_stands_out(v, (size_t)s.id, seg) || !dxt_path_matters(v, (size_t)s.id, seg)))
+        return 0;
+    if (!seg->whole && !burst) refine_onset(v, seg);
+    if (!seg->whole && !step_not_drift(v, seg, scale)) return 0;
+    if (v->t->opts.verbose)
+        fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
+                null.a / (null.a + null.b), null.a, null.b, null.tau);
+    return dxt_emit_finding(v, s, seg, level, scale, exp(seg->log_p - needed) * v->t->opts.alpha);
+}
+
+/* Scan subject k against its null, its duty test and its bursts, as far as
+ * this pass has them; the significant segment (the least likely under its
+ * share of alpha) that passes the checks of its kind is emitted. -1 on out
+ * of memory. */
 static int test_subject(tview *v, subject s, double scale, class_stats *cs, class_counts *cc,
                         int k, dxt_null null)
 {
-    double needed = cs->scan_share > 0.0 ? log_needed(v, cs, null.tau) : -INFINITY, level;
-    double duty_needed = cs->duty_share > 0.0 ? v->log_alpha_subject + log(cs->duty_share)
-                                              : -INFINITY;
+    double log_alpha = subject_log_alpha(v, s), level;
+    double needed = cs->scan_share > 0.0 ? log_needed(v, s, cs, null.tau) : -INFINITY;
+    double duty_needed = cs->duty_share > 0.0 ? log_alpha + log(cs->duty_share) : -INFINITY;
+    double burst_needed = cs->burst_share > 0.0 && cc->tail
+                              ? log_alpha + log(cs->burst_share) - log((double)v->usable * BURST_MAX)
+                              : -INFINITY;
     /* the duty test's null is the class's spread of rates alone: a class
      * of fewer than DROP_MIN subjects (4 ranks) cannot measure it; cells
      * only in the high pass (at EXCEED_Z their rates spread too unevenly
@@ -381,42 +442,31 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
         fprintf(stderr, "dxt-classify: subject %d: %d/%d above %.0f, null beta %.3g %.3g tau "
                 "%.2f, log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], cs->exceed_z, null.a,
                 null.b, null.tau, needed);
-    if (cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k], fmax(needed, duty_needed)))
+    if (cc->ex[k] == 0 || (!isfinite(burst_needed) &&
+                           cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k],
+                                                           fmax(needed, duty_needed))))
         return 0;
-    dxt_segment seg, duty;
+    dxt_segment seg, cand;
     mark_exceedances(v, s, scale, cs, &cc->valid[k], &level);
-    int min_out = (int)ceil(MIN_OUTSIDE * cc->valid[k]);
-    /* a change in time (the scan), or bursts all run long (the duty test):
-     * the one less likely under its share of alpha */
-    int scan = isfinite(needed) &&
-               !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &seg) &&
-               seg.log_p < needed &&
-               (!starts_run(v, seg.first) || (ends_early(v, seg.last) && v->n >= EARLY_END_RANKS));
-    int whole = isfinite(duty_needed) && !dxt_duty_exceedances(v->ex, v->W, &null, &duty);
-    if (whole && v->t->opts.verbose > 1)
-        fprintf(stderr, "dxt-classify: subject %d: duty %d/%d, log p %.1f, needed %.1f\n", s.id,
-                duty.exceed, duty.valid, duty.log_p, duty_needed);
-    whole = whole && duty.log_p < duty_needed &&
-            (!scan || duty.log_p - duty_needed < seg.log_p - needed);
-    if (!scan && !whole) return 0;
-    if (whole) seg = duty, needed = duty_needed;
-    if (s.kind == SUBJ_DST && dxt_early_rank(v, s.id, &seg)) return 0;
-    /* the other node late: named as the source; its severity and p are this
-     * node's rows' rise, the other side of the same cross cells */
-    if (s.kind == SUBJ_NODE_DST && dxt_other_node_late(v, s.id, &seg))
-        s = (subject){SUBJ_NODE_SRC, 1 - s.id};
-    if ((s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST) &&
-        !dxt_node_alike(v, s.id, s.kind == SUBJ_NODE_SRC, &seg))
-        return 0;
-    if (s.kind >= SUBJ_CELL_INTRA &&
-        (!dxt_cell_stands_out(v, (size_t)s.id, &seg) || !dxt_path_matters(v, (size_t)s.id, &seg)))
-        return 0;
-    if (!seg.whole) refine_onset(v, &seg);
-    if (!seg.whole && !step_not_drift(v, &seg, scale)) return 0;
-    if (v->t->opts.verbose)
-        fprintf(stderr, "dxt-classify: null rate %.3g (beta %.3g, %.3g) tau %.2f\n",
-                null.a / (null.a + null.b), null.a, null.b, null.tau);
-    return emit(v, s, &seg, level, scale, exp(seg.log_p - needed) * v->t->opts.alpha);
+    int min_out = (int)ceil(MIN_OUTSIDE * cc->valid[k]), have = 0, burst = 0;
+    /* a change in time (the scan), bursts all run long (the duty test), or
+     * a short burst far above the noise */
+    if (isfinite(needed) &&
+        !dxt_scan_exceedances(v->ex, v->W, &null, min_out > 3 ? min_out : 3, v->work, &cand) &&
+        cand.log_p < needed &&
+        (!dxt_starts_run(v, cand.first) || (ends_early(v, cand.last) && v->n >= EARLY_END_RANKS)))
+        have = take_likelier(&seg, &needed, have, &cand, needed);
+    if (isfinite(duty_needed) && !dxt_duty_exceedances(v->ex, v->W, &null, &cand)) {
+        if (v->t->opts.verbose > 1)
+            fprintf(stderr, "dxt-classify: subject %d: duty %d/%d, log p %.1f, needed %.1f\n",
+                    s.id, cand.exceed, cand.valid, cand.log_p, duty_needed);
+        if (cand.log_p < duty_needed) have |= take_likelier(&seg, &needed, have, &cand, duty_needed);
+    }
+    if (isfinite(burst_needed) && burst_of(v, cc, k, scale, level, null.tau, burst_needed, &cand) &&
+        !dxt_starts_run(v, cand.first))
+        have |= burst = take_likelier(&seg, &needed, have, &cand, burst_needed);
+    if (!have) return 0;
+    return judge_segment(v, s, scale, level, null, &seg, needed, burst);
 }
 
 /* The class's cross-section, for the high pass of ranks and nodes: out[w] is
@@ -491,11 +541,13 @@ static int test_class(tview *v, const subject *subs, int count, const class_stat
     cc.ex = malloc(slots * sizeof *cc.ex);
     cc.valid = malloc(slots * sizeof *cc.valid);
     cc.tr = malloc(slots * sizeof *cc.tr);
+    if (!cells) cc.tail = malloc(2 * slots * sizeof *cc.tail);
     if (cells) {
         cc.rows = malloc((size_t)v->n * sizeof *cc.rows);
         cc.cols = malloc((size_t)v->n * sizeof *cc.cols);
     }
-    if (!found || !first || !cc.ex || !cc.valid || !cc.tr || (cells && (!cc.rows || !cc.cols)))
+    if (!found || !first || !cc.ex || !cc.valid || !cc.tr || (cells && (!cc.rows || !cc.cols)) ||
+        (!cells && !cc.tail))
         goto fail;
     /* the scan at HIGH_Z needs a class of DROP_MIN subjects in a job of
      * HIGH_MIN_RANKS: its null is the rate of a few large exceedances among
@@ -505,8 +557,10 @@ static int test_class(tview *v, const subject *subs, int count, const class_stat
      * regimes that move a rank's cells together. Its share of alpha then
      * goes back to the scan at EXCEED_Z. */
     class_stats pass[2] = {passes[0], passes[1]};
-    if (count < DROP_MIN || v->n < HIGH_MIN_RANKS)
-        pass[0].scan_share += pass[1].scan_share, pass[1].scan_share = 0.0;
+    if (count < DROP_MIN || v->n < HIGH_MIN_RANKS) {
+        pass[0].scan_share += pass[1].scan_share + pass[1].burst_share;
+        pass[1].scan_share = pass[1].burst_share = 0.0;
+    }
     /* one scale a subject for both heights (a finding of this class masks
      * nothing its own series read) */
     class_scales(v, subs, count, &pass[0], scale, cc.valid);
@@ -540,6 +594,7 @@ fail:
     free(cc.valid);
     free(cc.tr);
     free(cc.rows);
+    free(cc.tail);
     free(cc.cols);
     return rc;
 }
@@ -559,124 +614,6 @@ static void print_class(tview *v, const subject *subs, int count, const class_st
     }
 }
 
-/* Wait above the subject's usual level in window w (trace unit, whole window). */
-static double subject_excess(tview *v, subject s, int w, double shift)
-{
-    const dxt_tracker *t = v->t;
-    const float *vals = t->vals + (size_t)w * v->nn;
-    double sum = 0.0, steps = (double)(t->last_steps[w] - t->first_steps[w] + 1);
-    for (int a = 0; a < v->n; a++)
-        for (int b = 0; b < v->n; b++) {
-            float f = vals[(size_t)a * v->n + b];
-            if (subject_cell(v, s, a, b) && f > 0.0f) sum += f;
-        }
-    return sum * (1.0 - exp(-shift)) * steps;
-}
-
-/* The subject's rise in wait (a ratio) from its rise `shift` in log(wait +
- * floor): where its cells usually wait T - f (T: the median of their usual
- * wait + floor, f: of their floors), a rise of shift there is a wait of
- * (T e^shift - f) / (T - f) times the usual (the floor took the rest: a
- * 1.25x slow receiver read 1.17x, a 2x one 1.5x); at most e^(2 shift), for
- * cells near or under a floor (clipped pairs, whose ratios say little:
- * lesson 10). */
-static double wait_severity(tview *v, subject s, double shift)
-{
-    double *usual = v->scratch, *floors = v->scratch + v->nn; /* nn each at most */
-    size_t m = 0;
-    for (int a = 0; a < v->n; a++)
-        for (int b = 0; b < v->n; b++) {
-            size_t c = (size_t)a * v->n + b;
-            if (!subject_cell(v, s, a, b) || !v->ever[c] || isnan(v->base[c])) continue;
-            usual[m] = exp(v->base[c]), floors[m++] = cell_floor(v, c);
-        }
-    double t = dxt_median_inplace(usual, m), f = dxt_median_inplace(floors, m);
-    double cap = exp(2.0 * shift);
-    if (!(m > 0 && t > f)) return cap;
-    double sev = (t * exp(shift) - f) / (t - f);
-    return sev < cap ? sev : cap;
-}
-
-/* Mask the rows and columns a rank or node finding makes no evidence about paths. */
-static void mask_subject(tview *v, subject s, const dxt_segment *seg)
-{
-    const dxt_judge *j = &v->t->judge;
-    for (int w = seg->first; w <= seg->last; w++)
-        for (int r = 0; r < v->n; r++) {
-            int mine = s.kind == SUBJ_SRC || s.kind == SUBJ_DST ? r == s.id
-                       : s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST
-                           ? j->node_of[r] == s.id : 0;
-            if (!mine) continue;
-            int source = s.kind == SUBJ_SRC || s.kind == SUBJ_NODE_SRC;
-            v->mask_row[(size_t)w * v->n + r] = 1; /* a late rank waits for nobody */
-            if (source) v->mask_col[(size_t)w * v->n + r] = 1;
-        }
-}
-
-static int emit(tview *v, subject s, const dxt_segment *seg, double level, double scale,
-                double p_adj)
-{
-    size_t count = 0;
-    double excess = 0.0;
-    for (int w = seg->first; w <= seg->last; w++)
-        if (v->ex[w] == 1) v->scratch[v->nn + count++] = v->x[w] - level;
-    for (int w = seg->first; w <= seg->last; w++)
-        if (v->ex[w] == 1) excess += subject_excess(v, s, w, v->x[w] - level);
-    double shift = dxt_median_inplace(v->scratch + v->nn, count);
-    dxt_finding f;
-    memset(&f, 0, sizeof f);
-    static const dxt_kind kinds[] = {DXT_SLOW_SOURCE, DXT_SLOW_DESTINATION, DXT_SLOW_NODE,
-                                     DXT_SLOW_NODE, DXT_SLOW_PATH, DXT_SLOW_PATH};
-    f.kind = kinds[s.kind];
-    snprintf(f.op, sizeof f.op, "%s", v->t->op);
-    f.rank = s.kind <= SUBJ_DST ? s.id : -1;
-    f.node = s.kind == SUBJ_NODE_SRC || s.kind == SUBJ_NODE_DST ? s.id : -1;
-    f.as_source = s.kind == SUBJ_NODE_SRC;
-    f.dst = f.kind == DXT_SLOW_PATH ? s.id / v->n : -1;
-    f.src = f.kind == DXT_SLOW_PATH ? s.id % v->n : -1;
-    f.first_step = segment_start(v, seg->first);
-    f.last_step = v->t->last_steps[seg->last];
-    f.severity = wait_severity(v, s, shift);
-    f.score = shift / scale;
-    f.excess = excess;
-    f.windows_flagged = seg->exceed;
-    f.windows_seen = seg->valid;
-    f.persistent = seg->exceed >= DXT_PERSISTENT_FRACTION * seg->valid;
-    f.p_value = p_adj;
-    int load = dxt_subject_tokens(v, s, seg), from_start = !seg->whole && starts_run(v, seg->first);
-    /* from the start: no load imbalance (the routing's wander), and the rise
-     * of a kind's min_severity at least (a level that fell by 12 % over 11
-     * windows read as a 1.12x slow destination until then: seed 1063). Under
-     * it no finding from any onset either (dxtanalysis.h: never one): a
-     * node's rows 1.15x in 10 of 41 windows as its ranks' share of the
-     * routing drifted (seed 12061), a healthy cell 1.18x in 7 of 10 windows
-     * of 50 steps (seed 1172). A load imbalance is measured by its tokens
-     * (min_token_ratio), a node's as any. From the start the rise judged is
-     * the one in log(wait + floor), which the floor makes the smaller
-     * (wait_severity): a healthy level that fell reads 1.17x there, 1.23x as
-     * wait (seed 1063); later, the wait's (a 1.3x slow source read 1.19x in
-     * log(wait + floor)). */
-    double min_sev = s.kind >= SUBJ_CELL_INTRA ? v->t->opts.min_path_severity
-                                               : v->t->opts.min_severity;
-    int imbalance = load > 0 && (s.kind == SUBJ_SRC || s.kind == SUBJ_DST);
-    int weak = from_start ? exp(shift) < min_sev : f.severity < min_sev && !imbalance;
-    if (weak || (load && from_start)) load = -1;
-    if (load > 0 && f.kind != DXT_SLOW_NODE) f.kind = DXT_LOAD_IMBALANCE;
-    if (v->t->opts.verbose)
-        fprintf(stderr, "dxt-classify: %s %s subject %d windows %d-%d (%d/%d) sev %.3g z %.3g "
-                "p %.3g%s\n", v->t->op, dxt_kind_str(f.kind), s.id, seg->first, seg->last,
-                seg->exceed, seg->valid, f.severity, f.score, p_adj,
-                weak ? ": under min_severity, no finding"
-                : load < 0 ? ": follows a token wander, no fault" : "");
-    /* a late rank waits for nobody, whatever made it late (a token wander, a
-     * rise under min_severity: its row dips all the same); an episode from
-     * the start masks nothing (it may be a level that fell: its windows are
-     * the normal ones of the finding that follows it) */
-    if (s.kind != SUBJ_CELL_INTRA && s.kind != SUBJ_CELL_INTER && !from_start)
-        mask_subject(v, s, seg);
-    return load < 0 ? 0 : dxt_tracker_push_finding(v->t, &f);
-}
-
 /* Ranks, then nodes, then cells (without the masked windows). */
 int dxt_time_tests(tview *v)
 {
@@ -685,13 +622,14 @@ int dxt_time_tests(tview *v)
     int n = v->n, rc = -1, count = 0;
     subject *subs = malloc((v->nn + 2 * (size_t)n) * sizeof *subs);
     if (!subs) return -1;
-    /* ranks: the scan and the duty test at EXCEED_Z, the scan at HIGH_Z;
+    /* ranks: the scan and the duty test at EXCEED_Z, the scan and bursts at HIGH_Z;
      * cells: the scan at EXCEED_Z, the scan and the duty test at HIGH_Z */
     class_stats rank[2] = {{.min_scale = MIN_RANK_SCALE, .min_shift = 0.5 * log(o->min_severity),
                             .exceed_z = EXCEED_Z, .scan_share = SCAN_SHARE,
                             .duty_share = DUTY_SHARE}};
     rank[1] = rank[0];
-    rank[1].exceed_z = HIGH_Z, rank[1].scan_share = HIGH_SCAN_SHARE, rank[1].duty_share = 0.0;
+    rank[1].exceed_z = HIGH_Z, rank[1].scan_share = HIGH_SCAN_SHARE - BURST_SHARE;
+    rank[1].duty_share = 0.0, rank[1].burst_share = BURST_SHARE;
     class_stats cell[2] = {{.min_scale = MIN_CELL_SCALE,
                             .min_shift = 0.5 * log(o->min_path_severity), .exceed_z = EXCEED_Z,
                             .scan_share = SCAN_SHARE}};

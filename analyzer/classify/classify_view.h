@@ -104,13 +104,20 @@ typedef struct tview {
                                * (follows_tokens) */
     unsigned char *use, *ever, *ex, *mask_col, *mask_row;
     int *work;
-    double log_alpha_subject; /* log(alpha / subjects of the op) */
+    double log_alpha_line;    /* log of a rank's or node's line's share of alpha */
+    double log_alpha_cell;    /* log of a cell's share (count_tests, classify_time.c) */
 } tview;
 
 
 typedef struct subject {
     int kind, id;             /* SUBJ_*; rank, node or cell index */
 } subject;
+
+/* log of subject s's share of the op's alpha for the tests over time */
+static inline double subject_log_alpha(const tview *v, subject s)
+{
+    return s.kind >= SUBJ_CELL_INTRA ? v->log_alpha_cell : v->log_alpha_line;
+}
 
 #define DROP_MIN 8            /* subjects a class needs to leave out its most exceeding one */
 
@@ -140,11 +147,12 @@ static inline double cell_floor(const tview *v, size_t c)
 int dxt_cell_stands_out(tview *v, size_t c, const dxt_segment *seg);
 int dxt_path_matters(tview *v, size_t c, const dxt_segment *seg);
 
-/* Is rank r's high row on seg an early rank's, no slow receiver's? Are node
- * a's ranks slow alike on seg (as sources or as destinations)? In a job of two
- * nodes, is node a's rise as a destination the other node's lateness
- * (classify_lines.c)? */
+/* Is rank r's high row on seg an early rank's, no slow receiver's (node a's:
+ * most of its ranks')? Are node a's ranks slow alike on seg (as sources or as
+ * destinations)? In a job of two nodes, is node a's rise as a destination the
+ * other node's lateness (classify_lines.c)? */
 int dxt_early_rank(tview *v, int r, const dxt_segment *seg);
+int dxt_early_node(tview *v, int a, const dxt_segment *seg);
 int dxt_node_alike(tview *v, int a, int as_source, const dxt_segment *seg);
 int dxt_other_node_late(tview *v, int a, const dxt_segment *seg);
 
@@ -152,6 +160,17 @@ int dxt_other_node_late(tview *v, int a, const dxt_segment *seg);
  * (classify_time_tokens.c)? 1: yes, by min_token_ratio or more (a load
  * imbalance); -1: yes, by less (the routing's wander: no fault); 0: no. */
 int dxt_subject_tokens(tview *v, subject s, const dxt_segment *seg);
+
+/* A segment from window first starts the run: fewer than 3 judged windows
+ * (or 5 % of them) before it (classify_finding.c). */
+int dxt_starts_run(const tview *v, int first);
+
+/* Subject s's finding on its significant segment seg (level: its usual
+ * level, scale: its noise, p_adj: the p-value), pushed to v->t unless under
+ * min_severity or a token wander; the rows and columns it masks marked
+ * (classify_finding.c). -1 on out of memory. */
+int dxt_emit_finding(tview *v, subject s, const dxt_segment *seg, double level, double scale,
+                     double p_adj);
 
 /* The tests over time of every subject of the op (classify_subjects.c):
  * ranks, then nodes, then cells; findings pushed to v->t. -1 on out of memory. */
