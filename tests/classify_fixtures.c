@@ -93,12 +93,18 @@ void random_pairs(double *pair, int n)
 
 /* A tracker for op on n ranks, 8 a node, and the static pair factors drawn
  * from seed (the random numbers after them go on from there). */
-dxt_tracker *seeded_job(const char *op, int n, uint64_t seed, double *pair)
+dxt_tracker *seeded_job_opts(const char *op, int n, uint64_t seed, double *pair,
+                             const dxt_classify_opts *o)
 {
     topo_buf tb;
     rng_state = seed;
     random_pairs(pair, n);
-    dxt_tracker *t = dxt_tracker_new(op, make_topo(&tb, n, 8), NULL);
+    dxt_tracker *t = dxt_tracker_new(op, make_topo(&tb, n, 8), o);
     assert_non_null(t);
     return t;
+}
+
+dxt_tracker *seeded_job(const char *op, int n, uint64_t seed, double *pair)
+{
+    return seeded_job_opts(op, n, seed, pair, NULL);
 }

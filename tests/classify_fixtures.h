@@ -33,8 +33,11 @@ double normal(void);
 void healthy_matrix(double *m, const double *pair, int n, int per_node, double nan_share);
 /* Static pair factors: exp(0.15 N(0, 1)), clipped to 0.6-1.6. */
 void random_pairs(double *pair, int n);
-/* A tracker for op on n ranks, 8 a node, the pair factors drawn from seed. */
+/* A tracker for op on n ranks, 8 a node, the pair factors drawn from seed;
+ * seeded_job_opts with classifier options o (NULL: the defaults). */
 dxt_tracker *seeded_job(const char *op, int n, uint64_t seed, double *pair);
+dxt_tracker *seeded_job_opts(const char *op, int n, uint64_t seed, double *pair,
+                             const dxt_classify_opts *o);
 /* t's findings into fs (MAX_N at most), printed under name unless NULL; t is
  * freed. Their count. */
 int take_findings(dxt_tracker *t, const char *name, dxt_finding *fs);

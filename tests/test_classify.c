@@ -419,14 +419,10 @@ static int small_rise(double min_severity, dxt_finding *fs)
 {
     enum { N = 16, WINDOWS = 40, ONSET = 20 };
     static double pair[N * N], m[N * N];
-    topo_buf tb;
     dxt_classify_opts o;
     dxt_classify_opts_init(&o);
     o.min_severity = min_severity;
-    rng_state = 17;
-    random_pairs(pair, N);
-    dxt_tracker *t = dxt_tracker_new("combine", make_topo(&tb, N, 8), &o);
-    assert_non_null(t);
+    dxt_tracker *t = seeded_job_opts("combine", N, 17, pair, &o);
     for (int w = 0; w < WINDOWS; w++) {
         healthy_matrix(m, pair, N, 8, 0.0);
         for (int i = 0; w >= ONSET && i < N; i++)
