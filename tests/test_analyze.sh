@@ -94,13 +94,6 @@ check "short fault: window 50, tested in windows of 10" json_expr "$TMP/short.js
     check "default window: tested in windows of 20 too, not with --test-window" sh -c \
         'grep -q "window 5 steps (tested in windows of 20 too)" "$1" && ! grep -q "tested in windows" "$2" && grep -q "no anomaly found" "$2"' sh "$TMP/noisy.txt" "$TMP/noisy5.txt"
 
-# 4e. a healthy node of two ranks late by their load in combine (compute 0.94, load
-# sigma 0.23: its rows at 3-4 % of the others' wait, back to theirs in 19 of 82
-# windows) is no slow receiver: a node's rows are its ranks' (dxt_early_node)
-"$SYNTH" -q -o "$TMP/lateload" -n 162 -r 2 -t 165 -s 6028 --noise compute_load=0.93625,diag=1.81201,floor_ns=1121.98,jitter=0.834476,load_sigma=0.233511,nodepair_sigma=0.0554771,noise=0.0302919,noise_spread=0.234555,pair_sigma=0.0319641,skew_max_ns=7581,skew_min_ns=2571.27,skew_ranks=0.121938,speed_sigma=0.0293991,spike_alpha=2.08891,spike_max=18.8239,spike_min=2.9821,spike_mult=0.362413,spike_prob=0.00542565 \
-    >"$TMP/lateload.synth.log" 2>&1 && analyze_json lateload --op combine &&
-    check "a node late by its load: no slow receiver" json_expr "$TMP/lateload.json" 'r["findings"] == []'
-
 # 4d. a fault from step 0 behind warm-up steps (3 of 100-1000x): the warm-up windows are
 # left out of the tests, the finding still starts at step 0
 "$SYNTH" -q -o "$TMP/warm" -n 16 -t 200 --seed 1 --noise warmup_steps=3,warmup_min=100,warmup_max=1000 \
@@ -108,6 +101,13 @@ check "short fault: window 50, tested in windows of 10" json_expr "$TMP/short.js
     analyze_json warm &&
     check "fault from step 0 after warm-up: onset 0" json_expr "$TMP/warm.json" \
         'any(f["kind"] == "slow_source" and f["rank"] == 5 and f["first_step"] == 0 for f in r["findings"])'
+
+# 4e. a healthy node of two ranks late by their load in combine (compute 0.94, load
+# sigma 0.23: its rows at 3-4 % of the others' wait, back to theirs in 19 of 82
+# windows) is no slow receiver: a node's rows are its ranks' (dxt_early_node)
+"$SYNTH" -q -o "$TMP/lateload" -n 162 -r 2 -t 165 -s 6028 --noise compute_load=0.93625,diag=1.81201,floor_ns=1121.98,jitter=0.834476,load_sigma=0.233511,nodepair_sigma=0.0554771,noise=0.0302919,noise_spread=0.234555,pair_sigma=0.0319641,skew_max_ns=7581,skew_min_ns=2571.27,skew_ranks=0.121938,speed_sigma=0.0293991,spike_alpha=2.08891,spike_max=18.8239,spike_min=2.9821,spike_mult=0.362413,spike_prob=0.00542565 \
+    >"$TMP/lateload.synth.log" 2>&1 && analyze_json lateload --op combine &&
+    check "a node late by its load: no slow receiver" json_expr "$TMP/lateload.json" 'r["findings"] == []'
 
 # 5. a bad file among good ones: skipped, named, the analysis completes
 cp -r "$TMP/src" "$TMP/badfile" && echo garbage >"$TMP/badfile/rank-00099.h5" &&

@@ -169,9 +169,9 @@ static int ends_early(const tview *v, int last)
     return after >= 0.25 * v->usable;
 }
 
-/* log(alpha / the tests of one subject): its share of alpha (every subject
- * of the op alike) for the scan of this pass, over the segments of usable /
- * tau effective windows. */
+/* log(alpha / the tests of one subject): its share of alpha (its family's,
+ * count_tests) for the scan of this pass, over the segments of usable / tau
+ * effective windows. */
 static double log_needed(const tview *v, subject s, const class_stats *cs, double tau)
 {
     double weff = v->usable / tau;
@@ -267,9 +267,10 @@ static void tally_add(tally *t, const tally *u, int times)
 typedef struct class_counts {
     int count, *ex, *valid, (*tr)[4], top[2];
     tally total, *rows, *cols;
-    double *tail;             /* lines: 2 a subject, its rises above EXCEED_Z and the sum
-                               * of their log(z / EXCEED_Z) (the first pass's); NULL: cells */
-    double tail_total[3];     /* ... summed, and the judged windows */
+    double *tail;             /* lines: 3 a subject, its rises above HIGH_Z, the sum of
+                               * their log(z / HIGH_Z) and its judged windows (counted in
+                               * the first pass); NULL: cells */
+    double tail_total[3];     /* ... summed over the class */
     const subject *subs;
     int n;
 } class_counts;
@@ -314,34 +315,38 @@ static void subject_null(const class_counts *cc, int k, dxt_null *null)
     dxt_class_prior(t.sums, t.exceed, t.valid, null->tau, null);
 }
 
-/* Subject k's rises above EXCEED_Z (v->x less its level, in scales) into
- * the class's tail sums (dxt_tail_fit). */
+/* Subject k's rises above HIGH_Z (v->x less its level, in scales; above the
+ * class's cross-section or not: the more, the heavier) into the class's
+ * tail sums (dxt_tail_fit): the height bursts are judged at. */
 static void count_tail(tview *v, class_counts *cc, int k, double scale, double level)
 {
-    double n = 0.0, sum = 0.0;
+    double *t = cc->tail + 3 * (size_t)k;
+    t[0] = t[1] = t[2] = 0.0;
     for (int w = 0; w < v->W; w++) {
         double z = (v->x[w] - level) / scale;
-        if (!isnan(z) && z > EXCEED_Z) n += 1.0, sum += log(z / EXCEED_Z);
+        if (isnan(z)) continue;
+        t[2] += 1.0;
+        if (z > HIGH_Z) t[0] += 1.0, t[1] += log(z / HIGH_Z);
     }
-    cc->tail[2 * k] = n, cc->tail[2 * k + 1] = sum;
-    cc->tail_total[0] += n, cc->tail_total[1] += sum, cc->tail_total[2] += cc->valid[k];
+    for (int q = 0; q < 3; q++) cc->tail_total[q] += t[q];
 }
 
 /* Mark every subject's exceedances and count them into cc. */
 static void count_class(tview *v, const subject *subs, class_stats *cs, const double *scale,
-                        class_counts *cc)
+                        class_counts *cc, int first_pass)
 {
     double level;
     cs->exceed = cs->valid = 0;
     memset(&cc->total, 0, sizeof cc->total);
-    if (cs->exceed_z == EXCEED_Z) memset(cc->tail_total, 0, sizeof cc->tail_total);
+    int tail = cc->tail && first_pass;
+    if (tail) memset(cc->tail_total, 0, sizeof cc->tail_total);
     for (int r = 0; cc->rows && r < cc->n; r++)
         memset(&cc->rows[r], 0, sizeof cc->rows[r]), memset(&cc->cols[r], 0, sizeof cc->cols[r]);
     cc->top[0] = cc->top[1] = -1;
     for (int k = 0; k < cc->count; k++) {
         cc->ex[k] = mark_exceedances(v, subs[k], scale[k], cs, &cc->valid[k], &level);
         cs->exceed += cc->ex[k], cs->valid += cc->valid[k];
-        if (cc->tail && cs->exceed_z == EXCEED_Z) count_tail(v, cc, k, scale[k], level);
+        if (tail) count_tail(v, cc, k, scale[k], level);
         dxt_count_transitions(v->ex, v->W, cc->tr[k]);
         mask_rank_windows(v, subs[k]);
         add_subject(&cc->total, cc, k, 1);
@@ -362,17 +367,20 @@ static void count_class(tview *v, const subject *subs, class_stats *cs, const do
 static int burst_of(tview *v, const class_counts *cc, int k, double scale, double level,
                     double tau, double needed, dxt_segment *seg)
 {
-    const double *own = cc->tail + 2 * k, *all = cc->tail_total;
+    const double *own = cc->tail + 3 * (size_t)k, *all = cc->tail_total;
     dxt_tail tail;
-    dxt_tail_fit(all[0] - own[0], all[1] - own[1], all[2] - cc->valid[k], EXCEED_Z, &tail);
+    dxt_tail_fit(all[0] - own[0], all[1] - own[1], all[2] - own[2], HIGH_Z, &tail);
     double *z = v->scratch;
     for (int w = 0; w < v->W; w++) z[w] = (v->x[w] - level) / scale;
-    if (dxt_burst_exceedances(z, v->ex, v->W, &tail, tau, BURST_MAX, seg) || seg->log_p >= needed)
+    int from = 0; /* an onset needs normal windows before it (dxt_starts_run) */
+    while (from < v->W && dxt_starts_run(v, from)) from++;
+    if (dxt_burst_exceedances(z, v->ex, v->W, from, &tail, tau, BURST_MAX, seg) ||
+        seg->log_p >= needed)
         return 0;
     if (v->t->opts.verbose > 1)
         fprintf(stderr, "dxt-classify: subject %d: burst %d-%d, log p %.1f, needed %.1f (tail "
-                "rate %.3g, gamma %.3g)\n", cc->subs[k].id, seg->first, seg->last, seg->log_p,
-                needed, tail.rate, tail.gamma);
+                "rate %.3g, shape %.3g, scale %.3g)\n", cc->subs[k].id, seg->first, seg->last,
+                seg->log_p, needed, tail.rate, tail.shape, tail.scale);
     return 1;
 }
 
@@ -462,9 +470,10 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
                     s.id, cand.exceed, cand.valid, cand.log_p, duty_needed);
         if (cand.log_p < duty_needed) have |= take_likelier(&seg, &needed, have, &cand, duty_needed);
     }
-    if (isfinite(burst_needed) && burst_of(v, cc, k, scale, level, null.tau, burst_needed, &cand) &&
-        !dxt_starts_run(v, cand.first))
-        have |= burst = take_likelier(&seg, &needed, have, &cand, burst_needed);
+    /* a burst where nothing longer is (a scan's segment holds its bursts) */
+    if (!have && isfinite(burst_needed) &&
+        burst_of(v, cc, k, scale, level, null.tau, burst_needed, &cand))
+        have = burst = take_likelier(&seg, &needed, have, &cand, burst_needed);
     if (!have) return 0;
     return judge_segment(v, s, scale, level, null, &seg, needed, burst);
 }
@@ -529,6 +538,29 @@ static void widen_null(dxt_null *null, const dxt_null *first)
  * found). The null of a subject comes from the class's other subjects:
  * their rate of exceedances and how they cluster in time (its own, outside
  * a segment, in the scan). */
+/* cc's arrays for a class of count subjects (cells: the line tallies; lines:
+ * the tail sums); 0, or -1 (counts_free frees what was allocated). */
+static int counts_alloc(class_counts *cc, int cells)
+{
+    size_t slots = (size_t)(cc->count ? cc->count : 1);
+    cc->ex = malloc(slots * sizeof *cc->ex);
+    cc->valid = malloc(slots * sizeof *cc->valid);
+    cc->tr = malloc(slots * sizeof *cc->tr);
+    if (cells) {
+        cc->rows = malloc((size_t)cc->n * sizeof *cc->rows);
+        cc->cols = malloc((size_t)cc->n * sizeof *cc->cols);
+    } else {
+        cc->tail = calloc(3 * slots, sizeof *cc->tail);
+    }
+    int lines_ok = cells ? cc->rows && cc->cols : cc->tail != NULL;
+    return cc->ex && cc->valid && cc->tr && lines_ok ? 0 : -1;
+}
+
+static void counts_free(class_counts *cc)
+{
+    free(cc->ex), free(cc->valid), free(cc->tr), free(cc->rows), free(cc->cols), free(cc->tail);
+}
+
 static int test_class(tview *v, const subject *subs, int count, const class_stats passes[2])
 {
     double *scale = v->own;
@@ -538,17 +570,7 @@ static int test_class(tview *v, const subject *subs, int count, const class_stat
     unsigned char *found = calloc(slots, 1);
     double *cross = NULL;
     dxt_null *first = malloc(slots * sizeof *first), null;
-    cc.ex = malloc(slots * sizeof *cc.ex);
-    cc.valid = malloc(slots * sizeof *cc.valid);
-    cc.tr = malloc(slots * sizeof *cc.tr);
-    if (!cells) cc.tail = malloc(2 * slots * sizeof *cc.tail);
-    if (cells) {
-        cc.rows = malloc((size_t)v->n * sizeof *cc.rows);
-        cc.cols = malloc((size_t)v->n * sizeof *cc.cols);
-    }
-    if (!found || !first || !cc.ex || !cc.valid || !cc.tr || (cells && (!cc.rows || !cc.cols)) ||
-        (!cells && !cc.tail))
-        goto fail;
+    if (counts_alloc(&cc, cells) || !found || !first) goto fail;
     /* the scan at HIGH_Z needs a class of DROP_MIN subjects in a job of
      * HIGH_MIN_RANKS: its null is the rate of a few large exceedances among
      * the other subjects, of which fewer have next to none (EP2: one other
@@ -573,7 +595,7 @@ static int test_class(tview *v, const subject *subs, int count, const class_stat
             if (cross_section(v, subs, count, cross)) goto fail;
             cs->cross = cross;
         }
-        count_class(v, subs, cs, scale, &cc);
+        count_class(v, subs, cs, scale, &cc, p == 0);
         if (v->t->opts.verbose > 1)
             print_class(v, subs, count, cs, scale, cc.valid, dxt_design_effect(cc.total.tr));
         for (int k = 0; k < count; k++) {
@@ -590,12 +612,7 @@ fail:
     free(found);
     free(cross);
     free(first);
-    free(cc.ex);
-    free(cc.valid);
-    free(cc.tr);
-    free(cc.rows);
-    free(cc.tail);
-    free(cc.cols);
+    counts_free(&cc);
     return rc;
 }
 

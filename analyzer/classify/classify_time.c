@@ -60,7 +60,7 @@
 #define POLISH_ITERS 1        /* D is centred on each cell already: one sweep settles it */
 #define CONFIRM_SCORE 3.0     /* robust z a static finding needs at the run's end */
 #define STATIC_ALPHA_SHARE 0.5 /* the op's alpha given to the judgement from step 0 */
-#define LINE_ALPHA_SHARE 0.5   /* the tests over time's alpha given to lines (count_tests) */
+#define LINE_ALPHA_SHARE 0.5   /* the tests over time's alpha lines get at least (count_tests) */
 
 static void view_free(tview *v)
 {
@@ -258,19 +258,20 @@ static void polish_window(tview *v, int w)
 }
 
 /* Each subject's share of alpha: half the op's to the lines (ranks' rows and
- * columns, nodes'), half to the cells, each alike within its family (a
- * weighted Bonferroni: the shares sum to alpha). Alike over every subject,
- * the N^2 cells took all but 2/N of it: a 4x slow source of 5 windows in a
- * job of 130 ranks (z 58, log p -25.8) needed -27.1 as one of 17,030
- * subjects, -24.0 as one of 390 lines. A fault is no likelier on one pair
- * than on one rank; the cells lose a factor 2 at most. */
+ * columns, nodes'), or their number's share where more (2 ranks: 4 lines,
+ * 2 cells), the rest to the cells, each alike within its family (a weighted
+ * Bonferroni: the shares sum to alpha). Alike over every subject, the N^2
+ * cells took all but 2/N of it: a 4x slow source of 5 windows in a job of
+ * 130 ranks (z 58, log p -25.8) needed -27.1 as one of 17,030 subjects,
+ * -24.0 as one of 390 lines. A fault is no likelier on one pair than on
+ * one rank; the cells lose a factor 2 at most, the lines nothing. */
 static void count_tests(tview *v)
 {
     const dxt_judge *j = &v->t->judge;
     double lines = 2.0 * v->n, cells = 0.0;
     for (int a = 0; j->nnodes >= 2 && a < j->nnodes; a++) lines += 2.0 * (node_size(j, a) >= 2);
     for (size_t c = 0; c < v->nn; c++) cells += v->ever[c] && c / v->n != c % v->n;
-    double line_share = cells > 0.0 ? LINE_ALPHA_SHARE : 1.0;
+    double line_share = fmax(LINE_ALPHA_SHARE, lines / (lines + cells));
     v->log_alpha_line = log(v->t->alpha_time * line_share) - log(lines);
     v->log_alpha_cell = cells > 0.0 ? log(v->t->alpha_time * (1.0 - line_share)) - log(cells)
                                     : -INFINITY;

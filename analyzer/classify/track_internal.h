@@ -120,28 +120,29 @@ int dxt_duty_exceedances(const unsigned char *ex, int W, const dxt_null *null, d
 
 /* The tail of a class's standardized rises above u (its subjects' windows
  * more than u of their own scales above their level): P(Z > z) = rate
- * (z / u)^(-1 / gamma) for z >= u, a Pareto tail (heavier than a normal
- * one: the noise's spikes and regimes are in it). */
+ * (1 + log(z / u) / scale)^-shape for z >= u, the predictive of a Pareto
+ * tail (heavier than a normal one: the noise's spikes and regimes are in
+ * it) whose index is not known. */
 typedef struct dxt_tail {
-    double u, rate, gamma;
+    double u, rate, shape, scale;
 } dxt_tail;
 
 /* The tail from `excess` rises above u among `valid` windows, sum_log the
- * sum of their log(z / u) (Hill's estimate of gamma, shrunk towards a heavy
- * tail where they are few; the rate no lower than the scan's floor). */
+ * sum of their log(z / u) (a heavy tail's 5 pseudo rises added: few rises
+ * say little; the rate no lower than the scan's floor). */
 void dxt_tail_fit(double excess, double sum_log, double valid, double u, dxt_tail *tail);
 
 /* Bursts of at most max_len windows: among the runs of ex[0..W) (1: above
- * the pass's threshold) no longer than max_len, the least likely under the
- * tail, each of its windows at least as high as its lowest z[] (the
- * subject's standardized rises, NAN where not judged) and autocorrelated
- * windows counting 1/tau each; and never below what the subject's own
- * windows outside the run say (those as high: a subject whose excursions
- * recur is its own null). A fault of 1-3 windows far above the noise,
- * which a count of exceedances cannot tell from the class's rate. Returns 0
- * and *seg, or -1 when none. */
-int dxt_burst_exceedances(const double *z, const unsigned char *ex, int W, const dxt_tail *tail,
-                          double tau, int max_len, dxt_segment *seg);
+ * the pass's threshold) starting at window `from` or later and no longer
+ * than max_len, the least likely under the tail, each of its windows at
+ * least as high as its lowest z[] (the subject's standardized rises, NAN
+ * where not judged), autocorrelated windows counting 1/tau each; and never
+ * below what the subject's own windows outside the run say (those as high:
+ * a subject whose excursions recur is its own null). A fault of 1-3 windows
+ * far above the noise, which a count of exceedances cannot tell from the
+ * class's rate. Returns 0 and *seg, or -1 when none. */
+int dxt_burst_exceedances(const double *z, const unsigned char *ex, int W, int from,
+                          const dxt_tail *tail, double tau, int max_len, dxt_segment *seg);
 
 /* How much better the windows of x[0..W) (NAN: not judged) fit a step on
  * [first, last] than a bend there, in variances of scale: two least-squares
