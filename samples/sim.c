@@ -31,6 +31,9 @@
  *             expected transfer time).
  *   warm-up   steps < warmup_steps add warmup_min..warmup_max (log-uniform per step) x
  *             the cell's scale (T_intra on the diagonal) x lognormal(.5) to every cell.
+ *   stalls    with stall_prob per rank and step its host stalls for 1..stall_steps
+ *             steps: ready_j later by Pareto(stall_min, stall_alpha) x the compute
+ *             time (at most 1000x): its column rises, its row falls (off by default).
  * Faults (magnitude m):
  *   slow_source r      r is ready later by the delay d that makes column r's mean
  *                      healthy wait m x (found by bisection on calibration steps, so
@@ -83,7 +86,7 @@
 enum {
     STREAM_STATIC = 1, STREAM_STATIC_NOISE, STREAM_RANK, STREAM_NODEPAIR, STREAM_EXPERT,
     STREAM_TOKENS, STREAM_LOAD, STREAM_BURST, STREAM_READY = 16, STREAM_CELL = 32,
-    STREAM_SPIKE = 48, STREAM_WARMUP = 64
+    STREAM_SPIKE = 48, STREAM_WARMUP = 64, STREAM_STALL = 80
 };
 
 /* The state of one (op, step): per-rank times and multipliers, per-step keys. */
@@ -270,6 +273,27 @@ static void apply_rank_faults(sim *s, int op, int64_t step)
     }
 }
 
+/* Rank j's stalls at step (ns): a stall of its host starts at a rank and step
+ * with stall_prob, lasts 1..stall_steps steps (every op) and holds the rank
+ * back by a Pareto(stall_min, stall_alpha) multiple of the compute time (at
+ * most 1000) while it lasts. Stateless: the starts that may still last are
+ * looked up. */
+static double stall_ns(const sim *s, int j, int64_t step)
+{
+    const sim_noise *k = &s->cfg.noise;
+    int longest = (int)k->stall_steps;
+    double total = 0.0;
+    for (int d = 0; d < longest && step - d >= 0; d++) {
+        uint64_t b = cell_bits(stream_key(s, STREAM_STALL, step - d), j, 0);
+        if (unif(b) >= k->stall_prob) continue;
+        uint64_t b2 = mix64(b);
+        if (d >= 1 + (int)(unif(b2) * longest)) continue;
+        double x = k->stall_min * pow(unif(mix64(b2)), -1.0 / k->stall_alpha);
+        total += SIM_COMPUTE_NS * clip(x, 1.0, 1000.0);
+    }
+    return total;
+}
+
 /* Fill the context of (op, step) unless it is the current one. */
 static void ctx_fill(sim *s, int op, int64_t step, int healthy)
 {
@@ -287,6 +311,7 @@ static void ctx_fill(sim *s, int op, int64_t step, int healthy)
                        k->compute_load * c->mu[j] * s->n / ((double)s->cfg.tokens_per_rank *
                                                             s->cfg.topk);
         c->ready[j] = compute + (op == 0 ? s->skew[j] : 0.0) + jitter * normal(cell_bits(kr, j, 0));
+        if (!healthy && k->stall_prob > 0.0) c->ready[j] += stall_ns(s, j, step);
         c->row_mult[j] = 1.0;
     }
     if (!healthy) apply_rank_faults(s, op, step);

@@ -73,7 +73,11 @@ typedef struct sim_fault {
     X(diag, 1.0, 0.0, 100.0, "diagonal self-wait, x the intra-node transfer time")         \
     X(warmup_steps, 2.0, 0.0, 1000.0, "warm-up steps at the start")                        \
     X(warmup_min, 100.0, 1.0, 1e5, "warm-up wait, smallest factor")                        \
-    X(warmup_max, 1000.0, 1.0, 1e5, "warm-up wait, largest factor")
+    X(warmup_max, 1000.0, 1.0, 1e5, "warm-up wait, largest factor")                        \
+    X(stall_prob, 0.0, 0.0, 0.1, "per rank and step: a stall of its host starts")          \
+    X(stall_steps, 5.0, 1.0, 1000.0, "a stall's longest duration, steps (uniform 1..this)") \
+    X(stall_min, 5.0, 1.0, 1e4, "stall size law: Pareto minimum (x the compute time)")     \
+    X(stall_alpha, 1.0, 0.3, 10.0, "stall size law: Pareto tail index")
 
 typedef struct sim_noise {
 #define SIM_NOISE_FIELD(name, def, lo, hi, help) double name;

@@ -77,7 +77,18 @@ def draw_noise(rng):
     }
 
 
-def draw_trace(seed, small, nmin=8, nmax=256):
+def draw_stalls(seed):
+    """Stalls of a rank's host (--stalls; drawn apart: the other draws stay the same)."""
+    rng = random.Random(seed * 7919 + 17)
+    return {
+        "stall_prob": log_uniform(rng, 1e-4, 3e-3),
+        "stall_steps": rng.randint(1, 30),
+        "stall_min": rng.uniform(2.0, 20.0),
+        "stall_alpha": rng.uniform(0.7, 2.0),
+    }
+
+
+def draw_trace(seed, small, nmin=8, nmax=256, stalls=False):
     """The shape of trace `seed`: world, per node, steps, window, recording options."""
     rng = random.Random(seed)
     hi = 32 if small else nmax
@@ -98,6 +109,8 @@ def draw_trace(seed, small, nmin=8, nmax=256):
         "drop_prob": rng.uniform(0.0, 0.02) if rng.random() < 0.2 else 0.0,
         "noise": draw_noise(rng),
     }
+    if stalls:
+        opts["noise"].update(draw_stalls(seed))
     return opts, rng
 
 
@@ -219,7 +232,7 @@ def run_trace(args, opts, faults):
 
 def healthy_jobs(args):
     for i in range(args.count):
-        opts, _ = draw_trace(args.seed_base + i, args.small)
+        opts, _ = draw_trace(args.seed_base + i, args.small, stalls=args.stalls)
         yield opts, []
 
 
@@ -230,7 +243,7 @@ def fault_jobs(args):
             for mag in MAGNITUDES:
                 for onset_mid in (False, True):
                     for intermittent in (False, True):
-                        opts, rng = draw_trace(args.seed_base + i, args.small)
+                        opts, rng = draw_trace(args.seed_base + i, args.small, stalls=args.stalls)
                         i += 1
                         yield opts, [draw_fault(rng, opts, kind, mag, onset_mid, intermittent)]
 
@@ -348,6 +361,9 @@ def main():
     ap.add_argument("--seed-base", type=int, default=None,
                     help="first seed (default healthy 1000, faults 5000)")
     ap.add_argument("--small", action="store_true", help="N 8..32, 150-300 steps (CI)")
+    ap.add_argument("--stalls", action="store_true",
+                    help="ranks' hosts stall too (stall_prob 1e-4..3e-3 a rank and step, 1-30 "
+                         "steps, 2-20x the compute time, Pareto 0.7-2): their false alarms")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--worst", type=int, default=10, help="worst traces printed")
     ap.add_argument("--json", help="write every trace's result here")
