@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include "classify_fixtures.h"
-#include "track_internal.h" /* dxt_burst_exceedances */
 
 static const char *peer_dir(void)
 {
@@ -383,34 +382,6 @@ static void test_drift_not_step(void **state)
     assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
     assert_int_equal(fs[0].rank, 5);
     assert_int_equal(fs[0].first_step, 4000);
-}
-
-/* A short burst (classify_scan.c): 3 windows 30 scales up stand out of a
- * class whose rises thin out fast above 6; the same among a subject's own
- * recurring excursions as high do not (it is its own null); nor before
- * `from`; a run longer than max_len is the scan's. */
-static void test_burst_null(void **state)
-{
-    (void)state;
-    enum { W = 100 };
-    double z[W];
-    unsigned char ex[W];
-    dxt_tail tail;
-    dxt_segment seg;
-    dxt_tail_fit(40.0, 40.0 * 0.1, 10000.0, 6.0, &tail); /* light: log(z / 6) ~0.1 */
-    for (int w = 0; w < W; w++) z[w] = 0.5 * sin(w), ex[w] = 0;
-    for (int w = 50; w < 53; w++) z[w] = 30.0, ex[w] = 1;
-    assert_int_equal(dxt_burst_exceedances(z, ex, W, 0, &tail, 1.0, 3, &seg), 0);
-    assert_int_equal(seg.first, 50);
-    assert_int_equal(seg.last, 52);
-    assert_true(seg.log_p < -40.0);
-    assert_int_equal(dxt_burst_exceedances(z, ex, W, 51, &tail, 1.0, 3, &seg), -1);
-    for (int w = 10; w < 40; w += 10) z[w] = 33.0, ex[w] = 1; /* its own, as high */
-    assert_int_equal(dxt_burst_exceedances(z, ex, W, 0, &tail, 1.0, 3, &seg), 0);
-    assert_true(seg.log_p > -12.0);
-    for (int w = 0; w < W; w++) ex[w] = 0;
-    for (int w = 50; w < 54; w++) z[w] = 30.0, ex[w] = 1; /* 4 windows: the scan's */
-    assert_int_equal(dxt_burst_exceedances(z, ex, W, 0, &tail, 1.0, 3, &seg), -1);
 }
 
 /* A rise under min_severity is no finding from any onset (dxtanalysis.h):
@@ -803,7 +774,6 @@ int main(void)
         cmocka_unit_test(test_wandering_rows),
         cmocka_unit_test(test_drift_not_step),
         cmocka_unit_test(test_small_rise),
-        cmocka_unit_test(test_burst_null),
         cmocka_unit_test(test_uneven_receiver),
         cmocka_unit_test(test_long_fault),
         cmocka_unit_test(test_late_node_of_two),

@@ -23,11 +23,23 @@ static int64_t segment_start(const tview *v, int first)
  * later (a late rank's row drops to ~0 and its earlier windows look high
  * against the drop), it did not rise. What was slow from the start is the
  * static judgement's. */
+static int too_few_before(const tview *v, int before)
+{
+    return before < 3 || before < 0.05 * v->usable;
+}
+
 int dxt_starts_run(const tview *v, int first)
 {
     int before = 0;
     for (int w = 0; w < first; w++) before += v->use[w];
-    return before < 3 || before < 0.05 * v->usable;
+    return too_few_before(v, before);
+}
+
+int dxt_first_onset(const tview *v)
+{
+    int w = 0, before = 0;
+    for (; w < v->W && too_few_before(v, before); w++) before += v->use[w];
+    return w;
 }
 
 /* Wait above the subject's usual level in window w (trace unit, whole window). */

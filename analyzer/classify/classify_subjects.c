@@ -160,8 +160,9 @@ static void class_scales(tview *v, const subject *subs, int count, class_stats *
  * then well (the static judgement needs both ends of the run), in a job of
  * EARLY_END_RANKS or more (with 4, late launches change in regimes from the
  * start: real DeepEP) and not by its tokens (dxt_emit_finding: the routing's
- * wander starts high as often as it rises). One that ends where a finding of one of its
- * ranks begins is that one's echo (track_series.c, drop_fallen_levels). */
+ * wander starts high as often as it rises). One that ends where a finding of
+ * one of its ranks begins is that one's echo (track_series.c,
+ * drop_fallen_levels). */
 static int ends_early(const tview *v, int last)
 {
     int after = 0;
@@ -372,9 +373,7 @@ static int burst_of(tview *v, const class_counts *cc, int k, double scale, doubl
     dxt_tail_fit(all[0] - own[0], all[1] - own[1], all[2] - own[2], HIGH_Z, &tail);
     double *z = v->scratch;
     for (int w = 0; w < v->W; w++) z[w] = (v->x[w] - level) / scale;
-    int from = 0; /* an onset needs normal windows before it (dxt_starts_run) */
-    while (from < v->W && dxt_starts_run(v, from)) from++;
-    if (dxt_burst_exceedances(z, v->ex, v->W, from, &tail, tau, BURST_MAX, seg) ||
+    if (dxt_burst_exceedances(z, v->ex, v->W, dxt_first_onset(v), &tail, tau, BURST_MAX, seg) ||
         seg->log_p >= needed)
         return 0;
     if (v->t->opts.verbose > 1)
@@ -450,10 +449,11 @@ static int test_subject(tview *v, subject s, double scale, class_stats *cs, clas
         fprintf(stderr, "dxt-classify: subject %d: %d/%d above %.0f, null beta %.3g %.3g tau "
                 "%.2f, log p needed %.1f\n", s.id, cc->ex[k], cc->valid[k], cs->exceed_z, null.a,
                 null.b, null.tau, needed);
-    if (cc->ex[k] == 0 || (!isfinite(burst_needed) &&
-                           cc->ex[k] < dxt_min_exceedances(&null, cc->valid[k],
-                                                           fmax(needed, duty_needed))))
-        return 0;
+    /* the fewest exceedances the scan and the duty test could need (a bound:
+     * below it neither can reach its level); a burst needs one */
+    int counts = cc->ex[k] >= dxt_min_exceedances(&null, cc->valid[k], fmax(needed, duty_needed));
+    if (cc->ex[k] == 0 || (!counts && !isfinite(burst_needed))) return 0;
+    if (!counts) needed = duty_needed = -INFINITY;
     dxt_segment seg, cand;
     mark_exceedances(v, s, scale, cs, &cc->valid[k], &level);
     int min_out = (int)ceil(MIN_OUTSIDE * cc->valid[k]), have = 0, burst = 0;
@@ -533,11 +533,6 @@ static void widen_null(dxt_null *null, const dxt_null *first)
     if (first->tau > null->tau) null->tau = first->tau;
 }
 
-/* Test every subject of a class in each pass (EXCEED_Z, then HIGH_Z);
- * emit the significant ones, each once (the high pass skips what the first
- * found). The null of a subject comes from the class's other subjects:
- * their rate of exceedances and how they cluster in time (its own, outside
- * a segment, in the scan). */
 /* cc's arrays for a class of count subjects (cells: the line tallies; lines:
  * the tail sums); 0, or -1 (counts_free frees what was allocated). */
 static int counts_alloc(class_counts *cc, int cells)
@@ -561,6 +556,11 @@ static void counts_free(class_counts *cc)
     free(cc->ex), free(cc->valid), free(cc->tr), free(cc->rows), free(cc->cols), free(cc->tail);
 }
 
+/* Test every subject of a class in each pass (EXCEED_Z, then HIGH_Z);
+ * emit the significant ones, each once (the high pass skips what the first
+ * found). The null of a subject comes from the class's other subjects:
+ * their rate of exceedances and how they cluster in time (its own, outside
+ * a segment, in the scan). */
 static int test_class(tview *v, const subject *subs, int count, const class_stats passes[2])
 {
     double *scale = v->own;

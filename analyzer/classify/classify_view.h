@@ -162,8 +162,10 @@ int dxt_other_node_late(tview *v, int a, const dxt_segment *seg);
 int dxt_subject_tokens(tview *v, subject s, const dxt_segment *seg);
 
 /* A segment from window first starts the run: fewer than 3 judged windows
- * (or 5 % of them) before it (classify_finding.c). */
+ * (or 5 % of them) before it; the first window that does not (W: none)
+ * (classify_finding.c). */
 int dxt_starts_run(const tview *v, int first);
+int dxt_first_onset(const tview *v);
 
 /* Subject s's finding on its significant segment seg (level: its usual
  * level, scale: its noise, p_adj: the p-value), pushed to v->t unless under
