@@ -2,7 +2,8 @@
  * blocks with 3 nodes, the rotation of a pairwise exchange, the floor of a
  * line's effect among pairs that differ, a node of two with one slow rank,
  * a path of 1.5x among pairs that agree within a few %, a path among
- * blocks of node pairs too small to measure their own spread.
+ * blocks of node pairs too small to measure their own spread; a rank's
+ * standing from its lines' middles against the medians taken one by one.
  * Owner: the classifier engineer (A1). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <math.h>
 
 #include "classify_fixtures.h"
+#include "classify_internal.h"
+#include "stats.h"
 
 /* One window of 24 ranks on 3 nodes, node 1's rows (its ranks as
  * destinations) x slow: the findings. */
@@ -287,6 +290,57 @@ static void test_path_in_small_blocks(void **state)
     assert_int_equal(fs[0].src, 50);
 }
 
+/* Rank r's standing the long way (each peer's median without r's cell). */
+static void standing_by_medians(const double *y, int n, int r, double *col, double *row)
+{
+    double dev[64], buf[64];
+    size_t nd = 0;
+    for (int j = 0; j < n; j++) {
+        size_t m = 0;
+        if (j == r || isnan(y[j * n + r])) continue;
+        for (int k = 0; k < n; k++)
+            if (k != j && k != r) buf[m++] = y[j * n + k];
+        double peers = dxt_median_inplace(buf, m);
+        if (!isnan(peers)) dev[nd++] = y[j * n + r] - peers;
+    }
+    *col = dxt_median_inplace(dev, nd);
+    nd = 0;
+    for (int k = 0; k < n; k++) {
+        size_t m = 0;
+        if (k == r || isnan(y[r * n + k])) continue;
+        for (int j = 0; j < n; j++)
+            if (j != k && j != r) buf[m++] = y[j * n + k];
+        double peers = dxt_median_inplace(buf, m);
+        if (!isnan(peers)) dev[nd++] = y[r * n + k] - peers;
+    }
+    *row = dxt_median_inplace(dev, nd);
+}
+
+/* dxt_line_standing from the lines' middles (dxt_line_middles, built once a
+ * matrix) gives the very doubles of the medians taken one by one: odd and
+ * even lines, ties (values on a coarse grid), missing cells, 2-9 ranks. */
+static void test_line_middles(void **state)
+{
+    (void)state;
+    double y[81], mid[8 * 9], buf[9];
+    rng_state = 7;
+    for (int trial = 0; trial < 400; trial++) {
+        int n = 2 + trial % 8;
+        for (int c = 0; c < n * n; c++) {
+            double u = uniform();
+            y[c] = u < 0.15 ? NAN : trial % 3 ? floor(8.0 * uniform()) / 4.0 : log(0.1 + u);
+        }
+        dxt_line_middles(y, n, buf, mid);
+        for (int r = 0; r < n; r++) {
+            double col, row, col1, row1;
+            dxt_line_standing(y, n, r, mid, buf, &col, &row);
+            standing_by_medians(y, n, r, &col1, &row1);
+            assert_true(col == col1 || (isnan(col) && isnan(col1)));
+            assert_true(row == row1 || (isnan(row) && isnan(row1)));
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_node_links),
         cmocka_unit_test(test_early_rows_tail),
         cmocka_unit_test(test_path_in_small_blocks),
+        cmocka_unit_test(test_line_middles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

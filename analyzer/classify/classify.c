@@ -138,7 +138,7 @@ int dxt_judge_init(dxt_judge *j, const dxt_topology *topo, const dxt_classify_op
     j->node_start = calloc(nn + 1, sizeof *j->node_start);
     j->logm = malloc(n * n * sizeof *j->logm);
     j->res = malloc(n * n * sizeof *j->res);
-    j->scratch = malloc((n * n + 2 * n) * sizeof *j->scratch); /* n*n cells or 2n ranks */
+    j->scratch = malloc((n * n + 9 * n) * sizeof *j->scratch); /* n*n cells, or 9n: ranks */
     j->row = malloc(n * sizeof *j->row);
     j->col = malloc(n * sizeof *j->col);
     j->blk = malloc((nn * nn + 2) * sizeof *j->blk);
@@ -304,35 +304,72 @@ double dxt_tail_chance(const double tail[3], double z)
     return own > normal ? own : normal;
 }
 
-/* How rank r stands in the log matrix y (n x n, NAN missing): *col the
- * median over its peers j of y[j][r] less the median of j's other cells (how
- * much more j waits for r than for the rest), *row the median over k of
- * y[r][k] less the median of the other ranks' waits for k. buf: 2n doubles. */
-void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row)
+/* The middle of one line's values in buf (m of them, none NAN): what its
+ * median needs once any one of its values is taken out, into mid[4]: the
+ * count and the order statistics K-1, K, K+1 of the values, K = (m-1)/2. */
+static void line_middle(double *buf, size_t m, double mid[4])
 {
-    double *dev = buf + n;
+    mid[0] = (double)m, mid[1] = mid[2] = mid[3] = NAN;
+    if (m < 2) return;
+    size_t k = (m - 1) / 2;
+    mid[2] = dxt_select_kth(buf, m, k); /* the values below k are at most it, above at least */
+    for (size_t i = 0; i < k; i++)
+        if (!(buf[i] <= mid[1])) mid[1] = buf[i];
+    for (size_t i = k + 1; i < m; i++)
+        if (!(buf[i] >= mid[3])) mid[3] = buf[i];
+}
+
+/* The median of a line's values less one of them, x (not NAN), from its
+ * middle (line_middle): the same double dxt_median_inplace gives of the
+ * rest. Sorted, the rest's i-th value is the line's i-th below the first x
+ * and its (i+1)-th from there. */
+static double median_without(const double mid[4], double x)
+{
+    if (mid[0] < 2.0) return NAN;
+    double kth = mid[2] < x ? mid[2] : mid[3];
+    if ((size_t)mid[0] % 2 == 0) return kth; /* the rest: an odd count, K its middle */
+    double below = mid[1] < x ? mid[1] : mid[2];
+    return 0.5 * (below + kth);
+}
+
+void dxt_line_middles(const double *y, int n, double *buf, double *mid)
+{
+    for (int l = 0; l < n; l++) {
+        size_t m = 0;
+        for (int k = 0; k < n; k++)
+            if (k != l && !isnan(y[(size_t)l * n + k])) buf[m++] = y[(size_t)l * n + k];
+        line_middle(buf, m, mid + 4 * (size_t)l);
+        m = 0;
+        for (int k = 0; k < n; k++)
+            if (k != l && !isnan(y[(size_t)k * n + l])) buf[m++] = y[(size_t)k * n + l];
+        line_middle(buf, m, mid + 4 * ((size_t)n + l));
+    }
+}
+
+/* How rank r stands in the log matrix y (n x n, NAN missing) whose lines'
+ * middles are mid (dxt_line_middles): *col the median over its peers j of
+ * y[j][r] less the median of j's other cells (how much more j waits for r
+ * than for the rest), *row the median over k of y[r][k] less the median of
+ * the other ranks' waits for k. buf: n doubles. */
+void dxt_line_standing(const double *y, int n, int r, const double *mid, double *buf,
+                       double *col, double *row)
+{
     size_t nd = 0;
     for (int j = 0; j < n; j++) {
         double x = y[(size_t)j * n + r];
         if (j == r || isnan(x)) continue;
-        size_t m = 0;
-        for (int k = 0; k < n; k++)
-            if (k != j && k != r) buf[m++] = y[(size_t)j * n + k];
-        double peers = dxt_median_inplace(buf, m);
-        if (!isnan(peers)) dev[nd++] = x - peers;
+        double peers = median_without(mid + 4 * (size_t)j, x);
+        if (!isnan(peers)) buf[nd++] = x - peers;
     }
-    *col = dxt_median_inplace(dev, nd);
+    *col = dxt_median_inplace(buf, nd);
     nd = 0;
     for (int k = 0; k < n; k++) {
         double x = y[(size_t)r * n + k];
         if (k == r || isnan(x)) continue;
-        size_t m = 0;
-        for (int j = 0; j < n; j++)
-            if (j != k && j != r) buf[m++] = y[(size_t)j * n + k];
-        double peers = dxt_median_inplace(buf, m);
-        if (!isnan(peers)) dev[nd++] = x - peers;
+        double peers = median_without(mid + 4 * ((size_t)n + k), x);
+        if (!isnan(peers)) buf[nd++] = x - peers;
     }
-    *row = dxt_median_inplace(dev, nd);
+    *row = dxt_median_inplace(buf, nd);
 }
 
 int dxt_early_standing(double col, double row)
@@ -344,8 +381,9 @@ int dxt_early_standing(double col, double row)
  * in the log matrix? */
 static int early_row(dxt_judge *j, int r)
 {
-    double col, row;
-    dxt_line_standing(j->logm, j->n, r, j->scratch, &col, &row);
+    double col, row, *mid = j->scratch + j->n;
+    dxt_line_middles(j->logm, j->n, j->scratch, mid);
+    dxt_line_standing(j->logm, j->n, r, mid, j->scratch, &col, &row);
     if (j->opts.verbose > 2)
         fprintf(stderr, "dxt-classify: row %d standing %.3f, column %.3f\n", r, row, col);
     return dxt_early_standing(col, row);

@@ -147,7 +147,11 @@ int dxt_judge_nodes_static(dxt_judge *j, double steps);
  * median polish zeroes most effects); early: the column stands below its
  * peers by at least DXT_EARLY_FRACTION of the row's standing above them. */
 #define DXT_EARLY_FRACTION 0.5
-void dxt_line_standing(const double *y, int n, int r, double *buf, double *col, double *row);
+/* dxt_line_middles: each line's middle (8n doubles into mid; buf n doubles),
+ * once a matrix for the standings of any of its ranks (O(n) each). */
+void dxt_line_middles(const double *y, int n, double *buf, double *mid);
+void dxt_line_standing(const double *y, int n, int r, const double *mid, double *buf,
+                       double *col, double *row);
 int dxt_early_standing(double col, double row);
 
 /* The groups' own tails (classify.c; the cells' counted in classify_paths.c):

@@ -67,7 +67,16 @@ static void view_free(tview *v)
     free(v->y), free(v->yc), free(v->base), free(v->rowe), free(v->cole), free(v->x);
     free(v->scratch), free(v->own), free(v->use), free(v->ever), free(v->ex);
     free(v->mask_col), free(v->mask_row), free(v->work), free(v->ywin), free(v->lbuf);
-    free(v->mask_tmp);
+    free(v->mask_tmp), free(v->lbuf_node), free(v->mid);
+}
+
+/* The most ranks a node holds (at least 1). */
+static size_t largest_node(const dxt_judge *j)
+{
+    int most = 1;
+    for (int a = 0; a < j->nnodes; a++)
+        if (node_size(j, a) > most) most = node_size(j, a);
+    return (size_t)most;
 }
 
 static int view_alloc(tview *v, dxt_tracker *t)
@@ -75,6 +84,7 @@ static int view_alloc(tview *v, dxt_tracker *t)
     memset(v, 0, sizeof *v);
     v->t = t, v->n = t->n, v->W = t->windows, v->nn = (size_t)t->n * t->n;
     size_t W = (size_t)v->W, n = (size_t)v->n, big = v->nn > W ? v->nn : W;
+    size_t node = largest_node(&t->judge);
     v->y = malloc(W * v->nn * sizeof *v->y);
     v->yc = malloc(W * v->nn * sizeof *v->yc);
     v->base = malloc(v->nn * sizeof *v->base);
@@ -87,10 +97,13 @@ static int view_alloc(tview *v, dxt_tracker *t)
     v->mask_col = calloc(W * n, 1), v->mask_row = calloc(W * n, 1);
     v->work = malloc((4 * W + 2) * sizeof *v->work);
     v->ywin = malloc(v->nn * sizeof *v->ywin);
-    v->lbuf = malloc((2 * n + 4 * W) * sizeof *v->lbuf);
+    v->lbuf = malloc((2 * n + 4 * W * node) * sizeof *v->lbuf);
+    v->lbuf_node = malloc(4 * node * sizeof *v->lbuf_node);
+    v->mid = malloc(8 * n * sizeof *v->mid);
     v->mask_tmp = malloc(v->nn);
     return v->y && v->yc && v->base && v->rowe && v->cole && v->x && v->scratch && v->own && v->use &&
-           v->ever && v->ex && v->mask_col && v->mask_row && v->work && v->ywin && v->lbuf && v->mask_tmp ? 0 : -1;
+           v->ever && v->ex && v->mask_col && v->mask_row && v->work && v->ywin && v->lbuf &&
+           v->lbuf_node && v->mid && v->mask_tmp ? 0 : -1;
 }
 
 /* Cells with traffic, the floors, and y = log(wait + floor). The floor is a

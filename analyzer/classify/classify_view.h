@@ -99,7 +99,11 @@ typedef struct tview {
     float *y;                 /* W x nn: log wait, then residuals */
     float *yc;                /* nn x W: the same by cell (contiguous series) */
     double *base, *rowe, *cole, *x, *scratch, *own;
-    double *ywin, *lbuf;      /* one window's log matrix; line standings (classify_lines.c) */
+    double *ywin, *lbuf;      /* one window's log matrix; line standings of up to a
+                               * node's ranks at once (classify_lines.c) */
+    double *lbuf_node;        /* 4 x a node's ranks: their medians (dxt_early_node) */
+    double *mid;              /* 8n: the lines' middles of ywin (dxt_line_middles) */
+    int mid_ok;               /* mid is ywin's */
     unsigned char *mask_tmp;  /* nn: a line's cells, or n: the line among the lines
                                * (follows_tokens) */
     unsigned char *use, *ever, *ex, *mask_col, *mask_row;
