@@ -3,7 +3,8 @@
  * line's effect among pairs that differ, a node of two with one slow rank,
  * a path of 1.5x among pairs that agree within a few %, a path among
  * blocks of node pairs too small to measure their own spread; a rank's
- * standing from its lines' middles against the medians taken one by one.
+ * standing from its lines' middles against the medians taken one by one;
+ * 4 long windows, a rank late in 2 of them or in all.
  * Owner: the classifier engineer (A1). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -290,6 +291,39 @@ static void test_path_in_small_blocks(void **state)
     assert_int_equal(fs[0].src, 50);
 }
 
+/* 4 windows of 50 steps of 16 ranks; rank 5 late (its column x8) in the
+ * windows from `first` to `last`: the findings. */
+static int late_in_long_windows(int first, int last, dxt_finding *fs)
+{
+    enum { N = 16, WINDOWS = 4 };
+    static double pair[N * N], m[N * N];
+    dxt_tracker *t = seeded_job("combine", N, 23, pair);
+    for (int w = 0; w < WINDOWS; w++) {
+        healthy_matrix(m, pair, N, 8, 0.0);
+        for (int i = 0; i < N && w >= first && w <= last; i++)
+            if (i != 5) m[i * N + 5] *= 8.0;
+        assert_int_equal(dxt_tracker_add_window(t, w * 50, w * 50 + 49, m, NULL), 0);
+    }
+    return take_findings(t, "late in long windows", fs);
+}
+
+/* With 4 windows the first and the last quarter (3 windows each) share two:
+ * a rank late in those two (a host's stalls) is high in both quarters'
+ * medians but not in most windows, no slow source from step 0 (a healthy
+ * run, windows of 50 steps: "slow from step 0, 4 of 4 windows"); late in
+ * every window it is. */
+static void test_shared_quarters(void **state)
+{
+    (void)state;
+    dxt_finding fs[MAX_N];
+    int count = late_in_long_windows(1, 2, fs);
+    for (int i = 0; i < count; i++) assert_true(fs[i].first_step > 0);
+    assert_int_equal(late_in_long_windows(0, 3, fs), 1);
+    assert_int_equal(fs[0].kind, DXT_SLOW_SOURCE);
+    assert_int_equal(fs[0].rank, 5);
+    assert_int_equal(fs[0].first_step, 0);
+}
+
 /* Rank r's standing the long way (each peer's median without r's cell). */
 static void standing_by_medians(const double *y, int n, int r, double *col, double *row)
 {
@@ -353,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_early_rows_tail),
         cmocka_unit_test(test_path_in_small_blocks),
         cmocka_unit_test(test_line_middles),
+        cmocka_unit_test(test_shared_quarters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

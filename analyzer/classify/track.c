@@ -201,6 +201,16 @@ static const dxt_hit *same_hit(const dxt_hit *x, const dxt_hit *confirm, int nco
     return NULL;
 }
 
+int dxt_tracker_keep_confirmed(dxt_tracker *t, const double *level, const double *tokens,
+                               dxt_hit *hits, int nhits)
+{
+    if (dxt_judge_window(&t->judge, level, tokens, 1.0, NULL, NULL)) return -1;
+    int kept = 0;
+    for (int h = 0; h < nhits; h++)
+        if (same_hit(&hits[h], t->judge.hits, t->judge.nhits)) hits[kept++] = hits[h];
+    return kept;
+}
+
 int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *tokens,
                              int64_t first, int64_t last, int windows, const dxt_hit *confirm,
                              int nconfirm)

@@ -58,6 +58,12 @@ int dxt_tracker_judge_static(dxt_tracker *t, const double *level, const double *
                              int64_t first, int64_t last, int windows, const dxt_hit *confirm,
                              int nconfirm);
 
+/* Of hits[0..nhits), those the classifier of one window also finds on level
+ * (about the same subject) are kept, moved to the front (track.c): their
+ * count, -1 on out of memory. */
+int dxt_tracker_keep_confirmed(dxt_tracker *t, const double *level, const double *tokens,
+                               dxt_hit *hits, int nhits);
+
 /* --- calibrated scans (classify_scan.c) ----------------------------------- */
 
 /* log P(X >= k) for X ~ Binomial(n, p); the same for real k and n. */
