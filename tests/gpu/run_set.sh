@@ -15,7 +15,9 @@
 # finding is false, except a slow path's ends as slow_source (an echo, counted apart).
 # New traces stop after SET_BUDGET_S seconds (default 480, the build included).
 # SET_DRY=1 prints the drawn commands only (no GPU, nothing built); SET_EP=CMD runs CMD
-# instead of build/bin/dxt-ep-gpu (a stand-in, for testing this script without a GPU).
+# instead of build/bin/dxt-ep-gpu (a stand-in, for testing this script without a GPU);
+# SET_ANALYZE_B=PATH judges every trace with a second dxt-analyze too (another build,
+# side by side: $OUT/set-traces-b.jsonl and a second summary, its last line SET-B).
 # Writes $OUT/set.log (build, each run's output), $OUT/set-traces.jsonl (per trace: args,
 # truth, findings, verdict) and $OUT/set-summary.txt; prints the summary last.
 #
@@ -152,6 +154,7 @@ fi
 EP=${SET_EP:-build/bin/dxt-ep-gpu}
 JSONL=$OUT/set-traces.jsonl
 : >"$JSONL"
+[ -z "${SET_ANALYZE_B:-}" ] || : >"$OUT/set-traces-b.jsonl"
 
 # one_trace I VARIANT ARGS...: record, analyze, score (a line of $JSONL), delete
 one_trace() {
@@ -166,6 +169,12 @@ one_trace() {
     rc=$?
     $PY "$PYSET" score "$i" "$variant" "$*" "$WORK/truth.json" "$WORK/report.json" \
         $((SECONDS - t0)) $rc "$JSONL" >>"$LOG" 2>&1
+    if [ -n "${SET_ANALYZE_B:-}" ]; then # the same trace judged by a second build
+        rm -f "$WORK/report.json"
+        timeout 180 "$SET_ANALYZE_B" "$WORK/trace" --format json -o "$WORK/report.json" >>"$LOG" 2>&1
+        $PY "$PYSET" score "$i" "$variant" "$*" "$WORK/truth.json" "$WORK/report.json" \
+            $((SECONDS - t0)) $? "$OUT/set-traces-b.jsonl" >>"$LOG" 2>&1
+    fi
     rm -rf "$WORK/trace"
 }
 
@@ -192,6 +201,10 @@ main() {
     done <"$WORK/draws"
     note "seed base $SEED_BASE, $n traces in $SECONDS s"
     $PY "$PYSET" summary "$JSONL" "$COUNT" "$SECONDS" >>"$SUMMARY" 2>&1
+    if [ -n "${SET_ANALYZE_B:-}" ]; then
+        note "the same traces judged by SET_ANALYZE_B=$SET_ANALYZE_B:"
+        $PY "$PYSET" summary "$OUT/set-traces-b.jsonl" "$COUNT" "$SECONDS" | sed 's/^SET /SET-B /' >>"$SUMMARY" 2>&1
+    fi
 }
 
 main
