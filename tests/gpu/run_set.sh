@@ -16,6 +16,7 @@
 # New traces stop after SET_BUDGET_S seconds (default 480, the build included).
 # SET_DRY=1 prints the drawn commands only (no GPU, nothing built); SET_EP=CMD runs CMD
 # instead of build/bin/dxt-ep-gpu (a stand-in, for testing this script without a GPU);
+# SET_ANALYZE=PATH judges with that dxt-analyze (default: build/bin/dxt-analyze, built);
 # SET_ANALYZE_B=PATH judges every trace with a second dxt-analyze too (another build,
 # side by side: $OUT/set-traces-b.jsonl and a second summary, its last line SET-B).
 # Writes $OUT/set.log (build, each run's output), $OUT/set-traces.jsonl (per trace: args,
@@ -151,7 +152,7 @@ if [ -n "${SET_EP:-}" ]; then # a stand-in exchange: no GPU needed
 else
     gpu_setup set || { rm -f "$PYSET"; exit 0; }
 fi
-EP=${SET_EP:-build/bin/dxt-ep-gpu}
+EP=${SET_EP:-build/bin/dxt-ep-gpu} ANALYZE=${SET_ANALYZE:-build/bin/dxt-analyze}
 JSONL=$OUT/set-traces.jsonl
 : >"$JSONL"
 [ -z "${SET_ANALYZE_B:-}" ] || : >"$OUT/set-traces-b.jsonl"
@@ -164,7 +165,7 @@ one_trace() {
     echo "=== trace $i $variant: $*" >>"$LOG"
     timeout 180 $EP "$@" -o "$WORK/trace" --run-id "set-$i-$variant" --truth "$WORK/truth.json" \
         >>"$LOG" 2>&1 &&
-        timeout 180 build/bin/dxt-analyze "$WORK/trace" --format json -o "$WORK/report.json" \
+        timeout 180 $ANALYZE "$WORK/trace" --format json -o "$WORK/report.json" \
             >>"$LOG" 2>&1
     rc=$?
     $PY "$PYSET" score "$i" "$variant" "$*" "$WORK/truth.json" "$WORK/report.json" \
@@ -179,12 +180,13 @@ one_trace() {
 }
 
 main() {
-    nvidia-smi -L 2>&1 | tee -a "$LOG"
+    [ -n "${SET_EP:-}" ] || nvidia-smi -L 2>&1 | tee -a "$LOG"
     local jansson=
     [ -f /usr/include/jansson.h ] || jansson=JANSSON_DIR=.devcarry/jansson
-    local targets="build/bin/dxt-ep-gpu build/bin/dxt-analyze"
-    [ -n "${SET_EP:-}" ] && targets=build/bin/dxt-analyze
-    step build 600 make NODEPS=1 -j16 $jansson $targets ||
+    local targets=
+    [ -n "${SET_EP:-}" ] || targets=build/bin/dxt-ep-gpu
+    [ -n "${SET_ANALYZE:-}" ] || targets="$targets build/bin/dxt-analyze"
+    [ -z "$targets" ] || step build 600 make NODEPS=1 -j16 $jansson $targets ||
         step build-no-werror 600 make NODEPS=1 -j16 $jansson $targets SANFLAGS=-Wno-error ||
         { note "build failed: see set.log"; return 1; }
     local i seed kind fault knobs n=0
