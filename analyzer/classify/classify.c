@@ -332,18 +332,38 @@ static double median_without(const double mid[4], double x)
     return 0.5 * (below + kth);
 }
 
+/* Value i of line l of y: of row l, or of column l (by_col). */
+static inline double line_at(const double *y, int n, int l, int i, int by_col)
+{
+    return by_col ? y[(size_t)i * n + l] : y[(size_t)l * n + i];
+}
+
 void dxt_line_middles(const double *y, int n, double *buf, double *mid)
 {
-    for (int l = 0; l < n; l++) {
-        size_t m = 0;
-        for (int k = 0; k < n; k++)
-            if (k != l && !isnan(y[(size_t)l * n + k])) buf[m++] = y[(size_t)l * n + k];
-        line_middle(buf, m, mid + 4 * (size_t)l);
-        m = 0;
-        for (int k = 0; k < n; k++)
-            if (k != l && !isnan(y[(size_t)k * n + l])) buf[m++] = y[(size_t)k * n + l];
-        line_middle(buf, m, mid + 4 * ((size_t)n + l));
+    for (int by_col = 0; by_col < 2; by_col++)
+        for (int l = 0; l < n; l++) {
+            size_t m = 0;
+            for (int i = 0; i < n; i++) {
+                double x = line_at(y, n, l, i, by_col);
+                if (i != l && !isnan(x)) buf[m++] = x;
+            }
+            line_middle(buf, m, mid + 4 * ((size_t)by_col * n + l));
+        }
+}
+
+/* The median over line r's cells (its column, by_col, or its row) of each
+ * less the median of the other cells of the crossing line (a row, or a
+ * column), from the lines' middles. buf: n doubles. */
+static double line_side(const double *y, int n, int r, const double *mid, int by_col, double *buf)
+{
+    size_t nd = 0;
+    for (int i = 0; i < n; i++) {
+        double x = line_at(y, n, r, i, by_col);
+        if (i == r || isnan(x)) continue;
+        double peers = median_without(mid + 4 * ((size_t)!by_col * n + i), x);
+        if (!isnan(peers)) buf[nd++] = x - peers;
     }
+    return dxt_median_inplace(buf, nd);
 }
 
 /* How rank r stands in the log matrix y (n x n, NAN missing) whose lines'
@@ -354,22 +374,8 @@ void dxt_line_middles(const double *y, int n, double *buf, double *mid)
 void dxt_line_standing(const double *y, int n, int r, const double *mid, double *buf,
                        double *col, double *row)
 {
-    size_t nd = 0;
-    for (int j = 0; j < n; j++) {
-        double x = y[(size_t)j * n + r];
-        if (j == r || isnan(x)) continue;
-        double peers = median_without(mid + 4 * (size_t)j, x);
-        if (!isnan(peers)) buf[nd++] = x - peers;
-    }
-    *col = dxt_median_inplace(buf, nd);
-    nd = 0;
-    for (int k = 0; k < n; k++) {
-        double x = y[(size_t)r * n + k];
-        if (k == r || isnan(x)) continue;
-        double peers = median_without(mid + 4 * ((size_t)n + k), x);
-        if (!isnan(peers)) buf[nd++] = x - peers;
-    }
-    *row = dxt_median_inplace(buf, nd);
+    *col = line_side(y, n, r, mid, 1, buf);
+    *row = line_side(y, n, r, mid, 0, buf);
 }
 
 int dxt_early_standing(double col, double row)

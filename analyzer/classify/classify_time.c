@@ -387,13 +387,14 @@ static int static_tests(tview *v)
         usual_levels(v, 0, v->usable, 1, level, tok);
         nhead = dxt_tracker_keep_confirmed(t, level, tok, head_hits, nhead);
     }
-    int tail = v->usable - quarter > 0 ? v->usable - quarter : 0;
-    usual_levels(v, tail, quarter, 0, level, tok);
-    /* from the first step with data: the warm-up left out hides no onset */
-    rc = nhead < 0 ? -1
-         : nhead == 0 ? 0
-                      : dxt_tracker_judge_static(t, level, tok, t->first_steps[v->first_data],
-                                                 t->last_steps[last], v->usable, head_hits, nhead);
+    rc = nhead < 0 ? -1 : 0;
+    if (nhead > 0) { /* the last quarter, unless nothing is left to confirm */
+        int tail = v->usable - quarter > 0 ? v->usable - quarter : 0;
+        usual_levels(v, tail, quarter, 0, level, tok);
+        /* from the first step with data: the warm-up left out hides no onset */
+        rc = dxt_tracker_judge_static(t, level, tok, t->first_steps[v->first_data],
+                                      t->last_steps[last], v->usable, head_hits, nhead);
+    }
     t->judge.confirming = 0;
     t->judge.opts.min_score = min_score;
 fail:
